@@ -1,0 +1,5 @@
+import sys
+
+from budgetnas.cli import main
+
+sys.exit(main())

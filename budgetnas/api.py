@@ -1,0 +1,177 @@
+"""The Python API in the spirit of AutoKeras: ``ImageClassifier(...).fit(x, y)``.
+
+Example::
+
+    from budgetnas import ImageClassifier
+    clf = ImageClassifier(max_trials=10, run_dir="runs/mine", epochs=5)
+    clf.fit(x_train, y_train)              # (N,H,W) or (N,H,W,C) arrays, any labels
+    print(clf.evaluate(x_test, y_test))    # accuracy, balanced accuracy, macro-F1
+    clf.predict(x_test[:5])                # labels as given to fit
+    clf.export("model.ts", format="torchscript")
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from budgetnas.data import DataSplits, ImageData, as_images, from_arrays, to_tensor
+from budgetnas.errors import ConfigError, DataError
+from budgetnas.search import Search, SearchConfig, SearchResult
+from budgetnas.spaces import create_space
+from budgetnas.train import evaluate as _evaluate
+from budgetnas.train import predict_logits
+
+
+class TrainedModel:
+    """A final model with its preprocessing: give it raw images, get classes or probabilities."""
+
+    def __init__(self, artifact: dict[str, Any], device: str = "cpu") -> None:
+        self.artifact = artifact
+        spec = dict(artifact["space"])
+        space = create_space(spec.pop("space"), **{k: v for k, v in spec.items() if k != "version"})
+        self.arch = artifact["arch"]
+        self.model = space.build(space.parse(self.arch), in_channels=artifact["in_channels"],
+                                 num_classes=artifact["num_classes"])
+        self.model.load_state_dict(artifact["state_dict"])
+        self.model.eval()
+        self.classes: list[str] = list(artifact["classes"])
+        self.mean = np.asarray(artifact["mean"])
+        self.std = np.asarray(artifact["std"])
+        self.resolution = int(artifact["resolution"])
+        self.in_channels = int(artifact["in_channels"])
+        self.device = device
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], device: str = "cpu") -> "TrainedModel":
+        p = Path(path)
+        if p.is_dir():
+            p = p / "best" / "model.pt" if (p / "best" / "model.pt").exists() else p / "model.pt"
+        if not p.exists():
+            raise DataError(f"no budgetnas model at {path}; give a run directory or its best/model.pt")
+        artifact = torch.load(p, map_location="cpu", weights_only=True)  # plain tensors only: safe
+        if artifact.get("format") != "budgetnas-model":
+            raise DataError(f"{p} is not a budgetnas model file")
+        return cls(artifact, device=device)
+
+    def preprocess(self, x: Any, channels_last: bool | None = None) -> torch.Tensor:
+        images = as_images(x, channels_last=channels_last)
+        if images.shape[1] != self.in_channels:
+            raise DataError(
+                f"these images have {images.shape[1]} channels but the model was trained on "
+                f"{self.in_channels}; give images shaped like the training images"
+            )
+        data = ImageData(images=images, labels=np.zeros(len(images), dtype=np.int64), classes=("0", "1"))
+        return to_tensor(data, mean=self.mean, std=self.std, resolution=self.resolution)
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        """Class probabilities ``(N, num_classes)``, columns in the order of ``classes``."""
+        logits = predict_logits(self.model, self.preprocess(x), device=self.device)
+        return torch.softmax(logits, 1).numpy()
+
+    def predict_index(self, x: Any) -> np.ndarray:
+        return self.predict_proba(x).argmax(1)
+
+
+class ImageClassifier:
+    """Search an image classifier within a budget, then predict, evaluate and export it.
+
+    Keyword arguments are :class:`budgetnas.search.SearchConfig` fields (``max_trials``,
+    ``max_time``, ``max_cost``, ``gpu_price``, ``strategy``, ``epochs``, ``max_params``...).
+    Running ``fit`` again on the same ``run_dir`` and data resumes the search.
+    """
+
+    def __init__(self, *, run_dir: str | os.PathLike[str] = "runs/image_classifier", max_trials: int | None = 10,
+                 progress: bool = True, **kwargs: Any) -> None:
+        known = {f.name for f in fields(SearchConfig)} - {"data", "data_root", "run_dir", "max_trials"}
+        unknown = set(kwargs) - known
+        if unknown:
+            raise ConfigError(f"ImageClassifier got unknown arguments {sorted(unknown)}; "
+                              f"known ones: {', '.join(sorted(known))}")
+        self.config = SearchConfig(data="arrays", run_dir=str(run_dir), max_trials=max_trials, **kwargs)
+        self.progress = progress
+        self.result: SearchResult | None = None
+        self.model: TrainedModel | None = None
+        self._labels: np.ndarray | None = None
+
+    def fit(self, x: Any, y: Any, *, validation_split: float | None = None,
+            test_data: tuple[Any, Any] | None = None) -> "ImageClassifier":
+        """Search and train on ``(x, y)``; ``test_data=(x, y)`` is scored once at the end."""
+        y_arr = np.asarray(y)
+        train = from_arrays(x, y_arr, name="arrays")
+        self._labels = np.unique(y_arr) if y_arr.ndim == 1 else None
+        test = None
+        if test_data is not None:
+            test = from_arrays(test_data[0], test_data[1], classes=train.classes, name="arrays-test")
+        if validation_split is not None:
+            self.config.val_fraction = validation_split
+        if test is None:
+            self.config.test_fraction = 0.0
+        search = Search(self.config, data=DataSplits(train=train, test=test), data_name="arrays",
+                        progress=self.progress)
+        self.result = search.run()
+        if self.result.best_arch is None:
+            raise ConfigError("no trial finished within the budget, so there is no model; see "
+                              f"`budgetnas show {self.config.run_dir}` and raise the budget")
+        if self.config.final_training:
+            self.model = TrainedModel.load(Path(self.config.run_dir))
+        return self
+
+    def _require_model(self) -> TrainedModel:
+        if self.model is None:
+            raise ConfigError("this classifier has no trained model yet: call fit(x, y) first")
+        return self.model
+
+    def _decode(self, idx: np.ndarray) -> np.ndarray:
+        model = self._require_model()
+        if self._labels is not None and len(self._labels) == len(model.classes):
+            return self._labels[idx]
+        return np.asarray(model.classes)[idx]
+
+    def predict(self, x: Any) -> np.ndarray:
+        """Predicted labels, of the same kind as the labels given to ``fit``."""
+        return self._decode(self._require_model().predict_index(x))
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        return self._require_model().predict_proba(x)
+
+    def evaluate(self, x: Any, y: Any) -> dict[str, float]:
+        """Accuracy, balanced accuracy, macro-F1 and loss on ``(x, y)``."""
+        model = self._require_model()
+        data = from_arrays(x, np.asarray(y), classes=tuple(model.classes) if self._labels is None else
+                           tuple(str(v) for v in self._labels), name="eval")
+        tx = model.preprocess(data.images, channels_last=False)
+        return _evaluate(model.model, tx, torch.tensor(data.labels, dtype=torch.int64), num_classes=len(model.classes),
+                         device=model.device)
+
+    def export(self, path: str | os.PathLike[str], format: str = "torchscript") -> Path:
+        """Save the model: ``torchscript`` (a traced module taking normalised images), ``state``
+        (weights and preprocessing, loadable with :func:`load_model`) or ``onnx``."""
+        model = self._require_model()
+        out = Path(path)
+        example = torch.zeros(1, model.in_channels, model.resolution, model.resolution)
+        if format == "torchscript":
+            traced = torch.jit.trace(model.model.cpu().eval(), example)
+            traced.save(str(out))
+        elif format == "state":
+            torch.save(model.artifact, out)
+        elif format == "onnx":
+            try:
+                torch.onnx.export(model.model.cpu().eval(), (example,), str(out), input_names=["images"],
+                                  output_names=["logits"], dynamic_axes={"images": {0: "batch"}},
+                                  dynamo=False)
+            except ImportError as e:
+                raise ConfigError(f"ONNX export needs the onnx package ({e}); pip install onnx") from None
+        else:
+            raise ConfigError(f"unknown export format {format!r}; use torchscript, state or onnx")
+        return out
+
+
+def load_model(path: str | os.PathLike[str], device: str = "cpu") -> TrainedModel:
+    """Load a final model saved by a search (a run directory or its ``best/model.pt``)."""
+    return TrainedModel.load(path, device=device)

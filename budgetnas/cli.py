@@ -1,0 +1,205 @@
+"""The command line: ``budgetnas search``, ``budgetnas show RUN``.
+
+Every user mistake is reported as one line (``error: ...``) with what to do, exit status 2;
+Ctrl-C leaves the run resumable (exit status 130).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+
+from budgetnas.errors import BudgetNASError, ConfigError
+
+EPILOG_SEARCH = """\
+examples:
+  budgetnas search --data digits --max-trials 8 --run-dir runs/demo
+  budgetnas search --data fashion-mnist --max-time 30m --gpu-price 2.99 --subset 0.2 --run-dir runs/fm
+  budgetnas search --data ./my_images --max-cost 5 --device-preset t4 --max-params 2e6
+  budgetnas search --data digits --max-trials 50 --dry-run        # what would the budget buy?
+
+Running the same command again on the same --run-dir resumes the search.
+"""
+
+
+def _duration(text: str) -> float:
+    """Seconds from '90', '90s', '15m', '2h' or '1h30m'."""
+    s = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        return float(s)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([smh])", s)
+    if not parts or "".join(a + b for a, b in parts) != s:
+        raise argparse.ArgumentTypeError(f"cannot read duration {text!r}; use e.g. 90s, 15m, 2h or 1h30m")
+    return sum(float(v) * {"s": 1, "m": 60, "h": 3600}[u] for v, u in parts)
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _objectives(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="budgetnas",
+        description="Neural architecture search on a budget: find, train and test an image classifier.",
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("search", help="search architectures by training them within a budget",
+                       description="Search NAS-Bench-201 cells by training them on your data, within a "
+                                   "budget; then retrain the best on train+validation and test it.",
+                       epilog=EPILOG_SEARCH, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = s.add_argument_group("data")
+    g.add_argument("--data", default="digits",
+                   help="dataset name (digits, fashion-mnist, mnist, cifar10) or a path: an image folder "
+                        "(one subfolder per class, or train/ and test/), or a .npz (default: digits)")
+    g.add_argument("--data-root", help="where a named dataset's files are (e.g. the cifar10 folder or archive)")
+    g.add_argument("--val-fraction", type=float, default=0.2, help="validation share of training data (0.2)")
+    g.add_argument("--test-fraction", type=float, default=0.2,
+                   help="test share held out when the data has no test split (0.2)")
+    g.add_argument("--resolution", type=int, help="final input size in pixels (default: native, at most 32; "
+                                                  "rounded down to a multiple of 4)")
+    g.add_argument("--hflip", action=argparse.BooleanOptionalAction, default=None,
+                   help="random horizontal flips (default: on for cifar10 and fashion-mnist only)")
+
+    g = s.add_argument_group("search")
+    g.add_argument("--run-dir", default="runs/budgetnas", help="where the study, ledger and model go; "
+                                                                "reused to resume (runs/budgetnas)")
+    g.add_argument("--strategy", default="tpe", help="random or tpe (default tpe)")
+    g.add_argument("--objective", "--objectives", dest="objectives", type=_objectives, default=["accuracy"],
+                   help="accuracy, balanced_accuracy or macro_f1; add ',params' or ',macs' for a "
+                        "multi-objective search (default accuracy)")
+    g.add_argument("--max-params", type=_number, help="largest parameter count allowed for the final network")
+    g.add_argument("--pruner", default="none", choices=["none", "sha", "hyperband"],
+                   help="stop weak candidates early: successive halving or hyperband (default none)")
+    g.add_argument("--seed", type=int, default=0, help="seed of splits, strategy and training (0)")
+
+    g = s.add_argument_group("proxy task (cheaper search)")
+    g.add_argument("-C", type=int, default=8, help="channels of the search network (8; NB201 uses 16)")
+    g.add_argument("-N", type=int, default=1, help="cells per stage of the search network (1; NB201 uses 5)")
+    g.add_argument("--epochs", type=int, default=8, help="training epochs per candidate (8)")
+    g.add_argument("--subset", type=float, default=1.0, help="fraction of training images used to search (1.0)")
+    g.add_argument("--search-resolution", type=int, help="lower input size for the search phase")
+
+    g = s.add_argument_group("final training")
+    g.add_argument("--final-C", type=int, default=16, help="channels of the final network (16)")
+    g.add_argument("--final-N", type=int, default=5, help="cells per stage of the final network (5)")
+    g.add_argument("--final-epochs", type=int, default=30, help="epochs of the final training (30)")
+    g.add_argument("--no-final", action="store_true", help="skip the final training and test")
+
+    g = s.add_argument_group("training")
+    g.add_argument("--batch-size", type=int, help="batch size (default: by data size, up to 256)")
+    g.add_argument("--lr", type=float, default=0.1, help="peak learning rate at batch 256 (0.1)")
+    g.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (auto)")
+
+    g = s.add_argument_group("budget (at least one)")
+    g.add_argument("--max-trials", type=int, help="number of candidates to evaluate")
+    g.add_argument("--max-time", type=_duration, help="wall time of the search, e.g. 30m or 2h")
+    g.add_argument("--max-gpu-hours", "--max-device-hours", dest="max_device_hours", type=_number,
+                   help="device-hours (search, probes and final training)")
+    g.add_argument("--max-cost", type=_number, help="US dollars (needs a price)")
+    g.add_argument("--gpu-price", type=_number, help="price of the device in USD per hour")
+    g.add_argument("--device-preset", help="price preset: cpu, t4, v100, a100, h100")
+    g.add_argument("--max-failures", type=int, default=5, help="stop after this many failed trials in a row (5)")
+    g.add_argument("--dry-run", action="store_true", help="forecast trial cost and how many trials the "
+                                                          "budget buys; train nothing")
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    sh = sub.add_parser("show", help="summarise a run directory",
+                        description="Print a run's budget, ledger, top trials, failures and test result.")
+    sh.add_argument("run_dir", help="a run directory made by `budgetnas search`")
+    sh.add_argument("--top", type=int, default=10, help="how many trials to list (10)")
+    sh.add_argument("--json", action="store_true", help="print the run's summary.json instead")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> "SearchConfig":
+    from budgetnas.search import SearchConfig
+
+    return SearchConfig(
+        data=args.data, data_root=args.data_root, run_dir=args.run_dir, C=args.C, N=args.N,
+        final_C=args.final_C, final_N=args.final_N, strategy=args.strategy, objectives=args.objectives,
+        max_params=args.max_params, epochs=args.epochs, final_epochs=args.final_epochs, subset=args.subset,
+        search_resolution=args.search_resolution, resolution=args.resolution,
+        val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed, pruner=args.pruner,
+        batch_size=args.batch_size, lr=args.lr, hflip=args.hflip, device=args.device,
+        max_trials=args.max_trials, max_time=args.max_time, max_device_hours=args.max_device_hours,
+        max_cost=args.max_cost, gpu_price=args.gpu_price, device_preset=args.device_preset,
+        max_consecutive_failures=args.max_failures, final_training=not args.no_final,
+    )
+
+
+def _search(args: argparse.Namespace) -> int:
+    from budgetnas.report import format_summary
+    from budgetnas.search import Search, open_study
+    from budgetnas.strategies import create_strategy
+
+    config = _config(args)
+    create_strategy(config.strategy, seed=config.seed)  # fail on a bad name before loading data
+    search = Search(config, progress=not args.quiet)
+    if args.dry_run:
+        f = search.dry_run()
+        per = f["seconds_per_trial"]
+        print(f"device: {f['device']} at ${f['price_per_hour']:.2f}/h ({f['price_source']})")
+        print(f"search: {f['search_images']} images at {f['search_resolution']}px, {config.epochs} epochs "
+              f"per trial; final at {f['resolution']}px")
+        print(f"one trial: {per['cheapest']:.1f} s (cheapest cell) to {per['costliest']:.1f} s (costliest)")
+        print(f"final training: up to {f['final_training_seconds_max']:.1f} s")
+        print(f"budget {f['budget']}: about {f['trials_affordable']} trials")
+        return 0
+    result = search.run()
+    print(format_summary(open_study(search.run_dir), config, run_dir=search.run_dir))
+    print(f"\nstopped: {result.stop_reason}")
+    if result.best_arch:
+        print(f"model saved in {search.run_dir / 'best'}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from budgetnas.report import format_summary
+    from budgetnas.search import SearchConfig, open_study
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "study.db").exists() or not (run_dir / "config.json").exists():
+        raise ConfigError(f"{run_dir} is not a budgetnas run directory (no study.db/config.json); "
+                          "give the --run-dir of a search")
+    if args.json:
+        path = run_dir / "summary.json"
+        print(path.read_text() if path.exists() else json.dumps({"status": "search not finished"}))
+        return 0
+    print(format_summary(open_study(run_dir), SearchConfig.load(run_dir / "config.json"), top=args.top,
+                         run_dir=run_dir))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("budgetnas").setLevel(logging.INFO)
+    try:
+        return {"search": _search, "show": _show}[args.command](args)
+    except BudgetNASError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

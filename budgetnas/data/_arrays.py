@@ -1,0 +1,320 @@
+"""Turn user arrays (any layout the user is likely to have) into a checked :class:`ImageData`."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from budgetnas.data._types import ImageData
+from budgetnas.errors import DataError
+
+
+def from_arrays(
+    x: Any,
+    y: Any,
+    *,
+    classes: Sequence[str] | None = None,
+    name: str = "arrays",
+    channels_last: bool | None = None,
+) -> ImageData:
+    """Check and convert images and labels into an :class:`ImageData` (channels first).
+
+    ``x`` is an array (or a list of equally sized arrays) shaped ``(N, H, W)`` for one channel,
+    or ``(N, H, W, C)`` with any number of channels (1, 3, 16 spectral bands...). A 4-D array is
+    read as channels-last ``(N, H, W, C)`` unless ``channels_last=False``, which reads
+    ``(N, C, H, W)``. uint8 stays uint8; other integers in 0..255 become uint8, any other integer
+    or float becomes float32 (floats are expected in [0, 1]; other ranges only warn, since training
+    normalises with the data's own mean and std).
+
+    ``y`` holds one label per image: integers of any values (``[3, 7]`` gives classes
+    ``('3', '7')``), strings, or floats holding whole numbers. Without ``classes`` the classes are
+    the distinct labels, sorted; with ``classes`` the labels must be indices into it or its names.
+
+    Example:
+        >>> import numpy as np
+        >>> d = from_arrays(np.zeros((6, 8, 8, 3), np.uint8), ["cat", "dog"] * 3)
+        >>> d.shape, d.classes
+        ((3, 8, 8), ('cat', 'dog'))
+    """
+    images = _as_images(x, channels_last)
+    labels, class_names = encode_labels(y, n=len(images), classes=classes)
+    return ImageData(images, labels, class_names, name)
+
+
+def _to_numpy(value: Any) -> Any:
+    """numpy view of array-likes; torch tensors are detached and moved to the CPU first."""
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch tensor; torch is not imported
+        value = value.detach().cpu()
+    if hasattr(value, "__array__"):
+        return np.asarray(value)
+    return value
+
+
+def _size_text(shape: tuple[int, ...]) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+def _as_images(x: Any, channels_last: bool | None) -> np.ndarray:
+    if isinstance(x, (list, tuple)):
+        arr = _stack_images(x)
+    else:
+        arr = _to_numpy(x)
+        if not isinstance(arr, np.ndarray):
+            raise DataError(
+                f"images must be a numpy array shaped (N, H, W) or (N, H, W, C), or a list of "
+                f"images, got a {type(x).__name__}; load files with load_image_folder() or "
+                "load_dataset() instead"
+            )
+    _check_image_dtype(arr)
+    if arr.ndim == 3:
+        arr = arr[:, None, :, :]
+    elif arr.ndim == 4:
+        if channels_last is None and _looks_channels_first(arr.shape):
+            warnings.warn(
+                f"images of shape {arr.shape} look channels-first (N, C, H, W) but are read as "
+                f"(N, H, W, C), giving {arr.shape[3]} channels of {arr.shape[1]}x{arr.shape[2]} "
+                "pixels; pass channels_last=False if they are channels-first",
+                stacklevel=3,
+            )
+        if channels_last is None or channels_last:
+            arr = arr.transpose(0, 3, 1, 2)
+    else:
+        hint = ""
+        if arr.ndim == 2:
+            hint = (
+                " If each row is a flattened image, reshape it to (N, H, W) first;"
+                " for one image add a leading axis (x[None])."
+            )
+        raise DataError(
+            f"images must be 3-D (N, H, W) or 4-D (N, H, W, C), got {arr.ndim}-D shape "
+            f"{arr.shape}.{hint or ' Reshape them to one of those layouts.'}"
+        )
+    n, c, h, w = arr.shape
+    if n == 0:
+        raise DataError(
+            f"there are no images (shape {arr.shape}); pass at least one image per class"
+        )
+    if min(c, h, w) == 0:
+        raise DataError(
+            f"images have an empty dimension (channels, height, width = {c}, {h}, {w}); "
+            "check the array's shape and channels_last"
+        )
+    return np.ascontiguousarray(arr, dtype=_target_dtype(arr))
+
+
+def _stack_images(items: Sequence[Any]) -> np.ndarray:
+    if len(items) == 0:
+        raise DataError("the list of images is empty; pass at least one image per class")
+    arrays = []
+    first_shape: tuple[int, ...] | None = None
+    for i, item in enumerate(items):
+        a = _to_numpy(item)
+        if not isinstance(a, np.ndarray):
+            raise DataError(
+                f"image {i} in the list is a {type(item).__name__}, not an array; pass arrays "
+                "shaped (H, W) or (H, W, C)"
+            )
+        if first_shape is None:
+            first_shape = a.shape
+        elif a.shape != first_shape:
+            raise DataError(
+                f"images of mixed sizes: found {_size_text(first_shape)} and "
+                f"{_size_text(a.shape)} (images 0 and {i}); resize them to one size first or "
+                "use load_image_folder(size=...)"
+            )
+        arrays.append(a)
+    try:
+        return np.stack(arrays)
+    except (TypeError, ValueError) as exc:  # pragma: no cover - numpy refuses odd element types
+        raise DataError(f"could not stack the list of images ({exc}); pass numeric arrays") from exc
+
+
+def _check_image_dtype(arr: np.ndarray) -> None:
+    kind = arr.dtype.kind
+    if kind in "uif":
+        return
+    if kind == "O":
+        fix = "images of different sizes or non-numeric objects; pass a numeric array of one size"
+    elif kind == "b":
+        fix = "boolean images; convert them, e.g. x.astype(np.uint8) * 255"
+    elif kind == "c":
+        fix = "complex numbers; pass np.abs(x) or x.real"
+    elif kind in "US":
+        fix = "strings, not pixel values; load image files with load_image_folder()"
+    else:
+        fix = "values that are not pixel values; pass uint8 (0..255) or float (0..1) arrays"
+    raise DataError(f"images have dtype {arr.dtype}, which holds {fix}")
+
+
+def _looks_channels_first(shape: tuple[int, ...]) -> bool:
+    _, a, b, c = shape
+    return a in (1, 3, 4) and b == c and c > 4
+
+
+def _target_dtype(arr: np.ndarray) -> np.dtype:
+    """uint8 for 0..255 integers, float32 for anything else; checks finiteness of floats."""
+    if arr.dtype == np.uint8:
+        return np.dtype(np.uint8)
+    if arr.dtype.kind in "iu":
+        lo, hi = arr.min(), arr.max()
+        if lo >= 0 and hi <= 255:
+            return np.dtype(np.uint8)
+        warnings.warn(
+            f"integer images range from {lo} to {hi}, beyond 0..255; they are stored as float32 "
+            "(not [0, 1]) and still normalised with the training set's mean and std",
+            stacklevel=4,
+        )
+        return np.dtype(np.float32)
+    with np.errstate(over="ignore"):
+        as32 = arr if arr.dtype == np.float32 else arr.astype(np.float32)
+    finite = np.isfinite(as32)
+    if not finite.all():
+        bad = finite.size - int(np.count_nonzero(finite))
+        first = int(np.argmax(~finite.reshape(len(arr), -1).all(axis=1)))
+        raise DataError(
+            f"images hold {bad} NaN or infinite value(s) (or values too large for float32), "
+            f"first in image {first}; replace them (np.nan_to_num) or drop those images"
+        )
+    lo, hi = float(as32.min()), float(as32.max())
+    if lo < 0.0 or hi > 1.0:
+        hint = " (they look like 0..255 pixels: x.astype(np.uint8) would store them compactly)"
+        warnings.warn(
+            f"float images range from {lo:g} to {hi:g}, not [0, 1]"
+            f"{hint if lo >= 0 and hi <= 255 else ''}; they are still normalised with the "
+            "training set's mean and std",
+            stacklevel=4,
+        )
+    return np.dtype(np.float32)
+
+
+def encode_labels(
+    y: Any, *, n: int | None = None, classes: Sequence[str] | None = None
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Map labels to int64 class indices; returns ``(indices, class names)``.
+
+    Internal helper shared by every loader (also used to encode train and test labels together).
+    """
+    arr = _to_numpy(y)
+    if isinstance(arr, (list, tuple)):
+        arr = np.asarray(arr) if len(arr) else np.zeros(0, np.int64)
+    if not isinstance(arr, np.ndarray) or arr.ndim == 0:
+        raise DataError(
+            f"labels must be a 1-D array or list (one label per image), got a "
+            f"{type(y).__name__}; pass e.g. np.array([0, 1, 1, 0])"
+        )
+    if arr.ndim != 1:
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            hint = "pass y.ravel()"
+        elif arr.ndim == 2:
+            hint = "if they are one-hot rows, pass y.argmax(axis=1)"
+        else:
+            hint = "pass one label per image"
+        raise DataError(f"labels must be 1-D (one per image), got shape {arr.shape}; {hint}")
+    if n is not None and len(arr) != n:
+        raise DataError(
+            f"there are {n} images but {len(arr)} labels; give exactly one label per image"
+        )
+    values = _label_values(arr)
+    if classes is not None:
+        return _encode_with_classes(values, classes), _check_classes(classes)
+    if values.dtype.kind in "iu":
+        uniq = np.unique(values)
+        names = tuple(str(int(v)) for v in uniq)
+        codes = np.searchsorted(uniq, values)
+    else:
+        uniq, codes = np.unique(values, return_inverse=True)
+        names = tuple(str(v) for v in uniq)
+    if len(names) < 2:
+        found = f"a single class {names[0]!r}" if names else "no labels"
+        raise DataError(
+            f"found {found}; a classifier needs at least two classes. Add images of another "
+            "class, or check that the labels were read correctly"
+        )
+    return codes.astype(np.int64).reshape(-1), names
+
+
+def _label_values(arr: np.ndarray) -> np.ndarray:
+    """Labels as an integer array or a str array."""
+    kind = arr.dtype.kind
+    if kind in "iu":
+        return arr
+    if kind == "b":
+        return arr.astype(np.int64)
+    if kind == "U":
+        return arr
+    if kind == "S":
+        return arr.astype(str)
+    if kind == "f":
+        finite = np.isfinite(arr)
+        whole = finite & (arr == np.round(np.where(finite, arr, 0)))
+        if not whole.all():
+            i = int(np.argmin(whole))
+            raise DataError(
+                f"labels must be whole numbers or strings; label {i} is {arr[i]!r}. If these "
+                "are class scores or probabilities, pass their argmax instead"
+            )
+        return arr.astype(np.int64)
+    if kind == "O":
+        items = arr.tolist()
+        if all(isinstance(v, str) for v in items):
+            return np.asarray(items, dtype=str)
+        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
+            return np.asarray(items, dtype=np.int64)
+        kinds = sorted({type(v).__name__ for v in items})
+        raise DataError(
+            f"labels mix types ({', '.join(kinds)}); use all strings or all integers"
+        )
+    raise DataError(
+        f"labels have dtype {arr.dtype}; use integers or strings (one label per image)"
+    )
+
+
+def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(classes, str):
+        raise DataError(
+            f"classes must be a list of names, got the string {classes!r}; pass e.g. ['cat', 'dog']"
+        )
+    names = tuple(str(c) for c in classes)
+    if len(names) < 2:
+        raise DataError(
+            f"classes={names!r} names fewer than two classes; a classifier needs at least two"
+        )
+    if len(set(names)) != len(names):
+        dup = next(c for c in names if names.count(c) > 1)
+        raise DataError(f"class {dup!r} appears twice in classes; name each class once")
+    return names
+
+
+def _encode_with_classes(values: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    names = _check_classes(classes)
+    k = len(names)
+    if values.dtype.kind in "iu":
+        bad = (values < 0) | (values >= k)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise DataError(
+                f"with {k} classes given, integer labels must be class indices in [0, {k}); "
+                f"label {i} is {int(values[i])}. Pass indices, or the class names as labels"
+            )
+        return values.astype(np.int64)
+    lookup = {c: i for i, c in enumerate(names)}
+    uniq, inverse = np.unique(values, return_inverse=True)
+    missing = [u for u in uniq.tolist() if u not in lookup]
+    if missing:
+        raise DataError(
+            f"label(s) {missing[:5]} are not among the given classes {names}; "
+            "add them to classes or fix the labels"
+        )
+    table = np.array([lookup[u] for u in uniq.tolist()], np.int64)
+    return table[inverse.reshape(-1)]
+
+
+def as_images(x: Any, *, channels_last: bool | None = None) -> np.ndarray:
+    """Check images alone (no labels), as for prediction: the same layouts and checks as
+    :func:`from_arrays`, returned as a channels-first ``(N, C, H, W)`` uint8 or float32 array."""
+    return _as_images(x, channels_last)

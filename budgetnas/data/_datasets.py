@@ -1,0 +1,405 @@
+"""``load_dataset``: known dataset names, and paths to folders, .npz files and archives."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import tarfile
+import warnings
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from budgetnas.data._arrays import encode_labels, from_arrays
+from budgetnas.data._cifar import is_cifar_python_archive, load_cifar10_archive
+from budgetnas.data._folder import _is_hidden, load_image_folder
+from budgetnas.data._idx import load_idx_pair
+from budgetnas.data._types import DataSplits, ImageData
+from budgetnas.errors import DataError
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+MNIST_CLASSES = tuple(str(i) for i in range(10))
+KNOWN_DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10")
+_ALIASES = {
+    "digits": "digits",
+    "fashion-mnist": "fashion-mnist",
+    "fashion_mnist": "fashion-mnist",
+    "fashionmnist": "fashion-mnist",
+    "mnist": "mnist",
+    "cifar10": "cifar10",
+    "cifar-10": "cifar10",
+    "cifar_10": "cifar10",
+}
+# Where operating systems install the data (Debian: `apt-get install dataset-fashion-mnist`).
+_SYSTEM_DIRS: dict[str, tuple[Path, ...]] = {
+    "fashion-mnist": (Path("/usr/share/datasets/fashion-mnist"),),
+    "mnist": (),
+}
+_IDX_FILES = {
+    "train_x": "train-images-idx3-ubyte",
+    "train_y": "train-labels-idx1-ubyte",
+    "test_x": "t10k-images-idx3-ubyte",
+    "test_y": "t10k-labels-idx1-ubyte",
+}
+_ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar")
+_COMPLETE = ".budgetnas-complete"
+
+
+def load_dataset(
+    name_or_path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None
+) -> DataSplits:
+    """Load a known dataset by name, or a dataset from a path; returns train (and test) splits.
+
+    Names (any case): ``digits`` (scikit-learn's 8x8 digits, no test split), ``fashion-mnist`` and
+    ``mnist`` (IDX files in ``root``, ``$BUDGETNAS_DATA/<name>``, or for Fashion-MNIST Debian's
+    ``/usr/share/datasets/fashion-mnist``), ``cifar10`` (in ``root`` or ``$BUDGETNAS_DATA/cifar10``:
+    train/ and test/ image folders, cifar-10-python.tar.gz, cifar-10-batches-py, or a .tar.gz of
+    image folders). A name wins over a same-named folder; write ``./digits`` for the folder.
+
+    Paths: a folder with ``train/`` and ``test/`` image folders, a plain image folder (no test
+    split), a ``.npz`` with ``x_train, y_train[, x_test, y_test]`` (or ``x, y``), or a tar archive
+    of those (extracted once into ``$BUDGETNAS_CACHE``, default ``~/.cache/budgetnas``). A relative
+    path is looked up under ``root`` when ``root`` is given.
+
+    Example:
+        >>> splits = load_dataset("digits")  # doctest: +SKIP
+        >>> len(splits.train), splits.train.shape, splits.test  # doctest: +SKIP
+        (1797, (1, 8, 8), None)
+    """
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise DataError(
+            f"load_dataset takes a dataset name or a path, got a {type(name_or_path).__name__}; "
+            f"known names: {', '.join(KNOWN_DATASETS)}. For arrays use from_arrays(x, y)"
+        )
+    key = _ALIASES.get(str(name_or_path).strip().lower()) if isinstance(name_or_path, str) else None
+    if key == "digits":
+        return _load_digits()
+    if key in ("fashion-mnist", "mnist"):
+        return _load_idx_dataset(key, root)
+    if key == "cifar10":
+        return _load_cifar10(root)
+    path = Path(name_or_path).expanduser()
+    if root is not None and not path.is_absolute():
+        path = Path(root).expanduser() / path
+    if path.exists():
+        return _load_path(path)
+    raise DataError(
+        f"unknown dataset {str(name_or_path)!r}: it is not a known name "
+        f"({', '.join(KNOWN_DATASETS)}) and there is no file or folder at {path.absolute()}; "
+        "pass one of those names or the path to your data"
+    )
+
+
+# ----------------------------------------------------------------------------- named datasets
+
+
+def _load_digits() -> DataSplits:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:
+        raise DataError(
+            "the 'digits' dataset comes with scikit-learn, which is not installed; run "
+            "`pip install scikit-learn` (or `pip install budgetnas[demo]`)"
+        ) from exc
+    bunch = load_digits()
+    images = np.rint(np.asarray(bunch.images, np.float64) * (255.0 / 16.0)).astype(np.uint8)
+    train = from_arrays(images, np.asarray(bunch.target), classes=MNIST_CLASSES, name="digits")
+    return DataSplits(train=train, test=None)
+
+
+def _idx_file(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / f"{stem}.gz", folder / stem):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _data_env_dir(key: str) -> Path | None:
+    base = os.environ.get("BUDGETNAS_DATA")
+    return Path(base).expanduser() / key if base else None
+
+
+def _load_idx_dataset(key: str, root: str | os.PathLike[str] | None) -> DataSplits:
+    candidates: list[Path] = []
+    if root is not None:
+        candidates += [Path(root).expanduser(), Path(root).expanduser() / key]
+    env_dir = _data_env_dir(key)
+    if env_dir is not None:
+        candidates.append(env_dir)
+    candidates += list(_SYSTEM_DIRS.get(key, ()))
+    looked: list[str] = []
+    for folder in candidates:
+        if not folder.is_dir():
+            looked.append(f"{folder} (no such folder)")
+            continue
+        files = {k: _idx_file(folder, stem) for k, stem in _IDX_FILES.items()}
+        missing = [f"{_IDX_FILES[k]}[.gz]" for k, v in files.items() if v is None]
+        if missing:
+            looked.append(f"{folder} (missing {', '.join(missing)})")
+            continue
+        classes = FASHION_MNIST_CLASSES if key == "fashion-mnist" else MNIST_CLASSES
+        train = load_idx_pair(files["train_x"], files["train_y"], classes=classes, name=key)
+        test = load_idx_pair(files["test_x"], files["test_y"], classes=classes, name=f"{key}-test")
+        return DataSplits(train=train, test=test)
+    where = "; ".join(looked) if looked else "nowhere (no root given and BUDGETNAS_DATA is not set)"
+    if key == "fashion-mnist":
+        fix = (
+            "Install it with `apt-get install dataset-fashion-mnist`, or when online call "
+            "budgetnas.data.download_fashion_mnist(dest) and pass root=dest"
+        )
+    else:
+        fix = (
+            "Put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz "
+            "and t10k-labels-idx1-ubyte.gz in a folder and pass root=<folder>"
+        )
+    raise DataError(
+        f"{key} not found; looked in: {where}. {fix} (or set BUDGETNAS_DATA to a folder holding "
+        f"{key}/)"
+    )
+
+
+def _load_cifar10(root: str | os.PathLike[str] | None) -> DataSplits:
+    candidates: list[Path] = []
+    if root is not None:
+        candidates += [Path(root).expanduser(), Path(root).expanduser() / "cifar10"]
+    env_dir = _data_env_dir("cifar10")
+    if env_dir is not None:
+        candidates.append(env_dir)
+    looked = []
+    for place in candidates:
+        splits = _try_cifar10(place)
+        if splits is not None:
+            return splits
+        looked.append(str(place) + ("" if place.exists() else " (does not exist)"))
+    where = "; ".join(looked) if looked else "nowhere (no root given and BUDGETNAS_DATA is not set)"
+    raise DataError(
+        f"CIFAR-10 not found; looked in: {where}. Pass root= a folder with train/ and test/ image "
+        "folders, cifar-10-python.tar.gz, the cifar-10-batches-py folder, or a .tar.gz of train/ "
+        "and test/ image folders (or set BUDGETNAS_DATA to a folder holding cifar10/)"
+    )
+
+
+def _try_cifar10(place: Path) -> DataSplits | None:
+    if place.is_file():
+        if is_cifar_python_archive(place):
+            return load_cifar10_archive(place)
+        if _is_archive(place):
+            return _try_cifar10(extract_archive(place))
+        return None
+    if not place.is_dir():
+        return None
+    if (place / "train").is_dir():
+        return _rename(_load_split_folders(place), "cifar10")
+    if (place / "data_batch_1").is_file() or (place / "cifar-10-batches-py").is_dir():
+        return load_cifar10_archive(place)
+    if (place / "cifar-10-python.tar.gz").is_file():
+        return load_cifar10_archive(place / "cifar-10-python.tar.gz")
+    archives = sorted(f for f in place.iterdir() if f.is_file() and _is_archive(f))
+    if len(archives) == 1:
+        return _try_cifar10(archives[0])
+    return None
+
+
+def _rename(splits: DataSplits, name: str) -> DataSplits:
+    train = dataclasses.replace(splits.train, name=name)
+    test = None if splits.test is None else dataclasses.replace(splits.test, name=f"{name}-test")
+    return DataSplits(train=train, test=test)
+
+
+# ----------------------------------------------------------------------------- paths
+
+
+def _load_path(path: Path) -> DataSplits:
+    if path.is_dir():
+        if (path / "train").is_dir():
+            return _load_split_folders(path)
+        if (path / "data_batch_1").is_file() or (path / "cifar-10-batches-py").is_dir():
+            return load_cifar10_archive(path)
+        return DataSplits(train=load_image_folder(path), test=None)
+    if path.suffix.lower() == ".npz":
+        return _load_npz(path)
+    if _is_archive(path):
+        if is_cifar_python_archive(path):
+            return load_cifar10_archive(path)
+        return _load_path(extract_archive(path))
+    raise DataError(
+        f"cannot tell how to read {path}: pass a folder with one subfolder per class, a folder "
+        "with train/ and test/, a .npz with x_train and y_train, or a .tar.gz of those. For IDX "
+        "files use budgetnas.data.load_idx_pair(images, labels)"
+    )
+
+
+def _load_split_folders(path: Path) -> DataSplits:
+    extra = sorted(
+        d.name
+        for d in path.iterdir()
+        if d.is_dir() and not _is_hidden(d.name) and d.name not in ("train", "test")
+    )
+    if extra:
+        warnings.warn(
+            f"ignored folder(s) {extra[:5]} in {path}: only train/ and test/ are read "
+            "(the validation split is drawn from train/)",
+            stacklevel=4,
+        )
+    train = load_image_folder(path / "train")
+    train = dataclasses.replace(train, name=path.name or "train")
+    test = None
+    if (path / "test").is_dir():
+        c, h, w = train.shape
+        test = load_image_folder(
+            path / "test", size=(h, w), grayscale=(c == 1), classes=train.classes
+        )
+        test = dataclasses.replace(test, name=f"{path.name}-test")
+    return DataSplits(train=train, test=test)
+
+
+def _load_npz(path: Path) -> DataSplits:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except ValueError as exc:
+        raise DataError(
+            f"{path} holds Python objects (pickled arrays), which are not loaded for safety; "
+            "save plain numeric/string arrays with np.savez"
+        ) from exc
+    except OSError as exc:
+        raise DataError(f"cannot read {path} as a .npz file ({exc}); check the file") from exc
+    if "x_train" in arrays and "y_train" in arrays:
+        x_tr, y_tr = arrays["x_train"], arrays["y_train"]
+        x_te, y_te = arrays.get("x_test"), arrays.get("y_test")
+        if (x_te is None) != (y_te is None):
+            raise DataError(
+                f"{path} has only one of x_test and y_test; save both or neither"
+            )
+    elif "x" in arrays and "y" in arrays:
+        x_tr, y_tr, x_te, y_te = arrays["x"], arrays["y"], None, None
+    else:
+        raise DataError(
+            f"{path} holds arrays {sorted(arrays)}; expected x_train and y_train (optionally "
+            "x_test and y_test), or x and y. Save with np.savez(path, x_train=..., y_train=...)"
+        )
+    given = arrays.get("classes")
+    if y_te is None:
+        classes = None if given is None else [str(c) for c in given.tolist()]
+        return DataSplits(from_arrays(x_tr, y_tr, classes=classes, name=path.stem), None)
+    # Encode train and test labels together so both use the same class indices.
+    y_tr, y_te = np.asarray(y_tr), np.asarray(y_te)
+    if y_tr.ndim != 1 or y_te.ndim != 1:
+        raise DataError(
+            f"{path}: y_train and y_test must be 1-D (one label per image), got shapes "
+            f"{y_tr.shape} and {y_te.shape}"
+        )
+    try:
+        y_all = np.concatenate([y_tr, y_te])
+    except (TypeError, ValueError) as exc:
+        raise DataError(
+            f"{path}: y_train ({y_tr.dtype}) and y_test ({y_te.dtype}) hold different kinds of "
+            "labels; use integers or strings in both"
+        ) from exc
+    if given is None:
+        codes, names = encode_labels(y_all)
+    else:
+        names = tuple(str(c) for c in given.tolist())
+        codes, names = encode_labels(y_all, classes=names)
+    train = from_arrays(x_tr, codes[: len(y_tr)], classes=names, name=path.stem)
+    test = from_arrays(x_te, codes[len(y_tr) :], classes=names, name=f"{path.stem}-test")
+    return DataSplits(train=train, test=test)
+
+
+# ----------------------------------------------------------------------------- archives
+
+
+def _is_archive(path: Path) -> bool:
+    return path.is_file() and path.name.lower().endswith(_ARCHIVE_SUFFIXES)
+
+
+def cache_root() -> Path:
+    """Where archives are extracted: ``$BUDGETNAS_CACHE`` or ``~/.cache/budgetnas``."""
+    env = os.environ.get("BUDGETNAS_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "budgetnas"
+
+
+def _safe_parts(name: str, archive: Path) -> tuple[str, ...]:
+    pure = PurePosixPath(name.replace("\\", "/"))
+    parts = pure.parts
+    if pure.is_absolute() or ".." in parts or (parts and ":" in parts[0]):
+        raise DataError(
+            f"{archive} holds the member {name!r}, an absolute path or one with '..', which could "
+            "write outside the extraction folder; refusing it. The archive may be malicious: "
+            "re-create it with relative paths"
+        )
+    return parts
+
+
+def extract_archive(archive: Path) -> Path:
+    """Extract a tar archive once into the cache and return the folder holding its data.
+
+    The folder is ``<cache>/<archive stem>-<hash8>`` (the hash covers the archive's path, size and
+    modification time), written under a temporary name and renamed when complete, so an
+    interrupted extraction is never used. Links and special files are skipped; members with
+    absolute paths or '..' raise :class:`DataError`.
+    """
+    lower = archive.name.lower()
+    stem = next(archive.name[: -len(s)] for s in _ARCHIVE_SUFFIXES if lower.endswith(s))
+    st = archive.stat()
+    key = f"{archive.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()
+    target = cache_root() / f"{stem}-{hashlib.blake2b(key, digest_size=4).hexdigest()}"
+    if (target / _COMPLETE).is_file():
+        return _data_root(target)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        if target.exists():  # left by an interrupted run of an older version: start over
+            shutil.rmtree(target)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        with tarfile.open(archive, "r:*") as tf:
+            for member in tf:
+                parts = _safe_parts(member.name, archive)
+                if not member.isfile() or not parts or parts[0] in ("__MACOSX",):
+                    continue  # folders are made as needed; links and devices are never written
+                dest = tmp.joinpath(*parts)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                src = tf.extractfile(member)
+                if src is None:
+                    continue
+                with src, open(dest, "wb") as out:
+                    shutil.copyfileobj(src, out)
+        (tmp / _COMPLETE).write_text(f"extracted from {archive}\n")
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process finished first
+            if not (target / _COMPLETE).is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except DataError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    except (tarfile.TarError, EOFError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(
+            f"cannot extract {archive} ({exc}); the archive is damaged: download or create it again"
+        ) from exc
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(
+            f"cannot extract {archive} into {target.parent} ({exc}); free some disk space or set "
+            "BUDGETNAS_CACHE to a writable folder with room"
+        ) from exc
+    return _data_root(target)
+
+
+def _data_root(folder: Path) -> Path:
+    """Descend through single wrapper folders (``archive/cifar10/train`` -> ``archive/cifar10``)."""
+    while not (folder / "train").is_dir():
+        entries = [e for e in folder.iterdir() if not _is_hidden(e.name)]
+        dirs = [e for e in entries if e.is_dir()]
+        if len(dirs) == 1 and len(entries) == 1:
+            folder = dirs[0]
+        else:
+            break
+    return folder

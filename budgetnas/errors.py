@@ -1,0 +1,42 @@
+"""Project exceptions (layer 0).
+
+Every mistake a user can make raises a :class:`BudgetNASError` (or a subclass) whose message says
+what was wrong and what to do about it. The CLI prints these without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class BudgetNASError(Exception):
+    """Base class of every error a user can cause and fix."""
+
+
+class DataError(BudgetNASError, ValueError):
+    """Images, labels, folders or data files that cannot be used as given."""
+
+
+class ArchitectureError(BudgetNASError, ValueError):
+    """An architecture string, op name or space argument that is not valid."""
+
+
+class ConfigError(BudgetNASError, ValueError):
+    """A search, training or budget setting that is out of range or inconsistent."""
+
+
+class BudgetError(BudgetNASError):
+    """The budget cannot pay for what was asked (e.g. not even one trial)."""
+
+
+class ResumeError(BudgetNASError):
+    """A run directory that cannot be resumed with the given data or configuration."""
+
+
+class RunDirError(BudgetNASError):
+    """A run directory that cannot be created, written or read."""
+
+
+class TrialFailed(BudgetNASError):
+    """A candidate could not be trained (NaN loss, out of memory, build error).
+
+    The search records the reason on the trial and goes on.
+    """

@@ -1,0 +1,76 @@
+"""A plain-text summary of a run: budget and ledger, top trials, failures, final test result."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import optuna
+
+from budgetnas.search.config import SearchConfig
+from budgetnas.search.records import TrialView, ranked, spent_of, status_of
+
+
+def _fmt_params(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1e6:.3f}M"
+
+
+def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
+                   run_dir: Path | None = None) -> str:
+    """The table ``budgetnas show`` prints."""
+    metric = config.metric
+    spent = spent_of(study)
+    trials = study.get_trials(deepcopy=False)
+    counts = Counter(status_of(t) for t in trials)
+    lines = []
+    lines.append(f"run: {run_dir or config.run_dir}   data: {config.data}   space: {config.space} "
+                 f"(search C={config.C} N={config.N}, final C={config.final_C} N={config.final_N})")
+    limits = []
+    if config.max_trials:
+        limits.append(f"{config.max_trials} trials")
+    if config.max_time:
+        limits.append(f"{config.max_time:.0f} s")
+    if config.max_device_hours:
+        limits.append(f"{config.max_device_hours:g} device-h")
+    if config.max_cost:
+        limits.append(f"${config.max_cost:.2f}")
+    lines.append(f"budget: {', '.join(limits) or 'none'}   spent: {spent.trials} trials, "
+                 f"{spent.device_seconds:.1f} device-s, ${spent.cost:.4f}, {spent.wall_seconds:.0f} s wall")
+    lines.append("trials: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    rows = ranked(study, metric)[:top]
+    if rows:
+        lines.append("")
+        lines.append(f"{'#':>4}  {metric:>10}  {'bal_acc':>7}  {'macro_f1':>8}  {'params':>8}  "
+                     f"{'dev-s':>7}  {'cost $':>8}  architecture")
+        for r in rows:
+            lines.append(_row(r, metric))
+    failed = [TrialView.of(t) for t in trials if status_of(t) == "failed"]
+    if failed:
+        lines.append("")
+        lines.append("failed trials:")
+        for r in failed[-5:]:
+            lines.append(f"  #{r.number}: {r.reason}")
+    final = study.user_attrs.get("final")
+    if final:
+        m = final.get("test_metrics", {})
+        lines.append("")
+        lines.append(
+            f"final: trial #{final['trial']} retrained {final['epochs']} epochs on {final['train_images']} "
+            f"images, {_fmt_params(final.get('params'))} params, {final.get('macs', 0) / 1e6:.1f}M MACs "
+            f"at {final.get('resolution')}px, {final['device_seconds']:.1f} device-s (${final['cost']:.4f})")
+        if final.get("test_images"):
+            lines.append(
+                f"test ({final['test_images']} images): accuracy {m.get('accuracy', 0):.4f}, balanced "
+                f"accuracy {m.get('balanced_accuracy', 0):.4f}, macro-F1 {m.get('macro_f1', 0):.4f}")
+        else:
+            lines.append("test: no test set was held out (evaluate the model on your own test data)")
+        lines.append(f"architecture: {final['arch']}")
+    return "\n".join(lines)
+
+
+def _row(r: TrialView, metric: str) -> str:
+    m = r.metrics
+    flag = "" if r.status == "complete" else f" [{r.status}]"
+    return (f"{r.number:>4}  {m.get(metric, 0):>10.4f}  {m.get('balanced_accuracy', 0):>7.4f}  "
+            f"{m.get('macro_f1', 0):>8.4f}  {_fmt_params(r.params):>8}  {r.device_seconds:>7.1f}  "
+            f"{r.cost:>8.5f}  {r.arch}{flag}")

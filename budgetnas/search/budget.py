@@ -1,0 +1,158 @@
+"""Budgets, prices and the cost ledger.
+
+Cost is the seconds the device was actually used times its hourly price. The ledger is not a
+counter kept on one machine: every trial stores its own device seconds and cost in the study's
+storage, and the ledger is their sum (plus probes and the final training), so it survives crashes
+and is the same for every process reading the study.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from budgetnas.errors import ConfigError
+
+# Approximate on-demand prices in USD per device-hour, for one GPU (late 2025, major clouds;
+# spot/marketplace prices are often 2-3x lower). Override with an explicit price.
+PRICE_PRESETS: dict[str, float] = {
+    "cpu": 0.10,   # a small 2-4 vCPU VM
+    "t4": 0.35,
+    "v100": 2.48,
+    "a100": 3.67,
+    "h100": 2.99,
+}
+
+
+def price_for(preset: str | None, price: float | None, device_name: str) -> tuple[float, str]:
+    """The hourly price and where it came from: explicit price, a preset, or the detected device."""
+    if price is not None:
+        if not (price >= 0 and math.isfinite(price)):
+            raise ConfigError(f"the price per device-hour must be a non-negative number, got {price!r}")
+        return float(price), "given"
+    if preset is not None:
+        key = preset.lower()
+        if key not in PRICE_PRESETS:
+            raise ConfigError(
+                f"unknown price preset {preset!r}; choose one of {', '.join(PRICE_PRESETS)} "
+                "or give --gpu-price in USD per hour"
+            )
+        return PRICE_PRESETS[key], f"preset {key}"
+    lowered = device_name.lower()
+    for key in ("h100", "a100", "v100", "t4"):
+        if key in lowered:
+            return PRICE_PRESETS[key], f"preset {key} (detected {device_name})"
+    if lowered == "cpu":
+        return PRICE_PRESETS["cpu"], "preset cpu"
+    return 0.0, f"unknown device {device_name}: no price, give --gpu-price"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits on a search; any that is None is not enforced. At least one must be set."""
+
+    max_trials: int | None = None
+    max_time: float | None = None  # wall seconds of searching, over all sessions of the run
+    max_device_hours: float | None = None
+    max_cost: float | None = None  # USD
+    price_per_hour: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.max_trials is not None and (not isinstance(self.max_trials, int) or self.max_trials < 1):
+            raise ConfigError(f"max_trials must be a positive integer, got {self.max_trials!r}")
+        for name in ("max_time", "max_device_hours", "max_cost"):
+            value = getattr(self, name)
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise ConfigError(f"{name} must be a positive number, got {value!r}")
+        if all(v is None for v in (self.max_trials, self.max_time, self.max_device_hours, self.max_cost)):
+            raise ConfigError("give at least one budget: max trials, wall time, device-hours or dollars")
+        if self.max_cost is not None and self.price_per_hour <= 0:
+            raise ConfigError(
+                "a dollar budget needs a price: give --gpu-price (USD per hour) or --device-preset"
+            )
+
+    def device_seconds_left(self, spent: "Spent") -> float:
+        """Device seconds still allowed by the device-hour and dollar limits (inf if neither)."""
+        left = math.inf
+        if self.max_device_hours is not None:
+            left = min(left, self.max_device_hours * 3600 - spent.device_seconds)
+        if self.max_cost is not None:
+            left = min(left, (self.max_cost - spent.cost) / self.price_per_hour * 3600)
+        return left
+
+    def stop_reason(self, spent: "Spent", forecast_seconds: float, forecast_wall: float) -> str | None:
+        """Why the next trial must not start, or None if the budget allows it."""
+        if self.max_trials is not None and spent.trials >= self.max_trials:
+            return f"trial budget reached ({spent.trials}/{self.max_trials} trials)"
+        left = self.device_seconds_left(spent)
+        if forecast_seconds > left:
+            what = "dollar" if self.max_cost is not None else "device-hour"
+            return (f"{what} budget: the next trial is forecast to need {forecast_seconds:.1f} device-s "
+                    f"but only {max(left, 0):.1f} remain")
+        if self.max_time is not None and spent.wall_seconds + forecast_wall > self.max_time:
+            return (f"time budget: {spent.wall_seconds:.0f} s of {self.max_time:.0f} s used and the next "
+                    f"trial is forecast to take {forecast_wall:.1f} s")
+        return None
+
+    def describe(self) -> str:
+        parts = []
+        if self.max_trials is not None:
+            parts.append(f"{self.max_trials} trials")
+        if self.max_time is not None:
+            parts.append(f"{self.max_time:.0f} s wall")
+        if self.max_device_hours is not None:
+            parts.append(f"{self.max_device_hours:g} device-h")
+        if self.max_cost is not None:
+            parts.append(f"${self.max_cost:.2f}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Spent:
+    """What a study has used so far (derived from the stored trials)."""
+
+    trials: int = 0
+    device_seconds: float = 0.0
+    cost: float = 0.0
+    wall_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+class CostModel:
+    """Forecasts a trial's device seconds from the trials measured so far.
+
+    Model: ``seconds = a * work + b * samples`` with ``work = samples * MACs`` and
+    ``samples = images x epochs``, fitted by non-negative least squares on the measured trials;
+    before two trials exist it scales the one measurement (or a probe) linearly by work.
+    """
+
+    def __init__(self) -> None:
+        self._obs: list[tuple[float, float, float]] = []  # (samples, work, seconds)
+
+    def add(self, samples: float, macs: float, seconds: float) -> None:
+        if samples > 0 and seconds > 0 and math.isfinite(seconds):
+            self._obs.append((samples, samples * macs, seconds))
+
+    def __len__(self) -> int:
+        return len(self._obs)
+
+    def forecast(self, samples: float, macs: float) -> float:
+        if not self._obs:
+            return 0.0
+        work = samples * macs
+        if len(self._obs) == 1 or len({round(o[1] / o[0]) for o in self._obs}) == 1:
+            s0, w0, t0 = max(self._obs, key=lambda o: o[2] / o[0])
+            return t0 * max(samples / s0, work / w0)
+        import numpy as np
+
+        A = np.array([[o[1], o[0]] for o in self._obs])
+        t = np.array([o[2] for o in self._obs])
+        scale = A.max(0)
+        coef, *_ = np.linalg.lstsq(A / scale, t, rcond=None)
+        coef = np.clip(coef, 0, None) / scale
+        pred = float(coef[0] * work + coef[1] * samples)
+        # never forecast below the cheapest measured cost per sample: overheads do not vanish
+        floor = min(o[2] / o[0] for o in self._obs) * samples
+        return max(pred, floor)

@@ -1,0 +1,131 @@
+"""The resolved configuration of a search: typed, validated, saved in the run directory."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from budgetnas.errors import ConfigError
+
+METRIC_OBJECTIVES = ("accuracy", "balanced_accuracy", "macro_f1")
+SIZE_OBJECTIVES = ("params", "macs")  # minimised, from the final network's size
+CONFIG_VERSION = 1
+
+
+@dataclass
+class SearchConfig:
+    """Everything that defines a search. The CLI maps its flags onto these fields.
+
+    Search (proxy) network: ``C``/``N`` at ``search_resolution`` on a ``subset`` of the training
+    split for ``epochs``. Final network: ``final_C``/``final_N`` at ``resolution`` for
+    ``final_epochs`` on train+validation, then tested once on the test split.
+    """
+
+    data: str = "digits"
+    data_root: str | None = None
+    run_dir: str = "runs/budgetnas"
+    space: str = "nb201"
+    C: int = 8
+    N: int = 1
+    final_C: int = 16
+    final_N: int = 5
+    strategy: str = "tpe"
+    objectives: list[str] = field(default_factory=lambda: ["accuracy"])
+    max_params: int | None = None  # of the final network
+    epochs: int = 8
+    final_epochs: int = 30
+    subset: float = 1.0
+    search_resolution: int | None = None  # None: same as resolution
+    resolution: int | None = None  # None: native size capped at 32
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2  # only when the data has no test split; 0: no test set
+    seed: int = 0
+    pruner: str = "none"
+    batch_size: int | None = None
+    lr: float = 0.1
+    hflip: bool | None = None  # None: on for datasets where mirror images are the same class
+    device: str = "auto"
+    # budget
+    max_trials: int | None = None
+    max_time: float | None = None
+    max_device_hours: float | None = None
+    max_cost: float | None = None
+    gpu_price: float | None = None
+    device_preset: str | None = None
+    max_consecutive_failures: int = 5
+    final_training: bool = True
+
+    def __post_init__(self) -> None:
+        self.objectives = list(self.objectives)
+        if not self.objectives:
+            raise ConfigError("give at least one objective, e.g. accuracy")
+        for obj in self.objectives:
+            if obj not in METRIC_OBJECTIVES + SIZE_OBJECTIVES:
+                raise ConfigError(
+                    f"unknown objective {obj!r}; choose from {', '.join(METRIC_OBJECTIVES + SIZE_OBJECTIVES)}"
+                )
+        if self.objectives[0] not in METRIC_OBJECTIVES:
+            raise ConfigError(
+                f"the first objective must be a metric ({', '.join(METRIC_OBJECTIVES)}); "
+                f"got {self.objectives[0]!r}. Put size objectives after it, e.g. accuracy,params"
+            )
+        if len(set(self.objectives)) != len(self.objectives):
+            raise ConfigError(f"objectives repeat: {self.objectives}")
+        for name in ("epochs", "final_epochs", "C", "N", "final_C", "final_N", "max_consecutive_failures"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        if not (0 < self.subset <= 1):
+            raise ConfigError(f"subset must be a fraction in (0, 1], got {self.subset!r}")
+        if not (0 < self.val_fraction < 1):
+            raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
+        if not (0 <= self.test_fraction < 1):
+            raise ConfigError(f"test_fraction must be in [0, 1) (0: hold out no test set), "
+                              f"got {self.test_fraction!r}")
+        if self.max_params is not None and (not math.isfinite(self.max_params) or self.max_params <= 0):
+            raise ConfigError(f"max_params must be a positive number, got {self.max_params!r}")
+        if self.max_params is not None:
+            self.max_params = int(self.max_params)
+        for name in ("resolution", "search_resolution"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 4):
+                raise ConfigError(f"{name} must be an integer >= 4 (pixels), got {v!r}")
+
+    @property
+    def metric(self) -> str:
+        """The primary (higher-is-better) metric, used for pruning and choosing the best."""
+        return self.objectives[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SearchConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known - {"config_version"}
+        if unknown:
+            raise ConfigError(f"unknown config keys {sorted(unknown)}; known keys: {sorted(known)}")
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps({"config_version": CONFIG_VERSION, **self.to_dict()}, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> "SearchConfig":
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConfigError(f"cannot read the run's config {path}: {e}") from None
+
+    def fingerprint_fields(self) -> dict[str, Any]:
+        """The settings that change what a trial measures; resuming with others is refused.
+
+        Budgets, strategy, pruner, device, price, max_params and the final-training settings can
+        change between sessions: they decide what is tried next, not what a result means.
+        """
+        keep = ("space", "C", "N", "objectives", "epochs", "subset", "search_resolution",
+                "resolution", "val_fraction", "test_fraction", "seed", "batch_size", "lr", "hflip")
+        return {k: getattr(self, k) for k in keep}

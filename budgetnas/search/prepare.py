@@ -1,0 +1,126 @@
+"""Turn loaded images into the tensors a search and its final training use.
+
+All splits are stratified and seeded by the config; normalisation statistics come from the
+training split only; the same resolution policy (``budgetnas.data.resolve_resolution``) serves
+search and final training, the search optionally at a lower proxy resolution and on a subset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from budgetnas.data import (
+    DataSplits,
+    ImageData,
+    channel_stats,
+    resolve_resolution,
+    stratified_split,
+    stratified_subset,
+    to_tensor,
+)
+from budgetnas.errors import ConfigError, DataError
+from budgetnas.search.config import SearchConfig
+
+# Named datasets whose mirror images keep their class (clothes, objects); digits and letters don't.
+FLIP_SAFE = {"cifar10", "cifar-10", "fashion-mnist", "fashionmnist"}
+
+
+@dataclass
+class Prepared:
+    """Tensors and metadata for one search: search splits now, final splits on demand."""
+
+    train: ImageData  # search-train part (before subsetting)
+    val: ImageData
+    test: ImageData | None
+    classes: tuple[str, ...]
+    in_channels: int
+    resolution: int
+    search_resolution: int
+    mean: np.ndarray
+    std: np.ndarray
+    hflip: bool
+    fingerprint: str
+    data_fingerprint: str
+    search_train_x: torch.Tensor
+    search_train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def tensors(self, data: ImageData, resolution: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        x = to_tensor(data, mean=self.mean, std=self.std, resolution=resolution or self.resolution)
+        return x, torch.tensor(data.labels, dtype=torch.int64)
+
+    def final_train(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Train + validation at the final resolution, for the final training."""
+        xa, ya = self.tensors(self.train)
+        xb, yb = self.tensors(self.val)
+        return torch.cat([xa, xb]), torch.cat([ya, yb])
+
+
+def _round4(r: int) -> int:
+    return max(4, r // 4 * 4)
+
+
+def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str) -> Prepared:
+    """Split, subset, normalise and resize according to ``config``; fingerprint the result."""
+    full = splits.train
+    if full.num_classes < 2:
+        raise DataError(f"the training data has a single class {full.classes}; a classifier needs two")
+    if splits.test is not None:
+        test = splits.test
+        if tuple(test.classes) != tuple(full.classes):
+            raise DataError(
+                f"train and test classes differ: {list(full.classes)} vs {list(test.classes)}; "
+                "give both splits the same class folders or label set"
+            )
+        if test.shape[0] != full.shape[0]:
+            raise DataError(f"train images have {full.shape[0]} channels but test images {test.shape[0]}")
+        rest = full
+    elif config.test_fraction == 0:
+        rest, test = full, None
+    else:
+        keep, held = stratified_split(full.labels, config.test_fraction, seed=config.seed)
+        rest, test = full.subset(keep), full.subset(held)
+    keep, held = stratified_split(rest.labels, config.val_fraction, seed=config.seed + 1)
+    train, val = rest.subset(keep), rest.subset(held)
+    if len(train) < 2 or len(val) < 1 or (test is not None and len(test) < 1):
+        raise DataError(
+            f"too few images to split ({len(full)} in all): the search needs training, validation "
+            "and test images; give more images or smaller --val-fraction/--test-fraction"
+        )
+    h, w = full.shape[1], full.shape[2]
+    resolution = _round4(resolve_resolution((h, w), config.resolution))
+    search_res = resolution if config.search_resolution is None else _round4(config.search_resolution)
+    if search_res > resolution:
+        raise ConfigError(
+            f"search resolution {search_res} is above the final resolution {resolution}; "
+            "the search is a cheaper proxy, so use a lower or equal one"
+        )
+    mean, std = channel_stats(train.images)
+    hflip = config.hflip if config.hflip is not None else data_name.lower().replace("_", "-") in FLIP_SAFE
+    subset = stratified_subset(train, config.subset, seed=config.seed + 2)
+    sx = to_tensor(subset, mean=mean, std=std, resolution=search_res)
+    vx = to_tensor(val, mean=mean, std=std, resolution=search_res)
+    data_fp = hashlib.blake2b(
+        (full.fingerprint() + ":" + (splits.test.fingerprint() if splits.test is not None else "-")).encode(),
+        digest_size=16,
+    ).hexdigest()
+    fp_fields: dict[str, Any] = {"data": data_fp, **config.fingerprint_fields()}
+    fingerprint = hashlib.blake2b(json.dumps(fp_fields, sort_keys=True).encode(), digest_size=16).hexdigest()
+    return Prepared(
+        train=train, val=val, test=test, classes=tuple(full.classes), in_channels=full.shape[0],
+        resolution=resolution, search_resolution=search_res, mean=mean, std=std, hflip=hflip,
+        fingerprint=fingerprint, data_fingerprint=data_fp,
+        search_train_x=sx, search_train_y=torch.tensor(subset.labels, dtype=torch.int64),
+        val_x=vx, val_y=torch.tensor(val.labels, dtype=torch.int64),
+    )

@@ -1,0 +1,96 @@
+"""The versioned trial record and the views of a study that the search, ``show`` and the API share.
+
+Each Optuna trial carries our record in its user attributes. Version 1 keys:
+``record_version, arch, canonical, space, fidelity, seed, fingerprint, evaluator, strategy,
+device, device_seconds, cost, curve, params, macs, status, reason, cache_of, retry_of, worker``.
+``status`` is ours (Optuna's states cannot tell a cache hit or an interrupted trial apart):
+complete | pruned | failed | cached | rejected | interrupted | running.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from budgetnas.search.budget import Spent
+
+RECORD_VERSION = 1
+COUNTED = ("complete", "pruned", "failed", "cached")  # statuses that use up a trial of the budget
+
+
+def status_of(t: FrozenTrial) -> str:
+    if t.state == TrialState.RUNNING:
+        return "running"
+    if t.state == TrialState.WAITING:
+        return "waiting"
+    return str(t.user_attrs.get("status", t.state.name.lower()))
+
+
+@dataclass
+class TrialView:
+    """One trial as a row of the summary."""
+
+    number: int
+    status: str
+    arch: str
+    metrics: dict[str, float]
+    params: int | None
+    device_seconds: float
+    cost: float
+    epochs: int
+    reason: str
+
+    @classmethod
+    def of(cls, t: FrozenTrial) -> "TrialView":
+        a = t.user_attrs
+        curve = a.get("curve") or []
+        return cls(
+            number=t.number, status=status_of(t), arch=str(a.get("arch", "")),
+            metrics=dict(curve[-1]["metrics"]) if curve else dict(a.get("metrics", {})),
+            params=a.get("params"), device_seconds=float(a.get("device_seconds", 0.0)),
+            cost=float(a.get("cost", 0.0)), epochs=len(curve), reason=str(a.get("reason", "")),
+        )
+
+
+def spent_of(study: optuna.Study, trials: list[FrozenTrial] | None = None) -> Spent:
+    """The ledger: device time and cost of every trial (paid for even if it failed), probes and
+    the final training, the number of trials that count against the budget, and wall time."""
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
+    attrs = study.user_attrs
+    seconds = sum(float(t.user_attrs.get("device_seconds", 0.0)) for t in trials)
+    cost = sum(float(t.user_attrs.get("cost", 0.0)) for t in trials)
+    for key in ("probe", "final"):
+        extra = attrs.get(key) or {}
+        seconds += float(extra.get("device_seconds", 0.0))
+        cost += float(extra.get("cost", 0.0))
+    counted = sum(1 for t in trials if status_of(t) in COUNTED)
+    return Spent(trials=counted, device_seconds=seconds, cost=cost,
+                 wall_seconds=float(attrs.get("wall_seconds", 0.0)))
+
+
+def ranked(study: optuna.Study, metric: str) -> list[TrialView]:
+    """Evaluated trials (complete or cached), best first by ``metric``."""
+    rows = [TrialView.of(t) for t in study.get_trials(deepcopy=False)
+            if status_of(t) in ("complete", "cached")]
+    return sorted(rows, key=lambda r: (-r.metrics.get(metric, float("-inf")), r.number))
+
+
+def pareto(study: optuna.Study) -> list[int]:
+    """Trial numbers on the Pareto front of a multi-objective study (empty for one objective)."""
+    if len(study.directions) < 2:
+        return []
+    return [t.number for t in study.best_trials if status_of(t) in ("complete", "cached")]
+
+
+def to_jsonable(x: Any) -> Any:
+    """Floats, ints, strings, lists and dicts only (Optuna user attributes must be JSON)."""
+    if isinstance(x, dict):
+        return {str(k): to_jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_jsonable(v) for v in x]
+    if hasattr(x, "item"):
+        return x.item()
+    return x

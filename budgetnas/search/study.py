@@ -1,0 +1,621 @@
+"""The search: propose (strategy), evaluate (train), record (Optuna storage), within a budget.
+
+Data flows one way: data -> prepared tensors -> [strategy proposes an arch -> trainer scores it ->
+record in the study] x budget -> final training of the best -> artifacts in the run directory.
+
+The run directory holds ``study.db`` (Optuna, SQLite), ``config.json`` (the resolved config),
+``best/`` (weights, architecture, metrics) and ``summary.json``. Running the same command on it
+again resumes: finished trials are kept, a trial cut off by a crash is marked ``interrupted`` and
+re-queued with the same architecture, and a changed config or changed data is refused.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import math
+import os
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from budgetnas import __version__
+from budgetnas.data import DataSplits, load_dataset
+from budgetnas.errors import BudgetError, BudgetNASError, ConfigError, ResumeError, RunDirError, TrialFailed
+from budgetnas.search.budget import Budget, CostModel, Spent, price_for
+from budgetnas.search.config import METRIC_OBJECTIVES, SearchConfig
+from budgetnas.search.prepare import Prepared, prepare
+from budgetnas.search.pruning import create_pruner
+from budgetnas.search.records import RECORD_VERSION, TrialView, pareto, ranked, spent_of, status_of, to_jsonable
+from budgetnas.spaces import BaseSpace, create_space
+from budgetnas.strategies import create_strategy
+from budgetnas.train import TrainConfig, evaluate, resolve_device, seeded_build, train
+
+log = logging.getLogger("budgetnas")
+STUDY_NAME = "budgetnas"
+MAX_CONSECUTIVE_REPEATS = 50
+
+
+@dataclass
+class SearchResult:
+    """What a finished (or budget-stopped) search returns."""
+
+    run_dir: Path
+    best_arch: str | None
+    best_trial: int | None
+    best_metrics: dict[str, float]
+    test_metrics: dict[str, float]
+    spent: Spent
+    stop_reason: str
+    top: list[TrialView] = field(default_factory=list)
+
+
+def open_study(run_dir: Path, directions: list[str] | None = None,
+               sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+    """The run's Optuna study (created when ``directions`` is given and it does not exist)."""
+    storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / 'study.db'}",
+                                         engine_kwargs={"connect_args": {"timeout": 60}})
+    if directions is None:
+        return optuna.load_study(study_name=STUDY_NAME, storage=storage)
+    return optuna.create_study(study_name=STUDY_NAME, storage=storage, directions=directions,
+                               sampler=sampler, load_if_exists=True)
+
+
+def _directions(objectives: list[str]) -> list[str]:
+    return ["maximize" if o in METRIC_OBJECTIVES else "minimize" for o in objectives]
+
+
+class RunLock:
+    """An exclusive lock on a run directory, so two processes never drive one local study."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / ".lock"
+        self._fh: Any = None
+
+    def __enter__(self) -> "RunLock":
+        self._fh = open(self.path, "a+")
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._fh.seek(0)
+            holder = self._fh.read().strip() or "another process"
+            self._fh.close()
+            raise RunDirError(
+                f"run directory {self.path.parent} is in use by {holder}; wait for it to finish, "
+                "stop it, or choose another --run-dir"
+            ) from None
+        self._fh.seek(0)
+        self._fh.truncate()
+        self._fh.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        self._fh.flush()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self._fh, fcntl.LOCK_UN)
+        self._fh.close()
+
+
+def _check_writable(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise RunDirError(
+            f"cannot write to the run directory {run_dir}: {e.strerror or e}; choose a writable "
+            "--run-dir (or fix its permissions)"
+        ) from None
+
+
+class Search:
+    """A budgeted architecture search over one run directory.
+
+    Example::
+
+        cfg = SearchConfig(data="digits", run_dir="runs/demo", max_trials=6, epochs=4)
+        result = Search(cfg).run()
+        print(result.best_arch, result.test_metrics)
+    """
+
+    def __init__(self, config: SearchConfig, *, data: DataSplits | None = None,
+                 data_name: str | None = None, progress: bool = True) -> None:
+        self.config = config
+        self.run_dir = Path(config.run_dir)
+        self._data = data
+        self._data_name = data_name or config.data
+        self.progress = progress
+        self.space: BaseSpace = create_space(config.space, C=config.C, N=config.N)
+        self.final_space: BaseSpace = create_space(config.space, C=config.final_C, N=config.final_N)
+        self.device = resolve_device(config.device)
+        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
+        self.device_name = name
+        self.price, self.price_source = price_for(config.device_preset, config.gpu_price, name)
+        self.budget = Budget(max_trials=config.max_trials, max_time=config.max_time,
+                             max_device_hours=config.max_device_hours, max_cost=config.max_cost,
+                             price_per_hour=self.price)
+        self.train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr)
+        self.prepared: Prepared | None = None
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def _load(self) -> Prepared:
+        if self.prepared is None:
+            splits = self._data if self._data is not None else load_dataset(
+                self.config.data, root=self.config.data_root)
+            self.prepared = prepare(splits, self.config, data_name=self._data_name)
+            p = self.prepared
+            if hasattr(self.space, "check_resolution"):
+                self.space.check_resolution(p.search_resolution)
+                self.final_space.check_resolution(p.resolution)
+            self.train_config = TrainConfig(epochs=self.config.epochs, batch_size=self.config.batch_size,
+                                            lr=self.config.lr, hflip=p.hflip)
+        return self.prepared
+
+    def _final_cost(self, arch: Any) -> Any:
+        p = self._load()
+        return self.final_space.cost(arch, in_channels=p.in_channels, num_classes=p.num_classes,
+                                     resolution=p.resolution)
+
+    def _search_macs(self, arch: Any) -> int:
+        p = self._load()
+        return self.space.cost(arch, in_channels=p.in_channels, num_classes=p.num_classes,
+                               resolution=p.search_resolution).macs
+
+    def _check_resume(self) -> None:
+        saved_path = self.run_dir / "config.json"
+        if not saved_path.exists():
+            return
+        saved = SearchConfig.load(saved_path)
+        old, new = saved.fingerprint_fields(), self.config.fingerprint_fields()
+        diffs = [f"{k}: {old[k]!r} in the run, {new[k]!r} now" for k in new if old.get(k) != new[k]]
+        if diffs:
+            raise ResumeError(
+                f"{self.run_dir} holds a search with a different configuration ({'; '.join(diffs)}). "
+                "Results measured under other settings must not be mixed: use the run's settings "
+                "to resume it, or a new --run-dir for a new search"
+            )
+
+    def _probe(self, arch: Any, space: BaseSpace, resolution: int, n: int) -> float:
+        """Seconds per training sample for ``arch``, from a few timed steps on random inputs."""
+        p = self._load()
+        model = seeded_build(lambda: space.build(arch, in_channels=p.in_channels,
+                                                 num_classes=p.num_classes), 0)
+        bs = self.train_config.resolved_batch_size(n)
+        times = []
+        for _ in range(3):
+            cfg = TrainConfig(epochs=1, batch_size=bs, lr=self.config.lr, warmup_epochs=0)
+            x = torch.randn(bs, p.in_channels, resolution, resolution)
+            y = torch.randint(0, p.num_classes, (bs,))
+            times.append(train(model, x, y, None, None, cfg, num_classes=p.num_classes,
+                               device=self.device).device_seconds)
+        return min(times[1:]) / bs
+
+    # -- the loop -------------------------------------------------------------------------------
+    def dry_run(self) -> dict[str, Any]:
+        """Forecast what one trial costs and how many trials the budget buys; trains nothing."""
+        p = self._load()
+        n = len(p.search_train_y)
+        cheap, dear = self._extreme_archs()
+        per_trial = {}
+        for label, arch in (("cheapest", cheap), ("costliest", dear)):
+            sec = self._probe(arch, self.space, p.search_resolution, n)
+            per_trial[label] = sec * n * self.config.epochs * 1.15  # + validation passes
+        final = self._probe(dear, self.final_space, p.resolution, len(p.train) + len(p.val)) * (
+            len(p.train) + len(p.val)) * self.config.final_epochs if self.config.final_training else 0.0
+        mid = (per_trial["cheapest"] + per_trial["costliest"]) / 2
+        left = self.budget.device_seconds_left(Spent()) - final
+        if self.budget.max_time is not None:
+            left = min(left, self.budget.max_time - final)
+        by_budget = math.inf if math.isinf(left) else max(0, int(left // mid))
+        buys = by_budget if self.budget.max_trials is None else min(self.budget.max_trials, by_budget)
+        return {"device": self.device_name, "price_per_hour": self.price, "price_source": self.price_source,
+                "seconds_per_trial": per_trial, "final_training_seconds_max": final,
+                "trials_affordable": buys, "budget": self.budget.describe(),
+                "search_images": n, "resolution": p.resolution, "search_resolution": p.search_resolution}
+
+    def _extreme_archs(self) -> tuple[Any, Any]:
+        decisions = self.space.decisions()
+        archs = [self.space.from_decisions({n: c[i] for n, c in decisions}) for i in range(len(decisions[0][1]))]
+        archs.sort(key=self._search_macs)
+        return archs[0], archs[-1]
+
+    def run(self) -> SearchResult:
+        """Search until the budget is spent, then train, test and save the best architecture."""
+        _check_writable(self.run_dir)
+        with RunLock(self.run_dir):
+            self._check_resume()
+            p = self._load()
+            self.config.save(self.run_dir / "config.json")
+            study = open_study(self.run_dir, _directions(self.config.objectives))
+            # A resumed session must not replay the first session's random draws (that would
+            # propose the same cells again), so the sampler's seed moves on with the trial count.
+            n_before = len(study.get_trials(deepcopy=False))
+            study.sampler = create_strategy(self.config.strategy, seed=self.config.seed + 7919 * n_before)
+            self._check_study(study, p)
+            self._recover_interrupted(study)
+            reason = self._search(study, p)
+            best = self._best(study)
+            test_metrics: dict[str, float] = {}
+            if best is not None and self.config.final_training:
+                test_metrics = self._final(study, best)
+            result = self._result(study, best, test_metrics, reason)
+            (self.run_dir / "summary.json").write_text(json.dumps(to_jsonable({
+                "best_arch": result.best_arch, "best_trial": result.best_trial,
+                "best_search_metrics": result.best_metrics, "test_metrics": result.test_metrics,
+                "spent": result.spent.to_dict(), "stop_reason": reason,
+            }), indent=2) + "\n")
+            return result
+
+    def _check_study(self, study: optuna.Study, p: Prepared) -> None:
+        attrs = study.user_attrs
+        if "fingerprint" not in attrs:
+            study.set_user_attr("fingerprint", p.fingerprint)
+            study.set_user_attr("data_fingerprint", p.data_fingerprint)
+            study.set_user_attr("record_version", RECORD_VERSION)
+            study.set_user_attr("budgetnas_version", __version__)
+            study.set_user_attr("classes", list(p.classes))
+            return
+        if attrs.get("data_fingerprint") != p.data_fingerprint:
+            raise ResumeError(
+                f"{self.run_dir} was searched on different data (fingerprint "
+                f"{attrs.get('data_fingerprint')} there, {p.data_fingerprint} now). Mixing results from "
+                "two datasets would make them meaningless: point --data at the original data, or use "
+                "a new --run-dir"
+            )
+        if attrs["fingerprint"] != p.fingerprint:
+            raise ResumeError(
+                f"{self.run_dir} holds a search whose settings differ from these (fingerprint "
+                f"{attrs['fingerprint']} vs {p.fingerprint}); use the original settings or a new --run-dir"
+            )
+
+    def _recover_interrupted(self, study: optuna.Study) -> None:
+        """Trials left RUNNING by a dead process: mark them interrupted and queue them again."""
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            study._storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
+            study._storage.set_trial_user_attr(t._trial_id, "reason", "the process stopped mid-trial")
+            study.tell(t.number, state=TrialState.FAIL)
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
+            log.info("trial %d was interrupted; re-queued with the same architecture", t.number)
+
+    def _search(self, study: optuna.Study, p: Prepared) -> str:
+        cfg = self.config
+        n_train = len(p.search_train_y)
+        trials = study.get_trials(deepcopy=False)
+        cost_model = CostModel()
+        cache: dict[str, int] = {}
+        for t in trials:
+            a = t.user_attrs
+            if status_of(t) == "complete":
+                cache.setdefault(a["cache_key"], t.number)
+            if status_of(t) in ("complete", "pruned") and a.get("device_seconds"):
+                cost_model.add(n_train * len(a.get("curve", [])), a.get("search_macs", 0), a["device_seconds"])
+        spent = spent_of(study, trials)
+        if spent.trials:
+            log.info("resuming %s: %d trials done, %.1f device-s spent", self.run_dir, spent.trials,
+                     spent.device_seconds)
+
+        cheap, dear = self._extreme_archs()
+        if cfg.max_params is not None:
+            smallest = min(self._final_cost(a).params for a in (cheap, dear))
+            if smallest > cfg.max_params:
+                raise ConfigError(
+                    f"max_params={cfg.max_params:,} is below the smallest network this space builds "
+                    f"({smallest:,} parameters with C={cfg.final_C}, N={cfg.final_N}); raise it or "
+                    "lower --final-C/--final-N"
+                )
+        n_final = len(p.train) + len(p.val)
+        session_start = time.perf_counter()
+        if not len(cost_model):
+            # First session: probe the costliest cell so the first forecast is an upper bound, and
+            # the final network with the cheapest and costliest cells to forecast the final training.
+            per_sample = self._probe(dear, self.space, p.search_resolution, n_train)
+            cost_model.add(1.0, self._search_macs(dear), per_sample * 1.15)
+            final_probe = [self._probe(a, self.final_space, p.resolution, n_final) for a in (cheap, dear)]
+            probe_seconds = time.perf_counter() - session_start
+            prev = study.user_attrs.get("probe") or {}
+            study.set_user_attr("probe", {
+                "device_seconds": prev.get("device_seconds", 0.0) + probe_seconds,
+                "cost": prev.get("cost", 0.0) + probe_seconds * self.price / 3600,
+                "final_seconds_per_sample": final_probe,
+                "final_macs": [self._final_cost(a).macs for a in (cheap, dear)]})
+        probe = study.user_attrs.get("probe") or {}
+
+        def final_forecast() -> float:
+            """Seconds of the final training of the best cell so far (the costliest before any)."""
+            if not cfg.final_training or study.user_attrs.get("final") or "final_macs" not in probe:
+                return 0.0
+            (t0, t1), (m0, m1) = probe["final_seconds_per_sample"], probe["final_macs"]
+            rows = ranked(study, cfg.metric)
+            m = self._final_cost(self.space.parse(rows[0].arch)).macs if rows else m1
+            per_sample = t1 if m1 == m0 else max(t0, t0 + (t1 - t0) * (m - m0) / (m1 - m0))
+            return per_sample * n_final * cfg.final_epochs
+
+        def trial_forecast(arch: Any) -> float:
+            return cost_model.forecast(n_train * cfg.epochs, self._search_macs(arch))
+
+        macs_seen = [t.user_attrs["search_macs"] for t in trials
+                     if status_of(t) in ("complete", "pruned") and "search_macs" in t.user_attrs]
+
+        # Feasible if one cheap trial and the final training of the cheapest cell fit.
+        reserve = 0.0
+        if final_forecast() > 0:
+            reserve = probe["final_seconds_per_sample"][0] * n_final * cfg.final_epochs
+        spent = spent_of(study)
+        cheapest = trial_forecast(cheap)
+        reason = self.budget.stop_reason(
+            Spent(trials=0, device_seconds=spent.device_seconds + reserve, cost=spent.cost + reserve * self.price / 3600,
+                  wall_seconds=spent.wall_seconds + reserve), cheapest, cheapest)
+        if reason is not None and spent.trials == 0 and not reason.startswith("trial budget"):
+            raise BudgetError(
+                f"the budget ({self.budget.describe()}) cannot pay for one trial and the final training: "
+                f"the cheapest cell is forecast at {cheapest:.1f} device-s per trial and the final "
+                f"training at {reserve:.1f} s on {self.device_name}. Raise the budget, or make trials "
+                "cheaper with --subset, --epochs, --search-resolution or -C/-N, or --final-epochs"
+            )
+
+        pruner = create_pruner(cfg.pruner, max_epochs=cfg.epochs)
+        wall_before = spent.wall_seconds
+        failures = 0
+        repeats = 0
+        worker = f"{socket.gethostname()}:{os.getpid()}"
+        bar = self._bar(spent)
+        reason = "no budget limit reached"
+        try:
+            while True:
+                spent = spent_of(study)
+                spent = Spent(spent.trials, spent.device_seconds + final_forecast(),
+                              spent.cost + final_forecast() * self.price / 3600,
+                              wall_before + time.perf_counter() - session_start + final_forecast())
+                typical = (sum(macs_seen) / len(macs_seen) if macs_seen else
+                           (self._search_macs(cheap) + self._search_macs(dear)) / 2)
+                forecast = cost_model.forecast(n_train * cfg.epochs, typical)
+                stop = self.budget.stop_reason(spent, forecast, forecast)
+                if stop is not None:
+                    reason = stop
+                    break
+                trial = study.ask()
+                arch = self.space.from_decisions(
+                    {name: trial.suggest_categorical(name, list(choices)) for name, choices in self.space.decisions()})
+                outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker)
+                if outcome in ("complete", "pruned"):
+                    t = study._storage.get_trial(trial._trial_id)
+                    macs_seen.append(t.user_attrs["search_macs"])
+                    cost_model.add(n_train * len(t.user_attrs.get("curve", [])),
+                                   t.user_attrs["search_macs"], t.user_attrs["device_seconds"])
+                failures = failures + 1 if outcome == "failed" else 0
+                repeats = repeats + 1 if outcome in ("cached", "rejected") else 0
+                study.set_user_attr("wall_seconds", wall_before + time.perf_counter() - session_start)
+                if outcome != "rejected":
+                    self._update_bar(bar, study)
+                if failures >= cfg.max_consecutive_failures:
+                    reason = (f"stopped after {failures} consecutive failed trials; the last reason: "
+                              f"{study.trials[-1].user_attrs.get('reason')}. See `budgetnas show`")
+                    log.error(reason)
+                    break
+                if repeats >= MAX_CONSECUTIVE_REPEATS:
+                    reason = (f"the strategy proposed only already-evaluated or over-size cells "
+                              f"{repeats} times in a row; the space seems exhausted")
+                    break
+        finally:
+            study.set_user_attr("wall_seconds", wall_before + time.perf_counter() - session_start)
+            if bar is not None:
+                bar.close()
+        log.info("search stopped: %s", reason)
+        return reason
+
+    def _run_trial(self, study: optuna.Study, trial: optuna.Trial, arch: Any, p: Prepared,
+                   cache: dict[str, int], pruner: Any, worker: str) -> str:
+        cfg = self.config
+        fidelity = {"epochs": cfg.epochs, "subset": cfg.subset, "resolution": p.search_resolution,
+                    "C": cfg.C, "N": cfg.N}
+        canonical = self.space.canonical(arch)
+        cache_key = json.dumps([canonical, fidelity, cfg.seed])
+        final_cost = self._final_cost(arch)
+        record = {
+            "record_version": RECORD_VERSION, "arch": self.space.format(arch), "canonical": canonical,
+            "space": self.space.spec(), "fidelity": fidelity, "seed": cfg.seed,
+            "fingerprint": self.prepared.fingerprint if self.prepared else None, "evaluator": "train",
+            "strategy": cfg.strategy, "device": self.device_name, "worker": worker,
+            "params": final_cost.params, "macs": final_cost.macs, "search_macs": self._search_macs(arch),
+            "cache_key": cache_key, "device_seconds": 0.0, "cost": 0.0, "curve": [],
+        }
+        for k, v in record.items():
+            trial.set_user_attr(k, to_jsonable(v))
+        sizes = {"params": final_cost.params, "macs": final_cost.macs}
+
+        def values_from(metrics: dict[str, float]) -> list[float]:
+            return [metrics[o] if o in METRIC_OBJECTIVES else float(sizes[o]) for o in cfg.objectives]
+
+        if cfg.max_params is not None and final_cost.params > cfg.max_params:
+            trial.set_user_attr("status", "rejected")
+            trial.set_user_attr("reason", f"{final_cost.params:,} parameters > max_params {cfg.max_params:,}")
+            # Worst possible values teach the strategy to avoid it; it costs nothing.
+            study.tell(trial, [0.0 if o in METRIC_OBJECTIVES else float(sizes[o]) for o in cfg.objectives])
+            return "rejected"
+        if cache_key in cache:
+            src = study._storage.get_trial(study._storage.get_trial_id_from_study_id_trial_number(
+                study._study_id, cache[cache_key]))
+            trial.set_user_attr("status", "cached")
+            trial.set_user_attr("cache_of", src.number)
+            trial.set_user_attr("curve", src.user_attrs.get("curve", []))
+            trial.set_user_attr("search_macs", src.user_attrs.get("search_macs", 0))
+            study.tell(trial, src.values)
+            return "cached"
+
+        others: dict[int, list[float]] = {}
+        metric = cfg.metric
+        single = len(cfg.objectives) == 1
+
+        def refresh_others() -> None:
+            others.clear()
+            for t in study.get_trials(deepcopy=False):
+                if t.number != trial.number and t.user_attrs.get("fidelity") == fidelity:
+                    curve = t.user_attrs.get("curve") or []
+                    if curve and status_of(t) != "cached":
+                        others[t.number] = [e["metrics"][metric] for e in curve]
+
+        curve: list[dict[str, Any]] = []
+        spent_s = [0.0]
+
+        def on_epoch(rec: Any) -> bool:
+            curve.append(to_jsonable(rec.to_dict()))
+            spent_s[0] += rec.seconds
+            trial.set_user_attr("curve", curve)
+            trial.set_user_attr("device_seconds", spent_s[0])
+            trial.set_user_attr("cost", spent_s[0] * self.price / 3600)
+            if single:
+                trial.report(rec.metrics[metric], rec.epoch)
+            refresh_others()
+            return pruner.should_stop(trial.number, rec.epoch, [e["metrics"][metric] for e in curve], others)
+
+        try:
+            model = seeded_build(lambda: self.space.build(arch, in_channels=p.in_channels,
+                                                          num_classes=p.num_classes), cfg.seed)
+            result = train(model, p.search_train_x, p.search_train_y, p.val_x, p.val_y, self.train_config,
+                           num_classes=p.num_classes, seed=cfg.seed, device=self.device, on_epoch=on_epoch,
+                           inject_fault=_injected_faults().get(trial.number))
+        except KeyboardInterrupt:
+            trial.set_user_attr("status", "interrupted")
+            trial.set_user_attr("reason", "interrupted by the user")
+            study.tell(trial, state=TrialState.FAIL)
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            raise
+        except Exception as e:  # a failed candidate must never end the search
+            reason = _failure_reason(e)
+            trial.set_user_attr("status", "failed")
+            trial.set_user_attr("reason", reason)
+            trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
+            study.tell(trial, state=TrialState.FAIL)
+            log.warning("trial %d failed: %s", trial.number, reason)
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            return "failed"
+        trial.set_user_attr("device_seconds", result.device_seconds)
+        trial.set_user_attr("cost", result.device_seconds * self.price / 3600)
+        if result.stopped_early:
+            trial.set_user_attr("status", "pruned")
+            study.tell(trial, state=TrialState.PRUNED)
+            return "pruned"
+        trial.set_user_attr("status", "complete")
+        study.tell(trial, values_from(result.final))
+        cache.setdefault(cache_key, trial.number)
+        return "complete"
+
+    # -- results --------------------------------------------------------------------------------
+    def _best(self, study: optuna.Study) -> TrialView | None:
+        rows = ranked(study, self.config.metric)
+        front = set(pareto(study))
+        if front:
+            rows = [r for r in rows if r.number in front] or rows
+        if self.config.max_params is not None:
+            rows = [r for r in rows if r.params is None or r.params <= self.config.max_params]
+        return rows[0] if rows else None
+
+    def _final(self, study: optuna.Study, best: TrialView) -> dict[str, float]:
+        """Retrain ``best`` on train+validation at full size, test it once, save the artifacts."""
+        done = study.user_attrs.get("final")
+        best_dir = self.run_dir / "best"
+        if done and done.get("arch") == best.arch and (best_dir / "model.pt").exists():
+            log.info("final model for %s already trained; keeping it", best.arch)
+            return dict(done.get("test_metrics", {}))
+        p = self._load()
+        arch = self.final_space.parse(best.arch)
+        cfg = TrainConfig(epochs=self.config.final_epochs, batch_size=self.config.batch_size,
+                          lr=self.config.lr, hflip=p.hflip)
+        x, y = p.final_train()
+        log.info("final training of %s for %d epochs on %d images", best.arch, cfg.epochs, len(y))
+        model = seeded_build(lambda: self.final_space.build(arch, in_channels=p.in_channels,
+                                                            num_classes=p.num_classes), self.config.seed)
+        result = train(model, x, y, None, None, cfg, num_classes=p.num_classes, seed=self.config.seed,
+                       device=self.device)
+        test_metrics: dict[str, float] = {}
+        n_test = 0
+        if p.test is not None:
+            tx, ty = p.tensors(p.test)
+            n_test = len(ty)
+            test_metrics = evaluate(result.model, tx, ty, num_classes=p.num_classes, device=self.device)
+        cost = self._final_cost(arch)
+        best_dir.mkdir(exist_ok=True)
+        artifact = {
+            "format": "budgetnas-model", "format_version": 1, "budgetnas_version": __version__,
+            "arch": best.arch, "space": self.final_space.spec(),
+            "in_channels": p.in_channels, "num_classes": p.num_classes, "classes": list(p.classes),
+            "resolution": p.resolution, "mean": p.mean.tolist(), "std": p.std.tolist(),
+            "state_dict": {k: v.detach().cpu() for k, v in result.model.state_dict().items()},
+            "test_metrics": test_metrics, "params": cost.params, "macs": cost.macs,
+        }
+        tmp = best_dir / "model.pt.tmp"
+        torch.save(artifact, tmp)
+        os.replace(tmp, best_dir / "model.pt")
+        (best_dir / "arch.txt").write_text(best.arch + "\n")
+        final = {"arch": best.arch, "trial": best.number, "epochs": cfg.epochs,
+                 "device_seconds": result.device_seconds, "cost": result.device_seconds * self.price / 3600,
+                 "test_metrics": test_metrics, "params": cost.params, "macs": cost.macs,
+                 "flops_nb201": cost.flops_nb201, "resolution": p.resolution,
+                 "test_images": n_test, "train_images": len(y)}
+        (best_dir / "metrics.json").write_text(json.dumps(to_jsonable(final), indent=2) + "\n")
+        study.set_user_attr("final", to_jsonable(final))
+        return test_metrics
+
+    def _result(self, study: optuna.Study, best: TrialView | None, test_metrics: dict[str, float],
+                reason: str) -> SearchResult:
+        return SearchResult(
+            run_dir=self.run_dir, best_arch=best.arch if best else None,
+            best_trial=best.number if best else None, best_metrics=best.metrics if best else {},
+            test_metrics=test_metrics, spent=spent_of(study), stop_reason=reason,
+            top=ranked(study, self.config.metric)[:10],
+        )
+
+    # -- progress -------------------------------------------------------------------------------
+    def _bar(self, spent: Spent) -> Any:
+        if not self.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.config.max_trials, initial=spent.trials, desc="search", unit="trial",
+                    dynamic_ncols=True)
+
+    def _update_bar(self, bar: Any, study: optuna.Study) -> None:
+        if bar is None:
+            return
+        spent = spent_of(study)
+        rows = ranked(study, self.config.metric)
+        bar.n = spent.trials
+        bar.set_postfix_str(
+            f"best {self.config.metric}={rows[0].metrics.get(self.config.metric, 0):.4f} "
+            f"spent ${spent.cost:.4f} ({spent.device_seconds:.0f} device-s)" if rows else
+            f"spent ${spent.cost:.4f}")
+        bar.refresh()
+
+
+def _injected_faults() -> dict[int, str]:
+    """Faults to inject by trial number, from ``BUDGETNAS_INJECT_FAULTS="2:nan,4:oom"``.
+
+    A drill for the failure paths (tests use it); each fault goes through the real handling.
+    """
+    spec = os.environ.get("BUDGETNAS_INJECT_FAULTS", "").strip()
+    out: dict[int, str] = {}
+    for item in filter(None, (x.strip() for x in spec.split(","))):
+        number, _, fault = item.partition(":")
+        if not number.isdigit() or fault not in ("nan", "oom"):
+            raise ConfigError(f"BUDGETNAS_INJECT_FAULTS item {item!r} must look like 3:nan or 5:oom")
+        out[int(number)] = fault
+    return out
+
+
+def _failure_reason(e: BaseException) -> str:
+    if isinstance(e, torch.cuda.OutOfMemoryError):
+        return "CUDA out of memory: the candidate does not fit at this batch size"
+    if isinstance(e, TrialFailed):
+        return str(e)
+    if isinstance(e, BudgetNASError):
+        return str(e)
+    return f"{type(e).__name__}: {e}"[:500]

@@ -1,0 +1,289 @@
+"""Train one candidate network, reading top to bottom.
+
+The whole (already normalised) dataset is moved to the device once; each step indexes a batch,
+augments it with batched tensor ops (random crop by padding + per-sample shifts, optional
+horizontal flip), and runs SGD with Nesterov momentum, label smoothing, a linear warm-up and a
+cosine schedule. On CUDA it uses bf16 autocast and channels_last. There is no per-sample Python
+work and no DataLoader. Every epoch it evaluates on the validation tensors and reports accuracy,
+balanced accuracy and macro-F1 to an optional callback, which may stop the run (pruning).
+
+Randomness comes only from ``seed``: an explicit ``torch.Generator`` drives shuffling and
+augmentation, and :func:`seeded_build` initialises weights inside ``torch.random.fork_rng`` so
+the global RNG is left as it was. On the CPU two runs with the same seed are bit-for-bit equal;
+on CUDA, cuDNN's algorithm choice and bf16 make them equal within a small tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from budgetnas.errors import ConfigError, TrialFailed
+
+METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one candidate is trained. ``lr`` is the peak rate at batch 256, scaled linearly."""
+
+    epochs: int = 10
+    batch_size: int | None = None  # None: min(256, a power of two near N/16, at least 32)
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    warmup_epochs: float = 1.0
+    grad_clip: float | None = 5.0
+    crop_padding: int | None = None  # None: resolution // 8 (4 px at 32x32); 0 turns cropping off
+    hflip: bool = False
+    eval_batch_size: int = 1024
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ConfigError(f"epochs must be a positive integer, got {self.epochs!r}")
+        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
+            raise ConfigError(f"batch_size must be a positive integer or None (auto), got {self.batch_size!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        if self.weight_decay < 0 or self.warmup_epochs < 0:
+            raise ConfigError("weight_decay and warmup_epochs must not be negative")
+
+    def resolved_batch_size(self, n: int) -> int:
+        if self.batch_size is not None:
+            return min(self.batch_size, n)
+        return min(256, max(32, 2 ** int(math.log2(max(n, 2) / 16))), n)
+
+
+@dataclass
+class EpochRecord:
+    """Validation metrics after one epoch of training."""
+
+    epoch: int
+    train_loss: float
+    metrics: dict[str, float]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the trained model, its learning curve and the device time."""
+
+    model: nn.Module
+    curve: list[EpochRecord] = field(default_factory=list)
+    device_seconds: float = 0.0
+    stopped_early: bool = False
+    device: str = "cpu"
+
+    @property
+    def final(self) -> dict[str, float]:
+        return self.curve[-1].metrics if self.curve else {}
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when present, else the CPU; an unavailable device is an error."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ConfigError(f"unknown device {device!r} ({e}); use 'auto', 'cpu' or 'cuda'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} was asked for but no CUDA GPU is visible; use 'cpu' or 'auto'")
+    return dev
+
+
+def seeded_build(build: Callable[[], nn.Module], seed: int) -> nn.Module:
+    """Call ``build`` with the global torch RNG seeded, restoring it afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def _augment(x: torch.Tensor, pad: int, hflip: bool, gen: torch.Generator) -> torch.Tensor:
+    """Random crop (zero padding, per-sample shift) and optional flip, as batched tensor ops."""
+    b, c, h, w = x.shape
+    if pad > 0:
+        padded = F.pad(x, (pad, pad, pad, pad))
+        dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen, device=x.device)
+        dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen, device=x.device)
+        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+        bidx = torch.arange(b, device=x.device)[:, None, None, None]
+        cidx = torch.arange(c, device=x.device)[None, :, None, None]
+        x = padded[bidx, cidx, rows, cols]
+    if hflip:
+        flip = torch.rand(b, generator=gen, device=x.device) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    return x
+
+
+def _inject(fault: str, loss: torch.Tensor) -> None:
+    if fault == "oom":
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected fault)")
+    if fault != "nan":
+        raise ConfigError(f"unknown fault {fault!r} to inject; use 'nan' or 'oom'")
+
+
+def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def train(
+    model: nn.Module,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    val_x: torch.Tensor | None,
+    val_y: torch.Tensor | None,
+    config: TrainConfig,
+    *,
+    num_classes: int,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    on_epoch: Callable[[EpochRecord], bool] | None = None,
+    inject_fault: str | None = None,
+) -> TrainResult:
+    """Train ``model`` on ``(train_x, train_y)``; evaluate on the validation set every epoch.
+
+    ``train_x`` is a normalised float tensor ``(N, C, H, W)``; ``train_y`` int64 ``(N,)``.
+    ``on_epoch`` receives each :class:`EpochRecord` and returns True to stop early.
+    A NaN or infinite loss raises :class:`TrialFailed`. ``inject_fault`` ("nan" or "oom") makes the
+    first step fail that way, through the same code paths as a real failure (for tests and drills).
+
+    Example::
+
+        result = train(model, x, y, vx, vy, TrainConfig(epochs=3), num_classes=10, seed=0)
+        result.final["accuracy"]
+    """
+    dev = resolve_device(device)
+    cuda = dev.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(dev)
+    start = time.perf_counter()
+    fmt = torch.channels_last if cuda else torch.contiguous_format
+    model = model.to(dev, memory_format=fmt)
+    x_all = train_x.to(dev, non_blocking=True)
+    y_all = train_y.to(dev, non_blocking=True)
+    n = x_all.shape[0]
+    bs = config.resolved_batch_size(n)
+    steps_per_epoch = math.ceil(n / bs)
+    total_steps = steps_per_epoch * config.epochs
+    warmup = min(int(config.warmup_epochs * steps_per_epoch), total_steps // 2)
+    peak_lr = config.lr * bs / 256
+    pad = config.crop_padding if config.crop_padding is not None else x_all.shape[-1] // 8
+
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (decay if p.ndim > 1 else no_decay).append(p)
+    opt = torch.optim.SGD(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=peak_lr, momentum=config.momentum, nesterov=config.momentum > 0,
+        **({"foreach": True} if cuda else {}),
+    )
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    result = TrainResult(model=model, device=str(dev))
+    step = 0
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        epoch_start = time.perf_counter()
+        loss_sum = torch.zeros((), device=dev)
+        order = torch.randperm(n, generator=gen, device=dev)
+        for i in range(steps_per_epoch):
+            idx = order[i * bs:(i + 1) * bs]
+            xb = _augment(x_all[idx], pad, config.hflip, gen).contiguous(memory_format=fmt)
+            yb = y_all[idx]
+            for group in opt.param_groups:
+                group["lr"] = _lr_at(step, total_steps, warmup, peak_lr)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda):
+                loss = F.cross_entropy(model(xb), yb, label_smoothing=config.label_smoothing)
+            if inject_fault is not None and step == 0:
+                _inject(inject_fault, loss)
+                loss = loss * float("nan")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip, foreach=cuda or None)
+            opt.step()
+            loss_sum += loss.detach().float() * yb.shape[0]
+            step += 1
+        train_loss = float(loss_sum) / n  # one sync per epoch
+        if not math.isfinite(train_loss):
+            raise TrialFailed(f"training loss became {train_loss} in epoch {epoch} (diverged); "
+                              "try a lower lr")
+        metrics = evaluate(model, val_x, val_y, num_classes=num_classes, device=dev,
+                           batch_size=config.eval_batch_size) if val_x is not None else {}
+        record = EpochRecord(epoch=epoch, train_loss=train_loss, metrics=metrics,
+                             seconds=time.perf_counter() - epoch_start)
+        result.curve.append(record)
+        if on_epoch is not None and on_epoch(record):
+            result.stopped_early = epoch < config.epochs
+            break
+    if cuda:
+        torch.cuda.synchronize(dev)
+    result.device_seconds = time.perf_counter() - start
+    return result
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, *, device: str | torch.device = "auto",
+                   batch_size: int = 1024) -> torch.Tensor:
+    """Logits (float32, on the CPU) for normalised images ``x`` in evaluation mode."""
+    dev = resolve_device(device)
+    cuda = dev.type == "cuda"
+    fmt = torch.channels_last if cuda else torch.contiguous_format
+    model = model.to(dev, memory_format=fmt).eval()
+    outs = []
+    for i in range(0, x.shape[0], batch_size):
+        xb = x[i:i + batch_size].to(dev, non_blocking=True).contiguous(memory_format=fmt)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda):
+            outs.append(model(xb).float())
+    return torch.cat(outs).cpu() if outs else torch.empty(0)
+
+
+def metrics_from_confusion(conf: torch.Tensor) -> dict[str, float]:
+    """Accuracy, balanced accuracy and macro-F1 from a (true x predicted) confusion matrix.
+
+    Balanced accuracy averages recall over classes that occur in the truth; macro-F1 averages F1
+    over classes that occur in the truth or the predictions (as scikit-learn does).
+    """
+    conf = conf.double()
+    tp = conf.diag()
+    support = conf.sum(1)
+    predicted = conf.sum(0)
+    total = conf.sum()
+    present = support > 0
+    recall = tp[present] / support[present]
+    seen = present | (predicted > 0)
+    f1 = 2 * tp[seen] / (support[seen] + predicted[seen])
+    return {
+        "accuracy": float(tp.sum() / total) if total > 0 else 0.0,
+        "balanced_accuracy": float(recall.mean()) if recall.numel() else 0.0,
+        "macro_f1": float(f1.mean()) if f1.numel() else 0.0,
+    }
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, num_classes: int,
+             device: str | torch.device = "auto", batch_size: int = 1024) -> dict[str, float]:
+    """Accuracy, balanced accuracy, macro-F1 and mean cross-entropy of ``model`` on ``(x, y)``."""
+    logits = predict_logits(model, x, device=device, batch_size=batch_size)
+    y = y.cpu()
+    pred = logits.argmax(1)
+    conf = torch.bincount(y * num_classes + pred, minlength=num_classes * num_classes)
+    out = metrics_from_confusion(conf.reshape(num_classes, num_classes))
+    out["loss"] = float(F.cross_entropy(logits, y)) if len(y) else float("nan")
+    return out

@@ -1,0 +1,34 @@
+"""Shared fixtures: tiny real data (scikit-learn's 8x8 digits) and GPU skipping."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+NB201_CSV = SHARED / "data" / "nb201" / "nats_tss_200ep_test.csv"
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """1,797 real 8x8 handwritten digits as uint8 (N, 8, 8) and int labels."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.images * (255 / 16)).round().astype(np.uint8), d.target.astype(np.int64)

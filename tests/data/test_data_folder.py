@@ -1,0 +1,207 @@
+"""load_image_folder: layouts, modes, sizes, unreadable files and every folder error."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from budgetnas.data import load_image_folder
+from budgetnas.errors import DataError
+
+
+def _save(path: Path, array: np.ndarray, mode: str | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im = Image.fromarray(array)
+    if mode is not None:
+        im = im.convert(mode)
+    im.save(path)
+
+
+def _rgb(seed: int, h: int = 8, w: int = 8) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+
+
+def _gray(seed: int, h: int = 8, w: int = 8) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(h, w), dtype=np.uint8)
+
+
+def test_rgb_pngs_roundtrip_with_sorted_classes(tmp_path):
+    expected = {}
+    for i, cls in enumerate(["dog", "cat", "bird"]):
+        for j in range(2):
+            arr = _rgb(10 * i + j)
+            _save(tmp_path / cls / f"{j}.png", arr)
+            expected[(cls, j)] = arr
+    d = load_image_folder(tmp_path)
+    assert d.classes == ("bird", "cat", "dog")
+    assert d.shape == (3, 8, 8) and d.images.dtype == np.uint8 and len(d) == 6
+    assert d.labels.tolist() == [0, 0, 1, 1, 2, 2]
+    np.testing.assert_array_equal(d.images[2], expected[("cat", 0)].transpose(2, 0, 1))
+    assert d.name == tmp_path.name
+
+
+def test_all_gray_gives_one_channel_and_mixed_gives_rgb(tmp_path):
+    _save(tmp_path / "gray" / "a" / "0.png", _gray(0))
+    _save(tmp_path / "gray" / "b" / "0.png", _gray(1))
+    _save(tmp_path / "gray" / "b" / "1.bmp", _gray(2), mode="1")
+    d = load_image_folder(tmp_path / "gray")
+    assert d.shape == (1, 8, 8)
+    np.testing.assert_array_equal(d.images[0, 0], _gray(0))
+    assert set(np.unique(d.images[2]).tolist()) <= {0, 255}
+
+    _save(tmp_path / "mixed" / "a" / "0.png", _gray(3))
+    _save(tmp_path / "mixed" / "b" / "0.png", _rgb(4))
+    m = load_image_folder(tmp_path / "mixed")
+    assert m.shape == (3, 8, 8)
+    for c in range(3):  # gray image repeated into the three channels
+        np.testing.assert_array_equal(m.images[0, c], _gray(3))
+
+    forced = load_image_folder(tmp_path / "mixed", grayscale=True)
+    assert forced.shape == (1, 8, 8)
+    rgb_only = load_image_folder(tmp_path / "gray", grayscale=False)
+    assert rgb_only.shape == (3, 8, 8)
+
+
+def test_rgba_palette_16bit_and_upper_case_extensions(tmp_path):
+    rgba = np.dstack([_rgb(0), np.full((8, 8), 128, np.uint8)])
+    _save(tmp_path / "a" / "x.PNG", rgba)
+    _save(tmp_path / "a" / "y.gif", _rgb(1), mode="P")
+    _save(tmp_path / "b" / "z.webp", _rgb(2))
+    im16 = Image.fromarray(_gray(3).astype(np.uint16) * 257)
+    assert im16.mode.startswith("I;16")
+    im16.save(tmp_path / "b" / "w.png")
+    d = load_image_folder(tmp_path)
+    assert d.shape == (3, 8, 8) and len(d) == 4
+    np.testing.assert_array_equal(d.images[0], _rgb(0).transpose(2, 0, 1))  # alpha dropped
+    np.testing.assert_array_equal(d.images[2, 0], _gray(3))  # 16-bit scaled back to 8-bit
+
+
+def test_hidden_and_non_image_files_are_ignored(tmp_path):
+    _save(tmp_path / "a" / "0.png", _rgb(0))
+    _save(tmp_path / "b" / "0.png", _rgb(1))
+    _save(tmp_path / "b" / ".hidden.png", _rgb(2))
+    (tmp_path / "b" / "._0.png").write_bytes(b"macos resource fork")
+    (tmp_path / "b" / "notes.txt").write_text("not an image")
+    _save(tmp_path / ".cache" / "0.png", _rgb(3))
+    _save(tmp_path / "__MACOSX" / "0.png", _rgb(4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = load_image_folder(tmp_path)
+    assert d.classes == ("a", "b") and len(d) == 2
+
+
+def test_corrupt_files_are_skipped_and_counted_in_one_warning(tmp_path):
+    for cls in ("a", "b"):
+        for j in range(3):
+            _save(tmp_path / cls / f"{j}.png", _rgb(j))
+    (tmp_path / "a" / "bad.jpg").write_bytes(b"this is not a jpeg")
+    _save(tmp_path / "b" / "cut.jpg", _rgb(9, 32, 32))
+    full = (tmp_path / "b" / "cut.jpg").read_bytes()
+    (tmp_path / "b" / "cut.jpg").write_bytes(full[: len(full) // 2])
+    with pytest.warns(UserWarning) as record:
+        d = load_image_folder(tmp_path)
+    messages = [str(w.message) for w in record if "could not be read" in str(w.message)]
+    assert len(messages) == 1
+    assert messages[0].startswith("skipped 2 of 8 files that could not be read, e.g. ")
+    assert "bad.jpg" in messages[0]
+    assert len(d) == 6
+
+
+def test_mixed_sizes_resize_to_most_common_with_warning(tmp_path):
+    for j in range(3):
+        _save(tmp_path / "a" / f"{j}.png", _rgb(j, 8, 8))
+    _save(tmp_path / "b" / "0.png", _rgb(5, 8, 8))
+    _save(tmp_path / "b" / "1.png", _rgb(6, 16, 12))
+    with pytest.warns(UserWarning, match=r"resized 1 of 5 to 8x8 \(the most common size\).*size="):
+        d = load_image_folder(tmp_path)
+    assert d.shape == (3, 8, 8) and len(d) == 5
+
+
+def test_explicit_size_resizes_everything_silently(tmp_path):
+    _save(tmp_path / "a" / "0.png", _rgb(0, 8, 8))
+    _save(tmp_path / "b" / "0.png", _rgb(1, 16, 12))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = load_image_folder(tmp_path, size=(6, 10))
+    assert d.shape == (3, 6, 10)
+    assert load_image_folder(tmp_path, size=5).shape == (3, 5, 5)
+    with pytest.raises(DataError, match=r"size must be \(height, width\)"):
+        load_image_folder(tmp_path, size=(0, 4))
+
+
+def test_many_files_keep_their_order(tmp_path):
+    # labels and pixels line up across many files in sorted order
+    for j in range(80):
+        _save(tmp_path / "a" / f"{j:03d}.png", np.full((4, 4), j, np.uint8))
+        _save(tmp_path / "b" / f"{j:03d}.png", np.full((4, 4), 100 + j, np.uint8))
+    d = load_image_folder(tmp_path)
+    assert len(d) == 160
+    expected = np.concatenate([np.arange(80), 100 + np.arange(80)])
+    np.testing.assert_array_equal(d.images[:, 0, 0, 0], expected)
+    np.testing.assert_array_equal(d.labels, np.repeat([0, 1], 80))
+
+
+def test_empty_class_folder_is_dropped_with_warning(tmp_path):
+    _save(tmp_path / "a" / "0.png", _rgb(0))
+    _save(tmp_path / "b" / "0.png", _rgb(1))
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "broken.png").write_bytes(b"")
+    with pytest.warns(UserWarning, match="skipped 1 of 3"):
+        with pytest.warns(UserWarning, match=r"\['c'\].*no readable images and were left out"):
+            d = load_image_folder(tmp_path)
+    assert d.classes == ("a", "b")
+
+
+def test_empty_folder_leaving_one_class_is_an_error(tmp_path):
+    _save(tmp_path / "a" / "0.png", _rgb(0))
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "broken.png").write_bytes(b"\x89PNG")
+    with pytest.warns(UserWarning, match="skipped 1 of 2"):
+        with pytest.raises(DataError, match="only class 'a' .* has readable images.*at least two"):
+            load_image_folder(tmp_path)
+
+
+def test_given_classes_keep_empty_ones_and_refuse_unknown_folders(tmp_path):
+    _save(tmp_path / "b" / "0.png", _rgb(0))
+    _save(tmp_path / "a" / "0.png", _rgb(1))
+    with pytest.warns(UserWarning, match=r"\['z'\] have no readable images.*stay in classes"):
+        d = load_image_folder(tmp_path, classes=["b", "a", "z"])
+    assert d.classes == ("b", "a", "z") and d.labels.tolist() == [0, 1]
+    with pytest.raises(DataError, match=r"folder\(s\) \['b'\] that are not among the given"):
+        load_image_folder(tmp_path, classes=["a", "z"])
+
+
+def test_folder_errors(tmp_path):
+    with pytest.raises(DataError, match="no such folder"):
+        load_image_folder(tmp_path / "missing")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(DataError, match="is a file, not a folder"):
+        load_image_folder(tmp_path / "file.txt")
+    flat = tmp_path / "flat"
+    _save(flat / "0.png", _rgb(0))
+    expected = r"no class subfolders .*holds 1 images directly.*subfolder"
+    with pytest.raises(DataError, match=expected):
+        load_image_folder(flat)
+    single = tmp_path / "single"
+    _save(single / "cat" / "0.png", _rgb(0))
+    with pytest.raises(DataError, match="found a single class 'cat'.*at least two"):
+        load_image_folder(single)
+    no_images = tmp_path / "noimg"
+    (no_images / "a").mkdir(parents=True)
+    (no_images / "b").mkdir()
+    (no_images / "a" / "x.txt").write_text("x")
+    with pytest.raises(DataError, match="no image files .*check the path and the file extensions"):
+        load_image_folder(no_images)
+    unreadable = tmp_path / "unreadable"
+    for cls in ("a", "b"):
+        (unreadable / cls).mkdir(parents=True)
+        (unreadable / cls / "x.png").write_bytes(b"nope")
+    with pytest.warns(UserWarning, match="skipped 2 of 2"):
+        with pytest.raises(DataError, match="none of the 2 image files .* could be read"):
+            load_image_folder(unreadable)
+    with pytest.raises(DataError, match="grayscale must be None, True or False"):
+        load_image_folder(unreadable, grayscale="yes")

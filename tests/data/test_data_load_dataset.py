@@ -1,0 +1,195 @@
+"""load_dataset: names, paths (folders, .npz, archives) and safe archive extraction."""
+
+from __future__ import annotations
+
+import io
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from budgetnas.data import KNOWN_DATASETS, load_dataset
+from budgetnas.errors import DataError
+
+
+def _image_folder(
+    root: Path, classes=("a", "b"), per_class: int = 3, size: int = 8, mode: str = "RGB"
+) -> Path:
+    for i, cls in enumerate(classes):
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for j in range(per_class):
+            shape = (size, size, 3) if mode == "RGB" else (size, size)
+            arr = np.full(shape, 20 * i + j, np.uint8)
+            Image.fromarray(arr).save(root / cls / f"{j}.png")
+    return root
+
+
+def test_digits():
+    pytest.importorskip("sklearn")
+    splits = load_dataset("Digits")
+    assert splits.test is None
+    d = splits.train
+    assert len(d) == 1797 and d.shape == (1, 8, 8) and d.images.dtype == np.uint8
+    assert d.images.max() == 255 and d.images.min() == 0
+    assert d.classes == tuple(str(i) for i in range(10))
+    from sklearn.datasets import load_digits
+
+    np.testing.assert_array_equal(d.labels, load_digits().target)
+
+
+def test_digits_without_sklearn_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(DataError, match=r"pip install scikit-learn.*budgetnas\[demo\]"):
+        load_dataset("digits")
+
+
+def test_unknown_name_lists_known_names(tmp_path):
+    with pytest.raises(DataError) as info:
+        load_dataset("imagenet-1k")
+    msg = str(info.value)
+    assert "unknown dataset 'imagenet-1k'" in msg
+    for name in KNOWN_DATASETS:
+        assert name in msg
+    with pytest.raises(DataError, match="takes a dataset name or a path, got a int"):
+        load_dataset(3)
+
+
+def test_train_and_test_folders(tmp_path):
+    _image_folder(tmp_path / "ds" / "train", per_class=3)
+    _image_folder(tmp_path / "ds" / "test", per_class=2, size=12, mode="L")
+    splits = load_dataset(tmp_path / "ds")
+    assert len(splits.train) == 6 and len(splits.test) == 4
+    # test images follow train: resized to its size, converted to its channels, same classes
+    assert splits.test.shape == splits.train.shape == (3, 8, 8)
+    assert splits.test.classes == splits.train.classes == ("a", "b")
+    assert splits.train.name == "ds" and splits.test.name == "ds-test"
+
+
+def test_train_folder_only_and_extra_folders(tmp_path):
+    _image_folder(tmp_path / "ds" / "train")
+    _image_folder(tmp_path / "ds" / "val")
+    with pytest.warns(UserWarning, match=r"ignored folder\(s\) \['val'\].*only train/ and test/"):
+        splits = load_dataset(str(tmp_path / "ds"))
+    assert splits.test is None and len(splits.train) == 6
+
+
+def test_test_folder_with_an_unknown_class_is_refused(tmp_path):
+    _image_folder(tmp_path / "ds" / "train")
+    _image_folder(tmp_path / "ds" / "test", classes=("a", "c"))
+    with pytest.raises(DataError, match=r"\['c'\] that are not among the given classes"):
+        load_dataset(tmp_path / "ds")
+
+
+def test_plain_image_folder_and_root_relative_path(tmp_path):
+    _image_folder(tmp_path / "flowers")
+    splits = load_dataset("flowers", root=tmp_path)
+    assert splits.test is None and splits.train.classes == ("a", "b")
+
+
+def test_npz_with_and_without_test_split(tmp_path):
+    rng = np.random.default_rng(0)
+    x_tr = rng.integers(0, 256, (6, 5, 5, 3), dtype=np.uint8)
+    x_te = rng.integers(0, 256, (3, 5, 5, 3), dtype=np.uint8)
+    y_tr, y_te = [7, 3, 7, 3, 7, 3], [9, 3, 7]
+    np.savez(tmp_path / "split.npz", x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
+    splits = load_dataset(tmp_path / "split.npz")
+    # train and test labels share one mapping even though 9 appears only in test
+    assert splits.train.classes == splits.test.classes == ("3", "7", "9")
+    assert splits.train.labels.tolist() == [1, 0, 1, 0, 1, 0]
+    assert splits.test.labels.tolist() == [2, 0, 1]
+    assert splits.train.shape == (3, 5, 5)
+    np.savez(tmp_path / "xy.npz", x=x_tr[..., 0], y=np.array(["cat", "dog"] * 3))
+    xy = load_dataset(str(tmp_path / "xy.npz"))
+    assert xy.test is None and xy.train.classes == ("cat", "dog") and xy.train.shape == (1, 5, 5)
+    np.savez(tmp_path / "named.npz", x=x_tr[..., 0], y=[0, 1] * 3, classes=np.array(["no", "yes"]))
+    assert load_dataset(tmp_path / "named.npz").train.classes == ("no", "yes")
+
+
+def test_npz_errors(tmp_path):
+    np.savez(tmp_path / "keys.npz", images=np.zeros((2, 3, 3)), labels=[0, 1])
+    expected = r"arrays \['images', 'labels'\]; expected x_train and y_train"
+    with pytest.raises(DataError, match=expected):
+        load_dataset(tmp_path / "keys.npz")
+    np.savez(tmp_path / "obj.npz", x=np.array([np.zeros(2), np.zeros(3)], dtype=object), y=[0, 1])
+    with pytest.raises(DataError, match="holds Python objects .* not loaded for safety"):
+        load_dataset(tmp_path / "obj.npz")
+    x2, x1 = np.zeros((2, 3, 3)), np.zeros((1, 3, 3))
+    np.savez(tmp_path / "half.npz", x_train=x2, y_train=[0, 1], x_test=x1)
+    with pytest.raises(DataError, match="only one of x_test and y_test"):
+        load_dataset(tmp_path / "half.npz")
+    x3 = np.zeros((3, 3, 3))
+    np.savez(tmp_path / "mismatch.npz", x_train=x3, y_train=[0, 1], x_test=x1, y_test=[0])
+    with pytest.raises(DataError, match="3 images but 2 labels"):
+        load_dataset(tmp_path / "mismatch.npz")
+
+
+def test_unreadable_path_kind(tmp_path):
+    (tmp_path / "data.csv").write_text("a,b\n")
+    with pytest.raises(DataError, match="cannot tell how to read .*data.csv.*load_idx_pair"):
+        load_dataset(tmp_path / "data.csv")
+
+
+def _tar_with(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _png_bytes(value: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((4, 4), value, np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_archive_of_a_wrapped_image_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("BUDGETNAS_CACHE", str(tmp_path / "cache"))
+    archive = _tar_with(
+        tmp_path / "pets.tgz",
+        {
+            "pets/cat/0.png": _png_bytes(1),
+            "pets/cat/1.png": _png_bytes(2),
+            "pets/dog/0.png": _png_bytes(3),
+            "__MACOSX/pets/._cat": b"junk",
+        },
+    )
+    splits = load_dataset(archive)
+    assert splits.test is None and splits.train.classes == ("cat", "dog") and len(splits.train) == 3
+    assert splits.train.shape == (1, 4, 4)
+
+
+@pytest.mark.parametrize("bad_name", ["../escape.png", "/tmp/absolute.png", "ok/../../escape.png"])
+def test_archive_members_escaping_the_folder_are_refused(tmp_path, monkeypatch, bad_name):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("BUDGETNAS_CACHE", str(cache))
+    archive = _tar_with(
+        tmp_path / "evil.tar.gz",
+        {"train/a/0.png": _png_bytes(1), bad_name: _png_bytes(2), "train/b/0.png": _png_bytes(3)},
+    )
+    with pytest.raises(DataError, match="absolute path or one with '..'.*may be malicious"):
+        load_dataset(archive)
+    assert not (tmp_path / "escape.png").exists() and not (cache.parent / "escape.png").exists()
+    assert not any(cache.iterdir())  # the partial extraction was removed, nothing marked complete
+
+
+def test_archive_links_are_not_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("BUDGETNAS_CACHE", str(tmp_path / "cache"))
+    archive = tmp_path / "links.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        for name, value in (("a/0.png", 1), ("b/0.png", 2)):
+            data = _png_bytes(value)
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("a/passwd.png")
+        link.type = tarfile.SYMTYPE
+        link.linkname = "/etc/passwd"
+        tf.addfile(link)
+    splits = load_dataset(archive)
+    assert len(splits.train) == 2
+    assert not list((tmp_path / "cache").rglob("passwd.png"))

@@ -1,0 +1,188 @@
+"""Searches on real tiny data: records, ledger, resume, refusals, failures, budgets."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from budgetnas.api import load_model
+from budgetnas.data import DataSplits, from_arrays
+from budgetnas.errors import BudgetError, ConfigError, ResumeError, RunDirError
+from budgetnas.search import Search, SearchConfig, open_study
+from budgetnas.search.records import spent_of, status_of
+from budgetnas.search.study import RunLock
+
+TINY = dict(C=4, N=1, final_C=4, final_N=1, epochs=1, final_epochs=1, strategy="random")
+
+
+@pytest.fixture(scope="module")
+def splits(digits) -> DataSplits:
+    x, y = digits
+    return DataSplits(train=from_arrays(x[:500], y[:500], name="digits"),
+                      test=from_arrays(x[1500:1700], y[1500:1700], name="digits"))
+
+
+def _search(tmp_path: Path, splits: DataSplits, **kw) -> tuple[Search, object]:
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / kw.pop("name", "run")), **{**TINY, **kw})
+    s = Search(cfg, data=splits, data_name="digits", progress=False)
+    return s, s.run()
+
+
+def test_search_records_trials_ledger_and_final_model(tmp_path: Path, splits: DataSplits) -> None:
+    search, result = _search(tmp_path, splits, max_trials=3, epochs=2)
+    run = search.run_dir
+    for name in ("study.db", "config.json", "summary.json", "best/model.pt", "best/arch.txt", "best/metrics.json"):
+        assert (run / name).exists(), name
+    study = open_study(run)
+    trials = study.get_trials()
+    assert [status_of(t) for t in trials] == ["complete"] * 3
+    rec = trials[0].user_attrs
+    assert rec["record_version"] == 1 and rec["evaluator"] == "train" and rec["seed"] == 0
+    assert rec["fidelity"] == {"epochs": 2, "subset": 1.0, "resolution": 8, "C": 4, "N": 1}
+    assert rec["space"] == {"space": "nb201", "version": "1", "C": 4, "N": 1}
+    assert len(rec["curve"]) == 2 and rec["device_seconds"] > 0 and rec["device"] == "cpu"
+    assert rec["fingerprint"] == study.user_attrs["fingerprint"]
+    # The ledger is the sum of what was stored: trials + probes + final training.
+    spent = spent_of(study)
+    expected = sum(t.user_attrs["device_seconds"] for t in trials) + study.user_attrs["probe"]["device_seconds"] \
+        + study.user_attrs["final"]["device_seconds"]
+    assert spent.device_seconds == pytest.approx(expected)
+    assert spent.cost == pytest.approx(spent.device_seconds * 0.10 / 3600)  # CPU preset price
+    assert spent.trials == 3
+    # The best trial by validation accuracy was retrained and tested.
+    best = max(trials, key=lambda t: t.values[0])
+    assert result.best_arch == best.user_attrs["arch"] == (run / "best/arch.txt").read_text().strip()
+    metrics = json.loads((run / "best/metrics.json").read_text())
+    assert 0 <= metrics["test_metrics"]["accuracy"] <= 1 and metrics["test_images"] == 200
+    model = load_model(run)
+    pred = model.predict_index(splits.test.images.transpose(0, 2, 3, 1))
+    assert pred.shape == (200,)
+    assert (pred == splits.test.labels).mean() == pytest.approx(metrics["test_metrics"]["accuracy"], abs=1e-9)
+
+
+def test_rerun_resumes_without_repeating_or_losing_trials(tmp_path: Path, splits: DataSplits) -> None:
+    _search(tmp_path, splits, max_trials=2)
+    before = {t.number: (t.values, t.params) for t in open_study(tmp_path / "run").get_trials()}
+    _, result = _search(tmp_path, splits, max_trials=4)
+    trials = open_study(tmp_path / "run").get_trials()
+    assert result.spent.trials == 4 and len(trials) == 4
+    for t in trials[:2]:
+        assert (t.values, t.params) == before[t.number]
+    # The resumed sampler does not replay the first session's proposals.
+    archs = [t.user_attrs["arch"] for t in trials]
+    assert len(set(archs)) == 4
+    # Running again with the budget already spent trains nothing new.
+    _, again = _search(tmp_path, splits, max_trials=4)
+    assert again.spent.trials == 4 and "trial budget" in again.stop_reason
+
+
+def test_resume_refuses_other_settings_or_other_data(tmp_path: Path, splits: DataSplits, digits) -> None:
+    _search(tmp_path, splits, max_trials=1)
+    with pytest.raises(ResumeError, match=r"epochs: 1 in the run, 2 now"):
+        _search(tmp_path, splits, max_trials=2, epochs=2)
+    x, y = digits
+    other = DataSplits(train=from_arrays(x[200:700], y[200:700]), test=splits.test)
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), max_trials=2, **TINY)
+    with pytest.raises(ResumeError, match="different data"):
+        Search(cfg, data=other, data_name="digits", progress=False).run()
+    # Nothing was lost by the refusals.
+    assert spent_of(open_study(tmp_path / "run")).trials == 1
+
+
+def test_failed_trials_are_recorded_and_the_search_goes_on(tmp_path: Path, splits: DataSplits,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUDGETNAS_INJECT_FAULTS", "1:nan,2:oom")
+    search, result = _search(tmp_path, splits, max_trials=4)
+    trials = open_study(search.run_dir).get_trials()
+    status = {t.number: status_of(t) for t in trials}
+    assert status == {0: "complete", 1: "failed", 2: "failed", 3: "complete"}
+    assert "nan" in trials[1].user_attrs["reason"] and "out of memory" in trials[2].user_attrs["reason"]
+    assert result.best_arch is not None and result.spent.trials == 4
+
+
+def test_consecutive_failures_stop_the_search(tmp_path: Path, splits: DataSplits,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUDGETNAS_INJECT_FAULTS", "0:nan,1:nan,2:nan,3:nan")
+    _, result = _search(tmp_path, splits, max_trials=10, max_consecutive_failures=3)
+    assert "3 consecutive failed trials" in result.stop_reason
+    assert result.spent.trials == 3 and result.best_arch is None
+
+
+def test_budgets_that_cannot_pay_for_one_trial_are_refused_before_training(tmp_path: Path,
+                                                                           splits: DataSplits) -> None:
+    with pytest.raises(BudgetError, match="cannot pay for one trial"):
+        _search(tmp_path, splits, max_time=0.01)
+    with pytest.raises(BudgetError, match="cannot pay for one trial"):
+        _search(tmp_path, splits, max_cost=1e-9, gpu_price=1.0, name="run2")
+    for run in ("run", "run2"):
+        assert spent_of(open_study(tmp_path / run)).trials == 0
+
+
+def test_device_time_budget_stops_on_the_forecast(tmp_path: Path, splits: DataSplits) -> None:
+    _, result = _search(tmp_path, splits, max_device_hours=4 / 3600, final_training=False)
+    assert result.spent.trials >= 1
+    assert "device-hour budget" in result.stop_reason
+    assert result.spent.device_seconds <= 4 * 1.5  # a forecast, not a guarantee: stays near the limit
+
+
+def test_max_params_rejects_oversize_cells_for_free(tmp_path: Path, splits: DataSplits) -> None:
+    with pytest.raises(ConfigError, match="below the smallest network"):
+        _search(tmp_path, splits, max_trials=2, max_params=10)
+    search, result = _search(tmp_path, splits, max_trials=3, max_params=6000, name="run2")
+    trials = open_study(search.run_dir).get_trials()
+    rejected = [t for t in trials if status_of(t) == "rejected"]
+    assert all(t.user_attrs["params"] > 6000 and t.user_attrs["device_seconds"] == 0 for t in rejected)
+    assert result.spent.trials == 3
+    assert json.loads((search.run_dir / "best/metrics.json").read_text())["params"] <= 6000
+
+
+def test_multi_objective_search_with_pruning(tmp_path: Path, splits: DataSplits) -> None:
+    search, result = _search(tmp_path, splits, max_trials=6, epochs=3, objectives=["accuracy", "params"],
+                             pruner="sha")
+    study = open_study(search.run_dir)
+    assert len(study.directions) == 2
+    statuses = [status_of(t) for t in study.get_trials()]
+    assert set(statuses) <= {"complete", "pruned", "cached"} and result.best_arch is not None
+    for t in study.get_trials():
+        if status_of(t) == "complete":
+            assert t.values[1] == t.user_attrs["params"]
+
+
+def test_run_dir_errors(tmp_path: Path, splits: DataSplits) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(RunDirError, match="cannot write to the run directory"):
+        _search(tmp_path, splits, max_trials=1, name="a-file/run")
+    run = tmp_path / "locked"
+    run.mkdir()
+    with RunLock(run):
+        with pytest.raises(RunDirError, match="in use by pid"):
+            _search(tmp_path, splits, max_trials=1, name="locked")
+
+
+def test_dry_run_forecasts_without_training(tmp_path: Path, splits: DataSplits) -> None:
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "dry"), max_trials=40, **TINY)
+    f = Search(cfg, data=splits, progress=False).dry_run()
+    per = f["seconds_per_trial"]
+    assert 0 < per["cheapest"] <= per["costliest"] and f["trials_affordable"] == 40
+    assert not (tmp_path / "dry").exists()
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "dry"), max_device_hours=1 / 3600,
+                       final_training=False, **TINY)
+    f = Search(cfg, data=splits, progress=False).dry_run()
+    assert f["trials_affordable"] < math.inf
+
+
+def test_cached_architectures_are_not_paid_for_twice(tmp_path: Path, splits: DataSplits) -> None:
+    search, _ = _search(tmp_path, splits, max_trials=1)
+    study = open_study(search.run_dir)
+    first = study.get_trials()[0]
+    study.enqueue_trial(first.params)  # the strategy proposes the same cell again
+    _, result = _search(tmp_path, splits, max_trials=2)
+    second = open_study(search.run_dir).get_trials()[1]
+    assert status_of(second) == "cached" and second.user_attrs["cache_of"] == 0
+    assert second.values == first.values and second.user_attrs["device_seconds"] == 0

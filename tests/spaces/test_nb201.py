@@ -1,0 +1,166 @@
+"""The NB201 space against the benchmark's published numbers, and its string codec."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from budgetnas.errors import ArchitectureError, ConfigError
+from budgetnas.spaces import NB201_OPS, NB201Space, create_space
+from tests.conftest import NB201_CSV
+
+# Published by NAS-Bench-201 / NATS-Bench (api.get_cost_info for cifar10: 'params' in millions,
+# 'flops' in millions of multiply-adds), read from the official NATS-tss test pickles in the
+# D-X-Y/NATS-Bench repository (fake_torch_dir/NATS-tss-v1_0-3ffb9-simple/{000000,000011,000284});
+# index 15474 also in NATS-Bench issue #36. The whole-space range 0.073306M..1.531546M params and
+# 7.78305..220.11969 MFLOPs is published for cifar10 as well.
+PUBLISHED = [
+    ("|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
+     0.129306, 15.64737),  # index 0
+    ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|none~0|nor_conv_3x3~1|avg_pool_3x3~2|",
+     0.802426, 113.95137),  # index 11
+    ("|skip_connect~0|+|skip_connect~0|skip_connect~1|+|none~0|nor_conv_1x1~1|none~2|",
+     0.101306, 11.71521),  # index 284
+    ("|skip_connect~0|+|none~0|nor_conv_3x3~1|+|avg_pool_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+     0.802426, 113.95137),  # index 15474
+    ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+     1.531546, 220.11969),  # the largest cell (published maximum)
+    ("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", 0.073306, 7.78305),  # published minimum
+]
+
+
+@pytest.fixture(scope="module")
+def nb201() -> NB201Space:
+    return NB201Space(C=16, N=5)
+
+
+@pytest.mark.parametrize("text,params_m,mflops", PUBLISHED)
+def test_param_and_flop_counts_match_the_benchmark(nb201: NB201Space, text: str, params_m: float,
+                                                   mflops: float) -> None:
+    arch = nb201.parse(text)
+    model = nb201.build(arch, in_channels=3, num_classes=10)
+    built = sum(p.numel() for p in model.parameters())
+    assert built / 1e6 == pytest.approx(params_m, abs=5e-7)
+    cost = nb201.cost(arch, in_channels=3, num_classes=10, resolution=32)
+    assert cost.params == built
+    assert cost.flops_nb201 / 1e6 == pytest.approx(mflops, abs=5e-6)
+
+
+def _hooked_macs(model: nn.Module, shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of convolutions and linear layers, counted by forward hooks."""
+    total = [0]
+
+    def conv_hook(m: nn.Conv2d, inp: tuple[torch.Tensor], out: torch.Tensor) -> None:
+        total[0] += out.numel() * m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+
+    def linear_hook(m: nn.Linear, inp: tuple[torch.Tensor], out: torch.Tensor) -> None:
+        total[0] += out.numel() * m.in_features
+
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            m.register_forward_hook(conv_hook)
+        elif isinstance(m, nn.Linear):
+            m.register_forward_hook(linear_hook)
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(shape))
+    return total[0]
+
+
+@pytest.mark.parametrize("C,N,in_ch,classes,res", [(4, 1, 1, 3, 8), (8, 2, 16, 7, 12), (16, 5, 3, 10, 32)])
+def test_cost_formula_equals_the_built_module(C: int, N: int, in_ch: int, classes: int, res: int) -> None:
+    space = NB201Space(C=C, N=N)
+    rng = np.random.default_rng(C * 100 + N)
+    for _ in range(4):
+        arch = space.sample(rng)
+        model = space.build(arch, in_channels=in_ch, num_classes=classes)
+        cost = space.cost(arch, in_channels=in_ch, num_classes=classes, resolution=res)
+        assert cost.params == sum(p.numel() for p in model.parameters())
+        assert cost.macs == _hooked_macs(model, (1, in_ch, res, res))
+        assert model(torch.randn(2, in_ch, res, res)).shape == (2, classes)
+
+
+def test_codec_round_trips_all_15625_cells(nb201: NB201Space) -> None:
+    seen = set()
+    for ops in itertools.product(NB201_OPS, repeat=6):
+        text = nb201.format(ops)
+        assert nb201.parse(text) == ops
+        seen.add(text)
+    assert len(seen) == 5**6 == 15625
+
+
+@pytest.mark.skipif(not NB201_CSV.exists(), reason="shared NB201 table not present")
+def test_every_benchmark_string_parses_and_formats_identically(nb201: NB201Space) -> None:
+    with open(NB201_CSV) as f:
+        strings = [row["ArchitectureString"] for row in csv.DictReader(f)]
+    assert len(strings) == 15625
+    archs = {nb201.parse(s) for s in strings}
+    assert len(archs) == 15625
+    assert all(nb201.format(nb201.parse(s)) == s for s in strings)
+
+
+def test_parse_accepts_edges_in_any_order_and_whitespace(nb201: NB201Space) -> None:
+    a = nb201.parse(" |nor_conv_3x3~0|+|none~1|skip_connect~0|+|avg_pool_3x3~2|none~0|nor_conv_1x1~1| ")
+    assert a == ("nor_conv_3x3", "skip_connect", "none", "none", "nor_conv_1x1", "avg_pool_3x3")
+
+
+@pytest.mark.parametrize("text,match", [
+    ("|conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|", r"unknown op 'conv_3x3'.*did you mean 'nor_conv_3x3'"),
+    ("|nor_conv_3x3~0|+|none~0|none~1|", "3 nodes"),
+    ("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~3|", r"bad token 'none~3'.*nodes 0..2"),
+    ("|nor_conv_3x3~0|+|none~0|none~0|+|none~0|none~1|none~2|", r"edge 0->2 is given twice"),
+    ("|nor_conv_3x3~0|+|none~0|+|none~0|none~1|none~2|", r"node 2 .* lacks edges from ~1"),
+    ("|nor_conv_3x3|+|none~0|none~1|+|none~0|none~1|none~2|", r"bad token 'nor_conv_3x3'"),
+    ("nor_conv_3x3~0+|none~0|none~1|+|none~0|none~1|none~2|", r"node 1 .* must look like"),
+])
+def test_bad_strings_name_the_bad_token(nb201: NB201Space, text: str, match: str) -> None:
+    with pytest.raises(ArchitectureError, match=match):
+        nb201.parse(text)
+
+
+def test_bad_op_lists_and_space_arguments() -> None:
+    space = NB201Space(C=4, N=1)
+    with pytest.raises(ArchitectureError, match="6 edges"):
+        space.from_ops(["none"] * 5)
+    with pytest.raises(ArchitectureError, match="unknown op 'max_pool'"):
+        space.from_ops(["max_pool"] + ["none"] * 5)
+    with pytest.raises(ConfigError, match="positive integer"):
+        NB201Space(C=0)
+    with pytest.raises(ConfigError, match="unknown search space 'nb301'"):
+        create_space("nb301")
+    with pytest.raises(ConfigError, match="multiple of 4"):
+        space.cost(("none",) * 6, in_channels=1, num_classes=2, resolution=30)
+
+
+def test_canonical_form_merges_equivalent_cells_only(nb201: NB201Space) -> None:
+    # Edge order inside a sum does not matter, and edges into a dead node vanish.
+    a = nb201.parse("|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|")
+    b = nb201.parse("|nor_conv_1x1~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|")
+    assert nb201.canonical(a) == nb201.canonical(b)
+    dead = nb201.parse("|none~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|none~2|")
+    skip_only = nb201.parse("|avg_pool_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|none~2|")
+    assert nb201.canonical(dead) == nb201.canonical(skip_only) == "x"
+    zero = nb201.parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    assert nb201.canonical(zero) == "0"
+    # Different functions stay apart.
+    c = nb201.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|")
+    assert nb201.canonical(a) != nb201.canonical(c)
+    n_classes = len({nb201.canonical(ops) for ops in itertools.product(NB201_OPS, repeat=6)})
+    assert 1000 < n_classes < 15625
+
+
+def test_sample_mutate_neighbours_are_seeded_and_immutable() -> None:
+    space = NB201Space(C=4, N=1)
+    a = space.sample(np.random.default_rng(3))
+    assert a == space.sample(np.random.default_rng(3))
+    m = space.mutate(a, np.random.default_rng(0))
+    assert sum(x != y for x, y in zip(a, m)) == 1
+    nbrs = space.neighbours(a)
+    assert len(nbrs) == 24 and len(set(nbrs)) == 24 and m in nbrs
+    assert isinstance(a, tuple)  # archs are values
+    assert space.from_decisions(space.to_decisions(a)) == a

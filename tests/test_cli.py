@@ -1,0 +1,76 @@
+"""The command line: help, the demo search, show, and one-line errors for user mistakes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from budgetnas.cli import _duration, main
+
+FAST = ["--data", "digits", "-C", "4", "-N", "1", "--final-C", "4", "--final-N", "1", "--epochs", "1",
+        "--final-epochs", "1", "--quiet"]
+
+
+def test_help_is_complete() -> None:
+    out = subprocess.run([sys.executable, "-m", "budgetnas", "search", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    for flag in ("--data", "--run-dir", "--strategy", "--max-trials", "--max-time", "--max-gpu-hours",
+                 "--max-cost", "--gpu-price", "--device-preset", "--subset", "--search-resolution",
+                 "--objective", "--max-params", "--pruner", "--dry-run", "examples:"):
+        assert flag in out
+    out = subprocess.run([sys.executable, "-m", "budgetnas", "show", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "run_dir" in out
+
+
+def test_search_then_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = str(tmp_path / "run")
+    assert main(["search", *FAST, "--max-trials", "2", "--run-dir", run]) == 0
+    out = capsys.readouterr().out
+    assert "trial budget reached (2/2 trials)" in out and "test (" in out and "architecture:" in out
+    assert main(["show", run]) == 0
+    shown = capsys.readouterr().out
+    assert "2 complete" in shown and "final: trial #" in shown
+    assert main(["show", run, "--json"]) == 0
+    assert '"best_arch"' in capsys.readouterr().out
+
+
+def test_dry_run_says_what_the_budget_buys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", *FAST, "--max-trials", "30", "--dry-run", "--run-dir", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "about 30 trials" in out and "one trial:" in out
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--max-trials", "0"], "max_trials must be a positive integer"),
+    ([], "give at least one budget"),
+    (["--max-trials", "2", "--strategy", "bogus"], "unknown strategy 'bogus'"),
+    (["--max-trials", "2", "--subset", "1.5"], "subset must be a fraction"),
+    (["--max-cost", "-1"], "max_cost must be a positive number"),
+    (["--max-trials", "2", "--gpu-price", "-3"], "non-negative number"),
+    (["--max-trials", "2", "--device-preset", "k80"], "unknown price preset 'k80'"),
+    (["--max-trials", "2", "--objective", "params"], "first objective must be a metric"),
+    (["--max-trials", "2", "--data", "/no/such/folder"], "no/such/folder"),
+    (["--max-trials", "2", "--data", "imagenet"], "digits"),
+    (["--max-trials", "2", "--device", "cuda:7"], "cuda"),
+])
+def test_user_mistakes_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+                                          message: str) -> None:
+    assert main(["search", *FAST, "--run-dir", str(tmp_path / "r"), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_show_of_a_folder_that_is_not_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", str(tmp_path)]) == 2
+    assert "is not a budgetnas run directory" in capsys.readouterr().err
+
+
+def test_durations() -> None:
+    assert _duration("90") == 90 and _duration("15m") == 900 and _duration("1h30m") == 5400
+    with pytest.raises(Exception, match="cannot read duration"):
+        _duration("soon")

@@ -1,0 +1,127 @@
+"""The trainer on real (tiny) data: repeatability, metrics, failures, early stopping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import balanced_accuracy_score, f1_score
+
+from budgetnas.errors import ConfigError, TrialFailed
+from budgetnas.spaces import NB201Space
+from budgetnas.train import TrainConfig, metrics_from_confusion, resolve_device, seeded_build, train
+from budgetnas.train.trainer import _augment
+
+ARCH = ("nor_conv_3x3", "skip_connect", "nor_conv_1x1", "skip_connect", "none", "nor_conv_3x3")
+
+
+@pytest.fixture(scope="module")
+def tensors(digits: tuple[np.ndarray, np.ndarray]) -> tuple[torch.Tensor, ...]:
+    x, y = digits
+    xt = torch.tensor(x[:, None], dtype=torch.float32) / 255
+    xt = (xt - xt.mean()) / xt.std()
+    yt = torch.tensor(y)
+    return xt[:600], yt[:600], xt[600:900], yt[600:900]
+
+
+def _run(tensors, seed: int = 0, **kw):
+    space = NB201Space(C=4, N=1)
+    model = seeded_build(lambda: space.build(ARCH, in_channels=1, num_classes=10), seed)
+    cfg = TrainConfig(epochs=kw.pop("epochs", 3), batch_size=64, **kw)
+    return train(model, *tensors, cfg, num_classes=10, seed=seed, device="cpu")
+
+
+def test_cpu_training_is_bit_for_bit_repeatable_and_learns(tensors) -> None:
+    a = _run(tensors)
+    b = _run(tensors)
+    assert [r.train_loss for r in a.curve] == [r.train_loss for r in b.curve]
+    for pa, pb in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(pa, pb)
+    assert a.final["accuracy"] > 0.3  # 10 classes: chance is 0.1
+    assert a.curve[-1].train_loss < a.curve[0].train_loss
+    c = _run(tensors, seed=1)
+    assert c.curve[0].train_loss != a.curve[0].train_loss
+
+
+def test_global_rng_is_left_alone(tensors) -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    _run(tensors, epochs=1)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_metrics_match_scikit_learn() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 5, 400)
+    pred = np.where(rng.random(400) < 0.6, y, rng.integers(0, 5, 400))
+    pred[pred == 4] = 3  # class 4 never predicted
+    conf = torch.bincount(torch.tensor(y * 5 + pred), minlength=25).reshape(5, 5)
+    m = metrics_from_confusion(conf)
+    assert m["accuracy"] == pytest.approx((y == pred).mean())
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, pred))
+    assert m["macro_f1"] == pytest.approx(f1_score(y, pred, average="macro", zero_division=0))
+
+
+def test_nan_loss_is_a_trial_failure(tensors) -> None:
+    space = NB201Space(C=4, N=1)
+    model = space.build(ARCH, in_channels=1, num_classes=10)
+    with pytest.raises(TrialFailed, match="nan"):
+        train(model, *tensors, TrainConfig(epochs=1), num_classes=10, device="cpu", inject_fault="nan")
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        train(model, *tensors, TrainConfig(epochs=1), num_classes=10, device="cpu", inject_fault="oom")
+
+
+def test_a_huge_learning_rate_diverges_into_a_clear_failure(tensors) -> None:
+    with pytest.raises(TrialFailed, match="diverged"):
+        _run(tensors, epochs=2, lr=1e12, grad_clip=None)
+
+
+def test_on_epoch_can_stop_early(tensors) -> None:
+    seen = []
+    space = NB201Space(C=4, N=1)
+    model = space.build(ARCH, in_channels=1, num_classes=10)
+    result = train(model, *tensors, TrainConfig(epochs=5, batch_size=64), num_classes=10, device="cpu",
+                   on_epoch=lambda r: seen.append(r.epoch) or r.epoch == 2)
+    assert seen == [1, 2] and result.stopped_early and len(result.curve) == 2
+    assert set(result.curve[0].metrics) >= {"accuracy", "balanced_accuracy", "macro_f1", "loss"}
+
+
+def test_augmentation_is_batched_shifts_and_flips() -> None:
+    x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6) + 1
+    g = torch.Generator().manual_seed(0)
+    out = _augment(x, 0, True, g)
+    for i in range(2):  # each image either unchanged or mirrored
+        assert torch.equal(out[i], x[i]) or torch.equal(out[i], x[i].flip(-1))
+    out = _augment(x, 2, False, torch.Generator().manual_seed(1))
+    assert out.shape == x.shape
+    for i in range(2):  # a shifted copy: every nonzero value comes from the original image
+        vals = out[i][out[i] != 0]
+        assert set(vals.tolist()) <= set(x[i].flatten().tolist())
+
+
+def test_config_and_device_errors() -> None:
+    with pytest.raises(ConfigError, match="epochs"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ConfigError, match="lr"):
+        TrainConfig(lr=-1)
+    with pytest.raises(ConfigError, match="device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            resolve_device("cuda")
+    assert TrainConfig().resolved_batch_size(60000) == 256
+    assert TrainConfig().resolved_batch_size(1000) == 32
+
+
+@pytest.mark.gpu
+def test_gpu_training_repeats_within_tolerance(tensors) -> None:
+    space = NB201Space(C=8, N=1)
+    runs = []
+    for _ in range(2):
+        model = seeded_build(lambda: space.build(ARCH, in_channels=1, num_classes=10), 0)
+        r = train(model, *tensors, TrainConfig(epochs=3, batch_size=64), num_classes=10, seed=0, device="cuda")
+        runs.append(r)
+    a, b = (r.curve[-1].train_loss for r in runs)
+    assert abs(a - b) < 0.05 * max(a, b)  # bf16 + cuDNN autotuning: equal within 5%
+    assert abs(runs[0].final["accuracy"] - runs[1].final["accuracy"]) < 0.05
