@@ -116,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "budget buys; train nothing")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
+    g = s.add_argument_group("robustness")
+    g.add_argument("--checkpoint-interval", type=_duration,
+                   help="also checkpoint a trial every this often inside an epoch, e.g. 5m "
+                        "(checkpoints are always written at epoch ends)")
+    g.add_argument("--keep-checkpoints", type=int, default=3,
+                   help="keep the checkpoints of this many best finished trials (3)")
+    g.add_argument("--artifacts-dir", help="where checkpoints go, e.g. a shared folder (default: --run-dir)")
+
     sh = sub.add_parser("show", help="summarise a run directory",
                         description="Print a run's budget, ledger, top trials, failures and test result.")
     sh.add_argument("run_dir", help="a run directory made by `budgetnas search`")
@@ -137,6 +145,8 @@ def _config(args: argparse.Namespace) -> "SearchConfig":
         max_trials=args.max_trials, max_time=args.max_time, max_device_hours=args.max_device_hours,
         max_cost=args.max_cost, gpu_price=args.gpu_price, device_preset=args.device_preset,
         max_consecutive_failures=args.max_failures, final_training=not args.no_final,
+        checkpoint_interval=args.checkpoint_interval, keep_checkpoints=args.keep_checkpoints,
+        artifacts_dir=args.artifacts_dir,
     )
 
 
@@ -161,6 +171,13 @@ def _search(args: argparse.Namespace) -> int:
     result = search.run()
     print(format_summary(open_study(search.run_dir), config, run_dir=search.run_dir))
     print(f"\nstopped: {result.stop_reason}")
+    if result.preempted:
+        import signal
+
+        name = search._signal_name or "SIGTERM"
+        signum = getattr(signal, name, signal.SIGTERM)
+        print(f"{name}: the search stopped cleanly; run the same command to resume", file=sys.stderr)
+        return 128 + int(signum)
     if result.best_arch:
         print(f"model saved in {search.run_dir / 'best'}")
     return 0

@@ -57,6 +57,10 @@ class SearchConfig:
     device_preset: str | None = None
     max_consecutive_failures: int = 5
     final_training: bool = True
+    # robustness
+    checkpoint_interval: float | None = None  # seconds between mid-epoch checkpoints (epoch ends always)
+    keep_checkpoints: int = 3  # checkpoints of the best finished trials kept; others are deleted
+    artifacts_dir: str | None = None  # where checkpoints go (default: the run directory)
 
     def __post_init__(self) -> None:
         self.objectives = list(self.objectives)
@@ -78,6 +82,11 @@ class SearchConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        if self.checkpoint_interval is not None and not self.checkpoint_interval > 0:
+            raise ConfigError(f"checkpoint_interval must be a positive number of seconds, "
+                              f"got {self.checkpoint_interval!r}")
+        if not isinstance(self.keep_checkpoints, int) or self.keep_checkpoints < 0:
+            raise ConfigError(f"keep_checkpoints must be a non-negative integer, got {self.keep_checkpoints!r}")
         if not (0 < self.subset <= 1):
             raise ConfigError(f"subset must be a fraction in (0, 1], got {self.subset!r}")
         if not (0 < self.val_fraction < 1):

@@ -12,14 +12,18 @@ re-queued with the same architecture, and a changed config or changed data is re
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import math
 import os
 import socket
 import time
+import signal
+import threading
 import traceback
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +41,7 @@ from budgetnas.search.pruning import create_pruner
 from budgetnas.search.records import RECORD_VERSION, TrialView, pareto, ranked, spent_of, status_of, to_jsonable
 from budgetnas.spaces import BaseSpace, create_space
 from budgetnas.strategies import create_strategy
-from budgetnas.train import TrainConfig, evaluate, resolve_device, seeded_build, train
+from budgetnas.train import Checkpointer, Preempted, TrainConfig, evaluate, resolve_device, seeded_build, train
 
 log = logging.getLogger("budgetnas")
 STUDY_NAME = "budgetnas"
@@ -56,6 +60,7 @@ class SearchResult:
     spent: Spent
     stop_reason: str
     top: list[TrialView] = field(default_factory=list)
+    preempted: bool = False  # stopped by SIGTERM/SIGINT: run again to resume
 
 
 def open_study(run_dir: Path, directions: list[str] | None = None,
@@ -127,8 +132,16 @@ class Search:
     """
 
     def __init__(self, config: SearchConfig, *, data: DataSplits | None = None,
-                 data_name: str | None = None, progress: bool = True) -> None:
+                 data_name: str | None = None, progress: bool = True,
+                 candidates: list[str] | None = None) -> None:
+        """``candidates``: cell strings to evaluate first, in order (e.g. a benchmark's top-k);
+        the strategy proposes only after they are all tried."""
         self.config = config
+        self.artifacts_dir = Path(config.artifacts_dir or config.run_dir)
+        self._stop_flag = False
+        self._signal_name: str | None = None
+        self.candidates = [self.space_for(config).format(self.space_for(config).parse(c))
+                           for c in (candidates or [])]
         self.run_dir = Path(config.run_dir)
         self._data = data
         self._data_name = data_name or config.data
@@ -227,9 +240,38 @@ class Search:
         archs.sort(key=self._search_macs)
         return archs[0], archs[-1]
 
+    def _stop_requested(self) -> bool:
+        return self._stop_flag
+
+    def request_stop(self, reason: str = "request") -> None:
+        """Ask the search to checkpoint the running trial and stop (what SIGTERM does)."""
+        self._signal_name = reason
+        self._stop_flag = True
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self._stop_flag:  # the second signal: exit at once (the trial resumes from its last checkpoint)
+            os._exit(128 + signum)
+        name = signal.Signals(signum).name
+        log.warning("%s received: saving a checkpoint and stopping; send it again to exit at once", name)
+        self.request_stop(name)
+
     def run(self) -> SearchResult:
-        """Search until the budget is spent, then train, test and save the best architecture."""
+        """Search until the budget is spent, then train, test and save the best architecture.
+
+        SIGTERM or SIGINT (Ctrl-C) checkpoints the running trial and returns early with
+        ``result.preempted`` set; running again resumes, continuing that trial from its checkpoint.
+        """
         _check_writable(self.run_dir)
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            return self._run_locked()
+        finally:
+            for sig, old in handlers.items():
+                signal.signal(sig, old)
+
+    def _run_locked(self) -> SearchResult:
         with RunLock(self.run_dir):
             self._check_resume()
             p = self._load()
@@ -241,12 +283,17 @@ class Search:
             study.sampler = create_strategy(self.config.strategy, seed=self.config.seed + 7919 * n_before)
             self._check_study(study, p)
             self._recover_interrupted(study)
+            self._enqueue_candidates(study)
             reason = self._search(study, p)
             best = self._best(study)
             test_metrics: dict[str, float] = {}
-            if best is not None and self.config.final_training:
-                test_metrics = self._final(study, best)
+            if best is not None and self.config.final_training and not self._stop_flag:
+                try:
+                    test_metrics = self._final(study, best)
+                except Preempted as e:
+                    reason = f"stopped by {self._signal_name} during the final training ({e})"
             result = self._result(study, best, test_metrics, reason)
+            result.preempted = self._stop_flag
             (self.run_dir / "summary.json").write_text(json.dumps(to_jsonable({
                 "best_arch": result.best_arch, "best_trial": result.best_trial,
                 "best_search_metrics": result.best_metrics, "test_metrics": result.test_metrics,
@@ -276,13 +323,34 @@ class Search:
                 f"{attrs['fingerprint']} vs {p.fingerprint}); use the original settings or a new --run-dir"
             )
 
+    @staticmethod
+    def space_for(config: SearchConfig) -> BaseSpace:
+        return create_space(config.space, C=config.C, N=config.N)
+
+    def _enqueue_candidates(self, study: optuna.Study) -> None:
+        """Queue the given cells once each; a resumed run finds them queued or done already."""
+        known = set()
+        for t in study.get_trials(deepcopy=False):
+            params = t.params or t.system_attrs.get("fixed_params") or {}
+            if set(params) == {name for name, _ in self.space.decisions()}:
+                known.add(self.space.format(self.space.from_decisions(params)))
+        for text in self.candidates:
+            if text not in known:
+                study.enqueue_trial(self.space.to_decisions(self.space.parse(text)),
+                                    user_attrs={"candidate": True})
+                known.add(text)
+
     def _recover_interrupted(self, study: optuna.Study) -> None:
         """Trials left RUNNING by a dead process: mark them interrupted and queue them again."""
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             study._storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
             study._storage.set_trial_user_attr(t._trial_id, "reason", "the process stopped mid-trial")
             study.tell(t.number, state=TrialState.FAIL)
-            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
+            if set(t.params) != {name for name, _ in self.space.decisions()}:
+                continue  # killed while the strategy was still proposing: nothing to re-run
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number,
+                                                      "trial_key": t.user_attrs.get("trial_key")},
+                                skip_if_exists=False)
             log.info("trial %d was interrupted; re-queued with the same architecture", t.number)
 
     def _search(self, study: optuna.Study, p: Prepared) -> str:
@@ -370,6 +438,9 @@ class Search:
         reason = "no budget limit reached"
         try:
             while True:
+                if self._stop_flag:
+                    reason = f"stopped by {self._signal_name}; run the same command to resume"
+                    break
                 spent = spent_of(study)
                 spent = Spent(spent.trials, spent.device_seconds + final_forecast(),
                               spent.cost + final_forecast() * self.price / 3600,
@@ -384,7 +455,12 @@ class Search:
                 trial = study.ask()
                 arch = self.space.from_decisions(
                     {name: trial.suggest_categorical(name, list(choices)) for name, choices in self.space.decisions()})
-                outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker)
+                try:
+                    outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker)
+                except Preempted:
+                    reason = (f"stopped by {self._signal_name}: trial {trial.number} saved a checkpoint "
+                              "and will resume from it; run the same command to resume")
+                    break
                 if outcome in ("complete", "pruned"):
                     t = study._storage.get_trial(trial._trial_id)
                     macs_seen.append(t.user_attrs["search_macs"])
@@ -464,6 +540,15 @@ class Search:
 
         curve: list[dict[str, Any]] = []
         spent_s = [0.0]
+        key = trial.user_attrs.get("trial_key") or uuid.uuid4().hex
+        trial.set_user_attr("trial_key", key)
+        checkpoint = Checkpointer(self.artifacts_dir / "checkpoints" / f"{key}.ckpt", cfg.checkpoint_interval)
+
+        def on_resume(restored: list[Any]) -> None:
+            curve[:] = [to_jsonable(r.to_dict()) for r in restored]
+            trial.set_user_attr("curve", curve)
+            trial.set_user_attr("resumed_from_epoch", len(restored) + 1)
+            log.info("trial %d resumes from its checkpoint after epoch %d", trial.number, len(restored))
 
         def on_epoch(rec: Any) -> bool:
             curve.append(to_jsonable(rec.to_dict()))
@@ -476,24 +561,54 @@ class Search:
             refresh_others()
             return pruner.should_stop(trial.number, rec.epoch, [e["metrics"][metric] for e in curve], others)
 
-        try:
-            model = seeded_build(lambda: self.space.build(arch, in_channels=p.in_channels,
-                                                          num_classes=p.num_classes), cfg.seed)
-            result = train(model, p.search_train_x, p.search_train_y, p.val_x, p.val_y, self.train_config,
-                           num_classes=p.num_classes, seed=cfg.seed, device=self.device, on_epoch=on_epoch,
-                           inject_fault=_injected_faults().get(trial.number))
-        except KeyboardInterrupt:
+        def interrupted(reason: str) -> None:
             trial.set_user_attr("status", "interrupted")
-            trial.set_user_attr("reason", "interrupted by the user")
+            trial.set_user_attr("reason", reason)
             study.tell(trial, state=TrialState.FAIL)
-            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, "trial_key": key})
+
+        fault = _injected_faults().get(trial.number)
+        train_config = self.train_config
+        n = len(p.search_train_y)
+        try:
+            for attempt in (1, 2):
+                try:
+                    model = seeded_build(lambda: self.space.build(arch, in_channels=p.in_channels,
+                                                                  num_classes=p.num_classes), cfg.seed)
+                    result = train(model, p.search_train_x, p.search_train_y, p.val_x, p.val_y, train_config,
+                                   num_classes=p.num_classes, seed=cfg.seed, device=self.device,
+                                   on_epoch=on_epoch, on_resume=on_resume, checkpoint=checkpoint,
+                                   should_stop=self._stop_requested,
+                                   inject_fault=None if fault == "oom1" and attempt == 2 else
+                                   ("oom" if fault == "oom1" else fault))
+                    break
+                except torch.cuda.OutOfMemoryError:
+                    del model
+                    if self.device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    half = train_config.resolved_batch_size(n) // 2
+                    if attempt == 2 or half < 1:
+                        raise
+                    log.warning("trial %d ran out of GPU memory; retrying once at batch size %d",
+                                trial.number, half)
+                    train_config = replace(train_config, batch_size=half)
+                    trial.set_user_attr("oom_retry_batch_size", half)
+                    checkpoint.delete()
+        except Preempted as e:
+            interrupted(f"stopped by {self._signal_name or 'request'} ({e}); resumes from its checkpoint")
+            raise
+        except KeyboardInterrupt:
+            interrupted("interrupted by the user")
             raise
         except Exception as e:  # a failed candidate must never end the search
             reason = _failure_reason(e)
+            if isinstance(e, torch.cuda.OutOfMemoryError) and "oom_retry_batch_size" in trial.user_attrs:
+                reason += f", also at half the batch size ({trial.user_attrs['oom_retry_batch_size']})"
             trial.set_user_attr("status", "failed")
             trial.set_user_attr("reason", reason)
             trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
             study.tell(trial, state=TrialState.FAIL)
+            checkpoint.delete()
             log.warning("trial %d failed: %s", trial.number, reason)
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
@@ -503,11 +618,25 @@ class Search:
         if result.stopped_early:
             trial.set_user_attr("status", "pruned")
             study.tell(trial, state=TrialState.PRUNED)
-            return "pruned"
-        trial.set_user_attr("status", "complete")
-        study.tell(trial, values_from(result.final))
-        cache.setdefault(cache_key, trial.number)
-        return "complete"
+            outcome = "pruned"
+        else:
+            trial.set_user_attr("status", "complete")
+            study.tell(trial, values_from(result.final))
+            cache.setdefault(cache_key, trial.number)
+            outcome = "complete"
+        self._prune_checkpoints(study)
+        return outcome
+
+    def _prune_checkpoints(self, study: optuna.Study) -> None:
+        """Keep the checkpoints of the best few finished trials (and of unfinished ones) only."""
+        keep = {t.user_attrs.get("trial_key") for t in study.get_trials(deepcopy=False)
+                if status_of(t) in ("interrupted", "running", "waiting")}
+        for row in ranked(study, self.config.metric)[:self.config.keep_checkpoints]:
+            keep.add(study.trials[row.number].user_attrs.get("trial_key"))
+        folder = self.artifacts_dir / "checkpoints"
+        for path in folder.glob("*.ckpt") if folder.exists() else []:
+            if path.stem not in keep:
+                path.unlink(missing_ok=True)
 
     # -- results --------------------------------------------------------------------------------
     def _best(self, study: optuna.Study) -> TrialView | None:
@@ -534,8 +663,11 @@ class Search:
         log.info("final training of %s for %d epochs on %d images", best.arch, cfg.epochs, len(y))
         model = seeded_build(lambda: self.final_space.build(arch, in_channels=p.in_channels,
                                                             num_classes=p.num_classes), self.config.seed)
+        key = hashlib.blake2b(f"{best.arch}|{cfg}".encode(), digest_size=8).hexdigest()
+        checkpoint = Checkpointer(self.artifacts_dir / "checkpoints" / f"final-{key}.ckpt",
+                                  self.config.checkpoint_interval)
         result = train(model, x, y, None, None, cfg, num_classes=p.num_classes, seed=self.config.seed,
-                       device=self.device)
+                       device=self.device, checkpoint=checkpoint, should_stop=self._stop_requested)
         test_metrics: dict[str, float] = {}
         n_test = 0
         if p.test is not None:
@@ -563,6 +695,7 @@ class Search:
                  "test_images": n_test, "train_images": len(y)}
         (best_dir / "metrics.json").write_text(json.dumps(to_jsonable(final), indent=2) + "\n")
         study.set_user_attr("final", to_jsonable(final))
+        checkpoint.delete()
         return test_metrics
 
     def _result(self, study: optuna.Study, best: TrialView | None, test_metrics: dict[str, float],
@@ -597,7 +730,7 @@ class Search:
 
 
 def _injected_faults() -> dict[int, str]:
-    """Faults to inject by trial number, from ``BUDGETNAS_INJECT_FAULTS="2:nan,4:oom"``.
+    """Faults to inject by trial number, from ``BUDGETNAS_INJECT_FAULTS="2:nan,4:oom,5:oom1"``.
 
     A drill for the failure paths (tests use it); each fault goes through the real handling.
     """
@@ -605,8 +738,9 @@ def _injected_faults() -> dict[int, str]:
     out: dict[int, str] = {}
     for item in filter(None, (x.strip() for x in spec.split(","))):
         number, _, fault = item.partition(":")
-        if not number.isdigit() or fault not in ("nan", "oom"):
-            raise ConfigError(f"BUDGETNAS_INJECT_FAULTS item {item!r} must look like 3:nan or 5:oom")
+        if not number.isdigit() or fault not in ("nan", "oom", "oom1"):
+            raise ConfigError(f"BUDGETNAS_INJECT_FAULTS item {item!r} must look like 3:nan, 5:oom or "
+                              "6:oom1 (out of memory at the first attempt only)")
         out[int(number)] = fault
     return out
 

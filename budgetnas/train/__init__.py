@@ -1,7 +1,9 @@
 """One readable trainer for candidates (layer 4): ``train(...)``, ``evaluate(...)``."""
 
+from budgetnas.train.checkpoint import Checkpointer
 from budgetnas.train.trainer import (
     EpochRecord,
+    Preempted,
     TrainConfig,
     TrainResult,
     evaluate,
@@ -13,7 +15,9 @@ from budgetnas.train.trainer import (
 )
 
 __all__ = [
+    "Checkpointer",
     "EpochRecord",
+    "Preempted",
     "TrainConfig",
     "TrainResult",
     "evaluate",

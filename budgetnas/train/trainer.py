@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from budgetnas.errors import ConfigError, TrialFailed
+from budgetnas.train.checkpoint import Checkpointer
 
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
 
@@ -86,10 +87,20 @@ class TrainResult:
     device_seconds: float = 0.0
     stopped_early: bool = False
     device: str = "cpu"
+    resumed_from: tuple[int, int] | None = None  # (epoch, step in epoch) of a restored checkpoint
 
     @property
     def final(self) -> dict[str, float]:
         return self.curve[-1].metrics if self.curve else {}
+
+
+class Preempted(Exception):
+    """Training stopped on request (SIGTERM/SIGINT) after saving a checkpoint."""
+
+    def __init__(self, epoch: int, step: int, saved: bool) -> None:
+        super().__init__(f"stopped on request in epoch {epoch} at step {step}"
+                         + (" (checkpoint saved)" if saved else ""))
+        self.epoch, self.step, self.saved = epoch, step, saved
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -157,6 +168,9 @@ def train(
     device: str | torch.device = "auto",
     on_epoch: Callable[[EpochRecord], bool] | None = None,
     inject_fault: str | None = None,
+    checkpoint: Checkpointer | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_resume: Callable[[list[EpochRecord]], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``(train_x, train_y)``; evaluate on the validation set every epoch.
 
@@ -164,6 +178,11 @@ def train(
     ``on_epoch`` receives each :class:`EpochRecord` and returns True to stop early.
     A NaN or infinite loss raises :class:`TrialFailed`. ``inject_fault`` ("nan" or "oom") makes the
     first step fail that way, through the same code paths as a real failure (for tests and drills).
+
+    With a ``checkpoint``, the state (weights, optimizer, RNG, position in the epoch, curve) is saved
+    at every epoch end and every ``checkpoint.interval`` seconds, and a run that finds a valid
+    checkpoint continues from it (``on_resume`` gets the curve so far). ``should_stop`` is polled
+    before every step; when it returns True the state is saved and :class:`Preempted` is raised.
 
     Example::
 
@@ -197,13 +216,41 @@ def train(
     )
     gen = torch.Generator(device=dev).manual_seed(seed)
     result = TrainResult(model=model, device=str(dev))
-    step = 0
-    for epoch in range(1, config.epochs + 1):
+    step, first_epoch, first_i, order, loss_sum = 0, 1, 0, None, torch.zeros((), device=dev)
+    state = checkpoint.load() if checkpoint is not None else None
+    if state is not None and state.get("batch_size") != bs:
+        state = None  # saved under another batch size (e.g. before an out-of-memory retry)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"].to(gen.get_state().device))
+        step, first_epoch, first_i = state["step"], state["epoch"], state["i"]
+        order = state["order"].to(dev) if state["order"] is not None else None
+        loss_sum = state["loss_sum"].to(dev)
+        result.curve = [EpochRecord(**r) for r in state["curve"]]
+        result.resumed_from = (first_epoch, first_i)
+        if on_resume is not None:
+            on_resume(list(result.curve))
+
+    def save(epoch: int, i: int, order: torch.Tensor | None) -> None:
+        checkpoint.save({  # type: ignore[union-attr]
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+            "step": step, "epoch": epoch, "i": i, "order": order, "loss_sum": loss_sum,
+            "curve": [r.to_dict() for r in result.curve], "batch_size": bs,
+        })
+
+    last_save = time.perf_counter()
+    for epoch in range(first_epoch, config.epochs + 1):
         model.train()
         epoch_start = time.perf_counter()
-        loss_sum = torch.zeros((), device=dev)
-        order = torch.randperm(n, generator=gen, device=dev)
-        for i in range(steps_per_epoch):
+        if order is None:
+            loss_sum = torch.zeros((), device=dev)
+            order = torch.randperm(n, generator=gen, device=dev)
+        for i in range(first_i, steps_per_epoch):
+            if should_stop is not None and should_stop():
+                if checkpoint is not None:
+                    save(epoch, i, order)
+                raise Preempted(epoch, i, checkpoint is not None)
             idx = order[i * bs:(i + 1) * bs]
             xb = _augment(x_all[idx], pad, config.hflip, gen).contiguous(memory_format=fmt)
             yb = y_all[idx]
@@ -221,6 +268,11 @@ def train(
             opt.step()
             loss_sum += loss.detach().float() * yb.shape[0]
             step += 1
+            if checkpoint is not None and checkpoint.interval is not None and \
+                    time.perf_counter() - last_save > checkpoint.interval and i + 1 < steps_per_epoch:
+                save(epoch, i + 1, order)
+                last_save = time.perf_counter()
+        first_i, order = 0, None
         train_loss = float(loss_sum) / n  # one sync per epoch
         if not math.isfinite(train_loss):
             raise TrialFailed(f"training loss became {train_loss} in epoch {epoch} (diverged); "
@@ -230,6 +282,9 @@ def train(
         record = EpochRecord(epoch=epoch, train_loss=train_loss, metrics=metrics,
                              seconds=time.perf_counter() - epoch_start)
         result.curve.append(record)
+        if checkpoint is not None:
+            save(epoch + 1, 0, None)
+            last_save = time.perf_counter()
         if on_epoch is not None and on_epoch(record):
             result.stopped_early = epoch < config.epochs
             break

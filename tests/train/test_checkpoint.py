@@ -1,0 +1,92 @@
+"""Checkpoints: a run stopped mid-epoch and resumed equals one never stopped; corrupt files are skipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from budgetnas.spaces import NB201Space
+from budgetnas.train import Checkpointer, Preempted, TrainConfig, seeded_build, train
+
+ARCH = ("nor_conv_3x3", "skip_connect", "nor_conv_1x1", "skip_connect", "none", "avg_pool_3x3")
+
+
+@pytest.fixture(scope="module")
+def data(digits):
+    x, y = digits
+    xt = (torch.tensor(x[:, None], dtype=torch.float32) / 255 - 0.3) / 0.4
+    return xt[:320], torch.tensor(y[:320]), xt[320:420], torch.tensor(y[320:420])
+
+
+def _model():
+    space = NB201Space(C=4, N=1)
+    return seeded_build(lambda: space.build(ARCH, in_channels=1, num_classes=10), 0)
+
+
+CFG = TrainConfig(epochs=3, batch_size=32)
+
+
+def test_stopped_and_resumed_run_equals_an_uninterrupted_one(tmp_path: Path, data) -> None:
+    straight = train(_model(), *data, CFG, num_classes=10, seed=0, device="cpu")
+    ck = Checkpointer(tmp_path / "t.ckpt")
+    calls = [0]
+
+    def stop_in_epoch_two() -> bool:
+        calls[0] += 1
+        return calls[0] == 10 + 4  # 10 steps per epoch: stop before step 5 of epoch 2
+
+    with pytest.raises(Preempted) as info:
+        train(_model(), *data, CFG, num_classes=10, seed=0, device="cpu", checkpoint=ck,
+              should_stop=stop_in_epoch_two)
+    assert (info.value.epoch, info.value.step, info.value.saved) == (2, 3, True)
+    restored: list = []
+    resumed = train(_model(), *data, CFG, num_classes=10, seed=0, device="cpu", checkpoint=ck,
+                    on_resume=restored.extend)
+    assert resumed.resumed_from == (2, 3) and len(restored) == 1
+    assert [r.train_loss for r in resumed.curve] == [r.train_loss for r in straight.curve]
+    for a, b in zip(resumed.model.parameters(), straight.model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_interval_saves_inside_an_epoch(tmp_path: Path, data) -> None:
+    ck = Checkpointer(tmp_path / "t.ckpt", interval=0.0)  # save after every step
+    seen = []
+
+    def stop_after_three_steps() -> bool:
+        seen.append(1)
+        return len(seen) == 4
+
+    with pytest.raises(Preempted):
+        train(_model(), *data, TrainConfig(epochs=1, batch_size=32), num_classes=10, device="cpu",
+              checkpoint=ck, should_stop=stop_after_three_steps)
+    state = ck.load()
+    assert state is not None and state["epoch"] == 1 and state["i"] == 3 and state["step"] == 3
+
+
+def test_corrupt_or_truncated_checkpoints_are_skipped_with_a_warning(tmp_path: Path, data) -> None:
+    ck = Checkpointer(tmp_path / "t.ckpt")
+    train(_model(), *data, TrainConfig(epochs=1, batch_size=32), num_classes=10, device="cpu", checkpoint=ck)
+    raw = ck.path.read_bytes()
+    assert ck.load() is not None
+    ck.path.write_bytes(raw[:-100])  # truncated: a kill in the middle of a (non-atomic) copy
+    with pytest.warns(UserWarning, match="corrupt or half-written"):
+        assert ck.load() is None
+    flipped = bytearray(raw)
+    flipped[len(raw) // 2] ^= 0xFF
+    ck.path.write_bytes(bytes(flipped))
+    with pytest.warns(UserWarning, match="checksum mismatch"):
+        result = train(_model(), *data, TrainConfig(epochs=1, batch_size=32), num_classes=10, device="cpu",
+                       checkpoint=ck)
+    assert result.resumed_from is None  # trained from the start instead of loading garbage
+    assert ck.load() is not None  # and wrote a good checkpoint again
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_checkpoint_from_another_batch_size_is_not_used(tmp_path: Path, data) -> None:
+    ck = Checkpointer(tmp_path / "t.ckpt")
+    train(_model(), *data, TrainConfig(epochs=1, batch_size=32), num_classes=10, device="cpu", checkpoint=ck)
+    r = train(_model(), *data, TrainConfig(epochs=1, batch_size=16), num_classes=10, device="cpu", checkpoint=ck)
+    assert r.resumed_from is None and np.isfinite(r.curve[0].train_loss)
