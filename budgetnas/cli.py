@@ -123,6 +123,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--keep-checkpoints", type=int, default=3,
                    help="keep the checkpoints of this many best finished trials (3)")
     g.add_argument("--artifacts-dir", help="where checkpoints go, e.g. a shared folder (default: --run-dir)")
+    g.add_argument("--storage", help="database URL of a study shared by many workers, e.g. "
+                                     "postgresql://user:pass@host/db (default: SQLite in --run-dir)")
+    g.add_argument("--study-name", default="budgetnas", help="name of the study in --storage (budgetnas)")
+
+    w = sub.add_parser("worker", help="join a search on shared storage as one more worker",
+                       description="Work on a study started by `budgetnas search --storage URL`: the same "
+                                   "data, settings and budget, read from the study. Start as many workers "
+                                   "on as many machines as you like; the budget holds for all of them "
+                                   "together. Workers do not run the final training: when they stop, run "
+                                   "the `budgetnas search` command again to train and test the best cell.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    w.add_argument("--storage", required=True, help="the study's database URL (postgresql://...)")
+    w.add_argument("--study-name", default="budgetnas", help="name of the study (budgetnas)")
+    w.add_argument("--run-dir", help="local folder for this worker's files (default: the study's run dir)")
+    w.add_argument("--data-root", help="where this machine keeps the dataset, if not where the study says")
+    w.add_argument("--device", help="auto, cpu or cuda[:N] (default: the study's)")
+    w.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     sh = sub.add_parser("show", help="summarise a run directory",
                         description="Print a run's budget, ledger, top trials, failures and test result.")
@@ -146,7 +163,7 @@ def _config(args: argparse.Namespace) -> "SearchConfig":
         max_cost=args.max_cost, gpu_price=args.gpu_price, device_preset=args.device_preset,
         max_consecutive_failures=args.max_failures, final_training=not args.no_final,
         checkpoint_interval=args.checkpoint_interval, keep_checkpoints=args.keep_checkpoints,
-        artifacts_dir=args.artifacts_dir,
+        artifacts_dir=args.artifacts_dir, storage=args.storage, study_name=args.study_name,
     )
 
 
@@ -169,7 +186,8 @@ def _search(args: argparse.Namespace) -> int:
         print(f"budget {f['budget']}: about {f['trials_affordable']} trials")
         return 0
     result = search.run()
-    print(format_summary(open_study(search.run_dir), config, run_dir=search.run_dir))
+    study = open_study(search.run_dir, storage=config.storage, study_name=config.study_name)
+    print(format_summary(study, config, run_dir=search.run_dir))
     print(f"\nstopped: {result.stop_reason}")
     if result.preempted:
         import signal
@@ -180,6 +198,26 @@ def _search(args: argparse.Namespace) -> int:
         return 128 + int(signum)
     if result.best_arch:
         print(f"model saved in {search.run_dir / 'best'}")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from budgetnas.search import Search, SearchConfig, open_study
+
+    study = open_study(None, storage=args.storage, study_name=args.study_name)
+    saved = study.user_attrs.get("config")
+    if not saved:
+        raise ConfigError(f"study {args.study_name!r} has no budgetnas configuration; start it with "
+                          "`budgetnas search ... --storage URL` first")
+    config = SearchConfig.from_dict({**saved, "storage": args.storage, "study_name": args.study_name,
+                                     "final_training": False})
+    for field_name in ("run_dir", "data_root", "device"):
+        if getattr(args, field_name):
+            setattr(config, field_name, getattr(args, field_name))
+    result = Search(config, progress=not args.quiet).run()
+    print(f"worker stopped: {result.stop_reason} ({result.spent.trials} trials in the study)")
+    if result.preempted:
+        return 143
     return 0
 
 
@@ -209,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("budgetnas").setLevel(logging.INFO)
     try:
-        return {"search": _search, "show": _show}[args.command](args)
+        return {"search": _search, "show": _show, "worker": _worker}[args.command](args)
     except BudgetNASError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

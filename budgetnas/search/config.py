@@ -61,6 +61,11 @@ class SearchConfig:
     checkpoint_interval: float | None = None  # seconds between mid-epoch checkpoints (epoch ends always)
     keep_checkpoints: int = 3  # checkpoints of the best finished trials kept; others are deleted
     artifacts_dir: str | None = None  # where checkpoints go (default: the run directory)
+    # many workers
+    storage: str | None = None  # an Optuna RDB URL, e.g. postgresql://...; None: SQLite in run_dir
+    study_name: str = "budgetnas"
+    heartbeat_interval: float = 10.0  # seconds between a worker's heartbeats
+    heartbeat_grace: float = 60.0  # a running trial whose worker is silent this long is re-queued
 
     def __post_init__(self) -> None:
         self.objectives = list(self.objectives)
@@ -87,6 +92,11 @@ class SearchConfig:
                               f"got {self.checkpoint_interval!r}")
         if not isinstance(self.keep_checkpoints, int) or self.keep_checkpoints < 0:
             raise ConfigError(f"keep_checkpoints must be a non-negative integer, got {self.keep_checkpoints!r}")
+        if not (0 < self.heartbeat_interval < self.heartbeat_grace):
+            raise ConfigError("heartbeat_interval must be positive and shorter than heartbeat_grace")
+        if self.storage is not None and "://" not in self.storage:
+            raise ConfigError(f"storage must be a database URL such as postgresql://user@host/db, "
+                              f"got {self.storage!r}")
         if not (0 < self.subset <= 1):
             raise ConfigError(f"subset must be a fraction in (0, 1], got {self.subset!r}")
         if not (0 < self.val_fraction < 1):

@@ -11,6 +11,7 @@ re-queued with the same architecture, and a changed config or changed data is re
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -36,6 +37,7 @@ from budgetnas.data import DataSplits, load_dataset
 from budgetnas.errors import BudgetError, BudgetNASError, ConfigError, ResumeError, RunDirError, TrialFailed
 from budgetnas.search.budget import Budget, CostModel, Spent, price_for
 from budgetnas.search.config import METRIC_OBJECTIVES, SearchConfig
+from budgetnas.search.ledger import BudgetLedger
 from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import create_pruner
 from budgetnas.search.records import RECORD_VERSION, TrialView, pareto, ranked, spent_of, status_of, to_jsonable
@@ -63,15 +65,29 @@ class SearchResult:
     preempted: bool = False  # stopped by SIGTERM/SIGINT: run again to resume
 
 
-def open_study(run_dir: Path, directions: list[str] | None = None,
-               sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+def storage_url(run_dir: Path, storage: str | None = None) -> str:
+    """The study's database: the given URL, or ``study.db`` (SQLite) in the run directory."""
+    return storage or f"sqlite:///{Path(run_dir) / 'study.db'}"
+
+
+def open_study(run_dir: Path | None, directions: list[str] | None = None,
+               sampler: optuna.samplers.BaseSampler | None = None, *, storage: str | None = None,
+               study_name: str = STUDY_NAME) -> optuna.Study:
     """The run's Optuna study (created when ``directions`` is given and it does not exist)."""
-    storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / 'study.db'}",
-                                         engine_kwargs={"connect_args": {"timeout": 60}})
-    if directions is None:
-        return optuna.load_study(study_name=STUDY_NAME, storage=storage)
-    return optuna.create_study(study_name=STUDY_NAME, storage=storage, directions=directions,
-                               sampler=sampler, load_if_exists=True)
+    url = storage_url(run_dir or Path("."), storage)
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    try:
+        rdb = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        if directions is None:
+            return optuna.load_study(study_name=study_name, storage=rdb)
+        return optuna.create_study(study_name=study_name, storage=rdb, directions=directions,
+                                   sampler=sampler, load_if_exists=True)
+    except KeyError:
+        raise ConfigError(f"no study named {study_name!r} in {url.split('@')[-1]}; start it with "
+                          "`budgetnas search ... --storage URL` first") from None
+    except ImportError as e:
+        raise ConfigError(f"cannot open the storage {url.split('://')[0]}:// ({e}); for PostgreSQL "
+                          "install the driver: pip install 'budgetnas[postgres]'") from None
 
 
 def _directions(objectives: list[str]) -> list[str]:
@@ -137,6 +153,10 @@ class Search:
         """``candidates``: cell strings to evaluate first, in order (e.g. a benchmark's top-k);
         the strategy proposes only after they are all tried."""
         self.config = config
+        if config.storage is not None and config.artifacts_dir is None:
+            # Shared studies keep checkpoints where the study was started, so every worker (given
+            # a shared filesystem there) resumes the others' trials; --artifacts-dir overrides.
+            config.artifacts_dir = str(Path(config.run_dir).resolve())
         self.artifacts_dir = Path(config.artifacts_dir or config.run_dir)
         self._stop_flag = False
         self._signal_name: str | None = None
@@ -272,34 +292,45 @@ class Search:
                 signal.signal(sig, old)
 
     def _run_locked(self) -> SearchResult:
-        with RunLock(self.run_dir):
+        # A local SQLite study has one driver, guarded by a lock; a shared storage has many workers.
+        lock = RunLock(self.run_dir) if self.config.storage is None else contextlib.nullcontext()
+        with lock:
             self._check_resume()
             p = self._load()
             self.config.save(self.run_dir / "config.json")
-            study = open_study(self.run_dir, _directions(self.config.objectives))
-            # A resumed session must not replay the first session's random draws (that would
-            # propose the same cells again), so the sampler's seed moves on with the trial count.
-            n_before = len(study.get_trials(deepcopy=False))
-            study.sampler = create_strategy(self.config.strategy, seed=self.config.seed + 7919 * n_before)
-            self._check_study(study, p)
-            self._recover_interrupted(study)
-            self._enqueue_candidates(study)
-            reason = self._search(study, p)
-            best = self._best(study)
-            test_metrics: dict[str, float] = {}
-            if best is not None and self.config.final_training and not self._stop_flag:
-                try:
-                    test_metrics = self._final(study, best)
-                except Preempted as e:
-                    reason = f"stopped by {self._signal_name} during the final training ({e})"
-            result = self._result(study, best, test_metrics, reason)
-            result.preempted = self._stop_flag
-            (self.run_dir / "summary.json").write_text(json.dumps(to_jsonable({
-                "best_arch": result.best_arch, "best_trial": result.best_trial,
-                "best_search_metrics": result.best_metrics, "test_metrics": result.test_metrics,
-                "spent": result.spent.to_dict(), "stop_reason": reason,
-            }), indent=2) + "\n")
-            return result
+            study = open_study(self.run_dir, _directions(self.config.objectives),
+                               storage=self.config.storage, study_name=self.config.study_name)
+            self.ledger = BudgetLedger(storage_url(self.run_dir, self.config.storage), self.config.study_name,
+                                       heartbeat_interval=self.config.heartbeat_interval)
+            try:
+                return self._run_study(study, p)
+            finally:
+                self.ledger.close()
+
+    def _run_study(self, study: optuna.Study, p: Prepared) -> SearchResult:
+        # A resumed session must not replay the first session's random draws (that would
+        # propose the same cells again), so the sampler's seed moves on with the trial count.
+        n_before = len(study.get_trials(deepcopy=False))
+        study.sampler = create_strategy(self.config.strategy, seed=self.config.seed + 7919 * n_before)
+        self._check_study(study, p)
+        self._recover_interrupted(study)
+        self._enqueue_candidates(study)
+        reason = self._search(study, p)
+        best = self._best(study)
+        test_metrics: dict[str, float] = {}
+        if best is not None and self.config.final_training and not self._stop_flag:
+            try:
+                test_metrics = self._final(study, best)
+            except Preempted as e:
+                reason = f"stopped by {self._signal_name} during the final training ({e})"
+        result = self._result(study, best, test_metrics, reason)
+        result.preempted = self._stop_flag
+        (self.run_dir / "summary.json").write_text(json.dumps(to_jsonable({
+            "best_arch": result.best_arch, "best_trial": result.best_trial,
+            "best_search_metrics": result.best_metrics, "test_metrics": result.test_metrics,
+            "spent": result.spent.to_dict(), "stop_reason": reason,
+        }), indent=2) + "\n")
+        return result
 
     def _check_study(self, study: optuna.Study, p: Prepared) -> None:
         attrs = study.user_attrs
@@ -309,6 +340,7 @@ class Search:
             study.set_user_attr("record_version", RECORD_VERSION)
             study.set_user_attr("budgetnas_version", __version__)
             study.set_user_attr("classes", list(p.classes))
+            study.set_user_attr("config", to_jsonable(self.config.to_dict()))
             return
         if attrs.get("data_fingerprint") != p.data_fingerprint:
             raise ResumeError(
@@ -341,15 +373,34 @@ class Search:
                 known.add(text)
 
     def _recover_interrupted(self, study: optuna.Study) -> None:
-        """Trials left RUNNING by a dead process: mark them interrupted and queue them again."""
+        """Trials whose process died: mark them interrupted and queue them again, same identity.
+
+        With the local lock held every RUNNING trial is dead. With shared storage, only trials
+        whose worker's heartbeat is older than the grace period are, and exactly one worker (the
+        one whose atomic claim succeeds) re-queues each.
+        """
+        shared = self.config.storage is not None
+        grace = self.config.heartbeat_grace
+        stale = self.ledger.stale(grace) if shared else set()
+        worker = _worker_name()
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            study._storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
-            study._storage.set_trial_user_attr(t._trial_id, "reason", "the process stopped mid-trial")
-            study.tell(t.number, state=TrialState.FAIL)
+            key = t.user_attrs.get("trial_key")
+            if shared:
+                if key is None:
+                    age = time.time() - t.datetime_start.timestamp() if t.datetime_start else 0.0
+                    if age < grace:
+                        continue
+                elif key not in stale or not self.ledger.claim_stale(key, worker, grace):
+                    continue
+            try:
+                study._storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
+                study._storage.set_trial_user_attr(t._trial_id, "reason", "the process stopped mid-trial")
+                study.tell(t.number, state=TrialState.FAIL)
+            except (RuntimeError, ValueError, optuna.exceptions.UpdateFinishedTrialError):
+                continue  # finished or recovered by someone else meanwhile
             if set(t.params) != {name for name, _ in self.space.decisions()}:
                 continue  # killed while the strategy was still proposing: nothing to re-run
-            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number,
-                                                      "trial_key": t.user_attrs.get("trial_key")},
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number, "trial_key": key},
                                 skip_if_exists=False)
             log.info("trial %d was interrupted; re-queued with the same architecture", t.number)
 
@@ -433,7 +484,10 @@ class Search:
         wall_before = spent.wall_seconds
         failures = 0
         repeats = 0
-        worker = f"{socket.gethostname()}:{os.getpid()}"
+        worker = _worker_name()
+        seconds_limit = self.budget.device_seconds_left(Spent())
+        if math.isinf(seconds_limit):
+            seconds_limit = None
         bar = self._bar(spent)
         reason = "no budget limit reached"
         try:
@@ -452,15 +506,46 @@ class Search:
                 if stop is not None:
                     reason = stop
                     break
+                if self.config.storage is not None:
+                    self._recover_interrupted(study)
                 trial = study.ask()
+                key = trial.user_attrs.get("trial_key") or uuid.uuid4().hex
+                trial.set_user_attr("trial_key", key)
+                limit = None if seconds_limit is None else \
+                    seconds_limit - final_forecast() - float((study.user_attrs.get("probe") or {}).get(
+                        "device_seconds", 0.0))
+                slot = self.ledger.reserve(key, worker, max_trials=cfg.max_trials, seconds_limit=limit,
+                                           forecast=forecast)
+                if slot is None:  # the budget shared by all workers is spent: hand the proposal back
+                    fixed = study._storage.get_trial(trial._trial_id).system_attrs.get("fixed_params")
+                    trial.set_user_attr("status", "unstarted")
+                    study.tell(trial, state=TrialState.FAIL)
+                    if fixed:
+                        study.enqueue_trial(fixed, user_attrs={k: v for k, v in trial.user_attrs.items()
+                                                               if k in ("candidate", "retry_of")})
+                    used, secs = self.ledger.usage()
+                    reason = (f"budget spent across all workers ({used} trial slots, {secs:.1f} device-s "
+                              f"reserved or used)")
+                    break
+                self.ledger.start_beating(key)
                 arch = self.space.from_decisions(
                     {name: trial.suggest_categorical(name, list(choices)) for name, choices in self.space.decisions()})
                 try:
                     outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker)
                 except Preempted:
+                    self.ledger.commit(slot, float(study._storage.get_trial(trial._trial_id).user_attrs.get(
+                        "device_seconds", 0.0)), finished=False)
                     reason = (f"stopped by {self._signal_name}: trial {trial.number} saved a checkpoint "
                               "and will resume from it; run the same command to resume")
                     break
+                except BaseException:
+                    self.ledger.stop_beating(key)
+                    raise
+                if outcome == "rejected":
+                    self.ledger.release(slot)
+                else:
+                    self.ledger.commit(slot, float(study._storage.get_trial(trial._trial_id).user_attrs.get(
+                        "device_seconds", 0.0)))
                 if outcome in ("complete", "pruned"):
                     t = study._storage.get_trial(trial._trial_id)
                     macs_seen.append(t.user_attrs["search_macs"])
@@ -540,8 +625,7 @@ class Search:
 
         curve: list[dict[str, Any]] = []
         spent_s = [0.0]
-        key = trial.user_attrs.get("trial_key") or uuid.uuid4().hex
-        trial.set_user_attr("trial_key", key)
+        key = trial.user_attrs["trial_key"]
         checkpoint = Checkpointer(self.artifacts_dir / "checkpoints" / f"{key}.ckpt", cfg.checkpoint_interval)
 
         def on_resume(restored: list[Any]) -> None:
@@ -727,6 +811,10 @@ class Search:
             f"spent ${spent.cost:.4f} ({spent.device_seconds:.0f} device-s)" if rows else
             f"spent ${spent.cost:.4f}")
         bar.refresh()
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _injected_faults() -> dict[int, str]:

@@ -1,0 +1,174 @@
+"""The shared budget: trial slots reserved atomically in the study's database.
+
+Optuna's ``MaxTrialsCallback`` counts trials after they finish, so m workers overshoot a trial
+budget by up to m. Here a worker reserves a *slot* before it trains: one conditional ``UPDATE``
+(``... SET trials = trials + 1 WHERE trials < max AND seconds fit``), which the database applies
+atomically under concurrent workers (a row lock in PostgreSQL, the write lock in SQLite). Each slot
+is keyed by the trial's identity (``trial_key``), so a trial that is re-queued after its worker
+died re-uses its slot instead of taking a new one. Device seconds are reserved the same way: the
+forecast when a trial starts, replaced by the measured seconds when it ends.
+
+Workers also beat a heartbeat on their slot from a background thread, whatever runs the trial; a
+slot whose heartbeat is older than the grace period belongs to a dead worker, and its trial is
+re-queued by whichever worker notices first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+_META = sa.MetaData()
+BUDGET = sa.Table(
+    "budgetnas_budget", _META,
+    sa.Column("study", sa.String(512), primary_key=True),
+    sa.Column("trials", sa.Integer, nullable=False, default=0),
+    sa.Column("seconds_reserved", sa.Float, nullable=False, default=0.0),
+    sa.Column("seconds_committed", sa.Float, nullable=False, default=0.0),
+)
+SLOTS = sa.Table(
+    "budgetnas_slots", _META,
+    sa.Column("study", sa.String(512), primary_key=True),
+    sa.Column("trial_key", sa.String(64), primary_key=True),
+    sa.Column("worker", sa.String(256), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # running | done
+    sa.Column("forecast", sa.Float, nullable=False, default=0.0),
+    sa.Column("heartbeat", sa.Float, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Slot:
+    trial_key: str
+    forecast: float
+    reused: bool  # a retry of a trial that already held a slot
+
+
+class BudgetLedger:
+    """Atomic trial and device-second reservations for one study, shared by all its workers."""
+
+    def __init__(self, url: str, study: str, *, heartbeat_interval: float = 10.0) -> None:
+        if url.startswith("sqlite"):
+            self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"timeout": 60})
+        else:
+            self.engine = sa.create_engine(url, pool_pre_ping=True)
+        self.study = study
+        self.heartbeat_interval = heartbeat_interval
+        _META.create_all(self.engine, checkfirst=True)
+        try:
+            with self.engine.begin() as c:
+                c.execute(sa.insert(BUDGET).values(study=study, trials=0, seconds_reserved=0.0,
+                                                   seconds_committed=0.0))
+        except IntegrityError:
+            pass  # another worker created it first
+        self._beating: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- reservations ---------------------------------------------------------------------------
+    def reserve(self, trial_key: str, worker: str, *, max_trials: int | None,
+                seconds_limit: float | None, forecast: float) -> Slot | None:
+        """Take a slot for ``trial_key`` (or re-use its old one); None if the budget is spent."""
+        now = time.time()
+        with self.engine.begin() as c:
+            old = c.execute(sa.select(SLOTS.c.forecast).where(
+                SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key)).first()
+            if old is not None:
+                c.execute(sa.update(SLOTS).where(SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key)
+                          .values(worker=worker, state="running", heartbeat=now))
+                return Slot(trial_key, float(old.forecast), reused=True)
+            cond = [BUDGET.c.study == self.study]
+            if max_trials is not None:
+                cond.append(BUDGET.c.trials < max_trials)
+            if seconds_limit is not None:
+                cond.append(BUDGET.c.seconds_committed + BUDGET.c.seconds_reserved + forecast <= seconds_limit)
+            done = c.execute(sa.update(BUDGET).where(*cond).values(
+                trials=BUDGET.c.trials + 1, seconds_reserved=BUDGET.c.seconds_reserved + forecast))
+            if done.rowcount != 1:
+                return None
+            c.execute(sa.insert(SLOTS).values(study=self.study, trial_key=trial_key, worker=worker,
+                                              state="running", forecast=forecast, heartbeat=now))
+        return Slot(trial_key, forecast, reused=False)
+
+    def release(self, slot: Slot) -> None:
+        """Give a slot back unused (e.g. a cell over the size limit, which costs nothing)."""
+        with self.engine.begin() as c:
+            c.execute(sa.delete(SLOTS).where(SLOTS.c.study == self.study, SLOTS.c.trial_key == slot.trial_key))
+            c.execute(sa.update(BUDGET).where(BUDGET.c.study == self.study).values(
+                trials=BUDGET.c.trials - 1, seconds_reserved=BUDGET.c.seconds_reserved - slot.forecast))
+        self.stop_beating(slot.trial_key)
+
+    def commit(self, slot: Slot, seconds: float, *, finished: bool = True) -> None:
+        """Replace the slot's forecast by the device seconds it used; ``finished`` closes it."""
+        with self.engine.begin() as c:
+            c.execute(sa.update(BUDGET).where(BUDGET.c.study == self.study).values(
+                seconds_reserved=BUDGET.c.seconds_reserved - slot.forecast,
+                seconds_committed=BUDGET.c.seconds_committed + seconds))
+            c.execute(sa.update(SLOTS).where(SLOTS.c.study == self.study, SLOTS.c.trial_key == slot.trial_key)
+                      .values(state="done" if finished else "running", forecast=0.0))
+        self.stop_beating(slot.trial_key)
+
+    def usage(self) -> tuple[int, float]:
+        """(trial slots taken, device seconds committed + reserved)."""
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(BUDGET).where(BUDGET.c.study == self.study)).first()
+        return (int(row.trials), float(row.seconds_committed + row.seconds_reserved)) if row else (0, 0.0)
+
+    def stale(self, grace: float) -> set[str]:
+        """Keys of running slots whose worker has not beaten for ``grace`` seconds."""
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(SLOTS.c.trial_key).where(
+                SLOTS.c.study == self.study, SLOTS.c.state == "running",
+                SLOTS.c.heartbeat < time.time() - grace)).all()
+        return {r.trial_key for r in rows}
+
+    def claim_stale(self, trial_key: str, worker: str, grace: float) -> bool:
+        """Atomically take over a dead worker's slot; True for exactly one claimant."""
+        now = time.time()
+        with self.engine.begin() as c:
+            done = c.execute(sa.update(SLOTS).where(
+                SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key, SLOTS.c.state == "running",
+                SLOTS.c.heartbeat < now - grace).values(heartbeat=now, worker=worker))
+        return done.rowcount == 1
+
+    def running(self) -> set[str]:
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(SLOTS.c.trial_key).where(
+                SLOTS.c.study == self.study, SLOTS.c.state == "running")).all()
+        return {r.trial_key for r in rows}
+
+    # -- heartbeat ------------------------------------------------------------------------------
+    def start_beating(self, trial_key: str) -> None:
+        with self._lock:
+            self._beating.add(trial_key)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._beat_loop, name="budgetnas-heartbeat",
+                                                daemon=True)
+                self._thread.start()
+
+    def stop_beating(self, trial_key: str) -> None:
+        with self._lock:
+            self._beating.discard(trial_key)
+
+    def _beat_loop(self) -> None:
+        while not self._stop.wait(self.heartbeat_interval):
+            with self._lock:
+                keys = list(self._beating)
+            if keys:
+                try:
+                    with self.engine.begin() as c:
+                        c.execute(sa.update(SLOTS).where(SLOTS.c.study == self.study,
+                                                         SLOTS.c.trial_key.in_(keys)).values(heartbeat=time.time()))
+                except Exception:  # a missed beat is retried at the next interval
+                    pass
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.engine.dispose()

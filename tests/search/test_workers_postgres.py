@@ -1,0 +1,148 @@
+"""Three worker processes on one study in a real PostgreSQL server: the trial budget is exact,
+no trial is lost or run twice, and a worker killed mid-trial has its trial re-queued by the others."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from budgetnas.search import open_study
+from budgetnas.search.records import COUNTED, status_of
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL server started for these tests (Debian's package), on a unix socket."""
+    pytest.importorskip("psycopg2")
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
+    # Outside pytest's own temporary root, which is private to this user (0700).
+    root = Path(tempfile.mkdtemp(prefix="budgetnas-pg-"))
+    os.chmod(root, 0o755)
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        as_user = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(root, "postgres")
+        shutil.chown(sock, "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([*as_user, initdb, "-D", str(data), "-U", "postgres", "-A", "trust"], check=True,
+                   capture_output=True)
+    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-w", "-l", str(root / "log"), "-o",
+                    f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=100", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _search_cmd(url: str, run: Path, trials: int, name: str) -> list[str]:
+    return [sys.executable, "-m", "budgetnas", "search", "--data", "digits", "--run-dir", str(run),
+            "--storage", url, "--study-name", name, "--max-trials", str(trials), "--strategy", "random",
+            "--epochs", "2", "-C", "4", "-N", "1", "--final-C", "4", "--final-N", "1", "--final-epochs", "1",
+            "--quiet"]
+
+
+def _worker_cmd(url: str, name: str, run: Path) -> list[str]:
+    return [sys.executable, "-m", "budgetnas", "worker", "--storage", url, "--study-name", name,
+            "--run-dir", str(run), "--quiet"]
+
+
+def test_three_workers_share_one_exact_budget(postgres: str, tmp_path: Path) -> None:
+    trials = 9
+    run = tmp_path / "shared-run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # The first process creates the study (with --no-final it only searches), then two workers join.
+    first = subprocess.Popen([*_search_cmd(postgres, run, trials, "three"), "--no-final"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while True:  # wait until the study exists with its configuration
+        try:
+            if open_study(None, storage=postgres, study_name="three").user_attrs.get("config"):
+                break
+        except Exception:
+            pass
+        assert first.poll() is None, first.communicate()[1]
+        assert time.time() < deadline
+        time.sleep(0.2)
+    workers = [subprocess.Popen(_worker_cmd(postgres, "three", tmp_path / f"w{i}"), env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in [first, *workers]]
+    for p, (out, err) in zip([first, *workers], outs):
+        assert p.returncode == 0, err
+    study = open_study(None, storage=postgres, study_name="three")
+    all_trials = study.get_trials()
+    counted = [t for t in all_trials if status_of(t) in COUNTED]
+    assert len(counted) == trials  # exact, not up to trials + 2
+    keys = [t.user_attrs["trial_key"] for t in counted]
+    assert len(set(keys)) == trials  # no trial run twice
+    workers_seen = {t.user_attrs["worker"] for t in counted}
+    assert len(workers_seen) >= 2  # the work really was shared
+    assert not [t for t in all_trials if status_of(t) in ("running", "waiting")]  # nothing left behind
+    # Then the search command again trains and tests the best cell.
+    final = subprocess.run(_search_cmd(postgres, run, trials, "three"), env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+    assert (run / "best" / "model.pt").exists()
+
+
+def test_a_killed_workers_trial_is_requeued_by_heartbeat(postgres: str, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [*_search_cmd(postgres, run, 1, "heartbeat"), "--no-final"]
+    cmd[cmd.index("--epochs") + 1] = "20"  # a long trial, so the kill lands inside it
+    victim = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while True:
+        try:
+            study = open_study(None, storage=postgres, study_name="heartbeat")
+            running = [t for t in study.get_trials() if status_of(t) == "running" and t.user_attrs.get("curve")]
+            if running:
+                break
+        except Exception:
+            pass
+        assert victim.poll() is None, victim.stderr.read().decode()
+        assert time.time() < deadline
+        time.sleep(0.2)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    victim_key = running[0].user_attrs["trial_key"]
+    # A new worker with a short grace period notices the silent trial and re-queues it.
+    from budgetnas.search import Search, SearchConfig
+
+    saved = open_study(None, storage=postgres, study_name="heartbeat").user_attrs["config"]
+    config = SearchConfig.from_dict({**saved, "storage": postgres, "study_name": "heartbeat",
+                                     "final_training": False, "run_dir": str(tmp_path / "w"),
+                                     "heartbeat_interval": 0.5, "heartbeat_grace": 2.0})
+    time.sleep(2.5)
+    result = Search(config, progress=False).run()
+    trials = open_study(None, storage=postgres, study_name="heartbeat").get_trials()
+    cut = [t for t in trials if t.user_attrs.get("trial_key") == victim_key]
+    assert [status_of(t) for t in cut] == ["interrupted", "complete"]  # same identity, finished once
+    assert cut[1].user_attrs.get("resumed_from_epoch", 1) > 1  # it continued from its checkpoint
+    assert result.spent.trials == 1  # the trial budget of one was not exceeded by the retry
