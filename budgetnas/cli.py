@@ -76,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = s.add_argument_group("search")
     g.add_argument("--run-dir", default="runs/budgetnas", help="where the study, ledger and model go; "
                                                                 "reused to resume (runs/budgetnas)")
-    g.add_argument("--strategy", default="tpe", help="random or tpe (default tpe)")
+    g.add_argument("--strategy", default="tpe",
+                   help="tpe (Bayesian, default), gp (Gaussian process), rea (regularized evolution), "
+                        "reinforce (policy gradient), local (local search) or random")
     g.add_argument("--objective", "--objectives", dest="objectives", type=_objectives, default=["accuracy"],
                    help="accuracy, balanced_accuracy or macro_f1; add ',params' or ',macs' for a "
                         "multi-objective search (default accuracy)")
@@ -141,6 +143,36 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--device", help="auto, cpu or cuda[:N] (default: the study's)")
     w.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
+    b = sub.add_parser("bench", help="query NAS-Bench-201 and simulate strategies on it (no training)",
+                       description="Work with the NAS-Bench-201 table: the compact CSV or the official "
+                                   "NAS-Bench-201 / NATS-Bench files (--table PATH or $BUDGETNAS_NB201).")
+    bsub = b.add_subparsers(dest="bench_command", required=True)
+    from budgetnas.bench.commands import add_top_arguments
+
+    add_top_arguments(bsub.add_parser("top", help="the best cells under parameter/FLOP limits",
+                                      description="Rank the benchmark's cells and keep the top k under limits."))
+    from budgetnas.bench.simulate import add_simulate_arguments
+
+    add_simulate_arguments(bsub.add_parser(
+        "simulate", help="run search strategies against the table over many seeds",
+        description="Simulated search: each query looks a cell up in the table instead of training it."))
+
+    f = sub.add_parser("finetune", help="train the benchmark's top cells on your data; check the ranking held",
+                       description="Take the top-k NAS-Bench-201 cells under your limits, train each on your "
+                                   "data with the normal budget, ledger and resume, report your ranking beside "
+                                   "the benchmark's with Spearman's rho, and retrain and test the best. "
+                                   "--reverse samples k cells across the benchmark's whole range instead.",
+                       parents=[s], add_help=False, conflict_handler="resolve")
+    f.add_argument("--from-bench", dest="table", metavar="TABLE", default=None,
+                   help="benchmark file (the compact CSV or official files; default $BUDGETNAS_NB201)")
+    f.add_argument("--k", type=int, default=12, help="how many cells to train (12)")
+    f.add_argument("--bench-dataset", default="cifar10", help="benchmark dataset whose ranking to use (cifar10)")
+    f.add_argument("--bench-metric", default=None, help="benchmark metric (default: validation accuracy "
+                                                        "when the file has it, else test accuracy)")
+    f.add_argument("--diverse", type=int, default=0, help="cells differ pairwise on at least this many edges")
+    f.add_argument("--reverse", action="store_true", help="k cells across the accuracy range instead of the top k")
+    f.add_argument("--trust-pickle", action="store_true", help="allow loading official pickle files in full")
+
     sh = sub.add_parser("show", help="summarise a run directory",
                         description="Print a run's budget, ledger, top trials, failures and test result.")
     sh.add_argument("run_dir", help="a run directory made by `budgetnas search`")
@@ -201,6 +233,39 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    if args.bench_command == "top":
+        from budgetnas.bench.commands import top_command
+
+        return top_command(args)
+    from budgetnas.bench.simulate import simulate_command
+
+    return simulate_command(args)
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from budgetnas.bench import load_nb201
+    from budgetnas.search.transfer import finetune_from_bench
+
+    if args.dry_run:
+        raise ConfigError("finetune has no --dry-run; run `budgetnas search --dry-run` with the same "
+                          "settings to see what one trial costs")
+    if args.max_trials is None:
+        args.max_trials = args.k
+    config = _config(args)
+    table = load_nb201(args.table, trust_pickle=args.trust_pickle)
+    report = finetune_from_bench(config, table, k=args.k, dataset=args.bench_dataset, metric=args.bench_metric,
+                                 max_params=args.max_params, diverse=args.diverse, reverse=args.reverse,
+                                 progress=not args.quiet)
+    print(report.table())
+    if report.best_arch:
+        m = report.test_metrics
+        print(f"best on your data: {report.best_arch}"
+              + (f"  (test accuracy {m['accuracy']:.4f})" if m else ""))
+    print(f"stopped: {report.search.stop_reason}")
+    return 128 + 15 if report.search.preempted else 0
+
+
 def _worker(args: argparse.Namespace) -> int:
     from budgetnas.search import Search, SearchConfig, open_study
 
@@ -247,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("budgetnas").setLevel(logging.INFO)
     try:
-        return {"search": _search, "show": _show, "worker": _worker}[args.command](args)
+        commands = {"search": _search, "show": _show, "worker": _worker, "bench": _bench, "finetune": _finetune}
+        return commands[args.command](args)
     except BudgetNASError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

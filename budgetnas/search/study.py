@@ -48,6 +48,7 @@ from budgetnas.train import Checkpointer, Preempted, TrainConfig, evaluate, reso
 log = logging.getLogger("budgetnas")
 STUDY_NAME = "budgetnas"
 MAX_CONSECUTIVE_REPEATS = 50
+OPTUNA_NATIVE = ("random", "tpe", "gp")  # samplers whose RNG state lives only in the process
 
 
 @dataclass
@@ -308,10 +309,14 @@ class Search:
                 self.ledger.close()
 
     def _run_study(self, study: optuna.Study, p: Prepared) -> SearchResult:
-        # A resumed session must not replay the first session's random draws (that would
-        # propose the same cells again), so the sampler's seed moves on with the trial count.
-        n_before = len(study.get_trials(deepcopy=False))
-        study.sampler = create_strategy(self.config.strategy, seed=self.config.seed + 7919 * n_before)
+        # Optuna's own samplers draw from one RNG seeded at creation: a resumed session must not
+        # replay the first session's draws (it would propose the same cells again), so their seed
+        # moves on with the trial count. Our proposer-based strategies (rea, reinforce, local)
+        # derive their RNG from (seed, trial number) and continue exactly without that.
+        seed = self.config.seed
+        if isinstance(study.sampler, optuna.samplers.BaseSampler) and self.config.strategy in OPTUNA_NATIVE:
+            seed += 7919 * len(study.get_trials(deepcopy=False))
+        study.sampler = create_strategy(self.config.strategy, seed=seed, space=self.space)
         self._check_study(study, p)
         self._recover_interrupted(study)
         self._enqueue_candidates(study)

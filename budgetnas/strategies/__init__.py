@@ -8,9 +8,52 @@ PostgreSQL study, and heartbeats work the same for every strategy: TPE and GP co
 random search too, and population-based ones (regularised evolution, REINFORCE, local search)
 rebuild their population or policy from the stored trials on each ``sample``.
 
+Those are written as small pure-Python **proposers** (``propose(space, history, rng)``) made
+samplers by one adapter, :class:`ProposerSampler`; the simulated search runs the proposers
+directly on a benchmark table, with no storage.
+
 Strategies never see an ``nn.Module``: only decision values and scores.
+
+Example::
+
+    >>> from budgetnas.spaces.nb201 import NB201Space
+    >>> sampler = create_strategy("reinforce", seed=0, space=NB201Space())
+    >>> sorted(list_strategies())
+    ['gp', 'local', 'random', 'rea', 'reinforce', 'tpe']
 """
 
-from budgetnas.strategies.base import create_strategy, list_strategies, register_strategy
+from budgetnas.strategies._proposer import (
+    BaseProposer,
+    CategoricalSpace,
+    ProposerSampler,
+    RandomProposer,
+    ReplayProposer,
+    create_proposer,
+    list_proposers,
+    register_proposer,
+    step_rng,
+)
+from budgetnas.strategies._evolution import RegularizedEvolution
+from budgetnas.strategies._local import LocalSearch
+from budgetnas.strategies._reinforce import Reinforce
+from budgetnas.strategies.base import _register_proposers, create_strategy, list_strategies, register_strategy
 
-__all__ = ["create_strategy", "list_strategies", "register_strategy"]
+_register_proposers()
+
+__all__ = [
+    "BaseProposer",
+    "CategoricalSpace",
+    "LocalSearch",
+    "ProposerSampler",
+    "RandomProposer",
+    "RegularizedEvolution",
+    "Reinforce",
+    "ReplayProposer",
+    "create_proposer",
+    "create_strategy",
+    "list_proposers",
+    "list_strategies",
+    "register_proposer",
+    "register_strategy",
+    "step_rng",
+]

@@ -1,0 +1,115 @@
+"""``budgetnas bench top``: the best NB201 cells under parameter/FLOP limits, from the table.
+
+The CLI wires these two functions onto its ``bench top`` sub-command::
+
+    p = bench_sub.add_parser("top", help="best NB201 cells under limits, from the benchmark table")
+    add_top_arguments(p)
+    p.set_defaults(func=top_command)
+
+Errors a user can cause raise :class:`~budgetnas.errors.BudgetNASError`, which the CLI prints.
+
+Example (shell)::
+
+    budgetnas bench top --dataset cifar100 --k 50 --max-params 0.5e6 --table nats_tss_200ep_test.csv
+    budgetnas bench top --dataset cifar10 --k 12 --max-params 300k --classes 10 --in-channels 1 -C 16 -N 5 --resolution 28 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from typing import Any
+
+from budgetnas.bench.table import load_nb201, normalize_dataset
+
+_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
+
+
+def parse_count(text: str) -> float:
+    """A positive count from ``500000``, ``0.5e6``, ``500k``, ``0.5M`` or ``2G`` (for argparse)."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgG]?)\s*", text)
+    if not m or float(m.group(1)) * _SUFFIX[m.group(2).lower()] <= 0:
+        raise argparse.ArgumentTypeError(f"not a positive count: {text!r}; use e.g. 0.5e6, 500k or 0.5M")
+    return float(m.group(1)) * _SUFFIX[m.group(2).lower()]
+
+
+def add_top_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``bench top`` flags to ``parser`` (returned for chaining)."""
+    parser.add_argument("--dataset", default="cifar10",
+                        help="benchmark dataset to rank on: cifar10, cifar100 or ImageNet16-120 (default cifar10)")
+    parser.add_argument("--k", type=int, default=10, help="how many cells (default 10)")
+    parser.add_argument("--metric", default=None,
+                        help="rank by this metric (default: valid_accuracy when the file has it, else "
+                             "test_accuracy, which is a 'test oracle')")
+    parser.add_argument("--max-params", type=parse_count, default=None, metavar="COUNT",
+                        help="keep cells whose network has at most COUNT parameters (e.g. 0.5e6, 500k)")
+    parser.add_argument("--max-flops", type=parse_count, default=None, metavar="COUNT",
+                        help="keep cells needing at most COUNT FLOPs per image (NB201's multiply-adds, e.g. 50M)")
+    net = parser.add_argument_group("the network the limits apply to (your data, your width/depth)")
+    net.add_argument("--classes", type=int, default=10, help="number of classes (default 10)")
+    net.add_argument("--in-channels", type=int, default=3, help="input channels (default 3)")
+    net.add_argument("-C", dest="C", type=int, default=16, help="channels of the first stage (default 16)")
+    net.add_argument("-N", dest="N", type=int, default=5, help="cells per stage (default 5)")
+    net.add_argument("--resolution", type=int, default=32, help="input height/width (default 32)")
+    parser.add_argument("--diverse", type=int, default=0, metavar="D",
+                        help="chosen cells differ pairwise on at least D of 6 edges (default 0: off)")
+    parser.add_argument("--dedupe", action=argparse.BooleanOptionalAction, default=True,
+                        help="keep one cell per canonical class (default on)")
+    parser.add_argument("--table", default=None, metavar="PATH",
+                        help="benchmark file: the compact CSV, NAS-Bench-201 .pth or NATS-tss file/folder "
+                             "(default: $BUDGETNAS_NB201)")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="allow the official pickle files to load arbitrary objects (runs code; only "
+                             "for files you downloaded yourself)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def top_command(args: argparse.Namespace) -> int:
+    """Print the top-k cells for the parsed ``bench top`` arguments; returns the exit status 0."""
+    table = load_nb201(args.table, trust_pickle=getattr(args, "trust_pickle", False))
+    dataset = normalize_dataset(args.dataset, table.datasets)
+    metric = args.metric or table.search_metric(dataset)
+    rows = table.top_k(args.k, dataset=dataset, metric=metric, max_params=args.max_params,
+                       max_flops=args.max_flops, in_channels=args.in_channels, num_classes=args.classes,
+                       C=args.C, N=args.N, resolution=args.resolution, dedupe=args.dedupe,
+                       diverse=args.diverse)
+    oracle = metric.startswith("test_accuracy")
+    network = {"C": args.C, "N": args.N, "in_channels": args.in_channels, "num_classes": args.classes,
+               "resolution": args.resolution}
+    if args.json:
+        print(json.dumps({
+            "table": {"source": table.source, "path": table.path},
+            "dataset": dataset, "metric": metric, "test_oracle": oracle, "network": network,
+            "max_params": args.max_params, "max_flops": args.max_flops, "dedupe": args.dedupe,
+            "diverse": args.diverse, "k": args.k, "results": rows,
+        }, indent=2))
+        return 0
+    print(_format(rows, table.source, table.path, dataset, metric, oracle, network, args))
+    return 0
+
+
+def _format(rows: list[dict[str, Any]], source: str, path: str, dataset: str, metric: str,
+            oracle: bool, network: dict[str, int], args: argparse.Namespace) -> str:
+    limits = [f"params <= {args.max_params:,.0f}" if args.max_params else "",
+              f"FLOPs <= {args.max_flops:,.0f}" if args.max_flops else ""]
+    lines = [
+        f"NB201 top {args.k} on {dataset} by {metric} ({source}: {path})",
+        f"network: C={network['C']}, N={network['N']}, {network['in_channels']} input channels, "
+        f"{network['num_classes']} classes, {network['resolution']}x{network['resolution']} input; "
+        f"limits: {', '.join(x for x in limits if x) or 'none'}; "
+        f"dedupe: {'canonical' if args.dedupe else 'off'}; diverse: {args.diverse or 'off'}",
+    ]
+    if oracle:
+        lines.append("TEST ORACLE: ranked by test accuracy because the file has no validation accuracy; "
+                     "fine for choosing cells to fine-tune, not for reporting a search result")
+    if len(rows) < args.k:
+        lines.append(f"note: only {len(rows)} cells meet the limits"
+                     + (" and the diversity requirement" if args.diverse else ""))
+    lines.append("")
+    lines.append(f"{'rank':>4}  {'index':>5}  {metric:>14}  {'params':>10}  {'MFLOPs':>8}  cell")
+    for r, row in enumerate(rows, 1):
+        lines.append(f"{r:>4}  {row['index']:>5}  {row['value']:>14.2f}  {row['params']:>10,}  "
+                     f"{row['flops'] / 1e6:>8.2f}  {row['arch']}")
+    return "\n".join(lines)

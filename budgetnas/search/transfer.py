@@ -1,0 +1,169 @@
+"""From the benchmark to your data: train the benchmark's top cells on your images and check
+whether the benchmark's ranking held (Spearman's rho), or the reverse check across the range.
+
+Example::
+
+    table = load_nb201("nats_tss_200ep_test.csv")
+    cfg = SearchConfig(data="fashion-mnist", run_dir="runs/transfer", max_trials=12)
+    report = finetune_from_bench(cfg, table, k=12, dataset="cifar10", max_params=1e6)
+    print(report.rho, report.best_arch)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from budgetnas.bench import NB201Table
+from budgetnas.data import DataSplits
+from budgetnas.errors import ConfigError
+from budgetnas.search.config import SearchConfig
+from budgetnas.search.records import status_of, to_jsonable
+from budgetnas.search.study import Search, SearchResult, open_study
+
+
+def rankdata(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties given their average rank (as scipy.stats.rankdata)."""
+    x = np.asarray(x, dtype=float)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x))
+    sorted_x = x[order]
+    i = 0
+    while i < len(x):
+        j = i
+        while j + 1 < len(x) and sorted_x[j + 1] == sorted_x[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation (Pearson correlation of the ranks); NaN below 3 pairs."""
+    if len(a) != len(b):
+        raise ValueError("spearman needs two sequences of equal length")
+    if len(a) < 3:
+        return float("nan")
+    ra, rb = rankdata(a), rankdata(b)
+    ra -= ra.mean()
+    rb -= rb.mean()
+    denom = float(np.sqrt((ra**2).sum() * (rb**2).sum()))
+    return float((ra * rb).sum() / denom) if denom > 0 else float("nan")
+
+
+@dataclass
+class TransferRow:
+    arch: str
+    bench_index: int
+    bench_value: float
+    measured: float | None
+    params: int | None
+    status: str
+
+
+@dataclass
+class TransferReport:
+    """The benchmark's ranking beside the one measured on your data."""
+
+    mode: str  # "top-k" or "reverse"
+    dataset: str
+    bench_metric: str
+    test_oracle: bool
+    metric: str
+    rows: list[TransferRow]
+    rho: float
+    best_arch: str | None
+    test_metrics: dict[str, float]
+    search: SearchResult
+
+    def table(self) -> str:
+        lines = [f"{'bench rank':>10}  {'bench ' + self.bench_metric:>22}  {'your ' + self.metric:>16}  "
+                 f"{'your rank':>9}  {'params':>8}  architecture"]
+        measured = [r for r in self.rows if r.measured is not None]
+        your_rank = {id(r): i + 1 for i, r in enumerate(sorted(measured, key=lambda r: -r.measured))}
+        for i, r in enumerate(sorted(self.rows, key=lambda r: -r.bench_value)):
+            m = "-" if r.measured is None else f"{r.measured:.4f}"
+            yr = your_rank.get(id(r), "-")
+            p = "-" if r.params is None else f"{r.params / 1e6:.3f}M"
+            lines.append(f"{i + 1:>10}  {r.bench_value:>22.2f}  {m:>16}  {yr!s:>9}  {p:>8}  {r.arch}"
+                         + ("" if r.status == "complete" else f" [{r.status}]"))
+        oracle = " (benchmark TEST accuracy: the table has no validation accuracy)" if self.test_oracle else ""
+        lines.append(f"Spearman rho between the NB201 {self.dataset} ranking{oracle} and yours: "
+                     f"{self.rho:.3f} over {len(measured)} cells")
+        return "\n".join(lines)
+
+
+def _pick_reverse(table: NB201Table, k: int, dataset: str, metric: str, seed: int) -> list[int]:
+    """k distinct cells at evenly spaced values from the worst to the best, leaving out the cells at
+    the table's minimum (chance level: cells whose output is all zeros); ties broken by ``seed``."""
+    values = table.column(dataset, metric)
+    ok = np.flatnonzero(np.isfinite(values))
+    rng = np.random.default_rng(seed)
+    ok = ok[rng.permutation(len(ok))]
+    ok = ok[values[ok] > values[ok].min()]
+    lo, hi = values[ok].min(), values[ok].max()
+    chosen: list[int] = []
+    for target in np.linspace(lo, hi, k):
+        dist = np.abs(values[ok] - target)
+        dist[np.isin(ok, chosen)] = np.inf
+        chosen.append(int(ok[int(np.argmin(dist))]))
+    return chosen
+
+
+def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12, dataset: str = "cifar10",
+                        metric: str | None = None, max_params: float | None = None, diverse: int = 0,
+                        reverse: bool = False, data: DataSplits | None = None, data_name: str | None = None,
+                        progress: bool = True) -> TransferReport:
+    """Train the benchmark's top-``k`` cells (or, with ``reverse``, ``k`` cells spread over its range)
+    on the user's data with the normal search machinery (budget, ledger, resume), then report
+    Spearman's rho between the two rankings. The best measured cell gets the final training."""
+    if k < 2:
+        raise ConfigError(f"k must be at least 2 to compare rankings, got {k}")
+    metric = metric or table.search_metric(dataset)
+    search = Search(replace(config, max_trials=config.max_trials or k), data=data, data_name=data_name,
+                    progress=progress)
+    prepared = search._load()
+    if reverse:
+        indices = _pick_reverse(table, k, dataset, metric, config.seed)
+    else:
+        picks = table.top_k(k, dataset=dataset, metric=metric, max_params=max_params,
+                            in_channels=prepared.in_channels, num_classes=prepared.num_classes,
+                            C=config.final_C, N=config.final_N, resolution=prepared.resolution,
+                            diverse=diverse)
+        indices = [int(p["index"]) for p in picks]
+    search.candidates = [table.arch_str(i) for i in indices]
+    result = search.run()
+    by_arch = {t.user_attrs.get("arch"): t for t in open_study(search.run_dir).get_trials(deepcopy=False)
+               if status_of(t) in ("complete", "cached", "pruned", "failed")}
+    bench_values = table.column(dataset, metric)
+    rows = []
+    for i in indices:
+        arch = table.arch_str(i)
+        t = by_arch.get(arch)
+        measured = None
+        if t is not None and status_of(t) in ("complete", "cached"):
+            measured = float(t.values[0])
+        rows.append(TransferRow(arch=arch, bench_index=i, bench_value=float(bench_values[i]), measured=measured,
+                                params=t.user_attrs.get("params") if t is not None else None,
+                                status=status_of(t) if t is not None else "not run"))
+    done = [r for r in rows if r.measured is not None]
+    rho = spearman(np.array([r.bench_value for r in done]), np.array([r.measured for r in done]))
+    report = TransferReport(mode="reverse" if reverse else "top-k", dataset=dataset, bench_metric=metric,
+                            test_oracle=table.is_test_oracle(dataset) and metric == "test_accuracy",
+                            metric=config.metric, rows=rows, rho=rho, best_arch=result.best_arch,
+                            test_metrics=result.test_metrics, search=result)
+    Path(search.run_dir, "transfer.json").write_text(json.dumps(to_jsonable({
+        "mode": report.mode, "dataset": dataset, "bench_metric": metric, "test_oracle": report.test_oracle,
+        "metric": report.metric, "rho": rho, "best_arch": report.best_arch, "test_metrics": report.test_metrics,
+        "rows": [asdict(r) for r in rows]}), indent=2) + "\n")
+    return report
+
+
+def transfer_summary(run_dir: Path) -> dict[str, Any] | None:
+    """The saved transfer report of a run directory, if it has one."""
+    path = Path(run_dir) / "transfer.json"
+    return json.loads(path.read_text()) if path.exists() else None

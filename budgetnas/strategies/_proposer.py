@@ -1,0 +1,363 @@
+"""Proposers: small pure-Python strategies, and the one adapter that makes any of them an Optuna sampler.
+
+A **proposer** answers one question: given the history of ``(arch, score)`` pairs seen so far (in
+evaluation order, higher score is better) and a random generator, which architecture next? It
+holds hyperparameters, never results, so its answer depends only on its arguments. That is what
+makes it safe for resume and many workers: :class:`ProposerSampler` rebuilds the history from the
+study's COMPLETE trials on every ``sample`` and derives the generator from ``(seed, trial number)``,
+so a restarted process proposes exactly what the first one would have, and two workers asking at
+the same time (different trial numbers) draw differently.
+
+The same proposers run directly on a benchmark table, with no Optuna storage, in the simulated
+search (:mod:`budgetnas.bench.simulate`); there ``step_rng(seed, len(history))`` gives the same
+generator a sampler would, so both paths propose the same architectures.
+
+Example::
+
+    >>> import numpy as np
+    >>> from budgetnas.spaces.nb201 import NB201Space
+    >>> space, history = NB201Space(), []
+    >>> proposer = create_proposer("rea", population=10, sample_size=3)
+    >>> arch = proposer.propose(space, history, step_rng(0, len(history)))
+    >>> len(arch)
+    6
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, Generic, Protocol, TypeVar
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from budgetnas.errors import ConfigError
+
+Arch = Hashable
+History = Sequence[tuple[Arch, float]]
+
+
+class ProposalSpace(Protocol):
+    """What a proposer needs from a space: every :class:`~budgetnas.spaces.base.BaseSpace` has it."""
+
+    def decisions(self) -> list[tuple[str, tuple[Any, ...]]]: ...
+    def from_decisions(self, values: Mapping[str, Any]) -> Arch: ...
+    def to_decisions(self, arch: Arch) -> dict[str, Any]: ...
+    def sample(self, rng: np.random.Generator) -> Arch: ...
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch: ...
+    def neighbours(self, arch: Arch) -> list[Arch]: ...
+
+
+def step_rng(seed: int, step: int) -> np.random.Generator:
+    """The generator for proposal number ``step`` of a strategy seeded with ``seed``.
+
+    Deterministic in ``(seed, step)`` alone, so a resumed process or another worker needs no
+    saved generator state. ``step`` is the Optuna trial number (== ``len(history)`` when no trial
+    failed).
+
+    Example::
+
+        >>> int(step_rng(0, 3).integers(100)) == int(step_rng(0, 3).integers(100))
+        True
+    """
+    return np.random.default_rng([int(seed) % 2**64, int(step)])
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int, or ConfigError: every strategy takes an explicit integer seed."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ConfigError(f"a strategy seed must be an integer, got {seed!r}")
+    return int(seed)
+
+
+class CategoricalSpace:
+    """A space made only of named categorical decisions; an architecture is the tuple of values.
+
+    The sampler adapter uses it when it was not given a real space: the decisions are then read
+    from the study's completed trials.
+
+    Example::
+
+        >>> s = CategoricalSpace([("a", (1, 2)), ("b", ("x", "y", "z"))])
+        >>> s.from_decisions({"a": 2, "b": "x"}), len(s.neighbours((2, "x")))
+        ((2, 'x'), 3)
+    """
+
+    def __init__(self, decisions: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        self._decisions = [(str(n), tuple(c)) for n, c in decisions]
+        if not self._decisions:
+            raise ConfigError("a categorical space needs at least one decision")
+        for name, choices in self._decisions:
+            if not choices:
+                raise ConfigError(f"decision {name!r} has no choices")
+
+    def __repr__(self) -> str:
+        return f"CategoricalSpace({self._decisions!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CategoricalSpace) and other._decisions == self._decisions
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._decisions))
+
+    def decisions(self) -> list[tuple[str, tuple[Any, ...]]]:
+        return list(self._decisions)
+
+    def from_decisions(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(values[n] for n, _ in self._decisions)
+
+    def to_decisions(self, arch: tuple[Any, ...]) -> dict[str, Any]:
+        return {n: v for (n, _), v in zip(self._decisions, arch)}
+
+    def sample(self, rng: np.random.Generator) -> tuple[Any, ...]:
+        return tuple(c[rng.integers(len(c))] for _, c in self._decisions)
+
+    def mutate(self, arch: tuple[Any, ...], rng: np.random.Generator) -> tuple[Any, ...]:
+        # Same draws as BaseSpace.mutate: which decision, then which other value.
+        free = [i for i, (_, c) in enumerate(self._decisions) if len(c) > 1]
+        i = free[rng.integers(len(free))]
+        others = [c for c in self._decisions[i][1] if c != arch[i]]
+        out = list(arch)
+        out[i] = others[rng.integers(len(others))]
+        return tuple(out)
+
+    def neighbours(self, arch: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        out = []
+        for i, (_, choices) in enumerate(self._decisions):
+            for c in choices:
+                if c != arch[i]:
+                    out.append(arch[:i] + (c,) + arch[i + 1:])
+        return out
+
+
+class BaseProposer(ABC):
+    """Proposes the next architecture from the history; holds hyperparameters, never results.
+
+    Subclasses implement :meth:`propose`. ``history`` lists ``(arch, score)`` in evaluation
+    order, higher scores better; it may contain the same architecture more than once.
+    """
+
+    name: str = "base"
+
+    @abstractmethod
+    def propose(self, space: ProposalSpace, history: History, rng: np.random.Generator) -> Arch:
+        """The next architecture to evaluate."""
+
+    def params(self) -> dict[str, Any]:
+        """Hyperparameters, for records and reports."""
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+
+S = TypeVar("S")
+
+
+class ReplayProposer(BaseProposer, Generic[S]):
+    """A proposer whose state is a fold over the history (REINFORCE's policy, local search's walk).
+
+    The state is rebuilt by replaying the history in order; the result of the last replay is kept
+    so that a history that only grew costs one step per new entry (checked by comparing the
+    prefix, so a different history, e.g. another study, is replayed from scratch).
+    """
+
+    def __init__(self) -> None:
+        self._cache: tuple[Any, list[tuple[Arch, float]], S] | None = None
+
+    @abstractmethod
+    def initial_state(self, space: ProposalSpace) -> S:
+        """The state before any evaluation."""
+
+    @abstractmethod
+    def observe(self, space: ProposalSpace, state: S, arch: Arch, score: float) -> None:
+        """Update ``state`` in place with one evaluated architecture."""
+
+    @abstractmethod
+    def propose_from(self, space: ProposalSpace, state: S, history: History,
+                     rng: np.random.Generator) -> Arch:
+        """The next architecture, given the state after the whole history."""
+
+    def state_for(self, space: ProposalSpace, history: History) -> S:
+        """The state after replaying ``history`` (incrementally when it extends the last one)."""
+        hist = list(history)
+        c = self._cache
+        if c is not None and c[0] == space and len(c[1]) <= len(hist) and hist[:len(c[1])] == c[1]:
+            _, seen, state = c
+        else:
+            seen, state = [], self.initial_state(space)
+        for arch, score in hist[len(seen):]:
+            self.observe(space, state, arch, score)
+            seen.append((arch, score))
+        self._cache = (space, seen, state)
+        return state
+
+    def propose(self, space: ProposalSpace, history: History, rng: np.random.Generator) -> Arch:
+        return self.propose_from(space, self.state_for(space, history), history, rng)
+
+    def __getstate__(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["_cache"] = None  # a cache, not state: never pickled or copied across processes
+        return d
+
+
+class RandomProposer(BaseProposer):
+    """Uniform random sampling (``space.sample``): the baseline every strategy must beat.
+
+    Example::
+
+        >>> from budgetnas.spaces.nb201 import NB201Space
+        >>> RandomProposer().propose(NB201Space(), [], step_rng(0, 0)) == NB201Space().sample(step_rng(0, 0))
+        True
+    """
+
+    name = "random"
+
+    def propose(self, space: ProposalSpace, history: History, rng: np.random.Generator) -> Arch:
+        return space.sample(rng)
+
+
+# -- registry of proposers -------------------------------------------------------------------------
+_PROPOSERS: dict[str, Callable[..., BaseProposer]] = {}
+
+
+def register_proposer(name: str) -> Callable[[Callable[..., BaseProposer]], Callable[..., BaseProposer]]:
+    """Register a proposer factory under ``name`` (also made an Optuna strategy by ``strategies``)."""
+
+    def deco(factory: Callable[..., BaseProposer]) -> Callable[..., BaseProposer]:
+        _PROPOSERS[name] = factory
+        return factory
+
+    return deco
+
+
+def list_proposers() -> list[str]:
+    """Names accepted by :func:`create_proposer` (the strategies with a fast, storage-free path)."""
+    return sorted(_PROPOSERS)
+
+
+def create_proposer(name: str, **kwargs: Any) -> BaseProposer:
+    """A proposer by name, e.g. ``create_proposer("rea", population=10, sample_size=3)``."""
+    try:
+        factory = _PROPOSERS[name]
+    except KeyError:
+        raise ConfigError(
+            f"no proposer named {name!r}; choose one of {', '.join(list_proposers())}"
+        ) from None
+    try:
+        return factory(**kwargs)
+    except TypeError as e:
+        raise ConfigError(f"bad arguments for strategy {name!r}: {e}") from None
+
+
+register_proposer("random")(RandomProposer)
+
+
+# -- the one Optuna adapter ------------------------------------------------------------------------
+class ProposerSampler(optuna.samplers.BaseSampler):
+    """Any :class:`BaseProposer` as an Optuna sampler whose state lives in the study.
+
+    On each trial it rebuilds the history from the study's COMPLETE trials (ordered by trial
+    number; score = the first objective, negated when that objective is minimised, so single-
+    and multi-objective studies both work) and proposes with ``step_rng(seed, trial.number)``.
+    Nothing is kept between calls except a cache, so resume and many workers need nothing else.
+
+    ``space`` gives the decisions (any BaseSpace); without it they are read from the completed
+    trials, and trials before the first completed one are sampled uniformly at random.
+    Parameters outside the space are sampled uniformly at random, also from ``(seed, trial)``.
+
+    Example::
+
+        >>> import optuna
+        >>> from budgetnas.spaces.nb201 import NB201Space
+        >>> space = NB201Space()
+        >>> sampler = ProposerSampler(create_proposer("rea"), seed=0, space=space)
+        >>> study = optuna.create_study(direction="maximize", sampler=sampler)
+        >>> trial = study.ask()
+        >>> arch = space.from_decisions({n: trial.suggest_categorical(n, c) for n, c in space.decisions()})
+        >>> study.tell(trial, 0.5).state.name
+        'COMPLETE'
+    """
+
+    def __init__(self, proposer: BaseProposer, *, seed: int, space: ProposalSpace | None = None) -> None:
+        if not isinstance(proposer, BaseProposer):
+            raise ConfigError(f"ProposerSampler needs a BaseProposer, got {type(proposer).__name__}")
+        self.proposer = proposer
+        self.seed = check_seed(seed)
+        self.space = space
+        self._given = None if space is None else {
+            n: CategoricalDistribution(list(c)) for n, c in space.decisions()}
+        # trial_id -> (arch, score) of COMPLETE trials: they never change. Reset per storage/study.
+        self._owner: tuple[Any, int, Any] | None = None
+        self._archs: dict[int, tuple[Arch, float] | None] = {}
+
+    def __repr__(self) -> str:
+        return f"ProposerSampler({self.proposer!r}, seed={self.seed}, space={self.space!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["_owner"], d["_archs"] = None, {}
+        return d
+
+    def reseed_rng(self) -> None:
+        """Nothing to reseed: every draw comes from ``(seed, trial number)``."""
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        if self._given is not None:
+            return dict(self._given)
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not done:
+            return {}
+        inferred = optuna.search_space.intersection_search_space(done)
+        return {n: d for n, d in inferred.items()
+                if isinstance(d, CategoricalDistribution) and len(d.choices) > 0}
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        space = self.space if self.space is not None else CategoricalSpace(
+            [(n, d.choices) for n, d in search_space.items()])  # type: ignore[attr-defined]
+        history = self.history(study, space)
+        arch = self.proposer.propose(space, history, step_rng(self.seed, trial.number))
+        return dict(space.to_decisions(arch))
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        salt = zlib.crc32(param_name.encode())
+        if isinstance(param_distribution, CategoricalDistribution):
+            rng = np.random.default_rng([self.seed % 2**64, trial.number, salt])
+            return param_distribution.choices[rng.integers(len(param_distribution.choices))]
+        seed = int(np.random.SeedSequence([self.seed % 2**64, trial.number, salt]).generate_state(1)[0])
+        return optuna.samplers.RandomSampler(seed=seed).sample_independent(
+            study, trial, param_name, param_distribution)
+
+    def history(self, study: optuna.Study, space: ProposalSpace) -> list[tuple[Arch, float]]:
+        """``(arch, score)`` of the study's COMPLETE trials that set every decision, by trial number."""
+        owner = (study._storage, study._study_id, space)
+        if self._owner is None or self._owner[0] is not owner[0] or self._owner[1:] != owner[1:]:
+            self._owner, self._archs = owner, {}
+        sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MINIMIZE else 1.0
+        names = [(n, c) for n, c in space.decisions()]
+        out = []
+        trials = sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
+                        key=lambda t: t.number)
+        for t in trials:
+            entry = self._archs.get(t._trial_id, False)
+            if entry is False:
+                entry = None
+                params = t.params
+                if t.values and all(n in params and params[n] in c for n, c in names):
+                    score = sign * float(t.values[0])
+                    if math.isfinite(score):
+                        entry = (space.from_decisions({n: params[n] for n, _ in names}), score)
+                self._archs[t._trial_id] = entry
+            if entry is not None:
+                out.append(entry)
+        return out

@@ -1,0 +1,169 @@
+"""Simulated search on the shared NB201 table: runs, determinism, curves, test-oracle labels."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from budgetnas.bench.simulate import (
+    StrategySpec,
+    add_simulate_arguments,
+    simulate,
+    simulate_command,
+)
+from budgetnas.errors import BudgetNASError, ConfigError
+from tests.conftest import NB201_CSV
+
+pytestmark = pytest.mark.skipif(not NB201_CSV.exists(), reason="shared NB201 table not present")
+
+
+@pytest.fixture(scope="module")
+def table() -> Any:
+    from budgetnas.bench import load_nb201
+
+    return load_nb201(NB201_CSV)
+
+
+class WithValidation:
+    """The real table plus a made-up validation accuracy and a training time of 10 s per cell."""
+
+    def __init__(self, table: Any) -> None:
+        self.t = table
+        self.datasets = table.datasets
+        noise = np.random.default_rng(0).normal(0, 0.5, len(table))
+        self.cols = {"valid_accuracy": table.column("cifar10") + noise, "train_time": np.full(len(table), 10.0)}
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def arch(self, i: int) -> tuple[str, ...]:
+        return self.t.arch(i)
+
+    def column(self, dataset: str, metric: str = "test_accuracy") -> np.ndarray:
+        return self.cols[metric] if metric in self.cols else self.t.column(dataset, metric)
+
+    def has(self, dataset: str, metric: str) -> bool:
+        return metric in self.cols or self.t.has(dataset, metric)
+
+    def metrics(self, dataset: str) -> tuple[str, ...]:
+        return ("test_accuracy", *self.cols)
+
+    def search_metric(self, dataset: str) -> str:
+        return "valid_accuracy"
+
+    def is_test_oracle(self, dataset: str) -> bool:
+        return False
+
+
+def test_small_simulation_runs_with_monotone_curves_and_oracle_labels(table: Any) -> None:
+    names = ["rea", "random", "reinforce", "local", "tpe"]
+    r = simulate(table, names, dataset="cifar10", queries=30, repeats=3, seed=1, workers=1)
+    assert r.strategies == names and r.datasets == ["cifar10"]
+    top = float(table.column("cifar10").max())
+    for s in names:
+        best_search, best_test = r.best_search[(s, "cifar10")], r.best_test[(s, "cifar10")]
+        assert best_search.shape == best_test.shape == (3, 30)
+        assert np.all(np.diff(best_search, axis=1) >= 0)           # best-so-far never drops
+        assert np.array_equal(best_search, best_test)              # test oracle: the same numbers
+        mean, std = r.final(s, "cifar10")
+        assert 80 < mean <= top and std >= 0
+        assert np.all(r.n_queries[(s, "cifar10")] == 30)
+    assert r.test_oracle == {"cifar10": True} and r.search_metric == {"cifar10": "test_accuracy"}
+    text = r.format_table()
+    assert "TEST ORACLE" in text.splitlines()[1] and "cifar10 (TEST ORACLE)" in text
+    doc = r.to_json()
+    assert "TEST ORACLE" in doc["note"] and doc["test_oracle"] == {"cifar10": True}
+    assert all(row["test_oracle"] for row in doc["summary"] + doc["curves"])
+
+
+def test_deterministic_given_the_seed_and_independent_of_workers(table: Any) -> None:
+    kw = dict(dataset=["cifar100"], queries=25, repeats=4)
+    a = simulate(table, "rea,reinforce,tpe", seed=3, workers=1, **kw)
+    b = simulate(table, "rea,reinforce,tpe", seed=3, workers=2, **kw)
+    c = simulate(table, "rea,reinforce,tpe", seed=4, workers=1, **kw)
+    for key in a.best_test:
+        assert np.array_equal(a.best_test[key], b.best_test[key]), key
+        assert np.array_equal(a.best_search[key], b.best_search[key]), key
+    assert any(not np.array_equal(a.best_test[k], c.best_test[k]) for k in a.best_test)
+
+
+def test_proposers_give_the_same_runs_through_optuna(table: Any) -> None:
+    kw = dict(dataset="ImageNet16-120", queries=40, repeats=2, seed=5, workers=1)
+    fast = simulate(table, ["rea", "reinforce", "local"], **kw)
+    slow = simulate(table, ["rea", "reinforce", "local"], engine="optuna", **kw)
+    for key in fast.best_test:
+        assert np.array_equal(fast.best_test[key], slow.best_test[key]), key
+
+
+def test_rea_beats_random_on_all_three_datasets(table: Any) -> None:
+    r = simulate(table, ["rea", "random"], dataset=table.datasets, queries=150, repeats=50, seed=0, workers=2)
+    for d in r.datasets:
+        assert r.beats("rea", "random", d), (d, r.final("rea", d), r.final("random", d))
+
+
+def test_time_budget_and_validation_accuracy(table: Any) -> None:
+    t = WithValidation(table)
+    r = simulate(t, ["rea", "tpe"], dataset="cifar10", queries=30, repeats=2, time_budget=95, workers=1)
+    assert r.test_oracle == {"cifar10": False}
+    assert "TEST ORACLE" not in r.format_table()
+    for s in ("rea", "tpe"):
+        assert np.all(r.n_queries[(s, "cifar10")] == 9)             # 9 x 10 s fit in 95 s
+        assert np.all(r.sim_seconds[(s, "cifar10")] == 90.0)
+        best = r.best_test[(s, "cifar10")]
+        assert np.all(best[:, 9:] == best[:, 8:9])                 # held after the budget ran out
+    # the reported number is the TEST accuracy of the best cell by validation accuracy
+    valid, test = t.column("cifar10", "valid_accuracy"), table.column("cifar10")
+    assert r.optimum["cifar10"] == (float(valid.max()), float(test[valid.argmax()]))
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(time_budget=1000), ConfigError, "needs training times"),
+    (dict(queries=0), ConfigError, "queries must be a positive integer"),
+    (dict(repeats=2.5), ConfigError, "repeats must be a positive integer"),
+    (dict(strategies=["rea", "bogus"]), ConfigError, "unknown strategy 'bogus'"),
+    (dict(strategies=["rea:population=1"]), ConfigError, "population must be an integer >= 2"),
+    (dict(strategies=["rea:population"]), ConfigError, "must look like key=value"),
+    (dict(strategies=["rea", "rea"]), ConfigError, "listed twice"),
+    (dict(dataset="mnist"), BudgetNASError, "unknown dataset 'mnist'"),
+    (dict(search_metric="valid_accuracy"), ConfigError, "has no 'valid_accuracy'"),
+])
+def test_bad_arguments(table: Any, kwargs: dict[str, Any], error: type, match: str) -> None:
+    args: dict[str, Any] = dict(strategies=["rea"], dataset="cifar10", queries=5, repeats=1, workers=1)
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        simulate(table, args.pop("strategies"), **args)
+
+
+def test_strategy_specs_carry_hyperparameters(table: Any) -> None:
+    assert StrategySpec.parse("rea:population=20:sample_size=5").params == {"population": 20, "sample_size": 5}
+    r = simulate(table, ["reinforce:lr=0.5", "reinforce"], dataset="cifar10", queries=20, repeats=2, workers=1)
+    assert r.params == {"reinforce:lr=0.5": {"engine": "proposer Reinforce", "lr": 0.5, "momentum": 0.9},
+                        "reinforce": {"engine": "proposer Reinforce", "lr": 0.01, "momentum": 0.9}}
+    assert not np.array_equal(r.best_test[("reinforce:lr=0.5", "cifar10")], r.best_test[("reinforce", "cifar10")])
+
+
+def test_command_prints_the_labelled_table_and_writes_json_and_curves(tmp_path: Any, capsys: Any) -> None:
+    parser = argparse.ArgumentParser()
+    add_simulate_arguments(parser)
+    out, curves = tmp_path / "sim.json", tmp_path / "curves.csv"
+    args = parser.parse_args(["--strategies", "rea,random", "--queries", "12", "--repeats", "2",
+                              "--datasets", "cifar10,cifar100", "--workers", "1", "--table", str(NB201_CSV),
+                              "--json", str(out), "--curves-out", str(curves)])
+    assert simulate_command(args) == 0
+    printed = capsys.readouterr().out
+    assert "TEST ORACLE" in printed and "| rea |" in printed
+    doc = json.loads(out.read_text())
+    assert doc["queries"] == 12 and doc["test_oracle"] == {"cifar10": True, "cifar100": True}
+    assert len(doc["curves"]) == 4 and len(doc["curves"][0]["mean_best_test"]) == 12
+    rows = list(csv.DictReader(curves.open()))
+    assert len(rows) == 2 * 2 * 12 and rows[0]["test_oracle"] == "True"
+    # --json alone prints JSON (with the oracle flags) instead of the table
+    args = parser.parse_args(["--strategies", "random", "--queries", "3", "--repeats", "1", "--datasets",
+                              "cifar10", "--workers", "1", "--table", str(NB201_CSV), "--json"])
+    assert simulate_command(args) == 0
+    assert json.loads(capsys.readouterr().out)["test_oracle"] == {"cifar10": True}

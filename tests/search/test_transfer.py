@@ -1,0 +1,76 @@
+"""The benchmark-to-your-data workflow: top-k from the table trained on real data, Spearman's rho."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from budgetnas.data import DataSplits, from_arrays
+from budgetnas.errors import ConfigError
+from budgetnas.search import SearchConfig, open_study
+from budgetnas.search.records import status_of
+from budgetnas.search.transfer import _pick_reverse, finetune_from_bench, rankdata, spearman
+from tests.conftest import NB201_CSV
+
+TINY = dict(C=4, N=1, final_C=4, final_N=1, epochs=1, final_epochs=1)
+
+
+def test_spearman_matches_scipy_with_ties() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a = rng.integers(0, 5, 12).astype(float)
+        b = a + rng.normal(0, 2, 12)
+        assert spearman(a, b) == pytest.approx(spearmanr(a, b).statistic)
+    assert list(rankdata(np.array([3.0, 1.0, 3.0, 2.0]))) == [3.5, 1.0, 3.5, 2.0]
+    assert np.isnan(spearman(np.array([1.0, 2.0]), np.array([2.0, 1.0])))
+
+
+@pytest.fixture(scope="module")
+def table():
+    if not NB201_CSV.exists():
+        pytest.skip("shared NB201 table not present")
+    from budgetnas.bench import load_nb201
+
+    return load_nb201(NB201_CSV)
+
+
+def test_finetune_trains_the_top_k_and_reports_rho(tmp_path: Path, table, digits) -> None:
+    x, y = digits
+    splits = DataSplits(train=from_arrays(x[:400], y[:400]), test=from_arrays(x[1600:1700], y[1600:1700]))
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), max_trials=3, strategy="random", **TINY)
+    report = finetune_from_bench(cfg, table, k=3, dataset="cifar100", max_params=20_000, data=splits,
+                                 data_name="digits", progress=False)
+    top = table.top_k(3, dataset="cifar100", max_params=20_000, in_channels=1, num_classes=10, C=4, N=1,
+                      resolution=8)
+    assert [r.arch for r in report.rows] == [t["arch"] for t in top]  # exactly the benchmark's top 3
+    assert all(r.status == "complete" and r.params <= 20_000 for r in report.rows)
+    measured = [r.measured for r in report.rows]
+    assert report.rho == pytest.approx(spearmanr([r.bench_value for r in report.rows], measured).statistic)
+    assert report.test_oracle and "TEST accuracy" in report.table()
+    assert report.best_arch == max(report.rows, key=lambda r: r.measured).arch
+    saved = json.loads((tmp_path / "run" / "transfer.json").read_text())
+    assert saved["rho"] == pytest.approx(report.rho) and len(saved["rows"]) == 3
+    # Running it again resumes: nothing is trained twice.
+    again = finetune_from_bench(cfg, table, k=3, dataset="cifar100", max_params=20_000, data=splits,
+                                data_name="digits", progress=False)
+    trials = open_study(tmp_path / "run").get_trials()
+    assert len([t for t in trials if status_of(t) == "complete"]) == 3
+    assert again.rho == pytest.approx(report.rho)
+
+
+def test_reverse_check_spreads_over_the_range(table) -> None:
+    picks = _pick_reverse(table, 8, "cifar10", "test_accuracy", seed=0)
+    values = table.column("cifar10", "test_accuracy")[picks]
+    assert len(set(picks)) == 8
+    assert values.min() < 75 and values.max() > 94  # from poor cells to the best
+    assert np.all(np.diff(values) >= 0) and len(set(values.round(2))) >= 6  # spread, increasing
+
+
+def test_finetune_bad_k(tmp_path: Path, table) -> None:
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "r"), max_trials=1, **TINY)
+    with pytest.raises(ConfigError, match="k must be at least 2"):
+        finetune_from_bench(cfg, table, k=1)

@@ -1,0 +1,307 @@
+"""Every strategy as an Optuna sampler driving real (in-memory) studies over NB201's decisions."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+
+from budgetnas.errors import ConfigError
+from budgetnas.spaces.nb201 import NB201_OPS, NB201Space
+from budgetnas.strategies import (
+    CategoricalSpace,
+    ProposerSampler,
+    Reinforce,
+    create_proposer,
+    create_strategy,
+    list_proposers,
+    list_strategies,
+    step_rng,
+)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+SPACE = NB201Space()
+ALL = ["random", "tpe", "gp", "rea", "reinforce", "local"]
+OURS = ["rea", "reinforce", "local"]          # proposers made samplers by ProposerSampler
+# A separable objective: one weight per (edge, op). Deterministic, with one global optimum.
+WEIGHTS = np.random.default_rng(1234).normal(size=(6, len(NB201_OPS)))
+
+
+def score(arch: Sequence[str]) -> float:
+    return float(sum(WEIGHTS[e, NB201_OPS.index(op)] for e, op in enumerate(arch)))
+
+
+BEST = tuple(NB201_OPS[i] for i in WEIGHTS.argmax(axis=1))
+
+
+def new_study(sampler: optuna.samplers.BaseSampler, directions: Sequence[str] = ("maximize",)) -> optuna.Study:
+    return optuna.create_study(directions=list(directions), sampler=sampler,
+                               storage=optuna.storages.InMemoryStorage())
+
+
+def drive(study: optuna.Study, n: int, objective: Callable[[tuple[str, ...]], Any] = score) -> list[tuple[str, ...]]:
+    """n ask/tell rounds the way budgetnas.search.study asks: suggest_categorical per decision."""
+    archs = []
+    for _ in range(n):
+        trial = study.ask()
+        arch = SPACE.from_decisions({name: trial.suggest_categorical(name, list(choices))
+                                     for name, choices in SPACE.decisions()})
+        study.tell(trial, objective(arch))
+        archs.append(arch)
+    return archs
+
+
+def hamming(a: Sequence[str], b: Sequence[str]) -> int:
+    return sum(x != y for x, y in zip(a, b))
+
+
+# ------------------------------------------------------------------------------------------ registry
+def test_every_strategy_is_registered_and_is_an_optuna_sampler() -> None:
+    assert set(ALL) <= set(list_strategies())
+    assert set(OURS) | {"random"} <= set(list_proposers())
+    for name in ALL:
+        assert isinstance(create_strategy(name, seed=0, space=SPACE), optuna.samplers.BaseSampler)
+    assert isinstance(create_strategy("rea", seed=0, space=SPACE), ProposerSampler)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(name="rea", population=1), "population must be an integer >= 2"),
+    (dict(name="rea", population=10, sample_size=11), "cannot exceed the population"),
+    (dict(name="rea", sample_size=0), "sample_size must be an integer >= 1"),
+    (dict(name="rea", population=2.5), "population must be an integer"),
+    (dict(name="reinforce", lr=0), "lr must be a positive number"),
+    (dict(name="reinforce", lr=float("nan")), "lr must be a positive number"),
+    (dict(name="reinforce", momentum=1.0), r"momentum must be in \[0, 1\)"),
+    (dict(name="rea", mutation_rate=0.5), "bad arguments for strategy 'rea'"),
+    (dict(name="tpe", population=3), "bad arguments for strategy 'tpe'"),
+    (dict(name="annealing"), "unknown strategy 'annealing'"),
+])
+def test_bad_arguments_raise_config_error(kwargs: dict[str, Any], match: str) -> None:
+    name = kwargs.pop("name")
+    with pytest.raises(ConfigError, match=match):
+        create_strategy(name, seed=0, **kwargs)
+
+
+def test_seed_must_be_an_integer() -> None:
+    with pytest.raises(ConfigError, match="seed must be an integer"):
+        create_strategy("rea", seed="0")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="seed must be an integer"):
+        create_strategy("local", seed=None)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------- determinism
+@pytest.mark.parametrize("name", ALL)
+def test_same_seed_same_proposals_other_seed_other_proposals(name: str) -> None:
+    n, kw = (5, {"n_startup_trials": 2}) if name == "gp" else (30, {})  # GP fits a model per trial
+    a = drive(new_study(create_strategy(name, seed=7, space=SPACE, **kw)), n)
+    b = drive(new_study(create_strategy(name, seed=7, space=SPACE, **kw)), n)
+    c = drive(new_study(create_strategy(name, seed=8, space=SPACE, **kw)), n)
+    assert a == b
+    assert a != c
+
+
+@pytest.mark.parametrize("name", OURS)
+def test_resume_with_a_new_sampler_continues_exactly(name: str) -> None:
+    whole = drive(new_study(create_strategy(name, seed=3, space=SPACE)), 40)
+    study = new_study(create_strategy(name, seed=3, space=SPACE))
+    first = drive(study, 20)
+    study.sampler = create_strategy(name, seed=3, space=SPACE)   # a new process: nothing in memory
+    second = drive(study, 20)
+    assert first + second == whole
+    assert second != first           # it goes on, not back to the start of the search
+
+
+def test_resume_from_sqlite_storage(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    whole = drive(new_study(create_strategy("rea", seed=5, space=SPACE)), 16)
+    study = optuna.create_study(study_name="s", storage=url, direction="maximize",
+                                sampler=create_strategy("rea", seed=5, space=SPACE))
+    first = drive(study, 11)
+    again = optuna.load_study(study_name="s", storage=url, sampler=create_strategy("rea", seed=5, space=SPACE))
+    assert first + drive(again, 5) == whole
+
+
+@pytest.mark.parametrize("name", OURS)
+def test_two_workers_asking_at_once_draw_differently(name: str) -> None:
+    study = new_study(create_strategy(name, seed=0, space=SPACE))
+    drive(study, 12)
+    other = optuna.load_study(study_name=study.study_name, storage=study._storage,
+                              sampler=create_strategy(name, seed=0, space=SPACE))
+    t1, t2 = study.ask(), other.ask()   # both pending: same history, different trial numbers
+    a1 = SPACE.from_decisions({n: t1.suggest_categorical(n, list(c)) for n, c in SPACE.decisions()})
+    a2 = SPACE.from_decisions({n: t2.suggest_categorical(n, list(c)) for n, c in SPACE.decisions()})
+    assert (t1.number, t2.number) == (12, 13)
+    assert a1 != a2
+
+
+@pytest.mark.parametrize("name", OURS)
+def test_the_fast_path_proposes_what_the_sampler_does(name: str) -> None:
+    """The simulated search runs proposers without Optuna; it must match the sampler exactly."""
+    via_optuna = drive(new_study(create_strategy(name, seed=11, space=SPACE)), 40)
+    proposer, history = create_proposer(name), []
+    for step in range(40):
+        arch = proposer.propose(SPACE, history, step_rng(11, step))
+        history.append((arch, score(arch)))
+    assert [a for a, _ in history] == via_optuna
+
+
+# -------------------------------------------------------------------------------- multi-objective
+@pytest.mark.parametrize("name", ALL)
+def test_works_in_a_multi_objective_study(name: str) -> None:
+    n, kw = (4, {"n_startup_trials": 2}) if name == "gp" else (25, {})
+    study = new_study(create_strategy(name, seed=0, space=SPACE, **kw), directions=("maximize", "minimize"))
+    archs = drive(study, n, lambda a: (score(a), float(a.count("nor_conv_3x3"))))
+    assert len(archs) == len([t for t in study.trials if t.state.name == "COMPLETE"])
+    if name in OURS:   # the history the strategy learns from is the first objective
+        sampler = study.sampler
+        assert [s for _, s in sampler.history(study, SPACE)] == [t.values[0] for t in study.trials]
+
+
+def test_a_minimised_first_objective_is_negated() -> None:
+    sampler = create_strategy("rea", seed=0, space=SPACE)
+    study = new_study(sampler, directions=("minimize",))
+    drive(study, 5)
+    assert [s for _, s in sampler.history(study, SPACE)] == [-t.value for t in study.trials]
+
+
+def test_failed_and_pruned_trials_are_not_history() -> None:
+    sampler = create_strategy("reinforce", seed=0, space=SPACE)
+    study = new_study(sampler)
+    drive(study, 3)
+    t = study.ask()
+    SPACE.from_decisions({n: t.suggest_categorical(n, list(c)) for n, c in SPACE.decisions()})
+    study.tell(t, state=optuna.trial.TrialState.FAIL)
+    drive(study, 2)
+    assert len(sampler.history(study, SPACE)) == 5
+
+
+# ------------------------------------------------------------------------------ each algorithm
+def test_rea_children_are_one_edge_mutations_of_the_population() -> None:
+    study = new_study(create_strategy("rea", seed=2, space=SPACE, population=10, sample_size=3))
+    archs = drive(study, 60)
+    for i in range(10, 60):
+        population = archs[i - 10:i]   # aging: the last 10 evaluated
+        assert any(hamming(archs[i], p) == 1 for p in population), i   # its parent
+
+
+def test_rea_picks_the_tournament_winner() -> None:
+    """With sample_size == population the tournament is won by the best of the population."""
+    rea = create_proposer("rea", population=4, sample_size=4)
+    history = [(("none",) * 6, 1.0), (("nor_conv_3x3",) * 6, 9.0), (("skip_connect",) * 6, 5.0),
+               (("avg_pool_3x3",) * 6, 2.0)]
+    for step in range(20):
+        child = rea.propose(SPACE, history, step_rng(0, step))
+        assert min(hamming(child, a) for a, _ in history) == 1
+    # drawn with replacement, so the best is in the tournament 1 - (3/4)^4 = 68 % of the time
+    wins = sum(hamming(rea.propose(SPACE, history, step_rng(1, s)), history[1][0]) == 1 for s in range(200))
+    assert 0.6 * 200 < wins < 0.76 * 200
+
+
+def test_reinforce_policy_moves_toward_rewarded_ops() -> None:
+    rewarded = lambda a: 10.0 * a.count("nor_conv_3x3")  # noqa: E731
+    sampler = create_strategy("reinforce", seed=0, space=SPACE)
+    study = new_study(sampler)
+    archs = drive(study, 150, rewarded)
+    probs = sampler.proposer.probabilities(SPACE, sampler.history(study, SPACE))
+    for edge, p in probs.items():
+        assert p["nor_conv_3x3"] > 0.28, (edge, p)          # uniform is 0.2; lr 0.01 moves slowly
+        assert p["nor_conv_3x3"] == max(p.values()), (edge, p)
+    early = sum(a.count("nor_conv_3x3") for a in archs[:50])
+    late = sum(a.count("nor_conv_3x3") for a in archs[-50:])
+    assert late > 1.3 * early
+
+
+def test_reinforce_replay_is_incremental_and_exact() -> None:
+    history = [(SPACE.sample(step_rng(0, i)), float(i % 7)) for i in range(30)]
+    grown = Reinforce()
+    for n in range(1, 31):
+        grown.state_for(SPACE, history[:n])
+    fresh = Reinforce().state_for(SPACE, history)
+    assert np.array_equal(grown.state_for(SPACE, history).logits, fresh.logits)
+    other = [(a, -s) for a, s in history]   # a different history is replayed from scratch
+    assert not np.array_equal(grown.state_for(SPACE, other).logits, fresh.logits)
+
+
+def test_local_search_walks_neighbours_and_never_repeats() -> None:
+    sampler = create_strategy("local", seed=4, space=SPACE)
+    archs = drive(new_study(sampler), 150)
+    assert len(set(archs)) == len(archs)                  # evaluated cells are skipped
+    assert archs[1] in SPACE.neighbours(archs[0])         # the walk starts next to the start
+    moves = sum(a in SPACE.neighbours(b) for b, a in zip(archs, archs[1:]))
+    assert moves > 0  # consecutive proposals are often neighbours of each other
+    # a separable objective has no local optimum but the global one: first-improvement finds it
+    assert BEST in archs
+
+
+def test_local_search_restarts_at_a_local_optimum() -> None:
+    # Everything scores 0 but the start: the start is a local optimum once its 24 neighbours are seen.
+    start = SPACE.sample(step_rng(9, 0))
+    ls = create_proposer("local")
+    history = [(start, 1.0)]
+    for step in range(1, 26):
+        arch = ls.propose(SPACE, history, step_rng(9, step))
+        history.append((arch, 0.0))
+    first24 = [a for a, _ in history[1:25]]
+    assert sorted(first24) == sorted(SPACE.neighbours(start))
+    assert history[25][0] not in SPACE.neighbours(start) and history[25][0] != start
+
+
+# --------------------------------------------------------------------- without a space, other params
+def test_without_a_space_the_decisions_come_from_the_study() -> None:
+    sampler = create_strategy("rea", seed=1)            # as budgetnas.search.study creates it
+    archs = drive(new_study(sampler), 40)
+    for i in range(11, 40):                              # trial 0 was uniform (nothing known yet)
+        assert any(hamming(archs[i], p) == 1 for p in archs[i - 10:i]), i
+    assert drive(new_study(create_strategy("rea", seed=1)), 40) == archs
+
+
+def test_parameters_outside_the_space_are_sampled_deterministically() -> None:
+    def run() -> list[tuple[float, str]]:
+        study = new_study(create_strategy("local", seed=0, space=SPACE))
+        out = []
+        for _ in range(5):
+            t = study.ask()
+            drive_arch = SPACE.from_decisions({n: t.suggest_categorical(n, list(c)) for n, c in SPACE.decisions()})
+            lr = t.suggest_float("lr", 1e-4, 1e-1, log=True)
+            opt = t.suggest_categorical("optimizer", ["sgd", "adam"])
+            study.tell(t, score(drive_arch))
+            out.append((lr, opt))
+        return out
+
+    a = run()
+    assert a == run()
+    assert all(1e-4 <= lr <= 1e-1 for lr, _ in a)
+
+
+def test_categorical_space_behaves_like_the_space_api() -> None:
+    s = CategoricalSpace([("a", (1, 2, 3)), ("b", ("x",)), ("c", ("p", "q"))])
+    rng = step_rng(0, 0)
+    arch = s.sample(rng)
+    assert s.from_decisions(s.to_decisions(arch)) == arch
+    assert len(s.neighbours(arch)) == 2 + 0 + 1
+    for _ in range(20):
+        assert hamming(s.mutate(arch, rng), arch) == 1   # never the one-choice decision
+    with pytest.raises(ConfigError):
+        CategoricalSpace([("a", ())])
+
+
+def test_strategies_run_on_the_real_table_and_improve() -> None:
+    from tests.conftest import NB201_CSV
+
+    if not NB201_CSV.exists():
+        pytest.skip("shared NB201 table not present")
+    from budgetnas.bench import load_nb201
+
+    table = load_nb201(NB201_CSV)
+    col = table.column("cifar100")
+    lookup = lambda a: float(col[table.index(a)])  # noqa: E731
+    for name in OURS:
+        study = new_study(create_strategy(name, seed=0, space=SPACE))
+        archs = drive(study, 60, lookup)
+        assert max(map(lookup, archs)) > max(map(lookup, archs[:10]))
