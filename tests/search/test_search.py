@@ -186,3 +186,15 @@ def test_cached_architectures_are_not_paid_for_twice(tmp_path: Path, splits: Dat
     second = open_study(search.run_dir).get_trials()[1]
     assert status_of(second) == "cached" and second.user_attrs["cache_of"] == 0
     assert second.values == first.values and second.user_attrs["device_seconds"] == 0
+
+
+def test_a_copied_run_directory_resumes_elsewhere(tmp_path: Path, splits: DataSplits) -> None:
+    import shutil
+
+    _search(tmp_path, splits, max_trials=2, epochs=2, name="original")
+    shutil.copytree(tmp_path / "original", tmp_path / "elsewhere")  # e.g. rsync to another machine
+    before = {t.number: t.values for t in open_study(tmp_path / "elsewhere").get_trials()}
+    _, result = _search(tmp_path, splits, max_trials=3, epochs=2, name="elsewhere")
+    trials = open_study(tmp_path / "elsewhere").get_trials()
+    assert result.spent.trials == 3 and {t.number: t.values for t in trials[:2]} == before
+    assert len(open_study(tmp_path / "original").get_trials()) == 2  # the original was not touched
