@@ -106,7 +106,7 @@ class Tally:
     conv_elems: int = 0  # elements read + written by conv / linear layers (unfused)
     elementwise_elems: int = 0  # ReLU, BN, pooling, node sums (unfused)
     fused_elems: int = 0  # everything, with ReLU-Conv-BN (and the stem's Conv-BN) fused
-    stack_extra_elems: int = 0  # extra forward traffic of torch.stack(terms).sum(0) over an ideal add
+    stack_extra_elems: int = 0  # extra forward traffic of pairwise node-sum adds over an ideal add
     by_kind: dict[str, int] = field(default_factory=dict)  # unfused elements per layer kind
 
     def add(self, kind: str, elems: int, *, fused: int | None = None) -> None:
@@ -165,7 +165,7 @@ def count(net: nn.Module, *, in_channels: int = 3, resolution: int = 32) -> Tall
             k = sum(1 for (t_, _f) in m.wiring if t_ == to)
             if k > 1:
                 t.add("add", (k + 1) * n)
-                t.stack_extra_elems += 2 * k * n  # stack reads k and writes k before the sum
+                t.stack_extra_elems += (2 * k - 4) * n  # k-1 pairwise adds move 3(k-1), not k+1
             elif k == 0:
                 t.add("add", n)
 
@@ -216,7 +216,7 @@ class Row:
     elementwise_bytes: float  # forward, unfused, of which ReLU/BN/pool/sums
     weight_bytes: float  # per image, amortised over the batch
     batch: int
-    stack_extra_bytes: float = 0.0  # forward, what the stack copies in the node sums add
+    stack_extra_bytes: float = 0.0  # forward, what pairwise adds in the node sums add
 
     @property
     def fwd_flops(self) -> float:
@@ -314,8 +314,9 @@ def render(rows: list[Row], *, peak_tflops: float, peak_tbps: float, bytes_per_p
         eager = w.train_bytes + (1 + BACKWARD_FACTOR) * w.stack_extra_bytes
         out.append("")
         out.append(
-            f"As implemented, a node sum is `torch.stack(terms).sum(0)`, which copies its k terms "
-            f"before adding (2k more tensors than an ideal k-input add): for the {w.name} cell that is "
+            f"As implemented, a node sum is a chain of k-1 pairwise adds (2k-4 more tensors moved "
+            f"than an ideal k-input add; an earlier torch.stack version copied all k terms first, "
+            f"+25% bytes for the best cell): for the {w.name} cell that is "
             f"+{w.stack_extra_bytes / 1e6:.2f} MB forward (+{w.stack_extra_bytes / w.fwd_bytes:.0%}), "
             f"~{eager / 1e6:.1f} MB per training image at the same 3x rule, a memory ceiling of "
             f"{fmt_rate(peak_tbps * 1e12 / eager)} img/s at the peak above."
@@ -413,8 +414,8 @@ def main(argv: list[str] | None = None) -> int:
             "fused = ReLU-Conv-BN (and the stem's Conv-BN) read their input once and write their "
             "output once (optimistic: training BN needs batch statistics before normalising)",
             "- not in the table: data pipeline, loss, launch overhead, L2 reuse, BN's second pass over "
-            "its input, gradient fan-in sums in backward beyond the 2x rule, and the copies made by "
-            "`torch.stack(terms).sum(0)` in the node sums (estimated in a note below the tables)",
+            "its input, gradient fan-in sums in backward beyond the 2x rule, and the extra traffic of "
+            "pairwise adds in 3-term node sums (estimated in a note below the tables)",
             "",
             table,
         ])
