@@ -94,6 +94,7 @@ class ImageClassifier:
             raise ConfigError(f"ImageClassifier got unknown arguments {sorted(unknown)}; "
                               f"known ones: {', '.join(sorted(known))}")
         self.config = SearchConfig(data="arrays", run_dir=str(run_dir), max_trials=max_trials, **kwargs)
+        self._test_fraction_given = "test_fraction" in kwargs
         self.progress = progress
         self.result: SearchResult | None = None
         self.model: TrainedModel | None = None
@@ -110,8 +111,8 @@ class ImageClassifier:
             test = from_arrays(test_data[0], test_data[1], classes=train.classes, name="arrays-test")
         if validation_split is not None:
             self.config.val_fraction = validation_split
-        if test is None:
-            self.config.test_fraction = 0.0
+        if test is None and not self._test_fraction_given:
+            self.config.test_fraction = 0.0  # no test split held out unless asked: evaluate() scores yours
         search = Search(self.config, data=DataSplits(train=train, test=test), data_name="arrays",
                         progress=self.progress)
         self.result = search.run()
@@ -143,8 +144,14 @@ class ImageClassifier:
     def evaluate(self, x: Any, y: Any) -> dict[str, float]:
         """Accuracy, balanced accuracy, macro-F1 and loss on ``(x, y)``."""
         model = self._require_model()
-        data = from_arrays(x, np.asarray(y), classes=tuple(model.classes) if self._labels is None else
-                           tuple(str(v) for v in self._labels), name="eval")
+        y = np.asarray(y)
+        if self._labels is not None:  # map the labels given to fit onto class indices
+            unknown = sorted(set(np.unique(y).tolist()) - set(self._labels.tolist()), key=str)
+            if unknown:
+                raise DataError(f"labels {unknown[:5]} were not among the classes seen in fit "
+                                f"({self._labels.tolist()[:10]}); evaluate on the same label set")
+            y = np.searchsorted(self._labels, y)
+        data = from_arrays(x, y, classes=tuple(model.classes), name="eval")
         tx = model.preprocess(data.images, channels_last=False)
         return _evaluate(model.model, tx, torch.tensor(data.labels, dtype=torch.int64), num_classes=len(model.classes),
                          device=model.device)

@@ -26,6 +26,15 @@ Running the same command again on the same --run-dir resumes the search.
 """
 
 
+def _preempted_exit(search: "Search") -> int:
+    """Exit status 128 + signal number after a clean stop on SIGTERM/SIGINT."""
+    import signal
+
+    name = search._signal_name or "SIGTERM"
+    print(f"{name}: the search stopped cleanly; run the same command to resume", file=sys.stderr)
+    return 128 + int(getattr(signal, name, signal.SIGTERM))
+
+
 def _duration(text: str) -> float:
     """Seconds from '90', '90s', '15m', '2h' or '1h30m'."""
     s = text.strip().lower()
@@ -151,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_top_arguments(bsub.add_parser("top", help="the best cells under parameter/FLOP limits",
                                       description="Rank the benchmark's cells and keep the top k under limits."))
-    from budgetnas.bench.simulate import add_simulate_arguments
+    from budgetnas.search.simulate import add_simulate_arguments
 
     add_simulate_arguments(bsub.add_parser(
         "simulate", help="run search strategies against the table over many seeds",
@@ -222,13 +231,8 @@ def _search(args: argparse.Namespace) -> int:
     print(format_summary(study, config, run_dir=search.run_dir))
     print(f"\nstopped: {result.stop_reason}")
     if result.preempted:
-        import signal
-
-        name = search._signal_name or "SIGTERM"
-        signum = getattr(signal, name, signal.SIGTERM)
-        print(f"{name}: the search stopped cleanly; run the same command to resume", file=sys.stderr)
-        return 128 + int(signum)
-    if result.best_arch:
+        return _preempted_exit(search)
+    if result.best_arch and (search.run_dir / "best" / "model.pt").exists() and config.final_training:
         print(f"model saved in {search.run_dir / 'best'}")
     return 0
 
@@ -238,7 +242,7 @@ def _bench(args: argparse.Namespace) -> int:
         from budgetnas.bench.commands import top_command
 
         return top_command(args)
-    from budgetnas.bench.simulate import simulate_command
+    from budgetnas.search.simulate import simulate_command
 
     return simulate_command(args)
 
@@ -263,7 +267,7 @@ def _finetune(args: argparse.Namespace) -> int:
         print(f"best on your data: {report.best_arch}"
               + (f"  (test accuracy {m['accuracy']:.4f})" if m else ""))
     print(f"stopped: {report.search.stop_reason}")
-    return 128 + 15 if report.search.preempted else 0
+    return _preempted_exit(report.searcher) if report.search.preempted else 0
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -274,16 +278,18 @@ def _worker(args: argparse.Namespace) -> int:
     if not saved:
         raise ConfigError(f"study {args.study_name!r} has no budgetnas configuration; start it with "
                           "`budgetnas search ... --storage URL` first")
+    if not saved.get("storage"):
+        raise ConfigError("that study belongs to a single local search (its run directory is locked by "
+                          "it); workers join searches started with --storage")
     config = SearchConfig.from_dict({**saved, "storage": args.storage, "study_name": args.study_name,
                                      "final_training": False})
     for field_name in ("run_dir", "data_root", "device"):
         if getattr(args, field_name):
             setattr(config, field_name, getattr(args, field_name))
-    result = Search(config, progress=not args.quiet).run()
+    search = Search(config, progress=not args.quiet)
+    result = search.run()
     print(f"worker stopped: {result.stop_reason} ({result.spent.trials} trials in the study)")
-    if result.preempted:
-        return 143
-    return 0
+    return _preempted_exit(search) if result.preempted else 0
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -291,15 +297,16 @@ def _show(args: argparse.Namespace) -> int:
     from budgetnas.search import SearchConfig, open_study
 
     run_dir = Path(args.run_dir)
-    if not (run_dir / "study.db").exists() or not (run_dir / "config.json").exists():
+    if not (run_dir / "config.json").exists():
         raise ConfigError(f"{run_dir} is not a budgetnas run directory (no study.db/config.json); "
                           "give the --run-dir of a search")
     if args.json:
         path = run_dir / "summary.json"
         print(path.read_text() if path.exists() else json.dumps({"status": "search not finished"}))
         return 0
-    print(format_summary(open_study(run_dir), SearchConfig.load(run_dir / "config.json"), top=args.top,
-                         run_dir=run_dir))
+    config = SearchConfig.load(run_dir / "config.json")
+    study = open_study(run_dir, storage=config.storage, study_name=config.study_name)
+    print(format_summary(study, config, top=args.top, run_dir=run_dir))
     return 0
 
 
@@ -320,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `budgetnas show RUN --json | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

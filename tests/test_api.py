@@ -47,6 +47,10 @@ def test_integer_labels_come_back_as_given_and_fit_resumes(tmp_path: Path, digit
     clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=1, **FAST)
     clf.fit(x[keep][:200], y[keep][:200])
     assert set(clf.predict(x[keep][200:260])) <= {3, 7}
+    scores = clf.evaluate(x[keep][200:260], y[keep][200:260])  # labels 3 and 7, not 0 and 1
+    assert scores["accuracy"] == pytest.approx((clf.predict(x[keep][200:260]) == y[keep][200:260]).mean())
+    with pytest.raises(DataError, match="not among the classes"):
+        clf.evaluate(x[:5], np.array([3, 7, 3, 9, 7]))
     again = ImageClassifier(run_dir=tmp_path / "run", max_trials=2, **FAST).fit(x[keep][:200], y[keep][:200])
     assert again.result.spent.trials == 2
 

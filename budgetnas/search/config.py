@@ -123,6 +123,8 @@ class SearchConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SearchConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"a search configuration must be a JSON object, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known - {"config_version"}
         if unknown:

@@ -15,13 +15,15 @@ re-queued by whichever worker notices first.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+log = logging.getLogger("budgetnas")
 _META = sa.MetaData()
 BUDGET = sa.Table(
     "budgetnas_budget", _META,
@@ -35,7 +37,7 @@ SLOTS = sa.Table(
     sa.Column("study", sa.String(512), primary_key=True),
     sa.Column("trial_key", sa.String(64), primary_key=True),
     sa.Column("worker", sa.String(256), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),  # running | done
+    sa.Column("state", sa.String(16), nullable=False),  # running | requeued | done
     sa.Column("forecast", sa.Float, nullable=False, default=0.0),
     sa.Column("heartbeat", sa.Float, nullable=False),
 )
@@ -52,13 +54,21 @@ class BudgetLedger:
     """Atomic trial and device-second reservations for one study, shared by all its workers."""
 
     def __init__(self, url: str, study: str, *, heartbeat_interval: float = 10.0) -> None:
+        """Connect to ``url`` (the study's database) and create the tables if missing."""
         if url.startswith("sqlite"):
             self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"timeout": 60})
         else:
             self.engine = sa.create_engine(url, pool_pre_ping=True)
         self.study = study
         self.heartbeat_interval = heartbeat_interval
-        _META.create_all(self.engine, checkfirst=True)
+        for attempt in range(5):  # workers starting together race to create the tables
+            try:
+                _META.create_all(self.engine, checkfirst=True)
+                break
+            except (IntegrityError, ProgrammingError, OperationalError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
         try:
             with self.engine.begin() as c:
                 c.execute(sa.insert(BUDGET).values(study=study, trials=0, seconds_reserved=0.0,
@@ -98,10 +108,20 @@ class BudgetLedger:
     def release(self, slot: Slot) -> None:
         """Give a slot back unused (e.g. a cell over the size limit, which costs nothing)."""
         with self.engine.begin() as c:
-            c.execute(sa.delete(SLOTS).where(SLOTS.c.study == self.study, SLOTS.c.trial_key == slot.trial_key))
-            c.execute(sa.update(BUDGET).where(BUDGET.c.study == self.study).values(
-                trials=BUDGET.c.trials - 1, seconds_reserved=BUDGET.c.seconds_reserved - slot.forecast))
+            gone = c.execute(sa.delete(SLOTS).where(SLOTS.c.study == self.study,
+                                                    SLOTS.c.trial_key == slot.trial_key)).rowcount
+            if gone == 1:  # released once, however many workers try
+                c.execute(sa.update(BUDGET).where(BUDGET.c.study == self.study).values(
+                    trials=BUDGET.c.trials - 1, seconds_reserved=BUDGET.c.seconds_reserved - slot.forecast))
         self.stop_beating(slot.trial_key)
+
+    def release_key(self, trial_key: str) -> None:
+        """Release the slot of ``trial_key`` if it holds one (a trial that never trained)."""
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(SLOTS.c.forecast).where(
+                SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key)).first()
+        if row is not None:
+            self.release(Slot(trial_key, float(row.forecast), reused=True))
 
     def commit(self, slot: Slot, seconds: float, *, finished: bool = True) -> None:
         """Replace the slot's forecast by the device seconds it used; ``finished`` closes it."""
@@ -110,7 +130,7 @@ class BudgetLedger:
                 seconds_reserved=BUDGET.c.seconds_reserved - slot.forecast,
                 seconds_committed=BUDGET.c.seconds_committed + seconds))
             c.execute(sa.update(SLOTS).where(SLOTS.c.study == self.study, SLOTS.c.trial_key == slot.trial_key)
-                      .values(state="done" if finished else "running", forecast=0.0))
+                      .values(state="done" if finished else "requeued", forecast=0.0))
         self.stop_beating(slot.trial_key)
 
     def usage(self) -> tuple[int, float]:
@@ -128,19 +148,15 @@ class BudgetLedger:
         return {r.trial_key for r in rows}
 
     def claim_stale(self, trial_key: str, worker: str, grace: float) -> bool:
-        """Atomically take over a dead worker's slot; True for exactly one claimant."""
+        """Atomically take over a dead worker's slot (marking it re-queued); True for exactly one
+        claimant. Only ``reserve`` makes a slot running again, so a retry that another worker has
+        just picked up is never mistaken for a dead one."""
         now = time.time()
         with self.engine.begin() as c:
             done = c.execute(sa.update(SLOTS).where(
                 SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key, SLOTS.c.state == "running",
-                SLOTS.c.heartbeat < now - grace).values(heartbeat=now, worker=worker))
+                SLOTS.c.heartbeat < now - grace).values(heartbeat=now, worker=worker, state="requeued"))
         return done.rowcount == 1
-
-    def running(self) -> set[str]:
-        with self.engine.connect() as c:
-            rows = c.execute(sa.select(SLOTS.c.trial_key).where(
-                SLOTS.c.study == self.study, SLOTS.c.state == "running")).all()
-        return {r.trial_key for r in rows}
 
     # -- heartbeat ------------------------------------------------------------------------------
     def start_beating(self, trial_key: str) -> None:
@@ -156,6 +172,7 @@ class BudgetLedger:
             self._beating.discard(trial_key)
 
     def _beat_loop(self) -> None:
+        missed = 0
         while not self._stop.wait(self.heartbeat_interval):
             with self._lock:
                 keys = list(self._beating)
@@ -164,8 +181,12 @@ class BudgetLedger:
                     with self.engine.begin() as c:
                         c.execute(sa.update(SLOTS).where(SLOTS.c.study == self.study,
                                                          SLOTS.c.trial_key.in_(keys)).values(heartbeat=time.time()))
-                except Exception:  # a missed beat is retried at the next interval
-                    pass
+                    missed = 0
+                except Exception as e:  # a missed beat is retried at the next interval
+                    missed += 1
+                    if missed == 2:
+                        log.warning("heartbeat to the study's database failed twice (%s); if this "
+                                    "goes on, other workers will re-queue this worker's trial", e)
 
     def close(self) -> None:
         self._stop.set()

@@ -62,7 +62,7 @@ def spent_of(study: optuna.Study, trials: list[FrozenTrial] | None = None) -> Sp
     attrs = study.user_attrs
     seconds = sum(float(t.user_attrs.get("device_seconds", 0.0)) for t in trials)
     cost = sum(float(t.user_attrs.get("cost", 0.0)) for t in trials)
-    for key in ("probe", "final"):
+    for key in ("probe", "final_spent"):
         extra = attrs.get(key) or {}
         seconds += float(extra.get("device_seconds", 0.0))
         cost += float(extra.get("cost", 0.0))

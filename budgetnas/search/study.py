@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 import torch
 from optuna.trial import TrialState
 
@@ -39,7 +40,7 @@ from budgetnas.search.budget import Budget, CostModel, Spent, price_for
 from budgetnas.search.config import METRIC_OBJECTIVES, SearchConfig
 from budgetnas.search.ledger import BudgetLedger
 from budgetnas.search.prepare import Prepared, prepare
-from budgetnas.search.pruning import create_pruner
+from budgetnas.search.pruning import BasePruner, create_pruner
 from budgetnas.search.records import RECORD_VERSION, TrialView, pareto, ranked, spent_of, status_of, to_jsonable
 from budgetnas.spaces import BaseSpace, create_space
 from budgetnas.strategies import create_strategy
@@ -67,15 +68,39 @@ class SearchResult:
 
 
 def storage_url(run_dir: Path, storage: str | None = None) -> str:
-    """The study's database: the given URL, or ``study.db`` (SQLite) in the run directory."""
-    return storage or f"sqlite:///{Path(run_dir) / 'study.db'}"
+    """The study's database: the given URL, or ``study.db`` (SQLite) in the run directory.
+
+    A bare ``postgresql://`` URL means psycopg 3 to SQLAlchemy 2.1; when only psycopg2 (the
+    ``postgres`` extra) is installed, it is used instead.
+    """
+    url = storage or f"sqlite:///{Path(run_dir) / 'study.db'}"
+    if url.startswith("postgresql://"):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+            url = "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        rest = creds.split(":")[0] + "@" + host
+    return scheme + sep + rest
 
 
 def open_study(run_dir: Path | None, directions: list[str] | None = None,
                sampler: optuna.samplers.BaseSampler | None = None, *, storage: str | None = None,
                study_name: str = STUDY_NAME) -> optuna.Study:
     """The run's Optuna study (created when ``directions`` is given and it does not exist)."""
+    import sqlalchemy.exc
+
     url = storage_url(run_dir or Path("."), storage)
+    if directions is None and url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        raise ConfigError(f"there is no study database at {url[len('sqlite:///'):]}; give the run directory "
+                          "or storage URL of an existing search")
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     try:
         rdb = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
@@ -84,11 +109,15 @@ def open_study(run_dir: Path | None, directions: list[str] | None = None,
         return optuna.create_study(study_name=study_name, storage=rdb, directions=directions,
                                    sampler=sampler, load_if_exists=True)
     except KeyError:
-        raise ConfigError(f"no study named {study_name!r} in {url.split('@')[-1]}; start it with "
+        raise ConfigError(f"no study named {study_name!r} in {_safe_url(url)}; start it with "
                           "`budgetnas search ... --storage URL` first") from None
     except ImportError as e:
-        raise ConfigError(f"cannot open the storage {url.split('://')[0]}:// ({e}); for PostgreSQL "
-                          "install the driver: pip install 'budgetnas[postgres]'") from None
+        raise ConfigError(f"cannot open the storage {_safe_url(url)}: the database driver is missing ({e}); "
+                          "for PostgreSQL: pip install 'budgetnas[postgres]'") from None
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"cannot open the study database {_safe_url(url)}: {first}; check the URL, that "
+                          "the server is running and that you may write there") from None
 
 
 def _directions(objectives: list[str]) -> list[str]:
@@ -301,8 +330,12 @@ class Search:
             self.config.save(self.run_dir / "config.json")
             study = open_study(self.run_dir, _directions(self.config.objectives),
                                storage=self.config.storage, study_name=self.config.study_name)
-            self.ledger = BudgetLedger(storage_url(self.run_dir, self.config.storage), self.config.study_name,
-                                       heartbeat_interval=self.config.heartbeat_interval)
+            try:
+                self.ledger = BudgetLedger(storage_url(self.run_dir, self.config.storage), self.config.study_name,
+                                           heartbeat_interval=self.config.heartbeat_interval)
+            except sqlalchemy.exc.SQLAlchemyError as e:
+                raise ConfigError(f"cannot use the study database for the budget ledger: "
+                                  f"{str(e).splitlines()[0]}") from None
             try:
                 return self._run_study(study, p)
             finally:
@@ -391,11 +424,10 @@ class Search:
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             key = t.user_attrs.get("trial_key")
             if shared:
-                if key is None:
-                    age = time.time() - t.datetime_start.timestamp() if t.datetime_start else 0.0
-                    if age < grace:
-                        continue
-                elif key not in stale or not self.ledger.claim_stale(key, worker, grace):
+                age = time.time() - t.datetime_start.timestamp() if t.datetime_start else 0.0
+                if age < grace:  # a trial another worker has only just started
+                    continue
+                if key is not None and (key not in stale or not self.ledger.claim_stale(key, worker, grace)):
                     continue
             try:
                 study._storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
@@ -403,9 +435,14 @@ class Search:
                 study.tell(t.number, state=TrialState.FAIL)
             except (RuntimeError, ValueError, optuna.exceptions.UpdateFinishedTrialError):
                 continue  # finished or recovered by someone else meanwhile
-            if set(t.params) != {name for name, _ in self.space.decisions()}:
-                continue  # killed while the strategy was still proposing: nothing to re-run
-            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number, "trial_key": key},
+            params = t.params
+            if set(params) != {name for name, _ in self.space.decisions()}:
+                params = t.system_attrs.get("fixed_params") or {}  # a queued cell, not yet suggested
+            if set(params) != {name for name, _ in self.space.decisions()}:
+                if key is not None:  # killed while the strategy was still proposing: nothing to re-run
+                    self.ledger.release_key(key)
+                continue
+            study.enqueue_trial(params, user_attrs={"retry_of": t.number, "trial_key": key},
                                 skip_if_exists=False)
             log.info("trial %d was interrupted; re-queued with the same architecture", t.number)
 
@@ -454,10 +491,11 @@ class Search:
 
         def final_forecast() -> float:
             """Seconds of the final training of the best cell so far (the costliest before any)."""
-            if not cfg.final_training or study.user_attrs.get("final") or "final_macs" not in probe:
-                return 0.0
-            (t0, t1), (m0, m1) = probe["final_seconds_per_sample"], probe["final_macs"]
             rows = ranked(study, cfg.metric)
+            done = study.user_attrs.get("final") or {}
+            if not cfg.final_training or "final_macs" not in probe or (rows and done.get("arch") == rows[0].arch):
+                return 0.0  # none to come, or the best cell's final training is done and paid
+            (t0, t1), (m0, m1) = probe["final_seconds_per_sample"], probe["final_macs"]
             m = self._final_cost(self.space.parse(rows[0].arch)).macs if rows else m1
             per_sample = t1 if m1 == m0 else max(t0, t0 + (t1 - t0) * (m - m0) / (m1 - m0))
             return per_sample * n_final * cfg.final_epochs
@@ -489,6 +527,7 @@ class Search:
         wall_before = spent.wall_seconds
         failures = 0
         repeats = 0
+        last_failure = None
         worker = _worker_name()
         seconds_limit = self.budget.device_seconds_left(Spent())
         if math.isinf(seconds_limit):
@@ -551,19 +590,23 @@ class Search:
                 else:
                     self.ledger.commit(slot, float(study._storage.get_trial(trial._trial_id).user_attrs.get(
                         "device_seconds", 0.0)))
+                if outcome in ("complete", "pruned", "failed"):
+                    self._prune_checkpoints(study)
                 if outcome in ("complete", "pruned"):
                     t = study._storage.get_trial(trial._trial_id)
                     macs_seen.append(t.user_attrs["search_macs"])
                     cost_model.add(n_train * len(t.user_attrs.get("curve", [])),
                                    t.user_attrs["search_macs"], t.user_attrs["device_seconds"])
                 failures = failures + 1 if outcome == "failed" else 0
+                if outcome == "failed":
+                    last_failure = study._storage.get_trial(trial._trial_id).user_attrs.get("reason")
                 repeats = repeats + 1 if outcome in ("cached", "rejected") else 0
                 study.set_user_attr("wall_seconds", wall_before + time.perf_counter() - session_start)
                 if outcome != "rejected":
                     self._update_bar(bar, study)
                 if failures >= cfg.max_consecutive_failures:
                     reason = (f"stopped after {failures} consecutive failed trials; the last reason: "
-                              f"{study.trials[-1].user_attrs.get('reason')}. See `budgetnas show`")
+                              f"{last_failure}. See `budgetnas show`")
                     log.error(reason)
                     break
                 if repeats >= MAX_CONSECUTIVE_REPEATS:
@@ -647,6 +690,8 @@ class Search:
             trial.set_user_attr("cost", spent_s[0] * self.price / 3600)
             if single:
                 trial.report(rec.metrics[metric], rec.epoch)
+            if type(pruner) is BasePruner:
+                return False  # no pruning: no need to read the other trials' curves
             refresh_others()
             return pruner.should_stop(trial.number, rec.epoch, [e["metrics"][metric] for e in curve], others)
 
@@ -658,6 +703,7 @@ class Search:
 
         fault = _injected_faults().get(trial.number)
         train_config = self.train_config
+        paid_before_retry = 0.0
         n = len(p.search_train_y)
         try:
             for attempt in (1, 2):
@@ -672,7 +718,9 @@ class Search:
                                    ("oom" if fault == "oom1" else fault))
                     break
                 except torch.cuda.OutOfMemoryError:
-                    del model
+                    model = None
+                    paid_before_retry = spent_s[0]  # the failed attempt's epochs are still paid for
+                    curve.clear()
                     if self.device.type == "cuda":
                         torch.cuda.empty_cache()
                     half = train_config.resolved_batch_size(n) // 2
@@ -702,8 +750,9 @@ class Search:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             return "failed"
-        trial.set_user_attr("device_seconds", result.device_seconds)
-        trial.set_user_attr("cost", result.device_seconds * self.price / 3600)
+        seconds = paid_before_retry + result.device_seconds
+        trial.set_user_attr("device_seconds", seconds)
+        trial.set_user_attr("cost", seconds * self.price / 3600)
         if result.stopped_early:
             trial.set_user_attr("status", "pruned")
             study.tell(trial, state=TrialState.PRUNED)
@@ -713,18 +762,18 @@ class Search:
             study.tell(trial, values_from(result.final))
             cache.setdefault(cache_key, trial.number)
             outcome = "complete"
-        self._prune_checkpoints(study)
         return outcome
 
     def _prune_checkpoints(self, study: optuna.Study) -> None:
         """Keep the checkpoints of the best few finished trials (and of unfinished ones) only."""
-        keep = {t.user_attrs.get("trial_key") for t in study.get_trials(deepcopy=False)
-                if status_of(t) in ("interrupted", "running", "waiting")}
+        trials = study.get_trials(deepcopy=False)
+        by_number = {t.number: t for t in trials}
+        keep = {t.user_attrs.get("trial_key") for t in trials if status_of(t) in ("interrupted", "running", "waiting")}
         for row in ranked(study, self.config.metric)[:self.config.keep_checkpoints]:
-            keep.add(study.trials[row.number].user_attrs.get("trial_key"))
+            keep.add(by_number[row.number].user_attrs.get("trial_key"))
         folder = self.artifacts_dir / "checkpoints"
         for path in folder.glob("*.ckpt") if folder.exists() else []:
-            if path.stem not in keep:
+            if path.stem not in keep and not path.name.startswith("final-"):
                 path.unlink(missing_ok=True)
 
     # -- results --------------------------------------------------------------------------------
@@ -755,8 +804,14 @@ class Search:
         key = hashlib.blake2b(f"{best.arch}|{cfg}".encode(), digest_size=8).hexdigest()
         checkpoint = Checkpointer(self.artifacts_dir / "checkpoints" / f"final-{key}.ckpt",
                                   self.config.checkpoint_interval)
-        result = train(model, x, y, None, None, cfg, num_classes=p.num_classes, seed=self.config.seed,
-                       device=self.device, checkpoint=checkpoint, should_stop=self._stop_requested)
+        try:
+            result = train(model, x, y, None, None, cfg, num_classes=p.num_classes, seed=self.config.seed,
+                           device=self.device, checkpoint=checkpoint, should_stop=self._stop_requested)
+        except torch.cuda.OutOfMemoryError:
+            raise BudgetError(
+                f"the final training of {best.arch} ran out of GPU memory at batch size "
+                f"{cfg.resolved_batch_size(len(y))}; the search results are kept: run again with a smaller "
+                "--batch-size or --final-C/--final-N") from None
         test_metrics: dict[str, float] = {}
         n_test = 0
         if p.test is not None:
@@ -773,7 +828,7 @@ class Search:
             "state_dict": {k: v.detach().cpu() for k, v in result.model.state_dict().items()},
             "test_metrics": test_metrics, "params": cost.params, "macs": cost.macs,
         }
-        tmp = best_dir / "model.pt.tmp"
+        tmp = best_dir / f"model.pt.tmp{os.getpid()}"
         torch.save(artifact, tmp)
         os.replace(tmp, best_dir / "model.pt")
         (best_dir / "arch.txt").write_text(best.arch + "\n")
@@ -783,6 +838,10 @@ class Search:
                  "flops_nb201": cost.flops_nb201, "resolution": p.resolution,
                  "test_images": n_test, "train_images": len(y)}
         (best_dir / "metrics.json").write_text(json.dumps(to_jsonable(final), indent=2) + "\n")
+        paid = study.user_attrs.get("final_spent") or {}
+        study.set_user_attr("final_spent", {  # every final training is paid, also a superseded one
+            "device_seconds": paid.get("device_seconds", 0.0) + final["device_seconds"],
+            "cost": paid.get("cost", 0.0) + final["cost"]})
         study.set_user_attr("final", to_jsonable(final))
         checkpoint.delete()
         return test_metrics

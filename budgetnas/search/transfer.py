@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -79,6 +78,7 @@ class TransferReport:
     best_arch: str | None
     test_metrics: dict[str, float]
     search: SearchResult
+    searcher: Search | None = None
 
     def table(self) -> str:
         lines = [f"{'bench rank':>10}  {'bench ' + self.bench_metric:>22}  {'your ' + self.metric:>16}  "
@@ -137,7 +137,8 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
         indices = [int(p["index"]) for p in picks]
     search.candidates = [table.arch_str(i) for i in indices]
     result = search.run()
-    by_arch = {t.user_attrs.get("arch"): t for t in open_study(search.run_dir).get_trials(deepcopy=False)
+    study = open_study(search.run_dir, storage=config.storage, study_name=config.study_name)
+    by_arch = {t.user_attrs.get("arch"): t for t in study.get_trials(deepcopy=False)
                if status_of(t) in ("complete", "cached", "pruned", "failed")}
     bench_values = table.column(dataset, metric)
     rows = []
@@ -155,7 +156,7 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
     report = TransferReport(mode="reverse" if reverse else "top-k", dataset=dataset, bench_metric=metric,
                             test_oracle=table.is_test_oracle(dataset) and metric == "test_accuracy",
                             metric=config.metric, rows=rows, rho=rho, best_arch=result.best_arch,
-                            test_metrics=result.test_metrics, search=result)
+                            test_metrics=result.test_metrics, search=result, searcher=search)
     Path(search.run_dir, "transfer.json").write_text(json.dumps(to_jsonable({
         "mode": report.mode, "dataset": dataset, "bench_metric": metric, "test_oracle": report.test_oracle,
         "metric": report.metric, "rho": rho, "best_arch": report.best_arch, "test_metrics": report.test_metrics,
@@ -163,7 +164,3 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
     return report
 
 
-def transfer_summary(run_dir: Path) -> dict[str, Any] | None:
-    """The saved transfer report of a run directory, if it has one."""
-    path = Path(run_dir) / "transfer.json"
-    return json.loads(path.read_text()) if path.exists() else None

@@ -9,7 +9,7 @@ so a restarted process proposes exactly what the first one would have, and two w
 the same time (different trial numbers) draw differently.
 
 The same proposers run directly on a benchmark table, with no Optuna storage, in the simulated
-search (:mod:`budgetnas.bench.simulate`); there ``step_rng(seed, len(history))`` gives the same
+search (:mod:`budgetnas.search.simulate`); there ``step_rng(seed, len(history))`` gives the same
 generator a sampler would, so both paths propose the same architectures.
 
 Example::

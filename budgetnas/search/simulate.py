@@ -218,7 +218,7 @@ class SimulationResult:
     def to_json(self) -> dict[str, Any]:
         """Everything but the per-run traces: settings, labels, summary, mean curves."""
         return {
-            "kind": "budgetnas.bench.simulate", "version": 1,
+            "kind": "budgetnas.search.simulate", "version": 1,
             "note": self.oracle_note(), "test_oracle": self.test_oracle, "search_metric": self.search_metric,
             "table": self.table_name, "strategies": self.strategies, "params": self.params,
             "datasets": self.datasets, "queries": self.queries, "repeats": self.repeats, "seed": self.seed,

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from budgetnas.bench.simulate import (
+from budgetnas.search.simulate import (
     StrategySpec,
     add_simulate_arguments,
     simulate,
