@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from budgetnas.bench import load_nb201  # noqa: E402
-from budgetnas.bench.simulate import DEFAULT_DATASETS, DEFAULT_STRATEGIES, simulate  # noqa: E402
+from budgetnas.search.simulate import DEFAULT_DATASETS, DEFAULT_STRATEGIES, simulate  # noqa: E402
 
 SHARED_CSV = REPO.parent / "shared" / "data" / "nb201" / "nats_tss_200ep_test.csv"
 TARGET_S = 180.0
