@@ -71,10 +71,10 @@ def spent_of(study: optuna.Study, trials: list[FrozenTrial] | None = None) -> Sp
                  wall_seconds=float(attrs.get("wall_seconds", 0.0)))
 
 
-def ranked(study: optuna.Study, metric: str) -> list[TrialView]:
+def ranked(study: optuna.Study, metric: str, trials: list[FrozenTrial] | None = None) -> list[TrialView]:
     """Evaluated trials (complete or cached), best first by ``metric``."""
-    rows = [TrialView.of(t) for t in study.get_trials(deepcopy=False)
-            if status_of(t) in ("complete", "cached")]
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
+    rows = [TrialView.of(t) for t in trials if status_of(t) in ("complete", "cached")]
     return sorted(rows, key=lambda r: (-r.metrics.get(metric, float("-inf")), r.number))
 
 

@@ -489,11 +489,13 @@ class Search:
                 "final_macs": [self._final_cost(a).macs for a in (cheap, dear)]})
         probe = study.user_attrs.get("probe") or {}
 
-        def final_forecast() -> float:
+        def final_forecast(trials: list[Any] | None = None) -> float:
             """Seconds of the final training of the best cell so far (the costliest before any)."""
-            rows = ranked(study, cfg.metric)
+            if not cfg.final_training or "final_macs" not in probe:
+                return 0.0
+            rows = ranked(study, cfg.metric, trials)
             done = study.user_attrs.get("final") or {}
-            if not cfg.final_training or "final_macs" not in probe or (rows and done.get("arch") == rows[0].arch):
+            if rows and done.get("arch") == rows[0].arch:
                 return 0.0  # none to come, or the best cell's final training is done and paid
             (t0, t1), (m0, m1) = probe["final_seconds_per_sample"], probe["final_macs"]
             m = self._final_cost(self.space.parse(rows[0].arch)).macs if rows else m1
@@ -539,10 +541,12 @@ class Search:
                 if self._stop_flag:
                     reason = f"stopped by {self._signal_name}; run the same command to resume"
                     break
-                spent = spent_of(study)
-                spent = Spent(spent.trials, spent.device_seconds + final_forecast(),
-                              spent.cost + final_forecast() * self.price / 3600,
-                              wall_before + time.perf_counter() - session_start + final_forecast())
+                trials_now = study.get_trials(deepcopy=False)  # read once per trial, shared below
+                spent = spent_of(study, trials_now)
+                final_s = final_forecast(trials_now)
+                spent = Spent(spent.trials, spent.device_seconds + final_s,
+                              spent.cost + final_s * self.price / 3600,
+                              wall_before + time.perf_counter() - session_start + final_s)
                 typical = (sum(macs_seen) / len(macs_seen) if macs_seen else
                            (self._search_macs(cheap) + self._search_macs(dear)) / 2)
                 forecast = cost_model.forecast(n_train * cfg.epochs, typical)
@@ -556,7 +560,7 @@ class Search:
                 key = trial.user_attrs.get("trial_key") or uuid.uuid4().hex
                 trial.set_user_attr("trial_key", key)
                 limit = None if seconds_limit is None else \
-                    seconds_limit - final_forecast() - float((study.user_attrs.get("probe") or {}).get(
+                    seconds_limit - final_s - float((study.user_attrs.get("probe") or {}).get(
                         "device_seconds", 0.0))
                 slot = self.ledger.reserve(key, worker, max_trials=cfg.max_trials, seconds_limit=limit,
                                            forecast=forecast)
@@ -769,7 +773,7 @@ class Search:
         trials = study.get_trials(deepcopy=False)
         by_number = {t.number: t for t in trials}
         keep = {t.user_attrs.get("trial_key") for t in trials if status_of(t) in ("interrupted", "running", "waiting")}
-        for row in ranked(study, self.config.metric)[:self.config.keep_checkpoints]:
+        for row in ranked(study, self.config.metric, trials)[:self.config.keep_checkpoints]:
             keep.add(by_number[row.number].user_attrs.get("trial_key"))
         folder = self.artifacts_dir / "checkpoints"
         for path in folder.glob("*.ckpt") if folder.exists() else []:
