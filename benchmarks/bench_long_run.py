@@ -56,6 +56,11 @@ from array import array
 from datetime import datetime, timezone
 from pathlib import Path
 
+import sys as _sys  # noqa: E402
+
+_sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import append_results, cpu_name  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO))
@@ -207,16 +212,8 @@ def growth(a: float, b: float) -> float:
 
 
 # ------------------------------------------------------------------------------------ report
-def cpu_name() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU: {model} ({os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
+def machine() -> str:
+    return cpu_name(f", torch threads {torch.get_num_threads()}")
 
 
 def loadavg() -> str:
@@ -238,14 +235,6 @@ def code_version() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return f"commit {sha}" + (" with uncommitted changes to budgetnas/" if dirty else "")
-
-
-def append_results(out: Path, section: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not out.exists():
-        out.write_text(HEADER)
-    with out.open("a") as fh:
-        fh.write("\n" + section.rstrip() + "\n")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -352,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         f"## {title}",
         "",
         f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M')} UTC",
-        f"- device: {cpu_name()}; load average {load_before} before, {load_after} after (shared machine: "
+        f"- device: {machine()}; load average {load_before} before, {load_after} after (shared machine: "
         "other processes were running; they add noise to the times, not to the RSS)",
         f"- torch {torch.__version__}, optuna {optuna.__version__}, Python {platform.python_version()}",
         f"- command: `{cmd}`; code: {code_version()}",
@@ -377,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         *table,
     ])
     if not args.no_write:
-        append_results(Path(args.out), section)
+        append_results(Path(args.out), section, HEADER)
         print(f"\nappended to {args.out}")
     if tmp is not None:
         tmp.cleanup()

@@ -34,23 +34,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from budgetnas.bench import load_nb201  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import cpu_name  # noqa: E402
 from budgetnas.search.simulate import DEFAULT_DATASETS, DEFAULT_STRATEGIES, simulate  # noqa: E402
 
 SHARED_CSV = REPO.parent / "shared" / "data" / "nb201" / "nats_tss_200ep_test.csv"
 TARGET_S = 180.0
 MUST_SHOW = (sorted(DEFAULT_STRATEGIES), 150, 100, list(DEFAULT_DATASETS))
-
-
-def cpu_name() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU: {model} ({os.cpu_count()} cores)"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

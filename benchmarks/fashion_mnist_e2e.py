@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
-import os
 import platform
 import shlex
 import statistics
@@ -37,6 +35,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
+import sys as _sys  # noqa: E402
+
+_sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import append_results, cpu_name  # noqa: E402
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
@@ -271,15 +274,7 @@ def run_resnet(splits: DataSplits, budget: float, seed: int, device: torch.devic
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU: {model} ({os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
+    return cpu_name(f", torch threads {torch.get_num_threads()}")
 
 
 def mean_std(values: list[float]) -> str:
@@ -334,14 +329,6 @@ def runs_table(rows: list[dict[str, Any]]) -> str:
                      f"| {f(r['search_s'])} | {f(r['final_s'])} | {f(r['ledger_s'])} | {r['total_s']:.1f} "
                      f"| {100 * r['accuracy']:.2f} % | {net} |")
     return "\n".join(lines)
-
-
-def append_results(out: Path, section: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not out.exists():
-        out.write_text(HEADER)
-    with out.open("a") as fh:
-        fh.write("\n" + section.rstrip() + "\n")
 
 
 # ------------------------------------------------------------------------------------ main
@@ -484,7 +471,7 @@ search's budget counted; end-to-end s: the clock above):
 
 {runs_table(rows)}
 """
-    append_results(Path(args.out), section)
+    append_results(Path(args.out), section, HEADER)
     print(f"appended to {args.out}", file=sys.stderr)
     return 0 if rows else 1
 

@@ -55,6 +55,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import sys as _sys  # noqa: E402
+
+_sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import append_results  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO))
@@ -348,14 +353,6 @@ the device it names, with the date (UTC), the torch version and the exact comman
 """
 
 
-def append_results(out: Path, section: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not out.exists():
-        out.write_text(HEADER)
-    with out.open("a") as fh:
-        fh.write("\n" + section.rstrip() + "\n")
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -419,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             "",
             table,
         ])
-        append_results(Path(args.out), section)
+        append_results(Path(args.out), section, HEADER)
         print(f"\nappended to {args.out}")
     return 0
 

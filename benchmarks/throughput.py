@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import platform
 import shlex
 import statistics
@@ -46,8 +45,10 @@ from pathlib import Path, PurePosixPath
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from _report import append_results, cpu_name  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
@@ -209,23 +210,7 @@ def plain_epochs(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU: {model} ({os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
-
-
-def append_results(out: Path, section: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not out.exists():
-        out.write_text(HEADER)
-    with out.open("a") as fh:
-        fh.write("\n" + section.rstrip() + "\n")
+    return cpu_name(f", torch threads {torch.get_num_threads()}")
 
 
 def ints(text: str) -> list[int]:
@@ -322,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
 
 {table}
 """
-    append_results(Path(args.out), section)
+    append_results(Path(args.out), section, HEADER)
     print(f"appended to {args.out}", file=sys.stderr)
     return 0 if rows else 1
 

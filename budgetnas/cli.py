@@ -12,8 +12,12 @@ import logging
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from budgetnas.errors import BudgetNASError, ConfigError
+
+if TYPE_CHECKING:
+    from budgetnas.search import Search, SearchConfig
 
 EPILOG_SEARCH = """\
 examples:
