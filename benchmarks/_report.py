@@ -9,7 +9,10 @@ from pathlib import Path
 HEADER = """# Benchmark results
 
 Measured numbers only: every section below was appended by a script in `benchmarks/` from a run on
-the device it names, with the date (UTC), the torch version and the exact command.
+the device it names, with the date (UTC), the torch version and the exact command. Nothing here is
+extrapolated or copied from papers, and a target that was not reached says "not met". The one
+exception is labelled as such: the roofline section is arithmetic (FLOPs and bytes counted from
+the built network), the floor that the measurements are to be compared with.
 """
 
 

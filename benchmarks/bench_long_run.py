@@ -74,14 +74,6 @@ from budgetnas.search import Search, SearchConfig  # noqa: E402
 
 TARGET_GROWTH = 10.0  # percent, from the first point to the last
 POINTS = (10, 100, 300)
-HEADER = """# Benchmark results
-
-Measured numbers only: every section below was appended by a script in `benchmarks/` from a run on
-the device it names, with the date (UTC), the torch version and the exact command. Nothing here is
-estimated, extrapolated or copied from papers, and a target that was not reached says "not met".
-Sections titled "CPU smoke run" only prove that a script works end to end on a small CPU; they say
-nothing about the GPU targets.
-"""
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -366,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         *table,
     ])
     if not args.no_write:
-        append_results(Path(args.out), section, HEADER)
+        append_results(Path(args.out), section)
         print(f"\nappended to {args.out}")
     if tmp is not None:
         tmp.cleanup()

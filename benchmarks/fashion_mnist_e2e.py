@@ -59,15 +59,6 @@ from budgetnas.train import TrainConfig, evaluate, resolve_device, seeded_build,
 TARGETS: dict[float, float] = {60.0: 0.94, 480.0: 0.955}
 SMOKE_TRAIN, SMOKE_TEST = 2000, 1000  # images in --smoke (stratified subsets of the real splits)
 COSTLIEST = ("nor_conv_3x3",) * 6  # the NB201 cell with the most compute: an upper bound for probes
-HEADER = """# Benchmark results
-
-Measured numbers only: every section below was appended by a script in `benchmarks/` from a run on
-the device it names, with the date (UTC), the torch version and the exact command. Nothing here is
-estimated, extrapolated or copied from papers, and a target that was not reached says "not met".
-Sections titled "CPU smoke run" only prove that a script works end to end on a small CPU; they say
-nothing about the GPU targets.
-"""
-
 
 # ------------------------------------------------------------------------------------ plans
 @dataclass(frozen=True)
@@ -471,7 +462,7 @@ search's budget counted; end-to-end s: the clock above):
 
 {runs_table(rows)}
 """
-    append_results(Path(args.out), section, HEADER)
+    append_results(Path(args.out), section)
     print(f"appended to {args.out}", file=sys.stderr)
     return 0 if rows else 1
 

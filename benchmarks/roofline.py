@@ -346,12 +346,6 @@ def render(rows: list[Row], *, peak_tflops: float, peak_tbps: float, bytes_per_p
     return "\n".join(out)
 
 
-HEADER = """# Benchmark results
-
-Measured numbers only: every section below was appended by a script in `benchmarks/` from a run on
-the device it names, with the date (UTC), the torch version and the exact command.
-"""
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -416,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
             "",
             table,
         ])
-        append_results(Path(args.out), section, HEADER)
+        append_results(Path(args.out), section)
         print(f"\nappended to {args.out}")
     return 0
 

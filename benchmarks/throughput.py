@@ -60,15 +60,6 @@ from budgetnas.train import TrainConfig, resolve_device, seeded_build, train  # 
 
 BEST_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 DEFAULT_TAR = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
-HEADER = """# Benchmark results
-
-Measured numbers only: every section below was appended by a script in `benchmarks/` from a run on
-the device it names, with the date (UTC), the torch version and the exact command. Nothing here is
-estimated, extrapolated or copied from papers, and a target that was not reached says "not met".
-Sections titled "CPU smoke run" only prove that a script works end to end on a small CPU; they say
-nothing about the GPU targets.
-"""
-
 
 # ------------------------------------------------------------------------------------ data
 def load_cifar_subset(path: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -307,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
 
 {table}
 """
-    append_results(Path(args.out), section, HEADER)
+    append_results(Path(args.out), section)
     print(f"appended to {args.out}", file=sys.stderr)
     return 0 if rows else 1
 
