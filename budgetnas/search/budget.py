@@ -71,6 +71,10 @@ class Budget:
                 "a dollar budget needs a price: give --gpu-price (USD per hour) or --device-preset"
             )
 
+    def cost_of(self, device_seconds: float) -> float:
+        """Dollars for ``device_seconds`` of the device at this budget's price."""
+        return device_seconds * self.price_per_hour / 3600
+
     def device_seconds_left(self, spent: "Spent") -> float:
         """Device seconds still allowed by the device-hour and dollar limits (inf if neither)."""
         left = math.inf

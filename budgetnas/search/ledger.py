@@ -47,7 +47,6 @@ SLOTS = sa.Table(
 class Slot:
     trial_key: str
     forecast: float
-    reused: bool  # a retry of a trial that already held a slot
 
 
 class BudgetLedger:
@@ -91,7 +90,7 @@ class BudgetLedger:
             if old is not None:
                 c.execute(sa.update(SLOTS).where(SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key)
                           .values(worker=worker, state="running", heartbeat=now))
-                return Slot(trial_key, float(old.forecast), reused=True)
+                return Slot(trial_key, float(old.forecast))
             cond = [BUDGET.c.study == self.study]
             if max_trials is not None:
                 cond.append(BUDGET.c.trials < max_trials)
@@ -103,7 +102,7 @@ class BudgetLedger:
                 return None
             c.execute(sa.insert(SLOTS).values(study=self.study, trial_key=trial_key, worker=worker,
                                               state="running", forecast=forecast, heartbeat=now))
-        return Slot(trial_key, forecast, reused=False)
+        return Slot(trial_key, forecast)
 
     def release(self, slot: Slot) -> None:
         """Give a slot back unused (e.g. a cell over the size limit, which costs nothing)."""
@@ -121,7 +120,7 @@ class BudgetLedger:
             row = c.execute(sa.select(SLOTS.c.forecast).where(
                 SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key)).first()
         if row is not None:
-            self.release(Slot(trial_key, float(row.forecast), reused=True))
+            self.release(Slot(trial_key, float(row.forecast)))
 
     def commit(self, slot: Slot, seconds: float, *, finished: bool = True) -> None:
         """Replace the slot's forecast by the device seconds it used; ``finished`` closes it."""

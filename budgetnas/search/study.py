@@ -35,7 +35,7 @@ from optuna.trial import TrialState
 
 from budgetnas import __version__
 from budgetnas.data import DataSplits, load_dataset
-from budgetnas.errors import BudgetError, BudgetNASError, ConfigError, ResumeError, RunDirError, TrialFailed
+from budgetnas.errors import BudgetError, BudgetNASError, ConfigError, ResumeError, RunDirError
 from budgetnas.search.budget import Budget, CostModel, Spent, price_for
 from budgetnas.search.config import METRIC_OBJECTIVES, SearchConfig
 from budgetnas.search.ledger import BudgetLedger
@@ -190,14 +190,13 @@ class Search:
         self.artifacts_dir = Path(config.artifacts_dir or config.run_dir)
         self._stop_flag = False
         self._signal_name: str | None = None
-        self.candidates = [self.space_for(config).format(self.space_for(config).parse(c))
-                           for c in (candidates or [])]
         self.run_dir = Path(config.run_dir)
         self._data = data
         self._data_name = data_name or config.data
         self.progress = progress
         self.space: BaseSpace = create_space(config.space, C=config.C, N=config.N)
         self.final_space: BaseSpace = create_space(config.space, C=config.final_C, N=config.final_N)
+        self.candidates = [self.space.format(self.space.parse(c)) for c in (candidates or [])]
         self.device = resolve_device(config.device)
         name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
         self.device_name = name
@@ -347,7 +346,7 @@ class Search:
         # moves on with the trial count. Our proposer-based strategies (rea, reinforce, local)
         # derive their RNG from (seed, trial number) and continue exactly without that.
         seed = self.config.seed
-        if isinstance(study.sampler, optuna.samplers.BaseSampler) and self.config.strategy in OPTUNA_NATIVE:
+        if self.config.strategy in OPTUNA_NATIVE:
             seed += 7919 * len(study.get_trials(deepcopy=False))
         study.sampler = create_strategy(self.config.strategy, seed=seed, space=self.space)
         self._check_study(study, p)
@@ -392,10 +391,6 @@ class Search:
                 f"{self.run_dir} holds a search whose settings differ from these (fingerprint "
                 f"{attrs['fingerprint']} vs {p.fingerprint}); use the original settings or a new --run-dir"
             )
-
-    @staticmethod
-    def space_for(config: SearchConfig) -> BaseSpace:
-        return create_space(config.space, C=config.C, N=config.N)
 
     def _enqueue_candidates(self, study: optuna.Study) -> None:
         """Queue the given cells once each; a resumed run finds them queued or done already."""
@@ -484,7 +479,7 @@ class Search:
             prev = study.user_attrs.get("probe") or {}
             study.set_user_attr("probe", {
                 "device_seconds": prev.get("device_seconds", 0.0) + probe_seconds,
-                "cost": prev.get("cost", 0.0) + probe_seconds * self.price / 3600,
+                "cost": prev.get("cost", 0.0) + self.budget.cost_of(probe_seconds),
                 "final_seconds_per_sample": final_probe,
                 "final_macs": [self._final_cost(a).macs for a in (cheap, dear)]})
         probe = study.user_attrs.get("probe") or {}
@@ -515,9 +510,9 @@ class Search:
         spent = spent_of(study)
         cheapest = trial_forecast(cheap)
         reason = self.budget.stop_reason(
-            Spent(trials=0, device_seconds=spent.device_seconds + reserve, cost=spent.cost + reserve * self.price / 3600,
+            Spent(trials=0, device_seconds=spent.device_seconds + reserve, cost=spent.cost + self.budget.cost_of(reserve),
                   wall_seconds=spent.wall_seconds + reserve), cheapest, cheapest)
-        if reason is not None and spent.trials == 0 and not reason.startswith("trial budget"):
+        if reason is not None and spent.trials == 0:  # (a trial limit cannot stop zero trials)
             raise BudgetError(
                 f"the budget ({self.budget.describe()}) cannot pay for one trial and the final training: "
                 f"the cheapest cell is forecast at {cheapest:.1f} device-s per trial and the final "
@@ -545,7 +540,7 @@ class Search:
                 spent = spent_of(study, trials_now)
                 final_s = final_forecast(trials_now)
                 spent = Spent(spent.trials, spent.device_seconds + final_s,
-                              spent.cost + final_s * self.price / 3600,
+                              spent.cost + self.budget.cost_of(final_s),
                               wall_before + time.perf_counter() - session_start + final_s)
                 typical = (sum(macs_seen) / len(macs_seen) if macs_seen else
                            (self._search_macs(cheap) + self._search_macs(dear)) / 2)
@@ -691,7 +686,7 @@ class Search:
             spent_s[0] += rec.seconds
             trial.set_user_attr("curve", curve)
             trial.set_user_attr("device_seconds", spent_s[0])
-            trial.set_user_attr("cost", spent_s[0] * self.price / 3600)
+            trial.set_user_attr("cost", self.budget.cost_of(spent_s[0]))
             if single:
                 trial.report(rec.metrics[metric], rec.epoch)
             if type(pruner) is BasePruner:
@@ -756,7 +751,7 @@ class Search:
             return "failed"
         seconds = paid_before_retry + result.device_seconds
         trial.set_user_attr("device_seconds", seconds)
-        trial.set_user_attr("cost", seconds * self.price / 3600)
+        trial.set_user_attr("cost", self.budget.cost_of(seconds))
         if result.stopped_early:
             trial.set_user_attr("status", "pruned")
             study.tell(trial, state=TrialState.PRUNED)
@@ -837,7 +832,7 @@ class Search:
         os.replace(tmp, best_dir / "model.pt")
         (best_dir / "arch.txt").write_text(best.arch + "\n")
         final = {"arch": best.arch, "trial": best.number, "epochs": cfg.epochs,
-                 "device_seconds": result.device_seconds, "cost": result.device_seconds * self.price / 3600,
+                 "device_seconds": result.device_seconds, "cost": self.budget.cost_of(result.device_seconds),
                  "test_metrics": test_metrics, "params": cost.params, "macs": cost.macs,
                  "flops_nb201": cost.flops_nb201, "resolution": p.resolution,
                  "test_images": n_test, "train_images": len(y)}
@@ -904,8 +899,6 @@ def _injected_faults() -> dict[int, str]:
 def _failure_reason(e: BaseException) -> str:
     if isinstance(e, torch.cuda.OutOfMemoryError):
         return "CUDA out of memory: the candidate does not fit at this batch size"
-    if isinstance(e, TrialFailed):
-        return str(e)
-    if isinstance(e, BudgetNASError):
+    if isinstance(e, BudgetNASError):  # TrialFailed included: its message is the reason
         return str(e)
     return f"{type(e).__name__}: {e}"[:500]
