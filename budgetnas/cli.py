@@ -188,7 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sh = sub.add_parser("show", help="summarise a run directory",
                         description="Print a run's budget, ledger, top trials, failures and test result.")
-    sh.add_argument("run_dir", help="a run directory made by `budgetnas search`")
+    sh.add_argument("run_dir", nargs="?", default=None,
+                    help="a run directory made by `budgetnas search` (or give --storage)")
+    sh.add_argument("--storage", default=None,
+                    help="a shared study's database URL (postgresql://...), to summarise it from any "
+                         "machine without its run directory")
+    sh.add_argument("--study-name", default="budgetnas", help="the study in --storage (budgetnas)")
     sh.add_argument("--top", type=int, default=10, help="how many trials to list (10)")
     sh.add_argument("--json", action="store_true", help="print the run's summary.json instead")
     return parser
@@ -300,6 +305,22 @@ def _show(args: argparse.Namespace) -> int:
     from budgetnas.report import format_summary
     from budgetnas.search import SearchConfig, open_study
 
+    if args.storage is not None:
+        study = open_study(None, storage=args.storage, study_name=args.study_name)
+        saved = study.user_attrs.get("config")
+        if not saved:
+            raise ConfigError(f"study {args.study_name!r} in that storage has no budgetnas configuration; "
+                              "is it a budgetnas search?")
+        config = SearchConfig.from_dict(saved)
+        if args.json:
+            print(json.dumps({k: study.user_attrs.get(k) for k in ("final", "probe", "wall_seconds")},
+                             indent=2))
+            return 0
+        print(format_summary(study, config, top=args.top, run_dir=Path(config.run_dir)))
+        return 0
+    if args.run_dir is None:
+        raise ConfigError("give a run directory (`budgetnas show runs/x`) or a shared study "
+                          "(`budgetnas show --storage postgresql://... --study-name NAME`)")
     run_dir = Path(args.run_dir)
     if not (run_dir / "config.json").exists():
         raise ConfigError(f"{run_dir} is not a budgetnas run directory (no study.db/config.json); "

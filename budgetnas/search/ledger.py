@@ -157,6 +157,42 @@ class BudgetLedger:
                 SLOTS.c.heartbeat < now - grace).values(heartbeat=now, worker=worker, state="requeued"))
         return done.rowcount == 1
 
+    # -- one-off jobs ---------------------------------------------------------------------------
+    def claim_job(self, key: str, worker: str, grace: float) -> str:
+        """Claim a job that exactly one worker of the study must do (the final training).
+
+        Returns ``"claimed"`` (do it, then :meth:`finish_job`), ``"running"`` (a live worker has
+        it) or ``"done"``. A claim whose worker stopped beating for ``grace`` seconds is taken
+        over. The claim lives in the slots table with a key no trial uses; it takes no budget.
+        """
+        now = time.time()
+        try:
+            with self.engine.begin() as c:
+                c.execute(sa.insert(SLOTS).values(study=self.study, trial_key=key, worker=worker,
+                                                  state="running", forecast=0.0, heartbeat=now))
+        except IntegrityError:
+            with self.engine.begin() as c:
+                taken = c.execute(sa.update(SLOTS).where(
+                    SLOTS.c.study == self.study, SLOTS.c.trial_key == key,
+                    SLOTS.c.state.in_(("running", "requeued")), SLOTS.c.heartbeat < now - grace)
+                    .values(worker=worker, state="running", heartbeat=now)).rowcount
+                if not taken:
+                    row = c.execute(sa.select(SLOTS.c.state).where(
+                        SLOTS.c.study == self.study, SLOTS.c.trial_key == key)).first()
+                    return "done" if row is not None and row.state == "done" else "running"
+        self.start_beating(key)
+        return "claimed"
+
+    def finish_job(self, key: str, *, done: bool = True) -> None:
+        """Mark a claimed job done (or hand it back with ``done=False``, e.g. when stopped)."""
+        self.stop_beating(key)
+        with self.engine.begin() as c:
+            if done:
+                c.execute(sa.update(SLOTS).where(SLOTS.c.study == self.study, SLOTS.c.trial_key == key)
+                          .values(state="done"))
+            else:
+                c.execute(sa.delete(SLOTS).where(SLOTS.c.study == self.study, SLOTS.c.trial_key == key))
+
     # -- heartbeat ------------------------------------------------------------------------------
     def start_beating(self, trial_key: str) -> None:
         with self._lock:

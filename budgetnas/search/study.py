@@ -41,7 +41,8 @@ from budgetnas.search.config import METRIC_OBJECTIVES, SearchConfig
 from budgetnas.search.ledger import BudgetLedger
 from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner
-from budgetnas.search.records import RECORD_VERSION, TrialView, pareto, ranked, spent_of, status_of, to_jsonable
+from budgetnas.search.records import (PROGRESS_KEY, RECORD_VERSION, STATIC_KEY, TrialView, pareto, ranked,
+                                      record_of, spent_of, status_of, to_jsonable)
 from budgetnas.spaces import BaseSpace, create_space
 from budgetnas.strategies import create_strategy
 from budgetnas.train import Checkpointer, Preempted, TrainConfig, evaluate, resolve_device, seeded_build, train
@@ -289,6 +290,18 @@ class Search:
         archs.sort(key=self._search_macs)
         return archs[0], archs[-1]
 
+    def _check_max_params(self) -> None:
+        cfg = self.config
+        if cfg.max_params is None:
+            return
+        smallest = min(self._final_cost(a).params for a in self._extreme_archs())
+        if smallest > cfg.max_params:
+            raise ConfigError(
+                f"max_params={cfg.max_params:,} is below the smallest network this space builds "
+                f"({smallest:,} parameters with C={cfg.final_C}, N={cfg.final_N}); raise it or "
+                "lower --final-C/--final-N"
+            )
+
     def _stop_requested(self) -> bool:
         return self._stop_flag
 
@@ -326,6 +339,7 @@ class Search:
         with lock:
             self._check_resume()
             p = self._load()
+            self._check_max_params()  # before anything is written: a bad limit leaves no trace
             self.config.save(self.run_dir / "config.json")
             study = open_study(self.run_dir, _directions(self.config.objectives),
                                storage=self.config.storage, study_name=self.config.study_name)
@@ -353,13 +367,36 @@ class Search:
         self._recover_interrupted(study)
         self._enqueue_candidates(study)
         reason = self._search(study, p)
+        if self.config.storage is not None and self.config.final_training:
+            self._wait_for_other_workers(study)
         best = self._best(study)
         test_metrics: dict[str, float] = {}
         if best is not None and self.config.final_training and not self._stop_flag:
-            try:
-                test_metrics = self._final(study, best)
-            except Preempted as e:
-                reason = f"stopped by {self._signal_name} during the final training ({e})"
+            # With shared storage several `search` processes may reach this point; exactly one
+            # trains the final model (the others would pay for it again).
+            job = "final:" + hashlib.blake2b(best.arch.encode(), digest_size=8).hexdigest()
+            claim = "claimed" if self.config.storage is None else \
+                self.ledger.claim_job(job, _worker_name(), self.config.heartbeat_grace)
+            if claim == "claimed":
+                try:
+                    test_metrics = self._final(study, best)
+                except Preempted as e:
+                    reason = f"stopped by {self._signal_name} during the final training ({e})"
+                    if self.config.storage is not None:
+                        self.ledger.finish_job(job, done=False)
+                except BaseException:
+                    if self.config.storage is not None:
+                        self.ledger.finish_job(job, done=False)
+                    raise
+                else:
+                    if self.config.storage is not None:
+                        self.ledger.finish_job(job)
+            else:
+                done = study.user_attrs.get("final") or {}
+                if claim == "done" and done.get("arch") == best.arch:
+                    test_metrics = dict(done.get("test_metrics", {}))
+                log.info("the final training of %s is %s by another worker of this study; not repeating it",
+                         best.arch, "done" if claim == "done" else "being run")
         result = self._result(study, best, test_metrics, reason)
         result.preempted = self._stop_flag
         (self.run_dir / "summary.json").write_text(json.dumps(to_jsonable({
@@ -391,6 +428,22 @@ class Search:
                 f"{self.run_dir} holds a search whose settings differ from these (fingerprint "
                 f"{attrs['fingerprint']} vs {p.fingerprint}); use the original settings or a new --run-dir"
             )
+
+    def _wait_for_other_workers(self, study: optuna.Study) -> None:
+        """Before the final training of a shared study: let the trials that other workers are
+        still training finish, so that every process picks the same best cell (and only one of
+        them trains it). A dead worker's trial is re-queued by the heartbeat check meanwhile."""
+        told = False
+        while not self._stop_flag:
+            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if not running:
+                return
+            if not told:
+                log.info("waiting for %d trial(s) that other workers are training before the final "
+                         "training", len(running))
+                told = True
+            self._recover_interrupted(study)
+            time.sleep(min(2.0, self.config.heartbeat_interval))
 
     def _enqueue_candidates(self, study: optuna.Study) -> None:
         """Queue the given cells once each; a resumed run finds them queued or done already."""
@@ -448,7 +501,7 @@ class Search:
         cost_model = CostModel()
         cache: dict[str, int] = {}
         for t in trials:
-            a = t.user_attrs
+            a = record_of(t)
             if status_of(t) == "complete":
                 cache.setdefault(a["cache_key"], t.number)
             if status_of(t) in ("complete", "pruned") and a.get("device_seconds"):
@@ -459,14 +512,6 @@ class Search:
                      spent.device_seconds)
 
         cheap, dear = self._extreme_archs()
-        if cfg.max_params is not None:
-            smallest = min(self._final_cost(a).params for a in (cheap, dear))
-            if smallest > cfg.max_params:
-                raise ConfigError(
-                    f"max_params={cfg.max_params:,} is below the smallest network this space builds "
-                    f"({smallest:,} parameters with C={cfg.final_C}, N={cfg.final_N}); raise it or "
-                    "lower --final-C/--final-N"
-                )
         n_final = len(p.train) + len(p.val)
         session_start = time.perf_counter()
         if not len(cost_model):
@@ -500,8 +545,8 @@ class Search:
         def trial_forecast(arch: Any) -> float:
             return cost_model.forecast(n_train * cfg.epochs, self._search_macs(arch))
 
-        macs_seen = [t.user_attrs["search_macs"] for t in trials
-                     if status_of(t) in ("complete", "pruned") and "search_macs" in t.user_attrs]
+        macs_seen = [r["search_macs"] for r in (record_of(t) for t in trials
+                                                 if status_of(t) in ("complete", "pruned")) if "search_macs" in r]
 
         # Feasible if one cheap trial and the final training of the cheapest cell fit.
         reserve = 0.0
@@ -552,11 +597,12 @@ class Search:
                 if self.config.storage is not None:
                     self._recover_interrupted(study)
                 trial = study.ask()
-                key = trial.user_attrs.get("trial_key") or uuid.uuid4().hex
-                trial.set_user_attr("trial_key", key)
+                key = trial.user_attrs.get("trial_key")  # a re-queued trial keeps its identity
+                if key is None:
+                    key = uuid.uuid4().hex
+                    trial.set_user_attr("trial_key", key)
                 limit = None if seconds_limit is None else \
-                    seconds_limit - final_s - float((study.user_attrs.get("probe") or {}).get(
-                        "device_seconds", 0.0))
+                    seconds_limit - final_s - float(probe.get("device_seconds", 0.0))
                 slot = self.ledger.reserve(key, worker, max_trials=cfg.max_trials, seconds_limit=limit,
                                            forecast=forecast)
                 if slot is None:  # the budget shared by all workers is spent: hand the proposal back
@@ -573,36 +619,36 @@ class Search:
                 self.ledger.start_beating(key)
                 arch = self.space.from_decisions(
                     {name: trial.suggest_categorical(name, list(choices)) for name, choices in self.space.decisions()})
+                paid = TrialOutcome("running")
                 try:
-                    outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker)
+                    outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker, paid)
                 except Preempted:
-                    self.ledger.commit(slot, float(study._storage.get_trial(trial._trial_id).user_attrs.get(
-                        "device_seconds", 0.0)), finished=False)
+                    self.ledger.commit(slot, paid.device_seconds, finished=False)
                     reason = (f"stopped by {self._signal_name}: trial {trial.number} saved a checkpoint "
                               "and will resume from it; run the same command to resume")
                     break
                 except BaseException:
                     self.ledger.stop_beating(key)
                     raise
-                if outcome == "rejected":
+                status = outcome.status
+                if status == "rejected":
                     self.ledger.release(slot)
                 else:
-                    self.ledger.commit(slot, float(study._storage.get_trial(trial._trial_id).user_attrs.get(
-                        "device_seconds", 0.0)))
-                if outcome in ("complete", "pruned", "failed"):
-                    self._prune_checkpoints(study)
-                if outcome in ("complete", "pruned"):
-                    t = study._storage.get_trial(trial._trial_id)
-                    macs_seen.append(t.user_attrs["search_macs"])
-                    cost_model.add(n_train * len(t.user_attrs.get("curve", [])),
-                                   t.user_attrs["search_macs"], t.user_attrs["device_seconds"])
-                failures = failures + 1 if outcome == "failed" else 0
-                if outcome == "failed":
-                    last_failure = study._storage.get_trial(trial._trial_id).user_attrs.get("reason")
-                repeats = repeats + 1 if outcome in ("cached", "rejected") else 0
+                    self.ledger.commit(slot, outcome.device_seconds)
+                after = None  # the study after this trial, read once for the checkpoints and the bar
+                if status in ("complete", "pruned", "failed"):
+                    after = study.get_trials(deepcopy=False)
+                    self._prune_checkpoints(study, after)
+                if status in ("complete", "pruned"):
+                    macs_seen.append(outcome.search_macs)
+                    cost_model.add(n_train * outcome.epochs, outcome.search_macs, outcome.device_seconds)
+                failures = failures + 1 if status == "failed" else 0
+                if status == "failed":
+                    last_failure = outcome.reason
+                repeats = repeats + 1 if status in ("cached", "rejected") else 0
                 study.set_user_attr("wall_seconds", wall_before + time.perf_counter() - session_start)
-                if outcome != "rejected":
-                    self._update_bar(bar, study)
+                if status != "rejected":
+                    self._update_bar(bar, study, after)
                 if failures >= cfg.max_consecutive_failures:
                     reason = (f"stopped after {failures} consecutive failed trials; the last reason: "
                               f"{last_failure}. See `budgetnas show`")
@@ -620,7 +666,12 @@ class Search:
         return reason
 
     def _run_trial(self, study: optuna.Study, trial: optuna.Trial, arch: Any, p: Prepared,
-                   cache: dict[str, int], pruner: Any, worker: str) -> str:
+                   cache: dict[str, int], pruner: Any, worker: str, paid: "TrialOutcome") -> "TrialOutcome":
+        """Train (or reject, or look up) one candidate and record it; returns what the loop needs.
+
+        ``paid`` is filled in as epochs finish, so a caller that catches :class:`Preempted` knows
+        what the cut trial cost without reading it back from the storage.
+        """
         cfg = self.config
         fidelity = {"epochs": cfg.epochs, "subset": cfg.subset, "resolution": p.search_resolution,
                     "C": cfg.C, "N": cfg.N}
@@ -633,30 +684,39 @@ class Search:
             "fingerprint": self.prepared.fingerprint if self.prepared else None, "evaluator": "train",
             "strategy": cfg.strategy, "device": self.device_name, "worker": worker,
             "params": final_cost.params, "macs": final_cost.macs, "search_macs": self._search_macs(arch),
-            "cache_key": cache_key, "device_seconds": 0.0, "cost": 0.0, "curve": [],
+            "cache_key": cache_key,
         }
-        for k, v in record.items():
-            trial.set_user_attr(k, to_jsonable(v))
+        paid.search_macs = record["search_macs"]
+
+        def set_progress(curve: list[dict[str, Any]], seconds: float) -> None:
+            paid.device_seconds, paid.epochs = seconds, len(curve)
+            trial.set_user_attr(PROGRESS_KEY, {"curve": curve, "device_seconds": seconds,
+                                               "cost": self.budget.cost_of(seconds)})
+
         sizes = {"params": final_cost.params, "macs": final_cost.macs}
 
         def values_from(metrics: dict[str, float]) -> list[float]:
             return [metrics[o] if o in METRIC_OBJECTIVES else float(sizes[o]) for o in cfg.objectives]
 
         if cfg.max_params is not None and final_cost.params > cfg.max_params:
+            trial.set_user_attr(STATIC_KEY, to_jsonable(record))
             trial.set_user_attr("status", "rejected")
             trial.set_user_attr("reason", f"{final_cost.params:,} parameters > max_params {cfg.max_params:,}")
             # Worst possible values teach the strategy to avoid it; it costs nothing.
             study.tell(trial, [0.0 if o in METRIC_OBJECTIVES else float(sizes[o]) for o in cfg.objectives])
-            return "rejected"
+            return replace(paid, status="rejected")
         if cache_key in cache:
             src = study._storage.get_trial(study._storage.get_trial_id_from_study_id_trial_number(
                 study._study_id, cache[cache_key]))
-            trial.set_user_attr("status", "cached")
+            src_record = record_of(src)
+            record["search_macs"] = src_record.get("search_macs", 0)
+            trial.set_user_attr(STATIC_KEY, to_jsonable(record))
+            set_progress(src_record.get("curve", []), 0.0)
             trial.set_user_attr("cache_of", src.number)
-            trial.set_user_attr("curve", src.user_attrs.get("curve", []))
-            trial.set_user_attr("search_macs", src.user_attrs.get("search_macs", 0))
+            trial.set_user_attr("status", "cached")
             study.tell(trial, src.values)
-            return "cached"
+            return replace(paid, status="cached", search_macs=record["search_macs"])
+        trial.set_user_attr(STATIC_KEY, to_jsonable(record))
 
         others: dict[int, list[float]] = {}
         metric = cfg.metric
@@ -665,28 +725,28 @@ class Search:
         def refresh_others() -> None:
             others.clear()
             for t in study.get_trials(deepcopy=False):
-                if t.number != trial.number and t.user_attrs.get("fidelity") == fidelity:
-                    curve = t.user_attrs.get("curve") or []
+                rec = record_of(t)
+                if t.number != trial.number and rec.get("fidelity") == fidelity:
+                    curve = rec.get("curve") or []
                     if curve and status_of(t) != "cached":
                         others[t.number] = [e["metrics"][metric] for e in curve]
 
         curve: list[dict[str, Any]] = []
         spent_s = [0.0]
-        key = trial.user_attrs["trial_key"]
+        key = trial.user_attrs["trial_key"]  # (set by the loop right after ask)
         checkpoint = Checkpointer(self.artifacts_dir / "checkpoints" / f"{key}.ckpt", cfg.checkpoint_interval)
 
         def on_resume(restored: list[Any]) -> None:
             curve[:] = [to_jsonable(r.to_dict()) for r in restored]
-            trial.set_user_attr("curve", curve)
+            # The restored epochs were paid for by the interrupted trial; this one pays from here.
+            set_progress(curve, paid_before_retry + spent_s[0])
             trial.set_user_attr("resumed_from_epoch", len(restored) + 1)
             log.info("trial %d resumes from its checkpoint after epoch %d", trial.number, len(restored))
 
         def on_epoch(rec: Any) -> bool:
             curve.append(to_jsonable(rec.to_dict()))
             spent_s[0] += rec.seconds
-            trial.set_user_attr("curve", curve)
-            trial.set_user_attr("device_seconds", spent_s[0])
-            trial.set_user_attr("cost", self.budget.cost_of(spent_s[0]))
+            set_progress(curve, paid_before_retry + spent_s[0])
             if single:
                 trial.report(rec.metrics[metric], rec.epoch)
             if type(pruner) is BasePruner:
@@ -703,6 +763,7 @@ class Search:
         fault = _injected_faults().get(trial.number)
         train_config = self.train_config
         paid_before_retry = 0.0
+        retried_at: int | None = None
         n = len(p.search_train_y)
         try:
             for attempt in (1, 2):
@@ -718,7 +779,8 @@ class Search:
                     break
                 except torch.cuda.OutOfMemoryError:
                     model = None
-                    paid_before_retry = spent_s[0]  # the failed attempt's epochs are still paid for
+                    paid_before_retry += spent_s[0]  # the failed attempt's epochs are still paid for
+                    spent_s[0] = 0.0
                     curve.clear()
                     if self.device.type == "cuda":
                         torch.cuda.empty_cache()
@@ -728,6 +790,7 @@ class Search:
                     log.warning("trial %d ran out of GPU memory; retrying once at batch size %d",
                                 trial.number, half)
                     train_config = replace(train_config, batch_size=half)
+                    retried_at = half
                     trial.set_user_attr("oom_retry_batch_size", half)
                     checkpoint.delete()
         except Preempted as e:
@@ -738,8 +801,8 @@ class Search:
             raise
         except Exception as e:  # a failed candidate must never end the search
             reason = _failure_reason(e)
-            if isinstance(e, torch.cuda.OutOfMemoryError) and "oom_retry_batch_size" in trial.user_attrs:
-                reason += f", also at half the batch size ({trial.user_attrs['oom_retry_batch_size']})"
+            if isinstance(e, torch.cuda.OutOfMemoryError) and retried_at is not None:
+                reason += f", also at half the batch size ({retried_at})"
             trial.set_user_attr("status", "failed")
             trial.set_user_attr("reason", reason)
             trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
@@ -748,24 +811,19 @@ class Search:
             log.warning("trial %d failed: %s", trial.number, reason)
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
-            return "failed"
-        seconds = paid_before_retry + result.device_seconds
-        trial.set_user_attr("device_seconds", seconds)
-        trial.set_user_attr("cost", self.budget.cost_of(seconds))
+            return replace(paid, status="failed", reason=reason)
+        set_progress(curve, paid_before_retry + result.device_seconds)
         if result.stopped_early:
             trial.set_user_attr("status", "pruned")
             study.tell(trial, state=TrialState.PRUNED)
-            outcome = "pruned"
-        else:
-            trial.set_user_attr("status", "complete")
-            study.tell(trial, values_from(result.final))
-            cache.setdefault(cache_key, trial.number)
-            outcome = "complete"
-        return outcome
+            return replace(paid, status="pruned")
+        trial.set_user_attr("status", "complete")
+        study.tell(trial, values_from(result.final))
+        cache.setdefault(cache_key, trial.number)
+        return replace(paid, status="complete")
 
-    def _prune_checkpoints(self, study: optuna.Study) -> None:
+    def _prune_checkpoints(self, study: optuna.Study, trials: list[Any]) -> None:
         """Keep the checkpoints of the best few finished trials (and of unfinished ones) only."""
-        trials = study.get_trials(deepcopy=False)
         by_number = {t.number: t for t in trials}
         keep = {t.user_attrs.get("trial_key") for t in trials if status_of(t) in ("interrupted", "running", "waiting")}
         for row in ranked(study, self.config.metric, trials)[:self.config.keep_checkpoints]:
@@ -863,17 +921,29 @@ class Search:
         return tqdm(total=self.config.max_trials, initial=spent.trials, desc="search", unit="trial",
                     dynamic_ncols=True)
 
-    def _update_bar(self, bar: Any, study: optuna.Study) -> None:
+    def _update_bar(self, bar: Any, study: optuna.Study, trials: list[Any] | None = None) -> None:
         if bar is None:
             return
-        spent = spent_of(study)
-        rows = ranked(study, self.config.metric)
+        trials = study.get_trials(deepcopy=False) if trials is None else trials
+        spent = spent_of(study, trials)
+        rows = ranked(study, self.config.metric, trials)
         bar.n = spent.trials
         bar.set_postfix_str(
             f"best {self.config.metric}={rows[0].metrics.get(self.config.metric, 0):.4f} "
             f"spent ${spent.cost:.4f} ({spent.device_seconds:.0f} device-s)" if rows else
             f"spent ${spent.cost:.4f}")
         bar.refresh()
+
+
+@dataclass
+class TrialOutcome:
+    """What the search loop needs from one trial, so it need not read the trial back."""
+
+    status: str
+    device_seconds: float = 0.0
+    search_macs: int = 0
+    epochs: int = 0
+    reason: str = ""
 
 
 def _worker_name() -> str:

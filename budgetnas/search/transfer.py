@@ -21,7 +21,7 @@ from budgetnas.bench import NB201Table
 from budgetnas.data import DataSplits
 from budgetnas.errors import ConfigError
 from budgetnas.search.config import SearchConfig
-from budgetnas.search.records import status_of, to_jsonable
+from budgetnas.search.records import record_of, status_of, to_jsonable
 from budgetnas.search.study import Search, SearchResult, open_study
 
 
@@ -138,7 +138,7 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
     search.candidates = [table.arch_str(i) for i in indices]
     result = search.run()
     study = open_study(search.run_dir, storage=config.storage, study_name=config.study_name)
-    by_arch = {t.user_attrs.get("arch"): t for t in study.get_trials(deepcopy=False)
+    by_arch = {record_of(t).get("arch"): t for t in study.get_trials(deepcopy=False)
                if status_of(t) in ("complete", "cached", "pruned", "failed")}
     bench_values = table.column(dataset, metric)
     rows = []
@@ -149,7 +149,7 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
         if t is not None and status_of(t) in ("complete", "cached"):
             measured = float(t.values[0])
         rows.append(TransferRow(arch=arch, bench_index=i, bench_value=float(bench_values[i]), measured=measured,
-                                params=t.user_attrs.get("params") if t is not None else None,
+                                params=record_of(t).get("params") if t is not None else None,
                                 status=status_of(t) if t is not None else "not run"))
     done = [r for r in rows if r.measured is not None]
     rho = spearman(np.array([r.bench_value for r in done]), np.array([r.measured for r in done]))

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from budgetnas.search import open_study
-from budgetnas.search.records import COUNTED, status_of
+from budgetnas.search.records import COUNTED, record_of, status_of
 
 MAX_TRIALS = 7
 
@@ -31,7 +31,7 @@ def _progress(db: Path) -> tuple[int, int]:
             done = con.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
             mid = con.execute(
                 "select count(*) from trials t join trial_user_attributes a on a.trial_id = t.trial_id "
-                "where t.state = 'RUNNING' and a.key = 'curve' and a.value_json != '[]'").fetchone()[0]
+                "where t.state = 'RUNNING' and a.key = 'progress'").fetchone()[0]
             return done, mid
     except sqlite3.OperationalError:  # tables not created yet
         return 0, 0
@@ -54,7 +54,7 @@ def test_sigkill_mid_search_then_rerun_resumes_exactly(tmp_path: Path) -> None:
     assert proc.returncode == -signal.SIGKILL
 
     study = open_study(run)
-    before = {t.number: (t.params, t.values, t.user_attrs["curve"]) for t in study.get_trials()
+    before = {t.number: (t.params, t.values, record_of(t)["curve"]) for t in study.get_trials()
               if status_of(t) == "complete"}
     assert len(before) >= 3
     assert len(before) < MAX_TRIALS
@@ -63,16 +63,16 @@ def test_sigkill_mid_search_then_rerun_resumes_exactly(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
     trials = open_study(run).get_trials()
-    after = {t.number: (t.params, t.values, t.user_attrs["curve"]) for t in trials if status_of(t) == "complete"}
+    after = {t.number: (t.params, t.values, record_of(t)["curve"]) for t in trials if status_of(t) == "complete"}
     for number, record in before.items():  # nothing finished was lost or changed
         assert after[number] == record
     counted = [t for t in trials if status_of(t) in COUNTED]
     assert len(counted) == MAX_TRIALS  # exact trial budget, over both processes
-    keys = [t.user_attrs["cache_key"] for t in trials if status_of(t) == "complete"]
+    keys = [record_of(t)["cache_key"] for t in trials if status_of(t) == "complete"]
     assert len(keys) == len(set(keys))  # no architecture trained twice at the same fidelity
     for t in trials:  # a trial the kill cut off was re-queued with the same cell and then finished
         if status_of(t) == "interrupted":
-            retries = [r for r in trials if r.user_attrs.get("retry_of") == t.number]
+            retries = [r for r in trials if record_of(r).get("retry_of") == t.number]
             assert len(retries) == 1 and retries[0].params == t.params
             assert status_of(retries[0]) in COUNTED
     assert (run / "best" / "model.pt").exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from budgetnas.search import open_study
-from budgetnas.search.records import COUNTED, status_of
+from budgetnas.search.records import COUNTED, record_of, status_of
 from tests.search.test_search import TINY, _search
 
 EPOCHS = 4
@@ -38,7 +38,7 @@ def _query(db: Path, sql: str) -> int:
 
 
 MID_TRIAL = ("select count(*) from trials t join trial_user_attributes a on a.trial_id = t.trial_id "
-             "where t.state = 'RUNNING' and a.key = 'curve' and a.value_json != '[]'")
+             "where t.state = 'RUNNING' and a.key = 'progress'")
 DONE = "select count(*) from trials where state = 'COMPLETE'"
 
 
@@ -63,23 +63,23 @@ def test_sigterm_checkpoints_the_trial_and_the_rerun_continues_it(tmp_path: Path
 
     study = open_study(run)
     cut = [t for t in study.get_trials() if status_of(t) == "interrupted"]
-    assert len(cut) == 1 and "SIGTERM" in cut[0].user_attrs["reason"]
-    epochs_before = len(cut[0].user_attrs["curve"])
+    assert len(cut) == 1 and "SIGTERM" in record_of(cut[0])["reason"]
+    epochs_before = len(record_of(cut[0])["curve"])
     assert 1 <= epochs_before < EPOCHS
-    key = cut[0].user_attrs["trial_key"]
+    key = record_of(cut[0])["trial_key"]
     assert (run / "checkpoints" / f"{key}.ckpt").exists()
     assert not study.user_attrs.get("final")  # no final training after a stop
 
     done = subprocess.run(_command(run, 4), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     trials = open_study(run).get_trials()
-    retry = [t for t in trials if t.user_attrs.get("retry_of") == cut[0].number]
+    retry = [t for t in trials if record_of(t).get("retry_of") == cut[0].number]
     assert len(retry) == 1 and status_of(retry[0]) == "complete"
-    assert retry[0].user_attrs["trial_key"] == key and retry[0].params == cut[0].params
+    assert record_of(retry[0])["trial_key"] == key and retry[0].params == cut[0].params
     # The epoch count proves it: the retry started after the checkpointed epochs, not from scratch.
-    assert retry[0].user_attrs["resumed_from_epoch"] >= epochs_before + 1
-    assert len(retry[0].user_attrs["curve"]) == EPOCHS
-    assert retry[0].user_attrs["curve"][:epochs_before] == cut[0].user_attrs["curve"][:epochs_before]
+    assert record_of(retry[0])["resumed_from_epoch"] >= epochs_before + 1
+    assert len(record_of(retry[0])["curve"]) == EPOCHS
+    assert record_of(retry[0])["curve"][:epochs_before] == record_of(cut[0])["curve"][:epochs_before]
     assert len([t for t in trials if status_of(t) in COUNTED]) == 4
     # Finished trials keep only the best few checkpoints (3 by default).
     assert len(list((run / "checkpoints").glob("*.ckpt"))) <= 3
@@ -113,16 +113,16 @@ def test_sigkill_at_random_moments_keeps_every_finished_trial_exactly_once(tmp_p
         proc.wait()
         for t in open_study(run).get_trials():
             if status_of(t) == "complete":
-                record = (t.params, t.values, t.user_attrs["curve"])
+                record = (t.params, t.values, record_of(t)["curve"])
                 assert snapshots.setdefault(t.number, record) == record  # never changed once finished
     done = subprocess.run(_command(run, trials_wanted, epochs=2), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     trials = open_study(run).get_trials()
-    final = {t.number: (t.params, t.values, t.user_attrs["curve"]) for t in trials if status_of(t) == "complete"}
+    final = {t.number: (t.params, t.values, record_of(t)["curve"]) for t in trials if status_of(t) == "complete"}
     for number, record in snapshots.items():
         assert final[number] == record
     assert len([t for t in trials if status_of(t) in COUNTED]) == trials_wanted
-    keys = [t.user_attrs["trial_key"] for t in trials if status_of(t) in COUNTED]
+    keys = [record_of(t)["trial_key"] for t in trials if status_of(t) in COUNTED]
     assert len(keys) == len(set(keys))  # a retried trial finished under its one identity, once
 
 
@@ -134,9 +134,9 @@ def test_out_of_memory_is_retried_once_at_half_batch(tmp_path: Path, digits, mon
     monkeypatch.setenv("BUDGETNAS_INJECT_FAULTS", "0:oom1,1:oom,2:nan")
     search, result = _search(tmp_path, splits, max_trials=4, batch_size=64)
     trials = open_study(search.run_dir).get_trials()
-    assert status_of(trials[0]) == "complete" and trials[0].user_attrs["oom_retry_batch_size"] == 32
+    assert status_of(trials[0]) == "complete" and record_of(trials[0])["oom_retry_batch_size"] == 32
     assert status_of(trials[1]) == "failed"
-    assert "also at half the batch size (32)" in trials[1].user_attrs["reason"]
-    assert status_of(trials[2]) == "failed" and "nan" in trials[2].user_attrs["reason"]
+    assert "also at half the batch size (32)" in record_of(trials[1])["reason"]
+    assert status_of(trials[2]) == "failed" and "nan" in record_of(trials[2])["reason"]
     assert status_of(trials[3]) == "complete" and result.best_arch is not None
     assert TINY  # the same tiny settings as the other search tests

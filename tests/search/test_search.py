@@ -14,7 +14,7 @@ from budgetnas.api import load_model
 from budgetnas.data import DataSplits, from_arrays
 from budgetnas.errors import BudgetError, ConfigError, ResumeError, RunDirError
 from budgetnas.search import Search, SearchConfig, open_study
-from budgetnas.search.records import spent_of, status_of
+from budgetnas.search.records import record_of, spent_of, status_of
 from budgetnas.search.study import RunLock
 
 TINY = dict(C=4, N=1, final_C=4, final_N=1, epochs=1, final_epochs=1, strategy="random")
@@ -41,22 +41,24 @@ def test_search_records_trials_ledger_and_final_model(tmp_path: Path, splits: Da
     study = open_study(run)
     trials = study.get_trials()
     assert [status_of(t) for t in trials] == ["complete"] * 3
-    rec = trials[0].user_attrs
-    assert rec["record_version"] == 1 and rec["evaluator"] == "train" and rec["seed"] == 0
+    rec = record_of(trials[0])
+    assert rec["record_version"] == 2 and rec["evaluator"] == "train" and rec["seed"] == 0
+    # Grouped by when they change: one database transaction each, not one per key.
+    assert set(trials[0].user_attrs) == {"trial_key", "record", "progress", "status"}
     assert rec["fidelity"] == {"epochs": 2, "subset": 1.0, "resolution": 8, "C": 4, "N": 1}
     assert rec["space"] == {"space": "nb201", "version": "1", "C": 4, "N": 1}
     assert len(rec["curve"]) == 2 and rec["device_seconds"] > 0 and rec["device"] == "cpu"
     assert rec["fingerprint"] == study.user_attrs["fingerprint"]
     # The ledger is the sum of what was stored: trials + probes + final training.
     spent = spent_of(study)
-    expected = sum(t.user_attrs["device_seconds"] for t in trials) + study.user_attrs["probe"]["device_seconds"] \
+    expected = sum(record_of(t)["device_seconds"] for t in trials) + study.user_attrs["probe"]["device_seconds"] \
         + study.user_attrs["final"]["device_seconds"]
     assert spent.device_seconds == pytest.approx(expected)
     assert spent.cost == pytest.approx(spent.device_seconds * 0.10 / 3600)  # CPU preset price
     assert spent.trials == 3
     # The best trial by validation accuracy was retrained and tested.
     best = max(trials, key=lambda t: t.values[0])
-    assert result.best_arch == best.user_attrs["arch"] == (run / "best/arch.txt").read_text().strip()
+    assert result.best_arch == record_of(best)["arch"] == (run / "best/arch.txt").read_text().strip()
     metrics = json.loads((run / "best/metrics.json").read_text())
     assert 0 <= metrics["test_metrics"]["accuracy"] <= 1 and metrics["test_images"] == 200
     model = load_model(run)
@@ -74,7 +76,7 @@ def test_rerun_resumes_without_repeating_or_losing_trials(tmp_path: Path, splits
     for t in trials[:2]:
         assert (t.values, t.params) == before[t.number]
     # The resumed sampler does not replay the first session's proposals.
-    archs = [t.user_attrs["arch"] for t in trials]
+    archs = [record_of(t)["arch"] for t in trials]
     assert len(set(archs)) == 4
     # Running again with the budget already spent trains nothing new.
     _, again = _search(tmp_path, splits, max_trials=4)
@@ -101,7 +103,7 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(tmp_path: Path, split
     trials = open_study(search.run_dir).get_trials()
     status = {t.number: status_of(t) for t in trials}
     assert status == {0: "complete", 1: "failed", 2: "failed", 3: "complete"}
-    assert "nan" in trials[1].user_attrs["reason"] and "out of memory" in trials[2].user_attrs["reason"]
+    assert "nan" in record_of(trials[1])["reason"] and "out of memory" in record_of(trials[2])["reason"]
     assert result.best_arch is not None and result.spent.trials == 4
 
 
@@ -133,10 +135,11 @@ def test_device_time_budget_stops_on_the_forecast(tmp_path: Path, splits: DataSp
 def test_max_params_rejects_oversize_cells_for_free(tmp_path: Path, splits: DataSplits) -> None:
     with pytest.raises(ConfigError, match="below the smallest network"):
         _search(tmp_path, splits, max_trials=2, max_params=10)
+    assert not (tmp_path / "run" / "study.db").exists() and not (tmp_path / "run" / "config.json").exists()
     search, result = _search(tmp_path, splits, max_trials=3, max_params=6000, name="run2")
     trials = open_study(search.run_dir).get_trials()
     rejected = [t for t in trials if status_of(t) == "rejected"]
-    assert all(t.user_attrs["params"] > 6000 and t.user_attrs["device_seconds"] == 0 for t in rejected)
+    assert all(record_of(t)["params"] > 6000 and record_of(t)["device_seconds"] == 0 for t in rejected)
     assert result.spent.trials == 3
     assert json.loads((search.run_dir / "best/metrics.json").read_text())["params"] <= 6000
 
@@ -150,7 +153,7 @@ def test_multi_objective_search_with_pruning(tmp_path: Path, splits: DataSplits)
     assert set(statuses) <= {"complete", "pruned", "cached"} and result.best_arch is not None
     for t in study.get_trials():
         if status_of(t) == "complete":
-            assert t.values[1] == t.user_attrs["params"]
+            assert t.values[1] == record_of(t)["params"]
 
 
 def test_run_dir_errors(tmp_path: Path, splits: DataSplits) -> None:
@@ -184,8 +187,8 @@ def test_cached_architectures_are_not_paid_for_twice(tmp_path: Path, splits: Dat
     study.enqueue_trial(first.params)  # the strategy proposes the same cell again
     _, result = _search(tmp_path, splits, max_trials=2)
     second = open_study(search.run_dir).get_trials()[1]
-    assert status_of(second) == "cached" and second.user_attrs["cache_of"] == 0
-    assert second.values == first.values and second.user_attrs["device_seconds"] == 0
+    assert status_of(second) == "cached" and record_of(second)["cache_of"] == 0
+    assert second.values == first.values and record_of(second)["device_seconds"] == 0
 
 
 def test_a_copied_run_directory_resumes_elsewhere(tmp_path: Path, splits: DataSplits) -> None:

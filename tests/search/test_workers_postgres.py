@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import signal
 import socket
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from budgetnas.search import open_study
-from budgetnas.search.records import COUNTED, status_of
+from budgetnas.search.records import COUNTED, record_of, status_of
 
 
 def _pg_bin(name: str) -> str | None:
@@ -99,9 +100,9 @@ def test_three_workers_share_one_exact_budget(postgres: str, tmp_path: Path) -> 
     all_trials = study.get_trials()
     counted = [t for t in all_trials if status_of(t) in COUNTED]
     assert len(counted) == trials  # exact, not up to trials + 2
-    keys = [t.user_attrs["trial_key"] for t in counted]
+    keys = [record_of(t)["trial_key"] for t in counted]
     assert len(set(keys)) == trials  # no trial run twice
-    workers_seen = {t.user_attrs["worker"] for t in counted}
+    workers_seen = {record_of(t)["worker"] for t in counted}
     assert len(workers_seen) >= 2  # the work really was shared
     assert not [t for t in all_trials if status_of(t) in ("running", "waiting")]  # nothing left behind
     # Then the search command again trains and tests the best cell.
@@ -109,6 +110,39 @@ def test_three_workers_share_one_exact_budget(postgres: str, tmp_path: Path) -> 
                            text=True, timeout=300)
     assert final.returncode == 0, final.stderr
     assert (run / "best" / "model.pt").exists()
+    # Any machine can summarise the shared study without the run directory.
+    show = subprocess.run([sys.executable, "-m", "budgetnas", "show", "--storage", postgres,
+                           "--study-name", "three"], capture_output=True, text=True, timeout=120)
+    assert show.returncode == 0, show.stderr
+    assert f"{trials}" in show.stdout and "test" in show.stdout.lower()
+
+
+def test_two_search_commands_on_one_study_train_the_final_model_once(postgres: str, tmp_path: Path) -> None:
+    run = tmp_path / "run"  # one run directory on a path both reach (a shared disk in real use)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = _search_cmd(postgres, run, 4, "twice")
+    cmd.insert(cmd.index("search"), "--verbose")
+    cmd[cmd.index("--epochs") + 1] = "1"
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while True:  # the second joins once the first has created the study
+        try:
+            if open_study(None, storage=postgres, study_name="twice").user_attrs.get("config"):
+                break
+        except Exception:
+            pass
+        assert first.poll() is None, first.communicate()[1]
+        assert time.time() < deadline
+        time.sleep(0.2)
+    second = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outs = [p.communicate(timeout=300) for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0], [e for _, e in outs]
+    logs = "".join(err for _, err in outs)
+    assert len(re.findall(r"final training of \S+ for \d+ epochs", logs)) == 1, logs  # once, not per process
+    assert "by another worker" in logs
+    study = open_study(None, storage=postgres, study_name="twice")
+    assert study.user_attrs["final_spent"]["device_seconds"] > 0
+    assert len([t for t in study.get_trials() if status_of(t) in COUNTED]) == 4
 
 
 def test_a_killed_workers_trial_is_requeued_by_heartbeat(postgres: str, tmp_path: Path) -> None:
@@ -121,7 +155,7 @@ def test_a_killed_workers_trial_is_requeued_by_heartbeat(postgres: str, tmp_path
     while True:
         try:
             study = open_study(None, storage=postgres, study_name="heartbeat")
-            running = [t for t in study.get_trials() if status_of(t) == "running" and t.user_attrs.get("curve")]
+            running = [t for t in study.get_trials() if status_of(t) == "running" and record_of(t).get("curve")]
             if running:
                 break
         except Exception:
@@ -131,7 +165,7 @@ def test_a_killed_workers_trial_is_requeued_by_heartbeat(postgres: str, tmp_path
         time.sleep(0.2)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    victim_key = running[0].user_attrs["trial_key"]
+    victim_key = record_of(running[0])["trial_key"]
     # A new worker with a short grace period notices the silent trial and re-queues it.
     from budgetnas.search import Search, SearchConfig
 
@@ -142,7 +176,7 @@ def test_a_killed_workers_trial_is_requeued_by_heartbeat(postgres: str, tmp_path
     time.sleep(2.5)
     result = Search(config, progress=False).run()
     trials = open_study(None, storage=postgres, study_name="heartbeat").get_trials()
-    cut = [t for t in trials if t.user_attrs.get("trial_key") == victim_key]
+    cut = [t for t in trials if record_of(t).get("trial_key") == victim_key]
     assert [status_of(t) for t in cut] == ["interrupted", "complete"]  # same identity, finished once
-    assert cut[1].user_attrs.get("resumed_from_epoch", 1) > 1  # it continued from its checkpoint
+    assert record_of(cut[1]).get("resumed_from_epoch", 1) > 1  # it continued from its checkpoint
     assert result.spent.trials == 1  # the trial budget of one was not exceeded by the retry
