@@ -179,7 +179,7 @@ def run_nas(splits: DataSplits, budget: float, seed: int, args: argparse.Namespa
     n_final = len(splits.train)
     c, h, w = splits.train.shape
     resolution = min(max(h, w), 32)
-    batch = TrainConfig().resolved_batch_size(n_final)
+    batch = TrainConfig().resolved_batch_size(n_final, device.type)
     # Work the library's ledger does not see (preparing tensors, the test pass, saving the model,
     # Optuna's bookkeeping) is kept outside the search's budget by this margin.
     margin = 1.0 + 0.05 * budget

@@ -247,19 +247,27 @@ class Search:
             )
 
     def _probe(self, arch: Any, space: BaseSpace, resolution: int, n: int) -> float:
-        """Seconds per training sample for ``arch``, from a few timed steps on random inputs."""
+        """Seconds per training sample for ``arch`` in steady state, on random inputs.
+
+        Two short runs, of 2 and 6 steps: their difference cancels what every run pays once
+        (moving the model, building the optimizer, capturing the CUDA graph), which the cost
+        model learns from the real trials instead.
+        """
         p = self._load()
-        model = seeded_build(lambda: space.build(arch, in_channels=p.in_channels,
-                                                 num_classes=p.num_classes), 0)
-        bs = self.train_config.resolved_batch_size(n)
-        times = []
-        for _ in range(3):
+        bs = self.train_config.resolved_batch_size(n, self.device.type)
+        seconds = []
+        for steps in (2, 6):
+            model = seeded_build(lambda: space.build(arch, in_channels=p.in_channels,
+                                                     num_classes=p.num_classes), 0)
             cfg = TrainConfig(epochs=1, batch_size=bs, lr=self.config.lr, warmup_epochs=0)
-            x = torch.randn(bs, p.in_channels, resolution, resolution)
-            y = torch.randint(0, p.num_classes, (bs,))
-            times.append(train(model, x, y, None, None, cfg, num_classes=p.num_classes,
-                               device=self.device).device_seconds)
-        return min(times[1:]) / bs
+            x = torch.randn(bs * steps, p.in_channels, resolution, resolution)
+            y = torch.randint(0, p.num_classes, (bs * steps,))
+            seconds.append(train(model, x, y, None, None, cfg, num_classes=p.num_classes,
+                                 device=self.device).device_seconds)
+        per_step = (seconds[1] - seconds[0]) / 4
+        if per_step <= 0:  # timer noise on a very fast step: fall back to the plain average
+            per_step = seconds[1] / 6
+        return per_step / bs
 
     # -- the loop -------------------------------------------------------------------------------
     def dry_run(self) -> dict[str, Any]:
@@ -688,10 +696,10 @@ class Search:
         }
         paid.search_macs = record["search_macs"]
 
-        def set_progress(curve: list[dict[str, Any]], seconds: float) -> None:
+        def set_progress(curve: list[dict[str, Any]], seconds: float, **extra: Any) -> None:
             paid.device_seconds, paid.epochs = seconds, len(curve)
             trial.set_user_attr(PROGRESS_KEY, {"curve": curve, "device_seconds": seconds,
-                                               "cost": self.budget.cost_of(seconds)})
+                                               "cost": self.budget.cost_of(seconds), **extra})
 
         sizes = {"params": final_cost.params, "macs": final_cost.macs}
 
@@ -784,7 +792,7 @@ class Search:
                     curve.clear()
                     if self.device.type == "cuda":
                         torch.cuda.empty_cache()
-                    half = train_config.resolved_batch_size(n) // 2
+                    half = train_config.resolved_batch_size(n, self.device.type) // 2
                     if attempt == 2 or half < 1:
                         raise
                     log.warning("trial %d ran out of GPU memory; retrying once at batch size %d",
@@ -812,7 +820,8 @@ class Search:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             return replace(paid, status="failed", reason=reason)
-        set_progress(curve, paid_before_retry + result.device_seconds)
+        set_progress(curve, paid_before_retry + result.device_seconds, step_mode=result.step_mode,
+                     batch_size=result.batch_size)
         if result.stopped_early:
             trial.set_user_attr("status", "pruned")
             study.tell(trial, state=TrialState.PRUNED)
@@ -867,7 +876,7 @@ class Search:
         except torch.cuda.OutOfMemoryError:
             raise BudgetError(
                 f"the final training of {best.arch} ran out of GPU memory at batch size "
-                f"{cfg.resolved_batch_size(len(y))}; the search results are kept: run again with a smaller "
+                f"{cfg.resolved_batch_size(len(y), self.device.type)}; the search results are kept: run again with a smaller "
                 "--batch-size or --final-C/--final-N") from None
         test_metrics: dict[str, float] = {}
         n_test = 0

@@ -7,6 +7,16 @@ cosine schedule. On CUDA it uses bf16 autocast and channels_last. There is no pe
 work and no DataLoader. Every epoch it evaluates on the validation tensors and reports accuracy,
 balanced accuracy and macro-F1 to an optional callback, which may stop the run (pruning).
 
+On CUDA the training step (forward, backward, gradient clipping, fused SGD) is captured once in
+a CUDA graph and replayed: one launch per step instead of ~1,000, which is what small NAS
+networks are bound by (``step_mode``). The batch is indexed and augmented before the replay and
+copied into the graph's static input; the learning rate lives in a device tensor that the
+captured optimizer reads, so the schedule needs no re-capture. Where capture is impossible (the
+CPU, a failed capture) the same step runs eagerly, and the log says so. On CUDA both modes use
+the same kernels (fused SGD with a tensor learning rate, autocast without its weight cache) and
+drop the last partial batch (static shapes), so eager and graph training follow the same
+trajectory.
+
 Randomness comes only from ``seed``: an explicit ``torch.Generator`` drives shuffling and
 augmentation, and :func:`seeded_build` initialises weights inside ``torch.random.fork_rng`` so
 the global RNG is left as it was. On the CPU two runs with the same seed are bit-for-bit equal;
@@ -15,6 +25,7 @@ on CUDA, cuDNN's algorithm choice and bf16 make them equal within a small tolera
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -29,6 +40,8 @@ from budgetnas.errors import ConfigError, TrialFailed
 from budgetnas.train.checkpoint import Checkpointer
 
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
+STEP_MODES = ("auto", "eager", "graph")
+log = logging.getLogger("budgetnas")
 
 
 @dataclass(frozen=True)
@@ -36,7 +49,7 @@ class TrainConfig:
     """How one candidate is trained. ``lr`` is the peak rate at batch 256, scaled linearly."""
 
     epochs: int = 10
-    batch_size: int | None = None  # None: min(256, a power of two near N/16, at least 32)
+    batch_size: int | None = None  # None: per device, see resolved_batch_size
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -46,6 +59,7 @@ class TrainConfig:
     crop_padding: int | None = None  # None: resolution // 8 (4 px at 32x32); 0 turns cropping off
     hflip: bool = False
     eval_batch_size: int = 1024
+    step_mode: str = "auto"  # "auto": a CUDA graph on CUDA, eager elsewhere; "eager"; "graph"
 
     def __post_init__(self) -> None:
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -54,15 +68,22 @@ class TrainConfig:
             raise ConfigError(f"batch_size must be a positive integer or None (auto), got {self.batch_size!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
+        if self.step_mode not in STEP_MODES:
+            raise ConfigError(f"step_mode must be one of {', '.join(STEP_MODES)}, got {self.step_mode!r}")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
         if self.weight_decay < 0 or self.warmup_epochs < 0:
             raise ConfigError("weight_decay and warmup_epochs must not be negative")
 
-    def resolved_batch_size(self, n: int) -> int:
+    def resolved_batch_size(self, n: int, device_type: str = "cpu") -> int:
+        """The batch size for ``n`` training images: ``batch_size`` if set (at most ``n``), else
+        a power of two giving about 16 steps per epoch or more, from 32 up to 256 on the CPU and
+        up to 512 on CUDA, where a small network needs bigger batches to fill the GPU. The peak
+        learning rate scales linearly with it (``lr`` is for batch 256), after a warm-up."""
         if self.batch_size is not None:
             return min(self.batch_size, n)
-        return min(256, max(32, 2 ** int(math.log2(max(n, 2) / 16))), n)
+        cap = 512 if device_type == "cuda" else 256
+        return min(cap, max(32, 2 ** int(math.log2(max(n, 2) / 16))), n)
 
 
 @dataclass
@@ -87,6 +108,8 @@ class TrainResult:
     device_seconds: float = 0.0
     stopped_early: bool = False
     device: str = "cpu"
+    step_mode: str = "eager"  # what ran: "eager" or "graph"
+    batch_size: int = 0
     resumed_from: tuple[int, int] | None = None  # (epoch, step in epoch) of a restored checkpoint
 
     @property
@@ -141,7 +164,7 @@ def _augment(x: torch.Tensor, pad: int, hflip: bool, gen: torch.Generator) -> to
     return x
 
 
-def _inject(fault: str, loss: torch.Tensor) -> None:
+def _inject(fault: str) -> None:
     if fault == "oom":
         raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected fault)")
     if fault != "nan":
@@ -153,6 +176,107 @@ def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class _Step:
+    """One training step on a fixed-size batch, eager or replayed from a CUDA graph.
+
+    ``run(xb, yb, lr)`` trains on the batch and adds ``loss * batch`` to ``loss_sum`` on the
+    device (no host sync). In graph mode the batch is copied into static tensors and the
+    captured step replayed; capture happens on the first call, after a few warm-up steps on a
+    side stream whose effect on the weights, buffers and optimizer state is undone, so the
+    captured run starts from exactly the state the eager one would.
+    """
+
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, config: TrainConfig,
+                 loss_sum: torch.Tensor, lr: torch.Tensor | None, dev: torch.device, graph: bool) -> None:
+        self.model, self.opt, self.config, self.loss_sum, self.lr, self.dev = model, opt, config, loss_sum, lr, dev
+        self.cuda = dev.type == "cuda"
+        self.mode = "graph" if graph else "eager"
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.static: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.params = [p for p in model.parameters() if p.requires_grad]
+
+    def _body(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        with torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=self.cuda, cache_enabled=False):
+            loss = F.cross_entropy(self.model(xb), yb, label_smoothing=self.config.label_smoothing)
+        loss.backward()
+        if self.config.grad_clip:
+            nn.utils.clip_grad_norm_(self.params, self.config.grad_clip, foreach=self.cuda or None)
+        self.opt.step()
+        self.loss_sum.add_(loss.detach().float() * yb.shape[0])
+
+    def set_lr(self, value: float) -> None:
+        if self.lr is not None:
+            self.lr.fill_(value)  # read by the fused optimizer on the device: no re-capture
+        else:
+            for group in self.opt.param_groups:
+                group["lr"] = value
+
+    def run(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        if self.mode == "eager":
+            self.opt.zero_grad(set_to_none=True)
+            self._body(xb, yb)
+            return
+        if self.graph is None:
+            self._capture(xb, yb)
+            if self.mode == "eager":  # the capture failed: this run continues eagerly
+                self.run(xb, yb)
+                return
+        sx, sy = self.static  # type: ignore[misc]
+        sx.copy_(xb)
+        sy.copy_(yb)
+        self.graph.replay()  # type: ignore[union-attr]
+
+    def _capture(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        saved = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        saved_opt = {id(p): {k: v.detach().clone() for k, v in self.opt.state[p].items() if torch.is_tensor(v)}
+                     for p in self.params if p in self.opt.state}
+        saved_loss = self.loss_sum.detach().clone()
+        sx = torch.empty_like(xb).copy_(xb)
+        sy = yb.clone()
+        try:
+            side = torch.cuda.Stream(self.dev)
+            side.wait_stream(torch.cuda.current_stream(self.dev))
+            with torch.cuda.stream(side):  # cuDNN/cuBLAS pick algorithms, the allocator warms up
+                for _ in range(3):
+                    self.opt.zero_grad(set_to_none=True)
+                    self._body(sx, sy)
+            torch.cuda.current_stream(self.dev).wait_stream(side)
+            self._restore(saved, saved_opt, saved_loss)
+            self.opt.zero_grad(set_to_none=True)  # gradients are allocated inside the graph's pool
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._body(sx, sy)
+        except RuntimeError as e:  # e.g. an op that cannot be captured; train eagerly instead
+            torch.cuda.synchronize(self.dev)
+            self._restore(saved, saved_opt, saved_loss)
+            self.opt.zero_grad(set_to_none=True)
+            self.mode = "eager"
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            log.warning("CUDA graph capture failed (%s); this candidate trains eagerly", first)
+            return
+        self.graph, self.static = graph, (sx, sy)
+
+    @torch.no_grad()
+    def _restore(self, saved: dict[str, torch.Tensor], saved_opt: dict[int, dict[str, torch.Tensor]],
+                 saved_loss: torch.Tensor) -> None:
+        """Undo the warm-up steps in place (the graph must see the same tensors, not copies)."""
+        for k, v in self.model.state_dict().items():
+            v.copy_(saved[k])
+        for p in self.params:
+            for k, v in self.opt.state.get(p, {}).items():
+                if torch.is_tensor(v):
+                    before = saved_opt.get(id(p), {}).get(k)
+                    # A momentum buffer the warm-up created starts at zero: SGD's first step then
+                    # sets it to the gradient, exactly what a fresh buffer gets.
+                    v.copy_(before) if before is not None else v.zero_()
+        self.loss_sum.copy_(saved_loss)
+
+    def close(self) -> None:
+        """Free the graph's memory pool (and the gradients that live in it)."""
+        self.graph, self.static = None, None
+        self.opt.zero_grad(set_to_none=True)
 
 
 def train(
@@ -171,6 +295,7 @@ def train(
     checkpoint: Checkpointer | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_resume: Callable[[list[EpochRecord]], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> TrainResult:
     """Train ``model`` on ``(train_x, train_y)``; evaluate on the validation set every epoch.
 
@@ -183,6 +308,8 @@ def train(
     at every epoch end and every ``checkpoint.interval`` seconds, and a run that finds a valid
     checkpoint continues from it (``on_resume`` gets the curve so far). ``should_stop`` is polled
     before every step; when it returns True the state is saved and :class:`Preempted` is raised.
+    ``clock`` measures the device seconds reported (a fair-share clock when several candidates
+    train at once on one device).
 
     Example::
 
@@ -192,15 +319,17 @@ def train(
     dev = resolve_device(device)
     cuda = dev.type == "cuda"
     if cuda:
-        torch.cuda.synchronize(dev)
-    start = time.perf_counter()
+        torch.cuda.current_stream(dev).synchronize()
+    start = clock()
     fmt = torch.channels_last if cuda else torch.contiguous_format
     model = model.to(dev, memory_format=fmt)
     x_all = train_x.to(dev, non_blocking=True)
     y_all = train_y.to(dev, non_blocking=True)
     n = x_all.shape[0]
-    bs = config.resolved_batch_size(n)
-    steps_per_epoch = math.ceil(n / bs)
+    bs = config.resolved_batch_size(n, dev.type)
+    # Static shapes on CUDA (a graph replays one batch size): the last partial batch is dropped;
+    # every image is still seen, in another position, in the other epochs.
+    steps_per_epoch = n // bs if cuda else math.ceil(n / bs)
     total_steps = steps_per_epoch * config.epochs
     warmup = min(int(config.warmup_epochs * steps_per_epoch), total_steps // 2)
     peak_lr = config.lr * bs / 256
@@ -209,13 +338,14 @@ def train(
     decay, no_decay = [], []
     for p in model.parameters():
         (decay if p.ndim > 1 else no_decay).append(p)
+    lr_t = torch.tensor(peak_lr, device=dev) if cuda else None
     opt = torch.optim.SGD(
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=peak_lr, momentum=config.momentum, nesterov=config.momentum > 0,
-        **({"foreach": True} if cuda else {}),
+        lr=lr_t if lr_t is not None else peak_lr, momentum=config.momentum, nesterov=config.momentum > 0,
+        **({"fused": True} if cuda else {}),
     )
     gen = torch.Generator(device=dev).manual_seed(seed)
-    result = TrainResult(model=model, device=str(dev))
+    result = TrainResult(model=model, device=str(dev), batch_size=bs)
     step, first_epoch, first_i, order, loss_sum = 0, 1, 0, None, torch.zeros((), device=dev)
     state = checkpoint.load() if checkpoint is not None else None
     if state is not None and state.get("batch_size") != bs:
@@ -226,71 +356,77 @@ def train(
         gen.set_state(state["generator"].to(gen.get_state().device))
         step, first_epoch, first_i = state["step"], state["epoch"], state["i"]
         order = state["order"].to(dev) if state["order"] is not None else None
-        loss_sum = state["loss_sum"].to(dev)
+        loss_sum.copy_(state["loss_sum"])
         result.curve = [EpochRecord(**r) for r in state["curve"]]
         result.resumed_from = (first_epoch, first_i)
         if on_resume is not None:
             on_resume(list(result.curve))
+    for group in opt.param_groups:  # the one device tensor the (captured) optimizer reads
+        group["lr"] = lr_t if lr_t is not None else peak_lr
+
+    graph = config.step_mode == "graph" or (config.step_mode == "auto" and cuda)
+    if graph and not cuda:
+        if config.step_mode == "graph":
+            log.info("CUDA graphs need a CUDA device; training on %s eagerly", dev)
+        graph = False
+    stepper = _Step(model, opt, config, loss_sum, lr_t, dev, graph)
 
     def save(epoch: int, i: int, order: torch.Tensor | None) -> None:
         checkpoint.save({  # type: ignore[union-attr]
             "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-            "step": step, "epoch": epoch, "i": i, "order": order, "loss_sum": loss_sum,
+            "step": step, "epoch": epoch, "i": i, "order": order, "loss_sum": loss_sum.clone(),
             "curve": [r.to_dict() for r in result.curve], "batch_size": bs,
         })
 
     last_save = time.perf_counter()
-    for epoch in range(first_epoch, config.epochs + 1):
-        model.train()
-        epoch_start = time.perf_counter()
-        if order is None:
-            loss_sum = torch.zeros((), device=dev)
-            order = torch.randperm(n, generator=gen, device=dev)
-        for i in range(first_i, steps_per_epoch):
-            if should_stop is not None and should_stop():
-                if checkpoint is not None:
-                    save(epoch, i, order)
-                raise Preempted(epoch, i, checkpoint is not None)
-            idx = order[i * bs:(i + 1) * bs]
-            xb = _augment(x_all[idx], pad, config.hflip, gen).contiguous(memory_format=fmt)
-            yb = y_all[idx]
-            for group in opt.param_groups:
-                group["lr"] = _lr_at(step, total_steps, warmup, peak_lr)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda):
-                loss = F.cross_entropy(model(xb), yb, label_smoothing=config.label_smoothing)
-            if inject_fault is not None and step == 0:
-                _inject(inject_fault, loss)
-                loss = loss * float("nan")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip, foreach=cuda or None)
-            opt.step()
-            loss_sum += loss.detach().float() * yb.shape[0]
-            step += 1
-            if checkpoint is not None and checkpoint.interval is not None and \
-                    time.perf_counter() - last_save > checkpoint.interval and i + 1 < steps_per_epoch:
-                save(epoch, i + 1, order)
+    try:
+        for epoch in range(first_epoch, config.epochs + 1):
+            model.train()
+            epoch_start = clock()
+            if order is None:
+                loss_sum.zero_()
+                order = torch.randperm(n, generator=gen, device=dev)
+            for i in range(first_i, steps_per_epoch):
+                if should_stop is not None and should_stop():
+                    if checkpoint is not None:
+                        save(epoch, i, order)
+                    raise Preempted(epoch, i, checkpoint is not None)
+                idx = order[i * bs:(i + 1) * bs]
+                xb = _augment(x_all[idx], pad, config.hflip, gen).contiguous(memory_format=fmt)
+                yb = y_all[idx]
+                stepper.set_lr(_lr_at(step, total_steps, warmup, peak_lr))
+                if inject_fault is not None and step == 0:
+                    _inject(inject_fault)
+                    xb = xb * float("nan")
+                stepper.run(xb, yb)
+                step += 1
+                if checkpoint is not None and checkpoint.interval is not None and \
+                        time.perf_counter() - last_save > checkpoint.interval and i + 1 < steps_per_epoch:
+                    save(epoch, i + 1, order)
+                    last_save = time.perf_counter()
+            first_i, order = 0, None
+            seen = steps_per_epoch * bs if cuda else n
+            train_loss = float(loss_sum) / seen  # one sync per epoch
+            if not math.isfinite(train_loss):
+                raise TrialFailed(f"training loss became {train_loss} in epoch {epoch} (diverged); "
+                                  "try a lower lr")
+            metrics = evaluate(model, val_x, val_y, num_classes=num_classes, device=dev,
+                               batch_size=config.eval_batch_size) if val_x is not None else {}
+            record = EpochRecord(epoch=epoch, train_loss=train_loss, metrics=metrics,
+                                 seconds=clock() - epoch_start)
+            result.curve.append(record)
+            if checkpoint is not None:
+                save(epoch + 1, 0, None)
                 last_save = time.perf_counter()
-        first_i, order = 0, None
-        train_loss = float(loss_sum) / n  # one sync per epoch
-        if not math.isfinite(train_loss):
-            raise TrialFailed(f"training loss became {train_loss} in epoch {epoch} (diverged); "
-                              "try a lower lr")
-        metrics = evaluate(model, val_x, val_y, num_classes=num_classes, device=dev,
-                           batch_size=config.eval_batch_size) if val_x is not None else {}
-        record = EpochRecord(epoch=epoch, train_loss=train_loss, metrics=metrics,
-                             seconds=time.perf_counter() - epoch_start)
-        result.curve.append(record)
-        if checkpoint is not None:
-            save(epoch + 1, 0, None)
-            last_save = time.perf_counter()
-        if on_epoch is not None and on_epoch(record):
-            result.stopped_early = epoch < config.epochs
-            break
+            if on_epoch is not None and on_epoch(record):
+                result.stopped_early = epoch < config.epochs
+                break
+    finally:
+        result.step_mode = stepper.mode
+        stepper.close()
     if cuda:
-        torch.cuda.synchronize(dev)
-    result.device_seconds = time.perf_counter() - start
+        torch.cuda.current_stream(dev).synchronize()
+    result.device_seconds = clock() - start
     return result
 
 
@@ -301,7 +437,10 @@ def predict_logits(model: nn.Module, x: torch.Tensor, *, device: str | torch.dev
     dev = resolve_device(device)
     cuda = dev.type == "cuda"
     fmt = torch.channels_last if cuda else torch.contiguous_format
-    model = model.to(dev, memory_format=fmt).eval()
+    first = next(model.parameters(), None)
+    if first is None or first.device != dev:  # (never re-place a model that a CUDA graph points at)
+        model = model.to(dev, memory_format=fmt)
+    model.eval()
     outs = []
     for i in range(0, x.shape[0], batch_size):
         xb = x[i:i + batch_size].to(dev, non_blocking=True).contiguous(memory_format=fmt)

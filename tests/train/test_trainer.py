@@ -125,3 +125,53 @@ def test_gpu_training_repeats_within_tolerance(tensors) -> None:
     a, b = (r.curve[-1].train_loss for r in runs)
     assert abs(a - b) < 0.05 * max(a, b)  # bf16 + cuDNN autotuning: equal within 5%
     assert abs(runs[0].final["accuracy"] - runs[1].final["accuracy"]) < 0.05
+
+
+def test_graph_mode_falls_back_to_eager_on_the_cpu_and_says_so(tensors, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="budgetnas"):
+        graph = _run(tensors, epochs=2, step_mode="graph")
+    eager = _run(tensors, epochs=2, step_mode="eager")
+    assert graph.step_mode == "eager" and eager.step_mode == "eager"
+    assert "CUDA graphs need a CUDA device" in caplog.text
+    assert [r.train_loss for r in graph.curve] == [r.train_loss for r in eager.curve]  # the same path
+    auto = _run(tensors, epochs=2)  # "auto" on the CPU: eager, silently
+    assert auto.step_mode == "eager" and auto.batch_size == 64
+
+
+def test_step_mode_and_batch_size_rules() -> None:
+    with pytest.raises(ConfigError, match="step_mode must be one of auto, eager, graph"):
+        TrainConfig(step_mode="cudagraph")
+    # A small network needs bigger batches to fill a GPU: up to 512 there, 256 on the CPU.
+    assert TrainConfig().resolved_batch_size(45000, "cuda") == 512
+    assert TrainConfig().resolved_batch_size(45000, "cpu") == 256
+    assert TrainConfig().resolved_batch_size(1000, "cuda") == 32
+    assert TrainConfig(batch_size=4096).resolved_batch_size(1000, "cuda") == 1000
+
+
+def _cuda_run(tensors, mode: str, epochs: int = 4):
+    space = NB201Space(C=8, N=1)
+    model = seeded_build(lambda: space.build(ARCH, in_channels=1, num_classes=10), 0)
+    cfg = TrainConfig(epochs=epochs, batch_size=64, step_mode=mode)
+    return train(model, *tensors, cfg, num_classes=10, seed=0, device="cuda")
+
+
+@pytest.mark.gpu
+def test_graph_captured_and_eager_training_follow_the_same_trajectory(tensors) -> None:
+    eager, graph = _cuda_run(tensors, "eager"), _cuda_run(tensors, "graph")
+    assert eager.step_mode == "eager" and graph.step_mode == "graph"
+    # Same kernels, same data order; bf16 and cuDNN's algorithm choice leave small differences.
+    for a, b in zip(eager.curve, graph.curve):
+        assert abs(a.train_loss - b.train_loss) <= 0.02 * max(a.train_loss, b.train_loss), (a, b)
+    assert abs(eager.final["accuracy"] - graph.final["accuracy"]) <= 0.03
+
+
+@pytest.mark.gpu
+def test_graph_training_leaves_no_gpu_memory_behind(tensors) -> None:
+    _cuda_run(tensors, "graph", epochs=1)
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    for _ in range(3):
+        r = _cuda_run(tensors, "graph", epochs=1)
+        del r
+    torch.cuda.synchronize()
+    assert torch.cuda.memory_allocated() <= before  # the graph pools and gradients were freed
