@@ -62,8 +62,8 @@ BEST_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|no
 DEFAULT_TAR = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 
 # ------------------------------------------------------------------------------------ data
-def load_cifar_subset(path: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` images (uint8 N x 32 x 32 x 3) and labels from train/<class>/*.jpg, balanced by class.
+def load_cifar_subset(path: Path, n: int, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """``n`` images (uint8 N x 32 x 32 x 3) and labels from <split>/<class>/*.jpg, balanced by class.
 
     Streams the tarball once and decodes only the images it keeps; nothing is written to disk.
     """
@@ -74,7 +74,7 @@ def load_cifar_subset(path: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
     with tarfile.open(path, "r:*") as tar:
         for member in tar:
             parts = [p for p in PurePosixPath(member.name).parts if p not in (".", "")]
-            if not member.isfile() or len(parts) != 3 or parts[0] != "train":
+            if not member.isfile() or len(parts) != 3 or parts[0] != split:
                 continue
             if not parts[2].lower().endswith((".jpg", ".jpeg", ".png")):
                 continue
@@ -88,7 +88,7 @@ def load_cifar_subset(path: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
             with Image.open(io.BytesIO(fh.read())) as img:
                 images.append(np.asarray(img.convert("RGB"), dtype=np.uint8))
     if not kept:
-        raise DataError(f"{path} holds no train/<class>/*.jpg images; is it the CIFAR-10 JPEG tarball?")
+        raise DataError(f"{path} holds no {split}/<class>/*.jpg images; is it the CIFAR-10 JPEG tarball?")
     classes = sorted(kept)
     x = np.stack([img for c in classes for img in kept[c]])
     y = np.concatenate([np.full(len(kept[c]), i, np.int64) for i, c in enumerate(classes)])

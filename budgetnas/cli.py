@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, help="batch size (default: by data size, up to 256)")
     g.add_argument("--lr", type=float, default=0.1, help="peak learning rate at batch 256 (0.1)")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (auto)")
+    g.add_argument("--concurrent", type=_concurrent, default=1, metavar="K|auto",
+                   help="train K candidates at once on the device (1); auto measures 1, 2, 4, 8 on a GPU")
+    g.add_argument("--step-mode", choices=("auto", "eager", "graph"), default="auto",
+                   help="auto: capture each training step in a CUDA graph on a GPU, eager elsewhere")
 
     g = s.add_argument_group("budget (at least one)")
     g.add_argument("--max-trials", type=int, help="number of candidates to evaluate")
@@ -199,6 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _concurrent(text: str) -> int:
+    if text.strip().lower() == "auto":
+        return 0
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of candidates or 'auto', got {text!r}") from None
+    if not 1 <= k <= 16:
+        raise argparse.ArgumentTypeError(f"expected 1 to 16 candidates at once (or 'auto'), got {k}")
+    return k
+
+
 def _config(args: argparse.Namespace) -> "SearchConfig":
     from budgetnas.search import SearchConfig
 
@@ -209,6 +225,7 @@ def _config(args: argparse.Namespace) -> "SearchConfig":
         search_resolution=args.search_resolution, resolution=args.resolution,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed, pruner=args.pruner,
         batch_size=args.batch_size, lr=args.lr, hflip=args.hflip, device=args.device,
+        concurrent=args.concurrent, step_mode=args.step_mode,
         max_trials=args.max_trials, max_time=args.max_time, max_device_hours=args.max_device_hours,
         max_cost=args.max_cost, gpu_price=args.gpu_price, device_preset=args.device_preset,
         max_consecutive_failures=args.max_failures, final_training=not args.no_final,

@@ -48,6 +48,8 @@ class SearchConfig:
     lr: float = 0.1
     hflip: bool | None = None  # None: on for datasets where mirror images are the same class
     device: str = "auto"
+    concurrent: int = 1  # candidates trained at once on the device; 0: auto (measured on CUDA, 1 on CPU)
+    step_mode: str = "auto"  # the trainer's step: auto (CUDA graph on CUDA), eager or graph
     # budget
     max_trials: int | None = None
     max_time: float | None = None
@@ -87,6 +89,11 @@ class SearchConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(self.concurrent, int) or isinstance(self.concurrent, bool) or not 0 <= self.concurrent <= 16:
+            raise ConfigError(f"concurrent must be 0 (auto) or a number of candidates from 1 to 16, "
+                              f"got {self.concurrent!r}")
+        if self.step_mode not in ("auto", "eager", "graph"):
+            raise ConfigError(f"step_mode must be auto, eager or graph, got {self.step_mode!r}")
         if self.checkpoint_interval is not None and not self.checkpoint_interval > 0:
             raise ConfigError(f"checkpoint_interval must be a positive number of seconds, "
                               f"got {self.checkpoint_interval!r}")

@@ -1,0 +1,123 @@
+"""Several candidates trained at once in one search: exact budgets, a fair split of the device's
+time in the ledger, and a stop signal that checkpoints every running trial. (On the CPU the
+candidates share the cores; on a GPU each gets its own CUDA stream and graph.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from budgetnas.data import DataSplits, from_arrays
+from budgetnas.errors import ConfigError
+from budgetnas.search import Search, SearchConfig, open_study
+from budgetnas.search.records import COUNTED, record_of, spent_of, status_of
+from budgetnas.search.study import DeviceShare
+from tests.search.test_search import TINY
+
+
+@pytest.fixture(scope="module")
+def splits(digits) -> DataSplits:
+    x, y = digits
+    return DataSplits(train=from_arrays(x[:600], y[:600], name="digits"), test=None)
+
+
+def test_the_fair_share_clock_splits_time_between_the_candidates_in_it() -> None:
+    share = DeviceShare()
+    marks: dict[str, float] = {}
+
+    def hold(name: str, seconds: float) -> None:
+        share.enter()
+        t0 = share.now()
+        time.sleep(seconds)
+        marks[name] = share.now() - t0
+        share.exit()
+
+    threads = [threading.Thread(target=hold, args=(n, 0.6)) for n in ("a", "b", "c")]
+    wall = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - wall
+    # Three at once for ~0.6 s: each is charged ~0.2 s, and together they are charged the wall time.
+    assert sum(marks.values()) == pytest.approx(wall, rel=0.15)
+    for v in marks.values():
+        assert 0.1 < v < 0.35
+
+
+def test_two_candidates_at_once_keep_the_budget_exact_and_bill_the_device_once(
+        tmp_path: Path, splits: DataSplits) -> None:
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), test_fraction=0.0, max_trials=6,
+                       final_training=False, concurrent=2, **{**TINY, "epochs": 2})
+    t0 = time.perf_counter()
+    result = Search(cfg, data=splits, data_name="digits", progress=False).run()
+    wall = time.perf_counter() - t0
+    trials = open_study(tmp_path / "run").get_trials()
+    counted = [t for t in trials if status_of(t) in COUNTED]
+    assert len(counted) == 6 and result.spent.trials == 6  # exact, not up to 6 + 1
+    assert len({record_of(t)["trial_key"] for t in counted}) == 6
+    assert not [t for t in trials if status_of(t) in ("running", "waiting")]
+    done = sorted((t for t in counted if status_of(t) == "complete"), key=lambda t: t.datetime_start)
+    overlaps = sum(1 for a, b in zip(done, done[1:]) if b.datetime_start < a.datetime_complete)
+    assert overlaps >= 1  # they really ran at the same time
+    # The ledger charges the device's time once: the trials' shares add up to no more than the
+    # time the search ran (two trials at once are each charged about half of their wall time).
+    trained = sum(record_of(t)["device_seconds"] for t in trials)
+    assert 0 < trained <= wall
+    assert spent_of(open_study(tmp_path / "run")).device_seconds == pytest.approx(result.spent.device_seconds)
+
+
+def test_concurrent_setting_errors() -> None:
+    with pytest.raises(ConfigError, match="concurrent must be 0"):
+        SearchConfig(data="digits", concurrent=17)
+    with pytest.raises(ConfigError, match="step_mode"):
+        SearchConfig(data="digits", step_mode="fast")
+
+
+def test_auto_concurrency_is_one_candidate_on_the_cpu(tmp_path: Path, splits: DataSplits,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), test_fraction=0.0, max_trials=1,
+                       final_training=False, concurrent=0, device="cpu", **TINY)
+    with caplog.at_level("INFO", logger="budgetnas"):
+        Search(cfg, data=splits, data_name="digits", progress=False).run()
+    assert "concurrent=auto: one candidate at a time" in caplog.text
+
+
+def test_sigterm_checkpoints_every_running_candidate_and_the_rerun_finishes(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "budgetnas", "search", "--data", "digits", "--run-dir", str(run),
+           "--max-trials", "4", "--strategy", "random", "--epochs", "10", "-C", "4", "-N", "1",
+           "--no-final", "--concurrent", "2", "--quiet"]
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while True:  # wait until both candidates have finished an epoch
+        try:
+            trials = open_study(run).get_trials() if (run / "study.db").exists() else []
+        except Exception:
+            trials = []
+        if len([t for t in trials if status_of(t) == "running" and record_of(t)["curve"]]) == 2:
+            break
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM or proc.returncode == 0
+    cut = [t for t in open_study(run).get_trials() if status_of(t) == "interrupted"]
+    assert len(cut) == 2  # both running candidates stopped cleanly and were queued again
+    for t in cut:
+        assert (run / "checkpoints" / f"{record_of(t)['trial_key']}.ckpt").exists()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    trials = open_study(run).get_trials()
+    assert len([t for t in trials if status_of(t) in COUNTED]) == 4
+    retries = [t for t in trials if record_of(t).get("retry_of") in {c.number for c in cut}]
+    assert len(retries) == 2 and all(record_of(t).get("resumed_from_epoch", 1) > 1 for t in retries)
