@@ -191,6 +191,8 @@ class Search:
             config.artifacts_dir = str(Path(config.run_dir).resolve())
         self.artifacts_dir = Path(config.artifacts_dir or config.run_dir)
         self._stop_flag = False
+        self._inflight: dict[str, threading.Event] = {}  # cache keys being trained (concurrent mode)
+        self._inflight_lock = threading.Lock()
         self._signal_name: str | None = None
         self.run_dir = Path(config.run_dir)
         self._data = data
@@ -632,8 +634,11 @@ class Search:
                 arch = self.space.from_decisions(
                     {name: trial.suggest_categorical(name, list(choices)) for name, choices in self.space.decisions()})
             paid = TrialOutcome("running")
+            in_flight = self._cell_in_flight(self._cache_key(arch, p), cache) if share is not None \
+                else contextlib.nullcontext()
             try:
-                outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker, paid, share)
+                with in_flight:
+                    outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker, paid, share)
             except Preempted:
                 self.ledger.commit(slot, paid.device_seconds, finished=False)
                 return (f"stopped by {self._signal_name}: trial {trial.number} saved a checkpoint "
@@ -775,10 +780,9 @@ class Search:
         what the cut trial cost without reading it back from the storage.
         """
         cfg = self.config
-        fidelity = {"epochs": cfg.epochs, "subset": cfg.subset, "resolution": p.search_resolution,
-                    "C": cfg.C, "N": cfg.N}
+        fidelity = self._fidelity(p)
         canonical = self.space.canonical(arch)
-        cache_key = json.dumps([canonical, fidelity, cfg.seed])
+        cache_key = self._cache_key(arch, p)
         final_cost = self._final_cost(arch)
         record = {
             "record_version": RECORD_VERSION, "arch": self.space.format(arch), "canonical": canonical,
@@ -867,8 +871,17 @@ class Search:
         paid_before_retry = 0.0
         retried_at: int | None = None
         n = len(p.search_train_y)
+        clock = share.now if share is not None else time.perf_counter
+        attempt_start = [clock()]
+
+        def bill_attempt() -> float:
+            """Device seconds of everything this trial ran so far, finished epochs or not: a
+            trial cut off mid-epoch, failed or retried is paid for what it used."""
+            return paid_before_retry + clock() - attempt_start[0]
+
         try:
             for attempt in (1, 2):
+                attempt_start[0] = clock()
                 try:
                     model = seeded_build(lambda: self.space.build(arch, in_channels=p.in_channels,
                                                                   num_classes=p.num_classes), cfg.seed)
@@ -879,11 +892,11 @@ class Search:
                                        checkpoint=checkpoint, should_stop=self._stop_requested,
                                        inject_fault=None if fault == "oom1" and attempt == 2 else
                                        ("oom" if fault == "oom1" else fault),
-                                       clock=share.now if share is not None else time.perf_counter)
+                                       clock=clock)
                     break
                 except torch.cuda.OutOfMemoryError:
                     model = None
-                    paid_before_retry += spent_s[0]  # the failed attempt's epochs are still paid for
+                    paid_before_retry = bill_attempt()  # the failed attempt is still paid for
                     spent_s[0] = 0.0
                     curve.clear()
                     if self.device.type == "cuda":
@@ -898,12 +911,15 @@ class Search:
                     trial.set_user_attr("oom_retry_batch_size", half)
                     checkpoint.delete()
         except Preempted as e:
+            set_progress(curve, bill_attempt())
             interrupted(f"stopped by {self._signal_name or 'request'} ({e}); resumes from its checkpoint")
             raise
         except KeyboardInterrupt:
+            set_progress(curve, bill_attempt())
             interrupted("interrupted by the user")
             raise
         except Exception as e:  # a failed candidate must never end the search
+            set_progress(curve, bill_attempt())
             reason = _failure_reason(e)
             if isinstance(e, torch.cuda.OutOfMemoryError) and retried_at is not None:
                 reason += f", also at half the batch size ({retried_at})"
@@ -926,6 +942,34 @@ class Search:
         study.tell(trial, values_from(result.final))
         cache.setdefault(cache_key, trial.number)
         return replace(paid, status="complete")
+
+    def _fidelity(self, p: Prepared) -> dict[str, Any]:
+        cfg = self.config
+        return {"epochs": cfg.epochs, "subset": cfg.subset, "resolution": p.search_resolution, "C": cfg.C, "N": cfg.N}
+
+    def _cache_key(self, arch: Any, p: Prepared) -> str:
+        """The evaluation cache's key: (canonical cell, fidelity, seed)."""
+        return json.dumps([self.space.canonical(arch), self._fidelity(p), self.config.seed])
+
+    @contextlib.contextmanager
+    def _cell_in_flight(self, key: str, cache: dict[str, int]) -> Any:
+        """With concurrent candidates: if another thread is training the same cell (same cache
+        key) right now, wait for it, so the cell is then a cache hit instead of paid twice."""
+        mine = None
+        while key not in cache:
+            with self._inflight_lock:
+                other = self._inflight.get(key)
+                if other is None:
+                    mine = self._inflight[key] = threading.Event()
+                    break
+            other.wait()  # then: a cache hit, or (it failed or stopped) claim and train it here
+        try:
+            yield
+        finally:
+            if mine is not None:
+                with self._inflight_lock:
+                    del self._inflight[key]
+                mine.set()
 
     @contextlib.contextmanager
     def _device_slot(self, share: "DeviceShare | None") -> Any:

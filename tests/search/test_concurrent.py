@@ -121,3 +121,37 @@ def test_sigterm_checkpoints_every_running_candidate_and_the_rerun_finishes(tmp_
     assert len([t for t in trials if status_of(t) in COUNTED]) == 4
     retries = [t for t in trials if record_of(t).get("retry_of") in {c.number for c in cut}]
     assert len(retries) == 2 and all(record_of(t).get("resumed_from_epoch", 1) > 1 for t in retries)
+
+
+def test_a_cell_training_in_another_thread_is_waited_for_not_trained_twice(tmp_path: Path,
+                                                                          splits: DataSplits) -> None:
+    search = Search(SearchConfig(data="digits", run_dir=str(tmp_path / "run"), max_trials=1, **TINY),
+                    data=splits, data_name="digits", progress=False)
+    cache: dict[str, int] = {}
+    order: list[str] = []
+    first_in = threading.Event()
+
+    def first() -> None:
+        with search._cell_in_flight("cell-a", cache):
+            first_in.set()
+            time.sleep(0.3)
+            order.append("first trained")
+            cache["cell-a"] = 0  # it completed: now a cache hit for everyone
+
+    def second() -> None:
+        first_in.wait()
+        with search._cell_in_flight("cell-a", cache):
+            order.append("second sees the cache" if "cell-a" in cache else "second trains")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert order == ["first trained", "second sees the cache"]
+    assert search._inflight == {}
+    # A cell whose first training did not complete (failed, stopped) is trained by the waiter.
+    with search._cell_in_flight("cell-b", cache):
+        pass
+    with search._cell_in_flight("cell-b", cache):
+        assert "cell-b" in search._inflight

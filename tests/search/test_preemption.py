@@ -66,6 +66,8 @@ def test_sigterm_checkpoints_the_trial_and_the_rerun_continues_it(tmp_path: Path
     assert len(cut) == 1 and "SIGTERM" in record_of(cut[0])["reason"]
     epochs_before = len(record_of(cut[0])["curve"])
     assert 1 <= epochs_before < EPOCHS
+    # The cut trial pays for all it used, the unfinished epoch too, not only its finished epochs.
+    assert record_of(cut[0])["device_seconds"] > sum(e["seconds"] for e in record_of(cut[0])["curve"])
     key = record_of(cut[0])["trial_key"]
     assert (run / "checkpoints" / f"{key}.ckpt").exists()
     assert not study.user_attrs.get("final")  # no final training after a stop

@@ -105,6 +105,8 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(tmp_path: Path, split
     assert status == {0: "complete", 1: "failed", 2: "failed", 3: "complete"}
     assert "nan" in record_of(trials[1])["reason"] and "out of memory" in record_of(trials[2])["reason"]
     assert result.best_arch is not None and result.spent.trials == 4
+    # A failed trial is billed for what it ran: the NaN one trained a whole epoch before the check.
+    assert record_of(trials[1])["device_seconds"] > 0 and record_of(trials[1])["cost"] > 0
 
 
 def test_consecutive_failures_stop_the_search(tmp_path: Path, splits: DataSplits,
