@@ -210,8 +210,8 @@ def _concurrent(text: str) -> int:
         k = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of candidates or 'auto', got {text!r}") from None
-    if not 1 <= k <= 16:
-        raise argparse.ArgumentTypeError(f"expected 1 to 16 candidates at once (or 'auto'), got {k}")
+    if not 1 <= k <= 8:
+        raise argparse.ArgumentTypeError(f"expected 1 to 8 candidates at once (or 'auto'), got {k}")
     return k
 
 

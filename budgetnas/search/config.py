@@ -89,8 +89,8 @@ class SearchConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
-        if not isinstance(self.concurrent, int) or isinstance(self.concurrent, bool) or not 0 <= self.concurrent <= 16:
-            raise ConfigError(f"concurrent must be 0 (auto) or a number of candidates from 1 to 16, "
+        if not isinstance(self.concurrent, int) or isinstance(self.concurrent, bool) or not 0 <= self.concurrent <= 8:
+            raise ConfigError(f"concurrent must be 0 (auto) or a number of candidates from 1 to 8, "
                               f"got {self.concurrent!r}")
         if self.step_mode not in ("auto", "eager", "graph"):
             raise ConfigError(f"step_mode must be auto, eager or graph, got {self.step_mode!r}")

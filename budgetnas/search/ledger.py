@@ -85,12 +85,25 @@ class BudgetLedger:
         """Take a slot for ``trial_key`` (or re-use its old one); None if the budget is spent."""
         now = time.time()
         with self.engine.begin() as c:
-            old = c.execute(sa.select(SLOTS.c.forecast).where(
+            old = c.execute(sa.select(SLOTS.c.forecast, SLOTS.c.state).where(
                 SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key)).first()
             if old is not None:
+                forecast_now = float(old.forecast)
+                if old.state == "requeued":
+                    # A trial cut off earlier keeps its trial slot but gave its seconds back when
+                    # it stopped: reserve its forecast again, under the same limit as a new one.
+                    cond = [BUDGET.c.study == self.study]
+                    if seconds_limit is not None:
+                        cond.append(BUDGET.c.seconds_committed + BUDGET.c.seconds_reserved + forecast
+                                    <= seconds_limit)
+                    done = c.execute(sa.update(BUDGET).where(*cond).values(
+                        seconds_reserved=BUDGET.c.seconds_reserved + forecast))
+                    if done.rowcount != 1:
+                        return None
+                    forecast_now = forecast
                 c.execute(sa.update(SLOTS).where(SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key)
-                          .values(worker=worker, state="running", heartbeat=now))
-                return Slot(trial_key, float(old.forecast))
+                          .values(worker=worker, state="running", heartbeat=now, forecast=forecast_now))
+                return Slot(trial_key, forecast_now)
             cond = [BUDGET.c.study == self.study]
             if max_trials is not None:
                 cond.append(BUDGET.c.trials < max_trials)

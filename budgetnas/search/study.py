@@ -193,6 +193,7 @@ class Search:
         self._stop_flag = False
         self._inflight: dict[str, threading.Event] = {}  # cache keys being trained (concurrent mode)
         self._inflight_lock = threading.Lock()
+        self._streams = threading.local()  # each concurrent trainer thread's CUDA stream
         self._signal_name: str | None = None
         self.run_dir = Path(config.run_dir)
         self._data = data
@@ -336,6 +337,7 @@ class Search:
         ``result.preempted`` set; running again resumes, continuing that trial from its checkpoint.
         """
         _check_writable(self.run_dir)
+        self._stop_flag, self._signal_name = False, None  # a Search can run again after a stop
         handlers = {}
         if threading.current_thread() is threading.main_thread():
             handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -586,8 +588,15 @@ class Search:
         bar = self._bar(spent)
         lock = threading.RLock()  # guards the loop's own state when several trials run at once
         counts = {"failures": 0, "repeats": 0}
+        stopping: list[str] = []  # a concurrent candidate's decision to stop the search
         last_failure: list[str | None] = [None]
+        measure_start = time.perf_counter()
         k = self._concurrency(p)
+        if self.config.concurrent == 0 and self.device.type == "cuda":  # measuring it used the GPU
+            used = time.perf_counter() - measure_start
+            probe = {**probe, "device_seconds": float(probe.get("device_seconds", 0.0)) + used,
+                     "cost": float(probe.get("cost", 0.0)) + self.budget.cost_of(used)}
+            study.set_user_attr("probe", probe)
         share = DeviceShare() if k > 1 else None
 
         def iteration() -> str | None:
@@ -595,6 +604,8 @@ class Search:
             with lock:
                 if self._stop_flag:
                     return f"stopped by {self._signal_name}; run the same command to resume"
+                if stopping:  # another concurrent candidate's iteration decided to stop
+                    return stopping[0]
                 trials_now = study.get_trials(deepcopy=False)  # read once per trial, shared below
                 spent = spent_of(study, trials_now)
                 final_s = final_forecast(trials_now)
@@ -604,7 +615,9 @@ class Search:
                 typical = (sum(macs_seen) / len(macs_seen) if macs_seen else
                            (self._search_macs(cheap) + self._search_macs(dear)) / 2)
                 forecast = cost_model.forecast(n_train * cfg.epochs, typical)
-                stop = self.budget.stop_reason(spent, forecast, forecast)
+                # k candidates at once share the device: each takes about k times its device
+                # seconds of wall time.
+                stop = self.budget.stop_reason(spent, forecast, forecast * k)
                 if stop is not None:
                     return stop
                 if self.config.storage is not None:
@@ -626,7 +639,7 @@ class Search:
                     study.tell(trial, state=TrialState.FAIL)
                     if fixed:
                         study.enqueue_trial(fixed, user_attrs={k: v for k, v in trial.user_attrs.items()
-                                                               if k in ("candidate", "retry_of")})
+                                                               if k in ("candidate", "retry_of", "trial_key")})
                     used, secs = self.ledger.usage()
                     return (f"budget spent across all workers ({used} trial slots, {secs:.1f} device-s "
                             f"reserved or used)")
@@ -670,10 +683,12 @@ class Search:
                     reason = (f"stopped after {counts['failures']} consecutive failed trials; the last "
                               f"reason: {last_failure[0]}. See `budgetnas show`")
                     log.error(reason)
+                    stopping.append(reason)
                     return reason
                 if counts["repeats"] >= MAX_CONSECUTIVE_REPEATS:
-                    return (f"the strategy proposed only already-evaluated or over-size cells "
-                            f"{counts['repeats']} times in a row; the space seems exhausted")
+                    stopping.append(f"the strategy proposed only already-evaluated or over-size cells "
+                                    f"{counts['repeats']} times in a row; the space seems exhausted")
+                    return stopping[-1]
             return None
 
         reason = "no budget limit reached"
@@ -737,10 +752,26 @@ class Search:
         decisions = self.space.decisions()
         mid = self.space.from_decisions({n: c[len(c) // 2] for n, c in decisions})
         speeds: dict[int, float] = {}
+        peak = 0
+        data_bytes = sum(t.numel() * t.element_size() for t in (p.search_train_x, p.val_x) if t is not None)
         for kk in (1, 2, 4, 8):
-            speeds[kk] = self._aggregate_speed(mid, kk, p)
+            if kk > 1:  # room for kk candidates, each with its own copy of the data on the device?
+                free, _ = torch.cuda.mem_get_info(self.device)
+                if kk * (peak + data_bytes) > 0.8 * (free + peak):
+                    break
+            torch.cuda.reset_peak_memory_stats(self.device)
+            try:
+                speeds[kk] = self._aggregate_speed(mid, kk, p)
+            except (RuntimeError, BudgetNASError) as e:  # out of memory, a failed capture, a NaN
+                why = (str(e).splitlines() or [type(e).__name__])[0][:120]
+                log.info("concurrent=auto: %d candidates at once failed (%s)", kk, why)
+                break
+            if kk == 1:
+                peak = torch.cuda.max_memory_allocated(self.device)
             if kk > 1 and speeds[kk] < 1.1 * speeds[kk // 2]:
                 break  # no longer worth it
+        if not speeds:
+            return 1
         best = max(speeds.values())
         k = min(kk for kk, v in speeds.items() if v >= 0.9 * best)
         log.info("concurrent=auto: %s images/s for 1..%d candidates at once; training %d at once",
@@ -754,14 +785,19 @@ class Search:
         bs = self.train_config.resolved_batch_size(n, self.device.type)
         cfg = TrainConfig(epochs=1, batch_size=bs, lr=self.config.lr, warmup_epochs=0)
         walls = []
+        errors: list[BaseException] = []
         for steps in (4, 12):
+            x = torch.randn(bs * steps, p.in_channels, p.search_resolution, p.search_resolution)
+            y = torch.randint(0, p.num_classes, (bs * steps,))
+
             def one() -> None:
-                model = seeded_build(lambda: self.space.build(arch, in_channels=p.in_channels,
-                                                              num_classes=p.num_classes), 0)
-                x = torch.randn(bs * steps, p.in_channels, p.search_resolution, p.search_resolution)
-                y = torch.randint(0, p.num_classes, (bs * steps,))
-                with torch.cuda.stream(torch.cuda.Stream(self.device)):
-                    train(model, x, y, None, None, cfg, num_classes=p.num_classes, device=self.device)
+                try:
+                    model = seeded_build(lambda: self.space.build(arch, in_channels=p.in_channels,
+                                                                  num_classes=p.num_classes), 0)
+                    with torch.cuda.stream(torch.cuda.Stream(self.device)):
+                        train(model, x, y, None, None, cfg, num_classes=p.num_classes, device=self.device)
+                except BaseException as e:  # raised in the calling thread below
+                    errors.append(e)
             threads = [threading.Thread(target=one) for _ in range(k)]
             t0 = time.perf_counter()
             for t in threads:
@@ -769,7 +805,11 @@ class Search:
             for t in threads:
                 t.join()
             walls.append(time.perf_counter() - t0)
-        return k * bs * 8 / max(1e-9, walls[1] - walls[0])
+            if errors:
+                raise errors[0]
+        if walls[1] <= walls[0]:
+            raise RuntimeError("the timing was too noisy to tell (12 steps took no longer than 4)")
+        return k * bs * 8 / (walls[1] - walls[0])
 
     def _run_trial(self, study: optuna.Study, trial: optuna.Trial, arch: Any, p: Prepared,
                    cache: dict[str, int], pruner: Any, worker: str, paid: "TrialOutcome",
@@ -978,8 +1018,11 @@ class Search:
         if share is None:
             yield
             return
-        stream = torch.cuda.stream(torch.cuda.Stream(self.device)) if self.device.type == "cuda" \
-            else contextlib.nullcontext()
+        stream: Any = contextlib.nullcontext()
+        if self.device.type == "cuda":  # one stream per thread, kept for all its trials
+            if getattr(self._streams, "stream", None) is None:
+                self._streams.stream = torch.cuda.Stream(self.device)
+            stream = torch.cuda.stream(self._streams.stream)
         share.enter()
         try:
             with stream:

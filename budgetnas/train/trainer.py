@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -41,6 +42,7 @@ from budgetnas.train.checkpoint import Checkpointer
 
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
 STEP_MODES = ("auto", "eager", "graph")
+_CAPTURE_LOCK = threading.Lock()
 log = logging.getLogger("budgetnas")
 
 
@@ -139,9 +141,16 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     return dev
 
 
+_BUILD_LOCK = threading.Lock()
+
+
 def seeded_build(build: Callable[[], nn.Module], seed: int) -> nn.Module:
-    """Call ``build`` with the global torch RNG seeded, restoring it afterwards."""
-    with torch.random.fork_rng(devices=[]):
+    """Call ``build`` with the global torch RNG seeded, restoring it afterwards.
+
+    The global RNG is shared by all threads: builds are serialised, so candidates built at the
+    same time in several threads still get exactly the weights their seed gives.
+    """
+    with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build()
 
@@ -226,9 +235,17 @@ class _Step:
         sx, sy = self.static  # type: ignore[misc]
         sx.copy_(xb)
         sy.copy_(yb)
-        self.graph.replay()  # type: ignore[union-attr]
+        with torch.cuda.device(self.dev):  # a graph replays on the current device's stream
+            self.graph.replay()  # type: ignore[union-attr]
 
     def _capture(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        # One capture at a time in this process (concurrent candidates capture from several
+        # threads); each on its own stream, in thread-local mode, so the other threads' work
+        # (allocations, syncs) neither breaks this capture nor is recorded into it.
+        with _CAPTURE_LOCK, torch.cuda.device(self.dev):
+            self._capture_locked(xb, yb)
+
+    def _capture_locked(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         saved = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         saved_opt = {id(p): {k: v.detach().clone() for k, v in self.opt.state[p].items() if torch.is_tensor(v)}
                      for p in self.params if p in self.opt.state}
@@ -246,10 +263,18 @@ class _Step:
             self._restore(saved, saved_opt, saved_loss)
             self.opt.zero_grad(set_to_none=True)  # gradients are allocated inside the graph's pool
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
+            capture = torch.cuda.Stream(self.dev)
+            # (the outer stream context restores the current stream even if capture_begin fails)
+            with torch.cuda.stream(capture), torch.cuda.graph(graph, stream=capture,
+                                                              capture_error_mode="thread_local"):
                 self._body(sx, sy)
+        except torch.cuda.OutOfMemoryError:  # the search's retry at half the batch size handles it
+            torch.cuda.current_stream(self.dev).synchronize()
+            self._restore(saved, saved_opt, saved_loss)
+            self.opt.zero_grad(set_to_none=True)
+            raise
         except RuntimeError as e:  # e.g. an op that cannot be captured; train eagerly instead
-            torch.cuda.synchronize(self.dev)
+            torch.cuda.current_stream(self.dev).synchronize()
             self._restore(saved, saved_opt, saved_loss)
             self.opt.zero_grad(set_to_none=True)
             self.mode = "eager"
@@ -338,7 +363,7 @@ def train(
     decay, no_decay = [], []
     for p in model.parameters():
         (decay if p.ndim > 1 else no_decay).append(p)
-    lr_t = torch.tensor(peak_lr, device=dev) if cuda else None
+    lr_t = torch.tensor(peak_lr, device=dev, dtype=torch.float32) if cuda else None  # fused SGD reads fp32
     opt = torch.optim.SGD(
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=lr_t if lr_t is not None else peak_lr, momentum=config.momentum, nesterov=config.momentum > 0,
@@ -352,7 +377,10 @@ def train(
         state = None  # saved under another batch size (e.g. before an out-of-memory retry)
     if state is not None:
         model.load_state_dict(state["model"])
+        ours = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
         opt.load_state_dict(state["optimizer"])
+        for group, hp in zip(opt.param_groups, ours):  # the saved state, this run's settings: a
+            group.update(hp)  # CPU checkpoint resumed on CUDA must still use fused SGD and lr_t
         gen.set_state(state["generator"].to(gen.get_state().device))
         step, first_epoch, first_i = state["step"], state["epoch"], state["i"]
         order = state["order"].to(dev) if state["order"] is not None else None
@@ -438,7 +466,9 @@ def predict_logits(model: nn.Module, x: torch.Tensor, *, device: str | torch.dev
     cuda = dev.type == "cuda"
     fmt = torch.channels_last if cuda else torch.contiguous_format
     first = next(model.parameters(), None)
-    if first is None or first.device != dev:  # (never re-place a model that a CUDA graph points at)
+    same = first is not None and first.device.type == dev.type and \
+        (dev.index is None or dev.index == first.device.index)  # "cuda" is the same as "cuda:0"
+    if not same:  # (never re-place a model that a live CUDA graph points at)
         model = model.to(dev, memory_format=fmt)
     model.eval()
     outs = []

@@ -76,7 +76,7 @@ def test_two_candidates_at_once_keep_the_budget_exact_and_bill_the_device_once(
 
 def test_concurrent_setting_errors() -> None:
     with pytest.raises(ConfigError, match="concurrent must be 0"):
-        SearchConfig(data="digits", concurrent=17)
+        SearchConfig(data="digits", concurrent=9)
     with pytest.raises(ConfigError, match="step_mode"):
         SearchConfig(data="digits", step_mode="fast")
 

@@ -175,3 +175,31 @@ def test_graph_training_leaves_no_gpu_memory_behind(tensors) -> None:
         del r
     torch.cuda.synchronize()
     assert torch.cuda.memory_allocated() <= before  # the graph pools and gradients were freed
+
+
+def test_seeded_builds_in_several_threads_get_their_seeds_weights() -> None:
+    import threading
+
+    space = NB201Space(C=4, N=1)
+
+    def build(seed: int):
+        return seeded_build(lambda: space.build(ARCH, in_channels=1, num_classes=10), seed)
+
+    expected = {seed: build(seed).state_dict() for seed in range(4)}
+    got: dict[int, dict] = {}
+
+    wrong: list[tuple[int, str]] = []
+
+    def worker(seed: int) -> None:
+        for _ in range(5):  # overlapping builds: the global RNG is shared between threads
+            got[seed] = build(seed).state_dict()
+            wrong.extend((seed, k) for k, v in expected[seed].items() if not torch.equal(got[seed][k], v))
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == [0, 1, 2, 3] and not wrong, wrong[:3]
+    first = next(k for k, v in expected[0].items() if v.is_floating_point() and v.numel() > 1)
+    assert not torch.equal(expected[0][first], expected[1][first])  # the seeds do differ

@@ -1,0 +1,56 @@
+"""The budget ledger on its own (SQLite here; the same SQL runs on PostgreSQL in
+test_workers_postgres.py): atomic slots, exact limits, re-queued trials, one-off jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from budgetnas.search.ledger import BudgetLedger
+
+
+def _ledger(tmp_path: Path) -> BudgetLedger:
+    return BudgetLedger(f"sqlite:///{tmp_path / 'ledger.db'}", "s", heartbeat_interval=0.2)
+
+
+def test_slots_enforce_the_trial_and_second_limits(tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path)
+    a = ledger.reserve("a", "w", max_trials=2, seconds_limit=10.0, forecast=6.0)
+    assert a is not None
+    assert ledger.reserve("b", "w", max_trials=2, seconds_limit=10.0, forecast=6.0) is None  # 12 > 10 s
+    b = ledger.reserve("b", "w", max_trials=2, seconds_limit=10.0, forecast=3.0)
+    assert b is not None
+    assert ledger.reserve("c", "w", max_trials=2, seconds_limit=None, forecast=0.0) is None  # 2 trials
+    ledger.commit(a, 5.0)  # measured 5 s instead of the forecast 6
+    assert ledger.usage() == (2, 8.0)
+    ledger.release(b)  # never trained: the slot and its seconds come back
+    assert ledger.usage() == (1, 5.0)
+    ledger.close()
+
+
+def test_a_requeued_trial_reserves_its_seconds_again(tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path)
+    cut = ledger.reserve("cut", "w", max_trials=None, seconds_limit=10.0, forecast=4.0)
+    assert cut is not None
+    ledger.commit(cut, 3.0, finished=False)  # stopped after 3 s; re-queued with the same key
+    assert ledger.usage() == (1, 3.0)
+    other = ledger.reserve("other", "w", max_trials=None, seconds_limit=10.0, forecast=5.0)
+    assert other is not None  # 3 + 5 = 8 s of 10
+    # The retry must fit under the limit like a new trial: 8 + 4 > 10, so it may not start yet.
+    assert ledger.reserve("cut", "w", max_trials=None, seconds_limit=10.0, forecast=4.0) is None
+    ledger.commit(other, 2.0)
+    retry = ledger.reserve("cut", "w", max_trials=None, seconds_limit=10.0, forecast=4.0)
+    assert retry is not None and retry.forecast == 4.0
+    assert ledger.usage() == (2, 9.0)  # the retry kept its trial slot: still 2 trials, not 3
+    ledger.close()
+
+
+def test_a_one_off_job_is_claimed_once(tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path)
+    assert ledger.claim_job("final:x", "w1", grace=60.0) == "claimed"
+    assert ledger.claim_job("final:x", "w2", grace=60.0) == "running"
+    ledger.finish_job("final:x")
+    assert ledger.claim_job("final:x", "w2", grace=60.0) == "done"
+    assert ledger.claim_job("final:y", "w1", grace=60.0) == "claimed"
+    ledger.finish_job("final:y", done=False)  # handed back (stopped): someone may claim it again
+    assert ledger.claim_job("final:y", "w2", grace=60.0) == "claimed"
+    ledger.close()
