@@ -206,17 +206,18 @@ def per_trial(db: Path, t0: float, sampler: "Sampler", sql: SQLiteWork) -> list[
         end = t.datetime_complete.timestamp()
         start = t.datetime_start.timestamp() if t.datetime_start else prev
         j = min(int(np.searchsorted(times, end)), len(times) - 1)  # first sample after the end
+        rec = record_of(t)
+        trained_s = float(rec.get("device_seconds", 0.0))
         rows.append({"number": t.number, "status": status_of(t),
                      "cycle": end - prev, "in_trial": end - start, "between": start - prev,
                      # the loop's own cost: the cycle less the trainer's measured seconds (build,
                      # storage reads and writes, budget checks, ask/tell, checkpoint pruning)
-                     "outside": end - prev - float(record_of(t).get("device_seconds", 0.0)),
+                     "outside": end - prev - trained_s,
                      # the machine's speed at that moment: the trainer's seconds per million
                      # multiply-adds of the cell (the same code for every trial; it drifts only
                      # with what else runs on a shared machine)
-                     "speed": float(record_of(t).get("device_seconds", 0.0))
-                     / max(1e-9, float(record_of(t).get("search_macs", 0)) / 1e6),
-                     "macs": float(record_of(t).get("search_macs", 0)),
+                     "speed": trained_s / max(1e-9, float(rec.get("search_macs", 0)) / 1e6),
+                     "macs": float(rec.get("search_macs", 0)),
                      # main-thread CPU seconds, interpolated between samples at both ends
                      "cpu": float(np.interp(end, times, cpu) - np.interp(prev, times, cpu)),
                      "rss": sampler.rss[j],

@@ -12,7 +12,7 @@ import logging
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from budgetnas.errors import BudgetNASError, ConfigError
 
@@ -296,14 +296,22 @@ def _finetune(args: argparse.Namespace) -> int:
     return _preempted_exit(report.searcher) if report.search.preempted else 0
 
 
-def _worker(args: argparse.Namespace) -> int:
-    from budgetnas.search import Search, SearchConfig, open_study
+def _shared_study(storage: str, study_name: str) -> tuple[Any, dict[str, Any]]:
+    """A study in shared storage and the search configuration saved in it."""
+    from budgetnas.search import open_study
 
-    study = open_study(None, storage=args.storage, study_name=args.study_name)
+    study = open_study(None, storage=storage, study_name=study_name)
     saved = study.user_attrs.get("config")
     if not saved:
-        raise ConfigError(f"study {args.study_name!r} has no budgetnas configuration; start it with "
+        raise ConfigError(f"study {study_name!r} has no budgetnas configuration; start it with "
                           "`budgetnas search ... --storage URL` first")
+    return study, saved
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from budgetnas.search import Search, SearchConfig
+
+    _, saved = _shared_study(args.storage, args.study_name)
     if not saved.get("storage"):
         raise ConfigError("that study belongs to a single local search (its run directory is locked by "
                           "it); workers join searches started with --storage")
@@ -323,11 +331,7 @@ def _show(args: argparse.Namespace) -> int:
     from budgetnas.search import SearchConfig, open_study
 
     if args.storage is not None:
-        study = open_study(None, storage=args.storage, study_name=args.study_name)
-        saved = study.user_attrs.get("config")
-        if not saved:
-            raise ConfigError(f"study {args.study_name!r} in that storage has no budgetnas configuration; "
-                              "is it a budgetnas search?")
+        study, saved = _shared_study(args.storage, args.study_name)
         config = SearchConfig.from_dict(saved)
         if args.json:
             print(json.dumps({k: study.user_attrs.get(k) for k in ("final", "probe", "wall_seconds")},

@@ -251,28 +251,56 @@ class Search:
                 "to resume it, or a new --run-dir for a new search"
             )
 
-    def _probe(self, arch: Any, space: BaseSpace, resolution: int, n: int) -> float:
-        """Seconds per training sample for ``arch`` in steady state, on random inputs.
+    def _probe(self, arch: Any, space: BaseSpace, resolution: int, n: int, *, k: int = 1,
+               steps: tuple[int, int] = (2, 6)) -> float:
+        """Seconds per training image in steady state for ``arch``, on random inputs; with ``k``
+        > 1, of k copies trained at once (threads, each on its own CUDA stream), per image of all.
 
-        Two short runs, of 2 and 6 steps: their difference cancels what every run pays once
+        Two short runs of different lengths: their difference cancels what every run pays once
         (moving the model, building the optimizer, capturing the CUDA graph), which the cost
         model learns from the real trials instead.
         """
         p = self._load()
         bs = self.train_config.resolved_batch_size(n, self.device.type)
+        cfg = TrainConfig(epochs=1, batch_size=bs, lr=self.config.lr, warmup_epochs=0)
         seconds = []
-        for steps in (2, 6):
-            model = seeded_build(lambda: space.build(arch, in_channels=p.in_channels,
-                                                     num_classes=p.num_classes), 0)
-            cfg = TrainConfig(epochs=1, batch_size=bs, lr=self.config.lr, warmup_epochs=0)
-            x = torch.randn(bs * steps, p.in_channels, resolution, resolution)
-            y = torch.randint(0, p.num_classes, (bs * steps,))
-            seconds.append(train(model, x, y, None, None, cfg, num_classes=p.num_classes,
-                                 device=self.device).device_seconds)
-        per_step = (seconds[1] - seconds[0]) / 4
+        for m in steps:
+            x = torch.randn(bs * m, p.in_channels, resolution, resolution)
+            y = torch.randint(0, p.num_classes, (bs * m,))
+
+            def one() -> float:
+                model = seeded_build(lambda: space.build(arch, in_channels=p.in_channels,
+                                                         num_classes=p.num_classes), 0)
+                return train(model, x, y, None, None, cfg, num_classes=p.num_classes,
+                             device=self.device).device_seconds
+            seconds.append(one() if k == 1 else self._wall_of_together(one, k))
+        per_step = (seconds[1] - seconds[0]) / (steps[1] - steps[0])
         if per_step <= 0:  # timer noise on a very fast step: fall back to the plain average
-            per_step = seconds[1] / 6
-        return per_step / bs
+            per_step = seconds[1] / steps[1]
+        return per_step / (k * bs)
+
+    def _wall_of_together(self, fn: Callable[[], Any], k: int) -> float:
+        """Wall seconds for ``k`` threads to run ``fn`` at once (each on its own CUDA stream on a
+        GPU); the first error of any of them is raised here."""
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                stream = torch.cuda.stream(torch.cuda.Stream(self.device)) if self.device.type == "cuda" \
+                    else contextlib.nullcontext()
+                with stream:
+                    fn()
+            except BaseException as e:  # raised in the calling thread below
+                errors.append(e)
+        threads = [threading.Thread(target=run) for _ in range(k)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return time.perf_counter() - t0
 
     # -- the loop -------------------------------------------------------------------------------
     def dry_run(self) -> dict[str, Any]:
@@ -388,23 +416,20 @@ class Search:
         if best is not None and self.config.final_training and not self._stop_flag:
             # With shared storage several `search` processes may reach this point; exactly one
             # trains the final model (the others would pay for it again).
+            shared = self.config.storage is not None
             job = "final:" + hashlib.blake2b(best.arch.encode(), digest_size=8).hexdigest()
-            claim = "claimed" if self.config.storage is None else \
-                self.ledger.claim_job(job, _worker_name(), self.config.heartbeat_grace)
+            claim = self.ledger.claim_job(job, _worker_name(), self.config.heartbeat_grace) if shared \
+                else "claimed"
             if claim == "claimed":
+                trained = False
                 try:
                     test_metrics = self._final(study, best)
+                    trained = True
                 except Preempted as e:
                     reason = f"stopped by {self._signal_name} during the final training ({e})"
-                    if self.config.storage is not None:
-                        self.ledger.finish_job(job, done=False)
-                except BaseException:
-                    if self.config.storage is not None:
-                        self.ledger.finish_job(job, done=False)
-                    raise
-                else:
-                    if self.config.storage is not None:
-                        self.ledger.finish_job(job)
+                finally:
+                    if shared:  # done, or handed back for another session to claim
+                        self.ledger.finish_job(job, done=trained)
             else:
                 done = study.user_attrs.get("final") or {}
                 if claim == "done" and done.get("arch") == best.arch:
@@ -647,8 +672,9 @@ class Search:
                 arch = self.space.from_decisions(
                     {name: trial.suggest_categorical(name, list(choices)) for name, choices in self.space.decisions()})
             paid = TrialOutcome("running")
-            in_flight = self._cell_in_flight(self._cache_key(arch, p), cache) if share is not None \
-                else contextlib.nullcontext()
+            in_flight: Any = contextlib.nullcontext()
+            if share is not None:
+                in_flight = self._cell_in_flight(self._cache_key(self.space.canonical(arch), p), cache)
             try:
                 with in_flight:
                     outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker, paid, share)
@@ -761,7 +787,9 @@ class Search:
                     break
             torch.cuda.reset_peak_memory_stats(self.device)
             try:
-                speeds[kk] = self._aggregate_speed(mid, kk, p)
+                # images/s of kk at once; longer runs than the cost probe: a GPU step is short
+                speeds[kk] = 1.0 / self._probe(mid, self.space, p.search_resolution, len(p.search_train_y),
+                                               k=kk, steps=(4, 12))
             except (RuntimeError, BudgetNASError) as e:  # out of memory, a failed capture, a NaN
                 why = (str(e).splitlines() or [type(e).__name__])[0][:120]
                 log.info("concurrent=auto: %d candidates at once failed (%s)", kk, why)
@@ -778,39 +806,6 @@ class Search:
                  ", ".join(f"{v:,.0f}" for v in speeds.values()), max(speeds), k)
         return k
 
-    def _aggregate_speed(self, arch: Any, k: int, p: Prepared) -> float:
-        """Training images/s of ``k`` copies of ``arch`` trained at once (threads, own streams),
-        from the difference between runs of 4 and 12 steps (one-off costs cancel)."""
-        n = len(p.search_train_y)
-        bs = self.train_config.resolved_batch_size(n, self.device.type)
-        cfg = TrainConfig(epochs=1, batch_size=bs, lr=self.config.lr, warmup_epochs=0)
-        walls = []
-        errors: list[BaseException] = []
-        for steps in (4, 12):
-            x = torch.randn(bs * steps, p.in_channels, p.search_resolution, p.search_resolution)
-            y = torch.randint(0, p.num_classes, (bs * steps,))
-
-            def one() -> None:
-                try:
-                    model = seeded_build(lambda: self.space.build(arch, in_channels=p.in_channels,
-                                                                  num_classes=p.num_classes), 0)
-                    with torch.cuda.stream(torch.cuda.Stream(self.device)):
-                        train(model, x, y, None, None, cfg, num_classes=p.num_classes, device=self.device)
-                except BaseException as e:  # raised in the calling thread below
-                    errors.append(e)
-            threads = [threading.Thread(target=one) for _ in range(k)]
-            t0 = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            walls.append(time.perf_counter() - t0)
-            if errors:
-                raise errors[0]
-        if walls[1] <= walls[0]:
-            raise RuntimeError("the timing was too noisy to tell (12 steps took no longer than 4)")
-        return k * bs * 8 / (walls[1] - walls[0])
-
     def _run_trial(self, study: optuna.Study, trial: optuna.Trial, arch: Any, p: Prepared,
                    cache: dict[str, int], pruner: Any, worker: str, paid: "TrialOutcome",
                    share: "DeviceShare | None" = None) -> "TrialOutcome":
@@ -822,7 +817,7 @@ class Search:
         cfg = self.config
         fidelity = self._fidelity(p)
         canonical = self.space.canonical(arch)
-        cache_key = self._cache_key(arch, p)
+        cache_key = self._cache_key(canonical, p)
         final_cost = self._final_cost(arch)
         record = {
             "record_version": RECORD_VERSION, "arch": self.space.format(arch), "canonical": canonical,
@@ -987,9 +982,9 @@ class Search:
         cfg = self.config
         return {"epochs": cfg.epochs, "subset": cfg.subset, "resolution": p.search_resolution, "C": cfg.C, "N": cfg.N}
 
-    def _cache_key(self, arch: Any, p: Prepared) -> str:
+    def _cache_key(self, canonical: str, p: Prepared) -> str:
         """The evaluation cache's key: (canonical cell, fidelity, seed)."""
-        return json.dumps([self.space.canonical(arch), self._fidelity(p), self.config.seed])
+        return json.dumps([canonical, self._fidelity(p), self.config.seed])
 
     @contextlib.contextmanager
     def _cell_in_flight(self, key: str, cache: dict[str, int]) -> Any:

@@ -380,7 +380,8 @@ def train(
         ours = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
         opt.load_state_dict(state["optimizer"])
         for group, hp in zip(opt.param_groups, ours):  # the saved state, this run's settings: a
-            group.update(hp)  # CPU checkpoint resumed on CUDA must still use fused SGD and lr_t
+            group.update(hp)  # CPU checkpoint resumed on CUDA must still use fused SGD, and the
+            # captured optimizer must read this run's lr_t, not the checkpoint's copy of it
         gen.set_state(state["generator"].to(gen.get_state().device))
         step, first_epoch, first_i = state["step"], state["epoch"], state["i"]
         order = state["order"].to(dev) if state["order"] is not None else None
@@ -389,8 +390,6 @@ def train(
         result.resumed_from = (first_epoch, first_i)
         if on_resume is not None:
             on_resume(list(result.curve))
-    for group in opt.param_groups:  # the one device tensor the (captured) optimizer reads
-        group["lr"] = lr_t if lr_t is not None else peak_lr
 
     graph = config.step_mode == "graph" or (config.step_mode == "auto" and cuda)
     if graph and not cuda:

@@ -74,6 +74,20 @@ def _worker_cmd(url: str, name: str, run: Path) -> list[str]:
             "--run-dir", str(run), "--quiet"]
 
 
+def _wait_for_study(url: str, name: str, creator: subprocess.Popen) -> None:
+    """Until the study ``name`` exists with its configuration (``creator`` must stay alive)."""
+    deadline = time.time() + 120
+    while True:
+        try:
+            if open_study(None, storage=url, study_name=name).user_attrs.get("config"):
+                return
+        except Exception:
+            pass
+        assert creator.poll() is None, creator.communicate()[1]
+        assert time.time() < deadline
+        time.sleep(0.2)
+
+
 def test_three_workers_share_one_exact_budget(postgres: str, tmp_path: Path) -> None:
     trials = 9
     run = tmp_path / "shared-run"
@@ -81,16 +95,7 @@ def test_three_workers_share_one_exact_budget(postgres: str, tmp_path: Path) -> 
     # The first process creates the study (with --no-final it only searches), then two workers join.
     first = subprocess.Popen([*_search_cmd(postgres, run, trials, "three"), "--no-final"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while True:  # wait until the study exists with its configuration
-        try:
-            if open_study(None, storage=postgres, study_name="three").user_attrs.get("config"):
-                break
-        except Exception:
-            pass
-        assert first.poll() is None, first.communicate()[1]
-        assert time.time() < deadline
-        time.sleep(0.2)
+    _wait_for_study(postgres, "three", first)
     workers = [subprocess.Popen(_worker_cmd(postgres, "three", tmp_path / f"w{i}"), env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     outs = [p.communicate(timeout=300) for p in [first, *workers]]
@@ -124,16 +129,7 @@ def test_two_search_commands_on_one_study_train_the_final_model_once(postgres: s
     cmd.insert(cmd.index("search"), "--verbose")
     cmd[cmd.index("--epochs") + 1] = "1"
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while True:  # the second joins once the first has created the study
-        try:
-            if open_study(None, storage=postgres, study_name="twice").user_attrs.get("config"):
-                break
-        except Exception:
-            pass
-        assert first.poll() is None, first.communicate()[1]
-        assert time.time() < deadline
-        time.sleep(0.2)
+    _wait_for_study(postgres, "twice", first)  # the second joins once the first has created it
     second = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     outs = [p.communicate(timeout=300) for p in (first, second)]
     assert [p.returncode for p in (first, second)] == [0, 0], [e for _, e in outs]
