@@ -197,7 +197,7 @@ def run_nas(splits: DataSplits, budget: float, seed: int, args: argparse.Namespa
             C=plan.C, N=plan.N, epochs=plan.epochs, subset=plan.subset,
             search_resolution=plan.search_resolution, final_C=final_C, final_N=final_N,
             final_epochs=final_epochs, seed=seed, device=args.device, gpu_price=args.gpu_price,
-            step_mode=args.step_mode, concurrent=args.concurrent,
+            step_mode=args.step_mode, concurrent=args.concurrent, fuse=args.fuse,
             # Two limits, both what is left of B: the device-hour ledger counts the search's probes,
             # trials and final training; the wall limit also counts the bookkeeping between trials
             # (Optuna's SQLite writes), which on a GPU can be a tenth of a short trial.
@@ -222,7 +222,7 @@ def run_nas(splits: DataSplits, budget: float, seed: int, args: argparse.Namespa
         "ledger_s": result.spent.device_seconds, "total_s": total,
         "accuracy": result.test_metrics.get("accuracy", float("nan")),
         "arch": result.best_arch, "step_mode": args.step_mode, "concurrent": args.concurrent,
-        "detail": f"final C={final_C} N={final_N} x {final_epochs} ep "
+        "fuse": args.fuse, "detail": f"final C={final_C} N={final_N} x {final_epochs} ep "
         f"(forecast {epoch_s:.2f} s/ep)", "stop": result.stop_reason, "retries": attempts,
         "cost_usd": result.spent.cost,
     }
@@ -337,6 +337,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "trainer before issue 5, for the before/after comparison")
     p.add_argument("--concurrent", type=int, default=1,
                    help="candidates trained at once by the search (1; 0: auto)")
+    p.add_argument("--fuse", default="off", choices=("off", "final", "all"),
+                   help="torch.compile's fused kernels for the final training or every trial (off)")
     p.add_argument("--data-root", default=None, help="folder with the Fashion-MNIST IDX files "
                    "(default: $BUDGETNAS_DATA/fashion-mnist or /usr/share/datasets/fashion-mnist)")
     p.add_argument("--gpu-price", type=float, default=None,

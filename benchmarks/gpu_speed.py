@@ -8,20 +8,24 @@ label smoothing and clipping (what a search trial really runs):
 
 * ``eager``: ``step_mode="eager"`` (bf16 autocast, channels_last, fused SGD);
 * ``graph``: ``step_mode="graph"``: each step replayed from a CUDA graph;
+* ``fused``: ``step_mode="graph", fuse=True``: forward, loss and backward compiled by inductor
+  (BatchNorm, ReLU and the node sums fused into fewer kernels), then captured in a CUDA graph;
 * ``concurrent``: ``--concurrent`` candidates (default 4) trained at once, each in its own thread,
   CUDA stream and graph, as ``budgetnas search --concurrent K`` does; the aggregate images/s;
-* ``compiled`` (only when asked for in ``--modes``): the network wrapped in
-  ``torch.compile(mode="max-autotune-no-cudagraphs")`` (kernel fusion), trained eagerly.
+* ``concurrent-fused``: the same with fused kernels.
 
 Speed is steady state: every measurement trains twice, for 1 and for 1 + ``--epochs`` epochs,
 and divides the images of the extra epochs by the extra time, so one-off costs (moving the
-model, graph capture, compilation) cancel. Against the peaks measured here and now: a bf16
+model, graph capture) cancel. Fused modes first train once untimed, so that both timed runs find
+inductor's caches equally warm and their compilations cancel too; the cold compilation is
+reported in its own column, as what one new network pays once (only the first fused mode of a
+cell and batch finds inductor's on-disk cache cold; later ones show what a warm cache saves). Against the peaks measured here and now: a bf16
 matmul (8192^3) for FLOP/s and a 1 GiB device-to-device copy for memory bandwidth. FLOPs per
 training image = 3 x 2 x multiply-adds, and bytes per training image = the unfused bf16 model of
 ``roofline.py``; so "MFU" and "BW util" are model FLOP and model byte utilisation.
 
 ``--accuracy`` also trains the best cell for ``--acc-epochs`` (10) epochs on the CIFAR-10 JPEG
-train set (50,000) in eager, graph and concurrent mode and tests it on the 10,000 test images:
+train set (50,000) in eager, graph, fused and concurrent mode and tests it on the 10,000 test images:
 the speed must not cost accuracy (issue 5: within 0.3 points of eager).
 
 Examples::
@@ -58,7 +62,7 @@ from budgetnas.data import channel_stats, from_arrays, to_tensor  # noqa: E402
 from budgetnas.spaces import NB201Space  # noqa: E402
 from budgetnas.train import TrainConfig, evaluate, resolve_device, seeded_build, train  # noqa: E402
 
-MODES = ("eager", "graph", "concurrent", "compiled")
+MODES = ("eager", "graph", "fused", "concurrent", "concurrent-fused")
 
 
 # ------------------------------------------------------------------------------------ peaks
@@ -113,16 +117,14 @@ def build(cell: str, seed: int) -> torch.nn.Module:
 def train_once(cell: str, mode: str, bs: int, epochs: int, x: torch.Tensor, y: torch.Tensor,
                dev: torch.device, k: int, seed: int = 0, val: tuple | None = None) -> tuple[float, list]:
     """Wall seconds to train ``k`` candidates (1 unless concurrent) and their results."""
-    step_mode = {"eager": "eager", "graph": "graph", "concurrent": "auto", "compiled": "eager"}[mode]
-    cfg = TrainConfig(epochs=epochs, batch_size=bs, step_mode=step_mode)
+    step_mode = "eager" if mode == "eager" else "graph"
+    cfg = TrainConfig(epochs=epochs, batch_size=bs, step_mode=step_mode, fuse=mode.endswith("fused"))
     results: list = [None] * k
     errors: list[BaseException] = []
 
     def one(i: int) -> None:
         try:
             model = build(cell, seed + i)
-            if mode == "compiled":
-                model = torch.compile(model, mode="max-autotune-no-cudagraphs")
             stream = torch.cuda.stream(torch.cuda.Stream(dev)) if dev.type == "cuda" and k > 1 else None
             with stream if stream is not None else contextlib.nullcontext():
                 results[i] = train(model, x, y, *(val or (None, None)), cfg, num_classes=10, seed=seed + i,
@@ -149,14 +151,21 @@ def train_once(cell: str, mode: str, bs: int, epochs: int, x: torch.Tensor, y: t
 
 
 def speed(cell: str, mode: str, bs: int, args: argparse.Namespace, x: torch.Tensor, y: torch.Tensor,
-          dev: torch.device) -> tuple[float, str]:
-    """Steady-state training images/s (aggregate over the candidates) and the step mode that ran."""
-    k = args.concurrent if mode == "concurrent" else 1
+          dev: torch.device) -> tuple[float, str, float | None]:
+    """Steady-state training images/s (aggregate over the candidates), how the step ran, and for
+    fused modes the seconds of the first (cold) run beyond the same run warm."""
+    k = args.concurrent if mode.startswith("concurrent") else 1
+    cold = None
+    if mode.endswith("fused"):
+        cold, _ = train_once(cell, mode, bs, 1, x, y, dev, k)
     short, _ = train_once(cell, mode, bs, 1, x, y, dev, k)
     long, results = train_once(cell, mode, bs, 1 + args.epochs, x, y, dev, k)
     steps = len(y) // bs if dev.type == "cuda" else -(-len(y) // bs)
     images = k * args.epochs * steps * bs if dev.type == "cuda" else k * args.epochs * len(y)
-    return images / max(1e-9, long - short), results[0].step_mode
+    ran = results[0].step_mode + ("+fused" if results[0].fused else "")
+    # (a smoke run's epochs are too short to time: the difference can be noise, even negative)
+    ips = images / (long - short) if long > short else float("nan")
+    return ips, ran, None if cold is None else cold - short
 
 
 # ------------------------------------------------------------------------------------ main
@@ -164,7 +173,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cells", default="best,wide,deep,tiny", help="cells from roofline.py (all four)")
-    p.add_argument("--modes", default="eager,graph,concurrent", help=f"of {', '.join(MODES)}")
+    p.add_argument("--modes", default=",".join(MODES), help=f"of {', '.join(MODES)} (all)")
     p.add_argument("--batches", default="256,512,1024", help="batch sizes (256,512,1024)")
     p.add_argument("--concurrent", type=int, default=4, help="candidates at once in concurrent mode (4)")
     p.add_argument("--images", type=int, default=20000, help="training images per epoch (20000)")
@@ -206,17 +215,20 @@ def main(argv: list[str] | None = None) -> int:
         for bs in args.batches:
             model_row = analyse(cells[name], name=name, batch=bs)
             for mode in args.modes:
-                ips, ran = speed(cells[name], mode, bs, args, x, y, dev)
+                ips, ran, compile_s = speed(cells[name], mode, bs, args, x, y, dev)
                 flops, bytes_ = ips * model_row.train_flops, ips * model_row.train_bytes
-                rows.append((name, bs, mode, ran, ips, flops, bytes_))
-                print(f"{name:5s} batch {bs:5d} {mode:10s} ({ran}): {ips:10,.0f} images/s  "
-                      f"MFU {100 * flops / peak_flops:5.1f} %  BW {100 * bytes_ / peak_bw:5.1f} %", flush=True)
-    table = ["| cell | batch | mode | step ran as | images/s | model TFLOP/s | MFU | model GB/s | BW util |",
-             "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
-    for name, bs, mode, ran, ips, flops, bytes_ in rows:
-        label = f"concurrent x{args.concurrent}" if mode == "concurrent" else mode
+                rows.append((name, bs, mode, ran, ips, flops, bytes_, compile_s))
+                print(f"{name:5s} batch {bs:5d} {mode:16s} ({ran}): {ips:10,.0f} images/s  "
+                      f"MFU {100 * flops / peak_flops:5.1f} %  BW {100 * bytes_ / peak_bw:5.1f} %"
+                      + (f"  cold compile +{compile_s:.1f} s" if compile_s is not None else ""), flush=True)
+    table = ["| cell | batch | mode | step ran as | images/s | model TFLOP/s | MFU | model GB/s | BW util "
+             "| cold compile (s) |",
+             "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, bs, mode, ran, ips, flops, bytes_, compile_s in rows:
+        label = mode.replace("concurrent", f"concurrent x{args.concurrent}")
         table.append(f"| {name} | {bs} | {label} | {ran} | {ips:,.0f} | {flops / 1e12:.2f} | "
-                     f"{100 * flops / peak_flops:.1f} % | {bytes_ / 1e9:.0f} | {100 * bytes_ / peak_bw:.1f} % |")
+                     f"{100 * flops / peak_flops:.1f} % | {bytes_ / 1e9:.0f} | {100 * bytes_ / peak_bw:.1f} % | "
+                     f"{'' if compile_s is None else f'{compile_s:.1f}'} |")
     acc_lines: list[str] = []
     if args.accuracy:
         n_train = 512 if args.smoke else 50000
@@ -226,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         best = cells["best"]
         acc_batch = 64 if args.smoke else 512
         accs = {}
-        for mode in ("eager", "graph", "concurrent"):
+        for mode in ("eager", "graph", "fused", "concurrent"):
             k = args.concurrent if mode == "concurrent" else 1
             wall, results = train_once(best, mode, acc_batch, args.acc_epochs, tx, ty, dev, k, seed=0)
             tests = [evaluate(r.model, vx, vy, num_classes=10, device=dev)["accuracy"] for r in results]

@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train K candidates at once on the device (1); auto measures 1, 2, 4, 8 on a GPU")
     g.add_argument("--step-mode", choices=("auto", "eager", "graph"), default="auto",
                    help="auto: capture each training step in a CUDA graph on a GPU, eager elsewhere")
+    g.add_argument("--fuse", choices=("off", "final", "all"), default="off",
+                   help="compile fused kernels with torch.compile for the final training or for every "
+                        "trial too; each network then pays a compilation first (off)")
 
     g = s.add_argument_group("budget (at least one)")
     g.add_argument("--max-trials", type=int, help="number of candidates to evaluate")
@@ -225,7 +228,7 @@ def _config(args: argparse.Namespace) -> "SearchConfig":
         search_resolution=args.search_resolution, resolution=args.resolution,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed, pruner=args.pruner,
         batch_size=args.batch_size, lr=args.lr, hflip=args.hflip, device=args.device,
-        concurrent=args.concurrent, step_mode=args.step_mode,
+        concurrent=args.concurrent, step_mode=args.step_mode, fuse=args.fuse,
         max_trials=args.max_trials, max_time=args.max_time, max_device_hours=args.max_device_hours,
         max_cost=args.max_cost, gpu_price=args.gpu_price, device_preset=args.device_preset,
         max_consecutive_failures=args.max_failures, final_training=not args.no_final,

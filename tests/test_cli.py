@@ -19,7 +19,8 @@ def test_help_is_complete() -> None:
                          text=True, check=True).stdout
     for flag in ("--data", "--run-dir", "--strategy", "--max-trials", "--max-time", "--max-gpu-hours",
                  "--max-cost", "--gpu-price", "--device-preset", "--subset", "--search-resolution",
-                 "--objective", "--max-params", "--pruner", "--dry-run", "examples:"):
+                 "--objective", "--max-params", "--pruner", "--dry-run", "--step-mode", "--concurrent",
+                 "--fuse", "examples:"):
         assert flag in out
     out = subprocess.run([sys.executable, "-m", "budgetnas", "show", "--help"], capture_output=True,
                          text=True, check=True).stdout

@@ -16,7 +16,7 @@ from budgetnas.data._arrays import encode_labels, from_arrays
 from budgetnas.data._cifar import is_cifar_python_archive, load_cifar10_archive
 from budgetnas.data._folder import _is_hidden, load_image_folder
 from budgetnas.data._idx import load_idx_pair
-from budgetnas.data._types import DataSplits, ImageData
+from budgetnas.data._types import DataSplits
 from budgetnas.errors import DataError
 
 FASHION_MNIST_CLASSES = (

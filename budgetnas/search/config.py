@@ -12,6 +12,7 @@ from budgetnas.errors import ConfigError
 
 METRIC_OBJECTIVES = ("accuracy", "balanced_accuracy", "macro_f1")
 SIZE_OBJECTIVES = ("params", "macs")  # minimised, from the final network's size
+FUSE_CHOICES = ("off", "final", "all")
 CONFIG_VERSION = 1
 
 
@@ -50,6 +51,7 @@ class SearchConfig:
     device: str = "auto"
     concurrent: int = 1  # candidates trained at once on the device; 0: auto (measured on CUDA, 1 on CPU)
     step_mode: str = "auto"  # the trainer's step: auto (CUDA graph on CUDA), eager or graph
+    fuse: str = "off"  # torch.compile's fused kernels for: "off", "final" (the final training) or "all"
     # budget
     max_trials: int | None = None
     max_time: float | None = None
@@ -94,6 +96,9 @@ class SearchConfig:
                               f"got {self.concurrent!r}")
         if self.step_mode not in ("auto", "eager", "graph"):
             raise ConfigError(f"step_mode must be auto, eager or graph, got {self.step_mode!r}")
+        if self.fuse not in FUSE_CHOICES:
+            raise ConfigError(f"fuse must be one of {', '.join(FUSE_CHOICES)} (compile the final training only, "
+                              f"or every trial too), got {self.fuse!r}")
         if self.checkpoint_interval is not None and not self.checkpoint_interval > 0:
             raise ConfigError(f"checkpoint_interval must be a positive number of seconds, "
                               f"got {self.checkpoint_interval!r}")

@@ -8,7 +8,8 @@ attribute per key, about 25 transactions per trial; version 2 has about 4 plus o
   fidelity, seed, fingerprint, evaluator, strategy, device, worker, params, macs, search_macs,
   cache_key``;
 - ``progress``, rewritten after every epoch and at the end: ``curve, device_seconds, cost``, and
-  at the end how the trainer ran: ``step_mode`` (eager or graph) and ``batch_size``;
+  at the end how the trainer ran: ``step_mode`` (eager or graph), ``fused`` (compiled kernels)
+  and ``batch_size``;
 - single attributes for what is set rarely: ``trial_key`` (the identity kept across retries),
   ``status``, ``reason``, ``traceback``, ``cache_of``, ``retry_of``, ``candidate``,
   ``resumed_from_epoch``, ``oom_retry_batch_size``.

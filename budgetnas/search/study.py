@@ -210,7 +210,7 @@ class Search:
                              max_device_hours=config.max_device_hours, max_cost=config.max_cost,
                              price_per_hour=self.price)
         self.train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
-                                        step_mode=config.step_mode)
+                                        step_mode=config.step_mode, fuse=config.fuse == "all")
         self.prepared: Prepared | None = None
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -224,7 +224,8 @@ class Search:
                 self.space.check_resolution(p.search_resolution)
                 self.final_space.check_resolution(p.resolution)
             self.train_config = TrainConfig(epochs=self.config.epochs, batch_size=self.config.batch_size,
-                                            lr=self.config.lr, hflip=p.hflip, step_mode=self.config.step_mode)
+                                            lr=self.config.lr, hflip=p.hflip, step_mode=self.config.step_mode,
+                                            fuse=self.config.fuse == "all")
         return self.prepared
 
     def _final_cost(self, arch: Any) -> Any:
@@ -968,7 +969,7 @@ class Search:
                 torch.cuda.empty_cache()
             return replace(paid, status="failed", reason=reason)
         set_progress(curve, paid_before_retry + result.device_seconds, step_mode=result.step_mode,
-                     batch_size=result.batch_size)
+                     fused=result.fused, batch_size=result.batch_size)
         if result.stopped_early:
             trial.set_user_attr("status", "pruned")
             study.tell(trial, state=TrialState.PRUNED)
@@ -1056,12 +1057,14 @@ class Search:
         p = self._load()
         arch = self.final_space.parse(best.arch)
         cfg = TrainConfig(epochs=self.config.final_epochs, batch_size=self.config.batch_size,
-                          lr=self.config.lr, hflip=p.hflip, step_mode=self.config.step_mode)
+                          lr=self.config.lr, hflip=p.hflip, step_mode=self.config.step_mode,
+                          fuse=self.config.fuse in ("final", "all"))
         x, y = p.final_train()
         log.info("final training of %s for %d epochs on %d images", best.arch, cfg.epochs, len(y))
         model = seeded_build(lambda: self.final_space.build(arch, in_channels=p.in_channels,
                                                             num_classes=p.num_classes), self.config.seed)
-        key = hashlib.blake2b(f"{best.arch}|{cfg}".encode(), digest_size=8).hexdigest()
+        # (fused kernels compute the same training: a checkpoint saved with or without them resumes)
+        key = hashlib.blake2b(f"{best.arch}|{replace(cfg, fuse=False)}".encode(), digest_size=8).hexdigest()
         checkpoint = Checkpointer(self.artifacts_dir / "checkpoints" / f"final-{key}.ckpt",
                                   self.config.checkpoint_interval)
         try:
@@ -1096,7 +1099,8 @@ class Search:
                  "device_seconds": result.device_seconds, "cost": self.budget.cost_of(result.device_seconds),
                  "test_metrics": test_metrics, "params": cost.params, "macs": cost.macs,
                  "flops_nb201": cost.flops_nb201, "resolution": p.resolution,
-                 "test_images": n_test, "train_images": len(y)}
+                 "test_images": n_test, "train_images": len(y), "step_mode": result.step_mode,
+                 "fused": result.fused, "batch_size": result.batch_size}
         (best_dir / "metrics.json").write_text(json.dumps(to_jsonable(final), indent=2) + "\n")
         paid = study.user_attrs.get("final_spent") or {}
         study.set_user_attr("final_spent", {  # every final training is paid, also a superseded one

@@ -17,6 +17,14 @@ the same kernels (fused SGD with a tensor learning rate, autocast without its we
 drop the last partial batch (static shapes), so eager and graph training follow the same
 trajectory.
 
+``fuse=True`` also compiles the forward pass and the loss with ``torch.compile`` (inductor), and so
+the backward pass: elementwise layers (BatchNorm's normalisation, ReLU, the node sums) are fused
+into fewer kernels, which cuts the memory traffic that bounds these networks (see
+``benchmarks/roofline.py``). In graph mode the compiled kernels are captured like any others. A
+compilation costs seconds to minutes per network, so it pays only for long training; when it
+fails (no C++ compiler or Triton, an op inductor cannot handle) the candidate trains uncompiled
+and the log says why.
+
 Randomness comes only from ``seed``: an explicit ``torch.Generator`` drives shuffling and
 augmentation, and :func:`seeded_build` initialises weights inside ``torch.random.fork_rng`` so
 the global RNG is left as it was. On the CPU two runs with the same seed are bit-for-bit equal;
@@ -29,7 +37,9 @@ import logging
 import math
 import threading
 import time
+import types
 from collections.abc import Callable
+from contextlib import nullcontext as _nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -62,6 +72,7 @@ class TrainConfig:
     hflip: bool = False
     eval_batch_size: int = 1024
     step_mode: str = "auto"  # "auto": a CUDA graph on CUDA, eager elsewhere; "eager"; "graph"
+    fuse: bool = False  # compile forward + loss (and backward) with torch.compile: fused kernels
 
     def __post_init__(self) -> None:
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -72,6 +83,8 @@ class TrainConfig:
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
         if self.step_mode not in STEP_MODES:
             raise ConfigError(f"step_mode must be one of {', '.join(STEP_MODES)}, got {self.step_mode!r}")
+        if not isinstance(self.fuse, bool):
+            raise ConfigError(f"fuse must be True or False, got {self.fuse!r}")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
         if self.weight_decay < 0 or self.warmup_epochs < 0:
@@ -111,6 +124,7 @@ class TrainResult:
     stopped_early: bool = False
     device: str = "cpu"
     step_mode: str = "eager"  # what ran: "eager" or "graph"
+    fused: bool = False  # whether the compiled (fused) forward and backward ran
     batch_size: int = 0
     resumed_from: tuple[int, int] | None = None  # (epoch, step in epoch) of a restored checkpoint
 
@@ -187,6 +201,22 @@ def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
     return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def _loss_fn(model: nn.Module, label_smoothing: float, cuda: bool, fuse: bool) -> Callable[..., torch.Tensor]:
+    """The training loss of ``model`` on a batch, compiled by inductor when ``fuse``."""
+    def loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda, cache_enabled=False):
+            return F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
+
+    if not fuse:
+        return loss
+    # Dynamo keeps what it compiled on the code object it traced, at most `recompile_limit` (8)
+    # versions of it. Every candidate of a search would share `loss.__code__`, so from the ninth
+    # network on it would stop compiling (or fail, with fullgraph). A copy of the code object per
+    # candidate gives each network its own cache, freed with it.
+    own = types.FunctionType(loss.__code__.replace(), loss.__globals__, loss.__name__, None, loss.__closure__)
+    return torch.compile(own, fullgraph=True, dynamic=False)
+
+
 class _Step:
     """One training step on a fixed-size batch, eager or replayed from a CUDA graph.
 
@@ -194,7 +224,9 @@ class _Step:
     device (no host sync). In graph mode the batch is copied into static tensors and the
     captured step replayed; capture happens on the first call, after a few warm-up steps on a
     side stream whose effect on the weights, buffers and optimizer state is undone, so the
-    captured run starts from exactly the state the eager one would.
+    captured run starts from exactly the state the eager one would. With ``fuse`` the first call
+    compiles the loss (one step, undone the same way); a failed compilation leaves the step
+    uncompiled.
     """
 
     def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, config: TrainConfig,
@@ -205,10 +237,12 @@ class _Step:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static: tuple[torch.Tensor, torch.Tensor] | None = None
         self.params = [p for p in model.parameters() if p.requires_grad]
+        self.loss = _loss_fn(model, config.label_smoothing, self.cuda, config.fuse)
+        self.fused = config.fuse
+        self.compiled = not config.fuse  # nothing to compile
 
     def _body(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        with torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=self.cuda, cache_enabled=False):
-            loss = F.cross_entropy(self.model(xb), yb, label_smoothing=self.config.label_smoothing)
+        loss = self.loss(xb, yb)
         loss.backward()
         if self.config.grad_clip:
             nn.utils.clip_grad_norm_(self.params, self.config.grad_clip, foreach=self.cuda or None)
@@ -223,6 +257,8 @@ class _Step:
                 group["lr"] = value
 
     def run(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        if not self.compiled:
+            self._compile(xb, yb)
         if self.mode == "eager":
             self.opt.zero_grad(set_to_none=True)
             self._body(xb, yb)
@@ -238,6 +274,31 @@ class _Step:
         with torch.cuda.device(self.dev):  # a graph replays on the current device's stream
             self.graph.replay()  # type: ignore[union-attr]
 
+    def _compile(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        """Compile the fused forward and backward with one step whose effect is undone."""
+        self.compiled = True
+        # (under the capture lock: compiling runs and times kernels, which must not happen
+        # inside another thread's capture)
+        with _CAPTURE_LOCK, (torch.cuda.device(self.dev) if self.cuda else _nullcontext()):
+            saved = self._snapshot()
+            try:
+                self.opt.zero_grad(set_to_none=True)
+                self._body(xb, yb)
+                if self.cuda:
+                    torch.cuda.current_stream(self.dev).synchronize()
+            except torch.cuda.OutOfMemoryError:
+                self._restore(*saved)
+                raise
+            except Exception as e:  # noqa: BLE001 - any failure to compile: train uncompiled
+                self._restore(*saved)
+                self.loss = _loss_fn(self.model, self.config.label_smoothing, self.cuda, False)
+                self.fused = False
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                log.warning("torch.compile failed (%s: %s); this candidate trains without fused kernels",
+                            type(e).__name__, first[:300])
+                return
+            self._restore(*saved)
+
     def _capture(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         # One capture at a time in this process (concurrent candidates capture from several
         # threads); each on its own stream, in thread-local mode, so the other threads' work
@@ -246,10 +307,7 @@ class _Step:
             self._capture_locked(xb, yb)
 
     def _capture_locked(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        saved = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        saved_opt = {id(p): {k: v.detach().clone() for k, v in self.opt.state[p].items() if torch.is_tensor(v)}
-                     for p in self.params if p in self.opt.state}
-        saved_loss = self.loss_sum.detach().clone()
+        saved = self._snapshot()
         sx = torch.empty_like(xb).copy_(xb)
         sy = yb.clone()
         try:
@@ -260,8 +318,7 @@ class _Step:
                     self.opt.zero_grad(set_to_none=True)
                     self._body(sx, sy)
             torch.cuda.current_stream(self.dev).wait_stream(side)
-            self._restore(saved, saved_opt, saved_loss)
-            self.opt.zero_grad(set_to_none=True)  # gradients are allocated inside the graph's pool
+            self._restore(*saved)
             graph = torch.cuda.CUDAGraph()
             capture = torch.cuda.Stream(self.dev)
             # (the outer stream context restores the current stream even if capture_begin fails)
@@ -270,23 +327,28 @@ class _Step:
                 self._body(sx, sy)
         except torch.cuda.OutOfMemoryError:  # the search's retry at half the batch size handles it
             torch.cuda.current_stream(self.dev).synchronize()
-            self._restore(saved, saved_opt, saved_loss)
-            self.opt.zero_grad(set_to_none=True)
+            self._restore(*saved)
             raise
         except RuntimeError as e:  # e.g. an op that cannot be captured; train eagerly instead
             torch.cuda.current_stream(self.dev).synchronize()
-            self._restore(saved, saved_opt, saved_loss)
-            self.opt.zero_grad(set_to_none=True)
+            self._restore(*saved)
             self.mode = "eager"
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             log.warning("CUDA graph capture failed (%s); this candidate trains eagerly", first)
             return
         self.graph, self.static = graph, (sx, sy)
 
+    def _snapshot(self) -> tuple[dict[str, torch.Tensor], dict[int, dict[str, torch.Tensor]], torch.Tensor]:
+        saved = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        saved_opt = {id(p): {k: v.detach().clone() for k, v in self.opt.state[p].items() if torch.is_tensor(v)}
+                     for p in self.params if p in self.opt.state}
+        return saved, saved_opt, self.loss_sum.detach().clone()
+
     @torch.no_grad()
     def _restore(self, saved: dict[str, torch.Tensor], saved_opt: dict[int, dict[str, torch.Tensor]],
                  saved_loss: torch.Tensor) -> None:
-        """Undo the warm-up steps in place (the graph must see the same tensors, not copies)."""
+        """Undo warm-up steps in place (a graph must see the same tensors, not copies); the
+        gradients are dropped (in graph mode they are then allocated inside the graph's pool)."""
         for k, v in self.model.state_dict().items():
             v.copy_(saved[k])
         for p in self.params:
@@ -297,6 +359,7 @@ class _Step:
                     # sets it to the gradient, exactly what a fresh buffer gets.
                     v.copy_(before) if before is not None else v.zero_()
         self.loss_sum.copy_(saved_loss)
+        self.opt.zero_grad(set_to_none=True)
 
     def close(self) -> None:
         """Free the graph's memory pool (and the gradients that live in it)."""
@@ -352,9 +415,11 @@ def train(
     y_all = train_y.to(dev, non_blocking=True)
     n = x_all.shape[0]
     bs = config.resolved_batch_size(n, dev.type)
-    # Static shapes on CUDA (a graph replays one batch size): the last partial batch is dropped;
-    # every image is still seen, in another position, in the other epochs.
-    steps_per_epoch = n // bs if cuda else math.ceil(n / bs)
+    # Static shapes on CUDA (a graph replays one batch size) and when compiled (another shape is
+    # another compilation): the last partial batch is dropped; every image is still seen, in
+    # another position, in the other epochs.
+    static = cuda or config.fuse
+    steps_per_epoch = n // bs if static else math.ceil(n / bs)
     total_steps = steps_per_epoch * config.epochs
     warmup = min(int(config.warmup_epochs * steps_per_epoch), total_steps // 2)
     peak_lr = config.lr * bs / 256
@@ -432,7 +497,7 @@ def train(
                     save(epoch, i + 1, order)
                     last_save = time.perf_counter()
             first_i, order = 0, None
-            seen = steps_per_epoch * bs if cuda else n
+            seen = steps_per_epoch * bs if static else n
             train_loss = float(loss_sum) / seen  # one sync per epoch
             if not math.isfinite(train_loss):
                 raise TrialFailed(f"training loss became {train_loss} in epoch {epoch} (diverged); "
@@ -449,7 +514,7 @@ def train(
                 result.stopped_early = epoch < config.epochs
                 break
     finally:
-        result.step_mode = stepper.mode
+        result.step_mode, result.fused = stepper.mode, stepper.fused
         stepper.close()
     if cuda:
         torch.cuda.current_stream(dev).synchronize()

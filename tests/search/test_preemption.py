@@ -3,7 +3,6 @@ never loses or repeats a finished trial; injected out-of-memory errors are retri
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import sqlite3

@@ -6,9 +6,7 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 from budgetnas.api import load_model
 from budgetnas.data import DataSplits, from_arrays
@@ -203,3 +201,18 @@ def test_a_copied_run_directory_resumes_elsewhere(tmp_path: Path, splits: DataSp
     trials = open_study(tmp_path / "elsewhere").get_trials()
     assert result.spent.trials == 3 and {t.number: t.values for t in trials[:2]} == before
     assert len(open_study(tmp_path / "original").get_trials()) == 2  # the original was not touched
+
+
+def test_fuse_final_compiles_the_final_training_only(tmp_path: Path, splits: DataSplits) -> None:
+    # A real inductor compilation (about 30 s cold on 2 CPU cores): a cell with few layers.
+    cell = "|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|nor_conv_1x1~2|"
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), **{**TINY, "max_trials": 1, "fuse": "final"})
+    result = Search(cfg, data=splits, data_name="digits", progress=False, candidates=[cell]).run()
+    assert result.best_arch == cell
+    trial = record_of(open_study(tmp_path / "run").get_trials()[0])
+    assert trial["fused"] is False and trial["step_mode"] == "eager"
+    final = json.loads((tmp_path / "run" / "best" / "metrics.json").read_text())
+    assert final["fused"] is True and final["step_mode"] == "eager"
+    assert 0 <= final["test_metrics"]["accuracy"] <= 1
+    with pytest.raises(ConfigError, match="fuse must be one of off, final, all"):
+        SearchConfig(data="digits", fuse="yes")

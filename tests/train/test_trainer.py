@@ -15,13 +15,6 @@ from budgetnas.train.trainer import _augment
 ARCH = ("nor_conv_3x3", "skip_connect", "nor_conv_1x1", "skip_connect", "none", "nor_conv_3x3")
 
 
-@pytest.fixture(scope="module")
-def tensors(digits: tuple[np.ndarray, np.ndarray]) -> tuple[torch.Tensor, ...]:
-    x, y = digits
-    xt = torch.tensor(x[:, None], dtype=torch.float32) / 255
-    xt = (xt - xt.mean()) / xt.std()
-    yt = torch.tensor(y)
-    return xt[:600], yt[:600], xt[600:900], yt[600:900]
 
 
 def _run(tensors, seed: int = 0, **kw):
