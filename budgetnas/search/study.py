@@ -1063,8 +1063,7 @@ class Search:
         log.info("final training of %s for %d epochs on %d images", best.arch, cfg.epochs, len(y))
         model = seeded_build(lambda: self.final_space.build(arch, in_channels=p.in_channels,
                                                             num_classes=p.num_classes), self.config.seed)
-        # (fused kernels compute the same training: a checkpoint saved with or without them resumes)
-        key = hashlib.blake2b(f"{best.arch}|{replace(cfg, fuse=False)}".encode(), digest_size=8).hexdigest()
+        key = hashlib.blake2b(f"{best.arch}|{cfg}".encode(), digest_size=8).hexdigest()
         checkpoint = Checkpointer(self.artifacts_dir / "checkpoints" / f"final-{key}.ckpt",
                                   self.config.checkpoint_interval)
         try:

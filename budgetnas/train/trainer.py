@@ -201,20 +201,24 @@ def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
     return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _loss_fn(model: nn.Module, label_smoothing: float, cuda: bool, fuse: bool) -> Callable[..., torch.Tensor]:
-    """The training loss of ``model`` on a batch, compiled by inductor when ``fuse``."""
+def _loss_fn(model: nn.Module, label_smoothing: float, cuda: bool,
+             fuse: bool) -> tuple[Callable[..., torch.Tensor], types.CodeType | None]:
+    """The training loss of ``model`` on a batch, compiled by inductor when ``fuse``; with the code
+    object dynamo caches the compilation on (to free it with :func:`torch._dynamo.reset_code`)."""
     def loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda, cache_enabled=False):
             return F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
 
     if not fuse:
-        return loss
+        return loss, None
     # Dynamo keeps what it compiled on the code object it traced, at most `recompile_limit` (8)
     # versions of it. Every candidate of a search would share `loss.__code__`, so from the ninth
     # network on it would stop compiling (or fail, with fullgraph). A copy of the code object per
-    # candidate gives each network its own cache, freed with it.
-    own = types.FunctionType(loss.__code__.replace(), loss.__globals__, loss.__name__, None, loss.__closure__)
-    return torch.compile(own, fullgraph=True, dynamic=False)
+    # network gives each its own cache, which `_Step.close` frees; the copied globals take the
+    # names dynamo adds for the compiled code, so the module's own globals do not grow.
+    code = loss.__code__.replace()
+    own = types.FunctionType(code, dict(loss.__globals__), loss.__name__, None, loss.__closure__)
+    return torch.compile(own, fullgraph=True, dynamic=False), code
 
 
 class _Step:
@@ -237,8 +241,8 @@ class _Step:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static: tuple[torch.Tensor, torch.Tensor] | None = None
         self.params = [p for p in model.parameters() if p.requires_grad]
-        self.loss = _loss_fn(model, config.label_smoothing, self.cuda, config.fuse)
-        self.fused = config.fuse
+        self.loss, self.code = _loss_fn(model, config.label_smoothing, self.cuda, config.fuse)
+        self.fused = False  # True once the compiled loss has run
         self.compiled = not config.fuse  # nothing to compile
 
     def _body(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
@@ -291,13 +295,21 @@ class _Step:
                 raise
             except Exception as e:  # noqa: BLE001 - any failure to compile: train uncompiled
                 self._restore(*saved)
-                self.loss = _loss_fn(self.model, self.config.label_smoothing, self.cuda, False)
-                self.fused = False
+                self._forget_compiled()
+                self.loss, _ = _loss_fn(self.model, self.config.label_smoothing, self.cuda, False)
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 log.warning("torch.compile failed (%s: %s); this candidate trains without fused kernels",
                             type(e).__name__, first[:300])
                 return
             self._restore(*saved)
+        # From here on only the code compiled now runs: a later call whose guards failed would
+        # run that step uncompiled rather than compile again, unlocked and without the fallback.
+        self.loss, self.fused = torch._dynamo.run(self.loss), True
+
+    def _forget_compiled(self) -> None:
+        if self.code is not None:
+            torch._dynamo.reset_code(self.code)  # dynamo's cache entry holds itself: free it
+            self.code = None
 
     def _capture(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         # One capture at a time in this process (concurrent candidates capture from several
@@ -362,9 +374,10 @@ class _Step:
         self.opt.zero_grad(set_to_none=True)
 
     def close(self) -> None:
-        """Free the graph's memory pool (and the gradients that live in it)."""
+        """Free the graph's memory pool (and the gradients that live in it) and the compiled code."""
         self.graph, self.static = None, None
         self.opt.zero_grad(set_to_none=True)
+        self._forget_compiled()
 
 
 def train(
