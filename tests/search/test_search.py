@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -203,6 +204,7 @@ def test_a_copied_run_directory_resumes_elsewhere(tmp_path: Path, splits: DataSp
     assert len(open_study(tmp_path / "original").get_trials()) == 2  # the original was not touched
 
 
+@pytest.mark.skipif(not (shutil.which("g++") or shutil.which("c++")), reason="inductor needs a C++ compiler")
 def test_fuse_final_compiles_the_final_training_only(tmp_path: Path, splits: DataSplits) -> None:
     # A real inductor compilation (about 30 s cold on 2 CPU cores): a cell with few layers.
     cell = "|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|nor_conv_1x1~2|"

@@ -6,6 +6,8 @@ Cold compiles take ~15 s each on a 2-core CPU, so the networks here are tiny.
 from __future__ import annotations
 
 import gc
+import os
+import shutil
 
 import pytest
 import torch
@@ -16,6 +18,11 @@ from torch._subclasses.fake_tensor import FakeTensor
 from budgetnas.errors import ConfigError
 from budgetnas.spaces import NB201Space
 from budgetnas.train import TrainConfig, seeded_build, train
+
+# Inductor compiles C++ on the CPU; without a compiler fuse falls back (tested here only with one).
+pytestmark = pytest.mark.skipif(
+    not any(shutil.which(c) for c in (os.environ.get("CXX", ""), "g++", "c++", "clang++") if c),
+    reason="inductor needs a C++ compiler on the CPU")
 
 ARCH = ("nor_conv_3x3", "skip_connect", "nor_conv_1x1", "skip_connect", "none", "nor_conv_3x3")
 
@@ -62,25 +69,25 @@ def test_fused_training_follows_the_eager_trajectory(tensors) -> None:
     assert fused.curve[-1].train_loss < fused.curve[0].train_loss
 
 
-def _inductor_compiles() -> int:
-    c = counters["inductor"]
-    return c["fxgraph_cache_miss"] + c["fxgraph_cache_hit"] + c["fxgraph_cache_bypass"]
-
-
 def _fake_tensors() -> int:
     gc.collect()
     return sum(isinstance(o, FakeTensor) for o in gc.get_objects())
 
 
 def test_inductor_compiles_the_step_and_its_compilation_is_freed(tensors) -> None:
-    before = _inductor_compiles()
-    first = _fit(lambda: _net(4), tensors, epochs=1, fuse=True)
-    assert first.fused and _inductor_compiles() >= before + 2  # forward and backward graphs
-    kept = _fake_tensors()
-    del first
-    for width in (3, 5):  # more networks compiled: dynamo's traced state does not pile up
-        _fit(lambda: _net(width), tensors, epochs=1, fuse=True)
-    assert _fake_tensors() <= kept
+    # Without inductor's on-disk cache every compilation generates code, as a new network in a
+    # search does (a warm cache hid a leak here: the ShapeEnv of every such compilation stayed).
+    with torch._inductor.config.patch(fx_graph_cache=False):
+        before = counters["aot_autograd"]["ok"]
+        first = _fit(lambda: _net(4), tensors, epochs=1, fuse=True)
+        assert first.fused and counters["aot_autograd"]["ok"] == before + 1  # forward and backward
+        del first
+        alive = []
+        for width in (3, 5, 6, 7):  # more networks compiled: their traced state does not pile up
+            _fit(lambda w=width: _net(w), tensors, epochs=1, fuse=True)
+            alive.append(_fake_tensors())
+    # (the first compilations also fill torch's one-off state, such as the last RNG tracker)
+    assert alive[-1] <= alive[1], alive
 
 
 def test_every_network_gets_its_own_compiled_code(tensors) -> None:
