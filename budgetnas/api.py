@@ -75,7 +75,19 @@ class TrainedModel:
         return torch.softmax(logits, 1).numpy()
 
     def predict_index(self, x: Any) -> np.ndarray:
+        """The index of the predicted class, into ``classes``, for each image."""
         return self.predict_proba(x).argmax(1)
+
+    def predict(self, x: Any) -> np.ndarray:
+        """The predicted class name for each image (from ``classes``: integer labels given to the
+        search come back as their strings, e.g. ``'7'``; ``predict_index`` gives the positions).
+
+        Example::
+
+            model = load_model("runs/demo")
+            model.predict(images[:5])      # array(['3', '7', ...])
+        """
+        return np.asarray(self.classes)[self.predict_index(x)]
 
 
 class ImageClassifier:

@@ -35,6 +35,8 @@ def test_fit_predict_evaluate_export(tmp_path: Path, digits) -> None:
     assert torch.allclose(scripted(xt), model.model(xt), atol=1e-5)
     state = clf.export(tmp_path / "model.pt", format="state")
     assert (load_model(state).predict_index(x[:20]) == model.predict_index(x[:20])).all()
+    # A loaded model names its classes as fit was given them: the same labels as the classifier.
+    assert (model.predict(x[1500:1510, :, :, None]) == pred).all()
     with pytest.raises(ConfigError, match="unknown export format"):
         clf.export(tmp_path / "m.x", format="tflite")
     with pytest.raises(DataError, match="channels"):
@@ -47,6 +49,9 @@ def test_integer_labels_come_back_as_given_and_fit_resumes(tmp_path: Path, digit
     clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=1, **FAST)
     clf.fit(x[keep][:200], y[keep][:200])
     assert set(clf.predict(x[keep][200:260])) <= {3, 7}
+    loaded = load_model(tmp_path / "run")  # without the classifier the integer labels are names
+    assert set(loaded.predict(x[keep][200:260])) <= {"3", "7"}
+    assert (loaded.predict(x[keep][200:260]).astype(int) == clf.predict(x[keep][200:260])).all()
     scores = clf.evaluate(x[keep][200:260], y[keep][200:260])  # labels 3 and 7, not 0 and 1
     assert scores["accuracy"] == pytest.approx((clf.predict(x[keep][200:260]) == y[keep][200:260]).mean())
     with pytest.raises(DataError, match="not among the classes"):
