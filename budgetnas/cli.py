@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="device-hours (search, probes and final training)")
     g.add_argument("--max-cost", type=_number, help="US dollars (needs a price)")
     g.add_argument("--gpu-price", type=_number, help="price of the device in USD per hour")
-    g.add_argument("--device-preset", help="price preset: cpu, t4, v100, a100, h100")
+    g.add_argument("--device-preset", help="price preset: cpu, t4, v100, a100, h100, h200")
     g.add_argument("--max-failures", type=int, default=5, help="stop after this many failed trials in a row (5)")
     g.add_argument("--dry-run", action="store_true", help="forecast trial cost and how many trials the "
                                                           "budget buys; train nothing")

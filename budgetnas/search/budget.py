@@ -21,6 +21,7 @@ PRICE_PRESETS: dict[str, float] = {
     "v100": 2.48,
     "a100": 3.67,
     "h100": 2.99,
+    "h200": 3.79,  # specialty clouds, 2026: $3.50-4.50 (hyperscalers $4.50-7.00)
 }
 
 
@@ -39,7 +40,7 @@ def price_for(preset: str | None, price: float | None, device_name: str) -> tupl
             )
         return PRICE_PRESETS[key], f"preset {key}"
     lowered = device_name.lower()
-    for key in ("h100", "a100", "v100", "t4"):
+    for key in ("h200", "h100", "a100", "v100", "t4"):
         if key in lowered:
             return PRICE_PRESETS[key], f"preset {key} (detected {device_name})"
     if lowered == "cpu":
