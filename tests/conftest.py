@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -32,3 +33,18 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 
     d = load_digits()
     return (d.images * (255 / 16)).round().astype(np.uint8), d.target.astype(np.int64)
+
+
+def cuda_allocated() -> int:
+    """Bytes the caching allocator holds for live tensors, after freeing what is only cached.
+
+    cuBLAS keeps a workspace per (handle, stream), allocated through PyTorch's allocator (32 MiB
+    each on Hopper); it is a cache, not a leak, so it is cleared before reading, as PyTorch's own
+    leak checks do (``torch.testing._internal.common_utils``).
+    """
+    gc.collect()
+    torch.cuda.synchronize()
+    clear = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)
+    if clear is not None:
+        clear()
+    return torch.cuda.memory_allocated()
