@@ -162,10 +162,12 @@ def seeded_build(build: Callable[[], nn.Module], seed: int) -> nn.Module:
     """Call ``build`` with the global torch RNG seeded, restoring it afterwards.
 
     The global RNG is shared by all threads: builds are serialised, so candidates built at the
-    same time in several threads still get exactly the weights their seed gives.
+    same time in several threads still get exactly the weights their seed gives. Networks are
+    built on the CPU, so only the CPU generator is seeded (``torch.manual_seed`` would also reseed,
+    and not restore, every CUDA generator).
     """
     with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)
         return build()
 
 
@@ -239,6 +241,27 @@ def _clear_shape_env_caches() -> None:
         clear = getattr(member, "cache_clear", None)
         if callable(clear):
             clear()
+
+
+_STREAMS: dict[int, tuple[torch.cuda.Stream, torch.cuda.Stream]] = {}
+
+
+def _capture_streams(dev: torch.device) -> tuple[torch.cuda.Stream, torch.cuda.Stream]:
+    """The (warm-up, capture) streams for a graph captured now, under ``_CAPTURE_LOCK``.
+
+    ``torch.cuda.Stream()`` hands out streams from a pool of 32 per device, round robin, so two
+    new streams per capture would, after ~16 trials, give one thread's capture the stream another
+    candidate is training on: that thread's kernels would be recorded into this graph. So a
+    candidate that already trains on a stream of its own (concurrent candidates do) warms up and
+    captures on that stream, and one on the default stream uses a pair drawn once per device.
+    """
+    current = torch.cuda.current_stream(dev)
+    if current != torch.cuda.default_stream(dev):
+        return current, current
+    index = current.device_index
+    if index not in _STREAMS:
+        _STREAMS[index] = (torch.cuda.Stream(dev), torch.cuda.Stream(dev))
+    return _STREAMS[index]
 
 
 class _Step:
@@ -344,7 +367,7 @@ class _Step:
         sx = torch.empty_like(xb).copy_(xb)
         sy = yb.clone()
         try:
-            side = torch.cuda.Stream(self.dev)
+            side, capture = _capture_streams(self.dev)
             side.wait_stream(torch.cuda.current_stream(self.dev))
             with torch.cuda.stream(side):  # cuDNN/cuBLAS pick algorithms, the allocator warms up
                 for _ in range(3):
@@ -353,17 +376,16 @@ class _Step:
             torch.cuda.current_stream(self.dev).wait_stream(side)
             self._restore(*saved)
             graph = torch.cuda.CUDAGraph()
-            capture = torch.cuda.Stream(self.dev)
             # (the outer stream context restores the current stream even if capture_begin fails)
             with torch.cuda.stream(capture), torch.cuda.graph(graph, stream=capture,
                                                               capture_error_mode="thread_local"):
                 self._body(sx, sy)
         except torch.cuda.OutOfMemoryError:  # the search's retry at half the batch size handles it
-            torch.cuda.current_stream(self.dev).synchronize()
+            torch.cuda.synchronize(self.dev)  # the warm-up's stream too, before undoing its steps
             self._restore(*saved)
             raise
         except RuntimeError as e:  # e.g. an op that cannot be captured; train eagerly instead
-            torch.cuda.current_stream(self.dev).synchronize()
+            torch.cuda.synchronize(self.dev)
             self._restore(*saved)
             self.mode = "eager"
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

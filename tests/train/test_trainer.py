@@ -10,7 +10,8 @@ from sklearn.metrics import balanced_accuracy_score, f1_score
 from budgetnas.errors import ConfigError, TrialFailed
 from budgetnas.spaces import NB201Space
 from budgetnas.train import TrainConfig, metrics_from_confusion, resolve_device, seeded_build, train
-from budgetnas.train.trainer import _augment
+from budgetnas.train.trainer import _augment, _capture_streams
+from tests.conftest import cuda_allocated
 
 ARCH = ("nor_conv_3x3", "skip_connect", "nor_conv_1x1", "skip_connect", "none", "nor_conv_3x3")
 
@@ -161,13 +162,22 @@ def test_graph_captured_and_eager_training_follow_the_same_trajectory(tensors) -
 @pytest.mark.gpu
 def test_graph_training_leaves_no_gpu_memory_behind(tensors) -> None:
     _cuda_run(tensors, "graph", epochs=1)
-    torch.cuda.synchronize()
-    before = torch.cuda.memory_allocated()
+    before = cuda_allocated()
     for _ in range(3):
         r = _cuda_run(tensors, "graph", epochs=1)
         del r
-    torch.cuda.synchronize()
-    assert torch.cuda.memory_allocated() <= before  # the graph pools and gradients were freed
+    assert cuda_allocated() <= before  # the graph pools and gradients were freed
+
+
+@pytest.mark.gpu
+def test_captures_draw_no_new_streams_from_the_pool() -> None:
+    # torch.cuda.Stream() cycles through 32 streams per device: a capture that drew new ones each
+    # time would, after ~16 trials, capture on a stream another candidate is training on.
+    dev = torch.device("cuda")
+    assert _capture_streams(dev) == _capture_streams(dev)  # the default stream's pair, drawn once
+    own = torch.cuda.Stream(dev)
+    with torch.cuda.stream(own):  # a concurrent candidate's stream: warm up and capture on it
+        assert _capture_streams(dev) == (own, own)
 
 
 def test_seeded_builds_in_several_threads_get_their_seeds_weights() -> None:
