@@ -91,12 +91,14 @@ class Budget:
             return f"trial budget reached ({spent.trials}/{self.max_trials} trials)"
         left = self.device_seconds_left(spent)
         if forecast_seconds > left:
-            what = "dollar" if self.max_cost is not None else "device-hour"
-            return (f"{what} budget: the next trial is forecast to need {forecast_seconds:.1f} device-s "
-                    f"but only {max(left, 0):.1f} remain")
+            by_hours = (math.inf if self.max_device_hours is None
+                        else self.max_device_hours * 3600 - spent.device_seconds)
+            what = "device-hour" if by_hours <= left else "dollar"  # the limit that binds
+            return (f"{what} budget: the next trial is forecast to need {forecast_seconds:.3g} device-s "
+                    f"but only {max(left, 0):.3g} remain")
         if self.max_time is not None and spent.wall_seconds + forecast_wall > self.max_time:
             return (f"time budget: {spent.wall_seconds:.0f} s of {self.max_time:.0f} s used and the next "
-                    f"trial is forecast to take {forecast_wall:.1f} s")
+                    f"trial is forecast to take {forecast_wall:.3g} s")
         return None
 
     def describe(self) -> str:
@@ -129,8 +131,10 @@ class CostModel:
     """Forecasts a trial's device seconds from the trials measured so far.
 
     Model: ``seconds = a * work + b * samples`` with ``work = samples * MACs`` and
-    ``samples = images x epochs``, fitted by non-negative least squares on the measured trials;
-    before two trials exist it scales the one measurement (or a probe) linearly by work.
+    ``samples = images x epochs``, fitted by least squares on the measured trials with negative
+    coefficients clipped to zero (a conservative stand-in for a non-negative fit: it tends to
+    forecast high), and never below the cheapest measured cost per sample; before two trials of
+    different cells exist it scales the one measurement (or a probe) linearly by work.
     """
 
     def __init__(self) -> None:

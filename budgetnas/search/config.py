@@ -156,8 +156,10 @@ class SearchConfig:
     def fingerprint_fields(self) -> dict[str, Any]:
         """The settings that change what a trial measures; resuming with others is refused.
 
-        Budgets, strategy, pruner, device, price, max_params and the final-training settings can
-        change between sessions: they decide what is tried next, not what a result means.
+        Budgets, strategy, pruner, price, max_params and the final-training settings can change
+        between sessions: they decide what is tried next, not what a result means. The device can
+        change within its kind (one GPU for another); between a CPU and a GPU the precision
+        differs, which ``prepare`` adds to the fingerprint with the settings as resolved.
         """
         keep = ("space", "C", "N", "objectives", "epochs", "subset", "search_resolution",
                 "resolution", "val_fraction", "test_fraction", "seed", "batch_size", "lr", "hflip")

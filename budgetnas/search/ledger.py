@@ -152,21 +152,30 @@ class BudgetLedger:
         return (int(row.trials), float(row.seconds_committed + row.seconds_reserved)) if row else (0, 0.0)
 
     def stale(self, grace: float) -> set[str]:
-        """Keys of running slots whose worker has not beaten for ``grace`` seconds."""
+        """Keys of slots whose worker has not beaten for ``grace`` seconds: running ones, and
+        re-queued ones (a worker that claimed a dead trial and died before re-queuing it; the
+        caller asks only about trials still running, so a trial waiting in the queue is not one)."""
         with self.engine.connect() as c:
             rows = c.execute(sa.select(SLOTS.c.trial_key).where(
-                SLOTS.c.study == self.study, SLOTS.c.state == "running",
+                SLOTS.c.study == self.study, SLOTS.c.state.in_(("running", "requeued")),
                 SLOTS.c.heartbeat < time.time() - grace)).all()
         return {r.trial_key for r in rows}
 
+    def slot_keys(self) -> set[str]:
+        """Keys of every slot of the study (trials that reserved one, and one-off jobs)."""
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(SLOTS.c.trial_key).where(SLOTS.c.study == self.study)).all()
+        return {r.trial_key for r in rows}
+
     def claim_stale(self, trial_key: str, worker: str, grace: float) -> bool:
-        """Atomically take over a dead worker's slot (marking it re-queued); True for exactly one
-        claimant. Only ``reserve`` makes a slot running again, so a retry that another worker has
-        just picked up is never mistaken for a dead one."""
+        """Atomically take over a dead worker's slot (marking it re-queued, with a fresh heartbeat);
+        True for exactly one claimant. Only ``reserve`` makes a slot running again, so a retry that
+        another worker has just picked up is never mistaken for a dead one."""
         now = time.time()
         with self.engine.begin() as c:
             done = c.execute(sa.update(SLOTS).where(
-                SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key, SLOTS.c.state == "running",
+                SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key,
+                SLOTS.c.state.in_(("running", "requeued")),
                 SLOTS.c.heartbeat < now - grace).values(heartbeat=now, worker=worker, state="requeued"))
         return done.rowcount == 1
 

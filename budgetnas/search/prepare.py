@@ -26,6 +26,7 @@ from budgetnas.data import (
 )
 from budgetnas.errors import ConfigError, DataError
 from budgetnas.search.config import SearchConfig
+from budgetnas.train import TrainConfig
 
 # Named datasets whose mirror images keep their class (clothes, objects); digits and letters don't.
 FLIP_SAFE = {"cifar10", "cifar-10", "fashion-mnist", "fashionmnist"}
@@ -47,6 +48,8 @@ class Prepared:
     hflip: bool
     fingerprint: str
     data_fingerprint: str
+    fingerprint_fields: dict[str, Any]  # the settings as they take effect (what the fingerprint hashes)
+    legacy_fingerprint: str  # the fingerprint as runs before 2026-12-02 computed it (raw settings)
     search_train_x: torch.Tensor
     search_train_y: torch.Tensor
     val_x: torch.Tensor
@@ -71,8 +74,14 @@ def _round4(r: int) -> int:
     return max(4, r // 4 * 4)
 
 
-def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str) -> Prepared:
-    """Split, subset, normalise and resize according to ``config``; fingerprint the result."""
+def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_type: str = "cpu") -> Prepared:
+    """Split, subset, normalise and resize according to ``config``; fingerprint the result.
+
+    The fingerprint hashes the data and the settings *as they take effect* on this data and
+    device: the resolutions, the flip and the batch size as resolved (None and its resolved value
+    are the same run), the test fraction only where the data has no test split, and the device's
+    precision (bf16 autocast on CUDA, float32 elsewhere), which changes what a trial measures.
+    """
     full = splits.train
     if full.num_classes < 2:
         raise DataError(f"the training data has a single class {full.classes}; a classifier needs two")
@@ -115,12 +124,20 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str) -> Prep
         (full.fingerprint() + ":" + (splits.test.fingerprint() if splits.test is not None else "-")).encode(),
         digest_size=16,
     ).hexdigest()
-    fp_fields: dict[str, Any] = {"data": data_fp, **config.fingerprint_fields()}
-    fingerprint = hashlib.blake2b(json.dumps(fp_fields, sort_keys=True).encode(), digest_size=16).hexdigest()
+    legacy = hashlib.blake2b(json.dumps({"data": data_fp, **config.fingerprint_fields()}, sort_keys=True).encode(),
+                             digest_size=16).hexdigest()
+    fields: dict[str, Any] = {
+        **config.fingerprint_fields(), "resolution": resolution, "search_resolution": search_res, "hflip": hflip,
+        "test_fraction": None if splits.test is not None else config.test_fraction,
+        "batch_size": TrainConfig(batch_size=config.batch_size).resolved_batch_size(len(subset), device_type),
+        "precision": "bf16-autocast" if device_type == "cuda" else "float32",
+    }
+    fingerprint = hashlib.blake2b(json.dumps({"data": data_fp, **fields}, sort_keys=True).encode(),
+                                  digest_size=16).hexdigest()
     return Prepared(
         train=train, val=val, test=test, classes=tuple(full.classes), in_channels=full.shape[0],
         resolution=resolution, search_resolution=search_res, mean=mean, std=std, hflip=hflip,
-        fingerprint=fingerprint, data_fingerprint=data_fp,
+        fingerprint=fingerprint, data_fingerprint=data_fp, fingerprint_fields=fields, legacy_fingerprint=legacy,
         search_train_x=sx, search_train_y=torch.tensor(subset.labels, dtype=torch.int64),
         val_x=vx, val_y=torch.tensor(val.labels, dtype=torch.int64),
     )

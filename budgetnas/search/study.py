@@ -52,6 +52,9 @@ log = logging.getLogger("budgetnas")
 STUDY_NAME = "budgetnas"
 MAX_CONSECUTIVE_REPEATS = 50
 OPTUNA_NATIVE = ("random", "tpe", "gp")  # samplers whose RNG state lives only in the process
+# Fingerprinted settings whose effect depends on the data or the device (None means "resolve it"):
+# resuming compares them as resolved, not as written.
+RESOLVED_FIELDS = ("resolution", "search_resolution", "hflip", "batch_size", "test_fraction")
 
 
 @dataclass
@@ -218,7 +221,7 @@ class Search:
         if self.prepared is None:
             splits = self._data if self._data is not None else load_dataset(
                 self.config.data, root=self.config.data_root)
-            self.prepared = prepare(splits, self.config, data_name=self._data_name)
+            self.prepared = prepare(splits, self.config, data_name=self._data_name, device_type=self.device.type)
             p = self.prepared
             if hasattr(self.space, "check_resolution"):
                 self.space.check_resolution(p.search_resolution)
@@ -244,7 +247,10 @@ class Search:
             return
         saved = SearchConfig.load(saved_path)
         old, new = saved.fingerprint_fields(), self.config.fingerprint_fields()
-        diffs = [f"{k}: {old[k]!r} in the run, {new[k]!r} now" for k in new if old.get(k) != new[k]]
+        # (settings that resolve against the data and device are compared as resolved, once the
+        # data is loaded: see _check_study)
+        diffs = [f"{k}: {old[k]!r} in the run, {new[k]!r} now" for k in new
+                 if k not in RESOLVED_FIELDS and old.get(k) != new[k]]
         if diffs:
             raise ResumeError(
                 f"{self.run_dir} holds a search with a different configuration ({'; '.join(diffs)}). "
@@ -253,14 +259,18 @@ class Search:
             )
 
     def _probe(self, arch: Any, space: BaseSpace, resolution: int, n: int, *, k: int = 1,
-               steps: tuple[int, int] = (2, 6)) -> float:
+               steps: tuple[int, int] | None = None) -> float:
         """Seconds per training image in steady state for ``arch``, on random inputs; with ``k``
         > 1, of k copies trained at once (threads, each on its own CUDA stream), per image of all.
 
         Two short runs of different lengths: their difference cancels what every run pays once
         (moving the model, building the optimizer, capturing the CUDA graph), which the cost
-        model learns from the real trials instead.
+        model learns from the real trials instead. On CUDA the runs are longer (4 and 24 steps):
+        a replayed step takes milliseconds, about what the set-up's run-to-run noise is, so a
+        difference of 4 steps could come out near zero or negative.
         """
+        if steps is None:
+            steps = (4, 24) if self.device.type == "cuda" else (2, 6)
         p = self._load()
         bs = self.train_config.resolved_batch_size(n, self.device.type)
         cfg = TrainConfig(epochs=1, batch_size=bs, lr=self.config.lr, warmup_epochs=0)
@@ -418,7 +428,8 @@ class Search:
             # With shared storage several `search` processes may reach this point; exactly one
             # trains the final model (the others would pay for it again).
             shared = self.config.storage is not None
-            job = "final:" + hashlib.blake2b(best.arch.encode(), digest_size=8).hexdigest()
+            job = "final:" + hashlib.blake2b(json.dumps([best.arch, self._final_settings()]).encode(),
+                                             digest_size=8).hexdigest()
             claim = self.ledger.claim_job(job, _worker_name(), self.config.heartbeat_grace) if shared \
                 else "claimed"
             if claim == "claimed":
@@ -433,7 +444,7 @@ class Search:
                         self.ledger.finish_job(job, done=trained)
             else:
                 done = study.user_attrs.get("final") or {}
-                if claim == "done" and done.get("arch") == best.arch:
+                if claim == "done" and self._final_done(study, best.arch):
                     test_metrics = dict(done.get("test_metrics", {}))
                 log.info("the final training of %s is %s by another worker of this study; not repeating it",
                          best.arch, "done" if claim == "done" else "being run")
@@ -450,6 +461,7 @@ class Search:
         attrs = study.user_attrs
         if "fingerprint" not in attrs:
             study.set_user_attr("fingerprint", p.fingerprint)
+            study.set_user_attr("fingerprint_fields", to_jsonable(p.fingerprint_fields))
             study.set_user_attr("data_fingerprint", p.data_fingerprint)
             study.set_user_attr("record_version", RECORD_VERSION)
             study.set_user_attr("budgetnas_version", __version__)
@@ -463,11 +475,21 @@ class Search:
                 "two datasets would make them meaningless: point --data at the original data, or use "
                 "a new --run-dir"
             )
-        if attrs["fingerprint"] != p.fingerprint:
-            raise ResumeError(
-                f"{self.run_dir} holds a search whose settings differ from these (fingerprint "
-                f"{attrs['fingerprint']} vs {p.fingerprint}); use the original settings or a new --run-dir"
-            )
+        if attrs["fingerprint"] == p.fingerprint:
+            return
+        if "fingerprint_fields" not in attrs and attrs["fingerprint"] == p.legacy_fingerprint:
+            # A run started before settings were fingerprinted as resolved: the same settings.
+            study.set_user_attr("fingerprint", p.fingerprint)
+            study.set_user_attr("fingerprint_fields", to_jsonable(p.fingerprint_fields))
+            return
+        old, new = attrs.get("fingerprint_fields") or {}, to_jsonable(p.fingerprint_fields)
+        diffs = [f"{k}: {old.get(k)!r} in the run, {v!r} now" for k, v in new.items() if old.get(k) != v]
+        raise ResumeError(
+            f"{self.run_dir} holds a search whose settings, as they take effect on this data and device, "
+            f"differ from these ({'; '.join(diffs) or 'fingerprint ' + attrs['fingerprint'] + ' vs ' + p.fingerprint}). "
+            "Results measured under other settings must not be mixed (precision differs between a GPU "
+            "and a CPU): use the run's settings and device to resume it, or a new --run-dir"
+        )
 
     def _wait_for_other_workers(self, study: optuna.Study) -> None:
         """Before the final training of a shared study: let the trials that other workers are
@@ -509,13 +531,16 @@ class Search:
         grace = self.config.heartbeat_grace
         stale = self.ledger.stale(grace) if shared else set()
         worker = _worker_name()
+        slots = self.ledger.slot_keys() if shared else set()
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             key = t.user_attrs.get("trial_key")
             if shared:
                 age = time.time() - t.datetime_start.timestamp() if t.datetime_start else 0.0
                 if age < grace:  # a trial another worker has only just started
                     continue
-                if key is not None and (key not in stale or not self.ledger.claim_stale(key, worker, grace)):
+                # A key with no slot, older than the grace period: its worker died between
+                # naming the trial and reserving its slot (a live one does that at once).
+                if key in slots and (key not in stale or not self.ledger.claim_stale(key, worker, grace)):
                     continue
             try:
                 study._storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
@@ -545,7 +570,12 @@ class Search:
             if status_of(t) == "complete":
                 cache.setdefault(a["cache_key"], t.number)
             if status_of(t) in ("complete", "pruned") and a.get("device_seconds"):
-                cost_model.add(n_train * len(a.get("curve", [])), a.get("search_macs", 0), a["device_seconds"])
+                # A trial resumed from a checkpoint holds the whole curve but pays (and measured)
+                # only the epochs after the resume; a retried one after an out-of-memory failure
+                # also paid for the failed attempt. The cost model gets what this attempt trained.
+                epochs = a.get("trained_epochs",
+                               len(a.get("curve", [])) - (int(t.user_attrs.get("resumed_from_epoch", 1)) - 1))
+                cost_model.add(n_train * epochs, a.get("search_macs", 0), a.get("trained_seconds", a["device_seconds"]))
         spent = spent_of(study, trials)
         if spent.trials:
             log.info("resuming %s: %d trials done, %.1f device-s spent", self.run_dir, spent.trials,
@@ -554,19 +584,26 @@ class Search:
         cheap, dear = self._extreme_archs()
         n_final = len(p.train) + len(p.val)
         session_start = time.perf_counter()
-        if not len(cost_model):
-            # First session: probe the costliest cell so the first forecast is an upper bound, and
-            # the final network with the cheapest and costliest cells to forecast the final training.
-            per_sample = self._probe(dear, self.space, p.search_resolution, n_train)
-            cost_model.add(1.0, self._search_macs(dear), per_sample * 1.15)
-            final_probe = [self._probe(a, self.final_space, p.resolution, n_final) for a in (cheap, dear)]
+        prev = study.user_attrs.get("probe") or {}
+        final_spec = self.final_space.spec()
+        # The final network's probe, again when --final-C/--final-N changed since it was taken.
+        probe_final = cfg.final_training and ("final_macs" not in prev or
+                                              prev.get("final_space", final_spec) != final_spec)
+        if not len(cost_model) or probe_final:
+            update: dict[str, Any] = {}
+            if not len(cost_model):
+                # First session: probe the costliest cell, so that the first forecast is an upper bound.
+                per_sample = self._probe(dear, self.space, p.search_resolution, n_train)
+                cost_model.add(1.0, self._search_macs(dear), per_sample * 1.15)
+            if probe_final:  # the cheapest and costliest cells, to forecast any cell's final training
+                update = {"final_seconds_per_sample": [self._probe(a, self.final_space, p.resolution, n_final)
+                                                       for a in (cheap, dear)],
+                          "final_macs": [self._final_cost(a).macs for a in (cheap, dear)],
+                          "final_space": final_spec}
             probe_seconds = time.perf_counter() - session_start
-            prev = study.user_attrs.get("probe") or {}
             study.set_user_attr("probe", {
-                "device_seconds": prev.get("device_seconds", 0.0) + probe_seconds,
-                "cost": prev.get("cost", 0.0) + self.budget.cost_of(probe_seconds),
-                "final_seconds_per_sample": final_probe,
-                "final_macs": [self._final_cost(a).macs for a in (cheap, dear)]})
+                **prev, **update, "device_seconds": prev.get("device_seconds", 0.0) + probe_seconds,
+                "cost": prev.get("cost", 0.0) + self.budget.cost_of(probe_seconds)})
         probe = study.user_attrs.get("probe") or {}
 
         def final_forecast(trials: list[Any] | None = None) -> float:
@@ -574,8 +611,7 @@ class Search:
             if not cfg.final_training or "final_macs" not in probe:
                 return 0.0
             rows = ranked(study, cfg.metric, trials)
-            done = study.user_attrs.get("final") or {}
-            if rows and done.get("arch") == rows[0].arch:
+            if rows and self._final_done(study, rows[0].arch):
                 return 0.0  # none to come, or the best cell's final training is done and paid
             (t0, t1), (m0, m1) = probe["final_seconds_per_sample"], probe["final_macs"]
             m = self._final_cost(self.space.parse(rows[0].arch)).macs if rows else m1
@@ -585,25 +621,24 @@ class Search:
         def trial_forecast(arch: Any) -> float:
             return cost_model.forecast(n_train * cfg.epochs, self._search_macs(arch))
 
-        macs_seen = [r["search_macs"] for r in (record_of(t) for t in trials
-                                                 if status_of(t) in ("complete", "pruned")) if "search_macs" in r]
+        def cannot_pay(why: str, trial_s: float, final_s: float) -> BudgetError:
+            return BudgetError(
+                f"the budget ({self.budget.describe()}) cannot pay for one trial and the final training "
+                f"({why}): the cheapest cell is forecast at {trial_s:.1f} device-s per trial and the final "
+                f"training at up to {final_s:.1f} s on {self.device_name}. Raise the budget, or make trials "
+                "cheaper with --subset, --epochs, --search-resolution or -C/-N, or --final-epochs")
 
-        # Feasible if one cheap trial and the final training of the cheapest cell fit.
-        reserve = 0.0
-        if final_forecast() > 0:
-            reserve = probe["final_seconds_per_sample"][0] * n_final * cfg.final_epochs
+        # Feasible if the cheapest trial and the final training fit, reserved as the loop reserves
+        # them (before any trial, the final training of the costliest cell: the best is unknown).
         spent = spent_of(study)
+        reserve = final_forecast()
         cheapest = trial_forecast(cheap)
+        wall_so_far = spent.wall_seconds + time.perf_counter() - session_start
         reason = self.budget.stop_reason(
             Spent(trials=0, device_seconds=spent.device_seconds + reserve, cost=spent.cost + self.budget.cost_of(reserve),
-                  wall_seconds=spent.wall_seconds + reserve), cheapest, cheapest)
+                  wall_seconds=wall_so_far + reserve), cheapest, cheapest)
         if reason is not None and spent.trials == 0:  # (a trial limit cannot stop zero trials)
-            raise BudgetError(
-                f"the budget ({self.budget.describe()}) cannot pay for one trial and the final training: "
-                f"the cheapest cell is forecast at {cheapest:.1f} device-s per trial and the final "
-                f"training at {reserve:.1f} s on {self.device_name}. Raise the budget, or make trials "
-                "cheaper with --subset, --epochs, --search-resolution or -C/-N, or --final-epochs"
-            )
+            raise cannot_pay(reason, cheapest, reserve)
 
         pruner = create_pruner(cfg.pruner, max_epochs=cfg.epochs)
         wall_before = spent.wall_seconds
@@ -624,6 +659,8 @@ class Search:
                      "cost": float(probe.get("cost", 0.0)) + self.budget.cost_of(used)}
             study.set_user_attr("probe", probe)
         share = DeviceShare() if k > 1 else None
+        shared = self.config.storage is not None
+        budget_stop: list[str] = []  # the budget's reasons to stop, when it stopped the search
 
         def iteration() -> str | None:
             """Propose, reserve, train and record one trial; a reason string means stop."""
@@ -633,45 +670,51 @@ class Search:
                 if stopping:  # another concurrent candidate's iteration decided to stop
                     return stopping[0]
                 trials_now = study.get_trials(deepcopy=False)  # read once per trial, shared below
+                if shared:  # cells other workers finished since: not paid for twice
+                    for t in trials_now:
+                        if status_of(t) == "complete":
+                            cache.setdefault(record_of(t).get("cache_key", ""), t.number)
                 spent = spent_of(study, trials_now)
                 final_s = final_forecast(trials_now)
                 spent = Spent(spent.trials, spent.device_seconds + final_s,
                               spent.cost + self.budget.cost_of(final_s),
                               wall_before + time.perf_counter() - session_start + final_s)
-                typical = (sum(macs_seen) / len(macs_seen) if macs_seen else
-                           (self._search_macs(cheap) + self._search_macs(dear)) / 2)
-                forecast = cost_model.forecast(n_train * cfg.epochs, typical)
                 # k candidates at once share the device: each takes about k times its device
-                # seconds of wall time.
-                stop = self.budget.stop_reason(spent, forecast, forecast * k)
+                # seconds of wall time. First: can even the cheapest cell still be paid for?
+                cheapest = trial_forecast(cheap)
+                stop = self.budget.stop_reason(spent, cheapest, cheapest * k)
                 if stop is not None:
+                    budget_stop.append(stop)
                     return stop
-                if self.config.storage is not None:
+                if shared:
                     self._recover_interrupted(study)
                 trial = study.ask()
                 key = trial.user_attrs.get("trial_key")  # a re-queued trial keeps its identity
                 if key is None:
                     key = uuid.uuid4().hex
                     trial.set_user_attr("trial_key", key)
+                arch = self.space.from_decisions(
+                    {name: trial.suggest_categorical(name, list(choices)) for name, choices in self.space.decisions()})
+                # Then the cell proposed: its own forecast is checked and reserved (a cell over the
+                # size limit is rejected without training, at no cost).
+                oversize = cfg.max_params is not None and self._final_cost(arch).params > cfg.max_params
+                forecast = 0.0 if oversize else trial_forecast(arch)
+                stop = self.budget.stop_reason(spent, forecast, forecast * k)
                 limit = None if seconds_limit is None else \
                     seconds_limit - final_s - float(probe.get("device_seconds", 0.0))
                 # The reservation also counts the trials still running (their forecasts), so
                 # concurrent trials, here or on other workers, cannot overshoot the budget.
-                slot = self.ledger.reserve(key, worker, max_trials=cfg.max_trials, seconds_limit=limit,
-                                           forecast=forecast)
-                if slot is None:  # the budget shared by all workers is spent: hand the proposal back
-                    fixed = study._storage.get_trial(trial._trial_id).system_attrs.get("fixed_params")
-                    trial.set_user_attr("status", "unstarted")
-                    study.tell(trial, state=TrialState.FAIL)
-                    if fixed:
-                        study.enqueue_trial(fixed, user_attrs={k: v for k, v in trial.user_attrs.items()
-                                                               if k in ("candidate", "retry_of", "trial_key")})
-                    used, secs = self.ledger.usage()
-                    return (f"budget spent across all workers ({used} trial slots, {secs:.1f} device-s "
-                            f"reserved or used)")
+                slot = None if stop is not None else self.ledger.reserve(
+                    key, worker, max_trials=cfg.max_trials, seconds_limit=limit, forecast=forecast)
+                if slot is None:  # over the budget, or the budget shared by all workers is spent
+                    self._hand_back(study, trial)
+                    if stop is None:
+                        used, secs = self.ledger.usage()
+                        stop = (f"budget spent across all workers ({used} trial slots, {secs:.1f} device-s "
+                                f"reserved or used)")
+                    budget_stop.append(stop)
+                    return stop
                 self.ledger.start_beating(key)
-                arch = self.space.from_decisions(
-                    {name: trial.suggest_categorical(name, list(choices)) for name, choices in self.space.decisions()})
             paid = TrialOutcome("running")
             in_flight: Any = contextlib.nullcontext()
             if share is not None:
@@ -697,8 +740,7 @@ class Search:
                     after = study.get_trials(deepcopy=False)
                     self._prune_checkpoints(study, after)
                 if status in ("complete", "pruned"):
-                    macs_seen.append(outcome.search_macs)
-                    cost_model.add(n_train * outcome.epochs, outcome.search_macs, outcome.device_seconds)
+                    cost_model.add(n_train * outcome.model_epochs, outcome.search_macs, outcome.model_seconds)
                 counts["failures"] = counts["failures"] + 1 if status == "failed" else 0
                 if status == "failed":
                     last_failure[0] = outcome.reason
@@ -732,8 +774,22 @@ class Search:
             study.set_user_attr("wall_seconds", wall_before + time.perf_counter() - session_start)
             if bar is not None:
                 bar.close()
+        if budget_stop and not self._stop_flag and spent_of(study).trials == 0:
+            # The cheapest cell fitted, the cells proposed did not: say so rather than return a
+            # search with no result (the probes stay recorded in the study).
+            raise cannot_pay(budget_stop[0], trial_forecast(cheap), final_forecast())
         log.info("search stopped: %s", reason)
         return reason
+
+    def _hand_back(self, study: optuna.Study, trial: optuna.Trial) -> None:
+        """Close a trial that will not train (no budget for it) as ``unstarted``; a queued cell (a
+        candidate or a retry) is queued again, so that a later session with more budget runs it."""
+        fixed = study._storage.get_trial(trial._trial_id).system_attrs.get("fixed_params")
+        trial.set_user_attr("status", "unstarted")
+        study.tell(trial, state=TrialState.FAIL)
+        if fixed:
+            study.enqueue_trial(fixed, user_attrs={k: v for k, v in trial.user_attrs.items()
+                                                   if k in ("candidate", "retry_of", "trial_key")})
 
     def _run_concurrently(self, iteration: Callable[[], str | None], k: int) -> str:
         """Run ``iteration`` in ``k`` threads, each training its own candidate (its own CUDA
@@ -856,7 +912,10 @@ class Search:
             set_progress(src_record.get("curve", []), 0.0)
             trial.set_user_attr("cache_of", src.number)
             trial.set_user_attr("status", "cached")
-            study.tell(trial, src.values)
+            # The metrics are the source's; sizes are this cell's own (two cells that compute the
+            # same function can differ in parameters, e.g. convolutions on a dead edge).
+            study.tell(trial, [v if o in METRIC_OBJECTIVES else float(sizes[o])
+                               for o, v in zip(cfg.objectives, src.values)])
             return replace(paid, status="cached", search_macs=record["search_macs"])
         trial.set_user_attr(STATIC_KEY, to_jsonable(record))
 
@@ -875,11 +934,13 @@ class Search:
 
         curve: list[dict[str, Any]] = []
         spent_s = [0.0]
+        resumed = [0]  # epochs restored from a checkpoint (paid by the interrupted trial)
         key = trial.user_attrs["trial_key"]  # (set by the loop right after ask)
         checkpoint = Checkpointer(self.artifacts_dir / "checkpoints" / f"{key}.ckpt", cfg.checkpoint_interval)
 
         def on_resume(restored: list[Any]) -> None:
             curve[:] = [to_jsonable(r.to_dict()) for r in restored]
+            resumed[0] = len(restored)
             # The restored epochs were paid for by the interrupted trial; this one pays from here.
             set_progress(curve, paid_before_retry + spent_s[0])
             trial.set_user_attr("resumed_from_epoch", len(restored) + 1)
@@ -932,14 +993,15 @@ class Search:
                     break
                 except torch.cuda.OutOfMemoryError:
                     model = None
-                    paid_before_retry = bill_attempt()  # the failed attempt is still paid for
-                    spent_s[0] = 0.0
-                    curve.clear()
                     if self.device.type == "cuda":
                         torch.cuda.empty_cache()
                     half = train_config.resolved_batch_size(n, self.device.type) // 2
                     if attempt == 2 or half < 1:
-                        raise
+                        raise  # billed below, once, with everything it ran
+                    paid_before_retry = bill_attempt()  # the failed attempt is still paid for
+                    spent_s[0] = 0.0
+                    resumed[0] = 0
+                    curve.clear()
                     log.warning("trial %d ran out of GPU memory; retrying once at batch size %d",
                                 trial.number, half)
                     train_config = replace(train_config, batch_size=half)
@@ -968,16 +1030,20 @@ class Search:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             return replace(paid, status="failed", reason=reason)
+        # What this attempt itself trained, for the cost model (the curve may start with epochs
+        # restored from a checkpoint, and the seconds billed may include a failed attempt).
+        trained = {"trained_epochs": len(curve) - resumed[0], "trained_seconds": result.device_seconds}
         set_progress(curve, paid_before_retry + result.device_seconds, step_mode=result.step_mode,
-                     fused=result.fused, batch_size=result.batch_size)
+                     fused=result.fused, batch_size=result.batch_size, **trained)
+        model_cost = {"model_epochs": trained["trained_epochs"], "model_seconds": trained["trained_seconds"]}
         if result.stopped_early:
             trial.set_user_attr("status", "pruned")
             study.tell(trial, state=TrialState.PRUNED)
-            return replace(paid, status="pruned")
+            return replace(paid, status="pruned", **model_cost)
         trial.set_user_attr("status", "complete")
         study.tell(trial, values_from(result.final))
         cache.setdefault(cache_key, trial.number)
-        return replace(paid, status="complete")
+        return replace(paid, status="complete", **model_cost)
 
     def _fidelity(self, p: Prepared) -> dict[str, Any]:
         cfg = self.config
@@ -1029,7 +1095,9 @@ class Search:
     def _prune_checkpoints(self, study: optuna.Study, trials: list[Any]) -> None:
         """Keep the checkpoints of the best few finished trials (and of unfinished ones) only."""
         by_number = {t.number: t for t in trials}
-        keep = {t.user_attrs.get("trial_key") for t in trials if status_of(t) in ("interrupted", "running", "waiting")}
+        # A retried trial shares its key with the interrupted one: what counts is the latest.
+        latest = {t.user_attrs.get("trial_key"): status_of(t) for t in sorted(trials, key=lambda t: t.number)}
+        keep = {key for key, status in latest.items() if status in ("interrupted", "running", "waiting")}
         for row in ranked(study, self.config.metric, trials)[:self.config.keep_checkpoints]:
             keep.add(by_number[row.number].user_attrs.get("trial_key"))
         folder = self.artifacts_dir / "checkpoints"
@@ -1047,13 +1115,27 @@ class Search:
             rows = [r for r in rows if r.params is None or r.params <= self.config.max_params]
         return rows[0] if rows else None
 
+    def _final_settings(self) -> dict[str, Any]:
+        """What the final model depends on besides the cell and the fingerprinted settings; these
+        may change between sessions, and then the final model is trained again."""
+        return {"space": self.final_space.spec(), "epochs": self.config.final_epochs}
+
+    def _final_done(self, study: optuna.Study, arch: str) -> bool:
+        """Whether the study's final model is ``arch`` trained with this session's final settings
+        (a final record from before settings were recorded counts by its cell alone)."""
+        done = study.user_attrs.get("final") or {}
+        return done.get("arch") == arch and done.get("settings", self._final_settings()) == self._final_settings()
+
     def _final(self, study: optuna.Study, best: TrialView) -> dict[str, float]:
         """Retrain ``best`` on train+validation at full size, test it once, save the artifacts."""
         done = study.user_attrs.get("final")
         best_dir = self.run_dir / "best"
-        if done and done.get("arch") == best.arch and (best_dir / "model.pt").exists():
+        if done and self._final_done(study, best.arch) and (best_dir / "model.pt").exists():
             log.info("final model for %s already trained; keeping it", best.arch)
             return dict(done.get("test_metrics", {}))
+        if done and done.get("arch") == best.arch:
+            log.info("the final settings changed since %s was trained (%s then, %s now); training it again",
+                     best.arch, done.get("settings"), self._final_settings())
         p = self._load()
         arch = self.final_space.parse(best.arch)
         cfg = TrainConfig(epochs=self.config.final_epochs, batch_size=self.config.batch_size,
@@ -1063,7 +1145,7 @@ class Search:
         log.info("final training of %s for %d epochs on %d images", best.arch, cfg.epochs, len(y))
         model = seeded_build(lambda: self.final_space.build(arch, in_channels=p.in_channels,
                                                             num_classes=p.num_classes), self.config.seed)
-        key = hashlib.blake2b(f"{best.arch}|{cfg}".encode(), digest_size=8).hexdigest()
+        key = hashlib.blake2b(f"{best.arch}|{self.final_space.spec()}|{cfg}".encode(), digest_size=8).hexdigest()
         checkpoint = Checkpointer(self.artifacts_dir / "checkpoints" / f"final-{key}.ckpt",
                                   self.config.checkpoint_interval)
         try:
@@ -1094,7 +1176,7 @@ class Search:
         torch.save(artifact, tmp)
         os.replace(tmp, best_dir / "model.pt")
         (best_dir / "arch.txt").write_text(best.arch + "\n")
-        final = {"arch": best.arch, "trial": best.number, "epochs": cfg.epochs,
+        final = {"arch": best.arch, "settings": self._final_settings(), "trial": best.number, "epochs": cfg.epochs,
                  "device_seconds": result.device_seconds, "cost": self.budget.cost_of(result.device_seconds),
                  "test_metrics": test_metrics, "params": cost.params, "macs": cost.macs,
                  "flops_nb201": cost.flops_nb201, "resolution": p.resolution,
@@ -1183,10 +1265,12 @@ class TrialOutcome:
     """What the search loop needs from one trial, so it need not read the trial back."""
 
     status: str
-    device_seconds: float = 0.0
+    device_seconds: float = 0.0  # billed: everything the trial ran
     search_macs: int = 0
     epochs: int = 0
     reason: str = ""
+    model_epochs: int = 0  # what the last attempt trained and took, for the cost model
+    model_seconds: float = 0.0
 
 
 def _worker_name() -> str:

@@ -8,7 +8,8 @@ Hill climbing over the one-decision neighbourhood (``space.neighbours``), first-
 * a neighbour evaluated earlier that is already known to score higher is moved to at once,
   without spending a query on it;
 * when every neighbour has been evaluated and none is better (a local optimum), restart from a
-  new random architecture.
+  new random architecture;
+* a neighbour that failed or was pruned counts as evaluated and no better (scored ``-inf``).
 
 Already-evaluated architectures are never proposed again (except when the whole space has been
 evaluated). The walk is a pure function of the history, replayed incrementally.
@@ -49,6 +50,7 @@ class LocalSearch(ReplayProposer[_Walk]):
     """First-improvement hill climbing with random restarts (see the module doc)."""
 
     name = "local"
+    observes_failures = True  # a failed or pruned neighbour counts as tried, and as no better
 
     def initial_state(self, space: ProposalSpace) -> _Walk:
         return _Walk()
@@ -64,6 +66,8 @@ class LocalSearch(ReplayProposer[_Walk]):
         old = state.scores.get(arch)
         state.scores[arch] = score if old is None else max(old, score)
         if state.current is None:
+            if score == -np.inf:
+                return  # a failed start: the next proposal is a fresh random start
             state.current = arch
         elif arch in self._neighbours(space, state, state.current)[1] and score > state.scores[state.current]:
             state.current = arch

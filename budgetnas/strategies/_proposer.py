@@ -139,10 +139,13 @@ class BaseProposer(ABC):
     """Proposes the next architecture from the history; holds hyperparameters, never results.
 
     Subclasses implement :meth:`propose`. ``history`` lists ``(arch, score)`` in evaluation
-    order, higher scores better; it may contain the same architecture more than once.
+    order, higher scores better; it may contain the same architecture more than once. A proposer
+    with ``observes_failures`` also sees the trials that failed or were pruned, scored ``-inf``
+    (one that avoids repeats, like local search, would otherwise propose them again and again).
     """
 
     name: str = "base"
+    observes_failures: bool = False
 
     @abstractmethod
     def propose(self, space: ProposalSpace, history: History, rng: np.random.Generator) -> Arch:
@@ -339,24 +342,31 @@ class ProposerSampler(optuna.samplers.BaseSampler):
             study, trial, param_name, param_distribution)
 
     def history(self, study: optuna.Study, space: ProposalSpace) -> list[tuple[Arch, float]]:
-        """``(arch, score)`` of the study's COMPLETE trials that set every decision, by trial number."""
+        """``(arch, score)`` of the study's COMPLETE trials that set every decision, by trial number
+        (and of its FAIL and PRUNED ones, at ``-inf``, for a proposer that observes failures)."""
         owner = (study._storage, study._study_id, space)
         if self._owner is None or self._owner[0] is not owner[0] or self._owner[1:] != owner[1:]:
             self._owner, self._archs = owner, {}
         sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MINIMIZE else 1.0
         names = [(n, c) for n, c in space.decisions()]
         out = []
-        trials = sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
-                        key=lambda t: t.number)
+        states = (TrialState.COMPLETE,)
+        if self.proposer.observes_failures:
+            states += (TrialState.FAIL, TrialState.PRUNED)
+        trials = sorted(study.get_trials(deepcopy=False, states=states), key=lambda t: t.number)
         for t in trials:
             entry = self._archs.get(t._trial_id, False)
             if entry is False:
                 entry = None
                 params = t.params
-                if t.values and all(n in params and params[n] in c for n, c in names):
-                    score = sign * float(t.values[0])
-                    if math.isfinite(score):
-                        entry = (space.from_decisions({n: params[n] for n, _ in names}), score)
+                if all(n in params and params[n] in c for n, c in names):
+                    arch = space.from_decisions({n: params[n] for n, _ in names})
+                    if t.state != TrialState.COMPLETE:
+                        entry = (arch, -math.inf)
+                    elif t.values:
+                        score = sign * float(t.values[0])
+                        if math.isfinite(score):
+                            entry = (arch, score)
                 self._archs[t._trial_id] = entry
             if entry is not None:
                 out.append(entry)

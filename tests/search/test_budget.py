@@ -64,7 +64,14 @@ def test_stop_reasons_name_the_limit_that_stops_the_next_trial() -> None:
     assert b.device_seconds_left(Spent(device_seconds=50, cost=b.cost_of(50))) == pytest.approx(150)
     assert b.stop_reason(Spent(trials=3, device_seconds=50, cost=b.cost_of(50), wall_seconds=60), 100, 100) is None
     reason = b.stop_reason(Spent(trials=3, device_seconds=150, cost=b.cost_of(150), wall_seconds=160), 60, 60)
-    assert reason.startswith("dollar budget: the next trial is forecast to need 60.0 device-s but only 50.0")
+    assert reason.startswith("dollar budget: the next trial is forecast to need 60 device-s but only 50 remain")
+    # Both limits set, the device-hours binding: the message names that one, not the dollars.
+    both = Budget(max_device_hours=0.01, max_cost=100.0, price_per_hour=3.6)  # 36 s vs 100,000 s
+    assert both.stop_reason(Spent(device_seconds=30, cost=both.cost_of(30)), 10, 10).startswith(
+        "device-hour budget: the next trial is forecast to need 10 device-s but only 6 remain")
+    # Small numbers keep their digits instead of rounding to "0.0".
+    tiny = Budget(max_device_hours=0.01).stop_reason(Spent(device_seconds=35.99), 0.042, 0.042)
+    assert "need 0.042 device-s but only 0.01 remain" in tiny
     assert b.stop_reason(Spent(trials=10), 1, 1) == "trial budget reached (10/10 trials)"
     late = b.stop_reason(Spent(trials=3, wall_seconds=590), 1, 20)
     assert late.startswith("time budget: 590 s of 600 s used")

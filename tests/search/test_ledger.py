@@ -54,3 +54,18 @@ def test_a_one_off_job_is_claimed_once(tmp_path: Path) -> None:
     ledger.finish_job("final:y", done=False)  # handed back (stopped): someone may claim it again
     assert ledger.claim_job("final:y", "w2", grace=60.0) == "claimed"
     ledger.close()
+
+
+def test_a_claimed_but_abandoned_slot_can_be_claimed_again(tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path)
+    ledger.reserve("k", "w1", max_trials=None, seconds_limit=None, forecast=1.0)
+    assert ledger.slot_keys() == {"k"}
+    import time
+
+    time.sleep(0.3)
+    assert ledger.stale(0.2) == {"k"}
+    assert ledger.claim_stale("k", "w2", 0.2)  # w2 takes the dead w1's trial...
+    assert not ledger.claim_stale("k", "w3", 0.2)  # ...once: its claim is fresh
+    time.sleep(0.3)  # ...and dies before re-queuing it: the re-queued slot goes stale in turn
+    assert ledger.stale(0.2) == {"k"} and ledger.claim_stale("k", "w3", 0.2)
+    ledger.close()

@@ -181,6 +181,31 @@ def test_failed_and_pruned_trials_are_not_history() -> None:
     assert len(sampler.history(study, SPACE)) == 5
 
 
+def test_local_search_does_not_propose_a_failing_or_pruned_cell_again() -> None:
+    # Local search never repeats a cell it has seen; a trial that failed (or was pruned) must count
+    # as seen, or the walk proposes it again and again (each time paid for, and five failures in a
+    # row stop a search).
+    sampler = create_strategy("local", seed=0, space=SPACE)
+    study = new_study(sampler)
+    bad: set[tuple[str, ...]] = set()
+    proposals = []
+    for step in range(60):
+        trial = study.ask()
+        arch = SPACE.from_decisions({n: trial.suggest_categorical(n, list(c)) for n, c in SPACE.decisions()})
+        proposals.append(arch)
+        if step % 3 == 1:  # every third cell fails or is pruned
+            bad.add(arch)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL if step % 2 else optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, score(arch))
+    assert len(bad) == 20 and len(set(proposals)) == len(proposals), "a cell was proposed twice"
+    history = sampler.history(study, SPACE)
+    assert sorted(a for a, s in history if s == -np.inf) == sorted(bad)
+    # The other proposers learn from evaluations only.
+    rea = create_strategy("rea", seed=0, space=SPACE)
+    assert all(np.isfinite(s) for _, s in rea.history(study, SPACE))
+
+
 # ------------------------------------------------------------------------------ each algorithm
 def test_rea_children_are_one_edge_mutations_of_the_population() -> None:
     study = new_study(create_strategy("rea", seed=2, space=SPACE, population=10, sample_size=3))

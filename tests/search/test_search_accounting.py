@@ -1,0 +1,258 @@
+"""What a search bills and forecasts, and what it keeps, in the corners a review found wrong
+(2026-12-02): the proposed cell's own forecast, budgets that buy nothing, double billing, the cost
+model after a resume, cache hits' size objectives, checkpoints of retried trials, the final
+training's settings and a fingerprint of settings as they take effect."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+import budgetnas.search.study as study_mod
+from budgetnas.data import DataSplits, from_arrays
+from budgetnas.errors import BudgetError, ResumeError
+from budgetnas.search import Search, SearchConfig, open_study
+from budgetnas.search.budget import CostModel
+from budgetnas.search.ledger import BudgetLedger
+from budgetnas.search.records import record_of, status_of
+from tests.search.test_search import TINY, _search
+
+CHEAP = ("|avg_pool_3x3~0|+|none~0|avg_pool_3x3~1|+|none~0|none~1|avg_pool_3x3~2|",
+         "|none~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|none~0|none~1|avg_pool_3x3~2|",
+         "|none~0|+|none~0|avg_pool_3x3~1|+|avg_pool_3x3~0|none~1|avg_pool_3x3~2|")
+DEAR = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+@pytest.fixture(scope="module")
+def splits(digits) -> DataSplits:
+    x, y = digits
+    return DataSplits(train=from_arrays(x[:500], y[:500], name="digits"),
+                      test=from_arrays(x[1500:1700], y[1500:1700], name="digits"))
+
+
+def _run(tmp_path: Path, splits: DataSplits, candidates: list[str] | None = None, name: str = "run", **kw):
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / name), **{**TINY, **kw})
+    s = Search(cfg, data=splits, data_name="digits", progress=False, candidates=candidates)
+    return s, s.run()
+
+
+def test_each_trial_is_checked_and_reserved_at_its_own_cells_forecast(tmp_path, splits, monkeypatch) -> None:
+    # Three cheap cells, then the costliest: its reservation must be its own forecast, not that of
+    # a "typical" cell (the mean of the cells seen, which let one dear trial overrun a nearly spent
+    # budget). Spied, not replaced: which cell each reserved forecast was made for.
+    reserved: list[float] = []
+    forecasts: dict[float, set[float]] = {}  # forecast seconds -> the MACs it was made for
+    reserve, forecast = BudgetLedger.reserve, CostModel.forecast
+
+    def spy_reserve(self, key, worker, **kw):
+        reserved.append(kw["forecast"])
+        return reserve(self, key, worker, **kw)
+
+    def spy_forecast(self, samples, macs):
+        out = forecast(self, samples, macs)
+        forecasts.setdefault(out, set()).add(macs)
+        return out
+
+    monkeypatch.setattr(BudgetLedger, "reserve", spy_reserve)
+    monkeypatch.setattr(CostModel, "forecast", spy_forecast)
+    _, result = _run(tmp_path, splits, candidates=[*CHEAP, DEAR], C=16, epochs=2, max_trials=4,
+                     final_training=False)
+    trials = open_study(result.run_dir).get_trials()
+    assert [record_of(t)["arch"] for t in trials] == [*CHEAP, DEAR]
+    macs = [record_of(t)["search_macs"] for t in trials]
+    assert macs[3] > 4 * max(macs[:3])
+    for r, m in zip(reserved, macs):
+        assert m in forecasts[r], (r, m, forecasts.get(r))
+    assert reserved[3] > max(reserved[1:3])  # the cost model scales by work
+
+
+def test_a_budget_that_cannot_pay_for_any_trial_is_an_error_not_an_empty_result(tmp_path, splits,
+                                                                                  monkeypatch) -> None:
+    # Trials cost ~nothing, the final training of the costliest cell 10x that of the cheapest: a
+    # budget that fits the cheap final but not the costly one. The loop reserves the costly one
+    # before any trial (the best is unknown), so the up-front check must too, and say so.
+    def probe(self, arch, space, resolution, n, *, k=1, steps=None):
+        if space is self.space:
+            return 1e-5
+        return 1e-3 if arch == self._extreme_archs()[1] else 1e-4
+
+    monkeypatch.setattr(Search, "_probe", probe)
+    with pytest.raises(BudgetError, match="cannot pay for one trial and the final training"):
+        _run(tmp_path, splits, max_device_hours=2.0 / 3600, final_epochs=10)
+    study = open_study(tmp_path / "run")
+    assert not [t for t in study.get_trials() if status_of(t) in ("complete", "failed")]
+    assert study.user_attrs["probe"]["device_seconds"] > 0  # what the probes used stays on record
+
+
+def test_a_trial_out_of_memory_twice_is_billed_once_for_both_attempts(tmp_path, splits, monkeypatch) -> None:
+    monkeypatch.setenv("BUDGETNAS_INJECT_FAULTS", "0:oom")  # the first step of each attempt fails
+    train = study_mod.train
+
+    def slow_train(*a, on_epoch=None, **kw):
+        if on_epoch is not None:  # a search trial (not a probe): each attempt runs 0.5 s first
+            time.sleep(0.5)
+        return train(*a, on_epoch=on_epoch, **kw)
+
+    monkeypatch.setattr(study_mod, "train", slow_train)
+    _, result = _run(tmp_path, splits, max_trials=1, final_training=False)
+    (t,) = open_study(result.run_dir).get_trials()
+    rec = record_of(t)
+    assert status_of(t) == "failed" and "also at half the batch size" in rec["reason"]
+    assert 1.0 <= rec["device_seconds"] < 1.4, rec["device_seconds"]  # two attempts, not three
+
+
+def test_a_resumed_trial_tells_the_cost_model_only_what_it_trained_and_drops_its_checkpoint(
+        tmp_path, splits, monkeypatch) -> None:
+    train = study_mod.train
+    searches: list[Search] = []
+
+    def stop_in_epoch_4(*a, on_epoch=None, **kw):
+        if on_epoch is None:
+            return train(*a, **kw)
+
+        def hook(rec):
+            if rec.epoch == 3 and len(searches) == 1:
+                searches[0].request_stop("test")
+            return on_epoch(rec)
+        return train(*a, on_epoch=hook, **kw)
+
+    monkeypatch.setattr(study_mod, "train", stop_in_epoch_4)
+    cfg = dict(max_trials=2, epochs=4, final_training=False, keep_checkpoints=0)
+    first = Search(SearchConfig(data="digits", run_dir=str(tmp_path / "run"), **{**TINY, **cfg}),
+                   data=splits, data_name="digits", progress=False)
+    searches.append(first)
+    assert first.run().preempted
+    searches.append(first)  # (no more stops)
+    _, result = _search(tmp_path, splits, **cfg)
+    trials = open_study(result.run_dir).get_trials()
+    retry = next(t for t in trials if t.user_attrs.get("retry_of") == 0)
+    rec = record_of(retry)
+    assert retry.user_attrs["resumed_from_epoch"] == 4 and len(rec["curve"]) == 4
+    assert rec["trained_epochs"] == 1  # the restored three were paid (and measured) by trial 0
+    assert rec["trained_seconds"] == pytest.approx(rec["device_seconds"])
+    # keep_checkpoints=0: the interrupted trial shares its key with the finished retry, whose
+    # checkpoint is no longer needed.
+    assert not list((result.run_dir / "checkpoints").glob("*.ckpt"))
+
+
+def test_a_cache_hit_keeps_its_own_size_objective(tmp_path, splits) -> None:
+    # Node 1 is all-zero in A, so its conv from node 1 is dead: A and B compute the same function
+    # (one canonical form) but A has more parameters.
+    a = "|none~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|none~1|none~2|"
+    b = "|none~0|+|nor_conv_3x3~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"
+    _, result = _run(tmp_path, splits, candidates=[a, b], max_trials=2, final_training=False,
+                     objectives=["accuracy", "params"])
+    study = open_study(result.run_dir)
+    first, second = study.get_trials()
+    assert status_of(second) == "cached" and second.values[0] == first.values[0]
+    assert second.values[1] == record_of(second)["params"] < first.values[1]
+    assert [t.number for t in study.best_trials] == [1]  # as good, and smaller: it dominates
+
+
+def test_changed_final_settings_train_the_final_model_again(tmp_path, splits) -> None:
+    run = tmp_path / "run"
+    _search(tmp_path, splits, max_trials=2, final_epochs=1)
+    before = json.loads((run / "best" / "metrics.json").read_text())
+    _search(tmp_path, splits, max_trials=2, final_epochs=3, final_C=8)
+    after = json.loads((run / "best" / "metrics.json").read_text())
+    assert before["arch"] == after["arch"]
+    assert (before["epochs"], after["epochs"]) == (1, 3)
+    assert after["params"] > before["params"]  # the C=8 network, not the C=4 one kept
+    assert after["settings"]["space"]["C"] == 8
+    # Unchanged settings: kept, not paid again.
+    spent = open_study(run).user_attrs["final_spent"]["device_seconds"]
+    _search(tmp_path, splits, max_trials=2, final_epochs=3, final_C=8)
+    assert open_study(run).user_attrs["final_spent"]["device_seconds"] == spent
+
+
+def test_a_final_training_cut_off_resumes_with_other_final_sizes(tmp_path, splits, monkeypatch) -> None:
+    train = study_mod.train
+    searches: list[Search] = []
+
+    def stop_the_final(*a, checkpoint=None, should_stop=None, **kw):
+        if checkpoint is not None and checkpoint.path.name.startswith("final-") and searches:
+            steps = [0]
+
+            def stop() -> bool:
+                steps[0] += 1
+                if steps[0] > 3:
+                    searches[0].request_stop("test")
+                    return True
+                return False
+            should_stop = stop
+        return train(*a, checkpoint=checkpoint, should_stop=should_stop, **kw)
+
+    monkeypatch.setattr(study_mod, "train", stop_the_final)
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), **{**TINY, "max_trials": 1, "final_epochs": 2})
+    searches.append(Search(cfg, data=splits, data_name="digits", progress=False))
+    assert "during the final training" in searches[0].run().stop_reason
+    searches.clear()
+    # The checkpoint of the C=4 final network must not be loaded into the C=8 one.
+    _, result = _search(tmp_path, splits, max_trials=1, final_epochs=2, final_C=8)
+    assert result.test_metrics and json.loads((result.run_dir / "best/metrics.json").read_text())["epochs"] == 2
+
+
+def test_resume_compares_settings_as_they_take_effect(tmp_path, splits) -> None:
+    _search(tmp_path, splits, max_trials=1, final_training=False)
+    # 8x8 digits: resolution None resolves to 8, so saying 8 is the same run.
+    _, again = _search(tmp_path, splits, max_trials=2, final_training=False, resolution=8, search_resolution=8)
+    assert again.spent.trials == 2
+    with pytest.raises(ResumeError, match="search_resolution: 8 in the run, 4 now"):
+        _search(tmp_path, splits, max_trials=3, final_training=False, search_resolution=4)
+    # A flip resolved from the data's name is a setting too: the same images under a name whose
+    # mirror images keep their class would train differently.
+    with pytest.raises(ResumeError, match="hflip: False in the run, True now"):
+        cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), **{**TINY, "max_trials": 3,
+                                                                             "final_training": False})
+        Search(cfg, data=splits, data_name="fashion-mnist", progress=False).run()
+    assert open_study(tmp_path / "run").user_attrs["fingerprint_fields"]["precision"] == "float32"
+
+
+def _shared(tmp_path: Path, name: str, **kw) -> dict:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"  # one database for all the workers, as PostgreSQL would be
+    return dict(storage=url, study_name="s", run_dir=str(tmp_path / name), **kw)
+
+
+def test_a_trial_whose_worker_died_before_reserving_is_recovered(tmp_path, splits) -> None:
+    import threading
+
+    kw = dict(heartbeat_interval=0.5, heartbeat_grace=2.0, final_training=False)
+    cfg = SearchConfig(data="digits", **{**TINY, **_shared(tmp_path, "a", max_trials=2, **kw)})
+    Search(cfg, data=splits, data_name="digits", progress=False).run()
+    study = open_study(None, storage=cfg.storage, study_name="s")
+    orphan = study.ask()
+    orphan.set_user_attr("trial_key", "dead-worker")  # ... and the worker dies before its slot
+    time.sleep(2.5)
+    cfg = SearchConfig(data="digits", **{**TINY, **_shared(tmp_path, "b", max_trials=2,
+                                                           **{**kw, "final_training": True})})
+    worker = threading.Thread(target=Search(cfg, data=splits, data_name="digits", progress=False).run, daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "waited forever for a trial no worker runs"
+    statuses = [status_of(t) for t in open_study(None, storage=cfg.storage, study_name="s").get_trials()]
+    assert statuses[orphan.number] == "interrupted" and statuses.count("complete") == 2
+
+
+def test_a_cell_another_worker_finished_meanwhile_is_not_paid_again(tmp_path, splits, monkeypatch) -> None:
+    cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|none~2|"
+    concurrency = Search._concurrency
+
+    def other_worker_first(self: Search, p):
+        if self.run_dir.name == "b":  # after b read the study: worker a trains the cell, and b's
+            a = Search(SearchConfig(data="digits", **{**TINY, **_shared(tmp_path, "a", max_trials=1,
+                                                                         final_training=False)}),
+                       data=splits, data_name="digits", progress=False, candidates=[cell])
+            a.run()
+            study = open_study(None, storage=self.config.storage, study_name="s")
+            study.enqueue_trial(self.space.to_decisions(self.space.parse(cell)))  # strategy proposes it too
+        return concurrency(self, p)
+
+    monkeypatch.setattr(Search, "_concurrency", other_worker_first)
+    cfg = SearchConfig(data="digits", **{**TINY, **_shared(tmp_path, "b", max_trials=2, final_training=False)})
+    Search(cfg, data=splits, data_name="digits", progress=False).run()
+    first, second = open_study(None, storage=cfg.storage, study_name="s").get_trials()[:2]
+    assert record_of(first)["arch"] == record_of(second)["arch"] == cell
+    assert status_of(second) == "cached" and record_of(second)["device_seconds"] == 0
