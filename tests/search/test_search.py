@@ -127,10 +127,12 @@ def test_budgets_that_cannot_pay_for_one_trial_are_refused_before_training(tmp_p
 
 
 def test_device_time_budget_stops_on_the_forecast(tmp_path: Path, splits: DataSplits) -> None:
-    _, result = _search(tmp_path, splits, max_device_hours=4 / 3600, final_training=False)
+    # 8 device-s: on a loaded 2-core machine the probes alone took ~1.5 s and the cheapest trial was
+    # forecast at 2.5 s, so a 4 s budget was refused as unable to pay for one trial (flaky).
+    _, result = _search(tmp_path, splits, max_device_hours=8 / 3600, final_training=False)
     assert result.spent.trials >= 1
     assert "device-hour budget" in result.stop_reason
-    assert result.spent.device_seconds <= 4 * 1.5  # a forecast, not a guarantee: stays near the limit
+    assert result.spent.device_seconds <= 8 * 1.5  # a forecast, not a guarantee: stays near the limit
 
 
 def test_max_params_rejects_oversize_cells_for_free(tmp_path: Path, splits: DataSplits) -> None:
