@@ -253,7 +253,11 @@ def _search(args: argparse.Namespace) -> int:
               f"per trial; final at {f['resolution']}px")
         print(f"one trial: {per['cheapest']:.1f} s (cheapest cell) to {per['costliest']:.1f} s (costliest)")
         print(f"final training: up to {f['final_training_seconds_max']:.1f} s")
-        print(f"budget {f['budget']}: about {f['trials_affordable']} trials")
+        done = f["spent"]
+        if done["trials"] or done["device_seconds"]:
+            print(f"already spent in {config.run_dir}: {done['trials']} trials, {done['device_seconds']:.1f} "
+                  f"device-s, ${done['cost']:.4f}")
+        print(f"budget {f['budget']}: about {f['trials_affordable']} {'more ' if done['trials'] else ''}trials")
         return 0
     result = search.run()
     study = open_study(search.run_dir, storage=config.storage, study_name=config.study_name)

@@ -326,15 +326,26 @@ class Search:
         final = self._probe(dear, self.final_space, p.resolution, len(p.train) + len(p.val)) * (
             len(p.train) + len(p.val)) * self.config.final_epochs if self.config.final_training else 0.0
         mid = (per_trial["cheapest"] + per_trial["costliest"]) / 2
-        left = self.budget.device_seconds_left(Spent()) - final
+        spent = self._spent_so_far()  # a run that exists has used part of its budget already
+        left = self.budget.device_seconds_left(spent) - final
         if self.budget.max_time is not None:
-            left = min(left, self.budget.max_time - final)
+            left = min(left, self.budget.max_time - spent.wall_seconds - final)
         by_budget = math.inf if math.isinf(left) else max(0, int(left // mid))
-        buys = by_budget if self.budget.max_trials is None else min(self.budget.max_trials, by_budget)
+        buys = by_budget if self.budget.max_trials is None else \
+            max(0, min(self.budget.max_trials - spent.trials, by_budget))
         return {"device": self.device_name, "price_per_hour": self.price, "price_source": self.price_source,
                 "seconds_per_trial": per_trial, "final_training_seconds_max": final,
-                "trials_affordable": buys, "budget": self.budget.describe(),
+                "trials_affordable": buys, "budget": self.budget.describe(), "spent": spent.to_dict(),
                 "search_images": n, "resolution": p.resolution, "search_resolution": p.search_resolution}
+
+    def _spent_so_far(self) -> Spent:
+        """What the run (if it exists) has spent; nothing for a new one. Creates nothing."""
+        if self.config.storage is None and not (self.run_dir / "study.db").exists():
+            return Spent()
+        try:
+            return spent_of(open_study(self.run_dir, storage=self.config.storage, study_name=self.config.study_name))
+        except ConfigError:  # no such study yet
+            return Spent()
 
     def _extreme_archs(self) -> tuple[Any, Any]:
         decisions = self.space.decisions()

@@ -181,6 +181,11 @@ def test_dry_run_forecasts_without_training(tmp_path: Path, splits: DataSplits) 
                        final_training=False, **TINY)
     f = Search(cfg, data=splits, progress=False).dry_run()
     assert f["trials_affordable"] < math.inf
+    # On a run that exists: what it has spent is no longer there to buy trials.
+    _search(tmp_path, splits, max_trials=3, final_training=False, name="done")
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "done"), max_trials=5, final_training=False, **TINY)
+    f = Search(cfg, data=splits, progress=False).dry_run()
+    assert f["spent"]["trials"] == 3 and f["trials_affordable"] == 2
 
 
 def test_cached_architectures_are_not_paid_for_twice(tmp_path: Path, splits: DataSplits) -> None:
