@@ -13,6 +13,8 @@ Example::
 from __future__ import annotations
 
 import os
+import warnings
+import zipfile
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,8 @@ class TrainedModel:
         self.std = np.asarray(artifact["std"])
         self.resolution = int(artifact["resolution"])
         self.in_channels = int(artifact["in_channels"])
+        size = artifact.get("image_size")  # (H, W) of the training images; older models lack it
+        self.image_size: tuple[int, int] | None = (int(size[0]), int(size[1])) if size else None
         self.device = device
 
     @classmethod
@@ -53,32 +57,59 @@ class TrainedModel:
         if p.is_dir():
             p = p / "best" / "model.pt" if (p / "best" / "model.pt").exists() else p / "model.pt"
         if not p.exists():
-            raise DataError(f"no budgetnas model at {path}; give a run directory or its best/model.pt")
-        artifact = torch.load(p, map_location="cpu", weights_only=True)  # plain tensors only: safe
-        if artifact.get("format") != "budgetnas-model":
-            raise DataError(f"{p} is not a budgetnas model file")
+            why = ""
+            if (Path(path) / "study.db").exists():
+                why = (" (the run has no final model: it ran with --no-final / final_training=False, or "
+                       "stopped before the final training; run it again with the final training to make one)")
+            raise DataError(f"no budgetnas model at {path}{why}; give a run directory or its best/model.pt")
+        if zipfile.is_zipfile(p):
+            with zipfile.ZipFile(p) as z:
+                if any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist()):
+                    raise DataError(f"{p} is a TorchScript export, not a budgetnas model file: load that "
+                                    "with torch.jit.load, or give the run directory to load_model")
+        try:
+            artifact = torch.load(p, map_location="cpu", weights_only=True)  # plain tensors only: safe
+        except Exception as e:  # noqa: BLE001 - any unreadable file: say what it is not
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise DataError(f"{p} is not a budgetnas model file ({first}); give a run directory or "
+                            "its best/model.pt") from None
+        if not isinstance(artifact, dict) or artifact.get("format") != "budgetnas-model":
+            raise DataError(f"{p} is not a budgetnas model file; give a run directory or its best/model.pt")
         return cls(artifact, device=device)
 
     def preprocess(self, x: Any, channels_last: bool | None = None) -> torch.Tensor:
+        """Raw images -> the normalised tensor the network takes: the training's resolution
+        policy and statistics. Images of another size than the training images are resized the
+        same way (a warning says so, since a changed aspect ratio distorts them)."""
         images = as_images(x, channels_last=channels_last)
         if images.shape[1] != self.in_channels:
             raise DataError(
                 f"these images have {images.shape[1]} channels but the model was trained on "
                 f"{self.in_channels}; give images shaped like the training images"
             )
+        size = tuple(images.shape[2:])
+        if self.image_size is not None and size != self.image_size:
+            warnings.warn(
+                f"these images are {size[0]}x{size[1]} but the model was trained on "
+                f"{self.image_size[0]}x{self.image_size[1]} images; both are resized to "
+                f"{self.resolution}x{self.resolution}"
+                + (", which changes these images' aspect ratio" if size[0] * self.image_size[1]
+                   != size[1] * self.image_size[0] else "") + "; accuracy may suffer",
+                stacklevel=3)
         data = ImageData(images=images, labels=np.zeros(len(images), dtype=np.int64), classes=("0", "1"))
         return to_tensor(data, mean=self.mean, std=self.std, resolution=self.resolution)
 
-    def predict_proba(self, x: Any) -> np.ndarray:
-        """Class probabilities ``(N, num_classes)``, columns in the order of ``classes``."""
-        logits = predict_logits(self.model, self.preprocess(x), device=self.device)
+    def predict_proba(self, x: Any, channels_last: bool | None = None) -> np.ndarray:
+        """Class probabilities ``(N, num_classes)``, columns in the order of ``classes``.
+        ``channels_last=False`` reads 4-D arrays as ``(N, C, H, W)``."""
+        logits = predict_logits(self.model, self.preprocess(x, channels_last), device=self.device)
         return torch.softmax(logits, 1).numpy()
 
-    def predict_index(self, x: Any) -> np.ndarray:
+    def predict_index(self, x: Any, channels_last: bool | None = None) -> np.ndarray:
         """The index of the predicted class, into ``classes``, for each image."""
-        return self.predict_proba(x).argmax(1)
+        return self.predict_proba(x, channels_last).argmax(1)
 
-    def predict(self, x: Any) -> np.ndarray:
+    def predict(self, x: Any, channels_last: bool | None = None) -> np.ndarray:
         """The predicted class name for each image (from ``classes``: integer labels given to the
         search come back as their strings, e.g. ``'7'``; ``predict_index`` gives the positions).
 
@@ -87,7 +118,7 @@ class TrainedModel:
             model = load_model("runs/demo")
             model.predict(images[:5])      # array(['3', '7', ...])
         """
-        return np.asarray(self.classes)[self.predict_index(x)]
+        return np.asarray(self.classes)[self.predict_index(x, channels_last)]
 
 
 class ImageClassifier:
@@ -127,17 +158,30 @@ class ImageClassifier:
             self.config.test_fraction = 0.0  # no test split held out unless asked: evaluate() scores yours
         search = Search(self.config, data=DataSplits(train=train, test=test), data_name="arrays",
                         progress=self.progress)
-        self.result = search.run()
+        import optuna
+
+        verbosity = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" lines
+        try:
+            self.result = search.run()
+        finally:
+            optuna.logging.set_verbosity(verbosity)
         if self.result.best_arch is None:
             raise ConfigError("no trial finished within the budget, so there is no model; see "
                               f"`budgetnas show {self.config.run_dir}` and raise the budget")
-        if self.config.final_training:
+        if self.config.final_training and (Path(self.config.run_dir) / "best" / "model.pt").exists():
             self.model = TrainedModel.load(Path(self.config.run_dir))
         return self
 
     def _require_model(self) -> TrainedModel:
         if self.model is None:
-            raise ConfigError("this classifier has no trained model yet: call fit(x, y) first")
+            if self.result is None:
+                raise ConfigError("this classifier has no trained model yet: call fit(x, y) first")
+            why = ("it was made with final_training=False" if not self.config.final_training else
+                   f"the search stopped before its final training ({self.result.stop_reason})")
+            raise ConfigError(f"fit searched but trained no final model: {why}. Call fit again with "
+                              "the same run_dir (and final_training=True): the search resumes and the "
+                              "best cell is trained")
         return self.model
 
     def _decode(self, idx: np.ndarray) -> np.ndarray:
@@ -146,12 +190,12 @@ class ImageClassifier:
             return self._labels[idx]
         return np.asarray(model.classes)[idx]
 
-    def predict(self, x: Any) -> np.ndarray:
+    def predict(self, x: Any, channels_last: bool | None = None) -> np.ndarray:
         """Predicted labels, of the same kind as the labels given to ``fit``."""
-        return self._decode(self._require_model().predict_index(x))
+        return self._decode(self._require_model().predict_index(x, channels_last))
 
-    def predict_proba(self, x: Any) -> np.ndarray:
-        return self._require_model().predict_proba(x)
+    def predict_proba(self, x: Any, channels_last: bool | None = None) -> np.ndarray:
+        return self._require_model().predict_proba(x, channels_last)
 
     def evaluate(self, x: Any, y: Any) -> dict[str, float]:
         """Accuracy, balanced accuracy, macro-F1 and loss on ``(x, y)``."""
@@ -173,6 +217,12 @@ class ImageClassifier:
         (weights and preprocessing, loadable with :func:`load_model`) or ``onnx``."""
         model = self._require_model()
         out = Path(path)
+        if format not in ("torchscript", "state", "onnx"):
+            raise ConfigError(f"unknown export format {format!r}; use torchscript, state or onnx")
+        if out.is_dir():
+            raise ConfigError(f"cannot export to {out}: it is a directory; give a file path such as {out / 'model.pt'}")
+        if not out.parent.is_dir():
+            raise ConfigError(f"cannot export to {out}: the folder {out.parent} does not exist; create it first")
         example = torch.zeros(1, model.in_channels, model.resolution, model.resolution)
         if format == "torchscript":
             traced = torch.jit.trace(model.model.cpu().eval(), example)
@@ -184,10 +234,10 @@ class ImageClassifier:
                 torch.onnx.export(model.model.cpu().eval(), (example,), str(out), input_names=["images"],
                                   output_names=["logits"], dynamic_axes={"images": {0: "batch"}},
                                   dynamo=False)
-            except ImportError as e:
-                raise ConfigError(f"ONNX export needs the onnx package ({e}); pip install onnx") from None
-        else:
-            raise ConfigError(f"unknown export format {format!r}; use torchscript, state or onnx")
+            except (ImportError, getattr(torch.onnx, "OnnxExporterError", ImportError)) as e:
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                raise ConfigError(f"ONNX export failed ({first}); it needs the onnx package: "
+                                  "pip install onnx") from None
         return out
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,13 +41,12 @@ def _preempted_exit(search: "Search") -> int:
 
 def _duration(text: str) -> float:
     """Seconds from '90', '90s', '15m', '2h' or '1h30m'."""
-    s = text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", s):
-        return float(s)
-    parts = re.findall(r"(\d+(?:\.\d+)?)([smh])", s)
-    if not parts or "".join(a + b for a, b in parts) != s:
-        raise argparse.ArgumentTypeError(f"cannot read duration {text!r}; use e.g. 90s, 15m, 2h or 1h30m")
-    return sum(float(v) * {"s": 1, "m": 60, "h": 3600}[u] for v, u in parts)
+    from budgetnas.search.budget import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _number(text: str) -> float:
@@ -83,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="test share held out when the data has no test split (0.2)")
     g.add_argument("--resolution", type=int, help="final input size in pixels (default: native, at most 32; "
                                                   "rounded down to a multiple of 4)")
+    g.add_argument("--channels-first", action="store_true",
+                   help="the .npz arrays are (N, C, H, W), not (N, H, W, C)")
     g.add_argument("--hflip", action=argparse.BooleanOptionalAction, default=None,
                    help="random horizontal flips (default: on for cifar10 and fashion-mnist only)")
 
@@ -201,9 +202,19 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a shared study's database URL (postgresql://...), to summarise it from any "
                          "machine without its run directory")
     sh.add_argument("--study-name", default="budgetnas", help="the study in --storage (budgetnas)")
-    sh.add_argument("--top", type=int, default=10, help="how many trials to list (10)")
+    sh.add_argument("--top", type=_positive, default=10, help="how many trials to list (10)")
     sh.add_argument("--json", action="store_true", help="print the run's summary.json instead")
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
 
 
 def _concurrent(text: str) -> int:
@@ -222,7 +233,8 @@ def _config(args: argparse.Namespace) -> "SearchConfig":
     from budgetnas.search import SearchConfig
 
     return SearchConfig(
-        data=args.data, data_root=args.data_root, run_dir=args.run_dir, C=args.C, N=args.N,
+        data=args.data, data_root=args.data_root, channels_first=args.channels_first, run_dir=args.run_dir,
+        C=args.C, N=args.N,
         final_C=args.final_C, final_N=args.final_N, strategy=args.strategy, objectives=args.objectives,
         max_params=args.max_params, epochs=args.epochs, final_epochs=args.final_epochs, subset=args.subset,
         search_resolution=args.search_resolution, resolution=args.resolution,
@@ -327,7 +339,7 @@ def _worker(args: argparse.Namespace) -> int:
     for field_name in ("run_dir", "data_root", "device"):
         if getattr(args, field_name):
             setattr(config, field_name, getattr(args, field_name))
-    search = Search(config, progress=not args.quiet)
+    search = Search(config, progress=not args.quiet, record_config=False)
     result = search.run()
     print(f"worker stopped: {result.stop_reason} ({result.spent.trials} trials in the study)")
     return _preempted_exit(search) if result.preempted else 0
@@ -350,6 +362,8 @@ def _show(args: argparse.Namespace) -> int:
         raise ConfigError("give a run directory (`budgetnas show runs/x`) or a shared study "
                           "(`budgetnas show --storage postgresql://... --study-name NAME`)")
     run_dir = Path(args.run_dir)
+    if not run_dir.exists():
+        raise ConfigError(f"{run_dir} does not exist; give the --run-dir of a search")
     if not (run_dir / "config.json").exists():
         raise ConfigError(f"{run_dir} is not a budgetnas run directory (no study.db/config.json); "
                           "give the --run-dir of a search")
@@ -371,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("budgetnas").setLevel(logging.INFO)
+    # Warnings for a person at a terminal: one line, not a source location and a line of code.
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     try:
         commands = {"search": _search, "show": _show, "worker": _worker, "bench": _bench, "finetune": _finetune}
         return commands[args.command](args)
@@ -378,11 +395,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\ninterrupted: run the same command again to resume", file=sys.stderr)
+        resumable = args.command in ("search", "worker", "finetune") and not getattr(args, "dry_run", False)
+        print("\ninterrupted" + (": run the same command again to resume" if resumable else ""), file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `budgetnas show RUN --json | head`
         sys.stderr.close()
         return 0
+    finally:
+        warnings.formatwarning = formatwarning
 
 
 if __name__ == "__main__":

@@ -79,3 +79,48 @@ def test_api_mistakes(tmp_path: Path, digits) -> None:
         clf.fit([np.zeros((8, 8)), np.zeros((9, 9))], [0, 1])
     with pytest.raises(DataError, match="dtype"):
         clf.fit(np.array([["a"] * 8] * 8 * 4).reshape(4, 8, 8), [0, 1, 0, 1])
+
+
+def test_api_arguments_as_the_command_line_spells_them(tmp_path: Path) -> None:
+    clf = ImageClassifier(run_dir=tmp_path / "r", max_time="1m30s", objectives="accuracy,params", **FAST)
+    assert clf.config.max_time == 90.0 and clf.config.objectives == ["accuracy", "params"]
+    for bad, match in ((dict(max_time="20 minutes"), "cannot read the duration"),
+                       (dict(max_cost="2"), "max_cost must be a number"),
+                       (dict(seed=-1), "seed must be an integer from 0"),
+                       (dict(seed=2 ** 32), "seed must be an integer from 0"),
+                       (dict(device="mps"), "not supported")):
+        with pytest.raises(ConfigError, match=match):
+            ImageClassifier(run_dir=tmp_path / "r", **{**FAST, **bad}).fit(np.zeros((20, 8, 8)), [0, 1] * 10)
+
+
+def test_exports_loads_and_predictions_say_what_is_wrong(tmp_path: Path, digits) -> None:
+    x, y = digits
+    clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=1, **FAST).fit(x[:300], y[:300])
+    with pytest.raises(ConfigError, match="the folder .*nodir does not exist"):
+        clf.export(tmp_path / "nodir" / "m.ts")
+    with pytest.raises(ConfigError, match="it is a directory"):
+        clf.export(tmp_path)
+    ts = clf.export(tmp_path / "m.ts")
+    with pytest.raises(DataError, match="is a TorchScript export, not a budgetnas model file: load that with torch.jit.load"):
+        load_model(ts)
+    (tmp_path / "junk.pt").write_text("not a model")
+    with pytest.raises(DataError, match="junk.pt is not a budgetnas model file"):
+        load_model(tmp_path / "junk.pt")
+    model = load_model(tmp_path / "run")
+    # Other sizes are resized as in training, with a warning (an aspect ratio change distorts).
+    with pytest.warns(UserWarning, match="16x32 but the model was trained on 8x8.*aspect ratio"):
+        model.predict(np.zeros((2, 16, 32), np.uint8))
+    # Channels-first arrays can say so, here as on fit's arrays.
+    chw = x[:5, None].repeat(1, 1)  # (5, 1, 8, 8)
+    assert (model.predict(chw, channels_last=False) == model.predict(x[:5])).all()
+    assert (clf.predict(chw, channels_last=False) == clf.predict(x[:5])).all()
+
+
+def test_a_fit_without_final_training_says_so_when_asked_to_predict(tmp_path: Path, digits) -> None:
+    x, y = digits
+    clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=1, final_training=False, **FAST)
+    clf.fit(x[:200], y[:200])
+    with pytest.raises(ConfigError, match="trained no final model: it was made with final_training=False"):
+        clf.predict(x[:2])
+    with pytest.raises(DataError, match="the run has no final model"):
+        load_model(tmp_path / "run")

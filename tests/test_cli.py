@@ -58,6 +58,9 @@ def test_dry_run_says_what_the_budget_buys(tmp_path: Path, capsys: pytest.Captur
     (["--max-trials", "2", "--data", "/no/such/folder"], "no/such/folder"),
     (["--max-trials", "2", "--data", "imagenet"], "digits"),
     (["--max-trials", "2", "--device", "cuda:7"], "cuda"),
+    (["--max-trials", "2", "--device", "mps"], "not supported: budgetnas trains on 'cpu' or 'cuda'"),
+    (["--max-trials", "2", "--seed", "-1"], "seed must be an integer from 0 to 2**32 - 1"),
+    (["--max-trials", "2", "--data", ""], "data is empty"),
 ])
 def test_user_mistakes_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                                           message: str) -> None:
@@ -69,9 +72,34 @@ def test_user_mistakes_are_one_clear_line(tmp_path: Path, capsys: pytest.Capture
 def test_show_of_a_folder_that_is_not_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", str(tmp_path)]) == 2
     assert "is not a budgetnas run directory" in capsys.readouterr().err
+    assert main(["show", str(tmp_path / "nope")]) == 2
+    assert "nope does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: one usage line and the reason
+        main(["show", str(tmp_path), "--top", "0"])
+    assert "expected a positive whole number, got 0" in capsys.readouterr().err
+
+
+def test_channels_first_npz_and_one_line_warnings(tmp_path: Path, digits, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    x, y = digits
+    rgb = np.repeat(x[:300, None], 3, axis=1)  # (N, 3, 8, 8): channels first
+    np.savez(tmp_path / "chw.npz", x=rgb, y=y[:300])
+    run = str(tmp_path / "run")
+    args = ["search", *FAST, "--data", str(tmp_path / "chw.npz"), "--max-trials", "1", "--no-final"]
+    assert main([*args, "--run-dir", run, "--channels-first"]) == 0
+    capsys.readouterr()
+    # Without the flag: read as (N, H, W, C), and the warning says how to fix it, on one line (in a
+    # real process: pytest would catch the warning before it reaches stderr).
+    done = subprocess.run([sys.executable, "-m", "budgetnas", *args, "--run-dir", str(tmp_path / "run2")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    err = done.stderr
+    assert "warning: images of shape (300, 3, 8, 8) look channels-first" in err and "--channels-first" in err
+    assert "UserWarning" not in err and ".py:" not in err
 
 
 def test_durations() -> None:
     assert _duration("90") == 90 and _duration("15m") == 900 and _duration("1h30m") == 5400
-    with pytest.raises(Exception, match="cannot read duration"):
+    with pytest.raises(Exception, match="cannot read the duration"):
         _duration("soon")

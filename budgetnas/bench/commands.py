@@ -47,11 +47,12 @@ def add_top_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument("--max-flops", type=parse_count, default=None, metavar="COUNT",
                         help="keep cells needing at most COUNT FLOPs per image (NB201's multiply-adds, e.g. 50M)")
     net = parser.add_argument_group("the network the limits apply to (your data, your width/depth)")
-    net.add_argument("--classes", type=int, default=10, help="number of classes (default 10)")
-    net.add_argument("--in-channels", type=int, default=3, help="input channels (default 3)")
-    net.add_argument("-C", dest="C", type=int, default=16, help="channels of the first stage (default 16)")
-    net.add_argument("-N", dest="N", type=int, default=5, help="cells per stage (default 5)")
-    net.add_argument("--resolution", type=int, default=32, help="input height/width (default 32)")
+    net.add_argument("--classes", type=_at_least(2), default=None,
+                     help="number of classes (default: the benchmark dataset's: 10, 100 or 120)")
+    net.add_argument("--in-channels", type=_at_least(1), default=3, help="input channels (default 3)")
+    net.add_argument("-C", dest="C", type=_at_least(1), default=16, help="channels of the first stage (default 16)")
+    net.add_argument("-N", dest="N", type=_at_least(1), default=5, help="cells per stage (default 5)")
+    net.add_argument("--resolution", type=_at_least(4), default=32, help="input height/width (default 32)")
     parser.add_argument("--diverse", type=int, default=0, metavar="D",
                         help="chosen cells differ pairwise on at least D of 6 edges (default 0: off)")
     parser.add_argument("--dedupe", action=argparse.BooleanOptionalAction, default=True,
@@ -66,10 +67,28 @@ def add_top_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     return parser
 
 
+def _at_least(low: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {value}")
+        return value
+    return parse
+
+
+# The classes of each benchmark dataset: a network for it has this many outputs.
+DATASET_CLASSES = {"cifar10": 10, "cifar10-valid": 10, "cifar100": 100, "ImageNet16-120": 120}
+
+
 def top_command(args: argparse.Namespace) -> int:
     """Print the top-k cells for the parsed ``bench top`` arguments; returns the exit status 0."""
     table = load_nb201(args.table, trust_pickle=getattr(args, "trust_pickle", False))
     dataset = normalize_dataset(args.dataset, table.datasets)
+    if args.classes is None:
+        args.classes = DATASET_CLASSES.get(dataset, 10)
     metric = args.metric or table.search_metric(dataset)
     rows = table.top_k(args.k, dataset=dataset, metric=metric, max_params=args.max_params,
                        max_flops=args.max_flops, in_channels=args.in_channels, num_classes=args.classes,

@@ -78,7 +78,8 @@ def _as_images(x: Any, channels_last: bool | None) -> np.ndarray:
             warnings.warn(
                 f"images of shape {arr.shape} look channels-first (N, C, H, W) but are read as "
                 f"(N, H, W, C), giving {arr.shape[3]} channels of {arr.shape[1]}x{arr.shape[2]} "
-                "pixels; pass channels_last=False if they are channels-first",
+                "pixels; pass channels_last=False (--channels-first on the command line) if they "
+                "are channels-first",
                 stacklevel=3,
             )
         if channels_last is None or channels_last:

@@ -51,7 +51,8 @@ _COMPLETE = ".budgetnas-complete"
 
 
 def load_dataset(
-    name_or_path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None
+    name_or_path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None,
+    channels_last: bool | None = None,
 ) -> DataSplits:
     """Load a known dataset by name, or a dataset from a path; returns train (and test) splits.
 
@@ -64,13 +65,17 @@ def load_dataset(
     Paths: a folder with ``train/`` and ``test/`` image folders, a plain image folder (no test
     split), a ``.npz`` with ``x_train, y_train[, x_test, y_test]`` (or ``x, y``), or a tar archive
     of those (extracted once into ``$BUDGETNAS_CACHE``, default ``~/.cache/budgetnas``). A relative
-    path is looked up under ``root`` when ``root`` is given.
+    path is looked up under ``root`` when ``root`` is given. ``channels_last`` says how a .npz's
+    4-D arrays are laid out (None: ``(N, H, W, C)``, with a warning when they look channels-first).
 
     Example:
         >>> splits = load_dataset("digits")  # doctest: +SKIP
         >>> len(splits.train), splits.train.shape, splits.test  # doctest: +SKIP
         (1797, (1, 8, 8), None)
     """
+    if isinstance(name_or_path, str) and not name_or_path.strip():
+        raise DataError("the dataset name is empty; give a name (digits, fashion-mnist, mnist, cifar10), "
+                        "an image folder or a .npz file")
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise DataError(
             f"load_dataset takes a dataset name or a path, got a {type(name_or_path).__name__}; "
@@ -87,7 +92,7 @@ def load_dataset(
     if root is not None and not path.is_absolute():
         path = Path(root).expanduser() / path
     if path.exists():
-        return _load_path(path)
+        return _load_path(path, channels_last)
     raise DataError(
         f"unknown dataset {str(name_or_path)!r}: it is not a known name "
         f"({', '.join(KNOWN_DATASETS)}) and there is no file or folder at {path.absolute()}; "
@@ -150,12 +155,14 @@ def _load_idx_dataset(key: str, root: str | os.PathLike[str] | None) -> DataSpli
     if key == "fashion-mnist":
         fix = (
             "Install it with `apt-get install dataset-fashion-mnist`, or when online call "
-            "budgetnas.data.download_fashion_mnist(dest) and pass root=dest"
+            "budgetnas.data.download_fashion_mnist(dest) and pass root=dest (--data-root dest on the "
+            "command line)"
         )
     else:
         fix = (
             "Put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz "
-            "and t10k-labels-idx1-ubyte.gz in a folder and pass root=<folder>"
+            "and t10k-labels-idx1-ubyte.gz in a folder and pass root=<folder> (--data-root on the "
+            "command line)"
         )
     raise DataError(
         f"{key} not found; looked in: {where}. {fix} (or set BUDGETNAS_DATA to a folder holding "
@@ -214,7 +221,7 @@ def _rename(splits: DataSplits, name: str) -> DataSplits:
 # ----------------------------------------------------------------------------- paths
 
 
-def _load_path(path: Path) -> DataSplits:
+def _load_path(path: Path, channels_last: bool | None = None) -> DataSplits:
     if path.is_dir():
         if (path / "train").is_dir():
             return _load_split_folders(path)
@@ -222,7 +229,7 @@ def _load_path(path: Path) -> DataSplits:
             return load_cifar10_archive(path)
         return DataSplits(train=load_image_folder(path), test=None)
     if path.suffix.lower() == ".npz":
-        return _load_npz(path)
+        return _load_npz(path, channels_last)
     if _is_archive(path):
         if is_cifar_python_archive(path):
             return load_cifar10_archive(path)
@@ -258,7 +265,12 @@ def _load_split_folders(path: Path) -> DataSplits:
     return DataSplits(train=train, test=test)
 
 
-def _load_npz(path: Path) -> DataSplits:
+def _load_npz(path: Path, channels_last: bool | None = None) -> DataSplits:
+    import zipfile
+
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise DataError(f"{path} is not a .npz archive (np.savez writes a zip file of arrays); save the "
+                        "images and labels with np.savez(path, x_train=..., y_train=...)")
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
@@ -286,7 +298,8 @@ def _load_npz(path: Path) -> DataSplits:
     given = arrays.get("classes")
     if y_te is None:
         classes = None if given is None else [str(c) for c in given.tolist()]
-        return DataSplits(from_arrays(x_tr, y_tr, classes=classes, name=path.stem), None)
+        return DataSplits(from_arrays(x_tr, y_tr, classes=classes, name=path.stem, channels_last=channels_last),
+                          None)
     # Encode train and test labels together so both use the same class indices.
     y_tr, y_te = np.asarray(y_tr), np.asarray(y_te)
     if y_tr.ndim != 1 or y_te.ndim != 1:
@@ -306,8 +319,15 @@ def _load_npz(path: Path) -> DataSplits:
     else:
         names = tuple(str(c) for c in given.tolist())
         codes, names = encode_labels(y_all, classes=names)
-    train = from_arrays(x_tr, codes[: len(y_tr)], classes=names, name=path.stem)
-    test = from_arrays(x_te, codes[len(y_tr) :], classes=names, name=f"{path.stem}-test")
+    unseen = sorted(set(codes[len(y_tr):].tolist()) - set(codes[: len(y_tr)].tolist()))
+    if unseen:
+        raise DataError(
+            f"{path}: y_test has label(s) {[names[i] for i in unseen][:10]} that no training image has; "
+            "a model cannot learn a class it never sees: add training images of them or drop those "
+            "test images")
+    train = from_arrays(x_tr, codes[: len(y_tr)], classes=names, name=path.stem, channels_last=channels_last)
+    test = from_arrays(x_te, codes[len(y_tr) :], classes=names, name=f"{path.stem}-test",
+                       channels_last=channels_last)
     return DataSplits(train=train, test=test)
 
 

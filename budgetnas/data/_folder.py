@@ -197,7 +197,7 @@ def load_image_folder(
         warnings.warn(
             f"images in {root} have {len(counts)} different sizes; resized {n_resized} of "
             f"{len(arrays)} to {hw[0]}x{hw[1]} (the most common size). Pass size=(height, width) "
-            "to choose the size",
+            "to load_image_folder to choose the size (a search then resizes to its --resolution)",
             stacklevel=2,
         )
     if hw is None:

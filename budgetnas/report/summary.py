@@ -36,7 +36,7 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
         limits.append(f"${config.max_cost:.2f}")
     lines.append(f"budget: {', '.join(limits) or 'none'}   spent: {spent.trials} trials, "
                  f"{spent.device_seconds:.1f} device-s, ${spent.cost:.4f}, {spent.wall_seconds:.0f} s wall")
-    lines.append("trials: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    lines.append("trials: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none yet"))
     rows = ranked(study, metric)[:top]
     if rows:
         lines.append("")

@@ -9,6 +9,7 @@ and is the same for every process reading the study.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass
 
 from budgetnas.errors import ConfigError
@@ -46,6 +47,19 @@ def price_for(preset: str | None, price: float | None, device_name: str) -> tupl
     if lowered == "cpu":
         return PRICE_PRESETS["cpu"], "preset cpu"
     return 0.0, f"unknown device {device_name}: no price, give --gpu-price"
+
+
+def parse_duration(value: float | int | str) -> float:
+    """Seconds from a number or a text such as '90', '90s', '15m', '2h' or '1h30m'."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    s = str(value).strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        return float(s)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([smh])", s)
+    if not parts or "".join(a + b for a, b in parts) != s:
+        raise ConfigError(f"cannot read the duration {value!r}; use e.g. 90s, 15m, 2h or 1h30m (or seconds)")
+    return sum(float(v) * {"s": 1, "m": 60, "h": 3600}[u] for v, u in parts)
 
 
 @dataclass(frozen=True)
@@ -97,7 +111,8 @@ class Budget:
             return (f"{what} budget: the next trial is forecast to need {forecast_seconds:.3g} device-s "
                     f"but only {max(left, 0):.3g} remain")
         if self.max_time is not None and spent.wall_seconds + forecast_wall > self.max_time:
-            return (f"time budget: {spent.wall_seconds:.0f} s of {self.max_time:.0f} s used and the next "
+            return (f"time budget: {spent.wall_seconds:.0f} s of {self.max_time:.0f} s used or reserved "
+                    f"(the final training's included) and the next "
                     f"trial is forecast to take {forecast_wall:.3g} s")
         return None
 

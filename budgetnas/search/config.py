@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from budgetnas.errors import ConfigError
+from budgetnas.search.budget import parse_duration
 
 METRIC_OBJECTIVES = ("accuracy", "balanced_accuracy", "macro_f1")
 SIZE_OBJECTIVES = ("params", "macs")  # minimised, from the final network's size
@@ -27,6 +28,7 @@ class SearchConfig:
 
     data: str = "digits"
     data_root: str | None = None
+    channels_first: bool = False  # arrays in a .npz are (N, C, H, W) (default: (N, H, W[, C]))
     run_dir: str = "runs/budgetnas"
     space: str = "nb201"
     C: int = 8
@@ -72,6 +74,8 @@ class SearchConfig:
     heartbeat_grace: float = 60.0  # a running trial whose worker is silent this long is re-queued
 
     def __post_init__(self) -> None:
+        if isinstance(self.objectives, str):  # "accuracy,params", as on the command line
+            self.objectives = [o.strip() for o in self.objectives.split(",") if o.strip()]
         self.objectives = list(self.objectives)
         if not self.objectives:
             raise ConfigError("give at least one objective, e.g. accuracy")
@@ -124,6 +128,19 @@ class SearchConfig:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v < 4):
                 raise ConfigError(f"{name} must be an integer >= 4 (pixels), got {v!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2 ** 32:
+            raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1, got {self.seed!r}")
+        if not isinstance(self.data, str) or not self.data.strip():
+            raise ConfigError("data is empty: give a dataset name (digits, fashion-mnist, cifar10...), "
+                              "an image folder or a .npz file")
+        if self.max_time is not None:
+            self.max_time = parse_duration(self.max_time)
+        for name in ("max_time", "max_device_hours", "max_cost", "gpu_price"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise ConfigError(f"{name} must be a number, got {v!r}")
+        if self.max_trials is not None and (isinstance(self.max_trials, bool) or not isinstance(self.max_trials, int)):
+            raise ConfigError(f"max_trials must be a positive integer, got {self.max_trials!r}")
 
     @property
     def metric(self) -> str:

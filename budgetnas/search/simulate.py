@@ -283,10 +283,13 @@ def _init(payload: dict[str, Any], single_thread: bool) -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    if single_thread:
+    if single_thread:  # a pool worker
+        import signal
+
         import torch
 
         torch.set_num_threads(1)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: no worker tracebacks
 
 
 def _run_seed(seed: int, repeat: int) -> int:

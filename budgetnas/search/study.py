@@ -42,8 +42,8 @@ from budgetnas.search.config import METRIC_OBJECTIVES, SearchConfig
 from budgetnas.search.ledger import BudgetLedger
 from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner
-from budgetnas.search.records import (PROGRESS_KEY, RECORD_VERSION, STATIC_KEY, TrialView, pareto, ranked,
-                                      record_of, spent_of, status_of, to_jsonable)
+from budgetnas.search.records import (COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY, TrialView, pareto,
+                                      ranked, record_of, spent_of, status_of, to_jsonable)
 from budgetnas.spaces import BaseSpace, create_space
 from budgetnas.strategies import create_strategy
 from budgetnas.train import Checkpointer, Preempted, TrainConfig, evaluate, resolve_device, seeded_build, train
@@ -159,7 +159,7 @@ class RunLock:
         self._fh.close()
 
 
-def _check_writable(run_dir: Path) -> None:
+def _check_writable(run_dir: Path, what: str = "run directory", flag: str = "--run-dir") -> None:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-test"
@@ -167,8 +167,8 @@ def _check_writable(run_dir: Path) -> None:
         probe.unlink()
     except OSError as e:
         raise RunDirError(
-            f"cannot write to the run directory {run_dir}: {e.strerror or e}; choose a writable "
-            "--run-dir (or fix its permissions)"
+            f"cannot write to the {what} {run_dir}: {e.strerror or e}; choose a writable "
+            f"{flag} (or fix its permissions)"
         ) from None
 
 
@@ -184,10 +184,12 @@ class Search:
 
     def __init__(self, config: SearchConfig, *, data: DataSplits | None = None,
                  data_name: str | None = None, progress: bool = True,
-                 candidates: list[str] | None = None) -> None:
+                 candidates: list[str] | None = None, record_config: bool = True) -> None:
         """``candidates``: cell strings to evaluate first, in order (e.g. a benchmark's top-k);
-        the strategy proposes only after they are all tried."""
+        the strategy proposes only after they are all tried. ``record_config=False`` (a worker
+        joining a shared study) leaves the study's saved configuration as the search set it."""
         self.config = config
+        self.record_config = record_config
         if config.storage is not None and config.artifacts_dir is None:
             # Shared studies keep checkpoints where the study was started, so every worker (given
             # a shared filesystem there) resumes the others' trials; --artifacts-dir overrides.
@@ -220,7 +222,8 @@ class Search:
     def _load(self) -> Prepared:
         if self.prepared is None:
             splits = self._data if self._data is not None else load_dataset(
-                self.config.data, root=self.config.data_root)
+                self.config.data, root=self.config.data_root,
+                channels_last=False if self.config.channels_first else None)
             self.prepared = prepare(splits, self.config, data_name=self._data_name, device_type=self.device.type)
             p = self.prepared
             if hasattr(self.space, "check_resolution"):
@@ -251,6 +254,12 @@ class Search:
         # data is loaded: see _check_study)
         diffs = [f"{k}: {old[k]!r} in the run, {new[k]!r} now" for k in new
                  if k not in RESOLVED_FIELDS and old.get(k) != new[k]]
+        if diffs and old.get("objectives") == new.get("objectives") and self._nothing_trained():
+            # e.g. a budget refused as too small, rerun with cheaper settings as it advised (not
+            # other objectives: the study's optimisation directions are fixed when it is made)
+            log.warning("%s: no trial was trained with its earlier settings (%s); starting it with these",
+                        self.run_dir, "; ".join(diffs))
+            return
         if diffs:
             raise ResumeError(
                 f"{self.run_dir} holds a search with a different configuration ({'; '.join(diffs)}). "
@@ -321,7 +330,8 @@ class Search:
         cheap, dear = self._extreme_archs()
         per_trial = {}
         for label, arch in (("cheapest", cheap), ("costliest", dear)):
-            sec = self._probe(arch, self.space, p.search_resolution, n)
+            # the faster of two probes: a busy machine slows one, never speeds it up
+            sec = min(self._probe(arch, self.space, p.search_resolution, n) for _ in range(2))
             per_trial[label] = sec * n * self.config.epochs * 1.15  # + validation passes
         final = self._probe(dear, self.final_space, p.resolution, len(p.train) + len(p.val)) * (
             len(p.train) + len(p.val)) * self.config.final_epochs if self.config.final_training else 0.0
@@ -387,6 +397,8 @@ class Search:
         ``result.preempted`` set; running again resumes, continuing that trial from its checkpoint.
         """
         _check_writable(self.run_dir)
+        if self.artifacts_dir.resolve() != self.run_dir.resolve():  # checkpoints go there
+            _check_writable(self.artifacts_dir / "checkpoints", "artifacts directory", "--artifacts-dir")
         self._stop_flag, self._signal_name = False, None  # a Search can run again after a stop
         handlers = {}
         if threading.current_thread() is threading.main_thread():
@@ -425,7 +437,7 @@ class Search:
         # derive their RNG from (seed, trial number) and continue exactly without that.
         seed = self.config.seed
         if self.config.strategy in OPTUNA_NATIVE:
-            seed += 7919 * len(study.get_trials(deepcopy=False))
+            seed = (seed + 7919 * len(study.get_trials(deepcopy=False))) % 2 ** 32  # (numpy's range)
         study.sampler = create_strategy(self.config.strategy, seed=seed, space=self.space)
         self._check_study(study, p)
         self._recover_interrupted(study)
@@ -468,8 +480,29 @@ class Search:
         }), indent=2) + "\n")
         return result
 
+    def _nothing_trained(self, study: optuna.Study | None = None) -> bool:
+        """True for a local run whose study trained nothing yet (only probes, or no study): its
+        settings may then change. A shared study's workers must agree, so it never qualifies."""
+        if self.config.storage is not None:
+            return False
+        if study is None:
+            if not (self.run_dir / "study.db").exists():
+                return True
+            try:
+                study = open_study(self.run_dir)
+            except ConfigError:
+                return True
+        return not any(status_of(t) in COUNTED or record_of(t).get("device_seconds", 0) > 0
+                       for t in study.get_trials(deepcopy=False))
+
     def _check_study(self, study: optuna.Study, p: Prepared) -> None:
         attrs = study.user_attrs
+        if "fingerprint" in attrs and attrs["fingerprint"] != p.fingerprint and self._nothing_trained(study):
+            # Nothing was measured under the old settings: take the new ones; the probes' cost
+            # stays on the ledger, their timings (of other settings) are taken again.
+            probe = attrs.get("probe") or {}
+            study.set_user_attr("probe", {k: probe[k] for k in ("device_seconds", "cost") if k in probe})
+            del attrs["fingerprint"]
         if "fingerprint" not in attrs:
             study.set_user_attr("fingerprint", p.fingerprint)
             study.set_user_attr("fingerprint_fields", to_jsonable(p.fingerprint_fields))
@@ -487,6 +520,8 @@ class Search:
                 "a new --run-dir"
             )
         if attrs["fingerprint"] == p.fingerprint:
+            if self.record_config:  # the latest search session's budget: what workers and `show` read
+                study.set_user_attr("config", to_jsonable(self.config.to_dict()))
             return
         if "fingerprint_fields" not in attrs and attrs["fingerprint"] == p.legacy_fingerprint:
             # A run started before settings were fingerprinted as resolved: the same settings.
@@ -721,8 +756,10 @@ class Search:
                     self._hand_back(study, trial)
                     if stop is None:
                         used, secs = self.ledger.usage()
-                        stop = (f"budget spent across all workers ({used} trial slots, {secs:.1f} device-s "
-                                f"reserved or used)")
+                        who = "all workers" if shared else f"the {k} candidates training at once" if k > 1 \
+                            else "this search"
+                        stop = (f"budget spent by {who}: {used} trial slots and {secs:.1f} device-s "
+                                f"reserved or used")
                     budget_stop.append(stop)
                     return stop
                 self.ledger.start_beating(key)
@@ -1179,7 +1216,8 @@ class Search:
             "format": "budgetnas-model", "format_version": 1, "budgetnas_version": __version__,
             "arch": best.arch, "space": self.final_space.spec(),
             "in_channels": p.in_channels, "num_classes": p.num_classes, "classes": list(p.classes),
-            "resolution": p.resolution, "mean": p.mean.tolist(), "std": p.std.tolist(),
+            "resolution": p.resolution, "image_size": list(p.train.shape[1:]),
+            "mean": p.mean.tolist(), "std": p.std.tolist(),
             "state_dict": {k: v.detach().cpu() for k, v in result.model.state_dict().items()},
             "test_metrics": test_metrics, "params": cost.params, "macs": cost.macs,
         }

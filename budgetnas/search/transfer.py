@@ -92,8 +92,15 @@ class TransferReport:
             lines.append(f"{i + 1:>10}  {r.bench_value:>22.2f}  {m:>16}  {yr!s:>9}  {p:>8}  {r.arch}"
                          + ("" if r.status == "complete" else f" [{r.status}]"))
         oracle = " (benchmark TEST accuracy: the table has no validation accuracy)" if self.test_oracle else ""
-        lines.append(f"Spearman rho between the NB201 {self.dataset} ranking{oracle} and yours: "
-                     f"{self.rho:.3f} over {len(measured)} cells")
+        if len(measured) < 3 or self.rho != self.rho:  # (nan: too few cells, or all scored alike)
+            why = (f"only {len(measured)} cell(s) trained; a rank correlation needs at least 3: raise "
+                   "--max-trials or the budget and run again to train the rest" if len(measured) < 3
+                   else "every cell scored the same on one side, so there is no ranking to compare")
+            lines.append(f"Spearman rho between the NB201 {self.dataset} ranking{oracle} and yours: "
+                         f"not measured ({why})")
+        else:
+            lines.append(f"Spearman rho between the NB201 {self.dataset} ranking{oracle} and yours: "
+                         f"{self.rho:.3f} over {len(measured)} cells")
         return "\n".join(lines)
 
 

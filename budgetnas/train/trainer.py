@@ -150,8 +150,14 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
         raise ConfigError(f"unknown device {device!r} ({e}); use 'auto', 'cpu' or 'cuda'") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {device!r} is not supported: budgetnas trains on 'cpu' or 'cuda' "
+                          "(or 'cuda:N'); use one of those or 'auto'")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} was asked for but no CUDA GPU is visible; use 'cpu' or 'auto'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"device {device!r}: there are only {torch.cuda.device_count()} CUDA GPUs "
+                          f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
     return dev
 
 

@@ -93,13 +93,13 @@ def test_npz_with_and_without_test_split(tmp_path):
     rng = np.random.default_rng(0)
     x_tr = rng.integers(0, 256, (6, 5, 5, 3), dtype=np.uint8)
     x_te = rng.integers(0, 256, (3, 5, 5, 3), dtype=np.uint8)
-    y_tr, y_te = [7, 3, 7, 3, 7, 3], [9, 3, 7]
+    y_tr, y_te = [7, 3, 7, 3, 7, 3], [7, 7, 3]
     np.savez(tmp_path / "split.npz", x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
     splits = load_dataset(tmp_path / "split.npz")
-    # train and test labels share one mapping even though 9 appears only in test
-    assert splits.train.classes == splits.test.classes == ("3", "7", "9")
+    # train and test labels share one mapping (a label only in the test split is refused: below)
+    assert splits.train.classes == splits.test.classes == ("3", "7")
     assert splits.train.labels.tolist() == [1, 0, 1, 0, 1, 0]
-    assert splits.test.labels.tolist() == [2, 0, 1]
+    assert splits.test.labels.tolist() == [1, 1, 0]
     assert splits.train.shape == (3, 5, 5)
     np.savez(tmp_path / "xy.npz", x=x_tr[..., 0], y=np.array(["cat", "dog"] * 3))
     xy = load_dataset(str(tmp_path / "xy.npz"))
@@ -124,6 +124,12 @@ def test_npz_errors(tmp_path):
     np.savez(tmp_path / "mismatch.npz", x_train=x3, y_train=[0, 1], x_test=x1, y_test=[0])
     with pytest.raises(DataError, match="3 images but 2 labels"):
         load_dataset(tmp_path / "mismatch.npz")
+    (tmp_path / "text.npz").write_text("not a zip\n")  # not pickled data: not an archive at all
+    with pytest.raises(DataError, match="is not a .npz archive"):
+        load_dataset(tmp_path / "text.npz")
+    np.savez(tmp_path / "newcls.npz", x_train=x3, y_train=[0, 1, 2], x_test=np.zeros((2, 3, 3)), y_test=[2, 3])
+    with pytest.raises(DataError, match=r"y_test has label\(s\) \['3'\] that no training image has"):
+        load_dataset(tmp_path / "newcls.npz")
 
 
 def test_unreadable_path_kind(tmp_path):

@@ -164,6 +164,10 @@ def test_run_dir_errors(tmp_path: Path, splits: DataSplits) -> None:
     blocker.write_text("x")
     with pytest.raises(RunDirError, match="cannot write to the run directory"):
         _search(tmp_path, splits, max_trials=1, name="a-file/run")
+    # A checkpoint folder that cannot be written is refused before any trial, not failed in each.
+    with pytest.raises(RunDirError, match="cannot write to the artifacts directory .*--artifacts-dir"):
+        _search(tmp_path, splits, max_trials=1, name="art", artifacts_dir=str(blocker))
+    assert not (tmp_path / "art" / "study.db").exists()
     run = tmp_path / "locked"
     run.mkdir()
     with RunLock(run):

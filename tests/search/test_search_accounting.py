@@ -84,7 +84,16 @@ def test_a_budget_that_cannot_pay_for_any_trial_is_an_error_not_an_empty_result(
         _run(tmp_path, splits, max_device_hours=2.0 / 3600, final_epochs=10)
     study = open_study(tmp_path / "run")
     assert not [t for t in study.get_trials() if status_of(t) in ("complete", "failed")]
-    assert study.user_attrs["probe"]["device_seconds"] > 0  # what the probes used stays on record
+    probed = study.user_attrs["probe"]["device_seconds"]
+    assert probed > 0  # what the probes used stays on record
+    # The error advises cheaper settings: taking the advice on the same run directory is allowed
+    # (nothing was trained under the old ones), and the probes stay paid for.
+    monkeypatch.undo()
+    _, result = _run(tmp_path, splits, max_trials=1, epochs=2, subset=0.5, final_epochs=1)
+    assert result.spent.trials == 1 and result.test_metrics
+    assert open_study(result.run_dir).user_attrs["probe"]["device_seconds"] > probed
+    with pytest.raises(ResumeError, match="epochs: 2 in the run, 1 now"):  # now something was trained
+        _run(tmp_path, splits, max_trials=2, epochs=1, subset=0.5, final_epochs=1)
 
 
 def test_a_trial_out_of_memory_twice_is_billed_once_for_both_attempts(tmp_path, splits, monkeypatch) -> None:

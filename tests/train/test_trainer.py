@@ -101,9 +101,15 @@ def test_config_and_device_errors() -> None:
         TrainConfig(lr=-1)
     with pytest.raises(ConfigError, match="device"):
         resolve_device("tpu")
+    for other in ("mps", "meta", "xpu"):  # real torch device types budgetnas does not train on
+        with pytest.raises(ConfigError, match="not supported: budgetnas trains on 'cpu' or 'cuda'"):
+            resolve_device(other)
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             resolve_device("cuda")
+    else:
+        with pytest.raises(ConfigError, match="there are only"):
+            resolve_device(f"cuda:{torch.cuda.device_count()}")
     assert TrainConfig().resolved_batch_size(60000) == 256
     assert TrainConfig().resolved_batch_size(1000) == 32
 
