@@ -416,7 +416,6 @@ class Search:
             self._check_resume()
             p = self._load()
             self._check_max_params()  # before anything is written: a bad limit leaves no trace
-            self.config.save(self.run_dir / "config.json")
             study = open_study(self.run_dir, _directions(self.config.objectives),
                                storage=self.config.storage, study_name=self.config.study_name)
             try:
@@ -440,6 +439,7 @@ class Search:
             seed = (seed + 7919 * len(study.get_trials(deepcopy=False))) % 2 ** 32  # (numpy's range)
         study.sampler = create_strategy(self.config.strategy, seed=seed, space=self.space)
         self._check_study(study, p)
+        self.config.save(self.run_dir / "config.json")  # (only once the study accepted the settings)
         self._recover_interrupted(study)
         self._enqueue_candidates(study)
         reason = self._search(study, p)
@@ -455,7 +455,14 @@ class Search:
                                              digest_size=8).hexdigest()
             claim = self.ledger.claim_job(job, _worker_name(), self.config.heartbeat_grace) if shared \
                 else "claimed"
-            if claim == "claimed":
+            keep = self._retrain_fits(study, best) if claim == "claimed" else None
+            if keep is not None:
+                log.warning(keep)
+                reason += f"; {keep}"
+                test_metrics = dict((study.user_attrs.get("final") or {}).get("test_metrics", {}))
+                if shared:
+                    self.ledger.finish_job(job, done=False)
+            elif claim == "claimed":
                 trained = False
                 try:
                     test_metrics = self._final(study, best)
@@ -489,9 +496,11 @@ class Search:
             if not (self.run_dir / "study.db").exists():
                 return True
             try:
-                study = open_study(self.run_dir)
+                study = open_study(self.run_dir, study_name=self.config.study_name)
             except ConfigError:
                 return True
+        if any((self.artifacts_dir / "checkpoints").glob("*.ckpt")):  # e.g. a first epoch cut off
+            return False
         return not any(status_of(t) in COUNTED or record_of(t).get("device_seconds", 0) > 0
                        for t in study.get_trials(deepcopy=False))
 
@@ -523,12 +532,18 @@ class Search:
             if self.record_config:  # the latest search session's budget: what workers and `show` read
                 study.set_user_attr("config", to_jsonable(self.config.to_dict()))
             return
-        if "fingerprint_fields" not in attrs and attrs["fingerprint"] == p.legacy_fingerprint:
+        if attrs.get("fingerprint_fields") is None and attrs["fingerprint"] == p.legacy_fingerprint:
             # A run started before settings were fingerprinted as resolved: the same settings.
             study.set_user_attr("fingerprint", p.fingerprint)
             study.set_user_attr("fingerprint_fields", to_jsonable(p.fingerprint_fields))
             return
-        old, new = attrs.get("fingerprint_fields") or {}, to_jsonable(p.fingerprint_fields)
+        old, new = attrs.get("fingerprint_fields"), to_jsonable(p.fingerprint_fields)
+        if old is None:  # a run from before resolved settings were kept: compare them as written
+            try:
+                old = to_jsonable(SearchConfig.from_dict(attrs.get("config") or {}).fingerprint_fields())
+            except ConfigError:
+                old = {}
+            new = to_jsonable(self.config.fingerprint_fields())
         diffs = [f"{k}: {old.get(k)!r} in the run, {v!r} now" for k, v in new.items() if old.get(k) != v]
         raise ResumeError(
             f"{self.run_dir} holds a search whose settings, as they take effect on this data and device, "
@@ -633,7 +648,8 @@ class Search:
         prev = study.user_attrs.get("probe") or {}
         final_spec = self.final_space.spec()
         # The final network's probe, again when --final-C/--final-N changed since it was taken.
-        probe_final = cfg.final_training and ("final_macs" not in prev or
+        final_macs = [self._final_cost(a).macs for a in (cheap, dear)]
+        probe_final = cfg.final_training and (prev.get("final_macs") != final_macs or
                                               prev.get("final_space", final_spec) != final_spec)
         if not len(cost_model) or probe_final:
             update: dict[str, Any] = {}
@@ -644,8 +660,7 @@ class Search:
             if probe_final:  # the cheapest and costliest cells, to forecast any cell's final training
                 update = {"final_seconds_per_sample": [self._probe(a, self.final_space, p.resolution, n_final)
                                                        for a in (cheap, dear)],
-                          "final_macs": [self._final_cost(a).macs for a in (cheap, dear)],
-                          "final_space": final_spec}
+                          "final_macs": final_macs, "final_space": final_spec}
             probe_seconds = time.perf_counter() - session_start
             study.set_user_attr("probe", {
                 **prev, **update, "device_seconds": prev.get("device_seconds", 0.0) + probe_seconds,
@@ -654,15 +669,12 @@ class Search:
 
         def final_forecast(trials: list[Any] | None = None) -> float:
             """Seconds of the final training of the best cell so far (the costliest before any)."""
-            if not cfg.final_training or "final_macs" not in probe:
+            if not cfg.final_training:
                 return 0.0
             rows = ranked(study, cfg.metric, trials)
             if rows and self._final_done(study, rows[0].arch):
                 return 0.0  # none to come, or the best cell's final training is done and paid
-            (t0, t1), (m0, m1) = probe["final_seconds_per_sample"], probe["final_macs"]
-            m = self._final_cost(self.space.parse(rows[0].arch)).macs if rows else m1
-            per_sample = t1 if m1 == m0 else max(t0, t0 + (t1 - t0) * (m - m0) / (m1 - m0))
-            return per_sample * n_final * cfg.final_epochs
+            return self._final_seconds(study, rows[0].arch if rows else None)
 
         def trial_forecast(arch: Any) -> float:
             return cost_model.forecast(n_train * cfg.epochs, self._search_macs(arch))
@@ -822,7 +834,7 @@ class Search:
             study.set_user_attr("wall_seconds", wall_before + time.perf_counter() - session_start)
             if bar is not None:
                 bar.close()
-        if budget_stop and not self._stop_flag and spent_of(study).trials == 0:
+        if budget_stop and not shared and not self._stop_flag and spent_of(study).trials == 0:
             # The cheapest cell fitted, the cells proposed did not: say so rather than return a
             # search with no result (the probes stay recorded in the study).
             raise cannot_pay(budget_stop[0], trial_forecast(cheap), final_forecast())
@@ -1163,16 +1175,50 @@ class Search:
             rows = [r for r in rows if r.params is None or r.params <= self.config.max_params]
         return rows[0] if rows else None
 
+    def _final_seconds(self, study: optuna.Study, arch: str | None) -> float:
+        """Forecast seconds of the final training of ``arch`` (None: the costliest cell), from the
+        probes of the final network with the cheapest and costliest cells; 0 without probes."""
+        probe = study.user_attrs.get("probe") or {}
+        if "final_macs" not in probe:
+            return 0.0
+        p = self._load()
+        (t0, t1), (m0, m1) = probe["final_seconds_per_sample"], probe["final_macs"]
+        m = self._final_cost(self.final_space.parse(arch)).macs if arch is not None else m1
+        per_sample = t1 if m1 == m0 else max(t0, t0 + (t1 - t0) * (m - m0) / (m1 - m0))
+        return per_sample * (len(p.train) + len(p.val)) * self.config.final_epochs
+
+    def _retrain_fits(self, study: optuna.Study, best: TrialView) -> str | None:
+        """Why the final model of ``best``, trained before with other final settings, must be kept
+        rather than trained again (None: train it). The search reserved its final training inside
+        the budget; a retraining asked for later must fit what the budget has left."""
+        done = study.user_attrs.get("final") or {}
+        if done.get("arch") != best.arch or self._final_done(study, best.arch):
+            return None
+        need = self._final_seconds(study, best.arch)
+        spent = spent_of(study)
+        left = self.budget.device_seconds_left(spent)
+        if self.budget.max_time is not None:
+            left = min(left, self.budget.max_time - spent.wall_seconds)
+        if need <= left:
+            return None
+        return (f"the final model trained before is kept: training it again with the new final settings "
+                f"is forecast at {need:.3g} device-s, and the budget has {max(left, 0):.3g} left")
+
     def _final_settings(self) -> dict[str, Any]:
         """What the final model depends on besides the cell and the fingerprinted settings; these
         may change between sessions, and then the final model is trained again."""
         return {"space": self.final_space.spec(), "epochs": self.config.final_epochs}
 
     def _final_done(self, study: optuna.Study, arch: str) -> bool:
-        """Whether the study's final model is ``arch`` trained with this session's final settings
-        (a final record from before settings were recorded counts by its cell alone)."""
+        """Whether the study's final model is ``arch`` trained with this session's final settings."""
         done = study.user_attrs.get("final") or {}
-        return done.get("arch") == arch and done.get("settings", self._final_settings()) == self._final_settings()
+        if done.get("arch") != arch:
+            return False
+        if "settings" in done:
+            return done["settings"] == self._final_settings()
+        # a record from before settings were kept: the same epochs and the same network size
+        return (done.get("epochs") == self.config.final_epochs
+                and done.get("params") == self._final_cost(self.final_space.parse(arch)).params)
 
     def _final(self, study: optuna.Study, best: TrialView) -> dict[str, float]:
         """Retrain ``best`` on train+validation at full size, test it once, save the artifacts."""
@@ -1238,6 +1284,9 @@ class Search:
             "cost": paid.get("cost", 0.0) + final["cost"]})
         study.set_user_attr("final", to_jsonable(final))
         checkpoint.delete()
+        if self.config.storage is None:  # cut-off final trainings of other cells or settings: not needed now
+            for stale in (self.artifacts_dir / "checkpoints").glob("final-*.ckpt"):
+                stale.unlink(missing_ok=True)
         return test_metrics
 
     def _result(self, study: optuna.Study, best: TrialView | None, test_metrics: dict[str, float],

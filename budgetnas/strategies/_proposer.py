@@ -135,6 +135,12 @@ class CategoricalSpace:
         return out
 
 
+# Values of a trial's user attribute "status" with which budgetnas's search closes, as FAIL, a trial
+# that never produced a result: handed back unstarted (no budget for it), or interrupted (its
+# process stopped; the same cell is queued again). Neither says anything about the cell.
+NOT_EVALUATED = ("unstarted", "interrupted")
+
+
 class BaseProposer(ABC):
     """Proposes the next architecture from the history; holds hyperparameters, never results.
 
@@ -362,7 +368,10 @@ class ProposerSampler(optuna.samplers.BaseSampler):
                 if all(n in params and params[n] in c for n, c in names):
                     arch = space.from_decisions({n: params[n] for n, _ in names})
                     if t.state != TrialState.COMPLETE:
-                        entry = (arch, -math.inf)
+                        # (a trial the search closed without evaluating it, for want of budget or
+                        # because its process stopped and it was queued again, is no failure)
+                        if t.user_attrs.get("status") not in NOT_EVALUATED:
+                            entry = (arch, -math.inf)
                     elif t.values:
                         score = sign * float(t.values[0])
                         if math.isfinite(score):

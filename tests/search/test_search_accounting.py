@@ -265,3 +265,60 @@ def test_a_cell_another_worker_finished_meanwhile_is_not_paid_again(tmp_path, sp
     first, second = open_study(None, storage=cfg.storage, study_name="s").get_trials()[:2]
     assert record_of(first)["arch"] == record_of(second)["arch"] == cell
     assert status_of(second) == "cached" and record_of(second)["device_seconds"] == 0
+
+
+def test_a_worker_finding_every_slot_held_by_live_workers_stops_without_error(tmp_path, splits,
+                                                                             monkeypatch) -> None:
+    concurrency = Search._concurrency
+    url = _shared(tmp_path, "b")["storage"]
+
+    def a_live_worker_takes_the_only_slot(self: Search, p):
+        study = open_study(None, storage=url, study_name="s")
+        trial = study.ask()
+        trial.set_user_attr("trial_key", "worker-a")
+        BudgetLedger(url, "s").reserve("worker-a", "A", max_trials=1, seconds_limit=None, forecast=1.0)
+        return concurrency(self, p)
+
+    monkeypatch.setattr(Search, "_concurrency", a_live_worker_takes_the_only_slot)
+    cfg = SearchConfig(data="digits", **{**TINY, **_shared(tmp_path, "b", max_trials=1, final_training=False)})
+    result = Search(cfg, data=splits, data_name="digits", progress=False).run()
+    assert result.stop_reason.startswith("budget spent by all workers")  # not "cannot pay for one trial"
+
+
+def test_a_refused_resume_leaves_the_runs_config_as_it_was(tmp_path, splits) -> None:
+    _search(tmp_path, splits, max_trials=1, final_training=False)
+    before = (tmp_path / "run" / "config.json").read_text()
+    with pytest.raises(ResumeError, match="search_resolution: 8 in the run, 4 now"):
+        _search(tmp_path, splits, max_trials=2, final_training=False, search_resolution=4, batch_size=16)
+    assert (tmp_path / "run" / "config.json").read_text() == before
+
+
+def test_new_final_settings_that_the_budget_cannot_pay_keep_the_old_model(tmp_path, splits) -> None:
+    _, first = _search(tmp_path, splits, max_trials=1)
+    budget = first.spent.device_seconds * 1.02
+    _, again = _search(tmp_path, splits, max_trials=1, max_device_hours=budget / 3600, final_epochs=40)
+    assert "the final model trained before is kept" in again.stop_reason
+    assert again.spent.device_seconds == pytest.approx(first.spent.device_seconds)
+    assert json.loads((tmp_path / "run" / "best" / "metrics.json").read_text())["epochs"] == 1
+    assert again.test_metrics == first.test_metrics
+
+
+def test_a_run_from_before_resolved_fingerprints_and_final_settings_resumes(tmp_path, splits) -> None:
+    search, _ = _search(tmp_path, splits, max_trials=1)
+    study = open_study(search.run_dir)
+    # What the previous version left: a fingerprint of the settings as written, a final record
+    # without its settings, a probe without the final network's spec.
+    study.set_user_attr("fingerprint", search.prepared.legacy_fingerprint)
+    study.set_user_attr("fingerprint_fields", None)
+    study.set_user_attr("final", {k: v for k, v in study.user_attrs["final"].items() if k != "settings"})
+    study.set_user_attr("probe", {k: v for k, v in study.user_attrs["probe"].items() if k != "final_space"})
+    paid = study.user_attrs["final_spent"]["device_seconds"]
+    _, again = _search(tmp_path, splits, max_trials=2)  # same settings: accepted, final model kept
+    study = open_study(search.run_dir)
+    assert again.spent.trials == 2 and study.user_attrs["fingerprint_fields"]["precision"] == "float32"
+    if again.best_arch == record_of(study.get_trials()[0])["arch"]:
+        assert study.user_attrs["final_spent"]["device_seconds"] == paid
+    _search(tmp_path, splits, max_trials=2, final_C=8)  # another final size: probed and trained anew
+    study = open_study(search.run_dir)
+    assert study.user_attrs["final"]["settings"]["space"]["C"] == 8
+    assert study.user_attrs["probe"]["final_space"]["C"] == 8

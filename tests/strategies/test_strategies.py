@@ -201,6 +201,13 @@ def test_local_search_does_not_propose_a_failing_or_pruned_cell_again() -> None:
     assert len(bad) == 20 and len(set(proposals)) == len(proposals), "a cell was proposed twice"
     history = sampler.history(study, SPACE)
     assert sorted(a for a, s in history if s == -np.inf) == sorted(bad)
+    # A trial closed without an evaluation (no budget for it, or its process stopped) is no failure.
+    for status in ("unstarted", "interrupted"):
+        trial = study.ask()
+        SPACE.from_decisions({n: trial.suggest_categorical(n, list(c)) for n, c in SPACE.decisions()})
+        trial.set_user_attr("status", status)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    assert len(sampler.history(study, SPACE)) == len(history)
     # The other proposers learn from evaluations only.
     rea = create_strategy("rea", seed=0, space=SPACE)
     assert all(np.isfinite(s) for _, s in rea.history(study, SPACE))
