@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from budgetnas.data import DataSplits, ImageData, as_images, from_arrays, to_tensor
-from budgetnas.errors import ConfigError, DataError
+from budgetnas.errors import ConfigError, DataError, first_line
 from budgetnas.search import Search, SearchConfig, SearchResult
 from budgetnas.spaces import create_space
 from budgetnas.train import evaluate as _evaluate
@@ -70,7 +70,7 @@ class TrainedModel:
         try:
             artifact = torch.load(p, map_location="cpu", weights_only=True)  # plain tensors only: safe
         except Exception as e:  # noqa: BLE001 - any unreadable file: say what it is not
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            first = first_line(e)[:200]
             raise DataError(f"{p} is not a budgetnas model file ({first}); give a run directory or "
                             "its best/model.pt") from None
         if not isinstance(artifact, dict) or artifact.get("format") != "budgetnas-model":
@@ -235,7 +235,7 @@ class ImageClassifier:
                                   output_names=["logits"], dynamic_axes={"images": {0: "batch"}},
                                   dynamo=False)
             except (ImportError, getattr(torch.onnx, "OnnxExporterError", ImportError)) as e:
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                first = first_line(e)
                 raise ConfigError(f"ONNX export failed ({first}); it needs the onnx package: "
                                   "pip install onnx") from None
         return out

@@ -7,6 +7,12 @@ what was wrong and what to do about it. The CLI prints these without a traceback
 from __future__ import annotations
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (its type's name when the message is empty): what
+    a one-line error or warning quotes of an error raised by a library."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
 class BudgetNASError(Exception):
     """Base class of every error a user can cause and fix."""
 

@@ -36,7 +36,7 @@ from optuna.trial import TrialState
 
 from budgetnas import __version__
 from budgetnas.data import DataSplits, load_dataset
-from budgetnas.errors import BudgetError, BudgetNASError, ConfigError, ResumeError, RunDirError
+from budgetnas.errors import BudgetError, BudgetNASError, ConfigError, ResumeError, RunDirError, first_line
 from budgetnas.search.budget import Budget, CostModel, Spent, price_for
 from budgetnas.search.config import METRIC_OBJECTIVES, SearchConfig
 from budgetnas.search.ledger import BudgetLedger
@@ -120,7 +120,7 @@ def open_study(run_dir: Path | None, directions: list[str] | None = None,
         raise ConfigError(f"cannot open the storage {_safe_url(url)}: the database driver is missing ({e}); "
                           "for PostgreSQL: pip install 'budgetnas[postgres]'") from None
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise ConfigError(f"cannot open the study database {_safe_url(url)}: {first}; check the URL, that "
                           "the server is running and that you may write there") from None
 

@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from budgetnas.errors import ConfigError, TrialFailed
+from budgetnas.errors import ConfigError, TrialFailed, first_line
 from budgetnas.train.checkpoint import Checkpointer
 
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
@@ -346,7 +346,7 @@ class _Step:
                 self._restore(*saved)
                 self._forget_compiled()
                 self.loss, _ = _loss_fn(self.model, self.config.label_smoothing, self.cuda, False)
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                first = first_line(e)
                 log.warning("torch.compile failed (%s: %s); this candidate trains without fused kernels",
                             type(e).__name__, first[:300])
                 return
@@ -394,7 +394,7 @@ class _Step:
             torch.cuda.synchronize(self.dev)
             self._restore(*saved)
             self.mode = "eager"
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            first = first_line(e)
             log.warning("CUDA graph capture failed (%s); this candidate trains eagerly", first)
             return
         self.graph, self.static = graph, (sx, sy)
