@@ -99,6 +99,13 @@ class Budget:
             left = min(left, (self.max_cost - spent.cost) / self.price_per_hour * 3600)
         return left
 
+    def seconds_left(self, spent: "Spent") -> float:
+        """Seconds of work the device-hour, dollar and wall-time limits still allow (inf if none)."""
+        left = self.device_seconds_left(spent)
+        if self.max_time is not None:
+            left = min(left, self.max_time - spent.wall_seconds)
+        return left
+
     def stop_reason(self, spent: "Spent", forecast_seconds: float, forecast_wall: float) -> str | None:
         """Why the next trial must not start, or None if the budget allows it."""
         if self.max_trials is not None and spent.trials >= self.max_trials:

@@ -336,10 +336,9 @@ class Search:
         final = self._probe(dear, self.final_space, p.resolution, len(p.train) + len(p.val)) * (
             len(p.train) + len(p.val)) * self.config.final_epochs if self.config.final_training else 0.0
         mid = (per_trial["cheapest"] + per_trial["costliest"]) / 2
-        spent = self._spent_so_far()  # a run that exists has used part of its budget already
-        left = self.budget.device_seconds_left(spent) - final
-        if self.budget.max_time is not None:
-            left = min(left, self.budget.max_time - spent.wall_seconds - final)
+        study = self._existing_study()  # a run that exists has used part of its budget already
+        spent = spent_of(study) if study is not None else Spent()
+        left = self.budget.seconds_left(spent) - final
         by_budget = math.inf if math.isinf(left) else max(0, int(left // mid))
         buys = by_budget if self.budget.max_trials is None else \
             max(0, min(self.budget.max_trials - spent.trials, by_budget))
@@ -348,14 +347,14 @@ class Search:
                 "trials_affordable": buys, "budget": self.budget.describe(), "spent": spent.to_dict(),
                 "search_images": n, "resolution": p.resolution, "search_resolution": p.search_resolution}
 
-    def _spent_so_far(self) -> Spent:
-        """What the run (if it exists) has spent; nothing for a new one. Creates nothing."""
+    def _existing_study(self) -> optuna.Study | None:
+        """The run's study if it exists (None for a new run); creates nothing."""
         if self.config.storage is None and not (self.run_dir / "study.db").exists():
-            return Spent()
+            return None
         try:
-            return spent_of(open_study(self.run_dir, storage=self.config.storage, study_name=self.config.study_name))
+            return open_study(self.run_dir, storage=self.config.storage, study_name=self.config.study_name)
         except ConfigError:  # no such study yet
-            return Spent()
+            return None
 
     def _extreme_archs(self) -> tuple[Any, Any]:
         decisions = self.space.decisions()
@@ -493,12 +492,9 @@ class Search:
         if self.config.storage is not None:
             return False
         if study is None:
-            if not (self.run_dir / "study.db").exists():
-                return True
-            try:
-                study = open_study(self.run_dir, study_name=self.config.study_name)
-            except ConfigError:
-                return True
+            study = self._existing_study()
+        if study is None:
+            return True
         if any((self.artifacts_dir / "checkpoints").glob("*.ckpt")):  # e.g. a first epoch cut off
             return False
         return not any(status_of(t) in COUNTED or record_of(t).get("device_seconds", 0) > 0
@@ -1195,10 +1191,7 @@ class Search:
         if done.get("arch") != best.arch or self._final_done(study, best.arch):
             return None
         need = self._final_seconds(study, best.arch)
-        spent = spent_of(study)
-        left = self.budget.device_seconds_left(spent)
-        if self.budget.max_time is not None:
-            left = min(left, self.budget.max_time - spent.wall_seconds)
+        left = self.budget.seconds_left(spent_of(study))
         if need <= left:
             return None
         return (f"the final model trained before is kept: training it again with the new final settings "
