@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Work with the NAS-Bench-201 table: the compact CSV or the official "
                                    "NAS-Bench-201 / NATS-Bench files (--table PATH or $BUDGETNAS_NB201).")
     bsub = b.add_subparsers(dest="bench_command", required=True)
-    from budgetnas.bench.commands import add_top_arguments
+    from budgetnas.bench.commands import add_top_arguments, int_at_least
 
     add_top_arguments(bsub.add_parser("top", help="the best cells under parameter/FLOP limits",
                                       description="Rank the benchmark's cells and keep the top k under limits."))
@@ -202,19 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a shared study's database URL (postgresql://...), to summarise it from any "
                          "machine without its run directory")
     sh.add_argument("--study-name", default="budgetnas", help="the study in --storage (budgetnas)")
-    sh.add_argument("--top", type=_positive, default=10, help="how many trials to list (10)")
+    sh.add_argument("--top", type=int_at_least(1), default=10, help="how many trials to list (10)")
     sh.add_argument("--json", action="store_true", help="print the run's summary.json instead")
     return parser
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
-    return value
 
 
 def _concurrent(text: str) -> int:

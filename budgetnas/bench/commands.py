@@ -47,12 +47,12 @@ def add_top_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument("--max-flops", type=parse_count, default=None, metavar="COUNT",
                         help="keep cells needing at most COUNT FLOPs per image (NB201's multiply-adds, e.g. 50M)")
     net = parser.add_argument_group("the network the limits apply to (your data, your width/depth)")
-    net.add_argument("--classes", type=_at_least(2), default=None,
+    net.add_argument("--classes", type=int_at_least(2), default=None,
                      help="number of classes (default: the benchmark dataset's: 10, 100 or 120)")
-    net.add_argument("--in-channels", type=_at_least(1), default=3, help="input channels (default 3)")
-    net.add_argument("-C", dest="C", type=_at_least(1), default=16, help="channels of the first stage (default 16)")
-    net.add_argument("-N", dest="N", type=_at_least(1), default=5, help="cells per stage (default 5)")
-    net.add_argument("--resolution", type=_at_least(4), default=32, help="input height/width (default 32)")
+    net.add_argument("--in-channels", type=int_at_least(1), default=3, help="input channels (default 3)")
+    net.add_argument("-C", dest="C", type=int_at_least(1), default=16, help="channels of the first stage (default 16)")
+    net.add_argument("-N", dest="N", type=int_at_least(1), default=5, help="cells per stage (default 5)")
+    net.add_argument("--resolution", type=int_at_least(4), default=32, help="input height/width (default 32)")
     parser.add_argument("--diverse", type=int, default=0, metavar="D",
                         help="chosen cells differ pairwise on at least D of 6 edges (default 0: off)")
     parser.add_argument("--dedupe", action=argparse.BooleanOptionalAction, default=True,
@@ -67,14 +67,17 @@ def add_top_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     return parser
 
 
-def _at_least(low: int) -> Any:
+def int_at_least(low: int) -> Any:
+    """An argparse type: a whole number >= ``low``, or a one-line reason."""
+    what = "a positive whole number" if low == 1 else f"a whole number >= {low}"
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
         if value < low:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {value}")
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
         return value
     return parse
 

@@ -454,7 +454,7 @@ class Search:
                                              digest_size=8).hexdigest()
             claim = self.ledger.claim_job(job, _worker_name(), self.config.heartbeat_grace) if shared \
                 else "claimed"
-            keep = self._retrain_fits(study, best) if claim == "claimed" else None
+            keep = self._why_keep_final(study, best) if claim == "claimed" else None
             if keep is not None:
                 log.warning(keep)
                 reason += f"; {keep}"
@@ -796,7 +796,7 @@ class Search:
                     after = study.get_trials(deepcopy=False)
                     self._prune_checkpoints(study, after)
                 if status in ("complete", "pruned"):
-                    cost_model.add(n_train * outcome.model_epochs, outcome.search_macs, outcome.model_seconds)
+                    cost_model.add(n_train * outcome.trained_epochs, outcome.search_macs, outcome.trained_seconds)
                 counts["failures"] = counts["failures"] + 1 if status == "failed" else 0
                 if status == "failed":
                     last_failure[0] = outcome.reason
@@ -1091,15 +1091,14 @@ class Search:
         trained = {"trained_epochs": len(curve) - resumed[0], "trained_seconds": result.device_seconds}
         set_progress(curve, paid_before_retry + result.device_seconds, step_mode=result.step_mode,
                      fused=result.fused, batch_size=result.batch_size, **trained)
-        model_cost = {"model_epochs": trained["trained_epochs"], "model_seconds": trained["trained_seconds"]}
         if result.stopped_early:
             trial.set_user_attr("status", "pruned")
             study.tell(trial, state=TrialState.PRUNED)
-            return replace(paid, status="pruned", **model_cost)
+            return replace(paid, status="pruned", **trained)
         trial.set_user_attr("status", "complete")
         study.tell(trial, values_from(result.final))
         cache.setdefault(cache_key, trial.number)
-        return replace(paid, status="complete", **model_cost)
+        return replace(paid, status="complete", **trained)
 
     def _fidelity(self, p: Prepared) -> dict[str, Any]:
         cfg = self.config
@@ -1183,7 +1182,7 @@ class Search:
         per_sample = t1 if m1 == m0 else max(t0, t0 + (t1 - t0) * (m - m0) / (m1 - m0))
         return per_sample * (len(p.train) + len(p.val)) * self.config.final_epochs
 
-    def _retrain_fits(self, study: optuna.Study, best: TrialView) -> str | None:
+    def _why_keep_final(self, study: optuna.Study, best: TrialView) -> str | None:
         """Why the final model of ``best``, trained before with other final settings, must be kept
         rather than trained again (None: train it). The search reserved its final training inside
         the budget; a retraining asked for later must fit what the budget has left."""
@@ -1360,8 +1359,8 @@ class TrialOutcome:
     search_macs: int = 0
     epochs: int = 0
     reason: str = ""
-    model_epochs: int = 0  # what the last attempt trained and took, for the cost model
-    model_seconds: float = 0.0
+    trained_epochs: int = 0  # what the last attempt trained and took, for the cost model
+    trained_seconds: float = 0.0
 
 
 def _worker_name() -> str:
