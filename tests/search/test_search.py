@@ -26,9 +26,10 @@ def splits(digits) -> DataSplits:
                       test=from_arrays(x[1500:1700], y[1500:1700], name="digits"))
 
 
-def _search(tmp_path: Path, splits: DataSplits, **kw) -> tuple[Search, object]:
+def _search(tmp_path: Path, splits: DataSplits, candidates: list[str] | None = None,
+            **kw) -> tuple[Search, object]:
     cfg = SearchConfig(data="digits", run_dir=str(tmp_path / kw.pop("name", "run")), **{**TINY, **kw})
-    s = Search(cfg, data=splits, data_name="digits", progress=False)
+    s = Search(cfg, data=splits, data_name="digits", progress=False, candidates=candidates)
     return s, s.run()
 
 

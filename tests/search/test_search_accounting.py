@@ -33,12 +33,6 @@ def splits(digits) -> DataSplits:
                       test=from_arrays(x[1500:1700], y[1500:1700], name="digits"))
 
 
-def _run(tmp_path: Path, splits: DataSplits, candidates: list[str] | None = None, name: str = "run", **kw):
-    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / name), **{**TINY, **kw})
-    s = Search(cfg, data=splits, data_name="digits", progress=False, candidates=candidates)
-    return s, s.run()
-
-
 def test_each_trial_is_checked_and_reserved_at_its_own_cells_forecast(tmp_path, splits, monkeypatch) -> None:
     # Three cheap cells, then the costliest: its reservation must be its own forecast, not that of
     # a "typical" cell (the mean of the cells seen, which let one dear trial overrun a nearly spent
@@ -58,7 +52,7 @@ def test_each_trial_is_checked_and_reserved_at_its_own_cells_forecast(tmp_path, 
 
     monkeypatch.setattr(BudgetLedger, "reserve", spy_reserve)
     monkeypatch.setattr(CostModel, "forecast", spy_forecast)
-    _, result = _run(tmp_path, splits, candidates=[*CHEAP, DEAR], C=16, epochs=2, max_trials=4,
+    _, result = _search(tmp_path, splits, candidates=[*CHEAP, DEAR], C=16, epochs=2, max_trials=4,
                      final_training=False)
     trials = open_study(result.run_dir).get_trials()
     assert [record_of(t)["arch"] for t in trials] == [*CHEAP, DEAR]
@@ -81,7 +75,7 @@ def test_a_budget_that_cannot_pay_for_any_trial_is_an_error_not_an_empty_result(
 
     monkeypatch.setattr(Search, "_probe", probe)
     with pytest.raises(BudgetError, match="cannot pay for one trial and the final training"):
-        _run(tmp_path, splits, max_device_hours=2.0 / 3600, final_epochs=10)
+        _search(tmp_path, splits, max_device_hours=2.0 / 3600, final_epochs=10)
     study = open_study(tmp_path / "run")
     assert not [t for t in study.get_trials() if status_of(t) in ("complete", "failed")]
     probed = study.user_attrs["probe"]["device_seconds"]
@@ -89,11 +83,11 @@ def test_a_budget_that_cannot_pay_for_any_trial_is_an_error_not_an_empty_result(
     # The error advises cheaper settings: taking the advice on the same run directory is allowed
     # (nothing was trained under the old ones), and the probes stay paid for.
     monkeypatch.undo()
-    _, result = _run(tmp_path, splits, max_trials=1, epochs=2, subset=0.5, final_epochs=1)
+    _, result = _search(tmp_path, splits, max_trials=1, epochs=2, subset=0.5, final_epochs=1)
     assert result.spent.trials == 1 and result.test_metrics
     assert open_study(result.run_dir).user_attrs["probe"]["device_seconds"] > probed
     with pytest.raises(ResumeError, match="epochs: 2 in the run, 1 now"):  # now something was trained
-        _run(tmp_path, splits, max_trials=2, epochs=1, subset=0.5, final_epochs=1)
+        _search(tmp_path, splits, max_trials=2, epochs=1, subset=0.5, final_epochs=1)
 
 
 def test_a_trial_out_of_memory_twice_is_billed_once_for_both_attempts(tmp_path, splits, monkeypatch) -> None:
@@ -106,7 +100,7 @@ def test_a_trial_out_of_memory_twice_is_billed_once_for_both_attempts(tmp_path, 
         return train(*a, on_epoch=on_epoch, **kw)
 
     monkeypatch.setattr(study_mod, "train", slow_train)
-    _, result = _run(tmp_path, splits, max_trials=1, final_training=False)
+    _, result = _search(tmp_path, splits, max_trials=1, final_training=False)
     (t,) = open_study(result.run_dir).get_trials()
     rec = record_of(t)
     assert status_of(t) == "failed" and "also at half the batch size" in rec["reason"]
@@ -152,7 +146,7 @@ def test_a_cache_hit_keeps_its_own_size_objective(tmp_path, splits) -> None:
     # (one canonical form) but A has more parameters.
     a = "|none~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|none~1|none~2|"
     b = "|none~0|+|nor_conv_3x3~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"
-    _, result = _run(tmp_path, splits, candidates=[a, b], max_trials=2, final_training=False,
+    _, result = _search(tmp_path, splits, candidates=[a, b], max_trials=2, final_training=False,
                      objectives=["accuracy", "params"])
     study = open_study(result.run_dir)
     first, second = study.get_trials()
