@@ -93,11 +93,22 @@ class TrainedModel:
                 f"these images are {size[0]}x{size[1]} but the model was trained on "
                 f"{self.image_size[0]}x{self.image_size[1]} images; both are resized to "
                 f"{self.resolution}x{self.resolution}"
-                + (", which changes these images' aspect ratio" if size[0] * self.image_size[1]
-                   != size[1] * self.image_size[0] else "") + "; accuracy may suffer",
+                + (", which changes these images' aspect ratio" if abs(
+                    size[0] * self.image_size[1] / (size[1] * self.image_size[0]) - 1) > 0.02 else "")
+                + "; accuracy may suffer",
                 stacklevel=3)
         data = ImageData(images=images, labels=np.zeros(len(images), dtype=np.int64), classes=("0", "1"))
-        return to_tensor(data, mean=self.mean, std=self.std, resolution=self.resolution)
+        tensor = to_tensor(data, mean=self.mean, std=self.std, resolution=self.resolution)
+        shift = tensor.mean(dim=(0, 2, 3)).abs().max().item() if len(tensor) else 0.0
+        if shift > 8:  # training images average 0 here; a 255x scale mistake lands near 100s
+            warnings.warn(
+                f"these images' pixel values look scaled differently from the training images "
+                f"(normalised, their mean is {shift:.0f} standard deviations from the training "
+                f"mean; they are {images.dtype}, from {images.min():g} to {images.max():g}); give "
+                "them as the training images were given (uint8 0..255 pixels are read as value / "
+                "255, float images as they are)",
+                stacklevel=3)
+        return tensor
 
     def predict_proba(self, x: Any, channels_last: bool | None = None) -> np.ndarray:
         """Class probabilities ``(N, num_classes)``, columns in the order of ``classes``.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +116,12 @@ def test_exports_loads_and_predictions_say_what_is_wrong(tmp_path: Path, digits)
     chw = x[:5, None].repeat(1, 1)  # (5, 1, 8, 8)
     assert (model.predict(chw, channels_last=False) == model.predict(x[:5])).all()
     assert (clf.predict(chw, channels_last=False) == clf.predict(x[:5])).all()
+    # Pixels on another scale than training (0..255 floats for a uint8-trained model) warn.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict(x[:20])
+    with pytest.warns(UserWarning, match="look scaled differently from the training images"):
+        model.predict(x[:20].astype(np.float32))  # 0..255 floats: read as they are, not / 255
 
 
 def test_a_fit_without_final_training_says_so_when_asked_to_predict(tmp_path: Path, digits) -> None:

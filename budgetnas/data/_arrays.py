@@ -50,6 +50,8 @@ def _to_numpy(value: Any) -> Any:
         return value
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch tensor; torch is not imported
         value = value.detach().cpu()
+        if str(getattr(value, "dtype", "")) == "torch.bfloat16":  # numpy has no bfloat16
+            value = value.float()
     if hasattr(value, "__array__"):
         return np.asarray(value)
     return value
@@ -105,7 +107,7 @@ def _as_images(x: Any, channels_last: bool | None) -> np.ndarray:
             f"images have an empty dimension (channels, height, width = {c}, {h}, {w}); "
             "check the array's shape and channels_last"
         )
-    return np.ascontiguousarray(arr, dtype=_target_dtype(arr))
+    return _convert(arr)
 
 
 def _stack_images(items: Sequence[Any]) -> np.ndarray:
@@ -153,8 +155,27 @@ def _check_image_dtype(arr: np.ndarray) -> None:
 
 
 def _looks_channels_first(shape: tuple[int, ...]) -> bool:
+    """(N, 1|3|4, H, W) with H, W > 4 read as channels-last would be images 1-4 pixels high."""
     _, a, b, c = shape
-    return a in (1, 3, 4) and b == c and c > 4
+    return a in (1, 3, 4) and min(b, c) > 4
+
+
+def _convert(arr: np.ndarray) -> np.ndarray:
+    """uint8 for 0..255 integers; integers beyond that range as float32 ``value / 255``, the
+    units uint8 pixels are read in (so a batch's own range never changes how a pixel value is
+    read: a dark 12-bit test batch means what the bright training batch meant); floats as float32
+    after a finiteness check."""
+    if arr.dtype.kind in "iu" and arr.dtype != np.uint8:
+        lo, hi = arr.min(), arr.max()
+        if not (lo >= 0 and hi <= 255):
+            warnings.warn(
+                f"integer images range from {lo} to {hi}, beyond 0..255; they are read as pixel "
+                "values like uint8 ones (stored as float32 value / 255) and normalised with the "
+                "training set's mean and std",
+                stacklevel=4,
+            )
+            return np.ascontiguousarray(arr, dtype=np.float32) / np.float32(255.0)
+    return np.ascontiguousarray(arr, dtype=_target_dtype(arr))
 
 
 def _target_dtype(arr: np.ndarray) -> np.dtype:
@@ -162,15 +183,7 @@ def _target_dtype(arr: np.ndarray) -> np.dtype:
     if arr.dtype == np.uint8:
         return np.dtype(np.uint8)
     if arr.dtype.kind in "iu":
-        lo, hi = arr.min(), arr.max()
-        if lo >= 0 and hi <= 255:
-            return np.dtype(np.uint8)
-        warnings.warn(
-            f"integer images range from {lo} to {hi}, beyond 0..255; they are stored as float32 "
-            "(not [0, 1]) and still normalised with the training set's mean and std",
-            stacklevel=4,
-        )
-        return np.dtype(np.float32)
+        return np.dtype(np.uint8)  # _convert sends integers beyond 0..255 elsewhere
     with np.errstate(over="ignore"):
         as32 = arr if arr.dtype == np.float32 else arr.astype(np.float32)
     finite = np.isfinite(as32)
@@ -188,7 +201,7 @@ def _target_dtype(arr: np.ndarray) -> np.dtype:
             f"float images range from {lo:g} to {hi:g}, not [0, 1]"
             f"{hint if lo >= 0 and hi <= 255 else ''}; they are still normalised with the "
             "training set's mean and std",
-            stacklevel=4,
+            stacklevel=5,
         )
     return np.dtype(np.float32)
 

@@ -52,7 +52,7 @@ _COMPLETE = ".budgetnas-complete"
 
 def load_dataset(
     name_or_path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None,
-    channels_last: bool | None = None,
+    channels_last: bool | None = None, max_side: int | None = None,
 ) -> DataSplits:
     """Load a known dataset by name, or a dataset from a path; returns train (and test) splits.
 
@@ -62,11 +62,14 @@ def load_dataset(
     train/ and test/ image folders, cifar-10-python.tar.gz, cifar-10-batches-py, or a .tar.gz of
     image folders). A name wins over a same-named folder; write ``./digits`` for the folder.
 
-    Paths: a folder with ``train/`` and ``test/`` image folders, a plain image folder (no test
-    split), a ``.npz`` with ``x_train, y_train[, x_test, y_test]`` (or ``x, y``), or a tar archive
+    Paths: a folder with ``train/`` and ``test/`` image folders (also spelled ``Training/``,
+    ``Testing/``, ``train_set/``, ``test_set/``...), a plain image folder (no test split), a folder
+    of the four MNIST-style IDX files, a ``.npz`` with ``x_train, y_train[, x_test, y_test]`` (or ``x, y``), or a tar archive
     of those (extracted once into ``$BUDGETNAS_CACHE``, default ``~/.cache/budgetnas``). A relative
     path is looked up under ``root`` when ``root`` is given. ``channels_last`` says how a .npz's
     4-D arrays are laid out (None: ``(N, H, W, C)``, with a warning when they look channels-first).
+    ``max_side`` shrinks larger images in image folders while they are read (see
+    :func:`load_image_folder`).
 
     Example:
         >>> splits = load_dataset("digits")  # doctest: +SKIP
@@ -87,12 +90,12 @@ def load_dataset(
     if key in ("fashion-mnist", "mnist"):
         return _load_idx_dataset(key, root)
     if key == "cifar10":
-        return _load_cifar10(root)
+        return _load_cifar10(root, max_side)
     path = Path(name_or_path).expanduser()
     if root is not None and not path.is_absolute():
         path = Path(root).expanduser() / path
     if path.exists():
-        return _load_path(path, channels_last)
+        return _load_path(path, channels_last, max_side)
     raise DataError(
         f"unknown dataset {str(name_or_path)!r}: it is not a known name "
         f"({', '.join(KNOWN_DATASETS)}) and there is no file or folder at {path.absolute()}; "
@@ -170,7 +173,7 @@ def _load_idx_dataset(key: str, root: str | os.PathLike[str] | None) -> DataSpli
     )
 
 
-def _load_cifar10(root: str | os.PathLike[str] | None) -> DataSplits:
+def _load_cifar10(root: str | os.PathLike[str] | None, max_side: int | None = None) -> DataSplits:
     candidates: list[Path] = []
     if root is not None:
         candidates += [Path(root).expanduser(), Path(root).expanduser() / "cifar10"]
@@ -179,36 +182,37 @@ def _load_cifar10(root: str | os.PathLike[str] | None) -> DataSplits:
         candidates.append(env_dir)
     looked = []
     for place in candidates:
-        splits = _try_cifar10(place)
+        splits = _try_cifar10(place, max_side)
         if splits is not None:
             return splits
         looked.append(str(place) + ("" if place.exists() else " (does not exist)"))
     where = "; ".join(looked) if looked else "nowhere (no root given and BUDGETNAS_DATA is not set)"
     raise DataError(
-        f"CIFAR-10 not found; looked in: {where}. Pass root= a folder with train/ and test/ image "
-        "folders, cifar-10-python.tar.gz, the cifar-10-batches-py folder, or a .tar.gz of train/ "
-        "and test/ image folders (or set BUDGETNAS_DATA to a folder holding cifar10/)"
+        f"CIFAR-10 not found; looked in: {where}. Pass root= (--data-root on the command line) a "
+        "folder with train/ and test/ image folders, cifar-10-python.tar.gz, the cifar-10-batches-py "
+        "folder, or a .tar.gz of train/ and test/ image folders (or set BUDGETNAS_DATA to a folder "
+        "holding cifar10/)"
     )
 
 
-def _try_cifar10(place: Path) -> DataSplits | None:
+def _try_cifar10(place: Path, max_side: int | None = None) -> DataSplits | None:
     if place.is_file():
         if is_cifar_python_archive(place):
             return load_cifar10_archive(place)
         if _is_archive(place):
-            return _try_cifar10(extract_archive(place))
+            return _try_cifar10(extract_archive(place), max_side)
         return None
     if not place.is_dir():
         return None
-    if (place / "train").is_dir():
-        return _rename(_load_split_folders(place), "cifar10")
+    if _split_dirs(place) is not None:
+        return _rename(_load_split_folders(place, max_side), "cifar10")
     if (place / "data_batch_1").is_file() or (place / "cifar-10-batches-py").is_dir():
         return load_cifar10_archive(place)
     if (place / "cifar-10-python.tar.gz").is_file():
         return load_cifar10_archive(place / "cifar-10-python.tar.gz")
     archives = sorted(f for f in place.iterdir() if f.is_file() and _is_archive(f))
     if len(archives) == 1:
-        return _try_cifar10(archives[0])
+        return _try_cifar10(archives[0], max_side)
     return None
 
 
@@ -221,46 +225,120 @@ def _rename(splits: DataSplits, name: str) -> DataSplits:
 # ----------------------------------------------------------------------------- paths
 
 
-def _load_path(path: Path, channels_last: bool | None = None) -> DataSplits:
+def _load_path(path: Path, channels_last: bool | None = None, max_side: int | None = None) -> DataSplits:
     if path.is_dir():
-        if (path / "train").is_dir():
-            return _load_split_folders(path)
+        if _split_dirs(path) is not None:
+            return _load_split_folders(path, max_side)
         if (path / "data_batch_1").is_file() or (path / "cifar-10-batches-py").is_dir():
             return load_cifar10_archive(path)
-        return DataSplits(train=load_image_folder(path), test=None)
+        _refuse_cifar100(path)
+        idx = _idx_folder(path)
+        if idx is not None:
+            return idx
+        return DataSplits(train=load_image_folder(path, max_side=max_side), test=None)
     if path.suffix.lower() == ".npz":
         return _load_npz(path, channels_last)
     if _is_archive(path):
         if is_cifar_python_archive(path):
             return load_cifar10_archive(path)
-        return _load_path(extract_archive(path))
+        return _load_path(extract_archive(path), channels_last, max_side)
+    if "idx" in path.name.lower() and "ubyte" in path.name.lower():
+        raise DataError(
+            f"{path} is one IDX file; give the folder that holds all four (train-images-idx3-ubyte, "
+            f"train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally "
+            f".gz): --data {path.parent} on the command line, or load_idx_pair(images, labels) in Python"
+        )
     raise DataError(
         f"cannot tell how to read {path}: pass a folder with one subfolder per class, a folder "
-        "with train/ and test/, a .npz with x_train and y_train, or a .tar.gz of those. For IDX "
-        "files use budgetnas.data.load_idx_pair(images, labels)"
+        "with train/ and test/, a folder of MNIST-style IDX files, a .npz with x_train and y_train, "
+        "or a .tar.gz of those"
     )
 
 
-def _load_split_folders(path: Path) -> DataSplits:
+# Spellings of the split folders seen in the wild (Kaggle, Keras and torchvision layouts).
+_TRAIN_NAMES = ("train", "training", "train_set", "training_set", "trainset", "train-set", "training-set")
+_TEST_NAMES = ("test", "testing", "test_set", "testing_set", "testset", "test-set", "testing-set")
+
+
+def _has_subfolders(folder: Path) -> bool:
+    return any(d.is_dir() and not _is_hidden(d.name) for d in folder.iterdir())
+
+
+def _split_dirs(path: Path) -> tuple[Path, Path | None] | None:
+    """``(train, test or None)`` when ``path`` holds split folders (any case, common spellings):
+    a train folder holding class folders, or both a train and a test folder. None for a plain
+    class-folder layout (a class may be called "train", as in a vehicles data set: then it holds
+    images, not class folders, and there is no test folder beside it)."""
+    dirs = {d.name.lower(): d for d in path.iterdir() if d.is_dir() and not _is_hidden(d.name)}
+    train = next((dirs[n] for n in _TRAIN_NAMES if n in dirs), None)
+    test = next((dirs[n] for n in _TEST_NAMES if n in dirs), None)
+    if train is None or (test is None and not _has_subfolders(train)):
+        return None
+    return train, test
+
+
+def _idx_folder(path: Path) -> DataSplits | None:
+    """The four MNIST-style IDX files in ``path`` as train and test splits, or None if absent."""
+    files = {k: _idx_file(path, stem) for k, stem in _IDX_FILES.items()}
+    if all(v is None for v in files.values()):
+        return None
+    missing = [f"{_IDX_FILES[k]}[.gz]" for k, v in files.items() if v is None]
+    if missing:
+        raise DataError(f"{path} holds IDX files but not {', '.join(missing)}; put all four there")
+    fashion = "fashion" in str(path).lower()
+    classes = FASHION_MNIST_CLASSES if fashion else MNIST_CLASSES
+    name = "fashion-mnist" if fashion else path.name or "idx"
+    train = load_idx_pair(files["train_x"], files["train_y"], classes=classes, name=name)
+    test = load_idx_pair(files["test_x"], files["test_y"], classes=classes, name=f"{name}-test")
+    return DataSplits(train=train, test=test)
+
+
+def _refuse_cifar100(path: Path) -> None:
+    """CIFAR-100's python archive holds files train, test and meta; say so rather than report
+    missing class folders."""
+    if (path / "train").is_file() and (path / "meta").is_file():
+        raise DataError(
+            f"{path} looks like CIFAR-100's python archive (files train, test, meta), which budgetnas "
+            "does not read yet; only CIFAR-10's (cifar-10-python.tar.gz) is read. Convert it to a .npz "
+            "(x_train, y_train, x_test, y_test) or to image folders"
+        )
+
+
+def _load_split_folders(path: Path, max_side: int | None = None) -> DataSplits:
+    found = _split_dirs(path)
+    assert found is not None, path
+    train_dir, test_dir = found
     extra = sorted(
         d.name
         for d in path.iterdir()
-        if d.is_dir() and not _is_hidden(d.name) and d.name not in ("train", "test")
+        if d.is_dir() and not _is_hidden(d.name) and d not in (train_dir, test_dir)
     )
     if extra:
         warnings.warn(
-            f"ignored folder(s) {extra[:5]} in {path}: only train/ and test/ are read "
-            "(the validation split is drawn from train/)",
+            f"ignored folder(s) {extra[:5]} in {path}: only {train_dir.name}/ and "
+            f"{test_dir.name if test_dir is not None else 'test'}/ are read (the validation split is "
+            f"drawn from {train_dir.name}/)",
             stacklevel=4,
         )
-    train = load_image_folder(path / "train")
+    train = load_image_folder(train_dir, max_side=max_side)
     train = dataclasses.replace(train, name=path.name or "train")
     test = None
-    if (path / "test").is_dir():
-        c, h, w = train.shape
-        test = load_image_folder(
-            path / "test", size=(h, w), grayscale=(c == 1), classes=train.classes
+    if test_dir is not None and not _has_subfolders(test_dir):
+        loose = sum(1 for f in test_dir.iterdir() if f.is_file() and not _is_hidden(f.name))
+        warnings.warn(
+            f"{test_dir} holds {loose} file(s) but no class folders, so its images have no labels "
+            f"and cannot score the model: it is ignored, and a test split is held out from "
+            f"{train_dir.name}/ instead. To use it, sort its images into folders named like "
+            f"{train_dir.name}/'s classes",
+            stacklevel=4,
         )
+        test_dir = None
+    if test_dir is not None:
+        c, h, w = train.shape
+        try:
+            test = load_image_folder(test_dir, size=(h, w), grayscale=(c == 1), classes=train.classes)
+        except DataError as e:
+            raise DataError(f"{e} (in the test folder; its class folders must match {train_dir.name}/'s)") from None
         test = dataclasses.replace(test, name=f"{path.name}-test")
     return DataSplits(train=train, test=test)
 
@@ -279,8 +357,9 @@ def _load_npz(path: Path, channels_last: bool | None = None) -> DataSplits:
             f"{path} holds Python objects (pickled arrays), which are not loaded for safety; "
             "save plain numeric/string arrays with np.savez"
         ) from exc
-    except OSError as exc:
-        raise DataError(f"cannot read {path} as a .npz file ({exc}); check the file") from exc
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"cannot read {path} as a .npz file ({exc}); the file is damaged or "
+                        "incomplete: save it again with np.savez") from exc
     if "x_train" in arrays and "y_train" in arrays:
         x_tr, y_tr = arrays["x_train"], arrays["y_train"]
         x_te, y_te = arrays.get("x_test"), arrays.get("y_test")
@@ -415,7 +494,7 @@ def extract_archive(archive: Path) -> Path:
 
 def _data_root(folder: Path) -> Path:
     """Descend through single wrapper folders (``archive/cifar10/train`` -> ``archive/cifar10``)."""
-    while not (folder / "train").is_dir():
+    while _split_dirs(folder) is None:
         entries = [e for e in folder.iterdir() if not _is_hidden(e.name)]
         dirs = [e for e in entries if e.is_dir()]
         if len(dirs) == 1 and len(entries) == 1:

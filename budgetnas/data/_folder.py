@@ -15,9 +15,14 @@ from budgetnas.data._arrays import _check_classes
 from budgetnas.data._types import ImageData
 from budgetnas.errors import DataError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
-_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff",
+                    ".pgm", ".ppm")
+_GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
 _IGNORED_DIRS = {"__MACOSX"}  # resource forks left by macOS zip/tar tools
+# Image formats Pillow does not read by default: counted in a warning (other files, notes.txt or
+# labels.csv, are left alone silently).
+_UNREAD_IMAGE_EXTENSIONS = {".heic", ".heif", ".avif", ".svg", ".raw", ".dng", ".cr2", ".nef", ".arw",
+                            ".psd", ".exr", ".hdr", ".dcm", ".dicom", ".nii", ".jxl"}
 
 
 def _is_hidden(name: str) -> bool:
@@ -49,32 +54,53 @@ def _check_size(size: Any) -> tuple[int, int] | None:
 
 
 def _gray_array(im: Any) -> np.ndarray:
-    """uint8 (H, W) from any single-channel Pillow mode (16-bit and float ones scaled sensibly)."""
-    if im.mode in ("1", "L", "LA"):
+    """(H, W) from any single-channel Pillow mode: uint8 for 8-bit and 1-bit images (alpha, if
+    any, composited onto black), float32 in [0, 1] (the fraction of full scale, as uint8 / 255)
+    for 16-bit ones, so that 12- and 16-bit images (microscopy, medical) keep their precision."""
+    if im.mode in ("1", "L"):
         return np.asarray(im.convert("L"))
+    if im.mode in ("LA", "La"):
+        la = np.asarray(im.convert("LA"), dtype=np.uint16)
+        return ((la[..., 0] * la[..., 1] + 127) // 255).astype(np.uint8)
     a = np.asarray(im)
     if a.dtype.kind == "f":
         return np.clip(np.rint(a), 0, 255).astype(np.uint8)
-    if im.mode.startswith("I;16") or a.max(initial=0) > 255:  # 16-bit samples: keep the top byte
-        return (np.clip(a, 0, 65535).astype(np.uint32) >> 8).astype(np.uint8)
+    if im.mode.startswith("I;16") or a.max(initial=0) > 255:
+        return (np.clip(a, 0, 65535) / 65535.0).astype(np.float32)
     return np.clip(a, 0, 255).astype(np.uint8)
 
 
-def _decode(path: str, want: str | None) -> np.ndarray | str:
-    """uint8 (H, W) or (H, W, 3) array, or the reason the file could not be read."""
-    from PIL import Image
+def _fit(a: np.ndarray, box: int | None) -> np.ndarray:
+    """``a`` shrunk (aspect ratio kept) so that its longer side is at most ``box`` pixels."""
+    h, w = a.shape[:2]
+    if box is None or max(h, w) <= box:
+        return a
+    scale = box / max(h, w)
+    return _resize(a, (max(1, round(h * scale)), max(1, round(w * scale))))
+
+
+def _decode(path: str, want: str | None, box: int | None = None) -> np.ndarray | str:
+    """(H, W) or (H, W, 3) array (uint8, or float32 in [0, 1] for 16-bit images), upright as its
+    EXIF orientation says and shrunk to fit ``box`` when given, or the reason it could not be read."""
+    from PIL import Image, ImageOps
 
     try:
         with Image.open(path) as im:
+            if box is not None:
+                im.draft(None, (box, box))  # JPEG: decode at 1/2, 1/4 or 1/8 scale, still >= box
             im.load()
+            im = ImageOps.exif_transpose(im)
             if im.mode in _GRAY_MODES:
-                a = _gray_array(im)
+                a = _fit(_gray_array(im), box)
                 return a if want != "RGB" else np.repeat(a[:, :, None], 3, axis=2)
-            if im.mode == "P" and "transparency" in im.info:
-                im = im.convert("RGBA")
+            if im.mode in ("RGBA", "RGBa", "PA") or (im.mode == "P" and "transparency" in im.info):
+                rgba = np.asarray(im.convert("RGBA"), dtype=np.uint16)  # transparent parts onto black
+                a = ((rgba[..., :3] * rgba[..., 3:] + 127) // 255).astype(np.uint8)
+            else:
+                a = np.asarray(im.convert("RGB"))
             if want == "L":
-                return np.asarray(im.convert("L"))
-            return np.asarray(im.convert("RGB"))
+                a = np.asarray(Image.fromarray(a).convert("L"))
+            return _fit(a, box)
     except Exception as exc:  # noqa: BLE001 - any undecodable file is skipped and reported once
         return f"{type(exc).__name__}: {exc}"
 
@@ -86,17 +112,35 @@ def _resize(a: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(a).resize((w, h), Image.Resampling.BILINEAR))
 
 
-def _list_files(root: Path, class_names: Sequence[str]) -> list[tuple[str, int]]:
+def _list_files(root: Path, class_names: Sequence[str]) -> tuple[list[tuple[str, int]], Counter[str]]:
+    """The image files under each class folder, and the extensions of image files in formats
+    that are not read (skipped, and counted for a warning)."""
     files: list[tuple[str, int]] = []
+    others: Counter[str] = Counter()
     for label, cname in enumerate(class_names):
         folder = root / cname
         if not folder.is_dir():
             continue
         for dirpath, dirnames, filenames in os.walk(folder):
             dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
-            images = [os.path.join(dirpath, f) for f in sorted(filenames) if _is_image(f)]
-            files.extend((f, label) for f in images)
-    return files
+            for f in sorted(filenames):
+                if _is_image(f):
+                    files.append((os.path.join(dirpath, f), label))
+                elif os.path.splitext(f)[1].lower() in _UNREAD_IMAGE_EXTENSIONS:
+                    others[os.path.splitext(f)[1].lower()] += 1
+    return files, others
+
+
+def _common_size(counts: Counter[tuple[int, int]]) -> tuple[tuple[int, int], str]:
+    """The size mixed-size images are resized to: the most common one when more than half the
+    images have it, else the median height and width (never simply the largest image)."""
+    total = sum(counts.values())
+    top, n = max(counts.items(), key=lambda kv: (kv[1], -abs(kv[0][0] * kv[0][1])))
+    if 2 * n > total:
+        return top, "the most common size"
+    hs = np.repeat([s[0] for s in counts], list(counts.values()))
+    ws = np.repeat([s[1] for s in counts], list(counts.values()))
+    return (int(np.median(hs)), int(np.median(ws))), "the median height and width"
 
 
 def load_image_folder(
@@ -105,14 +149,21 @@ def load_image_folder(
     size: tuple[int, int] | int | None = None,
     grayscale: bool | None = None,
     classes: Sequence[str] | None = None,
+    max_side: int | None = None,
 ) -> ImageData:
-    """Read ``path/<class>/<image>`` files (JPEG, PNG, BMP, GIF, WebP) into uint8 ImageData.
+    """Read ``path/<class>/<image>`` files (JPEG, PNG, BMP, GIF, WebP, TIFF, PGM/PPM) into ImageData.
 
     Classes are the sorted subfolder names (or ``classes``, e.g. the training set's when reading
     its test folder). Hidden files are ignored; files that cannot be decoded are skipped and
-    reported in one warning. Images are resized to ``size`` = (height, width) when given, else to
-    the most common size (with a warning). ``grayscale=None`` gives one channel when every image is
-    grayscale and RGB otherwise; True/False force one or three channels.
+    reported in one warning, as are files that are not images by their extension. Images are
+    turned upright as their EXIF orientation says; transparent parts are composited onto black.
+    ``max_side`` shrinks every image whose longer side is larger (aspect ratio kept) while it is
+    decoded, so a folder of photos does not fill the memory at full size (a search passes twice
+    its resolution). Images are then resized to ``size`` = (height, width) when given, else, when
+    their sizes differ, to the most common size or the median one (with a warning).
+    ``grayscale=None`` gives one channel when every image is grayscale and RGB otherwise;
+    True/False force one or three channels. Pixels are uint8, or float32 in [0, 1] (the same
+    units) when a folder holds 16-bit images.
 
     Example:
         >>> d = load_image_folder("flowers/", size=(64, 64))  # doctest: +SKIP
@@ -128,6 +179,10 @@ def load_image_folder(
             "per class (e.g. root/cat/1.jpg). For an archive or a data file use load_dataset(path)"
         )
     hw = _check_size(size)
+    if max_side is not None and (isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer))
+                                 or max_side < 1):
+        raise DataError(f"max_side must be a positive number of pixels or None, got {max_side!r}")
+    box = max(hw) if hw is not None else (int(max_side) if max_side is not None else None)
     if grayscale not in (None, True, False):
         raise DataError(f"grayscale must be None, True or False, got {grayscale!r}")
     want = None if grayscale is None else ("L" if grayscale else "RGB")
@@ -155,16 +210,32 @@ def load_image_folder(
                 "add a subfolder of images for each other class"
             )
         class_names = subdirs
+        _warn_nested_splits(root, class_names)
 
-    files = _list_files(root, class_names)
+    files, others = _list_files(root, class_names)
     if not files:
+        seen = f" (it holds {sum(others.values())} {', '.join(sorted(others)[:6])} files)" if others else ""
         raise DataError(
-            f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in the class folders of {root}; "
-            "check the path and the file extensions"
+            f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in the class folders of {root}{seen}; "
+            "check the path and the file extensions, or convert the images to JPEG or PNG"
+        )
+    if others:
+        warnings.warn(
+            f"ignored {sum(others.values())} image file(s) in the class folders of {root} in formats "
+            f"that are not read ({', '.join(f'{e}: {n}' for e, n in others.most_common(6))}); "
+            "convert them to JPEG or PNG to use them",
+            stacklevel=2,
+        )
+    loose = [f.name for f in root.iterdir() if f.is_file() and _is_image(f.name)]
+    if loose:
+        warnings.warn(
+            f"ignored {len(loose)} image(s) directly in {root} (e.g. {loose[0]}): they are in no "
+            "class folder, so they have no label; move them into one",
+            stacklevel=2,
         )
     # Sequential on purpose: for small images (CIFAR's 32x32: ~0.12 ms each, 10,000 in 1.2 s on
     # 2 CPU cores, 2026-11) Pillow's Python-side overhead dominates and a thread pool was slower.
-    decoded = [_decode(f, want) for f, _ in files]
+    decoded = [_decode(f, want, box) for f, _ in files]
 
     arrays: list[np.ndarray] = []
     labels: list[int] = []
@@ -192,26 +263,53 @@ def load_image_folder(
 
     counts = Counter(a.shape[:2] for a in arrays)
     if hw is None and len(counts) > 1:
-        hw = max(counts, key=lambda s: (counts[s], s[0] * s[1], s))
-        n_resized = len(arrays) - counts[hw]
+        hw, which = _common_size(counts)
+        n_resized = len(arrays) - counts.get(hw, 0)
         warnings.warn(
-            f"images in {root} have {len(counts)} different sizes; resized {n_resized} of "
-            f"{len(arrays)} to {hw[0]}x{hw[1]} (the most common size). Pass size=(height, width) "
-            "to load_image_folder to choose the size (a search then resizes to its --resolution)",
+            f"images in {root} have {len(counts)} different sizes"
+            + (f" (after shrinking to at most {box} pixels a side)" if box is not None else "")
+            + f"; resized {n_resized} of {len(arrays)} to {hw[0]}x{hw[1]} ({which}). Pass "
+            "size=(height, width) to load_image_folder to choose the size (a search then resizes "
+            "to its --resolution)",
             stacklevel=2,
         )
     if hw is None:
         hw = next(iter(counts))
     channels = 1 if want == "L" or (want is None and all(a.ndim == 2 for a in arrays)) else 3
-    out = np.empty((len(arrays), channels, hw[0], hw[1]), np.uint8)
+    wide = any(a.dtype == np.float32 for a in arrays)  # 16-bit images: keep them in [0, 1] floats
+    out = np.empty((len(arrays), channels, hw[0], hw[1]), np.float32 if wide else np.uint8)
     for i, a in enumerate(arrays):
         if a.shape[:2] != hw:
             a = _resize(a, hw)
+        if wide and a.dtype == np.uint8:
+            a = a.astype(np.float32) / 255.0
         if a.ndim == 2:
             out[i] = a  # broadcasts gray over 1 or 3 channels
         else:
             out[i] = a.transpose(2, 0, 1)
     return ImageData(out, labels_arr, tuple(class_names), root.name)
+
+
+def _warn_nested_splits(root: Path, class_names: Sequence[str]) -> None:
+    """Warn when every "class" folder holds the same subfolders and no images of its own (e.g.
+    ``fold1/cat``, ``fold2/cat``): the classes are probably one level deeper."""
+    inner: set[tuple[str, ...]] = set()
+    for c in class_names:
+        entries = [e for e in (root / c).iterdir() if not _is_hidden(e.name)]
+        if any(e.is_file() and _is_image(e.name) for e in entries):
+            return
+        names = tuple(sorted(e.name for e in entries if e.is_dir()))
+        if len(names) < 2:
+            return
+        inner.add(names)
+    if len(inner) == 1:
+        warnings.warn(
+            f"every class folder of {root} ({', '.join(class_names[:4])}) holds the same subfolders "
+            f"({', '.join(next(iter(inner))[:4])}) and no images of its own: the classes are read as "
+            f"{list(class_names[:4])}; if the subfolders are the classes, give one of those folders "
+            "(or name the split folders train/ and test/)",
+            stacklevel=3,
+        )
 
 
 def _drop_empty_classes(

@@ -221,9 +221,12 @@ class Search:
     # -- set-up ---------------------------------------------------------------------------------
     def _load(self) -> Prepared:
         if self.prepared is None:
+            # Image folders are shrunk while read to twice the largest side trained at (photos
+            # at full size would fill the memory; the network sees at most that resolution).
+            side = self.config.resolution if isinstance(self.config.resolution, int) else 32
             splits = self._data if self._data is not None else load_dataset(
                 self.config.data, root=self.config.data_root,
-                channels_last=False if self.config.channels_first else None)
+                channels_last=False if self.config.channels_first else None, max_side=2 * max(side, 4))
             self.prepared = prepare(splits, self.config, data_name=self._data_name, device_type=self.device.type)
             p = self.prepared
             if hasattr(self.space, "check_resolution"):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from budgetnas.data import DataSplits, ImageData, from_arrays
+from budgetnas.data import DataSplits, ImageData, from_arrays, to_tensor
 from budgetnas.errors import DataError
 
 
@@ -78,10 +78,21 @@ def test_small_integers_become_uint8_large_ones_float32():
     x16 = np.arange(4 * 4 * 4, dtype=np.int16).reshape(4, 4, 4)
     assert from_arrays(x16, [0, 1, 0, 1]).images.dtype == np.uint8
     big = x16.astype(np.int32) * 100
-    with pytest.warns(UserWarning, match="not \\[0, 1\\]"):
+    with pytest.warns(UserWarning, match="beyond 0..255"):
         d = from_arrays(big, [0, 1, 0, 1])
     assert d.images.dtype == np.float32
-    assert d.images.max() == big.max()
+    assert d.images.max() == pytest.approx(big.max() / 255)
+
+
+def test_integer_pixels_mean_the_same_whatever_the_batch_range():
+    """A dark 12-bit batch (all values <= 255) and a bright one read the same value the same way,
+    so train, test and predict batches agree (found by review, 2026-12-02)."""
+    bright = np.array([[[0, 200], [4000, 4095]]] * 2, dtype=np.uint16)
+    dark = np.array([[[0, 200], [100, 50]]] * 2, dtype=np.uint16)
+    with pytest.warns(UserWarning, match="beyond 0..255"):
+        b = to_tensor(from_arrays(bright, [0, 1]), mean=[0.0], std=[1.0])
+    d = to_tensor(from_arrays(dark, [0, 1]), mean=[0.0], std=[1.0])
+    assert b[0, 0, 0, 1].item() == pytest.approx(d[0, 0, 0, 1].item()) == pytest.approx(200 / 255)
 
 
 def test_float64_becomes_float32_without_warning_in_unit_range():
@@ -330,3 +341,17 @@ def test_as_images_checks_images_alone():
     assert out.shape == (3, 3, 5, 5) and out.dtype == np.uint8
     with pytest.raises(DataError, match="images of mixed sizes"):
         as_images([np.zeros((4, 4)), np.zeros((5, 5))])
+
+
+def test_non_square_channels_first_arrays_warn():
+    """(N, 3, 48, 64) read channels-last is 64 channels of 3x48 pixels: say so (review, 2026-12-02)."""
+    x = np.zeros((4, 3, 48, 64), np.uint8)
+    with pytest.warns(UserWarning, match="look channels-first"):
+        from_arrays(x, [0, 1, 0, 1])
+    assert from_arrays(x, [0, 1, 0, 1], channels_last=False).shape == (3, 48, 64)
+
+
+def test_bfloat16_tensors_are_read():
+    x = torch.rand(4, 6, 6).to(torch.bfloat16)
+    d = from_arrays(x, [0, 1, 0, 1])
+    assert d.images.dtype == np.float32 and d.shape == (1, 6, 6)

@@ -76,8 +76,22 @@ def test_rgba_palette_16bit_and_upper_case_extensions(tmp_path):
     im16.save(tmp_path / "b" / "w.png")
     d = load_image_folder(tmp_path)
     assert d.shape == (3, 8, 8) and len(d) == 4
-    np.testing.assert_array_equal(d.images[0], _rgb(0).transpose(2, 0, 1))  # alpha dropped
-    np.testing.assert_array_equal(d.images[2, 0], _gray(3))  # 16-bit scaled back to 8-bit
+    # A 16-bit image keeps its precision: the folder is float32 in uint8's units (value / 255).
+    assert d.images.dtype == np.float32
+    half_alpha = (_rgb(0).astype(np.uint16) * 128 + 127) // 255  # composited onto black
+    np.testing.assert_allclose(d.images[0], half_alpha.transpose(2, 0, 1) / 255, atol=1e-6)
+    np.testing.assert_allclose(d.images[2, 0], _gray(3) / 255, atol=1e-6)
+
+
+def test_16bit_images_keep_their_precision(tmp_path):
+    """A 12-bit microscopy PNG has 4096 levels; taking its top byte left 16 (review, 2026-12-02)."""
+    levels = (np.arange(64, dtype=np.uint16) * 64).reshape(8, 8)  # 64 distinct 12-bit values
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        Image.fromarray(levels).save(tmp_path / cls / "x.png")
+    d = load_image_folder(tmp_path)
+    assert d.images.dtype == np.float32 and len(np.unique(d.images[0])) == 64
+    np.testing.assert_allclose(d.images[0, 0], levels / 65535, rtol=1e-6)
 
 
 def test_hidden_and_non_image_files_are_ignored(tmp_path):
@@ -205,3 +219,65 @@ def test_folder_errors(tmp_path):
             load_image_folder(unreadable)
     with pytest.raises(DataError, match="grayscale must be None, True or False"):
         load_image_folder(unreadable, grayscale="yes")
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    """A phone photo stored 20x10 with Orientation=6 is displayed 10 wide and 20 high."""
+    arr = np.zeros((10, 20, 3), np.uint8)
+    arr[:, :10] = 255  # left half white as stored
+    im = Image.fromarray(arr)
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    im.save(tmp_path / "a" / "0.jpg", exif=exif, quality=95)
+    Image.fromarray(np.zeros((20, 10, 3), np.uint8)).save(tmp_path / "b" / "0.jpg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # upright, both are 20x10: no mixed sizes
+        d = load_image_folder(tmp_path)
+    assert d.shape == (3, 20, 10)
+    assert d.images[0, :, :5].mean() > 200 and d.images[0, :, 15:].mean() < 50  # white on top now
+
+
+def test_max_side_shrinks_large_images_while_reading(tmp_path):
+    _save(tmp_path / "a" / "0.jpg", _rgb(0, 300, 400))
+    _save(tmp_path / "b" / "0.png", _rgb(1, 300, 400))
+    _save(tmp_path / "b" / "1.png", _rgb(2, 30, 40))  # smaller than the bound: left alone
+    with pytest.warns(UserWarning, match=r"after shrinking to at most 64 pixels a side"):
+        d = load_image_folder(tmp_path, max_side=64)
+    assert d.shape == (3, 48, 64)  # 300x400 kept its aspect ratio; the most common size wins
+    with pytest.raises(DataError, match="max_side must be a positive"):
+        load_image_folder(tmp_path, max_side=0)
+
+
+def test_all_different_sizes_resize_to_the_median_not_the_largest(tmp_path):
+    """Review, 2026-12-02: every size once used to pick the largest image (a 4000x3000 photo)."""
+    for j, (h, w) in enumerate([(10, 10), (12, 16), (20, 14), (200, 300)]):
+        _save(tmp_path / ("a" if j % 2 else "b") / f"{j}.png", _rgb(j, h, w))
+    with pytest.warns(UserWarning, match=r"to 16x15 \(the median height and width\)"):
+        d = load_image_folder(tmp_path)
+    assert d.shape == (3, 16, 15)
+
+
+def test_unread_image_formats_and_loose_images_are_reported(tmp_path):
+    _save(tmp_path / "a" / "0.png", _rgb(0))
+    _save(tmp_path / "b" / "0.png", _rgb(1))
+    _save(tmp_path / "b" / "1.tif", _rgb(2))  # TIFF is read
+    (tmp_path / "b" / "2.HEIC").write_bytes(b"not readable by Pillow")
+    (tmp_path / "b" / "labels.csv").write_text("a,b\n")  # not an image: silently left alone
+    _save(tmp_path / "stray.jpg", _rgb(3))
+    with pytest.warns(UserWarning) as record:
+        d = load_image_folder(tmp_path)
+    assert len(d) == 3
+    text = " | ".join(str(w.message) for w in record)
+    assert "ignored 1 image file(s)" in text and ".heic: 1" in text and "csv" not in text
+    assert "ignored 1 image(s) directly in" in text and "stray.jpg" in text
+
+
+def test_class_folders_that_all_hold_the_same_subfolders_warn(tmp_path):
+    for fold in ("fold1", "fold2"):
+        for cls in ("cat", "dog"):
+            _save(tmp_path / fold / cls / "0.png", _rgb(0))
+    with pytest.warns(UserWarning, match=r"every class folder .* holds the same subfolders \(cat, dog\)"):
+        d = load_image_folder(tmp_path)
+    assert d.classes == ("fold1", "fold2")

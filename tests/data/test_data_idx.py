@@ -231,3 +231,17 @@ def test_download_reports_http_404_from_a_local_server(tmp_path):
         server.shutdown()
         server.server_close()
     assert not list((tmp_path / "dest").iterdir())
+
+
+def test_a_folder_of_idx_files_loads_as_a_path(tmp_path):
+    """`--data /usr/share/datasets/fashion-mnist` used to fail asking for class folders."""
+    folder = _idx_folder(tmp_path / "fashion-copy")
+    splits = load_dataset(folder)
+    assert len(splits.train) == 12 and len(splits.test) == 6 and splits.train.classes[0] == "T-shirt/top"
+    assert load_dataset(_idx_folder(tmp_path / "digits-idx")).train.classes[0] == "0"
+    one = next(folder.glob("train-images*"))
+    with pytest.raises(DataError, match=r"is one IDX file; give the folder that holds all four.*--data "):
+        load_dataset(one)
+    next(folder.glob("t10k-labels*")).unlink()
+    with pytest.raises(DataError, match=r"holds IDX files but not t10k-labels-idx1-ubyte"):
+        load_dataset(folder)

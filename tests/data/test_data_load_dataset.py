@@ -134,7 +134,7 @@ def test_npz_errors(tmp_path):
 
 def test_unreadable_path_kind(tmp_path):
     (tmp_path / "data.csv").write_text("a,b\n")
-    with pytest.raises(DataError, match="cannot tell how to read .*data.csv.*load_idx_pair"):
+    with pytest.raises(DataError, match="cannot tell how to read .*data.csv.*IDX files"):
         load_dataset(tmp_path / "data.csv")
 
 
@@ -199,3 +199,47 @@ def test_archive_links_are_not_written(tmp_path, monkeypatch):
     splits = load_dataset(archive)
     assert len(splits.train) == 2
     assert not list((tmp_path / "cache").rglob("passwd.png"))
+
+
+@pytest.mark.parametrize("train_name,test_name", [("Training", "Testing"), ("training_set", "test_set"),
+                                                  ("Train", "Test")])
+def test_split_folders_in_other_spellings(tmp_path, train_name, test_name):
+    """Kaggle-style layouts used to load as two classes named after the splits (review, 2026-12-02)."""
+    _image_folder(tmp_path / "ds" / train_name, classes=("glioma", "none"))
+    _image_folder(tmp_path / "ds" / test_name, classes=("glioma", "none"), per_class=1)
+    splits = load_dataset(tmp_path / "ds")
+    assert splits.train.classes == ("glioma", "none") and len(splits.train) == 6 and len(splits.test) == 2
+
+
+def test_a_class_called_train_is_a_class(tmp_path):
+    _image_folder(tmp_path / "vehicles", classes=("bus", "car", "train"))
+    splits = load_dataset(tmp_path / "vehicles")
+    assert splits.train.classes == ("bus", "car", "train") and splits.test is None
+
+
+def test_unlabelled_test_folder_is_ignored_with_a_warning(tmp_path):
+    _image_folder(tmp_path / "ds" / "train")
+    (tmp_path / "ds" / "test").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "ds" / "test" / "0.png")
+    with pytest.warns(UserWarning, match=r"holds 1 file\(s\) but no class folders.*held out from train/"):
+        splits = load_dataset(tmp_path / "ds")
+    assert splits.test is None and len(splits.train) == 6
+
+
+def test_cifar100_folder_says_what_it_is(tmp_path):
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    for name in ("train", "test", "meta"):
+        (folder / name).write_bytes(b"\x80\x04N.")
+    with pytest.raises(DataError, match="looks like CIFAR-100"):
+        load_dataset(folder)
+
+
+def test_damaged_npz_is_one_clear_error(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, x_train=np.zeros((4, 8, 8), np.uint8), y_train=np.array([0, 1, 0, 1]))
+    raw = bytearray(path.read_bytes())
+    raw[100] ^= 0xFF  # inside the first array's data: the CRC no longer matches
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="damaged or incomplete"):
+        load_dataset(path)
