@@ -178,8 +178,8 @@ class ImageClassifier:
         finally:
             optuna.logging.set_verbosity(verbosity)
         if self.result.best_arch is None:
-            raise ConfigError("no trial finished within the budget, so there is no model; see "
-                              f"`budgetnas show {self.config.run_dir}` and raise the budget")
+            raise ConfigError(f"no trial finished, so there is no model ({self.result.stop_reason}); see "
+                              f"`budgetnas show {self.config.run_dir}` for each trial's reason")
         if self.config.final_training and (Path(self.config.run_dir) / "best" / "model.pt").exists():
             self.model = TrainedModel.load(Path(self.config.run_dir))
         return self

@@ -145,6 +145,12 @@ class BudgetLedger:
                       .values(state="done" if finished else "requeued", forecast=0.0))
         self.stop_beating(slot.trial_key)
 
+    def committed(self) -> float:
+        """Device seconds committed by finished (or cut-off) trials."""
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(BUDGET.c.seconds_committed).where(BUDGET.c.study == self.study)).first()
+        return float(row.seconds_committed) if row else 0.0
+
     def usage(self) -> tuple[int, float]:
         """(trial slots taken, device seconds committed + reserved)."""
         with self.engine.connect() as c:

@@ -32,6 +32,9 @@ from budgetnas.search.budget import Spent
 RECORD_VERSION = 2
 STATIC_KEY, PROGRESS_KEY = "record", "progress"
 COUNTED = ("complete", "pruned", "failed", "cached")  # statuses that use up a trial of the budget
+# Trained results the evaluation cache serves at the same (cell, fidelity, seed): a pruned cell
+# would be pruned again, so it is not trained twice either.
+CACHEABLE = ("complete", "pruned")
 
 
 def record_of(t: FrozenTrial) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from budgetnas.search.config import METRIC_OBJECTIVES, SearchConfig
 from budgetnas.search.ledger import BudgetLedger
 from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner
-from budgetnas.search.records import (COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY, TrialView, pareto,
+from budgetnas.search.records import (CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY, TrialView, pareto,
                                       ranked, record_of, spent_of, status_of, to_jsonable)
 from budgetnas.spaces import BaseSpace, create_space
 from budgetnas.strategies import create_strategy
@@ -457,6 +457,18 @@ class Search:
                                              digest_size=8).hexdigest()
             claim = self.ledger.claim_job(job, _worker_name(), self.config.heartbeat_grace) if shared \
                 else "claimed"
+            told = False
+            while claim == "running" and not self._stop_flag:
+                # Another worker trains it: wait for its result, or for its heartbeat to stop
+                # (a killed worker's claim is taken over after the grace period), rather than
+                # end this session without a tested model.
+                if not told:
+                    log.info("waiting for the final training of %s, which another worker of this study "
+                             "is running (taken over if its heartbeat stops for %.0f s)", best.arch,
+                             self.config.heartbeat_grace)
+                    told = True
+                time.sleep(min(2.0, self.config.heartbeat_interval))
+                claim = self.ledger.claim_job(job, _worker_name(), self.config.heartbeat_grace)
             keep = self._why_keep_final(study, best) if claim == "claimed" else None
             if keep is not None:
                 log.warning(keep)
@@ -627,7 +639,7 @@ class Search:
         cache: dict[str, int] = {}
         for t in trials:
             a = record_of(t)
-            if status_of(t) == "complete":
+            if status_of(t) in CACHEABLE and "cache_of" not in a:
                 cache.setdefault(a["cache_key"], t.number)
             if status_of(t) in ("complete", "pruned") and a.get("device_seconds"):
                 # A trial resumed from a checkpoint holds the whole curve but pays (and measured)
@@ -670,10 +682,10 @@ class Search:
             """Seconds of the final training of the best cell so far (the costliest before any)."""
             if not cfg.final_training:
                 return 0.0
-            rows = ranked(study, cfg.metric, trials)
-            if rows and self._final_done(study, rows[0].arch):
+            best = self._best(study, trials)  # the cell the final training will train
+            if best is not None and self._final_done(study, best.arch):
                 return 0.0  # none to come, or the best cell's final training is done and paid
-            return self._final_seconds(study, rows[0].arch if rows else None)
+            return self._final_seconds(study, best.arch if best else None)
 
         def trial_forecast(arch: Any) -> float:
             return cost_model.forecast(n_train * cfg.epochs, self._search_macs(arch))
@@ -729,7 +741,7 @@ class Search:
                 trials_now = study.get_trials(deepcopy=False)  # read once per trial, shared below
                 if shared:  # cells other workers finished since: not paid for twice
                     for t in trials_now:
-                        if status_of(t) == "complete":
+                        if status_of(t) in CACHEABLE and "cache_of" not in t.user_attrs:
                             cache.setdefault(record_of(t).get("cache_key", ""), t.number)
                 spent = spent_of(study, trials_now)
                 final_s = final_forecast(trials_now)
@@ -754,16 +766,26 @@ class Search:
                     {name: trial.suggest_categorical(name, list(choices)) for name, choices in self.space.decisions()})
                 # Then the cell proposed: its own forecast is checked and reserved (a cell over the
                 # size limit is rejected without training, at no cost).
+                # A cell over the size limit takes no slot (it is rejected at no cost, and a slot
+                # held meanwhile would look like a spent budget to a concurrent candidate); a
+                # cell already evaluated takes a trial slot but no device seconds.
                 oversize = cfg.max_params is not None and self._final_cost(arch).params > cfg.max_params
-                forecast = 0.0 if oversize else trial_forecast(arch)
+                hit = self._cache_key(self.space.canonical(arch), p) in cache
+                forecast = 0.0 if oversize or hit else trial_forecast(arch)
                 stop = self.budget.stop_reason(spent, forecast, forecast * k)
-                limit = None if seconds_limit is None else \
-                    seconds_limit - final_s - float(probe.get("device_seconds", 0.0))
+                limit = None
+                if seconds_limit is not None:
+                    # The ledger holds the trials' seconds; what it does not hold (probes, final
+                    # trainings, attempts whose process was killed) comes off its limit.
+                    running = sum(float((t.user_attrs.get(PROGRESS_KEY) or {}).get("device_seconds", 0.0))
+                                  for t in trials_now if t.state == TrialState.RUNNING)
+                    outside = spent_of(study, trials_now).device_seconds - running - self.ledger.committed()
+                    limit = seconds_limit - final_s - max(outside, 0.0)
                 # The reservation also counts the trials still running (their forecasts), so
                 # concurrent trials, here or on other workers, cannot overshoot the budget.
-                slot = None if stop is not None else self.ledger.reserve(
+                slot = None if stop is not None or oversize else self.ledger.reserve(
                     key, worker, max_trials=cfg.max_trials, seconds_limit=limit, forecast=forecast)
-                if slot is None:  # over the budget, or the budget shared by all workers is spent
+                if slot is None and not oversize:  # over the budget, or the shared budget is spent
                     self._hand_back(study, trial)
                     if stop is None:
                         used, secs = self.ledger.usage()
@@ -773,7 +795,8 @@ class Search:
                                 f"reserved or used")
                     budget_stop.append(stop)
                     return stop
-                self.ledger.start_beating(key)
+                if slot is not None:
+                    self.ledger.start_beating(key)
             paid = TrialOutcome("running")
             in_flight: Any = contextlib.nullcontext()
             if share is not None:
@@ -782,7 +805,8 @@ class Search:
                 with in_flight:
                     outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker, paid, share)
             except Preempted:
-                self.ledger.commit(slot, paid.device_seconds, finished=False)
+                if slot is not None:
+                    self.ledger.commit(slot, paid.device_seconds, finished=False)
                 return (f"stopped by {self._signal_name}: trial {trial.number} saved a checkpoint "
                         "and will resume from it; run the same command to resume")
             except BaseException:
@@ -790,9 +814,9 @@ class Search:
                 raise
             with lock:
                 status = outcome.status
-                if status == "rejected":
+                if slot is not None and status == "rejected":
                     self.ledger.release(slot)
-                else:
+                elif slot is not None:
                     self.ledger.commit(slot, outcome.device_seconds)
                 after = None  # the study after this trial, read once for the checkpoints and the bar
                 if status in ("complete", "pruned", "failed"):
@@ -970,6 +994,15 @@ class Search:
             trial.set_user_attr(STATIC_KEY, to_jsonable(record))
             set_progress(src_record.get("curve", []), 0.0)
             trial.set_user_attr("cache_of", src.number)
+            if status_of(src) == "pruned":
+                # Pruned before at this fidelity and seed: pruned again, without training it again.
+                if len(cfg.objectives) == 1:
+                    for e in src_record.get("curve", []):
+                        trial.report(e["metrics"][cfg.metric], e["epoch"])
+                trial.set_user_attr("status", "pruned")
+                trial.set_user_attr("reason", f"pruned as trial {src.number}, the same cell at the same fidelity")
+                study.tell(trial, state=TrialState.PRUNED)
+                return replace(paid, status="cached", search_macs=record["search_macs"])
             trial.set_user_attr("status", "cached")
             # The metrics are the source's; sizes are this cell's own (two cells that compute the
             # same function can differ in parameters, e.g. convolutions on a dead edge).
@@ -988,7 +1021,7 @@ class Search:
                 rec = record_of(t)
                 if t.number != trial.number and rec.get("fidelity") == fidelity:
                     curve = rec.get("curve") or []
-                    if curve and status_of(t) != "cached":
+                    if curve and status_of(t) != "cached" and "cache_of" not in t.user_attrs:
                         others[t.number] = [e["metrics"][metric] for e in curve]
 
         curve: list[dict[str, Any]] = []
@@ -1097,6 +1130,7 @@ class Search:
         if result.stopped_early:
             trial.set_user_attr("status", "pruned")
             study.tell(trial, state=TrialState.PRUNED)
+            cache.setdefault(cache_key, trial.number)
             return replace(paid, status="pruned", **trained)
         trial.set_user_attr("status", "complete")
         study.tell(trial, values_from(result.final))
@@ -1164,8 +1198,10 @@ class Search:
                 path.unlink(missing_ok=True)
 
     # -- results --------------------------------------------------------------------------------
-    def _best(self, study: optuna.Study) -> TrialView | None:
-        rows = ranked(study, self.config.metric)
+    def _best(self, study: optuna.Study, trials: list[Any] | None = None) -> TrialView | None:
+        """The cell the final training trains: the best by the metric (on the Pareto front of a
+        multi-objective study), within the size limit."""
+        rows = ranked(study, self.config.metric, trials)
         front = set(pareto(study))
         if front:
             rows = [r for r in rows if r.number in front] or rows
@@ -1237,10 +1273,38 @@ class Search:
         key = hashlib.blake2b(f"{best.arch}|{self.final_space.spec()}|{cfg}".encode(), digest_size=8).hexdigest()
         checkpoint = Checkpointer(self.artifacts_dir / "checkpoints" / f"final-{key}.ckpt",
                                   self.config.checkpoint_interval)
+        # Paid as it goes, epoch by epoch, so that a final training cut off (a signal, a kill, a
+        # failure) is billed for what it used; a resumed one adds what it trains after.
+        partial = study.user_attrs.get("final_partial") or {}
+        before = float(partial.get("device_seconds", 0.0)) if partial.get("key") == key else 0.0
+        billed = [0.0]
+        epoch_seconds = [0.0]
+        start = time.perf_counter()
+
+        def bill(seconds: float) -> None:
+            delta = seconds - billed[0]
+            if delta <= 0:
+                return
+            paid = study.user_attrs.get("final_spent") or {}
+            study.set_user_attr("final_spent", {
+                "device_seconds": paid.get("device_seconds", 0.0) + delta,
+                "cost": paid.get("cost", 0.0) + self.budget.cost_of(delta)})
+            billed[0] = seconds
+            study.set_user_attr("final_partial", {"key": key, "device_seconds": before + seconds})
+
+        def on_epoch(rec: Any) -> bool:
+            epoch_seconds[0] += rec.seconds
+            bill(epoch_seconds[0])
+            return False
+
         try:
             result = train(model, x, y, None, None, cfg, num_classes=p.num_classes, seed=self.config.seed,
-                           device=self.device, checkpoint=checkpoint, should_stop=self._stop_requested)
-        except torch.cuda.OutOfMemoryError:
+                           device=self.device, checkpoint=checkpoint, should_stop=self._stop_requested,
+                           on_epoch=on_epoch)
+        except BaseException as e:
+            bill(time.perf_counter() - start)
+            if not isinstance(e, torch.cuda.OutOfMemoryError):
+                raise
             raise BudgetError(
                 f"the final training of {best.arch} ran out of GPU memory at batch size "
                 f"{cfg.resolved_batch_size(len(y), self.device.type)}; the search results are kept: run again with a smaller "
@@ -1266,18 +1330,17 @@ class Search:
         torch.save(artifact, tmp)
         os.replace(tmp, best_dir / "model.pt")
         (best_dir / "arch.txt").write_text(best.arch + "\n")
+        bill(result.device_seconds)  # (the epochs were billed as they ended; this adds the rest)
+        seconds = before + max(result.device_seconds, billed[0])  # every session of this final training
         final = {"arch": best.arch, "settings": self._final_settings(), "trial": best.number, "epochs": cfg.epochs,
-                 "device_seconds": result.device_seconds, "cost": self.budget.cost_of(result.device_seconds),
+                 "device_seconds": seconds, "cost": self.budget.cost_of(seconds),
                  "test_metrics": test_metrics, "params": cost.params, "macs": cost.macs,
                  "flops_nb201": cost.flops_nb201, "resolution": p.resolution,
                  "test_images": n_test, "train_images": len(y), "step_mode": result.step_mode,
                  "fused": result.fused, "batch_size": result.batch_size}
         (best_dir / "metrics.json").write_text(json.dumps(to_jsonable(final), indent=2) + "\n")
-        paid = study.user_attrs.get("final_spent") or {}
-        study.set_user_attr("final_spent", {  # every final training is paid, also a superseded one
-            "device_seconds": paid.get("device_seconds", 0.0) + final["device_seconds"],
-            "cost": paid.get("cost", 0.0) + final["cost"]})
-        study.set_user_attr("final", to_jsonable(final))
+        study.set_user_attr("final", to_jsonable(final))  # (final_spent holds what every final training paid)
+        study.set_user_attr("final_partial", {})
         checkpoint.delete()
         if self.config.storage is None:  # cut-off final trainings of other cells or settings: not needed now
             for stale in (self.artifacts_dir / "checkpoints").glob("final-*.ckpt"):

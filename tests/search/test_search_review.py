@@ -1,0 +1,164 @@
+"""Accounting and claims that a review found wrong (2026-12-02), each kept as a regression test."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+import budgetnas.search.study as study_mod
+from budgetnas.data import DataSplits, from_arrays
+from budgetnas.search import Search, SearchConfig, open_study
+from budgetnas.search.ledger import BudgetLedger
+from budgetnas.search.pruning import BasePruner
+from budgetnas.search.records import record_of, spent_of, status_of
+from tests.search.test_search import TINY, _search
+
+BAD = "|none~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|"  # a constant network
+
+
+@pytest.fixture(scope="module")
+def splits(digits) -> DataSplits:
+    x, y = digits
+    return DataSplits(train=from_arrays(x[:500], y[:500], name="digits"),
+                      test=from_arrays(x[1500:1700], y[1500:1700], name="digits"))
+
+
+def test_a_cut_off_final_training_is_billed(tmp_path: Path, splits: DataSplits, monkeypatch) -> None:
+    """A final training stopped by a signal used to be billed nothing (only a finished one was),
+    and its resumed part alone was billed after."""
+    train = study_mod.train
+    searches: list[Search] = []
+    walls: list[float] = []
+
+    def spy(*a, checkpoint=None, should_stop=None, **kw):
+        final = checkpoint is not None and checkpoint.path.name.startswith("final-")
+        if final and searches:
+            steps = [0]
+
+            def stop() -> bool:
+                steps[0] += 1
+                time.sleep(0.02)
+                if steps[0] > 15:
+                    searches[0].request_stop("test")
+                    return True
+                return False
+            should_stop = stop
+        start = time.perf_counter()
+        try:
+            return train(*a, checkpoint=checkpoint, should_stop=should_stop, **kw)
+        finally:
+            if final:
+                walls.append(time.perf_counter() - start)
+
+    monkeypatch.setattr(study_mod, "train", spy)
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), **{**TINY, "max_trials": 1, "final_epochs": 3})
+    searches.append(Search(cfg, data=splits, data_name="digits", progress=False))
+    assert "during the final training" in searches[0].run().stop_reason
+    cut = open_study(tmp_path / "run").user_attrs["final_spent"]["device_seconds"]
+    assert cut >= 0.3 > 0  # 15 steps of at least 0.02 s were paid
+    searches.clear()
+    _, result = _search(tmp_path, splits, max_trials=1, final_epochs=3)
+    study = open_study(tmp_path / "run")
+    paid = study.user_attrs["final_spent"]["device_seconds"]
+    assert paid >= 0.9 * sum(walls) and paid > cut
+    assert study.user_attrs["final"]["device_seconds"] == pytest.approx(paid)  # both sessions
+    assert result.spent.device_seconds == pytest.approx(spent_of(study).device_seconds)
+
+
+class _PruneAtEpoch1(BasePruner):
+    def should_stop(self, trial_index, epoch, curve, others):
+        return epoch == 1
+
+
+def test_a_pruned_cell_is_not_trained_again(tmp_path: Path, splits: DataSplits, monkeypatch) -> None:
+    """The cache served only complete trials, so a pruned cell proposed again was trained again
+    at the same (cell, fidelity, seed)."""
+    monkeypatch.setattr(study_mod, "create_pruner", lambda name, max_epochs: _PruneAtEpoch1())
+    _search(tmp_path, splits, candidates=[BAD], max_trials=1, epochs=3, pruner="sha", final_training=False)
+    study = open_study(tmp_path / "run")
+    (pruned,) = study.get_trials()
+    assert status_of(pruned) == "pruned" and record_of(pruned)["device_seconds"] > 0
+    study.enqueue_trial(pruned.params)  # the strategy proposes it again
+    _search(tmp_path, splits, max_trials=2, epochs=3, pruner="sha", final_training=False)
+    again = open_study(tmp_path / "run").get_trials()[1]
+    rec = record_of(again)
+    assert rec["cache_key"] == record_of(pruned)["cache_key"]
+    assert status_of(again) == "pruned" and rec["device_seconds"] == 0 and rec["cache_of"] == pruned.number
+
+
+def test_an_oversize_cell_holds_no_slot_a_concurrent_candidate_needs(tmp_path: Path, splits: DataSplits,
+                                                                     monkeypatch) -> None:
+    """With two candidates at once, an oversize cell held the last trial slot while it was being
+    rejected, and the other candidate took that for a spent budget and ended the search short."""
+    big = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    small = ["|none~0|+|skip_connect~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|",
+             "|none~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|",
+             "|skip_connect~0|+|skip_connect~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|",
+             "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"]
+    run_trial = Search._run_trial
+
+    def slow_reject(self, study, trial, arch, p, *a, **kw):  # widens the race window
+        if self._final_cost(arch).params > self.config.max_params:
+            time.sleep(2.0)
+        return run_trial(self, study, trial, arch, p, *a, **kw)
+
+    monkeypatch.setattr(Search, "_run_trial", slow_reject)
+    _, result = _search(tmp_path, splits, candidates=[small[0], small[1], big, small[2], small[3]], max_trials=3,
+                        concurrent=2, final_training=False, max_params=5000, epochs=2)
+    assert result.spent.trials == 3, result.stop_reason
+
+
+def test_the_ledger_limit_leaves_out_what_was_paid_outside_it(tmp_path: Path, splits: DataSplits,
+                                                               monkeypatch) -> None:
+    """The ledger holds trial seconds; its limit took off the probes but not a final training
+    already paid, so concurrent candidates were admitted against seconds already spent."""
+    _search(tmp_path, splits, max_trials=1, final_epochs=6)
+    study = open_study(tmp_path / "run")
+    final_paid = study.user_attrs["final_spent"]["device_seconds"]
+    assert final_paid > 0
+    limits: list[float] = []
+    reserve = BudgetLedger.reserve
+
+    def spy(self, *a, seconds_limit=None, **kw):
+        limits.append(seconds_limit)
+        return reserve(self, *a, seconds_limit=seconds_limit, **kw)
+
+    # What the ledger does not hold: the probes and the final training (every trial is in it).
+    outside = spent_of(study).device_seconds - sum(record_of(t)["device_seconds"] for t in study.get_trials())
+    assert outside >= final_paid
+    monkeypatch.setattr(BudgetLedger, "reserve", spy)
+    budget = 3600.0
+    _search(tmp_path, splits, max_trials=2, final_epochs=6, max_device_hours=budget / 3600)
+    # The best cell's final training is done, so none is still to come: the limit is the rest.
+    assert limits and limits[0] == pytest.approx(budget - outside, abs=1e-6)
+
+
+def test_the_final_reserve_is_for_the_cell_the_final_training_trains(tmp_path: Path, splits: DataSplits) -> None:
+    """Multi-objective: the final training takes the Pareto front's best, the reserve took the
+    best by accuracy alone (another cell on ties), so a done final was still reserved for."""
+    a = "|none~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|none~1|none~2|"
+    b = "|none~0|+|nor_conv_3x3~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"  # the same function, fewer params
+    s, _ = _search(tmp_path, splits, candidates=[a, b], max_trials=2, objectives=["accuracy", "params"])
+    study = open_study(tmp_path / "run")
+    best = s._best(study)
+    assert best.arch == study.user_attrs["final"]["arch"] and s._final_done(study, best.arch)
+
+
+def test_a_shared_final_claimed_by_a_dead_worker_is_taken_over(tmp_path: Path, splits: DataSplits) -> None:
+    """A rerun while a killed worker's claim on the final training was fresh skipped the final
+    and ended with no tested model; now it waits until the claim goes stale, then trains it."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    kw = dict(storage=url, study_name="s", heartbeat_interval=0.5, heartbeat_grace=3.0, **TINY)
+    s, r = _search(tmp_path, splits, name="a", max_trials=1, final_training=False, **kw)
+    job = "final:" + hashlib.blake2b(json.dumps([r.best_arch, s._final_settings()]).encode(),
+                                     digest_size=8).hexdigest()
+    ghost = BudgetLedger(url, "s")
+    assert ghost.claim_job(job, "deadhost:999999", 3.0) == "claimed"  # ... then that process is killed
+    ghost.close()
+    start = time.perf_counter()
+    _, r2 = _search(tmp_path, splits, name="a", max_trials=1, final_training=True, **kw)
+    assert r2.test_metrics and time.perf_counter() - start >= 2.0  # waited for the claim to go stale
