@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 import zipfile
@@ -76,6 +77,20 @@ class TrainedModel:
         if not isinstance(artifact, dict) or artifact.get("format") != "budgetnas-model":
             raise DataError(f"{p} is not a budgetnas model file; give a run directory or its best/model.pt")
         return cls(artifact, device=device)
+
+    def input_spec(self) -> dict[str, Any]:
+        """What the bare network (a TorchScript or ONNX export) takes and gives, for deployment:
+        saved inside a TorchScript export as ``budgetnas.json`` (read it with
+        ``torch.jit.load(path, _extra_files={"budgetnas.json": ""})``)."""
+        return {
+            "input": f"float32 (N, {self.in_channels}, {self.resolution}, {self.resolution}): images resized "
+                     "(antialiased bilinear) to resolution x resolution, then (pixels - mean) / std per "
+                     "channel, with uint8 pixels read as value / 255 (what TrainedModel.preprocess does)",
+            "output": "logits (N, len(classes)); softmax gives probabilities",
+            "in_channels": self.in_channels, "resolution": self.resolution,
+            "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std],
+            "classes": list(self.classes), "arch": self.arch,
+        }
 
     def preprocess(self, x: Any, channels_last: bool | None = None) -> torch.Tensor:
         """Raw images -> the normalised tensor the network takes: the training's resolution
@@ -224,7 +239,8 @@ class ImageClassifier:
                          device=model.device)
 
     def export(self, path: str | os.PathLike[str], format: str = "torchscript") -> Path:
-        """Save the model: ``torchscript`` (a traced module taking normalised images), ``state``
+        """Save the model: ``torchscript`` (the traced network, taking normalised images, with
+        :meth:`TrainedModel.input_spec` inside as ``budgetnas.json``), ``state``
         (weights and preprocessing, loadable with :func:`load_model`) or ``onnx``."""
         model = self._require_model()
         out = Path(path)
@@ -237,7 +253,7 @@ class ImageClassifier:
         example = torch.zeros(1, model.in_channels, model.resolution, model.resolution)
         if format == "torchscript":
             traced = torch.jit.trace(model.model.cpu().eval(), example)
-            traced.save(str(out))
+            traced.save(str(out), _extra_files={"budgetnas.json": json.dumps(model.input_spec())})
         elif format == "state":
             torch.save(model.artifact, out)
         elif format == "onnx":

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 import warnings
-
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +103,14 @@ def test_exports_loads_and_predictions_say_what_is_wrong(tmp_path: Path, digits)
     with pytest.raises(ConfigError, match="it is a directory"):
         clf.export(tmp_path)
     ts = clf.export(tmp_path / "m.ts")
+    # The TorchScript file is the bare network; what it takes is saved inside it.
+    extra = {"budgetnas.json": ""}
+    net = torch.jit.load(str(ts), _extra_files=extra)
+    spec = json.loads(extra["budgetnas.json"])
+    assert spec["classes"] == list(clf.model.classes) and spec["resolution"] == clf.model.resolution
+    with torch.no_grad():
+        logits = net(clf.model.preprocess(x[:8]))
+    assert (np.asarray(clf.model.classes)[logits.argmax(1).numpy()] == clf.model.predict(x[:8])).all()
     with pytest.raises(DataError, match="is a TorchScript export, not a budgetnas model file: load that with torch.jit.load"):
         load_model(ts)
     (tmp_path / "junk.pt").write_text("not a model")

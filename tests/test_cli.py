@@ -103,3 +103,22 @@ def test_durations() -> None:
     assert _duration("90") == 90 and _duration("15m") == 900 and _duration("1h30m") == 5400
     with pytest.raises(Exception, match="cannot read the duration"):
         _duration("soon")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--json", "/no/such/dir/x.json"], "--json /no/such/dir/x.json: the folder /no/such/dir does not exist"),
+    (["--curves-out", "/no/such/dir/c.csv"], "the folder /no/such/dir does not exist"),
+    (["--strategies", "rea:foo=3"], "strategy 'rea' has no hyperparameter 'foo'; it takes population, sample_size"),
+    (["--strategies", "tpe:foo=3"], "it takes n_startup_trials"),
+])
+def test_simulate_mistakes_are_one_clear_line(capsys: pytest.CaptureFixture[str], args: list[str],
+                                              message: str) -> None:
+    from tests.conftest import NB201_CSV
+
+    if not NB201_CSV.exists():
+        pytest.skip("shared NB201 table not present")
+    base = ["bench", "simulate", "--table", str(NB201_CSV), "--queries", "3", "--repeats", "1",
+            "--datasets", "cifar10", "--workers", "1"]
+    assert main([*base, *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err

@@ -541,6 +541,10 @@ def simulate_command(args: argparse.Namespace) -> int:
     """``budgetnas bench simulate``: run, print the table (labelled when a test oracle), save JSON/CSV."""
     from budgetnas.bench import load_nb201
 
+    for flag, out in (("--json", args.json if args.json != "-" else None), ("--curves-out", args.curves_out)):
+        if out is not None and not Path(out).expanduser().absolute().parent.is_dir():
+            raise ConfigError(f"{flag} {out}: the folder {Path(out).expanduser().absolute().parent} does not "
+                              "exist; create it or give another path")
     table = load_nb201(args.table, trust_pickle=getattr(args, "trust_pickle", False))
     result = simulate(table, args.strategies, dataset=args.datasets, queries=args.queries,
                       repeats=args.repeats, seed=args.seed, time_budget=args.time_budget,

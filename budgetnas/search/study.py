@@ -207,6 +207,7 @@ class Search:
         self.space: BaseSpace = create_space(config.space, C=config.C, N=config.N)
         self.final_space: BaseSpace = create_space(config.space, C=config.final_C, N=config.final_N)
         self.candidates = [self.space.format(self.space.parse(c)) for c in (candidates or [])]
+        self.candidates_only = False  # True: stop once the queued cells are evaluated (finetune)
         self.device = resolve_device(config.device)
         name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
         self.device_name = name
@@ -757,6 +758,9 @@ class Search:
                     return stop
                 if shared:
                     self._recover_interrupted(study)
+                if self.candidates_only and not any(t.state == TrialState.WAITING for t in study.get_trials(
+                        deepcopy=False, states=(TrialState.WAITING,))):
+                    return "every given cell was evaluated"
                 trial = study.ask()
                 key = trial.user_attrs.get("trial_key")  # a re-queued trial keeps its identity
                 if key is None:

@@ -93,9 +93,15 @@ class TransferReport:
                          + ("" if r.status == "complete" else f" [{r.status}]"))
         oracle = " (benchmark TEST accuracy: the table has no validation accuracy)" if self.test_oracle else ""
         if len(measured) < 3 or self.rho != self.rho:  # (nan: too few cells, or all scored alike)
-            why = (f"only {len(measured)} cell(s) trained; a rank correlation needs at least 3: raise "
-                   "--max-trials or the budget and run again to train the rest" if len(measured) < 3
-                   else "every cell scored the same on one side, so there is no ranking to compare")
+            rejected = sum(1 for r in self.rows if r.status == "rejected")
+            if len(measured) >= 3:
+                why = "every cell scored the same on one side, so there is no ranking to compare"
+            elif rejected:
+                why = (f"only {len(measured)} cell(s) trained and {rejected} were over --max-params; a rank "
+                       "correlation needs at least 3: raise --max-params or pick cells under it")
+            else:
+                why = (f"only {len(measured)} cell(s) trained; a rank correlation needs at least 3: raise "
+                       "--max-trials or the budget and run again to train the rest")
             lines.append(f"Spearman rho between the NB201 {self.dataset} ranking{oracle} and yours: "
                          f"not measured ({why})")
         else:
@@ -104,11 +110,16 @@ class TransferReport:
         return "\n".join(lines)
 
 
-def _pick_reverse(table: NB201Table, k: int, dataset: str, metric: str, seed: int) -> list[int]:
+def _pick_reverse(table: NB201Table, k: int, dataset: str, metric: str, seed: int,
+                  allowed: np.ndarray | None = None) -> list[int]:
     """k distinct cells at evenly spaced values from the worst to the best, leaving out the cells at
-    the table's minimum (chance level: cells whose output is all zeros); ties broken by ``seed``."""
+    the table's minimum (chance level: cells whose output is all zeros); ties broken by ``seed``.
+    ``allowed``: a mask of the cells that may be picked (e.g. those under a parameter limit)."""
     values = table.column(dataset, metric)
-    ok = np.flatnonzero(np.isfinite(values))
+    ok = np.flatnonzero(np.isfinite(values) & (True if allowed is None else allowed))
+    if len(ok) < k:
+        raise ConfigError(f"only {len(ok)} benchmark cells fit the limits given, fewer than k={k}; "
+                          "raise --max-params or lower --k")
     rng = np.random.default_rng(seed)
     ok = ok[rng.permutation(len(ok))]
     ok = ok[values[ok] > values[ok].min()]
@@ -128,14 +139,19 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
     """Train the benchmark's top-``k`` cells (or, with ``reverse``, ``k`` cells spread over its range)
     on the user's data with the normal search machinery (budget, ledger, resume), then report
     Spearman's rho between the two rankings. The best measured cell gets the final training."""
-    if k < 2:
-        raise ConfigError(f"k must be at least 2 to compare rankings, got {k}")
+    if k < 3:
+        raise ConfigError(f"k must be at least 3: a rank correlation needs three cells, got {k}")
     metric = metric or table.search_metric(dataset)
     search = Search(replace(config, max_trials=config.max_trials or k), data=data, data_name=data_name,
                     progress=progress)
+    search.candidates_only = True  # the benchmark's cells only: no strategy fills the budget up
     prepared = search._load()
     if reverse:
-        indices = _pick_reverse(table, k, dataset, metric, config.seed)
+        allowed = None
+        if max_params is not None:
+            allowed = table.params(in_channels=prepared.in_channels, num_classes=prepared.num_classes,
+                                   C=config.final_C, N=config.final_N) <= max_params
+        indices = _pick_reverse(table, k, dataset, metric, config.seed, allowed)
     else:
         picks = table.top_k(k, dataset=dataset, metric=metric, max_params=max_params,
                             in_channels=prepared.in_channels, num_classes=prepared.num_classes,

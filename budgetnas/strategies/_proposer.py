@@ -262,7 +262,23 @@ def create_proposer(name: str, **kwargs: Any) -> BaseProposer:
     try:
         return factory(**kwargs)
     except TypeError as e:
-        raise ConfigError(f"bad arguments for strategy {name!r}: {e}") from None
+        raise ConfigError(bad_arguments(name, factory, kwargs, e)) from None
+
+
+def bad_arguments(name: str, factory: Any, given: dict[str, Any], error: Exception) -> str:
+    """The message for hyperparameters a strategy does not take: which, and the ones it does."""
+    import inspect
+
+    try:
+        accepted = [p for p in inspect.signature(factory).parameters
+                    if p not in ("self", "seed", "space", "kwargs")]
+    except (TypeError, ValueError):
+        accepted = []
+    unknown = [k for k in given if accepted and k not in accepted]
+    if unknown:
+        return (f"strategy {name!r} has no hyperparameter {', '.join(map(repr, unknown))}; it takes "
+                f"{', '.join(accepted) if accepted else 'none'} (e.g. {name}:{(accepted or ['key'])[0]}=...)")
+    return f"bad arguments for strategy {name!r}: {error}"
 
 
 register_proposer("random")(RandomProposer)

@@ -59,7 +59,9 @@ def create_strategy(name: str, *, seed: int, **kwargs: Any) -> optuna.samplers.B
     try:
         return factory(seed=seed, **kwargs)
     except TypeError as e:  # an unknown hyperparameter
-        raise ConfigError(f"bad arguments for strategy {name!r}: {e}") from None
+        from budgetnas.strategies._proposer import _PROPOSERS, bad_arguments
+
+        raise ConfigError(bad_arguments(name, _PROPOSERS.get(name, factory), kwargs, e)) from None
 
 
 @register_strategy("random")

@@ -72,5 +72,28 @@ def test_reverse_check_spreads_over_the_range(table) -> None:
 
 def test_finetune_bad_k(tmp_path: Path, table) -> None:
     cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "r"), max_trials=1, **TINY)
-    with pytest.raises(ConfigError, match="k must be at least 2"):
-        finetune_from_bench(cfg, table, k=1)
+    with pytest.raises(ConfigError, match="k must be at least 3: a rank correlation needs three"):
+        finetune_from_bench(cfg, table, k=2)
+
+
+def test_reverse_honours_the_parameter_limit(table) -> None:
+    """--reverse ignored --max-params, and the oversize cells then stood in the report as not run."""
+    small = table.params(in_channels=1, num_classes=10, C=4, N=1) <= 5_000
+    picks = _pick_reverse(table, 5, "cifar10", "test_accuracy", seed=0, allowed=small)
+    assert len(picks) == 5 and small[picks].all()
+    with pytest.raises(ConfigError, match="only 0 benchmark cells fit the limits"):
+        _pick_reverse(table, 5, "cifar10", "test_accuracy", seed=0, allowed=np.zeros(len(table), bool))
+
+
+def test_finetune_trains_only_the_benchmark_cells(tmp_path: Path, table, digits) -> None:
+    """With more trials than cells (or cells rejected), the strategy used to fill the budget with
+    cells of its own, which the transfer report then hid."""
+    x, y = digits
+    splits = DataSplits(train=from_arrays(x[:300], y[:300]), test=from_arrays(x[1600:1650], y[1600:1650]))
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), max_trials=8, strategy="tpe",
+                       final_training=False, **TINY)
+    report = finetune_from_bench(cfg, table, k=3, dataset="cifar10", reverse=True, data=splits,
+                                 data_name="digits", progress=False)
+    trials = open_study(tmp_path / "run").get_trials()
+    assert sorted(t.user_attrs["record"]["arch"] for t in trials) == sorted(r.arch for r in report.rows)
+    assert report.search.stop_reason == "every given cell was evaluated"

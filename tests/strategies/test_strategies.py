@@ -78,8 +78,8 @@ def test_every_strategy_is_registered_and_is_an_optuna_sampler() -> None:
     (dict(name="reinforce", lr=0), "lr must be a positive number"),
     (dict(name="reinforce", lr=float("nan")), "lr must be a positive number"),
     (dict(name="reinforce", momentum=1.0), r"momentum must be in \[0, 1\)"),
-    (dict(name="rea", mutation_rate=0.5), "bad arguments for strategy 'rea'"),
-    (dict(name="tpe", population=3), "bad arguments for strategy 'tpe'"),
+    (dict(name="rea", mutation_rate=0.5), "strategy 'rea' has no hyperparameter 'mutation_rate'; it takes population, sample_size"),
+    (dict(name="tpe", population=3), "strategy 'tpe' has no hyperparameter 'population'; it takes n_startup_trials"),
     (dict(name="annealing"), "unknown strategy 'annealing'"),
 ])
 def test_bad_arguments_raise_config_error(kwargs: dict[str, Any], match: str) -> None:
