@@ -359,7 +359,13 @@ def _show(args: argparse.Namespace) -> int:
                           "give the --run-dir of a search")
     if args.json:
         path = run_dir / "summary.json"
-        print(path.read_text() if path.exists() else json.dumps({"status": "search not finished"}))
+        from budgetnas.report.summary import run_state
+
+        state = run_state(run_dir)
+        if path.exists() and not state.startswith("searching now"):
+            print(path.read_text())
+        else:
+            print(json.dumps({"status": "search not finished", "state": state}))
         return 0
     config = SearchConfig.load(run_dir / "config.json")
     study = open_study(run_dir, storage=config.storage, study_name=config.study_name)

@@ -35,8 +35,28 @@ def test_search_then_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["show", run]) == 0
     shown = capsys.readouterr().out
     assert "2 complete" in shown and "final: trial #" in shown
+    assert "state: stopped: trial budget reached" in shown and " in timing probes, " in shown
+    from budgetnas.search.study import RunLock
+
+    with RunLock(Path(run)):  # a search holding the run: show says it is live
+        assert main(["show", run]) == 0
+        assert "state: searching now (pid " in capsys.readouterr().out
+        assert main(["show", run, "--json"]) == 0
+        assert '"search not finished"' in capsys.readouterr().out
     assert main(["show", run, "--json"]) == 0
     assert '"best_arch"' in capsys.readouterr().out
+    # A dry run on that run makes the real run's checks first (it used to forecast regardless).
+    import numpy as np
+
+    npz = tmp_path / "other.npz"
+    rng = np.random.default_rng(0)
+    np.savez(npz, x=rng.integers(0, 256, (40, 8, 8), dtype=np.uint8), y=np.arange(40) % 2)
+    other = [a if a != "digits" else str(npz) for a in FAST]
+    assert main(["search", *other, "--max-trials", "3", "--dry-run", "--run-dir", run]) == 2
+    err = capsys.readouterr().err
+    assert "was searched on different data: 'digits' there" in err and "Traceback" not in err
+    assert main(["search", *FAST, "--epochs", "2", "--max-trials", "3", "--dry-run", "--run-dir", run]) == 2
+    assert "different configuration (epochs: 1 in the run, 2 now)" in capsys.readouterr().err
 
 
 def test_dry_run_says_what_the_budget_buys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -36,8 +36,14 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
         limits.append(f"${config.max_cost:.2f}")
     lines.append(f"budget: {', '.join(limits) or 'none'}   spent: {spent.trials} trials, "
                  f"{spent.device_seconds:.1f} device-s, ${spent.cost:.4f}, {spent.wall_seconds:.0f} s wall")
+    probe_s = float((study.user_attrs.get("probe") or {}).get("device_seconds", 0.0))
+    final_s = float((study.user_attrs.get("final_spent") or {}).get("device_seconds", 0.0))
+    lines.append(f"  device-s: {spent.device_seconds - probe_s - final_s:.1f} in trials, {probe_s:.1f} in "
+                 f"timing probes, {final_s:.1f} in final training")
     lines.append("trials: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none yet"))
-    rows = ranked(study, metric)[:top]
+    if run_dir is not None and config.storage is None:
+        lines.append(f"state: {run_state(run_dir, counts.get('running', 0))}")
+    rows = [r for r in ranked(study, metric) if r.status != "cached"][:top]  # (a hit repeats its source)
     if rows:
         lines.append("")
         lines.append(f"{'#':>4}  {metric:>10}  {'bal_acc':>7}  {'macro_f1':>8}  {'params':>8}  "
@@ -66,6 +72,32 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
             lines.append("test: no test set was held out (evaluate the model on your own test data)")
         lines.append(f"architecture: {final['arch']}")
     return "\n".join(lines)
+
+
+def run_state(run_dir: Path, running: int = 0) -> str:
+    """Whether a process is searching in ``run_dir`` now (it holds the run's lock), and if not,
+    how the last one ended."""
+    import fcntl
+    import json
+
+    lock = run_dir / ".lock"
+    if lock.exists():
+        with open(lock) as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                fcntl.flock(fh, fcntl.LOCK_UN)
+            except OSError:
+                return f"searching now ({fh.read().strip() or 'another process'})"
+    if running:
+        return (f"stopped: the process ended mid-trial ({running} trial(s) still marked running were cut "
+                "off); run the same command to resume them")
+    summary = run_dir / "summary.json"
+    if summary.exists():
+        try:
+            return f"stopped: {json.loads(summary.read_text()).get('stop_reason', 'finished')}"
+        except (ValueError, OSError):
+            pass
+    return "stopped before the end of a session; run the same command to resume"
 
 
 def _row(r: TrialView, metric: str) -> str:

@@ -330,6 +330,11 @@ class Search:
     def dry_run(self) -> dict[str, Any]:
         """Forecast what one trial costs and how many trials the budget buys; trains nothing."""
         p = self._load()
+        existing = self._existing_study()
+        if existing is not None and not self._nothing_trained(existing):
+            # The checks the real run makes first: a dry run on a run it would refuse says so.
+            self._check_resume()
+            self._check_same_data(existing, p)
         n = len(p.search_train_y)
         cheap, dear = self._extreme_archs()
         per_trial = {}
@@ -516,6 +521,18 @@ class Search:
         return not any(status_of(t) in COUNTED or record_of(t).get("device_seconds", 0) > 0
                        for t in study.get_trials(deepcopy=False))
 
+    def _check_same_data(self, study: optuna.Study, p: Prepared) -> None:
+        attrs = study.user_attrs
+        if attrs.get("data_fingerprint", p.data_fingerprint) != p.data_fingerprint:
+            before = (attrs.get("config") or {}).get("data")
+            named = f": {before!r} there, {self.config.data!r} now" if before and before != self.config.data else ""
+            raise ResumeError(
+                f"{self.run_dir} was searched on different data{named} (fingerprint "
+                f"{attrs.get('data_fingerprint')} there, {p.data_fingerprint} now). Mixing results from "
+                "two datasets would make them meaningless: point --data at the original data, or use "
+                "a new --run-dir"
+            )
+
     def _check_study(self, study: optuna.Study, p: Prepared) -> None:
         attrs = study.user_attrs
         if "fingerprint" in attrs and attrs["fingerprint"] != p.fingerprint and self._nothing_trained(study):
@@ -533,13 +550,7 @@ class Search:
             study.set_user_attr("classes", list(p.classes))
             study.set_user_attr("config", to_jsonable(self.config.to_dict()))
             return
-        if attrs.get("data_fingerprint") != p.data_fingerprint:
-            raise ResumeError(
-                f"{self.run_dir} was searched on different data (fingerprint "
-                f"{attrs.get('data_fingerprint')} there, {p.data_fingerprint} now). Mixing results from "
-                "two datasets would make them meaningless: point --data at the original data, or use "
-                "a new --run-dir"
-            )
+        self._check_same_data(study, p)
         if attrs["fingerprint"] == p.fingerprint:
             if self.record_config:  # the latest search session's budget: what workers and `show` read
                 study.set_user_attr("config", to_jsonable(self.config.to_dict()))
