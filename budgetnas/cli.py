@@ -12,9 +12,10 @@ import logging
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from budgetnas.errors import BudgetNASError, ConfigError
+from budgetnas.bench.commands import parse_count
+from budgetnas.errors import BudgetNASError, ConfigError, plural, seconds_text
 
 if TYPE_CHECKING:
     from budgetnas.search import Search, SearchConfig
@@ -60,8 +61,15 @@ def _objectives(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad flag reported in one line (not the whole usage block above it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="budgetnas",
         description="Neural architecture search on a budget: find, train and test an image classifier.",
     )
@@ -96,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--objective", "--objectives", dest="objectives", type=_objectives, default=["accuracy"],
                    help="accuracy, balanced_accuracy or macro_f1; add ',params' or ',macs' for a "
                         "multi-objective search (default accuracy)")
-    g.add_argument("--max-params", type=_number, help="largest parameter count allowed for the final network")
+    g.add_argument("--max-params", type=parse_count, metavar="COUNT",
+                   help="largest parameter count allowed for the final network (e.g. 2e6, 500k, 1.5M)")
     g.add_argument("--pruner", default="none", choices=["none", "sha", "hyperband"],
                    help="stop weak candidates early: successive halving or hyperband (default none)")
     g.add_argument("--seed", type=int, default=0, help="seed of splits, strategy and training (0)")
@@ -251,15 +260,20 @@ def _search(args: argparse.Namespace) -> int:
         f = search.dry_run()
         per = f["seconds_per_trial"]
         print(f"device: {f['device']} at ${f['price_per_hour']:.2f}/h ({f['price_source']})")
-        print(f"search: {f['search_images']} images at {f['search_resolution']}px, {config.epochs} epochs "
-              f"per trial; final at {f['resolution']}px")
-        print(f"one trial: {per['cheapest']:.1f} s (cheapest cell) to {per['costliest']:.1f} s (costliest)")
-        print(f"final training: up to {f['final_training_seconds_max']:.1f} s")
+        print(f"search: {f['search_images']} images at {f['search_resolution']}px, "
+              f"{plural(config.epochs, 'epoch')} per trial; final at {f['resolution']}px")
+        print(f"one trial: {seconds_text(per['cheapest'])} (cheapest cell) to {seconds_text(per['costliest'])} "
+              "(costliest)")
+        print(f"final training: up to {seconds_text(f['final_training_seconds_max'])}")
         done = f["spent"]
         if done["trials"] or done["device_seconds"]:
-            print(f"already spent in {config.run_dir}: {done['trials']} trials, {done['device_seconds']:.1f} "
-                  f"device-s, ${done['cost']:.4f}")
-        print(f"budget {f['budget']}: about {f['trials_affordable']} {'more ' if done['trials'] else ''}trials")
+            print(f"already spent in {config.run_dir}: {plural(done['trials'], 'trial')}, "
+                  f"{seconds_text(done['device_seconds'])} of device time, ${done['cost']:.4f}")
+        n = f["trials_affordable"]
+        print(f"budget {f['budget']}: about {plural(n, ('more ' if done['trials'] else '') + 'trial')}")
+        if n == 0:
+            print("to afford trials: raise the budget, or make trials cheaper (--subset, --epochs, "
+                  "--search-resolution, -C/-N) and the final training too (--final-epochs, --final-C/--final-N)")
         return 0
     result = search.run()
     study = open_study(search.run_dir, storage=config.storage, study_name=config.study_name)
@@ -331,7 +345,7 @@ def _worker(args: argparse.Namespace) -> int:
             setattr(config, field_name, getattr(args, field_name))
     search = Search(config, progress=not args.quiet, record_config=False)
     result = search.run()
-    print(f"worker stopped: {result.stop_reason} ({result.spent.trials} trials in the study)")
+    print(f"worker stopped: {result.stop_reason} ({plural(result.spent.trials, 'trial')} in the study)")
     return _preempted_exit(search) if result.preempted else 0
 
 

@@ -46,3 +46,19 @@ class TrialFailed(BudgetNASError):
 
     The search records the reason on the trial and goes on.
     """
+
+
+def plural(n: int, word: str) -> str:
+    """``"1 trial"``, ``"2 trials"``: a count and its noun, for messages a person reads."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def seconds_text(s: float) -> str:
+    """Seconds as a person reads them: ``"0.6 s"``, ``"95 s"``, ``"14.6 min"``, ``"3.2 h"``."""
+    if s < 10:
+        return f"{s:.1f} s"
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.1f} h"

@@ -62,7 +62,7 @@ def test_search_then_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_dry_run_says_what_the_budget_buys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["search", *FAST, "--max-trials", "30", "--dry-run", "--run-dir", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
-    assert "about 30 trials" in out and "one trial:" in out
+    assert "about 30 trials" in out and "one trial:" in out and "1 epoch per trial" in out
     assert not (tmp_path / "r").exists()
 
 
@@ -81,12 +81,20 @@ def test_dry_run_says_what_the_budget_buys(tmp_path: Path, capsys: pytest.Captur
     (["--max-trials", "2", "--device", "mps"], "not supported: budgetnas trains on 'cpu' or 'cuda'"),
     (["--max-trials", "2", "--seed", "-1"], "seed must be an integer from 0 to 2**32 - 1"),
     (["--max-trials", "2", "--data", ""], "data is empty"),
+    (["--max-trials", "2", "--data-root", "/no/such/root"], "the data root /no/such/root does not exist"),
+    (["--max-trials", "2", "--device", "tpu"], "unknown device 'tpu'; use 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    (["--max-time", "5x"], "cannot read the duration '5x'"),
+    (["--max-trials", "2", "--max-params", "1e5abc"], "not a positive count"),
 ])
 def test_user_mistakes_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                                           message: str) -> None:
-    assert main(["search", *FAST, "--run-dir", str(tmp_path / "r"), *args]) == 2
+    try:
+        assert main(["search", *FAST, "--run-dir", str(tmp_path / "r"), *args]) == 2
+    except SystemExit as e:  # argparse's own checks exit (with a one-line message)
+        assert e.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert "usage:" not in err and err.count("\n") == 1
 
 
 def test_show_of_a_folder_that_is_not_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -142,3 +150,9 @@ def test_simulate_mistakes_are_one_clear_line(capsys: pytest.CaptureFixture[str]
     assert main([*base, *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_max_params_takes_suffixes_like_bench_top(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", *FAST, "--max-trials", "1", "--max-params", "50k", "--dry-run",
+                 "--run-dir", str(tmp_path / "r")]) == 0
+    assert "about 1 trial\n" in capsys.readouterr().out  # (and "1 trial", not "1 trials")

@@ -196,11 +196,11 @@ def _target_dtype(arr: np.ndarray) -> np.dtype:
         )
     lo, hi = float(as32.min()), float(as32.max())
     if lo < 0.0 or hi > 1.0:
-        hint = " (they look like 0..255 pixels: x.astype(np.uint8) would store them compactly)"
+        hint = " (if they are 0..255 pixels, x.astype(np.uint8) stores them compactly)"
         warnings.warn(
-            f"float images range from {lo:g} to {hi:g}, not [0, 1]"
-            f"{hint if lo >= 0 and hi <= 255 else ''}; they are still normalised with the "
-            "training set's mean and std",
+            f"float images range from {lo:g} to {hi:g}, not [0, 1]{hint if lo >= 0 and 16 < hi <= 255 else ''}; "
+            "floats are read as they are (integer pixels as value / 255) and normalised with the training "
+            "set's mean and std, so give later images (test, predict) in this same form",
             stacklevel=5,
         )
     return np.dtype(np.float32)

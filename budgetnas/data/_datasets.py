@@ -84,6 +84,9 @@ def load_dataset(
             f"load_dataset takes a dataset name or a path, got a {type(name_or_path).__name__}; "
             f"known names: {', '.join(KNOWN_DATASETS)}. For arrays use from_arrays(x, y)"
         )
+    if root is not None and not Path(root).expanduser().exists():
+        raise DataError(f"the data root {root} does not exist (root=, --data-root on the command line); "
+                        "check the path")
     key = _ALIASES.get(str(name_or_path).strip().lower()) if isinstance(name_or_path, str) else None
     if key == "digits":
         return _load_digits()

@@ -148,8 +148,8 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ConfigError(f"unknown device {device!r} ({e}); use 'auto', 'cpu' or 'cuda'") from None
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
     if dev.type not in ("cpu", "cuda"):
         raise ConfigError(f"device {device!r} is not supported: budgetnas trains on 'cpu' or 'cuda' "
                           "(or 'cuda:N'); use one of those or 'auto'")

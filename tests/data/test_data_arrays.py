@@ -106,7 +106,7 @@ def test_float64_becomes_float32_without_warning_in_unit_range():
 
 def test_float_images_outside_unit_range_warn_but_load():
     x = np.random.default_rng(0).normal(size=(4, 3, 3)).astype(np.float32)
-    expected = r"float images range from .* not \[0, 1\].*still normalised"
+    expected = r"float images range from .* not \[0, 1\].*normalised with the training"
     with pytest.warns(UserWarning, match=expected):
         d = from_arrays(x, [0, 1, 0, 1])
     assert d.images.dtype == np.float32
