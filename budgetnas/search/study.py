@@ -1030,14 +1030,19 @@ class Search:
         metric = cfg.metric
         single = len(cfg.objectives) == 1
 
+        # A retry is one candidate with the trial it retries: it takes that trial's place among
+        # the peers and in a Hyperband bracket, and the cut-off attempt's partial curve (which the
+        # retry carries on from its checkpoint) is not a second peer.
+        me = int(trial.user_attrs.get("retry_of", trial.number))
+
         def refresh_others() -> None:
             others.clear()
             for t in study.get_trials(deepcopy=False):
                 rec = record_of(t)
                 if t.number != trial.number and rec.get("fidelity") == fidelity:
                     curve = rec.get("curve") or []
-                    if curve and status_of(t) != "cached" and "cache_of" not in t.user_attrs:
-                        others[t.number] = [e["metrics"][metric] for e in curve]
+                    if curve and status_of(t) not in ("cached", "interrupted") and "cache_of" not in t.user_attrs:
+                        others[int(t.user_attrs.get("retry_of", t.number))] = [e["metrics"][metric] for e in curve]
 
         curve: list[dict[str, Any]] = []
         spent_s = [0.0]
@@ -1062,7 +1067,7 @@ class Search:
             if type(pruner) is BasePruner:
                 return False  # no pruning: no need to read the other trials' curves
             refresh_others()
-            return pruner.should_stop(trial.number, rec.epoch, [e["metrics"][metric] for e in curve], others)
+            return pruner.should_stop(me, rec.epoch, [e["metrics"][metric] for e in curve], others)
 
         def interrupted(reason: str) -> None:
             trial.set_user_attr("status", "interrupted")

@@ -162,3 +162,33 @@ def test_a_shared_final_claimed_by_a_dead_worker_is_taken_over(tmp_path: Path, s
     start = time.perf_counter()
     _, r2 = _search(tmp_path, splits, name="a", max_trials=1, final_training=True, **kw)
     assert r2.test_metrics and time.perf_counter() - start >= 2.0  # waited for the claim to go stale
+
+
+def test_a_retry_takes_its_trials_place_among_the_pruning_peers(tmp_path: Path, splits: DataSplits,
+                                                                monkeypatch) -> None:
+    """A retry of a cut-off trial was compared with the cut-off attempt's own partial curve (the
+    same cell twice) and fell into another Hyperband bracket (its trial number differs)."""
+    searches: list[Search] = []
+    calls: list[tuple[int, list[int]]] = []
+
+    class Recording(BasePruner):
+        def should_stop(self, trial_index, epoch, curve, others):
+            calls.append((trial_index, sorted(others)))
+            if searches and trial_index == 1 and epoch == 1:
+                searches[0].request_stop("test")  # cut trial 1 after its first epoch
+            return False
+
+    monkeypatch.setattr(study_mod, "create_pruner", lambda name, max_epochs: Recording())
+    good = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), **{**TINY, "epochs": 3, "max_trials": 2,
+                                                                        "final_training": False})
+    searches.append(Search(cfg, data=splits, data_name="digits", progress=False, candidates=[good, BAD]))
+    searches[0].run()
+    study = open_study(tmp_path / "run")
+    assert [status_of(t) for t in study.get_trials()][:2] == ["complete", "interrupted"]
+    searches.clear()
+    calls.clear()
+    Search(cfg, data=splits, data_name="digits", progress=False, candidates=[good, BAD]).run()
+    retry = open_study(tmp_path / "run").get_trials()[-1]
+    assert retry.user_attrs["retry_of"] == 1 and status_of(retry) == "complete"
+    assert calls and all(index == 1 and peers == [0] for index, peers in calls)
