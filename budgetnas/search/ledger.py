@@ -167,6 +167,14 @@ class BudgetLedger:
                 SLOTS.c.heartbeat < time.time() - grace)).all()
         return {r.trial_key for r in rows}
 
+    def open_slots(self) -> list[Slot]:
+        """Trial slots not closed yet (running or re-queued); one-off job claims are left out."""
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(SLOTS.c.trial_key, SLOTS.c.forecast).where(
+                SLOTS.c.study == self.study, SLOTS.c.state.in_(("running", "requeued")),
+                ~SLOTS.c.trial_key.startswith("final:"))).all()
+        return [Slot(r.trial_key, float(r.forecast)) for r in rows]
+
     def slot_keys(self) -> set[str]:
         """Keys of every slot of the study (trials that reserved one, and one-off jobs)."""
         with self.engine.connect() as c:

@@ -448,6 +448,8 @@ class Search:
         study.sampler = create_strategy(self.config.strategy, seed=seed, space=self.space)
         self._check_study(study, p)
         self.config.save(self.run_dir / "config.json")  # (only once the study accepted the settings)
+        if self.config.storage is None:
+            self._reconcile_ledger(study)
         self._recover_interrupted(study)
         self._enqueue_candidates(study)
         reason = self._search(study, p)
@@ -603,6 +605,30 @@ class Search:
                 study.enqueue_trial(self.space.to_decisions(self.space.parse(text)),
                                     user_attrs={"candidate": True})
                 known.add(text)
+
+    def _reconcile_ledger(self, study: optuna.Study) -> None:
+        """A local run's session start (every earlier process is dead): close the slots a kill left
+        open between a trial's end and its slot's commit (else their forecasts stay reserved for
+        good), and queue again a cell whose kill fell between closing its trial and re-queuing it."""
+        by_key: dict[str, list[Any]] = {}
+        for t in study.get_trials(deepcopy=False):
+            by_key.setdefault(t.user_attrs.get("trial_key", ""), []).append(t)
+        for slot in self.ledger.open_slots():
+            trials = by_key.get(slot.trial_key, [])
+            if any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials):
+                continue  # running ones are recovered next; waiting ones reuse the slot
+            if not trials:
+                self.ledger.release(slot)
+                continue
+            last = max(trials, key=lambda t: t.number)
+            status = status_of(last)
+            if status in COUNTED:
+                self.ledger.commit(slot, float(record_of(last).get("device_seconds", 0.0)))
+            elif status == "interrupted" and set(last.params) == {n for n, _ in self.space.decisions()}:
+                study.enqueue_trial(last.params, user_attrs={"retry_of": last.number, "trial_key": slot.trial_key})
+                log.info("trial %d was cut off while being re-queued; queued again", last.number)
+            else:
+                self.ledger.release(slot)
 
     def _recover_interrupted(self, study: optuna.Study) -> None:
         """Trials whose process died: mark them interrupted and queue them again, same identity.

@@ -192,3 +192,37 @@ def test_a_retry_takes_its_trials_place_among_the_pruning_peers(tmp_path: Path, 
     retry = open_study(tmp_path / "run").get_trials()[-1]
     assert retry.user_attrs["retry_of"] == 1 and status_of(retry) == "complete"
     assert calls and all(index == 1 and peers == [0] for index, peers in calls)
+
+
+def test_slots_left_open_by_a_kill_are_closed_at_the_next_session(tmp_path: Path, splits: DataSplits) -> None:
+    """A kill between a trial's end and its slot's commit left the slot's forecast reserved for
+    good (later reservations were refused early); one between closing a trial and re-queuing it
+    lost the cell. A local run's next session reconciles both."""
+    import sqlalchemy as sa
+
+    from budgetnas.search.ledger import BUDGET, SLOTS
+
+    _search(tmp_path, splits, max_trials=2, final_training=False)
+    study = open_study(tmp_path / "run")
+    t0, t1 = study.get_trials()
+    ledger = BudgetLedger(f"sqlite:///{tmp_path / 'run' / 'study.db'}", "budgetnas")
+    with ledger.engine.begin() as c:  # as if killed right after trial 0 ended, before its commit
+        c.execute(sa.update(SLOTS).where(SLOTS.c.trial_key == t0.user_attrs["trial_key"])
+                  .values(state="running", forecast=50.0))
+        c.execute(sa.update(BUDGET).values(seconds_reserved=BUDGET.c.seconds_reserved + 50.0,
+                                           seconds_committed=BUDGET.c.seconds_committed
+                                           - record_of(t0)["device_seconds"] - record_of(t1)["device_seconds"]))
+        c.execute(sa.update(SLOTS).where(SLOTS.c.trial_key == t1.user_attrs["trial_key"])
+                  .values(state="running"))
+    # ... and as if killed while trial 1 was closed as interrupted, before its retry was queued
+    with ledger.engine.begin() as c:
+        c.execute(sa.text("update trial_user_attributes set value_json = :v where trial_id = :t and key = 'status'"),
+                  {"v": json.dumps("interrupted"), "t": t1._trial_id})
+    _search(tmp_path, splits, max_trials=2, final_training=False)
+    trials = open_study(tmp_path / "run").get_trials()
+    assert any(t.user_attrs.get("retry_of") == 1 and status_of(t) == "complete" for t in trials)
+    assert not ledger.open_slots()
+    used, seconds = ledger.usage()
+    paid = sum(record_of(t)["device_seconds"] for t in trials if status_of(t) != "interrupted")
+    assert used == 2 and seconds == pytest.approx(paid, abs=1e-6)  # no forecast left reserved
+    ledger.close()
