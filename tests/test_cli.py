@@ -156,3 +156,18 @@ def test_max_params_takes_suffixes_like_bench_top(tmp_path: Path, capsys: pytest
     assert main(["search", *FAST, "--max-trials", "1", "--max-params", "50k", "--dry-run",
                  "--run-dir", str(tmp_path / "r")]) == 0
     assert "about 1 trial\n" in capsys.readouterr().out  # (and "1 trial", not "1 trials")
+
+
+def test_show_marks_the_pareto_front_and_prints_money_readably(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from budgetnas.report.summary import money
+
+    assert [money(x) for x in (0, 12.345, 0.0123, 0.0000312)] == ["$0", "$12.35", "$0.0123", "$0.000031"]
+    run = str(tmp_path / "mo")
+    assert main(["search", *FAST, "--max-trials", "3", "--objective", "accuracy,params", "--no-final",
+                 "--gpu-price", "2", "--run-dir", run]) == 0
+    capsys.readouterr()
+    assert main(["show", run]) == 0
+    out = capsys.readouterr().out
+    assert "* on the Pareto front of accuracy vs params" in out and "search wall time" in out
+    assert "$0.0000," not in out  # a non-zero cost is never printed as zero

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 
 import optuna
 
 from budgetnas.search.config import SearchConfig
-from budgetnas.search.records import TrialView, ranked, spent_of, status_of
+from budgetnas.search.records import TrialView, pareto, ranked, spent_of, status_of
 
 
 def _fmt_params(n: int | None) -> str:
@@ -35,7 +36,7 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
     if config.max_cost:
         limits.append(f"${config.max_cost:.2f}")
     lines.append(f"budget: {', '.join(limits) or 'none'}   spent: {spent.trials} trials, "
-                 f"{spent.device_seconds:.1f} device-s, ${spent.cost:.4f}, {spent.wall_seconds:.0f} s wall")
+                 f"{spent.device_seconds:.1f} device-s, {money(spent.cost)}, {spent.wall_seconds:.0f} s of search wall time")
     probe_s = float((study.user_attrs.get("probe") or {}).get("device_seconds", 0.0))
     final_s = float((study.user_attrs.get("final_spent") or {}).get("device_seconds", 0.0))
     lines.append(f"  device-s: {spent.device_seconds - probe_s - final_s:.1f} in trials, {probe_s:.1f} in "
@@ -47,9 +48,13 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
     if rows:
         lines.append("")
         lines.append(f"{'#':>4}  {metric:>10}  {'bal_acc':>7}  {'macro_f1':>8}  {'params':>8}  "
-                     f"{'dev-s':>7}  {'cost $':>8}  architecture")
+                     f"{'dev-s':>7}  {'cost':>9}  architecture")
+        front = set(pareto(study))
         for r in rows:
-            lines.append(_row(r, metric))
+            lines.append(_row(r, metric, front))
+        if front:
+            lines.append(f"* on the Pareto front of {' vs '.join(config.objectives)} "
+                         f"({len(front)} trial(s): {', '.join(f'#{n}' for n in sorted(front)[:12])})")
     failed = [TrialView.of(t) for t in trials if status_of(t) == "failed"]
     if failed:
         lines.append("")
@@ -63,7 +68,7 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
         lines.append(
             f"final: trial #{final['trial']} retrained {final['epochs']} epochs on {final['train_images']} "
             f"images, {_fmt_params(final.get('params'))} params, {final.get('macs', 0) / 1e6:.1f}M MACs "
-            f"at {final.get('resolution')}px, {final['device_seconds']:.1f} device-s (${final['cost']:.4f})")
+            f"at {final.get('resolution')}px, {final['device_seconds']:.1f} device-s ({money(final['cost'])})")
         if final.get("test_images"):
             lines.append(
                 f"test ({final['test_images']} images): accuracy {m.get('accuracy', 0):.4f}, balanced "
@@ -100,9 +105,19 @@ def run_state(run_dir: Path, running: int = 0) -> str:
     return "stopped before the end of a session; run the same command to resume"
 
 
-def _row(r: TrialView, metric: str) -> str:
+def money(x: float) -> str:
+    """Dollars with the digits that matter: ``$12.35``, ``$0.0123``, ``$0.000031``, ``$0``."""
+    if x == 0:
+        return "$0"
+    if abs(x) >= 1:
+        return f"${x:.2f}"
+    return f"${x:.{max(4, 1 - math.floor(math.log10(abs(x))))}f}"
+
+
+def _row(r: TrialView, metric: str, front: set[int] | None = None) -> str:
     m = r.metrics
     flag = "" if r.status == "complete" else f" [{r.status}]"
-    return (f"{r.number:>4}  {m.get(metric, 0):>10.4f}  {m.get('balanced_accuracy', 0):>7.4f}  "
+    mark = "*" if front and r.number in front else " "
+    return (f"{r.number:>4}{mark} {m.get(metric, 0):>10.4f}  {m.get('balanced_accuracy', 0):>7.4f}  "
             f"{m.get('macro_f1', 0):>8.4f}  {_fmt_params(r.params):>8}  {r.device_seconds:>7.1f}  "
-            f"{r.cost:>8.5f}  {r.arch}{flag}")
+            f"{money(r.cost):>9}  {r.arch}{flag}")

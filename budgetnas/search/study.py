@@ -1408,8 +1408,9 @@ class Search:
             return None
         from tqdm.auto import tqdm
 
+        # disable=None: no bar when stderr is not a terminal (a log file would get every redraw)
         return tqdm(total=self.config.max_trials, initial=spent.trials, desc="search", unit="trial",
-                    dynamic_ncols=True)
+                    dynamic_ncols=True, disable=None)
 
     def _update_bar(self, bar: Any, study: optuna.Study, trials: list[Any] | None = None) -> None:
         if bar is None:

@@ -81,15 +81,15 @@ class TransferReport:
     searcher: Search | None = None
 
     def table(self) -> str:
-        lines = [f"{'bench rank':>10}  {'bench ' + self.bench_metric:>22}  {'your ' + self.metric:>16}  "
+        lines = [f"{'bench rank':>10}  {'bench ' + self.bench_metric + ' %':>24}  {'your ' + self.metric + ' %':>18}  "
                  f"{'your rank':>9}  {'params':>8}  architecture"]
         measured = [r for r in self.rows if r.measured is not None]
         your_rank = {id(r): i + 1 for i, r in enumerate(sorted(measured, key=lambda r: -r.measured))}
         for i, r in enumerate(sorted(self.rows, key=lambda r: -r.bench_value)):
-            m = "-" if r.measured is None else f"{r.measured:.4f}"
+            m = "-" if r.measured is None else f"{100 * r.measured:.2f}"  # (the benchmark's unit)
             yr = your_rank.get(id(r), "-")
             p = "-" if r.params is None else f"{r.params / 1e6:.3f}M"
-            lines.append(f"{i + 1:>10}  {r.bench_value:>22.2f}  {m:>16}  {yr!s:>9}  {p:>8}  {r.arch}"
+            lines.append(f"{i + 1:>10}  {r.bench_value:>24.2f}  {m:>18}  {yr!s:>9}  {p:>8}  {r.arch}"
                          + ("" if r.status == "complete" else f" [{r.status}]"))
         oracle = " (benchmark TEST accuracy: the table has no validation accuracy)" if self.test_oracle else ""
         if len(measured) < 3 or self.rho != self.rho:  # (nan: too few cells, or all scored alike)
