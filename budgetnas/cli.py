@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-cost", type=_number, help="US dollars (needs a price)")
     g.add_argument("--gpu-price", type=_number, help="price of the device in USD per hour")
     g.add_argument("--device-preset", help="price preset: cpu, t4, v100, a100, h100, h200")
-    g.add_argument("--max-failures", type=int, default=5, help="stop after this many failed trials in a row (5)")
+    g.add_argument("--max-failures", dest="max_consecutive_failures", type=int, default=5, help="stop after this many failed trials in a row (5)")
     g.add_argument("--dry-run", action="store_true", help="forecast trial cost and how many trials the "
                                                           "budget buys; train nothing")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -242,7 +242,7 @@ def _config(args: argparse.Namespace) -> "SearchConfig":
         concurrent=args.concurrent, step_mode=args.step_mode, fuse=args.fuse,
         max_trials=args.max_trials, max_time=args.max_time, max_device_hours=args.max_device_hours,
         max_cost=args.max_cost, gpu_price=args.gpu_price, device_preset=args.device_preset,
-        max_consecutive_failures=args.max_failures, final_training=not args.no_final,
+        max_consecutive_failures=args.max_consecutive_failures, final_training=not args.no_final,
         checkpoint_interval=args.checkpoint_interval, keep_checkpoints=args.keep_checkpoints,
         artifacts_dir=args.artifacts_dir, storage=args.storage, study_name=args.study_name,
     )
@@ -387,6 +387,23 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_flag(message: str, args: argparse.Namespace) -> str:
+    """A message that starts with a setting's Python name (``max_consecutive_failures must
+    be...``, shared with the API) names the command-line flag too."""
+    first = message.split(" ", 1)[0]
+    flags = {a.dest: a.option_strings[-1] for a in _subparser_actions(args.command)
+             if a.option_strings and a.option_strings[-1].startswith("--")}
+    flag = flags.get(first)
+    return f"{flag} ({message})" if flag else message
+
+
+def _subparser_actions(command: str | None) -> list[argparse.Action]:
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return list(action.choices[command]._actions)
+    return []
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -402,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         commands = {"search": _search, "show": _show, "worker": _worker, "bench": _bench, "finetune": _finetune}
         return commands[args.command](args)
     except BudgetNASError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_with_flag(str(e), args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         resumable = args.command in ("search", "worker", "finetune") and not getattr(args, "dry_run", False)

@@ -171,3 +171,13 @@ def test_show_marks_the_pareto_front_and_prints_money_readably(tmp_path: Path,
     out = capsys.readouterr().out
     assert "* on the Pareto front of accuracy vs params" in out and "search wall time" in out
     assert "$0.0000," not in out  # a non-zero cost is never printed as zero
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--max-trials", "2", "--max-failures", "0"], "--max-failures (max_consecutive_failures must be a positive"),
+    (["--max-trials", "2", "--val-fraction", "1.5"], "--val-fraction (val_fraction must be in (0, 1)"),
+])
+def test_config_errors_name_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+                                     message: str) -> None:
+    assert main(["search", *FAST, "--run-dir", str(tmp_path / "r"), *args]) == 2
+    assert message in capsys.readouterr().err

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import asdict, dataclass
 
 from budgetnas.errors import ConfigError
@@ -31,6 +32,9 @@ def price_for(preset: str | None, price: float | None, device_name: str) -> tupl
     if price is not None:
         if not (price >= 0 and math.isfinite(price)):
             raise ConfigError(f"the price per device-hour must be a non-negative number, got {price!r}")
+        if preset is not None:
+            warnings.warn(f"both a price ({price:g}/h) and a preset ({preset}) were given; the price is used",
+                          stacklevel=3)
         return float(price), "given"
     if preset is not None:
         key = preset.lower()

@@ -11,7 +11,8 @@ from budgetnas.search.budget import PRICE_PRESETS, Budget, CostModel, Spent, pri
 
 
 def test_a_given_price_wins_and_bad_prices_are_refused() -> None:
-    assert price_for("h100", 1.25, "NVIDIA H100 80GB HBM3") == (1.25, "given")
+    with pytest.warns(UserWarning, match=r"both a price \(1.25/h\) and a preset \(h100\).*the price is used"):
+        assert price_for("h100", 1.25, "NVIDIA H100 80GB HBM3") == (1.25, "given")
     for bad in (-1.0, math.nan, math.inf):
         with pytest.raises(ConfigError, match="price per device-hour must be a non-negative number"):
             price_for(None, bad, "cpu")
