@@ -82,17 +82,13 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
 def run_state(run_dir: Path, running: int = 0) -> str:
     """Whether a process is searching in ``run_dir`` now (it holds the run's lock), and if not,
     how the last one ended."""
-    import fcntl
     import json
 
-    lock = run_dir / ".lock"
-    if lock.exists():
-        with open(lock) as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                fcntl.flock(fh, fcntl.LOCK_UN)
-            except OSError:
-                return f"searching now ({fh.read().strip() or 'another process'})"
+    from budgetnas.search.study import RunLock
+
+    holder = RunLock.holder(run_dir)
+    if holder is not None:
+        return f"searching now ({holder})"
     if running:
         return (f"stopped: the process ended mid-trial ({running} trial(s) still marked running were cut "
                 "off); run the same command to resume them")

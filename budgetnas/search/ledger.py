@@ -43,6 +43,11 @@ SLOTS = sa.Table(
 )
 
 
+# Keys of one-off job claims (claim_job: the final training) start with this; trial keys are
+# uuid hex, so the two never meet in the slots table.
+JOB_PREFIX = "final:"
+
+
 @dataclass(frozen=True)
 class Slot:
     trial_key: str
@@ -172,7 +177,7 @@ class BudgetLedger:
         with self.engine.connect() as c:
             rows = c.execute(sa.select(SLOTS.c.trial_key, SLOTS.c.forecast).where(
                 SLOTS.c.study == self.study, SLOTS.c.state.in_(("running", "requeued")),
-                ~SLOTS.c.trial_key.startswith("final:"))).all()
+                ~SLOTS.c.trial_key.startswith(JOB_PREFIX))).all()
         return [Slot(r.trial_key, float(r.forecast)) for r in rows]
 
     def slot_keys(self) -> set[str]:

@@ -47,7 +47,7 @@ def record_of(t: FrozenTrial) -> dict[str, Any]:
     return rec
 
 
-def _paid(t: FrozenTrial) -> tuple[float, float]:
+def paid_of(t: FrozenTrial) -> tuple[float, float]:
     """(device seconds, cost) of a trial, without building its whole record (read every loop)."""
     a = t.user_attrs
     src = a.get(PROGRESS_KEY) or a
@@ -93,7 +93,7 @@ def spent_of(study: optuna.Study, trials: list[FrozenTrial] | None = None) -> Sp
     the final training, the number of trials that count against the budget, and wall time."""
     trials = study.get_trials(deepcopy=False) if trials is None else trials
     attrs = study.user_attrs
-    paid = [_paid(t) for t in trials]
+    paid = [paid_of(t) for t in trials]
     seconds = sum(s for s, _ in paid)
     cost = sum(c for _, c in paid)
     for key in ("probe", "final_spent"):

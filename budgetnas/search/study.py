@@ -39,11 +39,11 @@ from budgetnas.data import DataSplits, load_dataset
 from budgetnas.errors import BudgetError, BudgetNASError, ConfigError, ResumeError, RunDirError, first_line
 from budgetnas.search.budget import Budget, CostModel, Spent, price_for
 from budgetnas.search.config import METRIC_OBJECTIVES, SearchConfig
-from budgetnas.search.ledger import BudgetLedger
+from budgetnas.search.ledger import JOB_PREFIX, BudgetLedger
 from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner
-from budgetnas.search.records import (CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY, TrialView, pareto,
-                                      ranked, record_of, spent_of, status_of, to_jsonable)
+from budgetnas.search.records import (CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY, TrialView, paid_of,
+                                      pareto, ranked, record_of, spent_of, status_of, to_jsonable)
 from budgetnas.spaces import BaseSpace, create_space
 from budgetnas.strategies import create_strategy
 from budgetnas.train import Checkpointer, Preempted, TrainConfig, evaluate, resolve_device, seeded_build, train
@@ -157,6 +157,20 @@ class RunLock:
     def __exit__(self, *exc: object) -> None:
         fcntl.flock(self._fh, fcntl.LOCK_UN)
         self._fh.close()
+
+    @staticmethod
+    def holder(run_dir: Path) -> str | None:
+        """Who holds ``run_dir``'s lock now (``"pid N on HOST"``), or None when no process does."""
+        path = run_dir / ".lock"
+        if not path.exists():
+            return None
+        with open(path) as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return fh.read().strip() or "another process"
+            fcntl.flock(fh, fcntl.LOCK_UN)
+        return None
 
 
 def _check_writable(run_dir: Path, what: str = "run directory", flag: str = "--run-dir") -> None:
@@ -345,8 +359,7 @@ class Search:
         final = self._probe(dear, self.final_space, p.resolution, len(p.train) + len(p.val)) * (
             len(p.train) + len(p.val)) * self.config.final_epochs if self.config.final_training else 0.0
         mid = (per_trial["cheapest"] + per_trial["costliest"]) / 2
-        study = self._existing_study()  # a run that exists has used part of its budget already
-        spent = spent_of(study) if study is not None else Spent()
+        spent = spent_of(existing) if existing is not None else Spent()  # a run that exists has used part
         left = self.budget.seconds_left(spent) - final
         by_budget = math.inf if math.isinf(left) else max(0, int(left // mid))
         buys = by_budget if self.budget.max_trials is None else \
@@ -461,7 +474,7 @@ class Search:
             # With shared storage several `search` processes may reach this point; exactly one
             # trains the final model (the others would pay for it again).
             shared = self.config.storage is not None
-            job = "final:" + hashlib.blake2b(json.dumps([best.arch, self._final_settings()]).encode(),
+            job = JOB_PREFIX + hashlib.blake2b(json.dumps([best.arch, self._final_settings()]).encode(),
                                              digest_size=8).hexdigest()
             claim = self.ledger.claim_job(job, _worker_name(), self.config.heartbeat_grace) if shared \
                 else "claimed"
@@ -597,14 +610,23 @@ class Search:
         """Queue the given cells once each; a resumed run finds them queued or done already."""
         known = set()
         for t in study.get_trials(deepcopy=False):
-            params = t.params or t.system_attrs.get("fixed_params") or {}
-            if set(params) == {name for name, _ in self.space.decisions()}:
+            params = self._cell_params(t)
+            if params is not None:
                 known.add(self.space.format(self.space.from_decisions(params)))
         for text in self.candidates:
             if text not in known:
                 study.enqueue_trial(self.space.to_decisions(self.space.parse(text)),
                                     user_attrs={"candidate": True})
                 known.add(text)
+
+    def _cell_params(self, t: Any) -> dict[str, Any] | None:
+        """A trial's cell as the space's decisions: those it suggested, or, not yet suggested, the
+        ones it was queued with; None when neither names every decision."""
+        names = {name for name, _ in self.space.decisions()}
+        for params in (t.params, t.system_attrs.get("fixed_params") or {}):
+            if set(params) == names:
+                return params
+        return None
 
     def _reconcile_ledger(self, study: optuna.Study) -> None:
         """A local run's session start (every earlier process is dead): close the slots a kill left
@@ -624,8 +646,9 @@ class Search:
             status = status_of(last)
             if status in COUNTED:
                 self.ledger.commit(slot, float(record_of(last).get("device_seconds", 0.0)))
-            elif status == "interrupted" and set(last.params) == {n for n, _ in self.space.decisions()}:
-                study.enqueue_trial(last.params, user_attrs={"retry_of": last.number, "trial_key": slot.trial_key})
+            elif status == "interrupted" and self._cell_params(last) is not None:
+                study.enqueue_trial(self._cell_params(last),
+                                    user_attrs={"retry_of": last.number, "trial_key": slot.trial_key})
                 log.info("trial %d was cut off while being re-queued; queued again", last.number)
             else:
                 self.ledger.release(slot)
@@ -658,10 +681,8 @@ class Search:
                 study.tell(t.number, state=TrialState.FAIL)
             except (RuntimeError, ValueError, optuna.exceptions.UpdateFinishedTrialError):
                 continue  # finished or recovered by someone else meanwhile
-            params = t.params
-            if set(params) != {name for name, _ in self.space.decisions()}:
-                params = t.system_attrs.get("fixed_params") or {}  # a queued cell, not yet suggested
-            if set(params) != {name for name, _ in self.space.decisions()}:
+            params = self._cell_params(t)
+            if params is None:
                 if key is not None:  # killed while the strategy was still proposing: nothing to re-run
                     self.ledger.release_key(key)
                 continue
@@ -781,10 +802,10 @@ class Search:
                     for t in trials_now:
                         if status_of(t) in CACHEABLE and "cache_of" not in t.user_attrs:
                             cache.setdefault(record_of(t).get("cache_key", ""), t.number)
-                spent = spent_of(study, trials_now)
+                so_far = spent_of(study, trials_now)
                 final_s = final_forecast(trials_now)
-                spent = Spent(spent.trials, spent.device_seconds + final_s,
-                              spent.cost + self.budget.cost_of(final_s),
+                spent = Spent(so_far.trials, so_far.device_seconds + final_s,
+                              so_far.cost + self.budget.cost_of(final_s),
                               wall_before + time.perf_counter() - session_start + final_s)
                 # k candidates at once share the device: each takes about k times its device
                 # seconds of wall time. First: can even the cheapest cell still be paid for?
@@ -795,8 +816,7 @@ class Search:
                     return stop
                 if shared:
                     self._recover_interrupted(study)
-                if self.candidates_only and not any(t.state == TrialState.WAITING for t in study.get_trials(
-                        deepcopy=False, states=(TrialState.WAITING,))):
+                if self.candidates_only and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
                     return "every given cell was evaluated"
                 trial = study.ask()
                 key = trial.user_attrs.get("trial_key")  # a re-queued trial keeps its identity
@@ -805,22 +825,20 @@ class Search:
                     trial.set_user_attr("trial_key", key)
                 arch = self.space.from_decisions(
                     {name: trial.suggest_categorical(name, list(choices)) for name, choices in self.space.decisions()})
-                # Then the cell proposed: its own forecast is checked and reserved (a cell over the
-                # size limit is rejected without training, at no cost).
-                # A cell over the size limit takes no slot (it is rejected at no cost, and a slot
-                # held meanwhile would look like a spent budget to a concurrent candidate); a
-                # cell already evaluated takes a trial slot but no device seconds.
+                # Then the cell proposed: its own forecast is checked and reserved. A cell over the
+                # size limit takes no slot (it is rejected at no cost, and a slot held meanwhile
+                # would look like a spent budget to a concurrent candidate); a cell already
+                # evaluated takes a trial slot but no device seconds.
                 oversize = cfg.max_params is not None and self._final_cost(arch).params > cfg.max_params
-                hit = self._cache_key(self.space.canonical(arch), p) in cache
-                forecast = 0.0 if oversize or hit else trial_forecast(arch)
+                cell_key = self._cache_key(self.space.canonical(arch), p)
+                forecast = 0.0 if oversize or cell_key in cache else trial_forecast(arch)
                 stop = self.budget.stop_reason(spent, forecast, forecast * k)
                 limit = None
                 if seconds_limit is not None:
                     # The ledger holds the trials' seconds; what it does not hold (probes, final
                     # trainings, attempts whose process was killed) comes off its limit.
-                    running = sum(float((t.user_attrs.get(PROGRESS_KEY) or {}).get("device_seconds", 0.0))
-                                  for t in trials_now if t.state == TrialState.RUNNING)
-                    outside = spent_of(study, trials_now).device_seconds - running - self.ledger.committed()
+                    running = sum(paid_of(t)[0] for t in trials_now if t.state == TrialState.RUNNING)
+                    outside = so_far.device_seconds - running - self.ledger.committed()
                     limit = seconds_limit - final_s - max(outside, 0.0)
                 # The reservation also counts the trials still running (their forecasts), so
                 # concurrent trials, here or on other workers, cannot overshoot the budget.
@@ -841,7 +859,7 @@ class Search:
             paid = TrialOutcome("running")
             in_flight: Any = contextlib.nullcontext()
             if share is not None:
-                in_flight = self._cell_in_flight(self._cache_key(self.space.canonical(arch), p), cache)
+                in_flight = self._cell_in_flight(cell_key, cache)
             try:
                 with in_flight:
                     outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker, paid, share)
@@ -1377,7 +1395,7 @@ class Search:
         os.replace(tmp, best_dir / "model.pt")
         (best_dir / "arch.txt").write_text(best.arch + "\n")
         bill(result.device_seconds)  # (the epochs were billed as they ended; this adds the rest)
-        seconds = before + max(result.device_seconds, billed[0])  # every session of this final training
+        seconds = before + billed[0]  # every session of this final training
         final = {"arch": best.arch, "settings": self._final_settings(), "trial": best.number, "epochs": cfg.epochs,
                  "device_seconds": seconds, "cost": self.budget.cost_of(seconds),
                  "test_metrics": test_metrics, "params": cost.params, "macs": cost.macs,
