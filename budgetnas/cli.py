@@ -250,6 +250,7 @@ def _config(args: argparse.Namespace) -> "SearchConfig":
 
 def _search(args: argparse.Namespace) -> int:
     from budgetnas.report import format_summary
+    from budgetnas.report.summary import money
     from budgetnas.search import Search, open_study
     from budgetnas.strategies import create_strategy
 
@@ -268,7 +269,7 @@ def _search(args: argparse.Namespace) -> int:
         done = f["spent"]
         if done["trials"] or done["device_seconds"]:
             print(f"already spent in {config.run_dir}: {plural(done['trials'], 'trial')}, "
-                  f"{seconds_text(done['device_seconds'])} of device time, ${done['cost']:.4f}")
+                  f"{seconds_text(done['device_seconds'])} of device time, {money(done['cost'])}")
         n = f["trials_affordable"]
         print(f"budget {f['budget']}: about {plural(n, ('more ' if done['trials'] else '') + 'trial')}")
         if n == 0:
@@ -387,25 +388,22 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_flag(message: str, args: argparse.Namespace) -> str:
+def _with_flag(message: str, parser: argparse.ArgumentParser, command: str | None) -> str:
     """A message that starts with a setting's Python name (``max_consecutive_failures must
     be...``, shared with the API) names the command-line flag too."""
-    first = message.split(" ", 1)[0]
-    flags = {a.dest: a.option_strings[-1] for a in _subparser_actions(args.command)
+    actions: list[argparse.Action] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            actions = action.choices[command]._actions
+    flags = {a.dest: a.option_strings[-1] for a in actions
              if a.option_strings and a.option_strings[-1].startswith("--")}
-    flag = flags.get(first)
+    flag = flags.get(message.split(" ", 1)[0])
     return f"{flag} ({message})" if flag else message
 
 
-def _subparser_actions(command: str | None) -> list[argparse.Action]:
-    for action in build_parser()._actions:
-        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
-            return list(action.choices[command]._actions)
-    return []
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     import optuna
@@ -419,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         commands = {"search": _search, "show": _show, "worker": _worker, "bench": _bench, "finetune": _finetune}
         return commands[args.command](args)
     except BudgetNASError as e:
-        print(f"error: {_with_flag(str(e), args)}", file=sys.stderr)
+        print(f"error: {_with_flag(str(e), parser, args.command)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         resumable = args.command in ("search", "worker", "finetune") and not getattr(args, "dry_run", False)

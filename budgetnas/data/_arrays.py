@@ -165,25 +165,19 @@ def _convert(arr: np.ndarray) -> np.ndarray:
     units uint8 pixels are read in (so a batch's own range never changes how a pixel value is
     read: a dark 12-bit test batch means what the bright training batch meant); floats as float32
     after a finiteness check."""
-    if arr.dtype.kind in "iu" and arr.dtype != np.uint8:
-        lo, hi = arr.min(), arr.max()
-        if not (lo >= 0 and hi <= 255):
-            warnings.warn(
-                f"integer images range from {lo} to {hi}, beyond 0..255; they are read as pixel "
-                "values like uint8 ones (stored as float32 value / 255) and normalised with the "
-                "training set's mean and std",
-                stacklevel=4,
-            )
-            return np.ascontiguousarray(arr, dtype=np.float32) / np.float32(255.0)
-    return np.ascontiguousarray(arr, dtype=_target_dtype(arr))
-
-
-def _target_dtype(arr: np.ndarray) -> np.dtype:
-    """uint8 for 0..255 integers, float32 for anything else; checks finiteness of floats."""
     if arr.dtype == np.uint8:
-        return np.dtype(np.uint8)
+        return np.ascontiguousarray(arr)
     if arr.dtype.kind in "iu":
-        return np.dtype(np.uint8)  # _convert sends integers beyond 0..255 elsewhere
+        lo, hi = arr.min(), arr.max()
+        if lo >= 0 and hi <= 255:
+            return np.ascontiguousarray(arr, dtype=np.uint8)
+        warnings.warn(
+            f"integer images range from {lo} to {hi}, beyond 0..255; they are read as pixel "
+            "values like uint8 ones (stored as float32 value / 255) and normalised with the "
+            "training set's mean and std",
+            stacklevel=4,
+        )
+        return np.ascontiguousarray(arr, dtype=np.float32) / np.float32(255.0)
     with np.errstate(over="ignore"):
         as32 = arr if arr.dtype == np.float32 else arr.astype(np.float32)
     finite = np.isfinite(as32)
@@ -201,9 +195,9 @@ def _target_dtype(arr: np.ndarray) -> np.dtype:
             f"float images range from {lo:g} to {hi:g}, not [0, 1]{hint if lo >= 0 and 16 < hi <= 255 else ''}; "
             "floats are read as they are (integer pixels as value / 255) and normalised with the training "
             "set's mean and std, so give later images (test, predict) in this same form",
-            stacklevel=5,
+            stacklevel=4,
         )
-    return np.dtype(np.float32)
+    return np.ascontiguousarray(as32)
 
 
 def encode_labels(

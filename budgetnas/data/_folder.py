@@ -155,7 +155,8 @@ def load_image_folder(
 
     Classes are the sorted subfolder names (or ``classes``, e.g. the training set's when reading
     its test folder). Hidden files are ignored; files that cannot be decoded are skipped and
-    reported in one warning, as are files that are not images by their extension. Images are
+    reported in one warning, as are image files in formats that are not read (HEIC, RAW...;
+    other files, such as a labels.csv, are left alone). Images are
     turned upright as their EXIF orientation says; transparent parts are composited onto black.
     ``max_side`` shrinks every image whose longer side is larger (aspect ratio kept) while it is
     decoded, so a folder of photos does not fill the memory at full size (a search passes twice
