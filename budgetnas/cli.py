@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -63,6 +64,13 @@ def _objectives(text: str) -> list[str]:
 
 class _Parser(argparse.ArgumentParser):
     """argparse, with a bad flag reported in one line (not the whole usage block above it)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse reads `--max-time -5m` as a missing value followed by an unknown flag, because
+        # only plain numbers (-5, -.5) count as negative values; a value starting with a minus and
+        # a digit goes to the option, whose own check then says what is wrong with it.
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")

@@ -84,6 +84,9 @@ def test_dry_run_says_what_the_budget_buys(tmp_path: Path, capsys: pytest.Captur
     (["--max-trials", "2", "--data-root", "/no/such/root"], "the data root /no/such/root does not exist"),
     (["--max-trials", "2", "--device", "tpu"], "unknown device 'tpu'; use 'auto', 'cpu', 'cuda' or 'cuda:N'"),
     (["--max-time", "5x"], "cannot read the duration '5x'"),
+    (["--max-time", "-5m"], "--max-time: a duration must be positive, got '-5m'"),
+    (["--max-time", "-90"], "--max-time: a duration must be positive"),
+    (["--max-params", "-2e6"], "--max-params: not a positive count"),
     (["--max-trials", "2", "--max-params", "1e5abc"], "not a positive count"),
 ])
 def test_user_mistakes_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],

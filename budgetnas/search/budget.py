@@ -61,6 +61,9 @@ def parse_duration(value: float | int | str) -> float:
     if re.fullmatch(r"\d+(\.\d+)?", s):
         return float(s)
     parts = re.findall(r"(\d+(?:\.\d+)?)([smh])", s)
+    if s.startswith("-"):
+        parse_duration(s[1:])  # unreadable after the sign: say that instead
+        raise ConfigError(f"a duration must be positive, got {value!r}")
     if not parts or "".join(a + b for a, b in parts) != s:
         raise ConfigError(f"cannot read the duration {value!r}; use e.g. 90s, 15m, 2h or 1h30m (or seconds)")
     return sum(float(v) * {"s": 1, "m": 60, "h": 3600}[u] for v, u in parts)
