@@ -31,10 +31,16 @@ from budgetnas.search.budget import Spent
 
 RECORD_VERSION = 2
 STATIC_KEY, PROGRESS_KEY = "record", "progress"
-COUNTED = ("complete", "pruned", "failed", "cached")  # statuses that use up a trial of the budget
+COUNTED = ("complete", "pruned", "failed")  # statuses that use up a trial of the budget (unless a cache hit)
 # Trained results the evaluation cache serves at the same (cell, fidelity, seed): a pruned cell
 # would be pruned again, so it is not trained twice either.
 CACHEABLE = ("complete", "pruned")
+
+
+def counts_as_trial(t: FrozenTrial) -> bool:
+    """Whether a trial uses up one of the budget's trials: one trained (or failing to), not a cache
+    hit, which costs nothing and trains nothing (``--max-trials 10`` buys 10 cells trained)."""
+    return status_of(t) in COUNTED and "cache_of" not in t.user_attrs
 
 
 def record_of(t: FrozenTrial) -> dict[str, Any]:
@@ -100,7 +106,7 @@ def spent_of(study: optuna.Study, trials: list[FrozenTrial] | None = None) -> Sp
         extra = attrs.get(key) or {}
         seconds += float(extra.get("device_seconds", 0.0))
         cost += float(extra.get("cost", 0.0))
-    counted = sum(1 for t in trials if status_of(t) in COUNTED)
+    counted = sum(1 for t in trials if counts_as_trial(t))
     return Spent(trials=counted, device_seconds=seconds, cost=cost,
                  wall_seconds=float(attrs.get("wall_seconds", 0.0)))
 

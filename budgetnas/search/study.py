@@ -42,8 +42,9 @@ from budgetnas.search.config import METRIC_OBJECTIVES, SearchConfig
 from budgetnas.search.ledger import JOB_PREFIX, BudgetLedger
 from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner
-from budgetnas.search.records import (CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY, TrialView, paid_of,
-                                      pareto, ranked, record_of, spent_of, status_of, to_jsonable)
+from budgetnas.search.records import (CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY, TrialView,
+                                      counts_as_trial, paid_of, pareto, ranked, record_of, spent_of, status_of,
+                                      to_jsonable)
 from budgetnas.spaces import BaseSpace, create_space
 from budgetnas.strategies import create_strategy
 from budgetnas.train import Checkpointer, Preempted, TrainConfig, evaluate, resolve_device, seeded_build, train
@@ -644,7 +645,7 @@ class Search:
                 continue
             last = max(trials, key=lambda t: t.number)
             status = status_of(last)
-            if status in COUNTED:
+            if counts_as_trial(last):
                 self.ledger.commit(slot, float(record_of(last).get("device_seconds", 0.0)))
             elif status == "interrupted" and self._cell_params(last) is not None:
                 study.enqueue_trial(self._cell_params(last),
@@ -827,11 +828,12 @@ class Search:
                     {name: trial.suggest_categorical(name, list(choices)) for name, choices in self.space.decisions()})
                 # Then the cell proposed: its own forecast is checked and reserved. A cell over the
                 # size limit takes no slot (it is rejected at no cost, and a slot held meanwhile
-                # would look like a spent budget to a concurrent candidate); a cell already
-                # evaluated takes a trial slot but no device seconds.
+                # would look like a spent budget to a concurrent candidate); nor does a cell
+                # already evaluated (served by the cache: no trial of the budget, no seconds).
                 oversize = cfg.max_params is not None and self._final_cost(arch).params > cfg.max_params
                 cell_key = self._cache_key(self.space.canonical(arch), p)
-                forecast = 0.0 if oversize or cell_key in cache else trial_forecast(arch)
+                free = oversize or cell_key in cache
+                forecast = 0.0 if free else trial_forecast(arch)
                 stop = self.budget.stop_reason(spent, forecast, forecast * k)
                 limit = None
                 if seconds_limit is not None:
@@ -842,9 +844,9 @@ class Search:
                     limit = seconds_limit - final_s - max(outside, 0.0)
                 # The reservation also counts the trials still running (their forecasts), so
                 # concurrent trials, here or on other workers, cannot overshoot the budget.
-                slot = None if stop is not None or oversize else self.ledger.reserve(
+                slot = None if stop is not None or free else self.ledger.reserve(
                     key, worker, max_trials=cfg.max_trials, seconds_limit=limit, forecast=forecast)
-                if slot is None and not oversize:  # over the budget, or the shared budget is spent
+                if slot is None and not free:  # over the budget, or the shared budget is spent
                     self._hand_back(study, trial)
                     if stop is None:
                         used, secs = self.ledger.usage()
@@ -873,8 +875,8 @@ class Search:
                 raise
             with lock:
                 status = outcome.status
-                if slot is not None and status == "rejected":
-                    self.ledger.release(slot)
+                if slot is not None and status in ("rejected", "cached"):  # e.g. a cell that was in
+                    self.ledger.release(slot)  # flight on a concurrent candidate: served, not paid
                 elif slot is not None:
                     self.ledger.commit(slot, outcome.device_seconds)
                 after = None  # the study after this trial, read once for the checkpoints and the bar

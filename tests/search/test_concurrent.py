@@ -17,7 +17,7 @@ import pytest
 from budgetnas.data import DataSplits, from_arrays
 from budgetnas.errors import ConfigError
 from budgetnas.search import Search, SearchConfig, open_study
-from budgetnas.search.records import COUNTED, record_of, spent_of, status_of
+from budgetnas.search.records import counts_as_trial, record_of, spent_of, status_of
 from budgetnas.search.study import DeviceShare
 from tests.search.test_search import TINY
 
@@ -60,7 +60,7 @@ def test_two_candidates_at_once_keep_the_budget_exact_and_bill_the_device_once(
     result = Search(cfg, data=splits, data_name="digits", progress=False).run()
     wall = time.perf_counter() - t0
     trials = open_study(tmp_path / "run").get_trials()
-    counted = [t for t in trials if status_of(t) in COUNTED]
+    counted = [t for t in trials if counts_as_trial(t)]
     assert len(counted) == 6 and result.spent.trials == 6  # exact, not up to 6 + 1
     assert len({record_of(t)["trial_key"] for t in counted}) == 6
     assert not [t for t in trials if status_of(t) in ("running", "waiting")]
@@ -118,7 +118,7 @@ def test_sigterm_checkpoints_every_running_candidate_and_the_rerun_finishes(tmp_
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     trials = open_study(run).get_trials()
-    assert len([t for t in trials if status_of(t) in COUNTED]) == 4
+    assert len([t for t in trials if counts_as_trial(t)]) == 4
     retries = [t for t in trials if record_of(t).get("retry_of") in {c.number for c in cut}]
     assert len(retries) == 2 and all(record_of(t).get("resumed_from_epoch", 1) > 1 for t in retries)
 

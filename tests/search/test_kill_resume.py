@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from budgetnas.search import open_study
-from budgetnas.search.records import COUNTED, record_of, status_of
+from budgetnas.search.records import counts_as_trial, record_of, status_of
 
 MAX_TRIALS = 7
 
@@ -66,7 +66,7 @@ def test_sigkill_mid_search_then_rerun_resumes_exactly(tmp_path: Path) -> None:
     after = {t.number: (t.params, t.values, record_of(t)["curve"]) for t in trials if status_of(t) == "complete"}
     for number, record in before.items():  # nothing finished was lost or changed
         assert after[number] == record
-    counted = [t for t in trials if status_of(t) in COUNTED]
+    counted = [t for t in trials if counts_as_trial(t)]
     assert len(counted) == MAX_TRIALS  # exact trial budget, over both processes
     keys = [record_of(t)["cache_key"] for t in trials if status_of(t) == "complete"]
     assert len(keys) == len(set(keys))  # no architecture trained twice at the same fidelity
@@ -74,7 +74,7 @@ def test_sigkill_mid_search_then_rerun_resumes_exactly(tmp_path: Path) -> None:
         if status_of(t) == "interrupted":
             retries = [r for r in trials if record_of(r).get("retry_of") == t.number]
             assert len(retries) == 1 and retries[0].params == t.params
-            assert status_of(retries[0]) in COUNTED
+            assert counts_as_trial(retries[0])
     assert (run / "best" / "model.pt").exists()
     assert "trial budget reached" in done.stdout
     assert any(status_of(t) == "interrupted" for t in trials), [status_of(t) for t in trials]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from budgetnas.search import open_study
-from budgetnas.search.records import COUNTED, record_of, status_of
+from budgetnas.search.records import counts_as_trial, record_of, status_of
 from tests.search.test_search import TINY, _search
 
 EPOCHS = 4
@@ -81,7 +81,7 @@ def test_sigterm_checkpoints_the_trial_and_the_rerun_continues_it(tmp_path: Path
     assert record_of(retry[0])["resumed_from_epoch"] >= epochs_before + 1
     assert len(record_of(retry[0])["curve"]) == EPOCHS
     assert record_of(retry[0])["curve"][:epochs_before] == record_of(cut[0])["curve"][:epochs_before]
-    assert len([t for t in trials if status_of(t) in COUNTED]) == 4
+    assert len([t for t in trials if counts_as_trial(t)]) == 4
     # Finished trials keep only the best few checkpoints (3 by default).
     assert len(list((run / "checkpoints").glob("*.ckpt"))) <= 3
 
@@ -122,8 +122,8 @@ def test_sigkill_at_random_moments_keeps_every_finished_trial_exactly_once(tmp_p
     final = {t.number: (t.params, t.values, record_of(t)["curve"]) for t in trials if status_of(t) == "complete"}
     for number, record in snapshots.items():
         assert final[number] == record
-    assert len([t for t in trials if status_of(t) in COUNTED]) == trials_wanted
-    keys = [record_of(t)["trial_key"] for t in trials if status_of(t) in COUNTED]
+    assert len([t for t in trials if counts_as_trial(t)]) == trials_wanted
+    keys = [record_of(t)["trial_key"] for t in trials if counts_as_trial(t)]
     assert len(keys) == len(set(keys))  # a retried trial finished under its one identity, once
 
 

@@ -26,10 +26,11 @@ def splits(digits) -> DataSplits:
                       test=from_arrays(x[1500:1700], y[1500:1700], name="digits"))
 
 
-def _search(tmp_path: Path, splits: DataSplits, candidates: list[str] | None = None,
+def _search(tmp_path: Path, splits: DataSplits, candidates: list[str] | None = None, only: bool = False,
             **kw) -> tuple[Search, object]:
     cfg = SearchConfig(data="digits", run_dir=str(tmp_path / kw.pop("name", "run")), **{**TINY, **kw})
     s = Search(cfg, data=splits, data_name="digits", progress=False, candidates=candidates)
+    s.candidates_only = only
     return s, s.run()
 
 
@@ -204,9 +205,14 @@ def test_cached_architectures_are_not_paid_for_twice(tmp_path: Path, splits: Dat
     first = study.get_trials()[0]
     study.enqueue_trial(first.params)  # the strategy proposes the same cell again
     _, result = _search(tmp_path, splits, max_trials=2)
-    second = open_study(search.run_dir).get_trials()[1]
+    trials = open_study(search.run_dir).get_trials()
+    second = trials[1]
     assert status_of(second) == "cached" and record_of(second)["cache_of"] == 0
     assert second.values == first.values and record_of(second)["device_seconds"] == 0
+    # A cache hit trains nothing, so it is not one of the budget's trials: --max-trials 2 bought two
+    # cells trained (the hit used to take the second trial, and the search stopped one cell short).
+    assert [status_of(t) for t in trials] == ["complete", "cached", "complete"]
+    assert result.spent.trials == 2 and "2/2 trials" in result.stop_reason
 
 
 def test_a_copied_run_directory_resumes_elsewhere(tmp_path: Path, splits: DataSplits) -> None:

@@ -146,7 +146,7 @@ def test_a_cache_hit_keeps_its_own_size_objective(tmp_path, splits) -> None:
     # (one canonical form) but A has more parameters.
     a = "|none~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|none~1|none~2|"
     b = "|none~0|+|nor_conv_3x3~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"
-    _, result = _search(tmp_path, splits, candidates=[a, b], max_trials=2, final_training=False,
+    _, result = _search(tmp_path, splits, candidates=[a, b], only=True, max_trials=2, final_training=False,
                      objectives=["accuracy", "params"])
     study = open_study(result.run_dir)
     first, second = study.get_trials()

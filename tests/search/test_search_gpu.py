@@ -16,7 +16,7 @@ import pytest
 from budgetnas import load_model
 from budgetnas.data import DataSplits, from_arrays
 from budgetnas.search import Search, SearchConfig, open_study
-from budgetnas.search.records import COUNTED, record_of, status_of
+from budgetnas.search.records import counts_as_trial, record_of, status_of
 from tests.conftest import cuda_allocated
 
 pytestmark = pytest.mark.gpu
@@ -38,7 +38,7 @@ def test_a_search_on_cuda_trains_every_candidate_in_a_cuda_graph(tmp_path: Path,
     cfg = SearchConfig(data="digits", run_dir=str(run), max_trials=4, concurrent=concurrent, **SMALL)
     result = Search(cfg, data=splits, data_name="digits", progress=False).run()
     trials = open_study(run).get_trials()
-    counted = [t for t in trials if status_of(t) in COUNTED]
+    counted = [t for t in trials if counts_as_trial(t)]
     assert len(counted) == 4
     failed = [(t.number, t.user_attrs.get("reason")) for t in trials if status_of(t) == "failed"]
     assert not failed, failed

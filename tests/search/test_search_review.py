@@ -226,3 +226,19 @@ def test_slots_left_open_by_a_kill_are_closed_at_the_next_session(tmp_path: Path
     paid = sum(record_of(t)["device_seconds"] for t in trials if status_of(t) != "interrupted")
     assert used == 2 and seconds == pytest.approx(paid, abs=1e-6)  # no forecast left reserved
     ledger.close()
+
+
+def test_a_cache_hit_takes_no_trial_of_the_budget_even_after_waiting_for_its_cell(tmp_path, splits) -> None:
+    """Two candidates at once proposed the same cell: the second waits for the first's training
+    and is then served by the cache. It used to keep the trial slot it had reserved (and count
+    as a trial); now a served cell gives its slot back, and the ledger agrees with the records."""
+    # Two strings, one function (node 1 is all-zero in the first, so its conv from node 1 is dead).
+    a = "|none~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|none~1|none~2|"
+    b = "|none~0|+|nor_conv_3x3~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"
+    search, result = _search(tmp_path, splits, candidates=[a, b], only=True, concurrent=2,
+                             max_trials=5, epochs=3, final_training=False)
+    trials = open_study(search.run_dir).get_trials()
+    assert sorted(status_of(t) for t in trials) == ["cached", "complete"]
+    assert result.spent.trials == 1 and spent_of(open_study(search.run_dir)).trials == 1
+    used, _ = BudgetLedger(f"sqlite:///{search.run_dir / 'study.db'}", "budgetnas").usage()
+    assert used == 1

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from budgetnas.search import open_study
-from budgetnas.search.records import COUNTED, record_of, status_of
+from budgetnas.search.records import counts_as_trial, record_of, status_of
 
 
 def _pg_bin(name: str) -> str | None:
@@ -103,7 +103,7 @@ def test_three_workers_share_one_exact_budget(postgres: str, tmp_path: Path) -> 
         assert p.returncode == 0, err
     study = open_study(None, storage=postgres, study_name="three")
     all_trials = study.get_trials()
-    counted = [t for t in all_trials if status_of(t) in COUNTED]
+    counted = [t for t in all_trials if counts_as_trial(t)]
     assert len(counted) == trials  # exact, not up to trials + 2
     keys = [record_of(t)["trial_key"] for t in counted]
     assert len(set(keys)) == trials  # no trial run twice
@@ -138,7 +138,7 @@ def test_two_search_commands_on_one_study_train_the_final_model_once(postgres: s
     assert "by another worker" in logs
     study = open_study(None, storage=postgres, study_name="twice")
     assert study.user_attrs["final_spent"]["device_seconds"] > 0
-    assert len([t for t in study.get_trials() if status_of(t) in COUNTED]) == 4
+    assert len([t for t in study.get_trials() if counts_as_trial(t)]) == 4
 
 
 def test_a_killed_workers_trial_is_requeued_by_heartbeat(postgres: str, tmp_path: Path) -> None:
