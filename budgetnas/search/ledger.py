@@ -189,14 +189,30 @@ class BudgetLedger:
     def claim_stale(self, trial_key: str, worker: str, grace: float) -> bool:
         """Atomically take over a dead worker's slot (marking it re-queued, with a fresh heartbeat);
         True for exactly one claimant. Only ``reserve`` makes a slot running again, so a retry that
-        another worker has just picked up is never mistaken for a dead one."""
+        another worker has just picked up is never mistaken for a dead one.
+
+        The dead attempt's forecast is given back in the same transaction (as a trial stopped by a
+        signal gives it back when it commits): its retry reserves its own when it starts, and what
+        the dead attempt used is on its trial's record. (It stayed reserved for good before: every
+        dead worker's trial shrank the seconds budget of the study by its forecast.)
+        """
         now = time.time()
         with self.engine.begin() as c:
+            row = c.execute(sa.select(SLOTS.c.forecast).where(
+                SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key)).first()
+            if row is None:
+                return False
             done = c.execute(sa.update(SLOTS).where(
                 SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key,
-                SLOTS.c.state.in_(("running", "requeued")),
-                SLOTS.c.heartbeat < now - grace).values(heartbeat=now, worker=worker, state="requeued"))
-        return done.rowcount == 1
+                SLOTS.c.state.in_(("running", "requeued")), SLOTS.c.forecast == row.forecast,
+                SLOTS.c.heartbeat < now - grace).values(heartbeat=now, worker=worker, state="requeued",
+                                                        forecast=0.0))
+            if done.rowcount != 1:
+                return False
+            if row.forecast:
+                c.execute(sa.update(BUDGET).where(BUDGET.c.study == self.study).values(
+                    seconds_reserved=BUDGET.c.seconds_reserved - float(row.forecast)))
+        return True
 
     # -- one-off jobs ---------------------------------------------------------------------------
     def claim_job(self, key: str, worker: str, grace: float) -> str:

@@ -69,3 +69,22 @@ def test_a_claimed_but_abandoned_slot_can_be_claimed_again(tmp_path: Path) -> No
     time.sleep(0.3)  # ...and dies before re-queuing it: the re-queued slot goes stale in turn
     assert ledger.stale(0.2) == {"k"} and ledger.claim_stale("k", "w3", 0.2)
     ledger.close()
+
+
+def test_a_dead_workers_forecast_is_given_back_when_its_trial_is_claimed(tmp_path: Path) -> None:
+    # It stayed reserved for good: the retry reserved its own forecast on top, so every trial of
+    # a dead worker shrank the study's seconds budget by its forecast until the search stopped
+    # early with seconds left.
+    import time
+
+    ledger = _ledger(tmp_path)
+    ledger.reserve("k", "w1", max_trials=None, seconds_limit=10.0, forecast=4.0)
+    time.sleep(0.3)  # w1 was killed mid-trial: its heartbeat goes stale
+    assert ledger.claim_stale("k", "w2", 0.2)
+    assert ledger.usage() == (1, 0.0)  # the slot is kept (a retry), the dead attempt's 4 s are not
+    retry = ledger.reserve("k", "w2", max_trials=None, seconds_limit=10.0, forecast=4.0)
+    assert retry is not None and ledger.usage() == (1, 4.0)
+    ledger.commit(retry, 3.0)
+    assert ledger.usage() == (1, 3.0)
+    assert ledger.reserve("n", "w2", max_trials=None, seconds_limit=10.0, forecast=7.0) is not None  # 3 + 7
+    ledger.close()
