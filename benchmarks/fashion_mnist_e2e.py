@@ -141,7 +141,10 @@ def seconds_per_image(C: int, N: int, *, in_channels: int, num_classes: int, res
     space = create_space("nb201", C=C, N=N)
     model = seeded_build(lambda: space.build(COSTLIEST, in_channels=in_channels, num_classes=num_classes), 0)
     cfg = TrainConfig(epochs=1, batch_size=batch, warmup_epochs=0, step_mode=step_mode)
-    steps = (2, 10) if device.type == "cuda" else (1, 3)
+    # On CUDA a replayed step takes milliseconds, about the run-to-run jitter of a run's one-off
+    # costs (the capture, its synchronise and empty_cache): 8 steps of difference left the
+    # per-step time mostly noise, so 20, as the search's own probe (Search._probe) uses.
+    steps = (4, 24) if device.type == "cuda" else (1, 3)
     times = []
     for m in (1, *steps):  # the first pays for cuDNN's algorithm choice and the allocator
         x = torch.randn(batch * m, in_channels, resolution, resolution)

@@ -106,7 +106,7 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,clo
 case "$PACK" in
   # Stage limits add up to at most ~515 s, inside the pack's 540 less set-up and slack.
   core)
-    stage "pytest -m gpu" 120 "$PY" -m pytest -q -m gpu tests/train tests/search/test_search_gpu.py
+    stage "pytest -m gpu" 120 "$PY" -m pytest -v -m gpu tests/train tests/search/test_search_gpu.py
     stage "e2e 60 s, seed 0" 170 "$PY" benchmarks/fashion_mnist_e2e.py --budgets 60 --seeds 0 \
       --rows "$OUT/rows-60-s0.jsonl" --out "$RES" "${E2E[@]}"
     stage "speed: best cell, unfused" 110 "$PY" benchmarks/gpu_speed.py --cells best --batches 512,1024 \
@@ -147,4 +147,4 @@ say ""
 say "=== summary of pack $PACK ($(($(date +%s) - START))s; files in $OUT) ==="
 for line in "${SUMMARY[@]}"; do say "  $line"; done
 echo "--- tables and key lines from $LOG:"
-grep -E "^\| |images/s|^accuracy |^  (NAS|ResNet)|target >=|Error|error:" "$LOG" | grep -v "^===" | tail -60
+grep -E "^\| |images/s|^accuracy |^  (NAS|ResNet)|target >=|Error|error:|^(FAILED|ERROR) |[0-9]+ (passed|failed)" "$LOG" | grep -v "^===" | tail -60

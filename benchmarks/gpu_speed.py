@@ -14,16 +14,21 @@ label smoothing and clipping (what a search trial really runs):
   CUDA stream and graph, as ``budgetnas search --concurrent K`` does; the aggregate images/s;
 * ``concurrent-fused``: the same with fused kernels.
 
-Speed is steady state: every measurement trains twice, for 1 and for 1 + ``--epochs`` epochs,
-and divides the images of the extra epochs by the extra time, so one-off costs (moving the
-model, graph capture) cancel. Fused modes first train once untimed, so that both timed runs find
-inductor's caches equally warm and their compilations cancel too. The "cold compile" column is
-the first run's time minus a warm run's: what inductor's on-disk cache saves. It understates what
-a new network pays, since every run still traces the network anew (dynamo and AOTAutograd); and
-only the first fused mode of a cell and batch finds the cache cold. Against the peaks measured here and now: a bf16
-matmul (8192^3) for FLOP/s and a 1 GiB device-to-device copy for memory bandwidth. FLOPs per
-training image = 3 x 2 x multiply-adds, and bytes per training image = the unfused bf16 model of
-``roofline.py``; so "MFU" and "BW util" are model FLOP and model byte utilisation.
+Speed is steady state: each measurement trains 1 + ``--epochs`` epochs and times only epochs 2
+onwards, between the ends of epochs (where the trainer synchronises the device to read the loss),
+so one-off costs (moving the model, graph capture, compilation: all in epoch 1) are left out
+rather than subtracted. (Subtracting a shorter run's wall time, as this did before, left the
+run-to-run jitter of a compilation, seconds, against a timed part under one second at these speeds.)
+Concurrent candidates wait for each other at the end of epoch 1, so their timed epochs run
+together; the aggregate is all their timed images over the wall time from that common start to
+the end of the last one. ``fused`` first trains one epoch untimed; the "cold compile" column is
+that first epoch's time minus the timed run's first epoch: what inductor's on-disk cache saves.
+It understates what a new network pays, since every run still traces the network anew (dynamo and
+AOTAutograd); and only the first fused mode of a cell and batch finds the cache cold.
+Against the peaks measured here and now (after half a second of warm-up, so that the clocks have
+ramped up): a bf16 matmul (8192^3) for FLOP/s and a 1 GiB device-to-device copy for memory
+bandwidth. FLOPs per training image = 3 x 2 x multiply-adds, and bytes per training image = the
+unfused bf16 model of ``roofline.py``; so "MFU" and "BW util" are model FLOP and model byte utilisation.
 
 ``--accuracy`` also trains the best cell for ``--acc-epochs`` (10) epochs on the CIFAR-10 JPEG
 train set (50,000) in eager, graph, fused and concurrent mode and tests it on the 10,000 test images:
@@ -68,10 +73,17 @@ MODES = ("eager", "graph", "fused", "concurrent", "concurrent-fused")
 
 
 # ------------------------------------------------------------------------------------ peaks
-def _timed(fn, dev: torch.device, repeats: int) -> float:
+def _timed(fn, dev: torch.device, repeats: int, warm_s: float = 0.0) -> float:
     fn()  # warm-up
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
+    # An idle GPU runs below its clock and takes a while to ramp up (not measured here: no GPU
+    # yet), so a peak timed from cold would understate it, and MFU overstate.
+    t_warm = time.perf_counter()
+    while time.perf_counter() - t_warm < warm_s:
+        fn()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
     t0 = time.perf_counter()
     for _ in range(repeats):
         fn()
@@ -86,11 +98,12 @@ def measure_peaks(dev: torch.device, smoke: bool) -> tuple[float, float]:
     dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
     a = torch.randn(n, n, device=dev, dtype=dtype)
     b = torch.randn(n, n, device=dev, dtype=dtype)
-    flops = 2 * n**3 / _timed(lambda: a @ b, dev, 5 if smoke else 20)
+    warm_s = 0.5 if dev.type == "cuda" and not smoke else 0.0
+    flops = 2 * n**3 / _timed(lambda: a @ b, dev, 5 if smoke else 20, warm_s)
     elems = (1 << 24) if smoke or dev.type != "cuda" else (1 << 29)  # 1 GiB of bf16 on a GPU
     src = torch.empty(elems, device=dev, dtype=torch.bfloat16)
     dst = torch.empty_like(src)
-    bw = 2 * src.numel() * src.element_size() / _timed(lambda: dst.copy_(src), dev, 5 if smoke else 20)
+    bw = 2 * src.numel() * src.element_size() / _timed(lambda: dst.copy_(src), dev, 5 if smoke else 20, warm_s)
     return flops, bw
 
 
@@ -117,22 +130,36 @@ def build(cell: str, seed: int) -> torch.nn.Module:
 
 
 def train_once(cell: str, mode: str, bs: int, epochs: int, x: torch.Tensor, y: torch.Tensor,
-               dev: torch.device, k: int, seed: int = 0, val: tuple | None = None) -> tuple[float, list]:
-    """Wall seconds to train ``k`` candidates (1 unless concurrent) and their results."""
+               dev: torch.device, k: int, seed: int = 0, val: tuple | None = None
+               ) -> tuple[float, list, list[list[float]]]:
+    """Wall seconds to train ``k`` candidates (1 unless concurrent), their results, and for each
+    the ``time.perf_counter()`` at the start of epoch 2 and at the end of every later epoch."""
     step_mode = "eager" if mode == "eager" else "graph"
     cfg = TrainConfig(epochs=epochs, batch_size=bs, step_mode=step_mode, fuse=mode.endswith("fused"))
     results: list = [None] * k
+    stamps: list[list[float]] = [[] for _ in range(k)]
     errors: list[BaseException] = []
+    # Candidates capture (and compile) one at a time: all of them start epoch 2 together, so that
+    # their timed epochs overlap.
+    barrier = threading.Barrier(k) if k > 1 else None
 
     def one(i: int) -> None:
+        def on_epoch(record) -> bool:
+            if record.epoch == 1 and barrier is not None:
+                barrier.wait()
+            stamps[i].append(time.perf_counter())  # the trainer has just synchronised the device
+            return False
+
         try:
             model = build(cell, seed + i)
             stream = torch.cuda.stream(torch.cuda.Stream(dev)) if dev.type == "cuda" and k > 1 else None
             with stream if stream is not None else contextlib.nullcontext():
                 results[i] = train(model, x, y, *(val or (None, None)), cfg, num_classes=10, seed=seed + i,
-                                   device=dev)
+                                   device=dev, on_epoch=on_epoch)
         except BaseException as e:  # reported by the caller
             errors.append(e)
+            if barrier is not None:
+                barrier.abort()  # the others must not wait for this one
 
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
@@ -148,27 +175,35 @@ def train_once(cell: str, mode: str, bs: int, epochs: int, x: torch.Tensor, y: t
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     if errors:
-        raise errors[0]
-    return time.perf_counter() - t0, results
+        raise next((e for e in errors if not isinstance(e, threading.BrokenBarrierError)), errors[0])
+    return time.perf_counter() - t0, results, stamps
+
+
+def steady_rate(stamps: list[list[float]], images_per_epoch: int) -> float:
+    """Aggregate images/s of candidates from their epoch stamps (see :func:`train_once`): the
+    images of all their timed epochs over the wall time from their common start of epoch 2 to the
+    end of the last one (for one candidate, its epochs 2.. over their time); NaN without any."""
+    if not stamps or any(len(s) < 2 for s in stamps):
+        return float("nan")
+    start, end = max(s[0] for s in stamps), max(s[-1] for s in stamps)
+    epochs = sum(len(s) - 1 for s in stamps)
+    return epochs * images_per_epoch / (end - start) if end > start else float("nan")
 
 
 def speed(cell: str, mode: str, bs: int, args: argparse.Namespace, x: torch.Tensor, y: torch.Tensor,
           dev: torch.device) -> tuple[float, str, float | None]:
     """Steady-state training images/s (aggregate over the candidates), how the step ran, and for
-    fused modes the seconds of the first (cold) run beyond the same run warm."""
+    ``fused`` the seconds of a first (cold) run's first epoch beyond the timed run's."""
     k = args.concurrent if mode.startswith("concurrent") else 1
     cold = None
-    if mode.endswith("fused"):
-        cold, _ = train_once(cell, mode, bs, 1, x, y, dev, k)
-    short, _ = train_once(cell, mode, bs, 1, x, y, dev, k)
-    long, results = train_once(cell, mode, bs, 1 + args.epochs, x, y, dev, k)
+    if mode == "fused":  # (concurrent-fused: its timed run's epoch 1 pays the compilations)
+        _, cold, _ = train_once(cell, mode, bs, 1, x, y, dev, k)
+    _, results, stamps = train_once(cell, mode, bs, 1 + args.epochs, x, y, dev, k)
     static = dev.type == "cuda" or mode.endswith("fused")  # the trainer drops the last partial batch
-    steps = len(y) // bs if static else -(-len(y) // bs)
-    images = k * args.epochs * steps * bs if static else k * args.epochs * len(y)
+    images_per_epoch = len(y) // bs * bs if static else len(y)
     ran = results[0].step_mode + ("+fused" if results[0].fused else "")
-    # (a smoke run's epochs are too short to time: the difference can be noise, even negative)
-    ips = images / (long - short) if long > short else float("nan")
-    return ips, ran, None if cold is None else cold - short
+    ips = steady_rate(stamps, images_per_epoch)
+    return ips, ran, None if cold is None else cold[0].curve[0].seconds - results[0].curve[0].seconds
 
 
 # ------------------------------------------------------------------------------------ main
@@ -244,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         accs = {}
         for mode in ("eager", "graph", "fused", "concurrent"):
             k = args.concurrent if mode == "concurrent" else 1
-            wall, results = train_once(best, mode, acc_batch, args.acc_epochs, tx, ty, dev, k, seed=0)
+            wall, results, _ = train_once(best, mode, acc_batch, args.acc_epochs, tx, ty, dev, k, seed=0)
             tests = [evaluate(r.model, vx, vy, num_classes=10, device=dev)["accuracy"] for r in results]
             ran = results[0].step_mode + ("+fused" if results[0].fused else "")
             accs[mode] = (ran, tests)
@@ -268,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         f"({'bf16' if dev.type == 'cuda' else 'fp32'} matmul), {peak_bw / 1e9:.0f} GB/s (device copy)",
         f"- torch {torch.__version__}, Python {platform.python_version()}; command: `{cmd}`",
         f"- data: {'random' if args.synthetic else 'CIFAR-10 JPEG'} 3x32x32, {len(y):,} images per epoch; "
-        f"images/s in steady state (1 + {args.epochs} epochs minus 1 epoch); NB201 C=16 N=5",
+        f"images/s in steady state (epochs 2 to {1 + args.epochs} of one run, timed between epoch ends; "
+        f"concurrent candidates start epoch 2 together); NB201 C=16 N=5",
         "",
         *table, *acc_lines,
     ])

@@ -301,7 +301,11 @@ class Search:
             steps = (4, 24) if self.device.type == "cuda" else (2, 6)
         p = self._load()
         bs = self.train_config.resolved_batch_size(n, self.device.type)
-        cfg = TrainConfig(epochs=1, batch_size=bs, lr=self.config.lr, warmup_epochs=0)
+        # The step mode the trials and the final training run in: on CUDA an eager step costs
+        # several times a replayed one, so a probe in the default (graph) mode would forecast an
+        # eager search's final training far too cheap (on the CPU both modes are the same step).
+        cfg = TrainConfig(epochs=1, batch_size=bs, lr=self.config.lr, warmup_epochs=0,
+                          step_mode=self.config.step_mode)
         seconds = []
         for m in steps:
             x = torch.randn(bs * m, p.in_channels, resolution, resolution)

@@ -394,7 +394,11 @@ class _Step:
             torch.cuda.synchronize(self.dev)
             self._restore(*saved)
             self.mode = "eager"
-            first = first_line(e)
+            # An error inside the capture makes torch.cuda.graph's __exit__ end the capture, which
+            # then fails too ("operation failed due to a previous error during capture"): that
+            # second error is what arrives here, the cause is its __context__.
+            cause = e.__context__ if isinstance(e.__context__, Exception) else None
+            first = first_line(e) if cause is None else f"{first_line(cause)}; then: {first_line(e)}"
             log.warning("CUDA graph capture failed (%s); this candidate trains eagerly", first)
             return
         self.graph, self.static = graph, (sx, sy)
@@ -502,13 +506,25 @@ def train(
     state = checkpoint.load() if checkpoint is not None else None
     if state is not None and state.get("batch_size") != bs:
         state = None  # saved under another batch size (e.g. before an out-of-memory retry)
+    if state is not None and (state.get("device_type", dev.type) != dev.type
+                              or state["generator"].numel() != gen.get_state().numel()):
+        # Saved on another kind of device: a CPU generator's state cannot seed a CUDA generator
+        # (set_state raises), and a CPU run's momentum buffers are laid out for NCHW weights,
+        # which CUDA's fused SGD refuses next to channels_last ones. Start again instead.
+        log.warning("checkpoint %s was saved on %s, this run trains on %s: training from the start",
+                    checkpoint.path, state.get("device_type", "another device"), dev.type)  # type: ignore[union-attr]
+        state = None
     if state is not None:
         model.load_state_dict(state["model"])
         ours = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
         opt.load_state_dict(state["optimizer"])
-        for group, hp in zip(opt.param_groups, ours):  # the saved state, this run's settings: a
-            group.update(hp)  # CPU checkpoint resumed on CUDA must still use fused SGD, and the
-            # captured optimizer must read this run's lr_t, not the checkpoint's copy of it
+        for group, hp in zip(opt.param_groups, ours):  # the saved state, this run's settings:
+            group.update(hp)  # the captured optimizer must read this run's lr_t, not the
+            # checkpoint's copy of it
+        for p in model.parameters():  # fused SGD on CUDA needs each buffer laid out as its weight
+            for k, v in list(opt.state.get(p, {}).items()):
+                if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                    opt.state[p][k] = torch.empty_like(p).copy_(v)
         gen.set_state(state["generator"].to(gen.get_state().device))
         step, first_epoch, first_i = state["step"], state["epoch"], state["i"]
         order = state["order"].to(dev) if state["order"] is not None else None
@@ -529,7 +545,7 @@ def train(
         checkpoint.save({  # type: ignore[union-attr]
             "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
             "step": step, "epoch": epoch, "i": i, "order": order, "loss_sum": loss_sum.clone(),
-            "curve": [r.to_dict() for r in result.curve], "batch_size": bs,
+            "curve": [r.to_dict() for r in result.curve], "batch_size": bs, "device_type": dev.type,
         })
 
     last_save = time.perf_counter()

@@ -90,3 +90,20 @@ def test_checkpoint_from_another_batch_size_is_not_used(tmp_path: Path, data) ->
     train(_model(), *data, TrainConfig(epochs=1, batch_size=32), num_classes=10, device="cpu", checkpoint=ck)
     r = train(_model(), *data, TrainConfig(epochs=1, batch_size=16), num_classes=10, device="cpu", checkpoint=ck)
     assert r.resumed_from is None and np.isfinite(r.curve[0].train_loss)
+
+
+def test_a_checkpoint_from_another_kind_of_device_is_not_resumed(tmp_path: Path, data, caplog) -> None:
+    # A CPU generator's state cannot seed a CUDA generator (and the reverse), and CUDA's fused SGD
+    # refuses momentum buffers laid out for the CPU's NCHW weights: such a run starts again.
+    ck = Checkpointer(tmp_path / "t.ckpt")
+    with pytest.raises(Preempted):
+        train(_model(), *data, CFG, num_classes=10, seed=0, device="cpu", checkpoint=ck,
+              should_stop=lambda: True)
+    state = ck.load()
+    assert state is not None and state["device_type"] == "cpu"
+    ck.save({**state, "device_type": "cuda", "generator": torch.zeros(16, dtype=torch.uint8)})
+    with caplog.at_level("WARNING", logger="budgetnas"):
+        again = train(_model(), *data, CFG, num_classes=10, seed=0, device="cpu", checkpoint=ck)
+    assert again.resumed_from is None and "saved on cuda" in caplog.text
+    straight = train(_model(), *data, CFG, num_classes=10, seed=0, device="cpu")
+    assert [r.train_loss for r in again.curve] == [r.train_loss for r in straight.curve]
