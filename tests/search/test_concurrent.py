@@ -100,7 +100,10 @@ def test_sigterm_checkpoints_every_running_candidate_and_the_rerun_finishes(tmp_
     deadline = time.time() + 120
     while True:  # wait until both candidates have finished an epoch
         try:
-            trials = open_study(run).get_trials() if (run / "study.db").exists() else []
+            # Not before a checkpoint exists: opening the database while the search is still
+            # creating it made both write Optuna's tables, and the search failed ("table studies
+            # already exists"), once in CI.
+            trials = open_study(run).get_trials() if list((run / "checkpoints").glob("*.ckpt")) else []
         except Exception:
             trials = []
         if len([t for t in trials if status_of(t) == "running" and record_of(t)["curve"]]) == 2:
