@@ -46,7 +46,8 @@ def unique_str(ops: Sequence[str]) -> str:
     source string itself for ``skip_connect``, and ``"(src)@op"`` otherwise. The result is the
     output node's string. Quirk kept on purpose: a node whose terms are all zero becomes ``"#+#"``,
     not ``"#"``, so later edges do not treat it as zero; that is why the table has 6,466 distinct
-    values (and our canonical form, which does treat it as zero, has fewer).
+    values. The string does not tell one conv reached twice from two convs, nor keep the learned
+    BN shift of a conv on a zero node; our canonical form does both (see ``NB201Table``).
     """
     nodes = ["0"]
     for to in (1, 2, 3):

@@ -248,25 +248,76 @@ def _check_op(op: Any, token: str | None = None) -> None:
 
 
 def canonical_form(arch: NB201Arch) -> str:
-    """An order-independent expression of what the cell computes.
+    """An order-independent expression of what the cell computes, with conv instances told apart.
 
-    Node 0 is ``x``; each node is the multiset (sorted sum) of its incoming terms; ``none`` edges and
-    edges out of all-zero nodes vanish; ``skip_connect`` passes its input's terms through; average
-    pooling is linear, so it distributes over sums. Cells with equal forms compute the same function
-    family, so the evaluation cache and de-duplication use this key.
+    Node 0 is ``x``; each node is the sorted sum of its incoming terms. ``none`` edges and
+    ``skip_connect``/``avg_pool_3x3`` edges out of an all-zero node vanish; ``skip_connect`` passes
+    its input's terms through; average pooling (padding not counted) is linear, so it distributes
+    over sums. A conv (ReLU-Conv-BN) is a term of its own, applied to its input's whole sum; on an
+    all-zero input it outputs its BN's learned shift, a constant ``c`` (constants in one sum merge
+    into one, and pooling keeps them). Each conv edge is an instance with its own weights: a node
+    that feeds several edges shares its convs, so ``2*conv_a(x)`` (one conv reached twice) is not
+    ``conv_a(x) + conv_b(x)`` (two convs). Instances are named ``op#k``, with ``k`` chosen so that
+    the string is the least over all namings of interchangeable instances (same op, same input):
+    cells with equal forms compute the same function family, so the evaluation cache and
+    de-duplication use this key. A cell whose output is zero gives ``"0"``.
     """
-    nodes: list[tuple[str, ...]] = [("x",)]
+    # Terms: "x", "c" (a learned constant), ("pool", term) and ("conv", edge) for conv instances.
+    conv_input: dict[int, tuple] = {}
+    nodes: list[tuple] = [("x",)]
     for to in (1, 2, 3):
-        terms: list[str] = []
-        for (t, frm), op in zip(EDGES, arch):
-            if t != to or op == "none" or not nodes[frm]:
+        terms: list = []
+        for e, ((t, frm), op) in enumerate(zip(EDGES, arch)):
+            if t != to or op == "none":
                 continue
             src = nodes[frm]
             if op == "skip_connect":
                 terms.extend(src)
             elif op == "avg_pool_3x3":
-                terms.extend(f"avg_pool_3x3({term})" for term in src)
+                terms.extend(term if term == "c" else ("pool", term) for term in src)
+            elif not src:  # ReLU-Conv of zero is zero; its BN adds its learned shift
+                terms.append("c")
             else:
-                terms.append(f"{op}({'+'.join(src)})")
-        nodes.append(tuple(sorted(terms)))
-    return "+".join(nodes[3]) or "0"
+                conv_input[e] = src
+                terms.append(("conv", e))
+        if "c" in terms:  # a sum of learned constants is one learned constant
+            terms = [t for t in terms if t != "c"] + ["c"]
+        nodes.append(tuple(terms))
+    if not nodes[3]:
+        return "0"
+
+    def render(term: object, names: dict[int, str] | None) -> str:
+        if isinstance(term, str):
+            return term
+        if term[0] == "pool":
+            return f"avg_pool_3x3({render(term[1], names)})"
+        e = term[1]
+        head = arch[e] if names is None else names[e]
+        return f"{head}({render_sum(conv_input[e], names)})"
+
+    def render_sum(terms: tuple, names: dict[int, str] | None) -> str:
+        return "+".join(sorted(render(t, names) for t in terms)) or "0"
+
+    def live(term: object, out: set[int]) -> None:
+        if isinstance(term, tuple):
+            if term[0] == "pool":
+                live(term[1], out)
+            else:
+                out.add(term[1])
+                for t in conv_input[term[1]]:
+                    live(t, out)
+
+    used: set[int] = set()
+    for t in nodes[3]:
+        live(t, used)
+    groups: dict[str, list[int]] = {}  # interchangeable instances: same rendering without names
+    for e in sorted(used):
+        groups.setdefault(render(("conv", e), None), []).append(e)
+    best: str | None = None
+    for perms in itertools.product(*(itertools.permutations(g) for g in groups.values())):
+        names = {e: f"{arch[e]}#{k}" for perm in perms for k, e in enumerate(perm)}
+        s = render_sum(nodes[3], names)
+        if best is None or s < best:
+            best = s
+    assert best is not None
+    return best

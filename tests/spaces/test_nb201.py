@@ -12,6 +12,7 @@ from torch import nn
 
 from budgetnas.errors import ArchitectureError, ConfigError
 from budgetnas.spaces import NB201_OPS, NB201Space, create_space
+from budgetnas.spaces.nb201 import NB201Cell
 from tests.conftest import NB201_CSV
 
 # Published by NAS-Bench-201 / NATS-Bench (api.get_cost_info for cifar10: 'params' in millions,
@@ -151,7 +152,62 @@ def test_canonical_form_merges_equivalent_cells_only(nb201: NB201Space) -> None:
     c = nb201.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|")
     assert nb201.canonical(a) != nb201.canonical(c)
     n_classes = len({nb201.canonical(ops) for ops in itertools.product(NB201_OPS, repeat=6)})
-    assert 1000 < n_classes < 15625
+    assert n_classes == 5204  # changes only if canonical_form changes: say so in the docs
+
+
+def test_canonical_form_tells_a_shared_conv_from_two_convs(nb201: NB201Space) -> None:
+    # Benchmark cells 0 and 3599: the same sum of terms, but 3599 reaches one 1x1 conv twice
+    # (node 1 feeds node 2 and node 3) where cell 0 has two convs with their own weights.
+    two = nb201.parse("|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|")
+    one = nb201.parse("|nor_conv_1x1~0|+|avg_pool_3x3~0|skip_connect~1|+|avg_pool_3x3~0|skip_connect~1|skip_connect~2|")
+    assert nb201.canonical(two) != nb201.canonical(one)
+    assert nb201.canonical(one) == "avg_pool_3x3(x)+avg_pool_3x3(x)+nor_conv_1x1#0(x)+nor_conv_1x1#0(x)"
+    # interchangeable convs are named the same whichever edges carry them
+    a = nb201.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|none~0|nor_conv_1x1~1|nor_conv_1x1~2|")
+    b = nb201.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|none~0|nor_conv_1x1~2|nor_conv_1x1~1|")
+    assert nb201.canonical(a) == nb201.canonical(b)
+
+
+def test_a_conv_on_a_zero_node_adds_its_learned_shift(nb201: NB201Space) -> None:
+    # What the built cell computes: ReLU-Conv of zeros is zero, then BN outputs its bias.
+    arch = nb201.parse("|none~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|")
+    cell = NB201Cell(arch, 4)
+    bn = [m for m in cell.modules() if isinstance(m, torch.nn.BatchNorm2d)][0]
+    with torch.no_grad():
+        bn.bias.copy_(torch.tensor([0.5, -1.0, 2.0, 0.0]))
+    x = torch.randn(2, 4, 6, 6)
+    for mode in (cell.train, cell.eval):
+        mode()
+        torch.testing.assert_close(cell(x) - x, bn.bias.view(1, 4, 1, 1).expand_as(x))
+    assert nb201.canonical(arch) == "c+x"
+    assert nb201.canonical(nb201.parse("|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")) == "x"
+    # two learned shifts in one sum are one learned shift
+    both = nb201.parse("|none~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|")
+    assert nb201.canonical(both) == "c+x"
+
+
+def _live_convs(arch: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
+    """Independently of canonical_form: the ops of the convs on non-zero inputs that reach the
+    output, and whether a conv on a zero input (a learned constant) reaches it."""
+    from budgetnas.spaces.nb201 import EDGES
+    nonzero = {0}
+    for (to, frm), op in zip(EDGES, arch):
+        if op.startswith("nor_conv") or (op != "none" and frm in nonzero):
+            nonzero.add(to)
+    reaches = {3}
+    for (to, frm), op in reversed(list(zip(EDGES, arch))):
+        if op != "none" and to in reaches:
+            reaches.add(frm)
+    live = [(frm in nonzero, op) for (to, frm), op in zip(EDGES, arch)
+            if op.startswith("nor_conv") and to in reaches]
+    return tuple(sorted(op for real, op in live if real)), any(not real for real, _ in live)
+
+
+def test_cells_in_one_canonical_class_have_the_same_live_convs(nb201: NB201Space) -> None:
+    classes: dict[str, set[tuple[tuple[str, ...], bool]]] = {}
+    for ops in itertools.product(NB201_OPS, repeat=6):
+        classes.setdefault(nb201.canonical(ops), set()).add(_live_convs(ops))
+    assert all(len(v) == 1 for v in classes.values())
 
 
 def test_sample_mutate_neighbours_are_seeded_and_immutable() -> None:
