@@ -223,6 +223,9 @@ class Search:
         self.final_space: BaseSpace = create_space(config.space, C=config.final_C, N=config.final_N)
         self.candidates = [self.space.format(self.space.parse(c)) for c in (candidates or [])]
         self.candidates_only = False  # True: stop once the queued cells are evaluated (finetune)
+        # what chose the candidates (finetune's benchmark selection), kept in the study: a resumed
+        # run must evaluate the same cells, or its ranking would mix two selections
+        self.selection: dict[str, Any] | None = None
         self.device = resolve_device(config.device)
         name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
         self.device_name = name
@@ -465,6 +468,7 @@ class Search:
             seed = (seed + 7919 * len(study.get_trials(deepcopy=False))) % 2 ** 32  # (numpy's range)
         study.sampler = create_strategy(self.config.strategy, seed=seed, space=self.space)
         self._check_study(study, p)
+        self._check_selection(study)
         self.config.save(self.run_dir / "config.json")  # (only once the study accepted the settings)
         if self.config.storage is None:
             self._reconcile_ledger(study)
@@ -593,6 +597,36 @@ class Search:
             f"differ from these ({'; '.join(diffs) or 'fingerprint ' + attrs['fingerprint'] + ' vs ' + p.fingerprint}). "
             "Results measured under other settings must not be mixed (precision differs between a GPU "
             "and a CPU): use the run's settings and device to resume it, or a new --run-dir"
+        )
+
+    def _check_selection(self, study: optuna.Study) -> None:
+        """Refuse to resume a run whose cells were chosen otherwise (another benchmark selection, or
+        a strategy's search where a finetune comes now, or the reverse); nothing trained: take it."""
+        attrs = study.user_attrs
+        saved, now = attrs.get("selection"), self.selection
+        if saved == now:
+            return
+        if "selection" not in attrs and now is not None:
+            # first finetune session, or one from before selections were kept: every cell the run
+            # holds must be one of these candidates
+            cells = set(self.candidates)
+            held = [self._cell_params(t) for t in study.get_trials(deepcopy=False)]
+            if all(h is not None and self.space.format(self.space.from_decisions(h)) in cells for h in held):
+                study.set_user_attr("selection", now)
+                return
+        elif self._nothing_trained(study):
+            study.set_user_attr("selection", now)
+            return
+        def say(sel: Any) -> str:
+            if sel is None:
+                return "a search by the strategy"
+            return (f"{sel.get('mode')} selection of {len(sel.get('cells') or [])} cells on {sel.get('dataset')} "
+                    f"by {sel.get('metric')} (k={sel.get('k')}, max_params={sel.get('max_params')}, "
+                    f"diverse={sel.get('diverse')}; cells {sel.get('cells')})")
+        raise ResumeError(
+            f"{self.run_dir} holds {say(saved) if 'selection' in attrs else 'cells chosen otherwise'}, and "
+            f"this run asks for {say(now)}. Mixing them would rank cells of two selections together: "
+            "repeat the run's options to resume it, or use a new --run-dir"
         )
 
     def _wait_for_other_workers(self, study: optuna.Study) -> None:

@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -122,7 +123,12 @@ def _pick_reverse(table: NB201Table, k: int, dataset: str, metric: str, seed: in
                           "raise --max-params or lower --k")
     rng = np.random.default_rng(seed)
     ok = ok[rng.permutation(len(ok))]
-    ok = ok[values[ok] > values[ok].min()]
+    # chance level: the table stores it with float noise (cifar100 has 340 cells at 1.0000000x %)
+    floor = values[ok].min()
+    ok = ok[values[ok] > floor + 1e-6 * max(1.0, abs(floor))]
+    if len(ok) < k:
+        raise ConfigError(f"only {len(ok)} benchmark cells within the limits given score above chance "
+                          f"level, fewer than k={k}; raise --max-params or lower --k")
     lo, hi = values[ok].min(), values[ok].max()
     chosen: list[int] = []
     for target in np.linspace(lo, hi, k):
@@ -139,8 +145,15 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
     """Train the benchmark's top-``k`` cells (or, with ``reverse``, ``k`` cells spread over its range)
     on the user's data with the normal search machinery (budget, ledger, resume), then report
     Spearman's rho between the two rankings. The best measured cell gets the final training."""
-    if k < 3:
-        raise ConfigError(f"k must be at least 3: a rank correlation needs three cells, got {k}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 3:
+        raise ConfigError(f"k must be a whole number of at least 3: a rank correlation needs three cells, "
+                          f"got {k!r}")
+    if config.max_trials is not None and (isinstance(config.max_trials, bool) or config.max_trials < 1):
+        raise ConfigError(f"max_trials must be a positive integer (how many of the k cells to train now; "
+                          f"default k), got {config.max_trials!r}")
+    if reverse and diverse:
+        raise ConfigError("--diverse applies to the top-k cells; --reverse spreads its k cells over the "
+                          "benchmark's range instead: give one or the other")
     metric = metric or table.search_metric(dataset)
     search = Search(replace(config, max_trials=config.max_trials or k), data=data, data_name=data_name,
                     progress=progress)
@@ -158,7 +171,16 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
                             C=config.final_C, N=config.final_N, resolution=prepared.resolution,
                             diverse=diverse)
         indices = [int(p["index"]) for p in picks]
+        if len(indices) < 3:
+            raise ConfigError(f"only {len(indices)} distinct benchmark cell(s) meet the limits given, and a "
+                              "rank correlation needs at least 3: raise --max-params or lower --diverse")
+        if len(indices) < k:
+            warnings.warn(f"only {len(indices)} distinct benchmark cells meet the limits given: training "
+                          f"those, not k={k}", stacklevel=2)
     search.candidates = [table.arch_str(i) for i in indices]
+    search.selection = to_jsonable({
+        "mode": "reverse" if reverse else "top-k", "dataset": dataset, "metric": metric, "k": k,
+        "max_params": max_params, "diverse": diverse, "cells": indices})
     result = search.run()
     study = open_study(search.run_dir, storage=config.storage, study_name=config.study_name)
     by_arch = {record_of(t).get("arch"): t for t in study.get_trials(deepcopy=False)

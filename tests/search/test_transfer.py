@@ -70,10 +70,88 @@ def test_reverse_check_spreads_over_the_range(table) -> None:
     assert np.all(np.diff(values) >= 0) and len(set(values.round(2))) >= 6  # spread, increasing
 
 
+@pytest.mark.parametrize("dataset", ["cifar10", "cifar100", "ImageNet16-120"])
+def test_reverse_leaves_out_chance_level_cells_stored_with_float_noise(table, dataset: str) -> None:
+    """cifar100 stores chance level as 1.0 for one cell and 1.0000000x for 340: the reverse check
+    used to start its range there, training cells whose output is all zeros."""
+    values = table.column(dataset, "test_accuracy")
+    picks = _pick_reverse(table, 6, dataset, "test_accuracy", seed=1)
+    assert values[picks].min() > values.min() + 1e-3
+
+
 def test_finetune_bad_k(tmp_path: Path, table) -> None:
     cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "r"), max_trials=1, **TINY)
-    with pytest.raises(ConfigError, match="k must be at least 3: a rank correlation needs three"):
-        finetune_from_bench(cfg, table, k=2)
+    for k in (2, -1, 2.5, True):
+        with pytest.raises(ConfigError, match="k must be a whole number of at least 3: a rank correlation"):
+            finetune_from_bench(cfg, table, k=k)
+
+
+def _table_with_results_only_for(tmp_path: Path, keep: list[int]):
+    """The shared table with every cifar10 result blanked (no result) but those of ``keep``."""
+    import csv
+
+    from budgetnas.bench import load_nb201
+
+    with open(NB201_CSV, newline="") as f:
+        rows = list(csv.reader(f))
+    for i, row in enumerate(rows[1:]):
+        if i not in keep:
+            row[0] = ""
+    path = tmp_path / "partial.csv"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return load_nb201(path)
+
+
+def test_finetune_refuses_what_it_would_silently_change(tmp_path: Path, table) -> None:
+    run = str(tmp_path / "r")
+    with pytest.raises(ConfigError, match="max_trials must be a positive integer.*default k"):
+        finetune_from_bench(SearchConfig(data="digits", run_dir=run, max_trials=0, **TINY), table, k=3)
+    cfg = SearchConfig(data="digits", run_dir=run, max_trials=3, **TINY)
+    with pytest.raises(ConfigError, match="--diverse applies to the top-k cells; --reverse"):
+        finetune_from_bench(cfg, table, k=3, reverse=True, diverse=2)
+    two = _table_with_results_only_for(tmp_path, [6111, 9930])
+    with pytest.raises(ConfigError, match="only 2 distinct benchmark cell.*rank correlation needs at least 3"):
+        finetune_from_bench(cfg, two, k=3, progress=False)
+    assert not Path(run, "study.db").exists()  # refused before anything was trained
+
+
+def test_finetune_warns_when_fewer_cells_than_k_fit(tmp_path: Path, table, digits) -> None:
+    x, y = digits
+    splits = DataSplits(train=from_arrays(x[:200], y[:200]), test=from_arrays(x[1600:1650], y[1600:1650]))
+    four = _table_with_results_only_for(tmp_path, [0, 1, 6111, 9930])
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "r"), max_trials=1, final_training=False, **TINY)
+    with pytest.warns(UserWarning, match="only 4 distinct benchmark cells meet the limits given: training those"):
+        report = finetune_from_bench(cfg, four, k=12, data=splits, data_name="digits", progress=False)
+    assert sorted(r.bench_index for r in report.rows) == [0, 1, 6111, 9930]
+
+
+def test_a_run_dir_refuses_another_selection(tmp_path: Path, table, digits) -> None:
+    """A second finetune in the same run dir with other options used to add its cells to the first
+    one's and rank them together (and a plain search there mixed strategy cells in)."""
+    from budgetnas.errors import ResumeError
+    from budgetnas.search import Search
+
+    x, y = digits
+    splits = DataSplits(train=from_arrays(x[:200], y[:200]), test=from_arrays(x[1600:1650], y[1600:1650]))
+    run = str(tmp_path / "run")
+    cfg = SearchConfig(data="digits", run_dir=run, max_trials=3, strategy="random", final_training=False, **TINY)
+    kw = dict(data=splits, data_name="digits", progress=False)
+    first = finetune_from_bench(cfg, table, k=3, dataset="cifar10", max_params=20_000, **kw)
+    with pytest.raises(ResumeError, match=r"holds top-k selection of 3 cells on cifar10.*asks for top-k "
+                                          r"selection of 3 cells on cifar100.*new --run-dir"):
+        finetune_from_bench(cfg, table, k=3, dataset="cifar100", max_params=20_000, **kw)
+    with pytest.raises(ResumeError, match="asks for a search by the strategy"):
+        Search(cfg, data=splits, data_name="digits", progress=False).run()
+    again = finetune_from_bench(cfg, table, k=3, dataset="cifar10", max_params=20_000, **kw)  # same: resumes
+    assert sum(status_of(t) == "complete" for t in open_study(Path(run)).get_trials()) == 3
+    assert [r.measured for r in again.rows] == [r.measured for r in first.rows]
+    # and a plain search's run dir is not taken over by a finetune
+    other = SearchConfig(data="digits", run_dir=str(tmp_path / "plain"), max_trials=1, strategy="random",
+                         final_training=False, **TINY)
+    Search(other, data=splits, data_name="digits", progress=False).run()
+    with pytest.raises(ResumeError, match="holds cells chosen otherwise"):
+        finetune_from_bench(other, table, k=3, dataset="cifar10", max_params=20_000, **kw)
 
 
 def test_reverse_honours_the_parameter_limit(table) -> None:
