@@ -14,7 +14,9 @@ Choices, stated once:
 * **Time budget** (``time_budget`` seconds, only where the table has training times): each query
   costs the architecture's training time; a run stops at the first query that would overrun
   the budget (that query is not counted, as in AutoDL's ``R_EA.py``) or after ``queries``
-  queries, whichever comes first. Curves are indexed by query and hold the last value after a
+  queries, whichever comes first. A cell the file has no training time for costs the median time.
+* **Cells without a result** (NaN in the file) cost a query and teach the strategy nothing (Optuna's
+  samplers see a failed trial); they never become the best. Curves are indexed by query and hold the last value after a
   run stops.
 * **Seeds**: repeat ``r`` of every strategy and dataset uses the seed
   ``SeedSequence([seed, r])``, so strategies share their random draws where they coincide (REA's
@@ -264,11 +266,21 @@ def _payload(table: Any, datasets: list[str], metrics: dict[str, str], time_budg
         cols[d] = {
             "search": np.asarray(table.column(d, metrics[d]), dtype=float).tolist(),
             "test": np.asarray(table.column(d, "test_accuracy"), dtype=float).tolist(),
-            "time": (np.asarray(table.column(d, _cost_metric(metrics[d])), dtype=float).tolist()
-                     if time_budget is not None else None),
+            "time": _times(table, d, metrics[d]) if time_budget is not None else None,
         }
     index_of = {tuple(table.arch(i)): i for i in range(len(table))}
     return {"cols": cols, "index_of": index_of}
+
+
+def _times(table: Any, dataset: str, metric: str) -> list[float]:
+    """Training seconds per cell; a cell the file has no time for is charged the median time (a
+    NaN would never reach the budget, and a free query would favour such cells)."""
+    t = np.asarray(table.column(dataset, _cost_metric(metric)), dtype=float)
+    bad = ~np.isfinite(t) | (t < 0)
+    if bad.any():
+        t = t.copy()
+        t[bad] = float(np.median(t[~bad]))
+    return t.tolist()
 
 
 def _cost_metric(search_metric: str) -> str:
@@ -350,7 +362,10 @@ def run_once(spec: StrategySpec, dataset: str, *, queries: int, run_seed: int,
                 if spent + times[i] > budget:
                     break
                 spent += times[i]
-            study.tell(trial, search[i])
+            if math.isfinite(search[i]):
+                study.tell(trial, search[i])
+            else:  # no result in the file: failed, as an untrainable cell would be (Optuna skips it)
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
             record(i)
             n += 1
     if 0 < n < queries:  # stopped by the time budget: the best stays what it was
@@ -407,6 +422,11 @@ def simulate(table: Any, strategies: Sequence[str | StrategySpec] | str = DEFAUL
     datasets = [normalize_dataset(d, table.datasets) for d in datasets]
     if len(set(datasets)) != len(datasets):
         raise ConfigError(f"dataset listed twice in {', '.join(datasets)}")
+    if search_metric is not None and "accuracy" not in str(search_metric):
+        raise ConfigError(f"the search metric is what strategies maximise: an accuracy such as "
+                          f"valid_accuracy, valid_accuracy_12ep or test_accuracy, got {search_metric!r}"
+                          + ("; training time is what a query costs (see --time-budget)"
+                             if "time" in str(search_metric) else ""))
     metrics = {d: search_metric or table.search_metric(d) for d in datasets}
     for d, m in metrics.items():
         if not table.has(d, m):
@@ -447,7 +467,7 @@ def simulate(table: Any, strategies: Sequence[str | StrategySpec] | str = DEFAUL
     optimum = {}
     for d in datasets:
         s, t = np.asarray(payload["cols"][d]["search"]), np.asarray(payload["cols"][d]["test"])
-        i = int(np.argmax(s))
+        i = int(np.nanargmax(s))  # (argmax returns the first NaN: a cell without a result)
         optimum[d] = (float(s[i]), float(t[i]))
 
     # Slow (Optuna-driven) strategies first, in chunks, so both processes finish together.
@@ -537,14 +557,24 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the mean best-so-far curves as CSV")
 
 
+def _check_writable(flag: str, out: str) -> None:
+    """Refuse an output path that cannot be written before minutes of simulation, not after."""
+    path = Path(out).expanduser().absolute()
+    if path.is_dir():
+        raise ConfigError(f"{flag} {out} is a folder; give a file name, e.g. {Path(out) / 'simulate.json'}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{flag} {out}: the folder {path.parent} does not exist; create it or give another path")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise ConfigError(f"{flag} {out}: cannot write there (permission denied); give another path")
+
+
 def simulate_command(args: argparse.Namespace) -> int:
     """``budgetnas bench simulate``: run, print the table (labelled when a test oracle), save JSON/CSV."""
     from budgetnas.bench import load_nb201
 
     for flag, out in (("--json", args.json if args.json != "-" else None), ("--curves-out", args.curves_out)):
-        if out is not None and not Path(out).expanduser().absolute().parent.is_dir():
-            raise ConfigError(f"{flag} {out}: the folder {Path(out).expanduser().absolute().parent} does not "
-                              "exist; create it or give another path")
+        if out is not None:
+            _check_writable(flag, out)
     table = load_nb201(args.table, trust_pickle=getattr(args, "trust_pickle", False))
     result = simulate(table, args.strategies, dataset=args.datasets, queries=args.queries,
                       repeats=args.repeats, seed=args.seed, time_budget=args.time_budget,

@@ -270,14 +270,19 @@ def bad_arguments(name: str, factory: Any, given: dict[str, Any], error: Excepti
     import inspect
 
     try:
-        accepted = [p for p in inspect.signature(factory).parameters
-                    if p not in ("self", "seed", "space", "kwargs")]
+        params = inspect.signature(factory).parameters.values()
     except (TypeError, ValueError):
-        accepted = []
-    unknown = [k for k in given if accepted and k not in accepted]
+        return f"bad arguments for strategy {name!r}: {error}"
+    if any(p.kind is p.VAR_KEYWORD for p in params):  # passes them on: cannot tell which are wrong
+        return f"bad arguments for strategy {name!r}: {error}"
+    accepted = [p.name for p in params if p.name not in ("self", "seed", "space")]
+    if not accepted:
+        return (f"strategy {name!r} takes no hyperparameters, got {', '.join(map(repr, given))}; "
+                f"write it as plain {name!r}")
+    unknown = [k for k in given if k not in accepted]
     if unknown:
         return (f"strategy {name!r} has no hyperparameter {', '.join(map(repr, unknown))}; it takes "
-                f"{', '.join(accepted) if accepted else 'none'} (e.g. {name}:{(accepted or ['key'])[0]}=...)")
+                f"{', '.join(accepted)} (e.g. {name}:{accepted[0]}=...)")
     return f"bad arguments for strategy {name!r}: {error}"
 
 

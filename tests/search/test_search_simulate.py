@@ -121,13 +121,38 @@ def test_time_budget_and_validation_accuracy(table: Any) -> None:
     assert r.optimum["cifar10"] == (float(valid.max()), float(test[valid.argmax()]))
 
 
+class WithGaps(WithValidation):
+    """WithValidation where some cells have no result and some no training time (partial files)."""
+
+    def __init__(self, table: Any) -> None:
+        super().__init__(table)
+        self.cols["valid_accuracy"][::3] = np.nan
+        self.cols["valid_accuracy"][0] = np.nan  # the first cell: argmax would return it
+        self.cols["train_time"][1::2] = np.nan
+
+
+def test_missing_results_and_times_neither_win_nor_break_the_budget(table: Any) -> None:
+    """A NaN time never reached the budget (spent became NaN); np.argmax picked a NaN cell as the
+    optimum; Optuna's samplers were told NaN."""
+    t = WithGaps(table)
+    r = simulate(t, ["rea", "tpe"], dataset="cifar10", queries=30, repeats=2, time_budget=95, workers=1)
+    for s in ("rea", "tpe"):
+        assert np.all(r.n_queries[(s, "cifar10")] == 9)  # missing times cost the median, 10 s
+        assert np.all(np.isfinite(r.best_search[(s, "cifar10")][:, 8]))
+    valid = t.column("cifar10", "valid_accuracy")
+    assert r.optimum["cifar10"][0] == float(np.nanmax(valid))
+
+
 @pytest.mark.parametrize("kwargs, error, match", [
+    (dict(search_metric="train_time"), ConfigError, "an accuracy such as.*training time is what a query costs"),
     (dict(time_budget=1000), ConfigError, "needs training times"),
     (dict(queries=0), ConfigError, "queries must be a positive integer"),
     (dict(repeats=2.5), ConfigError, "repeats must be a positive integer"),
     (dict(strategies=["rea", "bogus"]), ConfigError, "unknown strategy 'bogus'"),
     (dict(strategies=["rea:population=1"]), ConfigError, "population must be an integer >= 2"),
     (dict(strategies=["rea:population"]), ConfigError, "must look like key=value"),
+    (dict(strategies=["random:population=3"]), ConfigError, "'random' takes no hyperparameters.*plain 'random'"),
+    (dict(strategies=["local:steps=3"]), ConfigError, "'local' takes no hyperparameters"),
     (dict(strategies=["rea", "rea"]), ConfigError, "listed twice"),
     (dict(dataset="mnist"), BudgetNASError, "unknown dataset 'mnist'"),
     (dict(search_metric="valid_accuracy"), ConfigError, "has no 'valid_accuracy'"),
@@ -167,3 +192,22 @@ def test_command_prints_the_labelled_table_and_writes_json_and_curves(tmp_path: 
                               "cifar10", "--workers", "1", "--table", str(NB201_CSV), "--json"])
     assert simulate_command(args) == 0
     assert json.loads(capsys.readouterr().out)["test_oracle"] == {"cifar10": True}
+
+
+def test_command_refuses_an_output_it_cannot_write_before_simulating(tmp_path: Any) -> None:
+    """A folder given as --json failed with IsADirectoryError after the whole simulation."""
+    import os
+
+    parser = argparse.ArgumentParser()
+    add_simulate_arguments(parser)
+    base = ["--strategies", "random", "--queries", "3", "--repeats", "1", "--datasets", "cifar10",
+            "--workers", "1", "--table", str(NB201_CSV)]
+    with pytest.raises(ConfigError, match="is a folder; give a file name, e.g. .*simulate.json"):
+        simulate_command(parser.parse_args([*base, "--json", str(tmp_path)]))
+    with pytest.raises(ConfigError, match="--curves-out .*the folder .*nope does not exist"):
+        simulate_command(parser.parse_args([*base, "--curves-out", str(tmp_path / "nope" / "c.csv")]))
+    if os.geteuid() != 0:  # (root may write anywhere)
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(ConfigError, match="cannot write there"):
+            simulate_command(parser.parse_args([*base, "--json", str(locked / "s.json")]))
