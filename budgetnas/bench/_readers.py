@@ -147,7 +147,7 @@ def cells_from_strings(strings: Iterable[Any], where: Callable[[int], str]) -> l
 def read_csv(path: Path) -> RawTable:
     """The compact CSV: one row per benchmark index, accuracies in percent."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
     except UnicodeDecodeError:
         raise DataError(f"{path} is neither a CSV text file nor a NAS-Bench-201/NATS-Bench file "
@@ -301,8 +301,12 @@ def load_pth(path: Path, trust: bool) -> Any:
     except pickle.UnpicklingError as e:
         msg = str(e)
         if not trust and "weights only load failed" in msg.lower():
-            found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", msg)
-            what = f"refers to {found.group(1)}" if found else "holds objects other than plain data"
+            # torch words it "Unsupported global: GLOBAL x.y" or "unsupported GLOBAL x.y whose module
+            # x is blocked" (os.system, builtins.exec, ...)
+            found = re.search(r"unsupported (?:global: )?GLOBAL ([\w.]+)", msg, re.IGNORECASE)
+            name = found.group(1) if found else ""
+            name = {"posix.system": "os.system", "nt.system": "os.system"}.get(name, name)
+            what = f"refers to {name}" if name else "holds objects other than plain data"
             raise DataError(f"{path} {what}, which torch.load(weights_only=True) does not allow; "
                             f"{TRUST_HINT}") from None
         raise DataError(f"{path} is not a readable torch file ({msg.splitlines()[0] if msg else e!r}); "

@@ -127,8 +127,9 @@ def _format(rows: list[dict[str, Any]], source: str, path: str, dataset: str, me
         lines.append("TEST ORACLE: ranked by test accuracy because the file has no validation accuracy; "
                      "fine for choosing cells to fine-tune, not for reporting a search result")
     if len(rows) < args.k:
-        lines.append(f"note: only {len(rows)} cells meet the limits"
-                     + (" and the diversity requirement" if args.diverse else ""))
+        lines.append(f"note: only {len(rows)} {'distinct cells (one per canonical class)' if args.dedupe else 'cells'} "
+                     "meet the limits" + (" and the diversity requirement" if args.diverse else ""))
+    lines.append("MFLOPs: millions of multiply-adds per image, as NAS-Bench-201 counts FLOPs")
     lines.append("")
     lines.append(f"{'rank':>4}  {'index':>5}  {metric:>14}  {'params':>10}  {'MFLOPs':>8}  cell")
     for r, row in enumerate(rows, 1):

@@ -18,6 +18,7 @@ import collections
 import datetime
 import itertools
 import math
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -238,6 +239,11 @@ class Payload:
         return (exec, (f"open({str(self.marker)!r}, 'w').write('pwned')",))
 
 
+class SystemPayload(Payload):
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
 def test_malicious_pickles_are_refused_and_not_executed(tmp_path: Path) -> None:
     marker = tmp_path / "pwned.txt"
     evil = {"meta_archs": META, "arch2infos": {0: Payload(marker)}, "evaluated_indexes": set()}
@@ -247,10 +253,14 @@ def test_malicious_pickles_are_refused_and_not_executed(tmp_path: Path) -> None:
     folder = tmp_path / "evil-simple"
     folder.mkdir()
     write_bz2_pickle({"meta_archs": Payload(marker)}, folder / "meta.pickle.pbz2")
-    for path, what in ((nats, "builtins.exec"), (pth, "exec"), (folder, "builtins.exec")):
+    system = tmp_path / "system.pth"
+    torch.save({"meta_archs": META, "arch2infos": {0: SystemPayload(marker)}}, system)
+    for path, what in ((nats, "builtins.exec"), (pth, "exec"), (folder, "builtins.exec"),
+                       (system, "refers to os.system,")):
         with pytest.raises(DataError, match="trust_pickle=True") as err:
             load_nb201(path)
         assert what in str(err.value) and "run arbitrary code" in str(err.value)
+        assert "\n" not in str(err.value)  # one line: the CLI prints it after "error:"
     assert not marker.exists()
 
 
@@ -310,3 +320,15 @@ def test_corrupt_and_foreign_files(nats_file: Path, tmp_path: Path) -> None:
     for name, message in cases.items():
         with pytest.raises(DataError, match=message):
             load_nb201(tmp_path / name)
+
+
+def test_a_csv_saved_by_excel_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" starts with a BOM, which made the first column name unknown."""
+    from tests.conftest import NB201_CSV
+
+    if not NB201_CSV.exists():
+        pytest.skip("shared NB201 table not present")
+    bom = tmp_path / "excel.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + NB201_CSV.read_bytes())
+    table = load_nb201(bom)
+    assert table.query(6111, "cifar10") == load_nb201(NB201_CSV).query(6111, "cifar10")

@@ -267,6 +267,14 @@ def test_top_command_prints_a_labelled_table_and_json(capsys: pytest.CaptureFixt
     data = json.loads(capsys.readouterr().out)
     assert data["test_oracle"] and data["network"]["C"] == 8 and len(data["results"]) == 3
     assert data["results"][0]["index"] == 6111
+    # fewer than k: the note says they are distinct cells, and what the FLOPs are
+    args = parser.parse_args(["--k", "500", "--max-params", "0.1e6", "--table", str(NB201_CSV)])
+    assert top_command(args) == 0
+    out = capsys.readouterr().out
+    n = sum(line[:4].strip().isdigit() for line in out.splitlines())  # the ranked rows
+    assert 3 < n < 500
+    assert f"note: only {n} distinct cells (one per canonical class) meet the limits" in out
+    assert "MFLOPs: millions of multiply-adds per image" in out
 
 
 # -- finding and validating files ---------------------------------------------------------------------
