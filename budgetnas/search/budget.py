@@ -162,7 +162,8 @@ class CostModel:
     Model: ``seconds = a * work + b * samples`` with ``work = samples * MACs`` and
     ``samples = images x epochs``, fitted by least squares on the measured trials with negative
     coefficients clipped to zero (a conservative stand-in for a non-negative fit: it tends to
-    forecast high), and never below the cheapest measured cost per sample; before two trials of
+    forecast high), never below the cheapest measured cost per sample, and monotone in compute:
+    never below the cost per sample measured for a cell with less compute per sample; before two trials of
     different cells exist it scales the one measurement (or a probe) linearly by work.
     """
 
@@ -191,6 +192,10 @@ class CostModel:
         coef, *_ = np.linalg.lstsq(A / scale, t, rcond=None)
         coef = np.clip(coef, 0, None) / scale
         pred = float(coef[0] * work + coef[1] * samples)
-        # never forecast below the cheapest measured cost per sample: overheads do not vanish
-        floor = min(o[2] / o[0] for o in self._obs) * samples
-        return max(pred, floor)
+        # Never below the cheapest measured cost per sample (overheads do not vanish), nor below the
+        # dearest per-sample cost measured for a cell with no more compute per sample: the fit can
+        # clip its compute term to zero when the measured cells span little compute, and would
+        # then forecast a dear cell as cheap as the cheapest.
+        per_sample = min(o[2] / o[0] for o in self._obs)
+        lighter = [o[2] / o[0] for o in self._obs if o[1] / o[0] <= macs * (1 + 1e-9)]
+        return max(pred, samples * max([per_sample, *lighter]))
