@@ -52,6 +52,7 @@ from budgetnas.data import DataSplits, channel_stats, load_dataset, stratified_s
 from budgetnas.errors import BudgetError  # noqa: E402
 from budgetnas.nn.resnet import resnet  # noqa: E402
 from budgetnas.search import Search, SearchConfig  # noqa: E402
+from budgetnas.search.study import PROBE_STEPS_CUDA  # noqa: E402
 from budgetnas.spaces import create_space  # noqa: E402
 from budgetnas.train import TrainConfig, evaluate, resolve_device, seeded_build, train  # noqa: E402
 
@@ -144,7 +145,7 @@ def seconds_per_image(C: int, N: int, *, in_channels: int, num_classes: int, res
     # On CUDA a replayed step takes milliseconds, about the run-to-run jitter of a run's one-off
     # costs (the capture, its synchronise and empty_cache): 8 steps of difference left the
     # per-step time mostly noise, so 20, as the search's own probe (Search._probe) uses.
-    steps = (4, 24) if device.type == "cuda" else (1, 3)
+    steps = PROBE_STEPS_CUDA if device.type == "cuda" else (1, 3)
     times = []
     for m in (1, *steps):  # the first pays for cuDNN's algorithm choice and the allocator
         x = torch.randn(batch * m, in_channels, resolution, resolution)

@@ -15,6 +15,7 @@ re-queued by whichever worker notices first.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -46,6 +47,8 @@ SLOTS = sa.Table(
 # Keys of one-off job claims (claim_job: the final training) start with this; trial keys are
 # uuid hex, so the two never meet in the slots table.
 JOB_PREFIX = "final:"
+# Keys of study-wide locks (hold: a read-modify-write of the study's user attributes).
+LOCK_PREFIX = "lock:"
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,7 @@ class BudgetLedger:
         with self.engine.connect() as c:
             rows = c.execute(sa.select(SLOTS.c.trial_key, SLOTS.c.forecast).where(
                 SLOTS.c.study == self.study, SLOTS.c.state.in_(("running", "requeued")),
-                ~SLOTS.c.trial_key.startswith(JOB_PREFIX))).all()
+                ~SLOTS.c.trial_key.startswith(JOB_PREFIX), ~SLOTS.c.trial_key.startswith(LOCK_PREFIX))).all()
         return [Slot(r.trial_key, float(r.forecast)) for r in rows]
 
     def slot_keys(self) -> set[str]:
@@ -249,6 +252,21 @@ class BudgetLedger:
                           .values(state="done"))
             else:
                 c.execute(sa.delete(SLOTS).where(SLOTS.c.study == self.study, SLOTS.c.trial_key == key))
+
+    @contextlib.contextmanager
+    def hold(self, name: str, worker: str, grace: float, *, poll: float = 0.02):
+        """Hold the study-wide lock ``name`` for the block: for a read-modify-write of the study's
+        user attributes, which Optuna writes key by key with no compare-and-set (two workers
+        reading the same value and each writing theirs lose one update). The lock is a claim row
+        in the slots table, taken as :meth:`claim_job` takes one (a dead holder's is taken over
+        after ``grace``) and deleted at the end. Not re-entrant."""
+        key = LOCK_PREFIX + name
+        while self.claim_job(key, worker, grace) != "claimed":
+            time.sleep(poll)
+        try:
+            yield
+        finally:
+            self.finish_job(key, done=False)
 
     # -- heartbeat ------------------------------------------------------------------------------
     def start_beating(self, trial_key: str) -> None:

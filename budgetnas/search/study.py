@@ -50,6 +50,9 @@ from budgetnas.strategies import create_strategy
 from budgetnas.train import Checkpointer, Preempted, TrainConfig, evaluate, resolve_device, seeded_build, train
 
 log = logging.getLogger("budgetnas")
+# Steps of the two probe runs on CUDA, whose difference gives a step's time: a replayed step takes
+# milliseconds, about the run-to-run jitter of a run's one-off costs, so they differ by 20 steps.
+PROBE_STEPS_CUDA = (4, 24)
 STUDY_NAME = "budgetnas"
 MAX_CONSECUTIVE_REPEATS = 50
 OPTUNA_NATIVE = ("random", "tpe", "gp")  # samplers whose RNG state lives only in the process
@@ -109,7 +112,18 @@ def open_study(run_dir: Path | None, directions: list[str] | None = None,
                           "or storage URL of an existing search")
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     try:
-        rdb = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        for attempt in range(5):
+            try:
+                rdb = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+                break
+            except sqlalchemy.exc.SQLAlchemyError as e:
+                # Workers starting together on a new database race to create Optuna's tables
+                # (SQLite: "table ... already exists"; PostgreSQL: that, or a duplicate key in
+                # its catalog): the loser opens the tables the winner made.
+                if attempt == 4 or not (isinstance(e, sqlalchemy.exc.IntegrityError)
+                                        or "already exists" in str(e)):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
         if directions is None:
             return optuna.load_study(study_name=study_name, storage=rdb)
         return optuna.create_study(study_name=study_name, storage=rdb, directions=directions,
@@ -301,7 +315,7 @@ class Search:
         difference of 4 steps could come out near zero or negative.
         """
         if steps is None:
-            steps = (4, 24) if self.device.type == "cuda" else (2, 6)
+            steps = PROBE_STEPS_CUDA if self.device.type == "cuda" else (2, 6)
         p = self._load()
         bs = self.train_config.resolved_batch_size(n, self.device.type)
         # The step mode the trials and the final training run in: on CUDA an eager step costs
@@ -557,7 +571,35 @@ class Search:
                 "a new --run-dir"
             )
 
+    def _attrs_held(self) -> Any:
+        """The study-wide lock for a read-modify-write of the study's user attributes: Optuna
+        writes them key by key, last writer wins, so two workers of a shared study that read the
+        same value would both take a new study for their own, or lose each other's additions."""
+        return self.ledger.hold("study_attrs", _worker_name(), self.config.heartbeat_grace)
+
+    def _add_to_attr(self, study: optuna.Study, key: str, seconds: float, **fields: Any) -> dict[str, Any]:
+        """Add ``seconds`` (and their cost) to the record ``key`` of the study, with ``fields``
+        set in it, reading the record under the lock (not a copy read earlier); the new record."""
+        with self._attrs_held():
+            rec = dict(study.user_attrs.get(key) or {})
+            rec.update(fields)
+            rec["device_seconds"] = float(rec.get("device_seconds", 0.0)) + seconds
+            rec["cost"] = float(rec.get("cost", 0.0)) + self.budget.cost_of(seconds)
+            study.set_user_attr(key, rec)
+        return rec
+
+    def _record_wall(self, study: optuna.Study, seconds: float) -> None:
+        """Record the search's wall time so far (this session's start value plus its time): never
+        lower than what another worker recorded meanwhile (it started from a later value)."""
+        with self._attrs_held():
+            if seconds > float(study.user_attrs.get("wall_seconds", 0.0)):
+                study.set_user_attr("wall_seconds", seconds)
+
     def _check_study(self, study: optuna.Study, p: Prepared) -> None:
+        with self._attrs_held():  # the first worker of a shared study writes its fingerprint, alone
+            self._check_study_locked(study, p)
+
+    def _check_study_locked(self, study: optuna.Study, p: Prepared) -> None:
         attrs = study.user_attrs
         if "fingerprint" in attrs and attrs["fingerprint"] != p.fingerprint and self._nothing_trained(study):
             # Nothing was measured under the old settings: take the new ones; the probes' cost
@@ -770,11 +812,8 @@ class Search:
                 update = {"final_seconds_per_sample": [self._probe(a, self.final_space, p.resolution, n_final)
                                                        for a in (cheap, dear)],
                           "final_macs": final_macs, "final_space": final_spec}
-            probe_seconds = time.perf_counter() - session_start
-            study.set_user_attr("probe", {
-                **prev, **update, "device_seconds": prev.get("device_seconds", 0.0) + probe_seconds,
-                "cost": prev.get("cost", 0.0) + self.budget.cost_of(probe_seconds)})
-        probe = study.user_attrs.get("probe") or {}
+            # (added to the record as it is now: another worker may have probed meanwhile)
+            self._add_to_attr(study, "probe", time.perf_counter() - session_start, **update)
 
         def final_forecast(trials: list[Any] | None = None) -> float:
             """Seconds of the final training of the best cell so far (the costliest before any)."""
@@ -821,10 +860,7 @@ class Search:
         measure_start = time.perf_counter()
         k = self._concurrency(p)
         if self.config.concurrent == 0 and self.device.type == "cuda":  # measuring it used the GPU
-            used = time.perf_counter() - measure_start
-            probe = {**probe, "device_seconds": float(probe.get("device_seconds", 0.0)) + used,
-                     "cost": float(probe.get("cost", 0.0)) + self.budget.cost_of(used)}
-            study.set_user_attr("probe", probe)
+            self._add_to_attr(study, "probe", time.perf_counter() - measure_start)
         share = DeviceShare() if k > 1 else None
         shared = self.config.storage is not None
         budget_stop: list[str] = []  # the budget's reasons to stop, when it stopped the search
@@ -927,7 +963,7 @@ class Search:
                 if status == "failed":
                     last_failure[0] = outcome.reason
                 counts["repeats"] = counts["repeats"] + 1 if status in ("cached", "rejected") else 0
-                study.set_user_attr("wall_seconds", wall_before + time.perf_counter() - session_start)
+                self._record_wall(study, wall_before + time.perf_counter() - session_start)
                 if status != "rejected":
                     self._update_bar(bar, study, after)
                 if counts["failures"] >= cfg.max_consecutive_failures:
@@ -953,7 +989,7 @@ class Search:
             else:
                 reason = self._run_concurrently(iteration, k)
         finally:
-            study.set_user_attr("wall_seconds", wall_before + time.perf_counter() - session_start)
+            self._record_wall(study, wall_before + time.perf_counter() - session_start)
             if bar is not None:
                 bar.close()
         if budget_stop and not shared and not self._stop_flag and spent_of(study).trials == 0:
@@ -1389,10 +1425,7 @@ class Search:
             delta = seconds - billed[0]
             if delta <= 0:
                 return
-            paid = study.user_attrs.get("final_spent") or {}
-            study.set_user_attr("final_spent", {
-                "device_seconds": paid.get("device_seconds", 0.0) + delta,
-                "cost": paid.get("cost", 0.0) + self.budget.cost_of(delta)})
+            self._add_to_attr(study, "final_spent", delta)
             billed[0] = seconds
             study.set_user_attr("final_partial", {"key": key, "device_seconds": before + seconds})
 

@@ -88,3 +88,38 @@ def test_a_dead_workers_forecast_is_given_back_when_its_trial_is_claimed(tmp_pat
     assert ledger.usage() == (1, 3.0)
     assert ledger.reserve("n", "w2", max_trials=None, seconds_limit=10.0, forecast=7.0) is not None  # 3 + 7
     ledger.close()
+
+
+def test_a_study_lock_is_held_by_one_worker_at_a_time(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    ledger, other = _ledger(tmp_path), _ledger(tmp_path)
+    inside: list[str] = []
+    overlap: list[bool] = []
+
+    def critical(lg: BudgetLedger, name: str) -> None:
+        for _ in range(5):
+            with lg.hold("attrs", name, grace=30.0):
+                overlap.append(bool(inside))
+                inside.append(name)
+                time.sleep(0.01)
+                inside.remove(name)
+
+    threads = [threading.Thread(target=critical, args=(lg, n)) for lg, n in ((ledger, "a"), (other, "b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(overlap) == 10 and not any(overlap)
+    with ledger.hold("attrs", "a", grace=30.0):
+        assert ledger.open_slots() == []  # a lock is no trial slot (a session start would release it)
+    assert ledger.slot_keys() == set()  # released at the end of the block
+    # A holder that died (no heartbeat for the grace period) is taken over.
+    assert ledger.claim_job("lock:attrs", "deadhost:1", 0.5) == "claimed"
+    ledger.stop_beating("lock:attrs")
+    start = time.perf_counter()
+    with other.hold("attrs", "b", grace=0.5):
+        assert time.perf_counter() - start >= 0.4
+    ledger.close()
+    other.close()

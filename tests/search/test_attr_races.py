@@ -1,0 +1,184 @@
+"""Study-level user attributes that workers of one shared study read, modify and write: two
+workers at once must not both take the study as new, nor lose each other's additions."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from budgetnas.data import DataSplits, from_arrays
+from budgetnas.errors import ResumeError
+from budgetnas.search import Search, SearchConfig, open_study
+from tests.search.test_search import TINY
+
+
+@pytest.fixture(scope="module")
+def splits(digits) -> DataSplits:
+    x, y = digits
+    return DataSplits(train=from_arrays(x[:300], y[:300], name="digits"), test=None)
+
+
+def _cfg(tmp_path: Path, name: str, **kw) -> SearchConfig:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    return SearchConfig(data="digits", storage=url, study_name="s", run_dir=str(tmp_path / name),
+                        test_fraction=0.0, heartbeat_interval=0.5, heartbeat_grace=5.0,
+                        **{**TINY, "final_training": False, **kw})
+
+
+def _run_both(searches: list[Search]) -> list[BaseException | None]:
+    errors: list[BaseException | None] = [None] * len(searches)
+
+    def go(i: int) -> None:
+        try:
+            searches[i].run()
+        except BaseException as e:  # noqa: BLE001 (reported to the test)
+            errors[i] = e
+
+    threads = [threading.Thread(target=go, args=(i,), daemon=True) for i in range(len(searches))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads)
+    return errors
+
+
+def _barrier_on_first(monkeypatch, target: object, name: str, parties: int = 2, timeout: float = 3.0) -> None:
+    """Make the first call of ``target.name`` in each of ``parties`` threads wait for the others
+    (on the old code, both read the study before either writes); a lock that serializes them
+    makes the barrier time out instead, and the calls go on one after the other."""
+    barrier = threading.Barrier(parties, timeout=timeout)
+    seen: set[int] = set()
+    original = getattr(target, name)
+
+    def wrapped(*a, **kw):
+        me = threading.get_ident()
+        if me not in seen:
+            seen.add(me)
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                pass
+        return original(*a, **kw)
+
+    monkeypatch.setattr(target, name, wrapped)
+
+
+def test_two_workers_with_other_settings_starting_at_once_do_not_both_take_the_study(
+        tmp_path: Path, splits: DataSplits, monkeypatch) -> None:
+    # Both read the new study (no fingerprint), then both write theirs: each took the study for
+    # its own, and trials measured under two settings were mixed in one study.
+    a = Search(_cfg(tmp_path, "a", max_trials=1, seed=0), data=splits, data_name="digits", progress=False)
+    b = Search(_cfg(tmp_path, "b", max_trials=1, seed=1), data=splits, data_name="digits", progress=False)
+    open_study(None, ["maximize"], storage=a.config.storage, study_name="s")  # (its tables: see below)
+    _barrier_on_first(monkeypatch, optuna.Study, "set_user_attr")
+    errors = _run_both([a, b])
+    refused = [e for e in errors if isinstance(e, ResumeError)]
+    assert len(refused) == 1, errors  # exactly one of them took the study; the other was refused
+    winner = a if errors[0] is None else b
+    attrs = open_study(None, storage=winner.config.storage, study_name="s").user_attrs
+    assert attrs["fingerprint_fields"]["seed"] == winner.config.seed
+    assert attrs["config"]["seed"] == winner.config.seed
+
+
+def test_two_workers_probing_at_once_both_pay_for_their_probes(tmp_path: Path, splits: DataSplits,
+                                                               monkeypatch) -> None:
+    # Both read the study's probe record (none yet), probe, and write theirs over the other's:
+    # one worker's probe seconds were lost from the ledger.
+    probed: dict[int, float] = {}
+    probe = Search._probe
+
+    def timed(self, *a, **kw):
+        t0 = time.perf_counter()
+        out = probe(self, *a, **kw)
+        probed[threading.get_ident()] = probed.get(threading.get_ident(), 0.0) + time.perf_counter() - t0
+        return out
+
+    monkeypatch.setattr(Search, "_probe", timed)
+    _barrier_on_first(monkeypatch, Search, "_probe")  # both read the record before either probed
+    a = Search(_cfg(tmp_path, "a", max_trials=2), data=splits, data_name="digits", progress=False)
+    b = Search(_cfg(tmp_path, "b", max_trials=2), data=splits, data_name="digits", progress=False)
+    open_study(None, ["maximize"], storage=a.config.storage, study_name="s")
+    assert _run_both([a, b]) == [None, None]
+    assert len(probed) == 2
+    recorded = open_study(None, storage=a.config.storage, study_name="s").user_attrs["probe"]["device_seconds"]
+    assert recorded >= sum(probed.values())  # each worker's probes are on the ledger
+
+
+def test_two_workers_creating_the_study_database_at_once_both_open_it(tmp_path: Path) -> None:
+    # Both found no tables and created Optuna's: the second failed ("table studies already
+    # exists") and its worker stopped with "cannot open the study database".
+    for attempt in range(5):
+        url = f"sqlite:///{tmp_path / f'fresh{attempt}.db'}"
+        barrier = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def go() -> None:
+            barrier.wait()
+            try:
+                open_study(None, ["maximize"], storage=url, study_name="s")
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+
+        threads = [threading.Thread(target=go) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+
+
+def test_a_worker_does_not_lower_the_wall_time_another_worker_recorded(tmp_path: Path, splits: DataSplits,
+                                                                       monkeypatch) -> None:
+    # Each worker wrote wall_seconds = (the value when it started) + its own session's time, over
+    # what others wrote meanwhile: a worker that joined later, or read before another's last
+    # write, set the study's wall time back, and the next session's max_time counted from there.
+    concurrency = Search._concurrency
+
+    def another_worker_records_its_time(self: Search, p):
+        out = concurrency(self, p)  # (after this session read the wall time it starts from)
+        open_study(None, storage=self.config.storage, study_name="s").set_user_attr("wall_seconds", 1e4)
+        return out
+
+    monkeypatch.setattr(Search, "_concurrency", another_worker_records_its_time)
+    cfg = _cfg(tmp_path, "a", max_trials=1)
+    Search(cfg, data=splits, data_name="digits", progress=False).run()
+    assert open_study(None, storage=cfg.storage, study_name="s").user_attrs["wall_seconds"] >= 1e4
+
+
+def test_two_final_trainings_at_once_both_pay_for_their_epochs(tmp_path: Path, splits: DataSplits,
+                                                              monkeypatch) -> None:
+    # Final settings are not fingerprinted: two workers with other --final-epochs claim two final
+    # jobs and train both at once. Each billed final_spent as (the value it read) + its epoch,
+    # over the other's bill.
+    Search(_cfg(tmp_path, "first", max_trials=1), data=splits, data_name="digits", progress=False).run()
+    barrier = threading.Barrier(2, timeout=3.0)
+    seen: set[int] = set()
+    finals: dict[int, float] = {}
+    set_attr = optuna.Study.set_user_attr
+
+    def racing(study, key, value):
+        me = threading.get_ident()
+        if key == "final_spent" and me not in seen:  # both read the bill before either writes
+            seen.add(me)
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                pass
+        if key == "final":
+            finals[me] = value["device_seconds"]
+        return set_attr(study, key, value)
+
+    monkeypatch.setattr(optuna.Study, "set_user_attr", racing)
+    a = Search(_cfg(tmp_path, "a", max_trials=1, final_training=True, final_epochs=1), data=splits,
+               data_name="digits", progress=False)
+    b = Search(_cfg(tmp_path, "b", max_trials=1, final_training=True, final_epochs=2), data=splits,
+               data_name="digits", progress=False)
+    assert _run_both([a, b]) == [None, None]
+    assert len(finals) == 2  # both trained one
+    paid = open_study(None, storage=a.config.storage, study_name="s").user_attrs["final_spent"]["device_seconds"]
+    assert paid == pytest.approx(sum(finals.values()), rel=1e-6)
