@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from budgetnas.data import DataSplits, ImageData, as_images, from_arrays, to_tensor
+from budgetnas.data._arrays import _label_values, _to_numpy
 from budgetnas.errors import ConfigError, DataError, first_line
 from budgetnas.search import Search, SearchConfig, SearchResult
 from budgetnas.spaces import create_space
@@ -98,9 +99,12 @@ class TrainedModel:
         same way (a warning says so, since a changed aspect ratio distorts them)."""
         images = as_images(x, channels_last=channels_last)
         if images.shape[1] != self.in_channels:
+            shape = tuple(getattr(x, "shape", ()))
+            hint = ("; these look channels-first (N, C, H, W): pass channels_last=False"
+                    if channels_last is None and len(shape) == 4 and shape[1] == self.in_channels else "")
             raise DataError(
                 f"these images have {images.shape[1]} channels but the model was trained on "
-                f"{self.in_channels}; give images shaped like the training images"
+                f"{self.in_channels}; give images shaped like the training images{hint}"
             )
         size = tuple(images.shape[2:])
         if self.image_size is not None and size != self.image_size:
@@ -170,16 +174,26 @@ class ImageClassifier:
         self._labels: np.ndarray | None = None
 
     def fit(self, x: Any, y: Any, *, validation_split: float | None = None,
-            test_data: tuple[Any, Any] | None = None) -> "ImageClassifier":
-        """Search and train on ``(x, y)``; ``test_data=(x, y)`` is scored once at the end."""
-        y_arr = np.asarray(y)
-        train = from_arrays(x, y_arr, name="arrays")
+            test_data: tuple[Any, Any] | None = None, channels_last: bool | None = None) -> "ImageClassifier":
+        """Search and train on ``(x, y)``; ``test_data=(x, y)`` is scored once at the end.
+        ``channels_last=False`` (or ``ImageClassifier(channels_first=True)``) reads 4-D arrays as
+        ``(N, C, H, W)``; predict and evaluate then read them so too unless told otherwise."""
+        channels_last = self._layout(channels_last)
+        y_arr = np.asarray(_to_numpy(y))
+        train = from_arrays(x, y_arr, name="arrays", channels_last=channels_last)
         self._labels = np.unique(y_arr) if y_arr.ndim == 1 else None
         test = None
         if test_data is not None:
-            test = from_arrays(test_data[0], test_data[1], classes=train.classes, name="arrays-test")
+            # Test labels are the same kind of labels as y, matched by name: with classes given,
+            # from_arrays reads integers as indices, but integer labels' names are their values.
+            test = from_arrays(test_data[0], _label_names(test_data[1]), classes=train.classes,
+                               name="arrays-test", channels_last=channels_last)
         if validation_split is not None:
-            self.config.val_fraction = validation_split
+            if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
+                    or not 0 < validation_split < 1:
+                raise ConfigError(f"validation_split must be a fraction in (0, 1), got {validation_split!r}; "
+                                  "e.g. 0.2 for a fifth of each class")
+            self.config.val_fraction = float(validation_split)
         if test is None and not self._test_fraction_given:
             self.config.test_fraction = 0.0  # no test split held out unless asked: evaluate() scores yours
         search = Search(self.config, data=DataSplits(train=train, test=test), data_name="arrays",
@@ -195,9 +209,20 @@ class ImageClassifier:
         if self.result.best_arch is None:
             raise ConfigError(f"no trial finished, so there is no model ({self.result.stop_reason}); see "
                               f"`budgetnas show {self.config.run_dir}` for each trial's reason")
+        self.model = None
         if self.config.final_training and (Path(self.config.run_dir) / "best" / "model.pt").exists():
-            self.model = TrainedModel.load(Path(self.config.run_dir))
+            model = TrainedModel.load(Path(self.config.run_dir))
+            # A session stopped before its final training leaves an earlier session's final model
+            # there, of what was the best cell then: not the model of this search's best cell.
+            if model.arch == self.result.best_arch:
+                self.model = model
         return self
+
+    def _layout(self, channels_last: bool | None) -> bool | None:
+        """``channels_last`` as given, else False for a classifier made with ``channels_first=True``."""
+        if channels_last is None and self.config.channels_first:
+            return False
+        return channels_last
 
     def _require_model(self) -> TrainedModel:
         if self.model is None:
@@ -205,6 +230,9 @@ class ImageClassifier:
                 raise ConfigError("this classifier has no trained model yet: call fit(x, y) first")
             why = ("it was made with final_training=False" if not self.config.final_training else
                    f"the search stopped before its final training ({self.result.stop_reason})")
+            if self.config.final_training and (Path(self.config.run_dir) / "best" / "model.pt").exists():
+                why += ("; best/model.pt holds the final model of an earlier best cell, not of "
+                        f"{self.result.best_arch} (load_model loads it)")
             raise ConfigError(f"fit searched but trained no final model: {why}. Call fit again with "
                               "the same run_dir (and final_training=True): the search resumes and the "
                               "best cell is trained")
@@ -218,12 +246,12 @@ class ImageClassifier:
 
     def predict(self, x: Any, channels_last: bool | None = None) -> np.ndarray:
         """Predicted labels, of the same kind as the labels given to ``fit``."""
-        return self._decode(self._require_model().predict_index(x, channels_last))
+        return self._decode(self._require_model().predict_index(x, self._layout(channels_last)))
 
     def predict_proba(self, x: Any, channels_last: bool | None = None) -> np.ndarray:
-        return self._require_model().predict_proba(x, channels_last)
+        return self._require_model().predict_proba(x, self._layout(channels_last))
 
-    def evaluate(self, x: Any, y: Any) -> dict[str, float]:
+    def evaluate(self, x: Any, y: Any, channels_last: bool | None = None) -> dict[str, float]:
         """Accuracy, balanced accuracy, macro-F1 and loss on ``(x, y)``."""
         model = self._require_model()
         y = np.asarray(y)
@@ -233,17 +261,20 @@ class ImageClassifier:
                 raise DataError(f"labels {unknown[:5]} were not among the classes seen in fit "
                                 f"({self._labels.tolist()[:10]}); evaluate on the same label set")
             y = np.searchsorted(self._labels, y)
-        data = from_arrays(x, y, classes=tuple(model.classes), name="eval")
+        data = from_arrays(x, y, classes=tuple(model.classes), name="eval", channels_last=self._layout(channels_last))
         tx = model.preprocess(data.images, channels_last=False)
         return _evaluate(model.model, tx, torch.tensor(data.labels, dtype=torch.int64), num_classes=len(model.classes),
                          device=model.device)
 
-    def export(self, path: str | os.PathLike[str], format: str = "torchscript") -> Path:
+    def export(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
         """Save the model: ``torchscript`` (the traced network, taking normalised images, with
         :meth:`TrainedModel.input_spec` inside as ``budgetnas.json``), ``state``
-        (weights and preprocessing, loadable with :func:`load_model`) or ``onnx``."""
+        (weights and preprocessing, loadable with :func:`load_model`) or ``onnx``. Without
+        ``format``: ``onnx`` for a path ending in ``.onnx``, else ``torchscript``."""
         model = self._require_model()
         out = Path(path)
+        if format is None:
+            format = "onnx" if out.suffix.lower() == ".onnx" else "torchscript"
         if format not in ("torchscript", "state", "onnx"):
             raise ConfigError(f"unknown export format {format!r}; use torchscript, state or onnx")
         if out.is_dir():
@@ -264,8 +295,25 @@ class ImageClassifier:
             except (ImportError, getattr(torch.onnx, "OnnxExporterError", ImportError)) as e:
                 first = first_line(e)
                 raise ConfigError(f"ONNX export failed ({first}); it needs the onnx package: "
-                                  "pip install onnx") from None
+                                  "pip install 'budgetnas[export]' (or: pip install onnx)") from None
+            import onnx  # (the export above needs it too)
+
+            proto = onnx.load(str(out))  # what the network takes, as inside a TorchScript export
+            onnx.helper.set_model_props(proto, {"budgetnas.json": json.dumps(model.input_spec())})
+            onnx.save(proto, str(out))
         return out
+
+
+def _label_names(y: Any) -> Any:
+    """Labels as the class names ``fit`` gives them (integer labels ``3`` -> ``'3'``), so that they
+    are matched by name against a classifier's classes, never read as class indices."""
+    arr = _to_numpy(y)
+    if isinstance(arr, (list, tuple)) and len(arr):
+        arr = np.asarray(arr)
+    if not isinstance(arr, np.ndarray) or arr.ndim != 1 or arr.dtype.kind not in "iubfOS":
+        return y  # from_arrays says what is wrong with it
+    values = _label_values(arr)
+    return values.astype(str) if values.dtype.kind in "iu" else values
 
 
 def load_model(path: str | os.PathLike[str], device: str = "cpu") -> TrainedModel:

@@ -81,6 +81,9 @@ def test_api_mistakes(tmp_path: Path, digits) -> None:
         clf.fit([np.zeros((8, 8)), np.zeros((9, 9))], [0, 1])
     with pytest.raises(DataError, match="dtype"):
         clf.fit(np.array([["a"] * 8] * 8 * 4).reshape(4, 8, 8), [0, 1, 0, 1])
+    for bad in (0, 0.0, 1.5, "0.2"):  # said "split fraction must be in (0, 1)" from deep inside, or a TypeError
+        with pytest.raises(ConfigError, match="validation_split must be a fraction in"):
+            clf.fit(x[:100], y[:100], validation_split=bad)
 
 
 def test_api_arguments_as_the_command_line_spells_them(tmp_path: Path) -> None:
@@ -140,3 +143,95 @@ def test_a_fit_without_final_training_says_so_when_asked_to_predict(tmp_path: Pa
         clf.predict(x[:2])
     with pytest.raises(DataError, match="the run has no final model"):
         load_model(tmp_path / "run")
+
+
+def test_test_data_integer_labels_are_matched_by_value_not_read_as_indices(tmp_path: Path, digits) -> None:
+    x, y = digits
+    keep = np.isin(y, [0, 2, 5])
+    xs, ys = x[keep], y[keep]
+    only = np.isin(ys[300:], [0, 2])  # labels 0 and 2 only: as indices, 2 would be class '5'
+    clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=1, **FAST)
+    clf.fit(xs[:300], ys[:300], test_data=(xs[300:][only], ys[300:][only]))
+    assert clf.result.test_metrics == pytest.approx(clf.evaluate(xs[300:][only], ys[300:][only]))
+    # Labels 1..10, the other common numbering, were refused as indices out of range.
+    clf = ImageClassifier(run_dir=tmp_path / "run10", max_trials=1, **FAST)
+    clf.fit(x[:300], y[:300] + 1, test_data=(x[300:400], y[300:400] + 1))
+    assert clf.result.test_metrics == pytest.approx(clf.evaluate(x[300:400], y[300:400] + 1))
+
+
+def test_channels_first_arrays_fit_evaluate_and_predict(tmp_path: Path, digits) -> None:
+    x, y = digits
+    chw = np.repeat(x[:, None], 3, 1)  # (N, 3, 8, 8), the PyTorch layout
+    clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=1, **FAST)
+    clf.fit(chw[:200], y[:200], channels_last=False, test_data=(chw[200:300], y[200:300]))
+    assert clf.model.in_channels == 3 and clf.model.image_size == (8, 8)
+    assert clf.evaluate(chw[200:300], y[200:300], channels_last=False) == pytest.approx(clf.result.test_metrics)
+    nhwc = chw[200:210].transpose(0, 2, 3, 1)
+    assert (clf.predict(chw[200:210], channels_last=False) == clf.predict(nhwc)).all()
+    with pytest.raises(DataError, match="look channels-first .*pass channels_last=False"):
+        clf.model.predict(chw[:2])
+    # The config field that says so for .npz files says so for arrays too (it was ignored).
+    again = ImageClassifier(run_dir=tmp_path / "run2", max_trials=1, channels_first=True, **FAST)
+    again.fit(chw[:200], y[:200])
+    assert again.model.in_channels == 3 and again.model.image_size == (8, 8)
+    assert (again.predict(chw[200:210]) == again.predict(nhwc, channels_last=True)).all()
+    assert again.evaluate(chw[200:300], y[200:300])["accuracy"] >= 0
+
+
+def test_export_to_an_onnx_path_writes_onnx_that_agrees_with_the_network(tmp_path: Path, digits) -> None:
+    x, y = digits
+    clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=1, **FAST).fit(x[:200], y[:200])
+    try:
+        import onnx
+    except ImportError:  # without the onnx package it says so, never writes TorchScript as .onnx
+        with pytest.raises(ConfigError, match="pip install onnx"):
+            clf.export(tmp_path / "m.onnx")
+        return
+    path = clf.export(tmp_path / "m.onnx")  # no format: the suffix says ONNX (it wrote TorchScript)
+    proto = onnx.load(str(path))
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(props["budgetnas.json"]) == clf.model.input_spec()
+    ort = pytest.importorskip("onnxruntime")
+    xt = clf.model.preprocess(x[200:207])
+    out = ort.InferenceSession(str(path)).run(None, {"images": xt.numpy()})[0]
+    with torch.no_grad():
+        ref = clf.model.model(xt).numpy()
+    assert np.abs(out - ref).max() < 1e-4
+
+
+def test_a_session_stopped_before_its_final_training_does_not_serve_an_earlier_best_cells_model(
+        tmp_path: Path, digits) -> None:
+    import os
+    import signal
+    import sqlite3
+    import threading
+    import time
+
+    x, y = digits
+    run = tmp_path / "run"
+    first = ImageClassifier(run_dir=run, max_trials=1, **FAST).fit(x[:300], y[:300])
+    old = first.model.arch
+
+    def interrupt_after_six_trials() -> None:  # Ctrl-C in the middle of the resumed search
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            time.sleep(0.05)
+            try:
+                with sqlite3.connect(run / "study.db", timeout=5) as con:
+                    done = con.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+            except sqlite3.OperationalError:
+                continue
+            if done >= 6:
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+
+    watcher = threading.Thread(target=interrupt_after_six_trials, daemon=True)
+    watcher.start()
+    second = ImageClassifier(run_dir=run, max_trials=60, **FAST).fit(x[:300], y[:300])
+    watcher.join()
+    assert second.result.preempted and second.result.best_arch != old  # a better cell, not trained yet
+    assert second.model is None  # (it was the model of the earlier best cell)
+    with pytest.raises(ConfigError, match="stopped before its final training.*earlier best cell"):
+        second.predict(x[:2])
+    third = ImageClassifier(run_dir=run, max_trials=7, **FAST).fit(x[:300], y[:300])
+    assert third.model is not None and third.model.arch == third.result.best_arch
