@@ -25,6 +25,19 @@ def test_help_is_complete() -> None:
     out = subprocess.run([sys.executable, "-m", "budgetnas", "show", "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert "run_dir" in out
+    out = subprocess.run([sys.executable, "-m", "budgetnas", "finetune", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "--from-bench" in out and "--reverse" in out
+    # finetune shares the search flags; it has no dry run and says so (re-declaring --dry-run on
+    # the finetune parser, to hide it, once emptied the shared action's flags and made every
+    # `search` a dry run)
+    err = subprocess.run([sys.executable, "-m", "budgetnas", "finetune", "--data", "digits", "--dry-run"],
+                         capture_output=True, text=True).stderr
+    assert "finetune has no --dry-run" in err
+    from budgetnas.cli import build_parser
+
+    args = build_parser().parse_args(["search", "--data", "digits", "--max-trials", "1"])
+    assert args.dry_run is False and args.max_trials == 1
 
 
 def test_search_then_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
