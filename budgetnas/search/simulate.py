@@ -22,9 +22,11 @@ Choices, stated once:
   ``SeedSequence([seed, r])``, so strategies share their random draws where they coincide (REA's
   and random's first 10 proposals are the same cells) and results do not depend on workers.
 * **Engines**: strategies with a proposer (random, rea, reinforce, local) run directly on the
-  table with no Optuna storage, drawing ``step_rng(run_seed, query)`` exactly as their Optuna
-  sampler would (a test checks both paths agree); Optuna's own samplers (tpe, gp) run through
-  an in-memory study with ask/tell. Repeats run in parallel processes.
+  table with no Optuna storage, drawing ``step_rng(run_seed, query)``; for rea, reinforce and
+  local that is exactly what their Optuna sampler draws (a test checks both paths agree), while
+  ``random`` as a train-based strategy is Optuna's ``RandomSampler`` (the same distribution,
+  other draws). Optuna's own samplers (tpe, gp) run through an in-memory study with ask/tell.
+  Repeats run in parallel processes.
 
 Example::
 
@@ -403,7 +405,8 @@ def simulate(table: Any, strategies: Sequence[str | StrategySpec] | str = DEFAUL
     else test accuracy; NB201's paper searched on ``valid_accuracy_12ep`` with
     ``train_time_12ep`` as cost, which the official files have). Searching any ``test_*`` metric
     is a test oracle run, labelled so. ``engine="optuna"`` drives every strategy through an
-    in-memory Optuna study (slower; the proposers give the same results either way).
+    in-memory Optuna study (slower; rea, reinforce and local give the same results either way,
+    random then draws with Optuna's RandomSampler).
 
     Example::
 
