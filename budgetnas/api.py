@@ -25,7 +25,7 @@ import torch
 
 from budgetnas.data import DataSplits, ImageData, as_images, from_arrays, to_tensor
 from budgetnas.data._arrays import _label_values, _to_numpy
-from budgetnas.errors import ConfigError, DataError, first_line
+from budgetnas.errors import BudgetNASError, ConfigError, DataError, first_line
 from budgetnas.search import Search, SearchConfig, SearchResult
 from budgetnas.spaces import create_space
 from budgetnas.train import evaluate as _evaluate
@@ -204,6 +204,8 @@ class ImageClassifier:
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" lines
         try:
             self.result = search.run()
+        except BudgetNASError as e:  # the search's advice names command-line flags: name ours
+            raise type(e)(_in_api_words(str(e))) from None
         finally:
             optuna.logging.set_verbosity(verbosity)
         if self.result.best_arch is None:
@@ -302,6 +304,23 @@ class ImageClassifier:
             onnx.helper.set_model_props(proto, {"budgetnas.json": json.dumps(model.input_spec())})
             onnx.save(proto, str(out))
         return out
+
+
+def _in_api_words(message: str) -> str:
+    """A search message for Python users: ``--run-dir`` -> ``run_dir``, ``--data`` -> fit's x, y
+    (flags that are no setting of the classifier stay as they are)."""
+    import dataclasses
+    import re
+
+    fields = {f.name for f in dataclasses.fields(SearchConfig)}
+
+    def word(m: re.Match[str]) -> str:
+        name = m.group(1).replace("-", "_")
+        if name == "data":
+            return "fit's x, y"
+        return name if name in fields else m.group(0)
+
+    return re.sub(r"(?<![\w-])--([A-Za-z][A-Za-z0-9-]*)", word, message)
 
 
 def _label_names(y: Any) -> Any:

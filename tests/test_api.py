@@ -60,6 +60,12 @@ def test_integer_labels_come_back_as_given_and_fit_resumes(tmp_path: Path, digit
         clf.evaluate(x[:5], np.array([3, 7, 3, 9, 7]))
     again = ImageClassifier(run_dir=tmp_path / "run", max_trials=2, **FAST).fit(x[keep][:200], y[keep][:200])
     assert again.result.spent.trials == 2
+    # other data in the same run_dir is refused in the API's words, not the command line's
+    from budgetnas.errors import ResumeError
+
+    with pytest.raises(ResumeError, match="searched on different data") as err:
+        ImageClassifier(run_dir=tmp_path / "run", max_trials=3, **FAST).fit(x[keep][:150], y[keep][:150])
+    assert "fit's x, y" in str(err.value) and "new run_dir" in str(err.value) and "--" not in str(err.value)
 
 
 def test_api_mistakes(tmp_path: Path, digits) -> None:
