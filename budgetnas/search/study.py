@@ -100,6 +100,15 @@ def _safe_url(url: str) -> str:
     return scheme + sep + rest
 
 
+def _final_partials(study: optuna.Study) -> dict[str, float]:
+    """The device seconds of each final training cut off before its end, by job key (one record
+    for the whole study until 2026-12-02: ``{"key": ..., "device_seconds": ...}``, read as such)."""
+    raw = study.user_attrs.get("final_partial") or {}
+    if "key" in raw and "device_seconds" in raw and not isinstance(raw.get("device_seconds"), dict):
+        return {str(raw["key"]): float(raw["device_seconds"])}
+    return {str(k): float(v) for k, v in raw.items() if isinstance(v, (int, float))}
+
+
 def open_study(run_dir: Path | None, directions: list[str] | None = None,
                sampler: optuna.samplers.BaseSampler | None = None, *, storage: str | None = None,
                study_name: str = STUDY_NAME) -> optuna.Study:
@@ -587,6 +596,17 @@ class Search:
             rec["cost"] = float(rec.get("cost", 0.0)) + self.budget.cost_of(seconds)
             study.set_user_attr(key, rec)
         return rec
+
+    def _set_final_partial(self, study: optuna.Study, key: str, seconds: float | None) -> None:
+        """What the final training ``key`` has trained so far (None: finished), beside those of
+        other final trainings (other cells or settings, other workers), under the lock."""
+        with self._attrs_held():
+            partials = _final_partials(study)
+            if seconds is None:
+                partials.pop(key, None)
+            else:
+                partials[key] = float(seconds)
+            study.set_user_attr("final_partial", partials)
 
     def _record_wall(self, study: optuna.Study, seconds: float) -> None:
         """Record the search's wall time so far (this session's start value plus its time): never
@@ -1415,8 +1435,7 @@ class Search:
                                   self.config.checkpoint_interval)
         # Paid as it goes, epoch by epoch, so that a final training cut off (a signal, a kill, a
         # failure) is billed for what it used; a resumed one adds what it trains after.
-        partial = study.user_attrs.get("final_partial") or {}
-        before = float(partial.get("device_seconds", 0.0)) if partial.get("key") == key else 0.0
+        before = _final_partials(study).get(key, 0.0)
         billed = [0.0]
         epoch_seconds = [0.0]
         start = time.perf_counter()
@@ -1427,7 +1446,7 @@ class Search:
                 return
             self._add_to_attr(study, "final_spent", delta)
             billed[0] = seconds
-            study.set_user_attr("final_partial", {"key": key, "device_seconds": before + seconds})
+            self._set_final_partial(study, key, before + seconds)
 
         def on_epoch(rec: Any) -> bool:
             epoch_seconds[0] += rec.seconds
@@ -1477,7 +1496,7 @@ class Search:
                  "fused": result.fused, "batch_size": result.batch_size}
         (best_dir / "metrics.json").write_text(json.dumps(to_jsonable(final), indent=2) + "\n")
         study.set_user_attr("final", to_jsonable(final))  # (final_spent holds what every final training paid)
-        study.set_user_attr("final_partial", {})
+        self._set_final_partial(study, key, None)
         checkpoint.delete()
         if self.config.storage is None:  # cut-off final trainings of other cells or settings: not needed now
             for stale in (self.artifacts_dir / "checkpoints").glob("final-*.ckpt"):

@@ -202,9 +202,14 @@ def test_a_final_training_cut_off_resumes_with_other_final_sizes(tmp_path, split
     searches.append(Search(cfg, data=splits, data_name="digits", progress=False))
     assert "during the final training" in searches[0].run().stop_reason
     searches.clear()
+    cut = study_mod._final_partials(open_study(tmp_path / "run"))
+    assert len(cut) == 1 and list(cut.values())[0] > 0  # what the cut-off final training used
     # The checkpoint of the C=4 final network must not be loaded into the C=8 one.
     _, result = _search(tmp_path, splits, max_trials=1, final_epochs=2, final_C=8)
     assert result.test_metrics and json.loads((result.run_dir / "best/metrics.json").read_text())["epochs"] == 2
+    # Each final training keeps its own partial record: the C=8 one, finished, is gone; the cut-off
+    # C=4 one stays (one record for the study was overwritten by whichever trained last).
+    assert study_mod._final_partials(open_study(tmp_path / "run")) == cut
 
 
 def test_resume_compares_settings_as_they_take_effect(tmp_path, splits) -> None:
@@ -325,3 +330,14 @@ def test_a_run_from_before_resolved_fingerprints_and_final_settings_resumes(tmp_
     study = open_study(search.run_dir)
     assert study.user_attrs["final"]["settings"]["space"]["C"] == 8
     assert study.user_attrs["probe"]["final_space"]["C"] == 8
+
+
+def test_final_partials_read_the_one_record_of_earlier_versions() -> None:
+    import optuna
+
+    study = optuna.create_study()
+    assert study_mod._final_partials(study) == {}
+    study.set_user_attr("final_partial", {"key": "final:abc", "device_seconds": 3.5})  # before 2026-12-02
+    assert study_mod._final_partials(study) == {"final:abc": 3.5}
+    study.set_user_attr("final_partial", {"final:abc": 3.5, "final:def": 1.0})
+    assert study_mod._final_partials(study) == {"final:abc": 3.5, "final:def": 1.0}
