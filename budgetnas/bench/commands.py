@@ -21,7 +21,7 @@ import json
 import re
 from typing import Any
 
-from budgetnas.bench.table import load_nb201, normalize_dataset
+from budgetnas.bench.table import DATASET_CLASSES, DATASET_RESOLUTION, load_nb201, normalize_dataset
 
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
 
@@ -52,7 +52,8 @@ def add_top_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     net.add_argument("--in-channels", type=int_at_least(1), default=3, help="input channels (default 3)")
     net.add_argument("-C", dest="C", type=int_at_least(1), default=16, help="channels of the first stage (default 16)")
     net.add_argument("-N", dest="N", type=int_at_least(1), default=5, help="cells per stage (default 5)")
-    net.add_argument("--resolution", type=int_at_least(4), default=32, help="input height/width (default 32)")
+    net.add_argument("--resolution", type=int_at_least(4), default=None,
+                     help="input height/width (default: the benchmark dataset's, 32 or 16 for ImageNet16-120)")
     parser.add_argument("--diverse", type=int, default=0, metavar="D",
                         help="chosen cells differ pairwise on at least D of 6 edges (default 0: off)")
     parser.add_argument("--dedupe", action=argparse.BooleanOptionalAction, default=True,
@@ -82,16 +83,14 @@ def int_at_least(low: int) -> Any:
     return parse
 
 
-# The classes of each benchmark dataset: a network for it has this many outputs.
-DATASET_CLASSES = {"cifar10": 10, "cifar10-valid": 10, "cifar100": 100, "ImageNet16-120": 120}
-
-
 def top_command(args: argparse.Namespace) -> int:
     """Print the top-k cells for the parsed ``bench top`` arguments; returns the exit status 0."""
     table = load_nb201(args.table, trust_pickle=getattr(args, "trust_pickle", False))
     dataset = normalize_dataset(args.dataset, table.datasets)
     if args.classes is None:
-        args.classes = DATASET_CLASSES.get(dataset, 10)
+        args.classes = DATASET_CLASSES[dataset]
+    if args.resolution is None:
+        args.resolution = DATASET_RESOLUTION[dataset]
     metric = args.metric or table.search_metric(dataset)
     rows = table.top_k(args.k, dataset=dataset, metric=metric, max_params=args.max_params,
                        max_flops=args.max_flops, in_channels=args.in_channels, num_classes=args.classes,

@@ -59,6 +59,10 @@ _DATASET_ALIASES = {
     "imagenet16-120": "ImageNet16-120", "imagenet-16-120": "ImageNet16-120",
     "imagenet16": "ImageNet16-120", "imagenet": "ImageNet16-120",
 }
+# The benchmark's networks: classes and input size of each dataset (NB201 counts FLOPs at these).
+DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
+DATASET_RESOLUTION = {"cifar10": 32, "cifar100": 32, "ImageNet16-120": 16}
+
 _METRIC_HELP = {
     "test_accuracy": "test accuracy (%) after 200 epochs, mean over seeds",
     "valid_accuracy": "validation accuracy (%) after 200 epochs, mean over seeds",
@@ -311,12 +315,14 @@ class NB201Table:
     # -- top-k ------------------------------------------------------------------------------------
     def top_k(self, k: int, *, dataset: str = "cifar10", metric: str | None = None,
               max_params: float | None = None, max_flops: float | None = None, in_channels: int = 3,
-              num_classes: int = 10, C: int = 16, N: int = 5, resolution: int = 32,
+              num_classes: int | None = None, C: int = 16, N: int = 5, resolution: int | None = None,
               dedupe: bool = True, diverse: int = 0) -> list[dict[str, Any]]:
         """The ``k`` best cells by ``metric`` that fit the limits, best first.
 
         Limits apply to the network as it will be built (``in_channels``, ``num_classes``, ``C``,
-        ``N``, ``resolution``). ``dedupe`` keeps only the best cell of each canonical class;
+        ``N``, ``resolution``); by default the benchmark dataset's own network: its classes (10,
+        100 or 120) and input size (32, or 16 for ImageNet16-120, where NB201 counts its FLOPs at
+        16x16). ``dedupe`` keeps only the best cell of each canonical class;
         ``diverse=d`` keeps a cell only if it differs from every cell already chosen on at least
         ``d`` of the 6 edges (greedy, so fewer than ``k`` may come back). Cells without a value
         are skipped. Each result: ``index``, ``arch`` (string), ``value``, ``params``, ``flops``,
@@ -338,6 +344,9 @@ class NB201Table:
                 raise ConfigError(f"{name} must be a positive number (a count, e.g. 0.5e6), got {cap!r}")
         metric = metric or self.search_metric(dataset)
         values = self.column(dataset, metric)
+        dataset = normalize_dataset(dataset, self.datasets)
+        num_classes = DATASET_CLASSES[dataset] if num_classes is None else num_classes
+        resolution = DATASET_RESOLUTION[dataset] if resolution is None else resolution
         params = self.params(in_channels=in_channels, num_classes=num_classes, C=C, N=N)
         flops = self.flops(in_channels=in_channels, num_classes=num_classes, C=C, N=N,
                            resolution=resolution)

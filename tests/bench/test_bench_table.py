@@ -330,3 +330,18 @@ def test_corrupt_csv_files(tmp_path: Path) -> None:
     for name, (path, message) in cases.items():
         with pytest.raises(DataError, match=message):
             load_nb201(path)
+
+
+@needs_csv
+def test_top_k_limits_default_to_the_benchmark_datasets_own_network(table: NB201Table,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The defaults were 10 classes at 32x32 whatever the dataset: ImageNet16-120's networks
+    (120 classes, 16x16, where NB201 counts their FLOPs) were capped as CIFAR-10's."""
+    for dataset, classes, res in (("cifar100", 100, 32), ("ImageNet16-120", 120, 16)):
+        top = table.top_k(5, dataset=dataset, max_flops=30e6)
+        flops = table.flops(num_classes=classes, resolution=res)
+        params = table.params(num_classes=classes)
+        assert all(r["flops"] == flops[r["index"]] <= 30e6 and r["params"] == params[r["index"]] for r in top)
+    parser = add_top_arguments(argparse.ArgumentParser())
+    assert top_command(parser.parse_args(["--dataset", "imagenet", "--k", "2", "--table", str(NB201_CSV)])) == 0
+    assert "120 classes, 16x16 input" in capsys.readouterr().out
