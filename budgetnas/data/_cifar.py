@@ -43,8 +43,22 @@ def _latin1_encode(text: Any, encoding: str = "latin1") -> bytes:
     return text.encode("latin1")
 
 
+def _array_from_buffer(buf: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
+    """Stand-in for numpy's ``_frombuffer``, how protocol-5 pickles (Python 3.14's default) store
+    arrays: bytes and a plain (non-object) dtype only."""
+    dt = np.dtype(dtype) if isinstance(dtype, np.dtype) else None
+    if not isinstance(buf, (bytes, bytearray, pickle.PickleBuffer)) or dt is None or dt.hasobject:
+        raise DataError(
+            "the CIFAR loader refuses a protocol-5 array that is not plain bytes of a numeric "
+            "dtype: CIFAR archives contain only arrays; this file may be malicious"
+        )
+    return np.frombuffer(buf, dtype=dt).reshape(shape, order="F" if order == "F" else "C")
+
+
 _ALLOWED_GLOBALS = {
     ("_codecs", "encode"): lambda: _latin1_encode,
+    ("numpy.core.numeric", "_frombuffer"): lambda: _array_from_buffer,
+    ("numpy._core.numeric", "_frombuffer"): lambda: _array_from_buffer,
     ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
     ("numpy", "ndarray"): lambda: np.ndarray,
@@ -55,9 +69,9 @@ _ALLOWED_GLOBALS = {
 class _CifarUnpickler(pickle.Unpickler):
     """Loads dicts of bytes, lists and numpy arrays, and refuses every other global.
 
-    Allowed: numpy's array reconstruction (``_reconstruct``, ``ndarray``, ``dtype``) and a
-    latin-1-only ``_codecs.encode`` (Python 3 protocol-2 pickles spell bytes that way; the original
-    Python 2 batches need none of it).
+    Allowed: numpy's array reconstruction (``_reconstruct``, ``ndarray``, ``dtype``; protocol 5's
+    ``_frombuffer`` through a checked stand-in) and a latin-1-only ``_codecs.encode`` (Python 3
+    protocol-2 pickles spell bytes that way; the original Python 2 batches need none of it).
     """
 
     def __init__(self, file: io.BufferedIOBase, source: str) -> None:
@@ -167,6 +181,12 @@ def load_cifar10_archive(path: str | os.PathLike[str]) -> DataSplits:
     missing = [n for n in (*_TRAIN_BATCHES, _TEST_BATCH) if n not in found]
     if missing:
         what = "no CIFAR-10 batches" if len(missing) == 6 else f"no {', '.join(missing)}"
+        if len(missing) == 6 and (
+            (p / "cifar-100-python").is_dir()
+            or (p / "meta").is_file()
+            or (p.is_file() and is_cifar100_python_archive(p))
+        ):
+            what += " (it looks like CIFAR-100's python archive, which is not read yet)"
         raise DataError(
             f"{p} has {what}; a CIFAR-10 python archive holds data_batch_1..5 and test_batch "
             "(cifar-10-python.tar.gz). Download it again, or pass an image folder to "
@@ -191,6 +211,22 @@ def load_cifar10_archive(path: str | os.PathLike[str]) -> DataSplits:
         train=ImageData(x_train, y_train, classes, "cifar10"),
         test=ImageData(x_test, y_test, classes, "cifar10-test"),
     )
+
+
+def is_cifar100_python_archive(path: Path) -> bool:
+    """True when a tar archive's first files are CIFAR-100's (``cifar-100-python/train``...)."""
+    try:
+        with tarfile.open(path, "r:*") as tf:
+            for seen, member in enumerate(tf):
+                if "cifar-100-python" in member.name.split("/")[:-1] and member.name.rsplit(
+                    "/", 1
+                )[-1] in ("train", "test", "meta"):
+                    return True
+                if seen >= 8:
+                    return False
+    except (tarfile.TarError, EOFError, OSError):
+        return False
+    return False
 
 
 def is_cifar_python_archive(path: Path) -> bool:

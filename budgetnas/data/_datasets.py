@@ -13,9 +13,13 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from budgetnas.data._arrays import encode_labels, from_arrays
-from budgetnas.data._cifar import is_cifar_python_archive, load_cifar10_archive
+from budgetnas.data._cifar import (
+    is_cifar100_python_archive,
+    is_cifar_python_archive,
+    load_cifar10_archive,
+)
 from budgetnas.data._folder import _is_hidden, load_image_folder
-from budgetnas.data._idx import load_idx_pair
+from budgetnas.data._idx import load_idx_pair, read_idx_pair
 from budgetnas.data._types import DataSplits
 from budgetnas.errors import DataError
 
@@ -124,9 +128,12 @@ def _load_digits() -> DataSplits:
 
 
 def _idx_file(folder: Path, stem: str) -> Path | None:
-    for candidate in (folder / f"{stem}.gz", folder / stem):
-        if candidate.is_file():
-            return candidate
+    """``stem[.gz]`` in ``folder``, also spelled ``train-images.idx3-ubyte`` (Kaggle's copies)."""
+    dotted = stem.replace("-idx", ".idx")
+    for name in (stem, dotted):
+        for candidate in (folder / f"{name}.gz", folder / name):
+            if candidate.is_file():
+                return candidate
     return None
 
 
@@ -202,6 +209,7 @@ def _try_cifar10(place: Path, max_side: int | None = None) -> DataSplits | None:
     if place.is_file():
         if is_cifar_python_archive(place):
             return load_cifar10_archive(place)
+        _refuse_cifar100(place)
         if _is_archive(place):
             return _try_cifar10(extract_archive(place), max_side)
         return None
@@ -213,6 +221,8 @@ def _try_cifar10(place: Path, max_side: int | None = None) -> DataSplits | None:
         return load_cifar10_archive(place)
     if (place / "cifar-10-python.tar.gz").is_file():
         return load_cifar10_archive(place / "cifar-10-python.tar.gz")
+    _refuse_cifar100(place)
+    _refuse_cifar100(place / "cifar-100-python")
     archives = sorted(f for f in place.iterdir() if f.is_file() and _is_archive(f))
     if len(archives) == 1:
         return _try_cifar10(archives[0], max_side)
@@ -244,6 +254,7 @@ def _load_path(path: Path, channels_last: bool | None = None, max_side: int | No
     if _is_archive(path):
         if is_cifar_python_archive(path):
             return load_cifar10_archive(path)
+        _refuse_cifar100(path)
         return _load_path(extract_archive(path), channels_last, max_side)
     if "idx" in path.name.lower() and "ubyte" in path.name.lower():
         raise DataError(
@@ -289,17 +300,36 @@ def _idx_folder(path: Path) -> DataSplits | None:
     if missing:
         raise DataError(f"{path} holds IDX files but not {', '.join(missing)}; put all four there")
     fashion = "fashion" in str(path).lower()
-    classes = FASHION_MNIST_CLASSES if fashion else MNIST_CLASSES
     name = "fashion-mnist" if fashion else path.name or "idx"
-    train = load_idx_pair(files["train_x"], files["train_y"], classes=classes, name=name)
-    test = load_idx_pair(files["test_x"], files["test_y"], classes=classes, name=f"{name}-test")
+    x_tr, y_tr = read_idx_pair(files["train_x"], files["train_y"])
+    x_te, y_te = read_idx_pair(files["test_x"], files["test_y"])
+    y_all = np.concatenate([y_tr, y_te])
+    if y_all.dtype.kind in "iu" and (not len(y_all) or (y_all.min() >= 0 and y_all.max() < 10)):
+        # MNIST's digits or Fashion-MNIST's garments (labels 0..9)
+        names: tuple[str, ...] = FASHION_MNIST_CLASSES if fashion else MNIST_CLASSES
+        codes = y_all.astype(np.int64)
+    else:  # any other IDX data set (EMNIST letters 1..26, balanced 0..46...): its own labels
+        codes, names = encode_labels(y_all)
+        name = path.name or "idx"
+    n = len(y_tr)
+    unseen = sorted(set(codes[n:].tolist()) - set(codes[:n].tolist()))
+    if unseen and names not in (FASHION_MNIST_CLASSES, MNIST_CLASSES):
+        raise DataError(
+            f"{path}: the test labels hold class(es) {[names[i] for i in unseen][:10]} that no "
+            "training image has; a model cannot learn a class it never sees: check that the "
+            "train and t10k files belong together"
+        )
+    train = from_arrays(x_tr, codes[:n], classes=names, name=name)
+    test = from_arrays(x_te, codes[n:], classes=names, name=f"{name}-test")
     return DataSplits(train=train, test=test)
 
 
 def _refuse_cifar100(path: Path) -> None:
     """CIFAR-100's python archive holds files train, test and meta; say so rather than report
-    missing class folders."""
-    if (path / "train").is_file() and (path / "meta").is_file():
+    missing class folders (or extract a .tar.gz of it only to find no CIFAR-10 inside)."""
+    if (path.is_dir() and (path / "train").is_file() and (path / "meta").is_file()) or (
+        _is_archive(path) and is_cifar100_python_archive(path)
+    ):
         raise DataError(
             f"{path} looks like CIFAR-100's python archive (files train, test, meta), which budgetnas "
             "does not read yet; only CIFAR-10's (cifar-10-python.tar.gz) is read. Convert it to a .npz "

@@ -18,7 +18,7 @@ from budgetnas.errors import DataError
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff",
                     ".pgm", ".ppm")
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
-_IGNORED_DIRS = {"__MACOSX"}  # resource forks left by macOS zip/tar tools
+_IGNORED_DIRS = {"__MACOSX", "@eaDir"}  # macOS zip/tar resource forks; Synology NAS thumbnails
 # Image formats Pillow does not read by default: counted in a warning (other files, notes.txt or
 # labels.csv, are left alone silently).
 _UNREAD_IMAGE_EXTENSIONS = {".heic", ".heif", ".avif", ".svg", ".raw", ".dng", ".cr2", ".nef", ".arw",
@@ -55,8 +55,11 @@ def _check_size(size: Any) -> tuple[int, int] | None:
 
 def _gray_array(im: Any) -> np.ndarray:
     """(H, W) from any single-channel Pillow mode: uint8 for 8-bit and 1-bit images (alpha, if
-    any, composited onto black), float32 in [0, 1] (the fraction of full scale, as uint8 / 255)
-    for 16-bit ones, so that 12- and 16-bit images (microscopy, medical) keep their precision."""
+    any, composited onto black), float32 in [0, 1] (the fraction of 16-bit full scale, as uint8 /
+    255) for integer modes wider than 8 bits ("I;16*", "I"), so that 12- and 16-bit images
+    (microscopy, medical) keep their precision, and float32 as stored for float ("F") images, as
+    float arrays are read. The scale depends on the mode only, never on an image's own values, so
+    a pixel value means the same in a dark image as in a bright one."""
     if im.mode in ("1", "L"):
         return np.asarray(im.convert("L"))
     if im.mode in ("LA", "La"):
@@ -64,10 +67,11 @@ def _gray_array(im: Any) -> np.ndarray:
         return ((la[..., 0] * la[..., 1] + 127) // 255).astype(np.uint8)
     a = np.asarray(im)
     if a.dtype.kind == "f":
-        return np.clip(np.rint(a), 0, 255).astype(np.uint8)
-    if im.mode.startswith("I;16") or a.max(initial=0) > 255:
-        return (np.clip(a, 0, 65535) / 65535.0).astype(np.float32)
-    return np.clip(a, 0, 255).astype(np.uint8)
+        a = a.astype(np.float32)
+        if not np.isfinite(a).all():
+            raise ValueError("the float image holds NaN or infinite pixel values")
+        return a
+    return (np.clip(a, 0, 65535) / 65535.0).astype(np.float32)
 
 
 def _fit(a: np.ndarray, box: int | None) -> np.ndarray:
@@ -79,9 +83,13 @@ def _fit(a: np.ndarray, box: int | None) -> np.ndarray:
     return _resize(a, (max(1, round(h * scale)), max(1, round(w * scale))))
 
 
-def _decode(path: str, want: str | None, box: int | None = None) -> np.ndarray | str:
-    """(H, W) or (H, W, 3) array (uint8, or float32 in [0, 1] for 16-bit images), upright as its
-    EXIF orientation says and shrunk to fit ``box`` when given, or the reason it could not be read."""
+def _decode(
+    path: str, want: str | None, box: int | None = None, target: tuple[int, int] | None = None
+) -> np.ndarray | str:
+    """(H, W) or (H, W, 3) array (uint8, or float32 for 16-bit and float images), upright as its
+    EXIF orientation says, resized to ``target`` = (height, width) when given, else shrunk to fit
+    ``box``, or the reason it could not be read. A target is reached in one resize, never by
+    fitting the longer side first (which would then stretch the shorter side back up)."""
     from PIL import Image, ImageOps
 
     try:
@@ -91,7 +99,7 @@ def _decode(path: str, want: str | None, box: int | None = None) -> np.ndarray |
             im.load()
             im = ImageOps.exif_transpose(im)
             if im.mode in _GRAY_MODES:
-                a = _fit(_gray_array(im), box)
+                a = _shrink(_gray_array(im), box, target)
                 return a if want != "RGB" else np.repeat(a[:, :, None], 3, axis=2)
             if im.mode in ("RGBA", "RGBa", "PA") or (im.mode == "P" and "transparency" in im.info):
                 rgba = np.asarray(im.convert("RGBA"), dtype=np.uint16)  # transparent parts onto black
@@ -100,9 +108,15 @@ def _decode(path: str, want: str | None, box: int | None = None) -> np.ndarray |
                 a = np.asarray(im.convert("RGB"))
             if want == "L":
                 a = np.asarray(Image.fromarray(a).convert("L"))
-            return _fit(a, box)
+            return _shrink(a, box, target)
     except Exception as exc:  # noqa: BLE001 - any undecodable file is skipped and reported once
         return f"{type(exc).__name__}: {exc}"
+
+
+def _shrink(a: np.ndarray, box: int | None, target: tuple[int, int] | None) -> np.ndarray:
+    if target is not None:
+        return a if a.shape[:2] == target else _resize(a, target)
+    return _fit(a, box)
 
 
 def _resize(a: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -121,8 +135,15 @@ def _list_files(root: Path, class_names: Sequence[str]) -> tuple[list[tuple[str,
         folder = root / cname
         if not folder.is_dir():
             continue
-        for dirpath, dirnames, filenames in os.walk(folder):
-            dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+        seen = {os.path.realpath(folder)}  # symlinked subfolders are followed, each once (no loops)
+        for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+            keep = []
+            for d in sorted(d for d in dirnames if not _is_hidden(d)):
+                real = os.path.realpath(os.path.join(dirpath, d))
+                if real not in seen:
+                    seen.add(real)
+                    keep.append(d)
+            dirnames[:] = keep
             for f in sorted(filenames):
                 if _is_image(f):
                     files.append((os.path.join(dirpath, f), label))
@@ -154,17 +175,20 @@ def load_image_folder(
     """Read ``path/<class>/<image>`` files (JPEG, PNG, BMP, GIF, WebP, TIFF, PGM/PPM) into ImageData.
 
     Classes are the sorted subfolder names (or ``classes``, e.g. the training set's when reading
-    its test folder). Hidden files are ignored; files that cannot be decoded are skipped and
+    its test folder; a subfolder that is not among them is refused if it holds images and left
+    out if it holds none). Hidden files are ignored; files that cannot be decoded are skipped and
     reported in one warning, as are image files in formats that are not read (HEIC, RAW...;
     other files, such as a labels.csv, are left alone). Images are
     turned upright as their EXIF orientation says; transparent parts are composited onto black.
     ``max_side`` shrinks every image whose longer side is larger (aspect ratio kept) while it is
     decoded, so a folder of photos does not fill the memory at full size (a search passes twice
-    its resolution). Images are then resized to ``size`` = (height, width) when given, else, when
+    its resolution). Images are resized to ``size`` = (height, width) when given (in one step
+    while decoded, so a non-square image keeps all the detail that size can hold), else, when
     their sizes differ, to the most common size or the median one (with a warning).
     ``grayscale=None`` gives one channel when every image is grayscale and RGB otherwise;
     True/False force one or three channels. Pixels are uint8, or float32 in [0, 1] (the same
-    units) when a folder holds 16-bit images.
+    units) when a folder holds 16-bit or 32-bit integer images (the fraction of 16-bit full
+    scale, decided by the file's mode, never by its own values); float TIFFs are read as stored.
 
     Example:
         >>> d = load_image_folder("flowers/", size=(64, 64))  # doctest: +SKIP
@@ -192,6 +216,9 @@ def load_image_folder(
     if classes is not None:
         class_names = list(_check_classes(classes))
         unknown = [d for d in subdirs if d not in class_names]
+        # A folder with no image files (a placeholder, or a class the training set dropped for
+        # having no images) holds nothing to label: leave it out rather than refuse the folder.
+        unknown = [d for d in unknown if _list_files(root, [d])[0]]
         if unknown:
             raise DataError(
                 f"{root} has folder(s) {unknown[:5]} that are not among the given classes "
@@ -236,7 +263,7 @@ def load_image_folder(
         )
     # Sequential on purpose: for small images (CIFAR's 32x32: ~0.12 ms each, 10,000 in 1.2 s on
     # 2 CPU cores, 2026-11) Pillow's Python-side overhead dominates and a thread pool was slower.
-    decoded = [_decode(f, want, box) for f, _ in files]
+    decoded = [_decode(f, want, box, hw) for f, _ in files]
 
     arrays: list[np.ndarray] = []
     labels: list[int] = []

@@ -117,6 +117,16 @@ def load_idx_pair(
         >>> d.shape  # doctest: +SKIP
         (1, 28, 28)
     """
+    images, labels = read_idx_pair(images_path, labels_path)
+    if name is None:
+        name = Path(images_path).resolve().parent.name or "idx"
+    return from_arrays(images, labels, classes=classes, name=name)
+
+
+def read_idx_pair(
+    images_path: str | os.PathLike[str], labels_path: str | os.PathLike[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(images, labels)`` arrays from two IDX files, checked to belong together."""
     images = read_idx(images_path)
     labels = read_idx(labels_path)
     if images.ndim not in (3, 4):
@@ -134,6 +144,4 @@ def load_idx_pair(
             f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} "
             "labels; pass the labels file that belongs to these images"
         )
-    if name is None:
-        name = Path(images_path).resolve().parent.name or "idx"
-    return from_arrays(images, labels, classes=classes, name=name)
+    return images, labels

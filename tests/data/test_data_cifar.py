@@ -212,3 +212,38 @@ def test_cifar10_jpeg_archive_is_extracted_once_into_the_cache(jpeg_subset, tmp_
     (tmp_path / "data" / "cifar10").mkdir(parents=True)
     os.link(archive, tmp_path / "data" / "cifar10" / archive.name)
     assert len(load_dataset("cifar10").test) == 40
+
+
+def test_protocol_5_batches_load_and_stay_restricted(tmp_path):
+    """Python 3.14 pickles with protocol 5 by default, where numpy stores arrays through
+    _frombuffer; such batches were refused as malicious (review, 2026-12)."""
+    members = {name: pickle.dumps(_batch(i), protocol=5) for i, name in enumerate(_BATCHES)}
+    fortran = {b"data": np.asfortranarray(_batch(9)[b"data"]), b"labels": _batch(9)[b"labels"]}
+    members["test_batch"] = pickle.dumps(fortran, protocol=5)
+    splits = load_cifar10_archive(_write_tar(tmp_path / "p5.tar.gz", members))
+    assert len(splits.train) == 20 and len(splits.test) == 4
+    np.testing.assert_array_equal(splits.test.images.reshape(4, -1), _batch(9)[b"data"])
+    evil = dict(members)
+    batch = _batch(0)
+    batch[b"data"] = _Evil(f"touch {tmp_path / 'pwned'}")
+    evil["data_batch_1"] = pickle.dumps(batch, protocol=5)
+    with pytest.raises(DataError, match="may be malicious"):
+        load_cifar10_archive(_write_tar(tmp_path / "evil5.tar.gz", evil))
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_cifar100_archive_given_for_cifar10_says_what_it_is(tmp_path, monkeypatch):
+    """cifar-100-python.tar.gz as --data-root for cifar10 was extracted into the cache and then
+    reported as 'CIFAR-10 not found' (review, 2026-12)."""
+    monkeypatch.setenv("BUDGETNAS_CACHE", str(tmp_path / "cache"))
+    data = pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"fine_labels": [0, 1]}, protocol=2)
+    archive = _write_tar(tmp_path / "cifar-100-python.tar.gz",
+                         {"train": data, "test": data, "meta": pickle.dumps({}, protocol=2)},
+                         prefix="cifar-100-python/")
+    for call in (lambda: load_dataset("cifar10", root=archive), lambda: load_dataset(archive),
+                 lambda: load_dataset("cifar10", root=tmp_path)):
+        with pytest.raises(DataError, match="looks like CIFAR-100"):
+            call()
+    with pytest.raises(DataError, match="no CIFAR-10 batches.*looks like CIFAR-100"):
+        load_cifar10_archive(archive)
+    assert not (tmp_path / "cache").exists()

@@ -281,3 +281,66 @@ def test_class_folders_that_all_hold_the_same_subfolders_warn(tmp_path):
     with pytest.warns(UserWarning, match=r"every class folder .* holds the same subfolders \(cat, dog\)"):
         d = load_image_folder(tmp_path)
     assert d.classes == ("fold1", "fold2")
+
+
+def test_32bit_integer_images_are_scaled_by_their_mode_not_their_values(tmp_path):
+    """A dark 32-bit TIFF (max 200) was read as value / 255 and a bright one (max 300) as
+    value / 65535, so 200 came out 170x brighter than 300 (review, 2026-12)."""
+    for cls, value in (("a", 200), ("b", 300)):
+        (tmp_path / cls).mkdir()
+        Image.fromarray(np.full((8, 8), value, np.int32)).save(tmp_path / cls / "x.tif")
+    d = load_image_folder(tmp_path)
+    assert d.images.dtype == np.float32
+    np.testing.assert_allclose(d.images[:, 0, 0, 0], [200 / 65535, 300 / 65535], rtol=1e-6)
+
+
+def test_float_tiffs_are_read_as_stored_not_rounded(tmp_path):
+    """Float TIFFs in [0, 1] were rounded to integers, leaving binary 0/1 images (review, 2026-12)."""
+    values = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
+    for cls, arr in (("a", values), ("b", values[::-1].copy())):
+        (tmp_path / cls).mkdir()
+        Image.fromarray(arr).save(tmp_path / cls / "x.tif")
+    d = load_image_folder(tmp_path)
+    assert d.images.dtype == np.float32
+    np.testing.assert_allclose(d.images[0, 0], values, rtol=1e-6)
+    nan = values.copy()
+    nan[0, 0] = np.nan
+    Image.fromarray(nan).save(tmp_path / "a" / "nan.tif")
+    with pytest.warns(UserWarning, match=r"skipped 1 of 3 files.*nan\.tif.*NaN"):
+        assert len(load_image_folder(tmp_path)) == 2
+
+
+def test_explicit_size_does_not_squash_a_wide_image_first(tmp_path):
+    """size=(32, 32) on a 400x100 image shrank it to 32x8 (longer side = 32), then stretched the
+    8 rows back to 32, erasing horizontal detail (review, 2026-12)."""
+    rows = np.arange(100)[:, None]
+    stripes = np.broadcast_to(127.5 + 127.5 * np.sin(2 * np.pi * rows / 10), (100, 400)).astype(np.uint8)
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        Image.fromarray(stripes).save(tmp_path / cls / "x.png")
+    d = load_image_folder(tmp_path, size=(32, 32))
+    direct = np.asarray(Image.fromarray(stripes).resize((32, 32), Image.Resampling.BILINEAR))
+    np.testing.assert_array_equal(d.images[0, 0], direct)
+    assert d.images[0, 0, :, 0].std() > 50  # the stripes survive
+
+
+def test_symlinked_subfolders_are_followed_once(tmp_path):
+    """A class's symlinked subfolder (b/more -> elsewhere) was silently left out, since os.walk
+    does not follow links by default (review, 2026-12); a link back up must not loop."""
+    for cls in ("a", "b"):
+        _save(tmp_path / "data" / cls / "0.png", _gray(0))
+    for j in range(3):
+        _save(tmp_path / "elsewhere" / f"{j}.png", _gray(j + 1))
+    (tmp_path / "data" / "b" / "more").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "data" / "b" / "loop").symlink_to(tmp_path / "data" / "b", target_is_directory=True)
+    d = load_image_folder(tmp_path / "data")
+    assert np.bincount(d.labels).tolist() == [1, 4]
+
+
+def test_nas_thumbnail_folders_are_not_read_as_images(tmp_path):
+    """A Synology NAS writes thumbnails into cat/@eaDir/x.jpg/SYNOFILE_THUMB_M.jpg; they were read
+    as more training images of the class (review, 2026-12)."""
+    for cls in ("a", "b"):
+        _save(tmp_path / cls / "x.png", _rgb(0))
+        _save(tmp_path / cls / "@eaDir" / "x.png" / "SYNOFILE_THUMB_M.png", _rgb(1))
+    assert len(load_image_folder(tmp_path)) == 2

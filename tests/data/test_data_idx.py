@@ -245,3 +245,37 @@ def test_a_folder_of_idx_files_loads_as_a_path(tmp_path):
     next(folder.glob("t10k-labels*")).unlink()
     with pytest.raises(DataError, match=r"holds IDX files but not t10k-labels-idx1-ubyte"):
         load_dataset(folder)
+
+
+def test_a_folder_of_idx_files_with_more_than_ten_classes(tmp_path):
+    """EMNIST-style IDX files (letters labelled 1..26) were refused: the folder was always given
+    MNIST's ten class names (review, 2026-12). Labels are now encoded over train and test together."""
+    folder = tmp_path / "emnist-letters"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    y_train = np.arange(52, dtype=np.uint8) % 26 + 1
+    y_test = np.array([26, 1, 13], np.uint8)
+    for prefix, labels in (("train", y_train), ("t10k", y_test)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz",
+                  rng.integers(0, 256, (len(labels), 28, 28), dtype=np.uint8), gz=True)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels, gz=True)
+    splits = load_dataset(folder)
+    assert splits.train.classes == tuple(str(i) for i in range(1, 27)) == splits.test.classes
+    assert [splits.test.classes[i] for i in splits.test.labels] == ["26", "1", "13"]
+    assert [splits.train.classes[i] for i in splits.train.labels[:3]] == ["1", "2", "3"]
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.array([26, 1, 40], np.uint8), gz=True)
+    with pytest.raises(DataError, match=r"class\(es\) \['40'\] that no training image has"):
+        load_dataset(folder)
+
+
+def test_idx_files_spelled_as_kaggle_does(tmp_path):
+    """Kaggle's MNIST copies name the files train-images.idx3-ubyte; the folder was read as an image
+    folder and failed asking for class subfolders (review, 2026-12)."""
+    folder = tmp_path / "mnist-kaggle"
+    folder.mkdir()
+    for prefix, n in (("train", 12), ("t10k", 6)):
+        write_idx(folder / f"{prefix}-images.idx3-ubyte", np.zeros((n, 28, 28), np.uint8))
+        write_idx(folder / f"{prefix}-labels.idx1-ubyte", (np.arange(n) % 10).astype(np.uint8))
+    splits = load_dataset(folder)
+    assert len(splits.train) == 12 and len(splits.test) == 6 and splits.train.classes[0] == "0"
+    assert len(load_dataset("mnist", root=folder).train) == 12

@@ -243,3 +243,15 @@ def test_damaged_npz_is_one_clear_error(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(DataError, match="damaged or incomplete"):
         load_dataset(path)
+
+
+def test_empty_class_folder_in_train_and_test_is_left_out_of_both(tmp_path):
+    """An empty placeholder class in train/ and test/: train dropped it, then the test folder was
+    refused for holding a class folder that is not among train's classes (review, 2026-12)."""
+    for split in ("train", "test"):
+        _image_folder(tmp_path / "ds" / split)
+        (tmp_path / "ds" / split / "empty").mkdir()
+    with pytest.warns(UserWarning, match=r"\['empty'\].*left out"):
+        splits = load_dataset(tmp_path / "ds")
+    assert splits.train.classes == splits.test.classes == ("a", "b")
+    assert len(splits.test) == 6
