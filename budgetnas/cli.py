@@ -280,7 +280,10 @@ def _search(args: argparse.Namespace) -> int:
                   f"{seconds_text(done['device_seconds'])} of device time, {money(done['cost'])}")
         n = f["trials_affordable"]
         print(f"budget {f['budget']}: about {plural(n, ('more ' if done['trials'] else '') + 'trial')}")
-        if n == 0:
+        if n == 0 and config.max_trials is not None and done["trials"] >= config.max_trials:
+            print(f"the trial budget is used up ({done['trials']} of {config.max_trials} trials): raise "
+                  "--max-trials to search more")
+        elif n == 0:
             print("to afford trials: raise the budget, or make trials cheaper (--subset, --epochs, "
                   "--search-resolution, -C/-N) and the final training too (--final-epochs, --final-C/--final-N)")
         return 0
@@ -380,18 +383,24 @@ def _show(args: argparse.Namespace) -> int:
     if not (run_dir / "config.json").exists():
         raise ConfigError(f"{run_dir} is not a budgetnas run directory (no study.db/config.json); "
                           "give the --run-dir of a search")
-    if args.json:
-        path = run_dir / "summary.json"
-        from budgetnas.report.summary import run_state
-
-        state = run_state(run_dir)
-        if path.exists() and not state.startswith("searching now"):
-            print(path.read_text())
-        else:
-            print(json.dumps({"status": "search not finished", "state": state}))
-        return 0
     config = SearchConfig.load(run_dir / "config.json")
     study = open_study(run_dir, storage=config.storage, study_name=config.study_name)
+    if args.json:
+        from budgetnas.report.summary import current_summary, run_state
+        from budgetnas.search.records import spent_of, status_of
+
+        trials = study.get_trials(deepcopy=False)
+        spent = spent_of(study, trials)
+        running = sum(status_of(t) == "running" for t in trials)
+        state = run_state(run_dir, running, spent)
+        # summary.json is written when a session ends: one killed later (SIGKILL) left an older one
+        live = state.startswith("searching now")
+        summary = None if live or running else current_summary(run_dir, spent)
+        if summary is not None:
+            print(json.dumps(summary, indent=2))
+        else:
+            print(json.dumps({"status": "search not finished", "state": state, "spent": spent.to_dict()}))
+        return 0
     print(format_summary(study, config, top=args.top, run_dir=run_dir))
     return 0
 

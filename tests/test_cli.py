@@ -192,8 +192,81 @@ def test_show_marks_the_pareto_front_and_prints_money_readably(tmp_path: Path,
 @pytest.mark.parametrize("args,message", [
     (["--max-trials", "2", "--max-failures", "0"], "--max-failures (max_consecutive_failures must be a positive"),
     (["--max-trials", "2", "--val-fraction", "1.5"], "--val-fraction (val_fraction must be in (0, 1)"),
+    (["--max-trials", "2", "--max-params", "1k"], "--max-params (max_params 1,000 is below the smallest network"),
 ])
 def test_config_errors_name_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                                      message: str) -> None:
     assert main(["search", *FAST, "--run-dir", str(tmp_path / "r"), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_show_does_not_report_the_summary_of_an_earlier_session(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """summary.json is written when a session ends; a later session killed (SIGKILL) after it
+    trained more trials left the earlier one, whose numbers and stop reason are no longer true."""
+    import json
+
+    run = tmp_path / "run"
+    assert main(["search", *FAST, "--max-trials", "1", "--no-final", "--run-dir", str(run)]) == 0
+    earlier = (run / "summary.json").read_text()
+    assert main(["search", *FAST, "--max-trials", "2", "--no-final", "--run-dir", str(run)]) == 0
+    (run / "summary.json").write_text(earlier)  # as if the second session had been killed at its end
+    capsys.readouterr()
+    assert main(["show", str(run), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["status"] == "search not finished" and shown["spent"]["trials"] == 2
+    assert main(["show", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "(1/1 trials)" not in out and "state: stopped before the end of a session" in out
+    # the summary of the session that last changed the study is shown as it is
+    assert main(["search", *FAST, "--max-trials", "2", "--no-final", "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["show", str(run), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["spent"]["trials"] == 2 and "(2/2 trials)" in shown["stop_reason"]
+
+
+def test_dry_run_of_a_run_whose_trial_budget_is_used_up(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No trial left because --max-trials is reached: raising it is the advice, not cheaper trials."""
+    run = str(tmp_path / "run")
+    assert main(["search", *FAST, "--max-trials", "1", "--no-final", "--run-dir", run]) == 0
+    capsys.readouterr()
+    assert main(["search", *FAST, "--max-trials", "1", "--no-final", "--run-dir", run, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "about 0 more trials" in out and "the trial budget is used up (1 of 1 trials)" in out
+    assert "--max-trials" in out and "make trials cheaper" not in out
+
+
+def test_a_budget_under_a_cent_is_not_printed_as_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from budgetnas.search.budget import Budget
+
+    assert Budget(max_cost=0.004, price_per_hour=1.0).describe() == "$0.0040"
+    assert Budget(max_cost=2.5, price_per_hour=1.0).describe() == "$2.50"
+    assert main(["search", *FAST, "--max-cost", "0.004", "--gpu-price", "1", "--dry-run",
+                 "--run-dir", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "budget $0.0040:" in out and "$0.00:" not in out
+
+
+def test_max_params_holds_for_the_final_network_as_resized_since(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """--final-C/--final-N may change between sessions; --max-params caps the final network that
+    is built now, not the size a trial's record holds from when it ran (a 0.587M-parameter model
+    was trained under a 100k cap)."""
+    import json
+
+    run = tmp_path / "run"
+    assert main(["search", *FAST, "--max-trials", "2", "--run-dir", str(run)]) == 0  # final C=4 N=1
+    bigger = [*FAST, "--final-C", "16", "--final-N", "5"]  # (the later flags win)
+    assert main(["search", *bigger, "--max-trials", "2", "--max-params", "100k", "--run-dir", str(run)]) == 0
+    final = json.loads((run / "best" / "metrics.json").read_text())
+    assert final.get("params", 0) <= 100_000, final
+    capsys.readouterr()
+    # A size objective is the final network's size: a resized final network is refused there.
+    mo = str(tmp_path / "mo")
+    assert main(["search", *FAST, "--objective", "accuracy,params", "--max-trials", "1", "--no-final",
+                 "--run-dir", mo]) == 0
+    assert main(["search", *bigger, "--objective", "accuracy,params", "--max-trials", "2", "--no-final",
+                 "--run-dir", mo]) == 2
+    assert "final_C: 4 in the run, 16 now (the params objective is the final network's size)" in \
+        capsys.readouterr().err

@@ -9,6 +9,7 @@ from pathlib import Path
 import optuna
 
 from budgetnas.search.config import SearchConfig
+from budgetnas.search.budget import Spent, dollars
 from budgetnas.search.records import TrialView, pareto, ranked, spent_of, status_of
 
 
@@ -34,7 +35,7 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
     if config.max_device_hours:
         limits.append(f"{config.max_device_hours:g} device-h")
     if config.max_cost:
-        limits.append(f"${config.max_cost:.2f}")
+        limits.append(money(config.max_cost))
     lines.append(f"budget: {', '.join(limits) or 'none'}   spent: {spent.trials} trials, "
                  f"{spent.device_seconds:.1f} device-s, {money(spent.cost)}, {spent.wall_seconds:.0f} s of search wall time")
     probe_s = float((study.user_attrs.get("probe") or {}).get("device_seconds", 0.0))
@@ -43,7 +44,7 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
                  f"timing probes, {final_s:.1f} in final training")
     lines.append("trials: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none yet"))
     if run_dir is not None and config.storage is None:
-        lines.append(f"state: {run_state(run_dir, counts.get('running', 0))}")
+        lines.append(f"state: {run_state(run_dir, counts.get('running', 0), spent)}")
     rows = [r for r in ranked(study, metric) if r.status != "cached"][:top]  # (a hit repeats its source)
     if rows:
         lines.append("")
@@ -79,9 +80,33 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
     return "\n".join(lines)
 
 
-def run_state(run_dir: Path, running: int = 0) -> str:
+def current_summary(run_dir: Path, spent: Spent) -> dict | None:
+    """The run's ``summary.json`` if it describes the study as it is (``spent`` is the study's
+    ledger now); None when it is missing or unreadable, or when a later session changed the study
+    and ended without writing its own (killed with SIGKILL, or the machine lost): its numbers and
+    stop reason would be those of an earlier session."""
+    import json
+
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(summary, dict):
+        return None
+    written = summary.get("spent") or {}
+    try:
+        same = (int(written.get("trials", -1)) == spent.trials
+                and math.isclose(float(written.get("device_seconds", -1.0)), spent.device_seconds,
+                                 rel_tol=1e-9, abs_tol=1e-6))
+    except (TypeError, ValueError):
+        same = False
+    return summary if same else None
+
+
+def run_state(run_dir: Path, running: int = 0, spent: Spent | None = None) -> str:
     """Whether a process is searching in ``run_dir`` now (it holds the run's lock), and if not,
-    how the last one ended."""
+    how the last one ended (``spent``: the study's ledger now, to tell whether the summary the
+    last session wrote is still current)."""
     import json
 
     from budgetnas.search.study import RunLock
@@ -92,22 +117,21 @@ def run_state(run_dir: Path, running: int = 0) -> str:
     if running:
         return (f"stopped: the process ended mid-trial ({running} trial(s) still marked running were cut "
                 "off); run the same command to resume them")
-    summary = run_dir / "summary.json"
-    if summary.exists():
+    if spent is not None:
+        summary = current_summary(run_dir, spent)
+        if summary is not None:
+            return f"stopped: {summary.get('stop_reason', 'finished')}"
+        return "stopped before the end of a session; run the same command to resume"
+    summary_path = run_dir / "summary.json"
+    if summary_path.exists():
         try:
-            return f"stopped: {json.loads(summary.read_text()).get('stop_reason', 'finished')}"
-        except (ValueError, OSError):
+            return f"stopped: {json.loads(summary_path.read_text()).get('stop_reason', 'finished')}"
+        except (ValueError, OSError, AttributeError):
             pass
     return "stopped before the end of a session; run the same command to resume"
 
 
-def money(x: float) -> str:
-    """Dollars with the digits that matter: ``$12.35``, ``$0.0123``, ``$0.000031``, ``$0``."""
-    if x == 0:
-        return "$0"
-    if abs(x) >= 1:
-        return f"${x:.2f}"
-    return f"${x:.{max(4, 1 - math.floor(math.log10(abs(x))))}f}"
+money = dollars  # (kept under this name: the CLI and tests import it from here)
 
 
 def _row(r: TrialView, metric: str, front: set[int] | None = None) -> str:

@@ -69,6 +69,16 @@ def parse_duration(value: float | int | str) -> float:
     return sum(float(v) * {"s": 1, "m": 60, "h": 3600}[u] for v, u in parts)
 
 
+def dollars(x: float) -> str:
+    """Dollars with the digits that matter: ``$12.35``, ``$0.0123``, ``$0.000031``, ``$0`` (a
+    budget of $0.004 is not "$0.00")."""
+    if x == 0:
+        return "$0"
+    if abs(x) >= 1:
+        return f"${x:.2f}"
+    return f"${x:.{max(4, 1 - math.floor(math.log10(abs(x))))}f}"
+
+
 @dataclass(frozen=True)
 class Budget:
     """Limits on a search; any that is None is not enforced. At least one must be set."""
@@ -139,7 +149,7 @@ class Budget:
         if self.max_device_hours is not None:
             parts.append(f"{self.max_device_hours:g} device-h")
         if self.max_cost is not None:
-            parts.append(f"${self.max_cost:.2f}")
+            parts.append(dollars(self.max_cost))
         return ", ".join(parts)
 
 

@@ -38,7 +38,7 @@ from budgetnas import __version__
 from budgetnas.data import DataSplits, load_dataset
 from budgetnas.errors import BudgetError, BudgetNASError, ConfigError, ResumeError, RunDirError, first_line
 from budgetnas.search.budget import Budget, CostModel, Spent, price_for
-from budgetnas.search.config import METRIC_OBJECTIVES, SearchConfig
+from budgetnas.search.config import METRIC_OBJECTIVES, SIZE_OBJECTIVES, SearchConfig
 from budgetnas.search.ledger import JOB_PREFIX, BudgetLedger
 from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner
@@ -299,6 +299,14 @@ class Search:
         # data is loaded: see _check_study)
         diffs = [f"{k}: {old[k]!r} in the run, {new[k]!r} now" for k in new
                  if k not in RESOLVED_FIELDS and old.get(k) != new[k]]
+        sizes = [o for o in self.config.objectives if o in SIZE_OBJECTIVES]
+        if sizes:
+            # A size objective is the final network's size, stored with each trial: another final
+            # network would put two networks' sizes on one Pareto front.
+            diffs += [f"{k}: {getattr(saved, k)!r} in the run, {getattr(self.config, k)!r} now (the "
+                      f"{' and '.join(sizes)} objective{'s are' if len(sizes) > 1 else ' is'} the final "
+                      "network's size)"
+                      for k in ("final_C", "final_N") if getattr(saved, k) != getattr(self.config, k)]
         if diffs and old.get("objectives") == new.get("objectives") and self._nothing_trained():
             # e.g. a budget refused as too small, rerun with cheaper settings as it advised (not
             # other objectives: the study's optimisation directions are fixed when it is made)
@@ -422,7 +430,7 @@ class Search:
         smallest = min(self._final_cost(a).params for a in self._extreme_archs())
         if smallest > cfg.max_params:
             raise ConfigError(
-                f"max_params={cfg.max_params:,} is below the smallest network this space builds "
+                f"max_params {cfg.max_params:,} is below the smallest network this space builds "
                 f"({smallest:,} parameters with C={cfg.final_C}, N={cfg.final_N}); raise it or "
                 "lower --final-C/--final-N"
             )
@@ -1366,8 +1374,16 @@ class Search:
         if front:
             rows = [r for r in rows if r.number in front] or rows
         if self.config.max_params is not None:
-            rows = [r for r in rows if r.params is None or r.params <= self.config.max_params]
+            # The size of the network the final training builds now: a trial's record holds it as
+            # it was when the trial ran, and --final-C/--final-N may have changed since.
+            rows = [r for r in rows if self._final_params(r) <= self.config.max_params]
         return rows[0] if rows else None
+
+    def _final_params(self, r: TrialView) -> int:
+        try:
+            return self._final_cost(self.final_space.parse(r.arch)).params
+        except (ValueError, KeyError, BudgetNASError):  # an unreadable cell: as recorded
+            return r.params if r.params is not None else 0
 
     def _final_seconds(self, study: optuna.Study, arch: str | None) -> float:
         """Forecast seconds of the final training of ``arch`` (None: the costliest cell), from the
