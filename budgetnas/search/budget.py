@@ -74,7 +74,7 @@ def dollars(x: float) -> str:
     budget of $0.004 is not "$0.00")."""
     if x == 0:
         return "$0"
-    if abs(x) >= 1:
+    if abs(x) >= 1 or (abs(x) >= 0.01 and round(x, 2) == x):  # $0.20, not $0.2000
         return f"${x:.2f}"
     return f"${x:.{max(4, 1 - math.floor(math.log10(abs(x))))}f}"
 
