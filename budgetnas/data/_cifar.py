@@ -213,35 +213,27 @@ def load_cifar10_archive(path: str | os.PathLike[str]) -> DataSplits:
     )
 
 
-def is_cifar100_python_archive(path: Path) -> bool:
-    """True when a tar archive's first files are CIFAR-100's (``cifar-100-python/train``...)."""
+def _first_tar_files(path: Path, n: int = 8) -> list[str]:
+    """The names of a tar archive's first ``n`` files (reads no further); [] if it is none."""
+    names: list[str] = []
     try:
         with tarfile.open(path, "r:*") as tf:
-            for seen, member in enumerate(tf):
-                if "cifar-100-python" in member.name.split("/")[:-1] and member.name.rsplit(
-                    "/", 1
-                )[-1] in ("train", "test", "meta"):
-                    return True
-                if seen >= 8:
-                    return False
+            for member in tf:
+                if member.isfile():
+                    names.append(member.name)
+                    if len(names) >= n:
+                        break
     except (tarfile.TarError, EOFError, OSError):
-        return False
-    return False
+        return []
+    return names
+
+
+def is_cifar100_python_archive(path: Path) -> bool:
+    """True when a tar archive's first files are CIFAR-100's (``cifar-100-python/train``...)."""
+    return any("cifar-100-python" in name.split("/")[:-1] and name.rsplit("/", 1)[-1] in ("train", "test", "meta")
+               for name in _first_tar_files(path))
 
 
 def is_cifar_python_archive(path: Path) -> bool:
     """True when a tar archive's first files are CIFAR python batches (reads only the first few)."""
-    try:
-        with tarfile.open(path, "r:*") as tf:
-            seen = 0
-            for member in tf:
-                if not member.isfile():
-                    continue
-                if member.name.rsplit("/", 1)[-1] in _WANTED:
-                    return True
-                seen += 1
-                if seen >= 8:
-                    return False
-    except (tarfile.TarError, EOFError, OSError):
-        return False
-    return False
+    return any(name.rsplit("/", 1)[-1] in _WANTED for name in _first_tar_files(path))
