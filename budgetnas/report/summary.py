@@ -103,12 +103,10 @@ def current_summary(run_dir: Path, spent: Spent) -> dict | None:
     return summary if same else None
 
 
-def run_state(run_dir: Path, running: int = 0, spent: Spent | None = None) -> str:
+def run_state(run_dir: Path, running: int, spent: Spent) -> str:
     """Whether a process is searching in ``run_dir`` now (it holds the run's lock), and if not,
     how the last one ended (``spent``: the study's ledger now, to tell whether the summary the
     last session wrote is still current)."""
-    import json
-
     from budgetnas.search.study import RunLock
 
     holder = RunLock.holder(run_dir)
@@ -117,17 +115,9 @@ def run_state(run_dir: Path, running: int = 0, spent: Spent | None = None) -> st
     if running:
         return (f"stopped: the process ended mid-trial ({running} trial(s) still marked running were cut "
                 "off); run the same command to resume them")
-    if spent is not None:
-        summary = current_summary(run_dir, spent)
-        if summary is not None:
-            return f"stopped: {summary.get('stop_reason', 'finished')}"
-        return "stopped before the end of a session; run the same command to resume"
-    summary_path = run_dir / "summary.json"
-    if summary_path.exists():
-        try:
-            return f"stopped: {json.loads(summary_path.read_text()).get('stop_reason', 'finished')}"
-        except (ValueError, OSError, AttributeError):
-            pass
+    summary = current_summary(run_dir, spent)
+    if summary is not None:
+        return f"stopped: {summary.get('stop_reason', 'finished')}"
     return "stopped before the end of a session; run the same command to resume"
 
 
