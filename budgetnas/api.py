@@ -124,8 +124,9 @@ class TrainedModel:
                 f"these images' pixel values look scaled differently from the training images "
                 f"(normalised, their mean is {shift:.0f} standard deviations from the training "
                 f"mean; they are {images.dtype}, from {images.min():g} to {images.max():g}); give "
-                "them as the training images were given (uint8 0..255 pixels are read as value / "
-                "255, float images as they are)",
+                "them as the training images were given (integer arrays are read as value / 255, "
+                "float arrays as they are, 16-bit image files as value / 65535: an array read from "
+                "a 16-bit file needs x / 65535.0)",
                 stacklevel=3)
         return tensor
 

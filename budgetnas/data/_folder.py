@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -126,13 +127,21 @@ def _resize(a: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(a).resize((w, h), Image.Resampling.BILINEAR))
 
 
-def _list_files(root: Path, class_names: Sequence[str]) -> tuple[list[tuple[str, int]], Counter[str]]:
+def _nfc(name: str) -> str:
+    """A folder name in Unicode's composed form: macOS writes "é" as "e" plus an accent (NFD), most
+    other systems as one character (NFC), so one class's folder can be spelled both ways."""
+    return unicodedata.normalize("NFC", name)
+
+
+def _list_files(
+    root: Path, class_names: Sequence[str], folders: dict[str, str] | None = None
+) -> tuple[list[tuple[str, int]], Counter[str]]:
     """The image files under each class folder, and the extensions of image files in formats
     that are not read (skipped, and counted for a warning)."""
     files: list[tuple[str, int]] = []
     others: Counter[str] = Counter()
     for label, cname in enumerate(class_names):
-        folder = root / cname
+        folder = root / (folders or {}).get(cname, cname)
         if not folder.is_dir():
             continue
         seen = {os.path.realpath(folder)}  # symlinked subfolders are followed, each once (no loops)
@@ -212,10 +221,25 @@ def load_image_folder(
         raise DataError(f"grayscale must be None, True or False, got {grayscale!r}")
     want = None if grayscale is None else ("L" if grayscale else "RGB")
     subdirs = sorted(d.name for d in root.iterdir() if d.is_dir() and not _is_hidden(d.name))
+    spellings: dict[str, list[str]] = {}
+    for d in subdirs:
+        spellings.setdefault(_nfc(d), []).append(d)
+    twins = [names for names in spellings.values() if len(names) > 1]
+    if twins:
+        raise DataError(
+            f"{root} has folders {twins[0]} whose names differ only in how an accent is encoded "
+            "(Unicode NFC vs NFD, e.g. copied from macOS and from another system): they would be "
+            "two classes; move the images of one into the other and delete it"
+        )
+    folders: dict[str, str] = {}
 
     if classes is not None:
         class_names = list(_check_classes(classes))
-        unknown = [d for d in subdirs if d not in class_names]
+        # The given classes (the training folder's names) match folders however each spells its
+        # accents, so a test folder copied from another system lines up with train/.
+        by_form = {_nfc(c): c for c in class_names}
+        folders = {by_form[_nfc(d)]: d for d in subdirs if _nfc(d) in by_form}
+        unknown = [d for d in subdirs if _nfc(d) not in by_form]
         # A folder with no image files (a placeholder, or a class the training set dropped for
         # having no images) holds nothing to label: leave it out rather than refuse the folder.
         unknown = [d for d in unknown if _list_files(root, [d])[0]]
@@ -240,7 +264,7 @@ def load_image_folder(
         class_names = subdirs
         _warn_nested_splits(root, class_names)
 
-    files, others = _list_files(root, class_names)
+    files, others = _list_files(root, class_names, folders)
     if not files:
         seen = f" (it holds {sum(others.values())} {', '.join(sorted(others)[:6])} files)" if others else ""
         raise DataError(

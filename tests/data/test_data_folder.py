@@ -344,3 +344,22 @@ def test_nas_thumbnail_folders_are_not_read_as_images(tmp_path):
         _save(tmp_path / cls / "x.png", _rgb(0))
         _save(tmp_path / cls / "@eaDir" / "x.png" / "SYNOFILE_THUMB_M.png", _rgb(1))
     assert len(load_image_folder(tmp_path)) == 2
+
+
+def test_class_names_match_across_unicode_spellings_of_accents(tmp_path):
+    # macOS writes "café" decomposed (NFD), most systems composed (NFC): a test folder copied
+    # from another system must still line up with the training folder's classes.
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    for j in range(2):
+        _save(tmp_path / "train" / nfd / f"{j}.png", _gray(j))
+        _save(tmp_path / "train" / "tea" / f"{j}.png", _gray(10 + j))
+        _save(tmp_path / "test" / nfc / f"{j}.png", _gray(20 + j))
+        _save(tmp_path / "test" / "tea" / f"{j}.png", _gray(30 + j))
+    train = load_image_folder(tmp_path / "train")
+    test = load_image_folder(tmp_path / "test", classes=train.classes)
+    assert train.classes == test.classes == (nfd, "tea")
+    assert np.bincount(test.labels).tolist() == [2, 2]
+    # Both spellings side by side would be two classes that print the same: refused.
+    _save(tmp_path / "train" / nfc / "9.png", _gray(40))
+    with pytest.raises(DataError, match="differ only in how an accent is encoded"):
+        load_image_folder(tmp_path / "train")
