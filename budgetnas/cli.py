@@ -258,7 +258,6 @@ def _config(args: argparse.Namespace) -> "SearchConfig":
 
 def _search(args: argparse.Namespace) -> int:
     from budgetnas.report import format_summary
-    from budgetnas.report.summary import money
     from budgetnas.search import Search, open_study
     from budgetnas.strategies import create_strategy
 
@@ -266,27 +265,7 @@ def _search(args: argparse.Namespace) -> int:
     create_strategy(config.strategy, seed=config.seed)  # fail on a bad name before loading data
     search = Search(config, progress=not args.quiet)
     if args.dry_run:
-        f = search.dry_run()
-        per = f["seconds_per_trial"]
-        print(f"device: {f['device']} at ${f['price_per_hour']:.2f}/h ({f['price_source']})")
-        print(f"search: {f['search_images']} images at {f['search_resolution']}px, "
-              f"{plural(config.epochs, 'epoch')} per trial; final at {f['resolution']}px")
-        print(f"one trial: {seconds_text(per['cheapest'])} (cheapest cell) to {seconds_text(per['costliest'])} "
-              "(costliest)")
-        print(f"final training: up to {seconds_text(f['final_training_seconds_max'])}")
-        done = f["spent"]
-        if done["trials"] or done["device_seconds"]:
-            print(f"already spent in {config.run_dir}: {plural(done['trials'], 'trial')}, "
-                  f"{seconds_text(done['device_seconds'])} of device time, {money(done['cost'])}")
-        n = f["trials_affordable"]
-        print(f"budget {f['budget']}: about {plural(n, ('more ' if done['trials'] else '') + 'trial')}")
-        if n == 0 and config.max_trials is not None and done["trials"] >= config.max_trials:
-            print(f"the trial budget is used up ({done['trials']} of {config.max_trials} trials): raise "
-                  "--max-trials to search more")
-        elif n == 0:
-            print("to afford trials: raise the budget, or make trials cheaper (--subset, --epochs, "
-                  "--search-resolution, -C/-N) and the final training too (--final-epochs, --final-C/--final-N)")
-        return 0
+        return _print_forecast(search.dry_run(), config)
     result = search.run()
     study = open_study(search.run_dir, storage=config.storage, study_name=config.study_name)
     print(format_summary(study, config, run_dir=search.run_dir))
@@ -295,6 +274,32 @@ def _search(args: argparse.Namespace) -> int:
         return _preempted_exit(search)
     if result.best_arch and (search.run_dir / "best" / "model.pt").exists() and config.final_training:
         print(f"model saved in {search.run_dir / 'best'}")
+    return 0
+
+
+def _print_forecast(f: dict[str, Any], config: Any, what: str = "trial") -> int:
+    """What a dry run found: a trial's cost, the final training's, and what the budget buys."""
+    from budgetnas.report.summary import money
+
+    per = f["seconds_per_trial"]
+    print(f"device: {f['device']} at ${f['price_per_hour']:.2f}/h ({f['price_source']})")
+    print(f"search: {f['search_images']} images at {f['search_resolution']}px, "
+          f"{plural(config.epochs, 'epoch')} per trial; final at {f['resolution']}px")
+    print(f"one {what}: {seconds_text(per['cheapest'])} (cheapest cell) to {seconds_text(per['costliest'])} "
+          "(costliest)")
+    print(f"final training: up to {seconds_text(f['final_training_seconds_max'])}")
+    done = f["spent"]
+    if done["trials"] or done["device_seconds"]:
+        print(f"already spent in {config.run_dir}: {plural(done['trials'], 'trial')}, "
+              f"{seconds_text(done['device_seconds'])} of device time, {money(done['cost'])}")
+    n = f["trials_affordable"]
+    print(f"budget {f['budget']}: about {plural(n, ('more ' if done['trials'] else '') + 'trial')}")
+    if n == 0 and config.max_trials is not None and done["trials"] >= config.max_trials:
+        print(f"the trial budget is used up ({done['trials']} of {config.max_trials} trials): raise "
+              "--max-trials to search more")
+    elif n == 0:
+        print("to afford trials: raise the budget, or make trials cheaper (--subset, --epochs, "
+              "--search-resolution, -C/-N) and the final training too (--final-epochs, --final-C/--final-N)")
     return 0
 
 
@@ -312,16 +317,19 @@ def _finetune(args: argparse.Namespace) -> int:
     from budgetnas.bench import load_nb201
     from budgetnas.search.transfer import finetune_from_bench
 
-    if args.dry_run:
-        raise ConfigError("finetune has no --dry-run; run `budgetnas search --dry-run` with the same "
-                          "settings to see what one trial costs")
     if args.max_trials is None:
         args.max_trials = args.k
     config = _config(args)
     table = load_nb201(args.table, trust_pickle=args.trust_pickle)
-    report = finetune_from_bench(config, table, k=args.k, dataset=args.bench_dataset, metric=args.bench_metric,
-                                 max_params=args.max_params, diverse=args.diverse, reverse=args.reverse,
-                                 progress=not args.quiet)
+    options = dict(k=args.k, dataset=args.bench_dataset, metric=args.bench_metric, max_params=args.max_params,
+                   diverse=args.diverse, reverse=args.reverse, progress=not args.quiet)
+    if args.dry_run:
+        f = finetune_from_bench(config, table, dry_run=True, **options)
+        cells = f["cells"]
+        print(f"cells: {len(cells)} from the benchmark ({'spread over its range' if args.reverse else 'its top'} "
+              f"on {args.bench_dataset}), e.g. {cells[0]['arch']}")
+        return _print_forecast(f, config, what="cell's training")
+    report = finetune_from_bench(config, table, **options)
     print(report.table())
     if report.best_arch:
         m = report.test_metrics

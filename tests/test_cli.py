@@ -28,12 +28,8 @@ def test_help_is_complete() -> None:
     out = subprocess.run([sys.executable, "-m", "budgetnas", "finetune", "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert "--from-bench" in out and "--reverse" in out
-    # finetune shares the search flags; it has no dry run and says so (re-declaring --dry-run on
-    # the finetune parser, to hide it, once emptied the shared action's flags and made every
-    # `search` a dry run)
-    err = subprocess.run([sys.executable, "-m", "budgetnas", "finetune", "--data", "digits", "--dry-run"],
-                         capture_output=True, text=True).stderr
-    assert "finetune has no --dry-run" in err
+    # finetune shares the search flags, --dry-run too (re-declaring --dry-run on the finetune
+    # parser once emptied the shared action's flags and made every `search` a dry run)
     from budgetnas.cli import build_parser
 
     args = build_parser().parse_args(["search", "--data", "digits", "--max-trials", "1"])
@@ -270,3 +266,18 @@ def test_max_params_holds_for_the_final_network_as_resized_since(tmp_path: Path,
                  "--run-dir", mo]) == 2
     assert "final_C: 4 in the run, 16 now (the params objective is the final network's size)" in \
         capsys.readouterr().err
+
+
+def test_finetune_dry_run_prints_its_cells_and_what_the_budget_buys(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import NB201_CSV
+
+    if not NB201_CSV.exists():
+        pytest.skip("shared NB201 table not present")
+    run = tmp_path / "r"
+    assert main(["finetune", *FAST, "--from-bench", str(NB201_CSV), "--k", "4", "--max-params", "30k",
+                 "--dry-run", "--run-dir", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "cells: 4 from the benchmark (its top on cifar10)" in out
+    assert "one cell's training: " in out and "about 4 trials\n" in out
+    assert not (run / "transfer.json").exists() and not (run / "best").exists()

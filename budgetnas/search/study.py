@@ -388,8 +388,11 @@ class Search:
             # The checks the real run makes first: a dry run on a run it would refuse says so.
             self._check_resume()
             self._check_same_data(existing, p)
+        if existing is not None and not self._nothing_trained(existing) and self.selection is not None:
+            self._check_selection(existing)  # (a finetune's cells chosen otherwise: refused, as the run would)
         n = len(p.search_train_y)
-        cheap, dear = self._extreme_archs()
+        # A finetune trains only its candidates: forecast its cheapest and costliest, not the space's.
+        cheap, dear = self._extreme_archs(only_candidates=self.candidates_only and bool(self.candidates))
         per_trial = {}
         for label, arch in (("cheapest", cheap), ("costliest", dear)):
             # the faster of two probes: a busy machine slows one, never speeds it up
@@ -417,9 +420,12 @@ class Search:
         except ConfigError:  # no such study yet
             return None
 
-    def _extreme_archs(self) -> tuple[Any, Any]:
-        decisions = self.space.decisions()
-        archs = [self.space.from_decisions({n: c[i] for n, c in decisions}) for i in range(len(decisions[0][1]))]
+    def _extreme_archs(self, only_candidates: bool = False) -> tuple[Any, Any]:
+        if only_candidates:
+            archs = [self.space.parse(c) for c in self.candidates]
+        else:
+            decisions = self.space.decisions()
+            archs = [self.space.from_decisions({n: c[i] for n, c in decisions}) for i in range(len(decisions[0][1]))]
         archs.sort(key=self._search_macs)
         return archs[0], archs[-1]
 

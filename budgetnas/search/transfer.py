@@ -15,6 +15,7 @@ import json
 import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -141,10 +142,14 @@ def _pick_reverse(table: NB201Table, k: int, dataset: str, metric: str, seed: in
 def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12, dataset: str = "cifar10",
                         metric: str | None = None, max_params: float | None = None, diverse: int = 0,
                         reverse: bool = False, data: DataSplits | None = None, data_name: str | None = None,
-                        progress: bool = True) -> TransferReport:
+                        progress: bool = True, dry_run: bool = False) -> TransferReport | dict[str, Any]:
     """Train the benchmark's top-``k`` cells (or, with ``reverse``, ``k`` cells spread over its range)
     on the user's data with the normal search machinery (budget, ledger, resume), then report
-    Spearman's rho between the two rankings. The best measured cell gets the final training."""
+    Spearman's rho between the two rankings. The best measured cell gets the final training.
+
+    ``dry_run=True`` trains nothing: it returns :meth:`Search.dry_run`'s forecast for these cells
+    (one trial's seconds for the cheapest and costliest of them, how many the budget buys) with
+    the selection under ``"cells"``."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 3:
         raise ConfigError(f"k must be a whole number of at least 3: a rank correlation needs three cells, "
                           f"got {k!r}")
@@ -181,6 +186,10 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
     search.selection = to_jsonable({
         "mode": "reverse" if reverse else "top-k", "dataset": dataset, "metric": metric, "k": k,
         "max_params": max_params, "diverse": diverse, "cells": indices})
+    if dry_run:
+        forecast = search.dry_run()
+        forecast["cells"] = [{"index": i, "arch": a} for i, a in zip(indices, search.candidates)]
+        return forecast
     result = search.run()
     study = open_study(search.run_dir, storage=config.storage, study_name=config.study_name)
     by_arch = {record_of(t).get("arch"): t for t in study.get_trials(deepcopy=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -175,3 +176,23 @@ def test_finetune_trains_only_the_benchmark_cells(tmp_path: Path, table, digits)
     trials = open_study(tmp_path / "run").get_trials()
     assert sorted(t.user_attrs["record"]["arch"] for t in trials) == sorted(r.arch for r in report.rows)
     assert report.search.stop_reason == "every given cell was evaluated"
+
+
+def test_finetune_dry_run_forecasts_its_own_cells_and_trains_nothing(tmp_path: Path, table, digits) -> None:
+    x, y = digits
+    splits = DataSplits(train=from_arrays(x[:300], y[:300]), test=from_arrays(x[1600:1650], y[1600:1650]))
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), strategy="random", **TINY)
+    kw = dict(k=3, dataset="cifar10", max_params=20_000, data=splits, data_name="digits", progress=False)
+    f = finetune_from_bench(cfg, table, dry_run=True, **kw)
+    top = table.top_k(3, dataset="cifar10", max_params=20_000, in_channels=1, num_classes=10, C=4, N=1,
+                      resolution=8)
+    assert [c["arch"] for c in f["cells"]] == [t["arch"] for t in top]
+    assert f["trials_affordable"] == 3  # k cells, no other budget
+    assert f["seconds_per_trial"]["cheapest"] > 0 and f["seconds_per_trial"]["costliest"] > 0
+    assert not (tmp_path / "run" / "study.db").exists() or not open_study(tmp_path / "run").get_trials()
+    # After one cell trained, it forecasts the rest; another selection is refused, as the run would.
+    finetune_from_bench(replace(cfg, max_trials=1), table, **kw)
+    f = finetune_from_bench(cfg, table, dry_run=True, **kw)
+    assert f["spent"]["trials"] == 1 and f["trials_affordable"] == 2
+    with pytest.raises(Exception, match="Mixing them would rank cells of two selections together"):
+        finetune_from_bench(cfg, table, dry_run=True, **{**kw, "dataset": "cifar100"})
