@@ -347,6 +347,8 @@ def run_once(spec: StrategySpec, dataset: str, *, queries: int, run_seed: int,
                 spent += times[i]
             if math.isfinite(search[i]):  # a cell without a result teaches nothing (Optuna: FAIL)
                 history.append((arch, search[i]))
+            elif proposer.observes_failures:  # as the sampler shows it a FAIL: tried, at -inf
+                history.append((arch, -math.inf))
             record(i)
             n += 1
     else:

@@ -503,6 +503,11 @@ class Search:
         seed = self.config.seed
         if self.config.strategy in OPTUNA_NATIVE:
             seed = (seed + 7919 * len(study.get_trials(deepcopy=False))) % 2 ** 32  # (numpy's range)
+            if self.config.storage is not None:
+                # Workers started together on a shared study see the same trial count: each must
+                # draw its own cells, not the ones the others are training (proposers use trial numbers).
+                mixed = hashlib.blake2b(f"{seed}:{_worker_name()}".encode(), digest_size=4).digest()
+                seed = int.from_bytes(mixed, "little")
         study.sampler = create_strategy(self.config.strategy, seed=seed, space=self.space)
         self._check_study(study, p)
         self._check_selection(study)

@@ -22,6 +22,13 @@ import optuna
 from budgetnas.errors import ConfigError
 from budgetnas.strategies._proposer import ProposerSampler, check_seed, create_proposer, list_proposers
 
+
+def _startup_trials(name: str, value: Any) -> int:
+    """``n_startup_trials`` as an int >= 0, or ConfigError (Optuna takes anything and fails later)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{name} n_startup_trials must be an integer >= 0, got {value!r}")
+    return value
+
 _STRATEGIES: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {}
 
 
@@ -61,7 +68,8 @@ def create_strategy(name: str, *, seed: int, **kwargs: Any) -> optuna.samplers.B
     except TypeError as e:  # an unknown hyperparameter
         from budgetnas.strategies._proposer import _PROPOSERS, bad_arguments
 
-        raise ConfigError(bad_arguments(name, _PROPOSERS.get(name, factory), kwargs, e)) from None
+        given = {k: v for k, v in kwargs.items() if k != "space"}  # (every factory takes space)
+        raise ConfigError(bad_arguments(name, _PROPOSERS.get(name, factory), given, e)) from None
 
 
 @register_strategy("random")
@@ -74,7 +82,8 @@ def _tpe(*, seed: int, space: Any = None, n_startup_trials: int = 8) -> optuna.s
     # multivariate TPE models the six edges jointly; the first trials are random.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=n_startup_trials)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True,
+                                          n_startup_trials=_startup_trials("TPE", n_startup_trials))
 
 
 @register_strategy("gp")
@@ -84,7 +93,7 @@ def _gp(*, seed: int, space: Any = None, n_startup_trials: int = 10) -> optuna.s
     # at 60 trials on 2 CPU cores, so it is for small budgets. Table lookups are noise-free.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials,
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=_startup_trials("GP", n_startup_trials),
                                          deterministic_objective=True)
 
 

@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 
 import budgetnas.search.study as study_mod
@@ -242,3 +243,36 @@ def test_a_cache_hit_takes_no_trial_of_the_budget_even_after_waiting_for_its_cel
     assert result.spent.trials == 1 and spent_of(open_study(search.run_dir)).trials == 1
     used, _ = BudgetLedger(f"sqlite:///{search.run_dir / 'study.db'}", "budgetnas").usage()
     assert used == 1
+
+
+@pytest.mark.parametrize("strategy", ["random", "tpe"])
+def test_workers_starting_together_on_a_shared_study_draw_different_cells(
+        tmp_path: Path, splits: DataSplits, monkeypatch, strategy: str) -> None:
+    """Optuna's own samplers were seeded with the seed plus the study's trial count: workers started
+    together on one shared study (the same count, 0) got the same seed, so each proposed the very
+    cells the other was training (RandomSampler: the same sequence; TPE: its random start-up)."""
+    samplers = []
+
+    def capture(self, study, p):  # stop before any trial: both workers see the study empty
+        samplers.append(study.sampler)
+        return "captured"
+
+    monkeypatch.setattr(Search, "_search", capture)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    for i in range(2):
+        monkeypatch.setattr(study_mod, "_worker_name", lambda i=i: f"host:{100 + i}")
+        cfg = SearchConfig(data="digits", storage=url, study_name="s", run_dir=str(tmp_path / f"w{i}"),
+                           max_trials=4, **{**TINY, "strategy": strategy, "final_training": False})
+        Search(cfg, data=splits, data_name="digits", progress=False).run()
+    from budgetnas.spaces.nb201 import NB201Space
+
+    space, cells = NB201Space(), []
+    for sampler in samplers:
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        drawn = []
+        for _ in range(4):
+            t = study.ask()
+            drawn.append(tuple(t.suggest_categorical(n, list(c)) for n, c in space.decisions()))
+            study.tell(t, 0.0)
+        cells.append(drawn)
+    assert cells[0] != cells[1]

@@ -211,3 +211,14 @@ def test_command_refuses_an_output_it_cannot_write_before_simulating(tmp_path: A
         locked.mkdir(mode=0o500)
         with pytest.raises(ConfigError, match="cannot write there"):
             simulate_command(parser.parse_args([*base, "--json", str(locked / "s.json")]))
+
+
+def test_local_search_sees_cells_without_a_result_as_tried_as_through_optuna(table: Any) -> None:
+    """The direct engine left a NaN cell out of local search's history, while its sampler sees the
+    FAIL at -inf: local search proposed the same cells again and again (52 distinct of 150)."""
+    t = WithGaps(table)
+    kw = dict(dataset="cifar10", queries=60, repeats=2, seed=1, workers=1)
+    fast = simulate(t, ["local"], **kw)
+    slow = simulate(t, ["local"], engine="optuna", **kw)
+    key = ("local", "cifar10")
+    assert np.array_equal(fast.best_search[key], slow.best_search[key], equal_nan=True)

@@ -81,6 +81,13 @@ def test_every_strategy_is_registered_and_is_an_optuna_sampler() -> None:
     (dict(name="rea", mutation_rate=0.5), "strategy 'rea' has no hyperparameter 'mutation_rate'; it takes population, sample_size"),
     (dict(name="tpe", population=3), "strategy 'tpe' has no hyperparameter 'population'; it takes n_startup_trials"),
     (dict(name="annealing"), "unknown strategy 'annealing'"),
+    # Optuna took these and failed only at the first model-based trial (a bare TypeError) or ran
+    # with a meaningless value: checked when the strategy is created.
+    (dict(name="tpe", n_startup_trials="a"), "TPE n_startup_trials must be an integer >= 0, got 'a'"),
+    (dict(name="tpe", n_startup_trials=2.5), "TPE n_startup_trials must be an integer >= 0"),
+    (dict(name="gp", n_startup_trials=-1), "GP n_startup_trials must be an integer >= 0"),
+    # The space every factory is given is no hyperparameter of the user's.
+    (dict(name="random", space=SPACE, population=3), "takes no hyperparameters, got 'population';"),
 ])
 def test_bad_arguments_raise_config_error(kwargs: dict[str, Any], match: str) -> None:
     name = kwargs.pop("name")
