@@ -1,6 +1,7 @@
 """The command line: ``budgetnas search``, ``budgetnas show RUN``.
 
 Every user mistake is reported as one line (``error: ...``) with what to do, exit status 2;
+a search in which every trial failed ends with exit status 1 and the reasons (all of it recorded);
 Ctrl-C leaves the run resumable (exit status 130).
 """
 
@@ -39,6 +40,26 @@ def _preempted_exit(search: "Search") -> int:
     name = search._signal_name or "SIGTERM"
     print(f"{name}: the search stopped cleanly; run the same command to resume", file=sys.stderr)
     return 128 + int(getattr(signal, name, signal.SIGTERM))
+
+
+def _all_failed_exit(study: Any, run_dir: Path) -> int:
+    """Exit status 1 with what failed and what to do when no trial of the study finished and some
+    failed (the search trained nothing usable, though every failure is recorded); else 0."""
+    from collections import Counter
+
+    from budgetnas.search.records import TrialView, status_of
+
+    statuses = [status_of(t) for t in study.get_trials(deepcopy=False)]
+    if "failed" not in statuses or "complete" in statuses or "cached" in statuses:
+        return 0
+    reasons = Counter(TrialView.of(t).reason or "no reason recorded"
+                      for t in study.get_trials(deepcopy=False) if status_of(t) == "failed")
+    said = "; ".join(f"{why} ({plural(n, 'trial')})" for why, n in reasons.most_common(3))
+    more = f"; and {plural(len(reasons) - 3, 'other reason')}" if len(reasons) > 3 else ""
+    print(f"error: every trial failed ({statuses.count('failed')} failed), so there is no model: {said}{more}. "
+          f"Each failure is recorded in {run_dir} (`budgetnas show {run_dir}` lists them): fix the cause "
+          "and run again with a new --run-dir (this one keeps the settings that failed)", file=sys.stderr)
+    return 1
 
 
 def _duration(text: str) -> float:
@@ -220,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "machine without its run directory")
     sh.add_argument("--study-name", default="budgetnas", help="the study in --storage (budgetnas)")
     sh.add_argument("--top", type=int_at_least(1), default=10, help="how many trials to list (10)")
-    sh.add_argument("--json", action="store_true", help="print the run's summary.json instead")
+    sh.add_argument("--json", action="store_true", help="print the summary as JSON (the run's summary.json "
+                                                        "when it is current) instead")
     return parser
 
 
@@ -274,7 +296,7 @@ def _search(args: argparse.Namespace) -> int:
         return _preempted_exit(search)
     if result.best_arch and (search.run_dir / "best" / "model.pt").exists() and config.final_training:
         print(f"model saved in {search.run_dir / 'best'}")
-    return 0
+    return _all_failed_exit(study, search.run_dir)
 
 
 def _print_forecast(f: dict[str, Any], config: Any, what: str = "trial") -> int:
@@ -336,7 +358,12 @@ def _finetune(args: argparse.Namespace) -> int:
         print(f"best on your data: {report.best_arch}"
               + (f"  (test accuracy {m['accuracy']:.4f})" if m else ""))
     print(f"stopped: {report.search.stop_reason}")
-    return _preempted_exit(report.searcher) if report.search.preempted else 0
+    if report.search.preempted:
+        return _preempted_exit(report.searcher)
+    from budgetnas.search import open_study
+
+    return _all_failed_exit(open_study(report.search.run_dir, storage=config.storage,
+                                       study_name=config.study_name), report.search.run_dir)
 
 
 def _shared_study(storage: str, study_name: str) -> tuple[Any, dict[str, Any]]:
@@ -377,8 +404,9 @@ def _show(args: argparse.Namespace) -> int:
         study, saved = _shared_study(args.storage, args.study_name)
         config = SearchConfig.from_dict(saved)
         if args.json:
-            print(json.dumps({k: study.user_attrs.get(k) for k in ("final", "probe", "wall_seconds")},
-                             indent=2))
+            from budgetnas.report.summary import json_summary
+
+            print(json.dumps(json_summary(study, config, Path(config.run_dir)), indent=2))
             return 0
         print(format_summary(study, config, top=args.top, run_dir=Path(config.run_dir)))
         return 0
@@ -394,20 +422,9 @@ def _show(args: argparse.Namespace) -> int:
     config = SearchConfig.load(run_dir / "config.json")
     study = open_study(run_dir, storage=config.storage, study_name=config.study_name)
     if args.json:
-        from budgetnas.report.summary import current_summary, run_state
-        from budgetnas.search.records import spent_of, status_of
+        from budgetnas.report.summary import json_summary
 
-        trials = study.get_trials(deepcopy=False)
-        spent = spent_of(study, trials)
-        running = sum(status_of(t) == "running" for t in trials)
-        state = run_state(run_dir, running, spent)
-        # summary.json is written when a session ends: one killed later (SIGKILL) left an older one
-        live = state.startswith("searching now")
-        summary = None if live or running else current_summary(run_dir, spent)
-        if summary is not None:
-            print(json.dumps(summary, indent=2))
-        else:
-            print(json.dumps({"status": "search not finished", "state": state, "spent": spent.to_dict()}))
+        print(json.dumps(json_summary(study, config, run_dir), indent=2))
         return 0
     print(format_summary(study, config, top=args.top, run_dir=run_dir))
     return 0

@@ -281,3 +281,74 @@ def test_finetune_dry_run_prints_its_cells_and_what_the_budget_buys(tmp_path: Pa
     assert "cells: 4 from the benchmark (its top on cifar10)" in out
     assert "one cell's training: " in out and "about 4 trials\n" in out
     assert not (run / "transfer.json").exists() and not (run / "best").exists()
+
+
+def test_a_search_in_which_every_trial_failed_exits_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """It used to print the summary and exit 0, as if it had found something; everything it did
+    stays recorded, and the error says what failed and what to do."""
+    import json
+
+    monkeypatch.setenv("BUDGETNAS_INJECT_FAULTS", "0:nan,1:nan")
+    run = tmp_path / "run"
+    assert main(["search", *FAST, "--max-trials", "2", "--run-dir", str(run)]) == 1
+    captured = capsys.readouterr()
+    assert "trials: 2 failed" in captured.out and "#1: training loss became nan" in captured.out
+    err = captured.err.strip().splitlines()[-1]
+    assert err.startswith("error: every trial failed (2 failed), so there is no model: training loss became "
+                          "nan in epoch 1 (diverged); try a lower lr (2 trials)") and "new --run-dir" in err
+    assert json.loads((run / "summary.json").read_text())["spent"]["trials"] == 2  # recorded all the same
+    assert main(["show", str(run)]) == 0 and "trials: 2 failed" in capsys.readouterr().out
+    # One trial that finished is a result: exit 0.
+    monkeypatch.setenv("BUDGETNAS_INJECT_FAULTS", "0:nan")
+    assert main(["search", *FAST, "--max-trials", "2", "--no-final", "--run-dir", str(tmp_path / "one")]) == 0
+
+
+def test_show_json_from_the_storage_url_says_what_show_of_the_run_dir_says(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`show --storage URL --json` printed only the study's final/probe/wall_seconds attributes:
+    no best cell, no ledger, no stop reason, unlike `show RUN --json` of the same study."""
+    import json
+
+    run = tmp_path / "run"
+    assert main(["search", *FAST, "--max-trials", "2", "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    url = f"sqlite:///{run / 'study.db'}"
+    assert main(["show", str(run), "--json"]) == 0
+    by_dir = json.loads(capsys.readouterr().out)
+    assert main(["show", "--storage", url, "--json"]) == 0
+    by_url = json.loads(capsys.readouterr().out)
+    assert by_url == by_dir and by_url["best_arch"] and by_url["spent"]["trials"] == 2
+    # A shared study, seen from a machine without its run directory: the same fields, from the study.
+    shared = tmp_path / "shared.db"
+    assert main(["search", *FAST, "--max-trials", "2", "--storage", f"sqlite:///{shared}", "--study-name", "s",
+                 "--run-dir", str(tmp_path / "gone")]) == 0
+    import shutil
+
+    shutil.rmtree(tmp_path / "gone")
+    capsys.readouterr()
+    assert main(["show", "--storage", f"sqlite:///{shared}", "--study-name", "s", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["spent"]["trials"] == 2 and shown["state"] == "no trial running"
+    assert shown["status"].startswith("no trial running; why the search stopped is in summary.json")
+    assert shown["best_arch"] and shown["test_metrics"]["accuracy"] > 0 and "best_search_metrics" in shown
+
+
+def test_show_says_when_it_lists_only_the_last_failures_and_counts_epochs_in_words() -> None:
+    """Seven failures were listed as five under "failed trials:", and "retrained 1 epochs"."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from budgetnas.report import format_summary
+    from budgetnas.search import SearchConfig
+
+    study = optuna.create_study(direction="maximize")
+    for i in range(7):
+        study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL,
+                                                  user_attrs={"status": "failed", "reason": f"reason {i}"}))
+    study.set_user_attr("final", {"trial": 0, "epochs": 1, "train_images": 10, "params": 1000, "macs": 1e6,
+                                  "resolution": 8, "device_seconds": 1.0, "cost": 0.0, "test_images": 0,
+                                  "arch": "x"})
+    out = format_summary(study, SearchConfig(data="digits", max_trials=7))
+    assert "failed trials (the last 5 of 7):" in out and "#2: reason 2" in out and "#1: reason 1" not in out
+    assert "retrained 1 epoch on 10 images" in out

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import optuna
 
+from budgetnas.errors import plural
 from budgetnas.search.config import SearchConfig
 from budgetnas.search.budget import Spent, dollars
 from budgetnas.search.records import TrialView, pareto, ranked, spent_of, status_of
@@ -59,7 +60,7 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
     failed = [TrialView.of(t) for t in trials if status_of(t) == "failed"]
     if failed:
         lines.append("")
-        lines.append("failed trials:")
+        lines.append("failed trials:" if len(failed) <= 5 else f"failed trials (the last 5 of {len(failed)}):")
         for r in failed[-5:]:
             lines.append(f"  #{r.number}: {r.reason}")
     final = study.user_attrs.get("final")
@@ -67,7 +68,7 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
         m = final.get("test_metrics", {})
         lines.append("")
         lines.append(
-            f"final: trial #{final['trial']} retrained {final['epochs']} epochs on {final['train_images']} "
+            f"final: trial #{final['trial']} retrained {plural(final['epochs'], 'epoch')} on {final['train_images']} "
             f"images, {_fmt_params(final.get('params'))} params, {final.get('macs', 0) / 1e6:.1f}M MACs "
             f"at {final.get('resolution')}px, {final['device_seconds']:.1f} device-s ({money(final['cost'])})")
         if final.get("test_images"):
@@ -101,6 +102,38 @@ def current_summary(run_dir: Path, spent: Spent) -> dict | None:
     except (TypeError, ValueError):
         same = False
     return summary if same else None
+
+
+def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> dict:
+    """What ``budgetnas show --json`` prints, for a run directory and for ``--storage`` alike: the
+    run's ``summary.json`` when it describes the study as it is now (a shared study's run
+    directory may be on another machine); else the same fields read from the study (the best
+    trial so far, the test result of its final model if trained, the ledger), with the run's
+    ``status`` and ``state``: only the stop reason is in summary.json alone."""
+    trials = study.get_trials(deepcopy=False)
+    spent = spent_of(study, trials)
+    running = sum(status_of(t) == "running" for t in trials)
+    if config.storage is None:
+        state = run_state(run_dir, running, spent)
+        live = state.startswith("searching now")
+    else:  # workers anywhere: the study alone says whether trials are being trained
+        state = f"{running} trial(s) being trained by workers of the study" if running else "no trial running"
+        live = False
+    # summary.json is written when a session ends: one killed later (SIGKILL) left an older one
+    summary = None if live or running else current_summary(run_dir, spent)
+    if summary is not None:
+        return summary
+    rows = ranked(study, config.metric, trials)
+    front = set(pareto(study))
+    best = ([r for r in rows if r.number in front] or rows or [None])[0]
+    final = study.user_attrs.get("final") or {}
+    tested = best is not None and final.get("arch") == best.arch
+    status = "search not finished" if live or running or config.storage is None else \
+        "no trial running; why the search stopped is in summary.json of its run directory"
+    return {"status": status, "state": state,
+            "best_arch": best.arch if best else None, "best_trial": best.number if best else None,
+            "best_search_metrics": best.metrics if best else {},
+            "test_metrics": dict(final.get("test_metrics") or {}) if tested else {}, "spent": spent.to_dict()}
 
 
 def run_state(run_dir: Path, running: int, spent: Spent) -> str:

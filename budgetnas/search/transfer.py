@@ -11,7 +11,9 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -56,6 +58,20 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float((ra * rb).sum() / denom) if denom > 0 else float("nan")
 
 
+def tie_float_noise(x: np.ndarray) -> np.ndarray:
+    """``x`` with values that differ only by float noise made equal, so that ranks tie them: the
+    benchmark stores equal accuracies as, e.g., 70.29333333333333 and 70.29333326822916 (means of
+    float32 results). Values within 1e-6 of each other (relative, as ``_pick_reverse`` reads chance
+    level) are one value; distinct accuracies differ far more (100/30000 of a percent point: 3 seeds of
+    10,000 CIFAR test images)."""
+    x = np.array(x, dtype=float)
+    order = np.argsort(x, kind="mergesort")
+    for a, b in itertools.pairwise(order):
+        if x[b] - x[a] <= 1e-6 * max(1.0, abs(x[a])):
+            x[b] = x[a]
+    return x
+
+
 @dataclass
 class TransferRow:
     arch: str
@@ -86,24 +102,35 @@ class TransferReport:
         lines = [f"{'bench rank':>10}  {'bench ' + self.bench_metric + ' %':>24}  {'your ' + self.metric + ' %':>18}  "
                  f"{'your rank':>9}  {'params':>8}  architecture"]
         measured = [r for r in self.rows if r.measured is not None]
-        your_rank = {id(r): i + 1 for i, r in enumerate(sorted(measured, key=lambda r: -r.measured))}
-        for i, r in enumerate(sorted(self.rows, key=lambda r: -r.bench_value)):
+        # Ranks as rho counts them: equal values share their mean rank (1.5, 1.5, 3, ...).
+        your_rank = dict(zip(map(id, measured), rankdata(-np.array([r.measured for r in measured]))))
+        rows = sorted(self.rows, key=lambda r: -r.bench_value)
+        bench_rank = rankdata(-tie_float_noise(np.array([r.bench_value for r in rows])))
+        for br, r in zip(bench_rank, rows):
             m = "-" if r.measured is None else f"{100 * r.measured:.2f}"  # (the benchmark's unit)
-            yr = your_rank.get(id(r), "-")
+            yr = f"{your_rank[id(r)]:g}" if id(r) in your_rank else "-"
             p = "-" if r.params is None else f"{r.params / 1e6:.3f}M"
-            lines.append(f"{i + 1:>10}  {r.bench_value:>24.2f}  {m:>18}  {yr!s:>9}  {p:>8}  {r.arch}"
+            lines.append(f"{br:>10g}  {r.bench_value:>24.2f}  {m:>18}  {yr:>9}  {p:>8}  {r.arch}"
                          + ("" if r.status == "complete" else f" [{r.status}]"))
         oracle = " (benchmark TEST accuracy: the table has no validation accuracy)" if self.test_oracle else ""
         if len(measured) < 3 or self.rho != self.rho:  # (nan: too few cells, or all scored alike)
-            rejected = sum(1 for r in self.rows if r.status == "rejected")
             if len(measured) >= 3:
                 why = "every cell scored the same on one side, so there is no ranking to compare"
-            elif rejected:
-                why = (f"only {len(measured)} cell(s) trained and {rejected} were over --max-params; a rank "
-                       "correlation needs at least 3: raise --max-params or pick cells under it")
             else:
-                why = (f"only {len(measured)} cell(s) trained; a rank correlation needs at least 3: raise "
-                       "--max-trials or the budget and run again to train the rest")
+                # Why the others have no result, and what gets one: running again with a larger
+                # budget trains the cells not run, but not those that failed or were pruned.
+                unmeasured = [r.status for r in self.rows if r.measured is None]
+                advice = {"rejected": ("were over --max-params", "raise --max-params or pick cells under it"),
+                          "failed": ("failed", ("`budgetnas show` gives the reasons: fix the cause and run "
+                                                "again with a new --run-dir")),
+                          "pruned": ("were pruned", "run without --pruner to train every cell fully"),
+                          "not run": ("were not run", ("raise --max-trials or the budget and run again to "
+                                                       "train the rest"))}
+                seen = [s for s in advice if s in unmeasured]
+                why = (f"only {len(measured)} cell(s) trained"
+                       + "".join(f", {unmeasured.count(s)} {advice[s][0]}" for s in seen)
+                       + "; a rank correlation needs at least 3"
+                       + "".join(f"; {advice[s][1]}" for s in seen))
             lines.append(f"Spearman rho between the NB201 {self.dataset} ranking{oracle} and yours: "
                          f"not measured ({why})")
         else:
@@ -206,14 +233,16 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
                                 params=record_of(t).get("params") if t is not None else None,
                                 status=status_of(t) if t is not None else "not run"))
     done = [r for r in rows if r.measured is not None]
-    rho = spearman(np.array([r.bench_value for r in done]), np.array([r.measured for r in done]))
+    rho = spearman(tie_float_noise(np.array([r.bench_value for r in done])),
+                   np.array([r.measured for r in done]))
     report = TransferReport(mode="reverse" if reverse else "top-k", dataset=dataset, bench_metric=metric,
                             test_oracle=table.is_test_oracle(dataset) and metric == "test_accuracy",
                             metric=config.metric, rows=rows, rho=rho, best_arch=result.best_arch,
                             test_metrics=result.test_metrics, search=result, searcher=search)
     Path(search.run_dir, "transfer.json").write_text(json.dumps(to_jsonable({
         "mode": report.mode, "dataset": dataset, "bench_metric": metric, "test_oracle": report.test_oracle,
-        "metric": report.metric, "rho": rho, "best_arch": report.best_arch, "test_metrics": report.test_metrics,
+        "metric": report.metric, "rho": None if math.isnan(rho) else rho,  # (NaN is not JSON)
+        "best_arch": report.best_arch, "test_metrics": report.test_metrics,
         "rows": [asdict(r) for r in rows]}), indent=2) + "\n")
     return report
 

@@ -196,3 +196,72 @@ def test_finetune_dry_run_forecasts_its_own_cells_and_trains_nothing(tmp_path: P
     assert f["spent"]["trials"] == 1 and f["trials_affordable"] == 2
     with pytest.raises(Exception, match="Mixing them would rank cells of two selections together"):
         finetune_from_bench(cfg, table, dry_run=True, **{**kw, "dataset": "cifar100"})
+
+
+def test_ties_are_ranked_as_rho_counts_them() -> None:
+    """The table printed ranks 1, 2 for cells tied on one side (the benchmark's top two CIFAR-10
+    cells are both 94.3733 %; validation accuracies on small data tie often), while rho gave them
+    1.5 each; and accuracies the benchmark stores with float noise (70.29333333333333 and
+    70.29333326822916: equal) were ranked apart."""
+    from budgetnas.search.budget import Spent
+    from budgetnas.search.study import SearchResult
+    from budgetnas.search.transfer import TransferReport, TransferRow, tie_float_noise
+
+    noisy = np.array([70.29333333333333, 70.29333326822916, 70.1, 69.5])
+    assert list(rankdata(tie_float_noise(noisy))) == [3.5, 3.5, 2.0, 1.0]
+    measured = np.array([0.5, 0.6, 0.4, 0.3])
+    assert spearman(tie_float_noise(noisy), measured) == pytest.approx(spearmanr(noisy.round(4), measured).statistic)
+    assert list(tie_float_noise(np.array([10.0, 11.0, 12.0]))) == [10.0, 11.0, 12.0]  # real gaps stay
+    rows = [TransferRow("a", 0, 94.37333333333333, 0.25, 1000, "complete"),
+            TransferRow("b", 1, 94.37333333333333, 0.25, 1000, "complete"),
+            TransferRow("c", 2, 94.36, 0.5, 1000, "complete")]
+    result = SearchResult(run_dir=Path("."), best_arch="c", best_trial=2, best_metrics={}, test_metrics={},
+                          spent=Spent(trials=3, device_seconds=1.0, cost=0.0, wall_seconds=1.0), stop_reason="x")
+    report = TransferReport(mode="top-k", dataset="cifar10", bench_metric="test_accuracy", test_oracle=True,
+                            metric="accuracy", rows=rows, rho=spearman(np.array([94.37333333333333] * 2 + [94.36]),
+                                                                       np.array([0.25, 0.25, 0.5])),
+                            best_arch="c", test_metrics={}, search=result)
+    ranks = [line.split()[0::3][:2] for line in report.table().splitlines()[1:4]]  # bench rank, your rank
+    assert ranks == [["1.5", "2.5"], ["1.5", "2.5"], ["3", "1"]]
+    assert "-1.000 over 3 cells" in report.table()
+
+
+def test_transfer_json_is_valid_json_when_rho_is_not_measured(tmp_path: Path, table, digits) -> None:
+    """Below 3 cells trained rho is NaN, and transfer.json held `"rho": NaN`, which JSON readers
+    other than Python's (jq, JavaScript, strict parsers) refuse: it is null now."""
+    x, y = digits
+    splits = DataSplits(train=from_arrays(x[:200], y[:200]), test=from_arrays(x[1600:1650], y[1600:1650]))
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), max_trials=2, final_training=False, **TINY)
+    report = finetune_from_bench(cfg, table, k=3, data=splits, data_name="digits", progress=False)
+    assert np.isnan(report.rho) and "not measured (only 2 cell(s) trained" in report.table()
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    saved = json.loads((tmp_path / "run" / "transfer.json").read_text(), parse_constant=refuse)
+    assert saved["rho"] is None and [r["status"] for r in saved["rows"]].count("not run") == 1
+
+
+def test_finetune_in_which_every_cell_failed_exits_non_zero(tmp_path: Path, table, monkeypatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from budgetnas.cli import main
+
+    monkeypatch.setenv("BUDGETNAS_INJECT_FAULTS", "0:nan,1:nan,2:nan")
+    run = tmp_path / "run"
+    assert main(["finetune", "--from-bench", str(NB201_CSV), "--k", "3", "--data", "digits", "-C", "4", "-N", "1",
+                 "--final-C", "4", "--final-N", "1", "--epochs", "1", "--quiet", "--run-dir", str(run)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.count("[failed]") == 3 and "not measured" in captured.out
+    assert "error: every trial failed (3 failed)" in captured.err and (run / "transfer.json").exists()
+    # One cell failed: rho is not measured because of it, and more --max-trials would not help (the
+    # message said "raise --max-trials or the budget and run again to train the rest", which then
+    # trains nothing: "every given cell was evaluated").
+    monkeypatch.setenv("BUDGETNAS_INJECT_FAULTS", "0:nan")
+    args = ["finetune", "--from-bench", str(NB201_CSV), "--k", "3", "--data", "digits", "-C", "4", "-N", "1",
+            "--final-C", "4", "--final-N", "1", "--epochs", "1", "--quiet", "--no-final", "--max-trials", "2",
+            "--run-dir", str(tmp_path / "one")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert ("not measured (only 1 cell(s) trained, 1 failed, 1 were not run; a rank correlation needs at least "
+            "3; `budgetnas show` gives the reasons: fix the cause and run again with a new --run-dir; raise "
+            "--max-trials or the budget and run again to train the rest)") in out
