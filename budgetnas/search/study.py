@@ -841,16 +841,25 @@ class Search:
         final_macs = [self._final_cost(a).macs for a in (cheap, dear)]
         probe_final = cfg.final_training and (prev.get("final_macs") != final_macs or
                                               prev.get("final_space", final_spec) != final_spec)
+        dear_macs = self._search_macs(dear)
+        if not len(cost_model) and "search_seconds_per_sample" in prev and \
+                (prev.get("search_macs"), prev.get("search_device")) == (dear_macs, self.device_name):
+            # An earlier session probed and was stopped before a trial finished: its probe stands
+            # (the settings are the study's, the device the same), rather than be paid again at
+            # every preemption.
+            cost_model.add(1.0, dear_macs, float(prev["search_seconds_per_sample"]) * 1.15)
         if not len(cost_model) or probe_final:
             update: dict[str, Any] = {}
             if not len(cost_model):
                 # First session: probe the costliest cell, so that the first forecast is an upper bound.
                 per_sample = self._probe(dear, self.space, p.search_resolution, n_train)
-                cost_model.add(1.0, self._search_macs(dear), per_sample * 1.15)
+                cost_model.add(1.0, dear_macs, per_sample * 1.15)
+                update = {"search_seconds_per_sample": per_sample, "search_macs": dear_macs,
+                          "search_device": self.device_name}
             if probe_final:  # the cheapest and costliest cells, to forecast any cell's final training
-                update = {"final_seconds_per_sample": [self._probe(a, self.final_space, p.resolution, n_final)
-                                                       for a in (cheap, dear)],
-                          "final_macs": final_macs, "final_space": final_spec}
+                update.update({"final_seconds_per_sample": [self._probe(a, self.final_space, p.resolution, n_final)
+                                                             for a in (cheap, dear)],
+                               "final_macs": final_macs, "final_space": final_spec})
             # (added to the record as it is now: another worker may have probed meanwhile)
             self._add_to_attr(study, "probe", time.perf_counter() - session_start, **update)
 
@@ -866,6 +875,12 @@ class Search:
         def trial_forecast(arch: Any) -> float:
             return cost_model.forecast(n_train * cfg.epochs, self._search_macs(arch))
 
+        def finals_took() -> float:
+            """Seconds the final trainings so far took (every cell, every session): time the time
+            budget spent outside the search's own wall time, which the reserve stands for only
+            until the final training is done (a rerun of a finished run found it free before)."""
+            return float((study.user_attrs.get("final_spent") or {}).get("device_seconds", 0.0))
+
         def cannot_pay(why: str, trial_s: float, final_s: float) -> BudgetError:
             return BudgetError(
                 f"the budget ({self.budget.describe()}) cannot pay for one trial and the final training "
@@ -878,7 +893,7 @@ class Search:
         spent = spent_of(study)
         reserve = final_forecast()
         cheapest = trial_forecast(cheap)
-        wall_so_far = spent.wall_seconds + time.perf_counter() - session_start
+        wall_so_far = spent.wall_seconds + time.perf_counter() - session_start + finals_took()
         reason = self.budget.stop_reason(
             Spent(trials=0, device_seconds=spent.device_seconds + reserve, cost=spent.cost + self.budget.cost_of(reserve),
                   wall_seconds=wall_so_far + reserve), cheapest, cheapest)
@@ -920,7 +935,7 @@ class Search:
                 final_s = final_forecast(trials_now)
                 spent = Spent(so_far.trials, so_far.device_seconds + final_s,
                               so_far.cost + self.budget.cost_of(final_s),
-                              wall_before + time.perf_counter() - session_start + final_s)
+                              wall_before + time.perf_counter() - session_start + final_s + finals_took())
                 # k candidates at once share the device: each takes about k times its device
                 # seconds of wall time. First: can even the cheapest cell still be paid for?
                 cheapest = trial_forecast(cheap)

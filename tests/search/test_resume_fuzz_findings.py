@@ -1,0 +1,62 @@
+"""Corners of resuming that the kill-and-resume fuzz (benchmarks/kill_resume_fuzz.py) found,
+each reduced to a deterministic case."""
+
+from __future__ import annotations
+
+import pytest
+
+from budgetnas.data import DataSplits, from_arrays
+from budgetnas.search import Search, open_study
+from budgetnas.search.budget import CostModel
+from budgetnas.search.records import counts_as_trial
+from tests.search.test_search import _search
+
+
+@pytest.fixture(scope="module")
+def splits(digits) -> DataSplits:
+    x, y = digits
+    return DataSplits(train=from_arrays(x[:500], y[:500], name="digits"),
+                      test=from_arrays(x[1500:1700], y[1500:1700], name="digits"))
+
+
+def test_the_time_a_final_training_took_stays_on_the_time_budget(tmp_path, splits, monkeypatch) -> None:
+    # The search reserves the final training inside --max-time; once that training is done, the
+    # time it took must count instead of the reserve. It counted nothing: the same command run
+    # again on the finished run found the reserve free and trained more trials past the budget.
+    _search(tmp_path, splits, max_trials=2, max_time=3600, final_epochs=3)
+    attrs = open_study(tmp_path / "run").user_attrs
+    wall, final_s = attrs["wall_seconds"], attrs["final_spent"]["device_seconds"]
+    assert final_s > 0
+    # Any next trial forecast as nearly free: only the final training's time can stop the search.
+    monkeypatch.setattr(CostModel, "forecast", lambda self, samples, macs: 1e-3)
+    _, result = _search(tmp_path, splits, max_trials=3, max_time=wall + final_s / 2, final_epochs=3)
+    assert result.stop_reason.startswith("time budget"), result.stop_reason
+    assert sum(counts_as_trial(t) for t in open_study(tmp_path / "run").get_trials()) == 2
+
+
+def test_a_session_stopped_before_its_first_trial_is_not_probed_again(tmp_path, splits, monkeypatch) -> None:
+    # The first forecast comes from timed probe steps of the costliest cell. A session stopped
+    # (spot preemption, Ctrl-C, a kill) after its probe but before a trial finished left the
+    # resumed one nothing to forecast from, so every such session paid for the probe again: with
+    # a dollar budget a few preemptions made a feasible run refuse to start ("cannot pay for one
+    # trial").
+    probed: list[str] = []
+    probe = Search._probe
+
+    def stop_after_probing(self, arch, space, *a, **kw):
+        probed.append("search" if space is self.space else "final")
+        seconds = probe(self, arch, space, *a, **kw)
+        if stop_first[0]:
+            self.request_stop("SIGTERM")  # as a signal during the probe does
+        return seconds
+
+    stop_first = [True]
+    monkeypatch.setattr(Search, "_probe", stop_after_probing)
+    _, result = _search(tmp_path, splits, max_trials=1)
+    assert result.preempted and probed.count("search") == 1
+    paid = open_study(tmp_path / "run").user_attrs["probe"]["device_seconds"]
+    stop_first[0] = False
+    probed.clear()
+    _, result = _search(tmp_path, splits, max_trials=1)
+    assert result.test_metrics and probed == []  # forecast from the first session's probes
+    assert open_study(tmp_path / "run").user_attrs["probe"]["device_seconds"] == paid
