@@ -6,9 +6,13 @@ therefore works the same for one objective or several, and for trials run by oth
 
 - ``SuccessiveHalving`` (asynchronous, as ASHA): at rungs ``min_epochs * eta**k`` a trial goes on
   only if its metric is in the top ``1/eta`` of the trials that reached that rung.
-- ``Hyperband``: several successive-halving brackets with different first rungs; trial ``i`` is in
-  bracket ``i mod n_brackets`` and is compared only with its bracket, hedging against rankings
-  that change late in training.
+- ``Hyperband``: several successive-halving brackets with different first rungs, hedging against
+  rankings that change late in training; a trial is compared only with its bracket. Brackets get
+  trials in Li et al.'s proportions (bracket ``s`` of ``s_max + 1``, counted from the one that
+  never prunes, gets ``ceil((s_max + 1) / (s + 1) * eta**s)``: 9:5:3 for 9 epochs and eta 3), so
+  the aggressive bracket sees the most trials and the one that never prunes the fewest. Trial
+  ``i``'s bracket is a function of ``i`` alone (a fixed interleaved cycle), so resumed sessions
+  and other workers place every trial the same way.
 """
 
 from __future__ import annotations
@@ -63,12 +67,26 @@ class Hyperband(BasePruner):
         if max_epochs < min_epochs:
             raise ConfigError("hyperband needs max_epochs >= min_epochs")
         n = int(math.floor(math.log(max_epochs / min_epochs, eta) + 1e-9)) + 1
+        # bracket b starts pruning at min_epochs * eta**b: b = 0 is the most aggressive
         self.brackets = [SuccessiveHalving(min_epochs * eta**b, eta) for b in range(n)]
+        s_max = n - 1
+        self.sizes = [math.ceil((s_max + 1) / (s + 1) * eta**s - 1e-9) for s in range(s_max, -1, -1)]
+        # One cycle of sum(sizes) places, each bracket at its share, spread out (smooth weighted
+        # round robin) so that the first few trials already visit every bracket.
+        total, credit, self.cycle = sum(self.sizes), [0] * n, []
+        for _ in range(total):
+            credit = [c + w for c, w in zip(credit, self.sizes)]
+            b = max(range(n), key=lambda j: (credit[j], -j))
+            credit[b] -= total
+            self.cycle.append(b)
+
+    def bracket_of(self, trial_index: int) -> int:
+        return self.cycle[trial_index % len(self.cycle)]
 
     def should_stop(self, trial_index: int, epoch: int, curve: Sequence[float],
                     others: dict[int, Sequence[float]]) -> bool:
-        b = trial_index % len(self.brackets)
-        peers = {i: c for i, c in others.items() if i % len(self.brackets) == b}
+        b = self.bracket_of(trial_index)
+        peers = {i: c for i, c in others.items() if self.bracket_of(i) == b}
         return self.brackets[b].should_stop(trial_index, epoch, curve, peers)
 
 
