@@ -36,7 +36,7 @@ from optuna.trial import TrialState
 
 from budgetnas import __version__
 from budgetnas.data import DataSplits, load_dataset
-from budgetnas.errors import BudgetError, BudgetNASError, ConfigError, ResumeError, RunDirError, first_line
+from budgetnas.errors import BudgetError, BudgetNASError, ConfigError, ResumeError, RunDirError, TrialFailed, first_line
 from budgetnas.search.budget import Budget, CostModel, Spent, price_for
 from budgetnas.search.config import METRIC_OBJECTIVES, SIZE_OBJECTIVES, SearchConfig
 from budgetnas.search.ledger import JOB_PREFIX, BudgetLedger
@@ -1469,7 +1469,8 @@ class Search:
                           lr=self.config.lr, hflip=p.hflip, step_mode=self.config.step_mode,
                           fuse=self.config.fuse in ("final", "all"))
         x, y = p.final_train()
-        log.info("final training of %s for %d epochs on %d images", best.arch, cfg.epochs, len(y))
+        log.info("final training of %s for %d epoch%s on %d images", best.arch, cfg.epochs,
+                 "" if cfg.epochs == 1 else "s", len(y))
         model = seeded_build(lambda: self.final_space.build(arch, in_channels=p.in_channels,
                                                             num_classes=p.num_classes), self.config.seed)
         key = hashlib.blake2b(f"{best.arch}|{self.final_space.spec()}|{cfg}".encode(), digest_size=8).hexdigest()
@@ -1513,6 +1514,13 @@ class Search:
             tx, ty = p.tensors(p.test)
             n_test = len(ty)
             test_metrics = evaluate(result.model, tx, ty, num_classes=p.num_classes, device=self.device)
+            if n_test and not math.isfinite(test_metrics["loss"]):  # no validation set caught it
+                checkpoint.delete()  # (a broken network: nothing to resume from)
+                raise TrialFailed(
+                    f"the final training of {best.arch} diverged: the network's outputs on the test images "
+                    "are NaN or infinite, so no model is saved. The search results are kept: run again with "
+                    "other --final-epochs or --final-C/--final-N to train it again (a lower --lr needs a "
+                    "new --run-dir: it changes the search)")
         cost = self._final_cost(arch)
         best_dir.mkdir(exist_ok=True)
         artifact = {

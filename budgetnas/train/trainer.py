@@ -89,6 +89,18 @@ class TrainConfig:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
         if self.weight_decay < 0 or self.warmup_epochs < 0:
             raise ConfigError("weight_decay and warmup_epochs must not be negative")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum must be in [0, 1) (0.9 is usual; 0 turns it off), got {self.momentum!r}")
+        if self.grad_clip is not None and not (self.grad_clip >= 0 and math.isfinite(self.grad_clip)):
+            raise ConfigError(f"grad_clip must be a positive number, or 0 or None to turn clipping off, "
+                              f"got {self.grad_clip!r}")
+        if isinstance(self.eval_batch_size, bool) or not isinstance(self.eval_batch_size, int) \
+                or self.eval_batch_size < 1:
+            raise ConfigError(f"eval_batch_size must be a positive integer, got {self.eval_batch_size!r}")
+        if self.crop_padding is not None and (isinstance(self.crop_padding, bool)
+                                              or not isinstance(self.crop_padding, int) or self.crop_padding < 0):
+            raise ConfigError(f"crop_padding must be a non-negative integer (0 turns cropping off) or None "
+                              f"(resolution // 8), got {self.crop_padding!r}")
 
     def resolved_batch_size(self, n: int, device_type: str = "cpu") -> int:
         """The batch size for ``n`` training images: ``batch_size`` if set (at most ``n``), else
@@ -485,7 +497,10 @@ def train(
     # another compilation): the last partial batch is dropped; every image is still seen, in
     # another position, in the other epochs.
     static = cuda or config.fuse
-    steps_per_epoch = n // bs if static else math.ceil(n / bs)
+    # A last batch of a single image is dropped too: BatchNorm cannot normalise one value per
+    # channel (at 1x1 after the reductions, e.g. 4x4 inputs) and one image is a noisy step anyway.
+    drop_last = static or (n > bs and n % bs == 1)
+    steps_per_epoch = n // bs if drop_last else math.ceil(n / bs)
     total_steps = steps_per_epoch * config.epochs
     warmup = min(int(config.warmup_epochs * steps_per_epoch), total_steps // 2)
     peak_lr = config.lr * bs / 256
@@ -575,13 +590,17 @@ def train(
                     save(epoch, i + 1, order)
                     last_save = time.perf_counter()
             first_i, order = 0, None
-            seen = steps_per_epoch * bs if static else n
+            seen = steps_per_epoch * bs if drop_last else n
             train_loss = float(loss_sum) / seen  # one sync per epoch
             if not math.isfinite(train_loss):
                 raise TrialFailed(f"training loss became {train_loss} in epoch {epoch} (diverged); "
                                   "try a lower lr")
             metrics = evaluate(model, val_x, val_y, num_classes=num_classes, device=dev,
                                batch_size=config.eval_batch_size) if val_x is not None else {}
+            # (the epoch's last update can break the network with a finite training loss)
+            if val_x is not None and len(val_x) and not math.isfinite(metrics["loss"]):
+                raise TrialFailed(f"the network's outputs on the validation images are NaN or infinite "
+                                  f"after epoch {epoch} (diverged); try a lower lr")
             record = EpochRecord(epoch=epoch, train_loss=train_loss, metrics=metrics,
                                  seconds=clock() - epoch_start)
             result.curve.append(record)
@@ -614,11 +633,12 @@ def predict_logits(model: nn.Module, x: torch.Tensor, *, device: str | torch.dev
         model = model.to(dev, memory_format=fmt)
     model.eval()
     outs = []
-    for i in range(0, x.shape[0], batch_size):
+    # (zero images still run one empty batch: the result is (0, classes), not a 1-d empty tensor)
+    for i in range(0, max(x.shape[0], 1), batch_size):
         xb = x[i:i + batch_size].to(dev, non_blocking=True).contiguous(memory_format=fmt)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda):
             outs.append(model(xb).float())
-    return torch.cat(outs).cpu() if outs else torch.empty(0)
+    return torch.cat(outs).cpu()
 
 
 def metrics_from_confusion(conf: torch.Tensor) -> dict[str, float]:

@@ -9,7 +9,7 @@ from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from budgetnas.errors import ConfigError, TrialFailed
 from budgetnas.spaces import NB201Space
-from budgetnas.train import TrainConfig, metrics_from_confusion, resolve_device, seeded_build, train
+from budgetnas.train import TrainConfig, evaluate, metrics_from_confusion, predict_logits, resolve_device, seeded_build, train
 from budgetnas.train.trainer import _augment, _capture_streams
 from tests.conftest import cuda_allocated
 
@@ -71,6 +71,18 @@ def test_a_huge_learning_rate_diverges_into_a_clear_failure(tensors) -> None:
         _run(tensors, epochs=2, lr=1e12, grad_clip=None)
 
 
+def test_a_network_broken_by_the_last_step_of_an_epoch_fails_instead_of_scoring() -> None:
+    # One step per epoch: its loss is computed before the update, so it is finite, but the update
+    # leaves weights whose outputs overflow. Validation used to score that network (argmax of NaN).
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 1, 8, 8, generator=gen), torch.randint(0, 3, (64,), generator=gen)
+    space = NB201Space(C=4, N=1)
+    model = seeded_build(lambda: space.build(ARCH, in_channels=1, num_classes=3), 0)
+    cfg = TrainConfig(epochs=1, batch_size=64, lr=1e38, grad_clip=None, warmup_epochs=0)
+    with pytest.raises(TrialFailed, match="after epoch 1 \\(diverged\\)"):
+        train(model, x, y, x, y, cfg, num_classes=3, device="cpu")
+
+
 def test_on_epoch_can_stop_early(tensors) -> None:
     seen = []
     space = NB201Space(C=4, N=1)
@@ -112,6 +124,38 @@ def test_config_and_device_errors() -> None:
             resolve_device(f"cuda:{torch.cuda.device_count()}")
     assert TrainConfig().resolved_batch_size(60000) == 256
     assert TrainConfig().resolved_batch_size(1000) == 32
+
+
+@pytest.mark.parametrize("field, value, what", [
+    ("momentum", 1.0, "momentum must be in"), ("momentum", -0.1, "momentum must be in"),
+    ("grad_clip", -1.0, "grad_clip must be"), ("grad_clip", float("nan"), "grad_clip must be"),
+    ("eval_batch_size", 0, "eval_batch_size must be"), ("eval_batch_size", 2.5, "eval_batch_size must be"),
+    ("crop_padding", -2, "crop_padding must be"), ("crop_padding", 1.5, "crop_padding must be"),
+])
+def test_settings_that_would_fail_or_mislead_later_are_refused_up_front(field, value, what) -> None:
+    with pytest.raises(ConfigError, match=what):
+        TrainConfig(**{field: value})
+    TrainConfig(momentum=0.0, grad_clip=0, crop_padding=0)  # the off switches stay allowed
+
+
+def test_a_last_batch_of_one_image_is_dropped_not_a_batchnorm_crash() -> None:
+    # 4x4 inputs reach 1x1 after NB201's two reductions: BatchNorm in training mode cannot
+    # normalise a batch of one image there ("Expected more than 1 value per channel").
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(33, 1, 4, 4, generator=gen), torch.randint(0, 3, (33,), generator=gen)
+    space = NB201Space(C=4, N=1)
+    model = seeded_build(lambda: space.build(ARCH, in_channels=1, num_classes=3), 0)
+    result = train(model, x, y, x, y, TrainConfig(epochs=2, batch_size=32), num_classes=3, device="cpu")
+    assert len(result.curve) == 2 and all(np.isfinite(r.train_loss) for r in result.curve)
+
+
+def test_predicting_zero_images_gives_zero_rows_of_class_logits() -> None:
+    space = NB201Space(C=4, N=1)
+    model = seeded_build(lambda: space.build(ARCH, in_channels=1, num_classes=3), 0)
+    none = torch.zeros(0, 1, 8, 8)
+    assert predict_logits(model, none, device="cpu").shape == (0, 3)
+    metrics = evaluate(model, none, torch.zeros(0, dtype=torch.long), num_classes=3, device="cpu")
+    assert metrics["accuracy"] == 0.0 and np.isnan(metrics["loss"])
 
 
 @pytest.mark.gpu
