@@ -52,7 +52,7 @@ from budgetnas.data import DataSplits, channel_stats, load_dataset, stratified_s
 from budgetnas.errors import BudgetError  # noqa: E402
 from budgetnas.nn.resnet import resnet  # noqa: E402
 from budgetnas.search import Search, SearchConfig  # noqa: E402
-from budgetnas.search.study import PROBE_STEPS_CUDA  # noqa: E402
+from budgetnas.search.study import FINAL_MARGIN, PROBE_STEPS_CUDA  # noqa: E402
 from budgetnas.spaces import create_space  # noqa: E402
 from budgetnas.train import TrainConfig, evaluate, resolve_device, seeded_build, train  # noqa: E402
 
@@ -164,8 +164,9 @@ def size_final(plan: Plan, seconds_left: float, *, n_final: int, in_channels: in
     available = plan.final_share * seconds_left
     choice = None
     for C, N in plan.final_options:
-        # x1.05: the random-data probe skips shuffling and the last partial batch of a real epoch.
-        epoch = 1.05 * n_final * seconds_per_image(C, N, in_channels=in_channels, num_classes=num_classes,
+        # The search's own margin over a probe (shuffles, the last partial batch, checkpoints): it
+        # reserves the final training so, and would refuse a budget planned any tighter.
+        epoch = FINAL_MARGIN * n_final * seconds_per_image(C, N, in_channels=in_channels, num_classes=num_classes,
                                                    resolution=resolution, batch=batch, device=device,
                                                    step_mode=step_mode)
         epochs = min(plan.max_final_epochs, int(available // epoch))

@@ -18,8 +18,9 @@
 #             DataLoader loop (issue 2)
 #   speed     (~9 min) issue 5: all four cells unfused; then the fused modes of the best cell;
 #             then the 10-epoch CIFAR-10 accuracy of eager, graph, fused and concurrent
-#   transfer  (~8 min) issue 3: finetune k=12 on Fashion-MNIST at full size (C=16, N=5,
-#             12 epochs), the NB201 CIFAR-10 top 12 under 1M parameters, Spearman rho
+#   transfer  (~8.5 min) issue 3: finetune k=12 on Fashion-MNIST at full size (C=16, N=5,
+#             12 epochs), the NB201 CIFAR-10 top 12 under 1M parameters, Spearman rho; then how
+#             well the final training's cost is forecast per cell on the GPU (final_forecast.py)
 #   e2e60     (~9 min) issue 2: the 60 s budget, seeds 1 and 2, both methods; then seed 0 with
 #             --step-mode eager (issue 5's before/after)
 #   e2e480-nas-S, e2e480-resnet-S   (~8.5 min each) the 480 s budget, seed S, one method
@@ -92,11 +93,13 @@ if [ -n "$SMOKE" ]; then
   THR=(--smoke --synthetic)
   SPD=(--smoke --synthetic --cells best --batches 64 --modes eager,concurrent --concurrent 2)
   TRF=(--smoke)
+  FFC=(-C 4 -N 1 --images 256 --cells 2 --epochs 1)
 else
   E2E=(--data-root "$FM")
   THR=(--cifar-tar "$CIFAR" --epochs 3)
   SPD=(--cifar-tar "$CIFAR")
   TRF=(--table "$TABLE" --data-root "$FM")
+  FFC=(--resolution 32 --in-channels 3 --images 8192 --epochs 2 --device cuda)
 fi
 
 say "pack $PACK on $(hostname), $(date -u '+%Y-%m-%d %H:%M UTC'), limit ${PACK_LIMIT}s${SMOKE:+ (SMOKE: tiny CPU settings)}"
@@ -125,6 +128,7 @@ case "$PACK" in
   transfer)
     stage "transfer check top-k" 500 "$PY" benchmarks/transfer_check.py --modes top-k --keep-runs runs/transfer \
       --out "$RES" "${TRF[@]}"
+    stage "final-training forecast per cell" 30 "$PY" benchmarks/final_forecast.py --out "$RES" "${FFC[@]}"
     ;;
   e2e60)
     stage "e2e 60 s, seeds 1,2" 360 "$PY" benchmarks/fashion_mnist_e2e.py --budgets 60 --seeds 1,2 \

@@ -53,6 +53,11 @@ log = logging.getLogger("budgetnas")
 # Steps of the two probe runs on CUDA, whose difference gives a step's time: a replayed step takes
 # milliseconds, about the run-to-run jitter of a run's one-off costs, so they differ by 20 steps.
 PROBE_STEPS_CUDA = (4, 24)
+# The final training's forecast over its probes' steady state: a whole run also pays what the
+# probes' difference cancels (per-epoch shuffles, a partial last batch, checkpoints, the set-up).
+# Measured on the CPU (2026-12-03, benchmarks/final_forecast.py): unmargined forecasts were 9% too
+# cheap to 16% too dear; a reservation too cheap is a budget overrun, one too dear a trial fewer.
+FINAL_MARGIN = 1.1
 STUDY_NAME = "budgetnas"
 MAX_CONSECUTIVE_REPEATS = 50
 OPTUNA_NATIVE = ("random", "tpe", "gp")  # samplers whose RNG state lives only in the process
@@ -398,7 +403,7 @@ class Search:
             # the faster of two probes: a busy machine slows one, never speeds it up
             sec = min(self._probe(arch, self.space, p.search_resolution, n) for _ in range(2))
             per_trial[label] = sec * n * self.config.epochs * 1.15  # + validation passes
-        final = self._probe(dear, self.final_space, p.resolution, len(p.train) + len(p.val)) * (
+        final = self._probe(dear, self.final_space, p.resolution, len(p.train) + len(p.val)) * FINAL_MARGIN * (
             len(p.train) + len(p.val)) * self.config.final_epochs if self.config.final_training else 0.0
         mid = (per_trial["cheapest"] + per_trial["costliest"]) / 2
         spent = spent_of(existing) if existing is not None else Spent()  # a run that exists has used part
@@ -420,12 +425,15 @@ class Search:
         except ConfigError:  # no such study yet
             return None
 
+    def _uniform_archs(self, space: BaseSpace | None = None) -> list[Any]:
+        """The cells that make every decision the same way, one per choice, in choice order (for
+        NB201 the five cells with one op on all six edges)."""
+        decisions = (space or self.space).decisions()
+        return [(space or self.space).from_decisions({n: c[i] for n, c in decisions})
+                for i in range(len(decisions[0][1]))]
+
     def _extreme_archs(self, only_candidates: bool = False) -> tuple[Any, Any]:
-        if only_candidates:
-            archs = [self.space.parse(c) for c in self.candidates]
-        else:
-            decisions = self.space.decisions()
-            archs = [self.space.from_decisions({n: c[i] for n, c in decisions}) for i in range(len(decisions[0][1]))]
+        archs = [self.space.parse(c) for c in self.candidates] if only_candidates else self._uniform_archs()
         archs.sort(key=self._search_macs)
         return archs[0], archs[-1]
 
@@ -837,8 +845,9 @@ class Search:
         session_start = time.perf_counter()
         prev = study.user_attrs.get("probe") or {}
         final_spec = self.final_space.spec()
-        # The final network's probe, again when --final-C/--final-N changed since it was taken.
-        final_macs = [self._final_cost(a).macs for a in (cheap, dear)]
+        # The final network's probes, again when --final-C/--final-N changed since they were taken.
+        uniform = self._uniform_archs(self.final_space)
+        final_macs = [self._final_cost(a).macs for a in uniform]
         probe_final = cfg.final_training and (prev.get("final_macs") != final_macs or
                                               prev.get("final_space", final_spec) != final_spec)
         dear_macs = self._search_macs(dear)
@@ -856,9 +865,9 @@ class Search:
                 cost_model.add(1.0, dear_macs, per_sample * 1.15)
                 update = {"search_seconds_per_sample": per_sample, "search_macs": dear_macs,
                           "search_device": self.device_name}
-            if probe_final:  # the cheapest and costliest cells, to forecast any cell's final training
+            if probe_final:  # one cell per op, to forecast any cell's final training (_final_seconds)
                 update.update({"final_seconds_per_sample": [self._probe(a, self.final_space, p.resolution, n_final)
-                                                             for a in (cheap, dear)],
+                                                             for a in uniform],
                                "final_macs": final_macs, "final_space": final_spec})
             # (added to the record as it is now: another worker may have probed meanwhile)
             self._add_to_attr(study, "probe", time.perf_counter() - session_start, **update)
@@ -1412,16 +1421,29 @@ class Search:
             return r.params if r.params is not None else 0
 
     def _final_seconds(self, study: optuna.Study, arch: str | None) -> float:
-        """Forecast seconds of the final training of ``arch`` (None: the costliest cell), from the
-        probes of the final network with the cheapest and costliest cells; 0 without probes."""
+        """Forecast seconds of the final training of ``arch`` (None: the costliest cell); 0
+        without probes.
+
+        The probes timed the final network with each uniform cell (one op on every edge). A cell's
+        cost per image is forecast as theirs averaged over its edges: each edge costs what it costs
+        in the cell made only of its op. Interpolating in multiply-adds between the cheapest and
+        costliest cells would call pooling and skip edges free and a 1x1 convolution a ninth of a
+        3x3, when these small layers are memory- and launch-bound: measured on the CPU (2026-12-03,
+        C=16 N=5 at 8px, benchmarks/final_forecast.py) that forecast random cells 48% too cheap on
+        average (up to 84%), and the edge average 6% too dear on average (-7% to +32%).
+        """
         probe = study.user_attrs.get("probe") or {}
         if "final_macs" not in probe:
             return 0.0
         p = self._load()
-        (t0, t1), (m0, m1) = probe["final_seconds_per_sample"], probe["final_macs"]
-        m = self._final_cost(self.final_space.parse(arch)).macs if arch is not None else m1
-        per_sample = t1 if m1 == m0 else max(t0, t0 + (t1 - t0) * (m - m0) / (m1 - m0))
-        return per_sample * (len(p.train) + len(p.val)) * self.config.final_epochs
+        times = [float(t) for t in probe["final_seconds_per_sample"]]
+        decisions = self.final_space.decisions()
+        if arch is None or len(times) != len(decisions[0][1]):  # (a record from an older version: its max)
+            per_sample = max(times)
+        else:
+            chosen = self.final_space.to_decisions(self.final_space.parse(arch))
+            per_sample = sum(times[choices.index(chosen[name])] for name, choices in decisions) / len(decisions)
+        return per_sample * FINAL_MARGIN * (len(p.train) + len(p.val)) * self.config.final_epochs
 
     def _why_keep_final(self, study: optuna.Study, best: TrialView) -> str | None:
         """Why the final model of ``best``, trained before with other final settings, must be kept

@@ -341,3 +341,32 @@ def test_final_partials_read_the_one_record_of_earlier_versions() -> None:
     assert study_mod._final_partials(study) == {"final:abc": 3.5}
     study.set_user_attr("final_partial", {"final:abc": 3.5, "final:def": 1.0})
     assert study_mod._final_partials(study) == {"final:abc": 3.5, "final:def": 1.0}
+
+
+def test_the_final_training_is_forecast_per_edge_from_the_one_op_cells(tmp_path, splits, monkeypatch) -> None:
+    """The final forecast interpolated in multiply-adds between the cheapest and costliest cells,
+    calling pool and skip edges free: on the CPU it forecast cells up to 84% too cheap, and the
+    final training overran the budget it was reserved in. Now each edge costs what it costs in the
+    probed cell with its op on every edge."""
+    per_op = {"none": 1e-5, "skip_connect": 2e-5, "nor_conv_1x1": 4e-4, "nor_conv_3x3": 6e-4, "avg_pool_3x3": 3e-4}
+    probed = []
+
+    def probe(self, arch, space, resolution, n, *, k=1, steps=None):
+        if space is self.space:
+            return 1e-5
+        assert len(set(arch)) == 1  # the final network is probed only with one-op cells
+        probed.append(arch[0])
+        return per_op[arch[0]]
+
+    monkeypatch.setattr(Search, "_probe", probe)
+    search, result = _search(tmp_path, splits, max_trials=1, final_epochs=1)
+    assert sorted(probed) == sorted(per_op)  # each op once
+    study = open_study(result.run_dir)
+    n_final = (len(search._load().train) + len(search._load().val)) * study_mod.FINAL_MARGIN
+    mixed = "|avg_pool_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|"
+    expected = (2 * 3e-4 + 6e-4 + 2e-5 + 1e-5 + 4e-4) / 6 * n_final
+    assert search._final_seconds(study, mixed) == pytest.approx(expected)
+    assert search._final_seconds(study, None) == pytest.approx(6e-4 * n_final)  # the costliest: all 3x3
+    # A record probed by an older version (the cheapest and costliest cells only) forecasts its max.
+    study.set_user_attr("probe", {**study.user_attrs["probe"], "final_seconds_per_sample": [1e-5, 6e-4]})
+    assert search._final_seconds(study, mixed) == pytest.approx(6e-4 * n_final)

@@ -1,0 +1,128 @@
+"""How well the search forecasts a cell's final training, which it reserves inside the budget.
+
+The search probes the final network (``Search._probe``: two short runs, their difference per
+image) with the five one-op NB201 cells, and forecasts any cell as the average of those probes
+over its six edges, times a margin (``Search._final_seconds``, ``FINAL_MARGIN``). The alternative it replaced interpolated in
+multiply-adds between the cheapest and the costliest cell. This script probes the same way, then
+really trains ``--cells`` random cells for ``--epochs`` epochs on ``--images`` random images (what
+the final training runs, shorter) and prints each forecast's error against the measured seconds
+per image. A forecast below the measurement is a budget overrun of that fraction of the final
+training. Appends the table, device, date (UTC) and command to ``benchmarks/RESULTS.md``.
+
+    python benchmarks/final_forecast.py                          # the digits demo's final network, CPU
+    python benchmarks/final_forecast.py --resolution 32 --in-channels 3 --images 4096 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+
+from benchmarks._report import append_results, cpu_name  # noqa: E402
+from budgetnas.search.study import FINAL_MARGIN, PROBE_STEPS_CUDA  # noqa: E402
+from budgetnas.spaces import NB201Space  # noqa: E402
+from budgetnas.spaces.nb201 import NB201_OPS  # noqa: E402
+from budgetnas.train import TrainConfig, resolve_device, seeded_build, train  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--resolution", type=int, default=8, help="input size (8: the digits demo)")
+    ap.add_argument("--in-channels", type=int, default=1)
+    ap.add_argument("-C", type=int, default=16)
+    ap.add_argument("-N", type=int, default=5)
+    ap.add_argument("--images", type=int, default=1438, help="training images (1438: digits train+val)")
+    ap.add_argument("--epochs", type=int, default=2, help="epochs of each measured training")
+    ap.add_argument("--batch-size", type=int, default=None, help="default: the trainer's choice")
+    ap.add_argument("--cells", type=int, default=8, help="random cells to measure")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads on the CPU")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "RESULTS.md"), help="'-' for none")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dev = resolve_device(args.device)
+    space = NB201Space(C=args.C, N=args.N)
+    gen = torch.Generator().manual_seed(args.seed)
+    x = torch.randn(args.images, args.in_channels, args.resolution, args.resolution, generator=gen)
+    y = torch.randint(0, 10, (args.images,), generator=gen)
+    bs = TrainConfig(batch_size=args.batch_size).resolved_batch_size(args.images, dev.type)
+    steps = PROBE_STEPS_CUDA if dev.type == "cuda" else (2, 6)
+
+    def timed(arch, n: int, epochs: int) -> float:
+        model = seeded_build(lambda: space.build(arch, in_channels=args.in_channels, num_classes=10), 0)
+        cfg = TrainConfig(epochs=epochs, batch_size=bs, warmup_epochs=0)
+        return train(model, x[:n], y[:n], None, None, cfg, num_classes=10, seed=0, device=dev).device_seconds
+
+    def probe(arch) -> float:  # as Search._probe: the difference of two short runs, per image
+        a, b = (timed(arch, bs * m, 1) for m in steps)
+        per_step = (b - a) / (steps[1] - steps[0])
+        return (per_step if per_step > 0 else b / steps[1]) / bs
+
+    probe(("nor_conv_3x3",) * 6)  # warm-up: first-call costs (allocator, kernels) are not a cell's
+    uniform = {op: probe((op,) * 6) for op in NB201_OPS}
+    macs = {op: space.cost((op,) * 6, in_channels=args.in_channels, num_classes=10,
+                           resolution=args.resolution).macs for op in NB201_OPS}
+    lo, hi = min(NB201_OPS, key=macs.get), max(NB201_OPS, key=macs.get)
+    rng = random.Random(args.seed)
+    rows, err_edge, err_macs = [], [], []
+    for _ in range(args.cells):
+        arch = tuple(rng.choice(NB201_OPS) for _ in range(6))
+        real = timed(arch, args.images, args.epochs) / (args.images * args.epochs)
+        edge = sum(uniform[o] for o in arch) / 6 * FINAL_MARGIN
+        m = space.cost(arch, in_channels=args.in_channels, num_classes=10, resolution=args.resolution).macs
+        by_macs = max(uniform[lo], uniform[lo] + (uniform[hi] - uniform[lo]) * (m - macs[lo]) / (macs[hi] - macs[lo]))
+        by_macs *= FINAL_MARGIN
+        err_edge.append(edge / real - 1)
+        err_macs.append(by_macs / real - 1)
+        rows.append(f"| `{space.format(arch)}` | {real * 1e6:.1f} | {edge * 1e6:.1f} | {err_edge[-1]:+.0%} "
+                    f"| {by_macs * 1e6:.1f} | {err_macs[-1]:+.0%} |")
+
+    device = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name(
+        f", {torch.get_num_threads()} torch threads")
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    cmd = "python " + " ".join([f"benchmarks/{Path(__file__).name}", *(argv if argv is not None else sys.argv[1:])])
+
+    def summary(errs: list[float]) -> str:
+        return f"mean {statistics.mean(errs):+.0%}, from {min(errs):+.0%} to {max(errs):+.0%}"
+
+    section = "\n".join([
+        f"## Final-training forecast per cell: edge average of one-op probes vs MAC interpolation ({dev.type})",
+        "",
+        f"{when}, {device}, torch {torch.__version__}. `{cmd}`",
+        "",
+        f"NB201 C={args.C} N={args.N}, {args.in_channels}x{args.resolution}x{args.resolution}, batch {bs}, "
+        f"{args.images} images x {args.epochs} epochs per measured training; probes of {steps[0]} and "
+        f"{steps[1]} steps. One-op cells, us per image: "
+        + ", ".join(f"{op} {uniform[op] * 1e6:.1f}" for op in NB201_OPS) + ".",
+        "",
+        "| cell | measured us/img | edge average | error | MAC interpolation | error |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        *rows,
+        "",
+        f"Both forecasts include the search's margin of {FINAL_MARGIN:g}x (`FINAL_MARGIN`). "
+        f"Edge average (what the search uses): {summary(err_edge)}. MAC interpolation: {summary(err_macs)}. "
+        "A negative error is a forecast too cheap: the final training overruns its reservation by that fraction.",
+    ])
+    print(section)
+    if args.out != "-":
+        append_results(Path(args.out), section)
+    return 0
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    code = main()
+    print(f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    raise SystemExit(code)
