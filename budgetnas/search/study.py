@@ -527,7 +527,13 @@ class Search:
         reason = self._search(study, p)
         if self.config.storage is not None and self.config.final_training:
             self._wait_for_other_workers(study)
-        best = self._best(study)
+        spent = spent_of(study)
+        took = float((study.user_attrs.get("final_spent") or {}).get("device_seconds", 0.0))
+        best, why_not_best = self._final_choice(
+            study, Spent(spent.trials, spent.device_seconds, spent.cost, spent.wall_seconds + took))
+        if why_not_best is not None and not self._stop_flag:
+            log.warning(why_not_best)
+            reason += f"; {why_not_best}"
         test_metrics: dict[str, float] = {}
         if best is not None and self.config.final_training and not self._stop_flag:
             # With shared storage several `search` processes may reach this point; exactly one
@@ -872,13 +878,19 @@ class Search:
             # (added to the record as it is now: another worker may have probed meanwhile)
             self._add_to_attr(study, "probe", time.perf_counter() - session_start, **update)
 
-        def final_forecast(trials: list[Any] | None = None) -> float:
-            """Seconds of the final training of the best cell so far (the costliest before any)."""
+        def final_forecast(trials: list[Any] | None = None, spent: Spent | None = None,
+                           first: Any = None) -> float:
+            """Seconds of the final training of the cell it would train now (see _final_choice:
+            the best whose final training fits after ``spent``). Before any trial, of ``first``
+            (the cell about to be tried: the best if it is the only one) or of the costliest."""
             if not cfg.final_training:
                 return 0.0
-            best = self._best(study, trials)  # the cell the final training will train
+            spent = spent if spent is not None else spent_of(study, trials)
+            best, _ = self._final_choice(study, spent, trials)
             if best is not None and self._final_done(study, best.arch):
-                return 0.0  # none to come, or the best cell's final training is done and paid
+                return 0.0  # none to come, or that cell's final training is done and paid
+            if best is None and first is not None:
+                return self._final_seconds(study, self.final_space.format(first))
             return self._final_seconds(study, best.arch if best else None)
 
         def trial_forecast(arch: Any) -> float:
@@ -890,24 +902,26 @@ class Search:
             until the final training is done (a rerun of a finished run found it free before)."""
             return float((study.user_attrs.get("final_spent") or {}).get("device_seconds", 0.0))
 
-        def cannot_pay(why: str, trial_s: float, final_s: float) -> BudgetError:
+        def cannot_pay(why: str, trial_s: float) -> BudgetError:
+            lo, hi = (final_forecast(first=cheap), final_forecast(first=dear)) if cfg.final_training else (0.0, 0.0)
+            final = f"{lo:.1f} s" if lo == hi else f"{lo:.1f} s (cheapest cell) to {hi:.1f} s (costliest)"
             return BudgetError(
                 f"the budget ({self.budget.describe()}) cannot pay for one trial and the final training "
                 f"({why}): the cheapest cell is forecast at {trial_s:.1f} device-s per trial and the final "
-                f"training at up to {final_s:.1f} s on {self.device_name}. Raise the budget, or make trials "
+                f"training at {final} on {self.device_name}. Raise the budget, or make trials "
                 "cheaper with --subset, --epochs, --search-resolution or -C/-N, or --final-epochs")
 
-        # Feasible if the cheapest trial and the final training fit, reserved as the loop reserves
-        # them (before any trial, the final training of the costliest cell: the best is unknown).
+        # Feasible if the cheapest trial and its final training fit (before any trial, the loop
+        # reserves the final training of the cell it is about to try: the best if it is the only one).
         spent = spent_of(study)
-        reserve = final_forecast()
+        reserve = final_forecast(first=cheap)
         cheapest = trial_forecast(cheap)
         wall_so_far = spent.wall_seconds + time.perf_counter() - session_start + finals_took()
         reason = self.budget.stop_reason(
             Spent(trials=0, device_seconds=spent.device_seconds + reserve, cost=spent.cost + self.budget.cost_of(reserve),
                   wall_seconds=wall_so_far + reserve), cheapest, cheapest)
         if reason is not None and spent.trials == 0:  # (a trial limit cannot stop zero trials)
-            raise cannot_pay(reason, cheapest, reserve)
+            raise cannot_pay(reason, cheapest)
 
         pruner = create_pruner(cfg.pruner, max_epochs=cfg.epochs)
         wall_before = spent.wall_seconds
@@ -941,12 +955,17 @@ class Search:
                         if status_of(t) in CACHEABLE and "cache_of" not in t.user_attrs:
                             cache.setdefault(record_of(t).get("cache_key", ""), t.number)
                 so_far = spent_of(study, trials_now)
-                final_s = final_forecast(trials_now)
-                spent = Spent(so_far.trials, so_far.device_seconds + final_s,
-                              so_far.cost + self.budget.cost_of(final_s),
-                              wall_before + time.perf_counter() - session_start + final_s + finals_took())
+                so_far = Spent(so_far.trials, so_far.device_seconds, so_far.cost,
+                               wall_before + time.perf_counter() - session_start + finals_took())
+
+                def with_final(first: Any = None) -> tuple[float, Spent]:
+                    final_s = final_forecast(trials_now, so_far, first)
+                    return final_s, Spent(so_far.trials, so_far.device_seconds + final_s,
+                                          so_far.cost + self.budget.cost_of(final_s), so_far.wall_seconds + final_s)
+
                 # k candidates at once share the device: each takes about k times its device
                 # seconds of wall time. First: can even the cheapest cell still be paid for?
+                final_s, spent = with_final(cheap)
                 cheapest = trial_forecast(cheap)
                 stop = self.budget.stop_reason(spent, cheapest, cheapest * k)
                 if stop is not None:
@@ -971,7 +990,23 @@ class Search:
                 cell_key = self._cache_key(self.space.canonical(arch), p)
                 free = oversize or cell_key in cache
                 forecast = 0.0 if free else trial_forecast(arch)
+                final_s, spent = with_final(arch)  # (before any result: this cell's final training)
                 stop = self.budget.stop_reason(spent, forecast, forecast * k)
+                unpayable = None if free or self.candidates_only else self._unpayable(
+                    study, arch, so_far, forecast, k, base=with_final(cheap)[1])
+                if unpayable is not None:
+                    # A cell whose own final training the budget cannot pay could never be the final
+                    # model: it is not tried (at no cost), and the strategy is asked for another.
+                    trial.set_user_attr("status", "rejected")
+                    trial.set_user_attr("reason", unpayable)
+                    study.tell(trial, state=TrialState.FAIL)
+                    counts["repeats"] += 1
+                    if counts["repeats"] >= MAX_CONSECUTIVE_REPEATS:
+                        stopping.append(f"the strategy proposed only already-evaluated, over-size or "
+                                        f"unaffordable cells {counts['repeats']} times in a row; the last: "
+                                        f"{unpayable}")
+                        return stopping[-1]
+                    return None
                 limit = None
                 if seconds_limit is not None:
                     # The ledger holds the trials' seconds; what it does not hold (probes, final
@@ -1036,8 +1071,9 @@ class Search:
                     stopping.append(reason)
                     return reason
                 if counts["repeats"] >= MAX_CONSECUTIVE_REPEATS:
-                    stopping.append(f"the strategy proposed only already-evaluated or over-size cells "
-                                    f"{counts['repeats']} times in a row; the space seems exhausted")
+                    stopping.append(f"the strategy proposed only already-evaluated, over-size or "
+                                    f"unaffordable cells {counts['repeats']} times in a row; the space "
+                                    "seems exhausted")
                     return stopping[-1]
             return None
 
@@ -1058,9 +1094,28 @@ class Search:
         if budget_stop and not shared and not self._stop_flag and spent_of(study).trials == 0:
             # The cheapest cell fitted, the cells proposed did not: say so rather than return a
             # search with no result (the probes stay recorded in the study).
-            raise cannot_pay(budget_stop[0], trial_forecast(cheap), final_forecast())
+            raise cannot_pay(budget_stop[0], trial_forecast(cheap))
         log.info("search stopped: %s", reason)
         return reason
+
+    def _unpayable(self, study: optuna.Study, arch: Any, so_far: Spent, forecast: float, k: int,
+                   base: Spent) -> str | None:
+        """Why the budget can pay for ``arch``'s trial beside the final training it reserves now
+        (``base``: that of the cell the final training would train, or of the cheapest before any
+        result) but not beside ``arch``'s own final training; None when it can, or cannot anyway."""
+        if not self.config.final_training or self.budget.stop_reason(base, forecast, forecast * k) is not None:
+            return None
+        text = self.final_space.format(self.final_space.parse(self.space.format(arch)))
+        if self._final_done(study, text):
+            return None
+        own = self._final_seconds(study, text)
+        with_own = Spent(so_far.trials, so_far.device_seconds + own, so_far.cost + self.budget.cost_of(own),
+                         so_far.wall_seconds + own)
+        why = self.budget.stop_reason(with_own, forecast, forecast * k)
+        if why is None:
+            return None
+        return (f"not tried: its final training is forecast at {own:.3g} device-s, more than the budget "
+                f"has left beside its trial ({why})")
 
     def _hand_back(self, study: optuna.Study, trial: optuna.Trial) -> None:
         """Close a trial that will not train (no budget for it) as ``unstarted``; a queued cell (a
@@ -1402,17 +1457,47 @@ class Search:
 
     # -- results --------------------------------------------------------------------------------
     def _best(self, study: optuna.Study, trials: list[Any] | None = None) -> TrialView | None:
-        """The cell the final training trains: the best by the metric (on the Pareto front of a
-        multi-objective study), within the size limit."""
+        """The best cell: by the metric (on the Pareto front of a multi-objective study), within
+        the size limit."""
+        rows = self._ranked_for_final(study, trials)
+        return rows[0] if rows else None
+
+    def _ranked_for_final(self, study: optuna.Study, trials: list[Any] | None = None) -> list[TrialView]:
+        """The trials the final training may train, best first: the Pareto front of a multi-
+        objective study (by the metric) before the rest, within the size limit."""
         rows = ranked(study, self.config.metric, trials)
         front = set(pareto(study))
         if front:
-            rows = [r for r in rows if r.number in front] or rows
+            rows = [r for r in rows if r.number in front] + [r for r in rows if r.number not in front]
         if self.config.max_params is not None:
             # The size of the network the final training builds now: a trial's record holds it as
             # it was when the trial ran, and --final-C/--final-N may have changed since.
             rows = [r for r in rows if self._final_params(r) <= self.config.max_params]
-        return rows[0] if rows else None
+        return rows
+
+    def _final_choice(self, study: optuna.Study, spent: Spent,
+                      trials: list[Any] | None = None) -> tuple[TrialView | None, str | None]:
+        """The cell the final training trains, and why it is not the best (None when it is).
+
+        The best cell whose final training the budget left after ``spent`` can still pay for (or
+        that is trained already): when the best cell was found late and its final training is
+        dearer than what is left, a cell that scored a little less is trained rather than the
+        budget overrun. The search reserved such a final training before each trial, so one fits
+        unless a forecast was wrong; if none does, the best.
+        """
+        rows = self._ranked_for_final(study, trials)
+        if not rows or not self.config.final_training:
+            return (rows[0] if rows else None), None
+        left = self.budget.seconds_left(spent)
+        for r in rows:
+            if self._final_done(study, r.arch) or self._final_seconds(study, r.arch) <= left:
+                if r is rows[0]:
+                    return r, None
+                top = rows[0]
+                return r, (f"the final training is of trial {r.number}'s cell: trial {top.number} scored "
+                           f"higher, but its final training (forecast {self._final_seconds(study, top.arch):.3g} "
+                           f"device-s) does not fit the {max(left, 0):.3g} s the budget has left")
+        return rows[0], None
 
     def _final_params(self, r: TrialView) -> int:
         try:

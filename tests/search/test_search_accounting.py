@@ -15,7 +15,7 @@ import budgetnas.search.study as study_mod
 from budgetnas.data import DataSplits, from_arrays
 from budgetnas.errors import BudgetError, ResumeError
 from budgetnas.search import Search, SearchConfig, open_study
-from budgetnas.search.budget import CostModel
+from budgetnas.search.budget import CostModel, Spent
 from budgetnas.search.ledger import BudgetLedger
 from budgetnas.search.records import record_of, status_of
 from tests.search.test_search import TINY, _search
@@ -72,19 +72,21 @@ def test_each_trial_is_checked_and_reserved_at_its_own_cells_forecast(tmp_path, 
     assert reserved[3] > max(reserved[1:3])  # the cost model scales by work
 
 
+def _probe_final_dear(self, arch, space, resolution, n, *, k=1, steps=None):
+    """Trials cost ~nothing; the final training of the all-3x3 cell 10x that of other one-op cells."""
+    if space is self.space:
+        return 1e-5
+    return 1e-2 if arch == self._extreme_archs()[1] else 1e-3
+
+
 def test_a_budget_that_cannot_pay_for_any_trial_is_an_error_not_an_empty_result(tmp_path, splits,
                                                                                   monkeypatch) -> None:
-    # Trials cost ~nothing, the final training of the costliest cell 10x that of the cheapest: a
-    # budget that fits the cheap final but not the costly one. The loop reserves the costly one
-    # before any trial (the best is unknown), so the up-front check must too, and say so.
-    def probe(self, arch, space, resolution, n, *, k=1, steps=None):
-        if space is self.space:
-            return 1e-5
-        return 1e-3 if arch == self._extreme_archs()[1] else 1e-4
-
-    monkeypatch.setattr(Search, "_probe", probe)
-    with pytest.raises(BudgetError, match="cannot pay for one trial and the final training"):
-        _search(tmp_path, splits, max_device_hours=2.0 / 3600, final_epochs=10)
+    # A budget that cannot pay even the cheapest cell's final training: refused up front, with
+    # what the final training costs from the cheapest to the costliest cell.
+    monkeypatch.setattr(Search, "_probe", _probe_final_dear)
+    with pytest.raises(BudgetError, match=r"cannot pay for one trial and the final training .* the final "
+                                          r"training at [0-9.]+ s \(cheapest cell\) to [0-9.]+ s \(costliest\)"):
+        _search(tmp_path, splits, max_device_hours=3.0 / 3600, final_epochs=10)
     study = open_study(tmp_path / "run")
     assert not [t for t in study.get_trials() if status_of(t) in ("complete", "failed")]
     probed = study.user_attrs["probe"]["device_seconds"]
@@ -370,3 +372,65 @@ def test_the_final_training_is_forecast_per_edge_from_the_one_op_cells(tmp_path,
     # A record probed by an older version (the cheapest and costliest cells only) forecasts its max.
     study.set_user_attr("probe", {**study.user_attrs["probe"], "final_seconds_per_sample": [1e-5, 6e-4]})
     assert search._final_seconds(study, mixed) == pytest.approx(6e-4 * n_final)
+
+
+def test_a_budget_too_small_for_the_costliest_final_training_still_searches_and_keeps_to_itself(
+        tmp_path, splits, monkeypatch) -> None:
+    """The costliest cell's final training was reserved before any trial, so a budget that fitted
+    cheaper cells' but not that one was refused outright. Now the loop reserves the final training of
+    the cell it is about to try (the best if it is the only one), then that of the best whose final
+    training still fits; and the final training trains that cell, not a best found too late to pay for."""
+    monkeypatch.setattr(Search, "_probe", _probe_final_dear)
+    search, result = _search(tmp_path, splits, max_device_hours=20.0 / 3600, final_epochs=10, max_trials=6)
+    study = open_study(result.run_dir)
+    assert result.spent.trials >= 1 and result.test_metrics
+    final = study.user_attrs["final"]
+    spent_before_final = result.spent.device_seconds - final["device_seconds"]
+    # the cell trained is one whose forecast fitted what the trials left
+    assert search._final_seconds(study, final["arch"]) <= 20.0 - spent_before_final + 1e-9
+    assert search._final_seconds(study, None) > 20.0  # the costliest cell's would not have fitted
+    assert final["arch"] == result.best_arch and final["trial"] == result.best_trial
+
+
+def test_the_final_training_falls_back_to_the_best_cell_it_can_pay_for(tmp_path, splits, monkeypatch) -> None:
+    monkeypatch.setattr(Search, "_probe", _probe_final_dear)
+    search, result = _search(tmp_path, splits, max_trials=6, final_epochs=1)
+    study = open_study(result.run_dir)
+    study.set_user_attr("final", {})  # (as if not trained yet: a done final training is free)
+    rows = search._ranked_for_final(study)
+    top = rows[0]
+    # Probes that make the ops of the best cell dear: other cells are then cheaper to train finally.
+    ops = [c for c in search.final_space.decisions()[0][1]]
+    dear_ops = set(search.final_space.parse(top.arch))
+    study.set_user_attr("probe", {**study.user_attrs["probe"],
+                                  "final_seconds_per_sample": [1e-2 if o in dear_ops else 1e-3 for o in ops]})
+    cost = {r.number: search._final_seconds(study, r.arch) for r in rows}
+    cheaper = [r for r in rows if cost[r.number] < cost[top.number]]
+    assert cheaper
+    search.budget = type(search.budget)(max_device_hours=1.0)  # an hour; spent leaves the gap below
+    left = (cost[cheaper[0].number] + cost[top.number]) / 2  # the cheaper one fits, the top one does not
+    spent = Spent(trials=6, device_seconds=3600 - left)
+    chosen, why = search._final_choice(study, spent)
+    assert chosen.number != top.number and cost[chosen.number] <= left
+    assert chosen.number == next(r.number for r in rows if cost[r.number] <= left)  # the best that fits
+    assert f"trial {top.number} scored higher" in why and f"of trial {chosen.number}'s cell" in why
+    chosen, why = search._final_choice(study, Spent(trials=6, device_seconds=0.0))  # room: the best
+    assert chosen.number == top.number and why is None
+
+
+def test_cells_whose_own_final_training_the_budget_cannot_pay_are_not_tried(tmp_path, splits, monkeypatch) -> None:
+    # One 3x3 edge makes a cell's final training dearer than the budget: such cells could never be
+    # the final model, so they are rejected at no cost and the strategy is asked for others.
+    monkeypatch.setattr(Search, "_probe", _probe_final_dear)
+    search, result = _search(tmp_path, splits, max_device_hours=8.0 / 3600, final_epochs=10, max_trials=3)
+    study = open_study(result.run_dir)
+    one_3x3 = search._final_seconds(study, "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    assert one_3x3 > 8.0 > search._final_seconds(study, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    trials = study.get_trials()
+    tried = [t for t in trials if status_of(t) in ("complete", "pruned", "failed")]
+    rejected = [t for t in trials if status_of(t) == "rejected"]
+    assert tried and rejected
+    assert all("nor_conv_3x3" not in t.params.values() for t in tried)
+    assert all("nor_conv_3x3" in t.params.values() for t in rejected)
+    assert all(t.user_attrs["reason"].startswith("not tried: its final training is forecast at") for t in rejected)
+    assert result.spent.trials == len(tried) and result.test_metrics  # rejections take no trial of the budget
