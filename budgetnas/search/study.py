@@ -326,7 +326,7 @@ class Search:
             )
 
     def _probe(self, arch: Any, space: BaseSpace, resolution: int, n: int, *, k: int = 1,
-               steps: tuple[int, int] | None = None) -> float:
+               steps: tuple[int, int] | None = None, stoppable: bool = False) -> float:
         """Seconds per training image in steady state for ``arch``, on random inputs; with ``k``
         > 1, of k copies trained at once (threads, each on its own CUDA stream), per image of all.
 
@@ -334,7 +334,8 @@ class Search:
         (moving the model, building the optimizer, capturing the CUDA graph), which the cost
         model learns from the real trials instead. On CUDA the runs are longer (4 and 24 steps):
         a replayed step takes milliseconds, about what the set-up's run-to-run noise is, so a
-        difference of 4 steps could come out near zero or negative.
+        difference of 4 steps could come out near zero or negative. ``stoppable``: a stop request
+        (a signal) interrupts it with :class:`Preempted`, as it does a trial.
         """
         if steps is None:
             steps = PROBE_STEPS_CUDA if self.device.type == "cuda" else (2, 6)
@@ -353,8 +354,8 @@ class Search:
             def one() -> float:
                 model = seeded_build(lambda: space.build(arch, in_channels=p.in_channels,
                                                          num_classes=p.num_classes), 0)
-                return train(model, x, y, None, None, cfg, num_classes=p.num_classes,
-                             device=self.device).device_seconds
+                return train(model, x, y, None, None, cfg, num_classes=p.num_classes, device=self.device,
+                             should_stop=self._stop_requested if stoppable else None).device_seconds
             seconds.append(one() if k == 1 else self._wall_of_together(one, k))
         per_step = (seconds[1] - seconds[0]) / (steps[1] - steps[0])
         if per_step <= 0:  # timer noise on a very fast step: fall back to the plain average
@@ -865,16 +866,22 @@ class Search:
             cost_model.add(1.0, dear_macs, float(prev["search_seconds_per_sample"]) * 1.15)
         if not len(cost_model) or probe_final:
             update: dict[str, Any] = {}
-            if not len(cost_model):
-                # First session: probe the costliest cell, so that the first forecast is an upper bound.
-                per_sample = self._probe(dear, self.space, p.search_resolution, n_train)
-                cost_model.add(1.0, dear_macs, per_sample * 1.15)
-                update = {"search_seconds_per_sample": per_sample, "search_macs": dear_macs,
-                          "search_device": self.device_name}
-            if probe_final:  # one cell per op, to forecast any cell's final training (_final_seconds)
-                update.update({"final_seconds_per_sample": [self._probe(a, self.final_space, p.resolution, n_final)
-                                                             for a in uniform],
-                               "final_macs": final_macs, "final_space": final_spec})
+            try:
+                if not len(cost_model):
+                    # First session: probe the costliest cell, so that the first forecast is an upper bound.
+                    per_sample = self._probe(dear, self.space, p.search_resolution, n_train, stoppable=True)
+                    cost_model.add(1.0, dear_macs, per_sample * 1.15)
+                    update = {"search_seconds_per_sample": per_sample, "search_macs": dear_macs,
+                              "search_device": self.device_name}
+                if probe_final:  # one cell per op, to forecast any cell's final training (_final_seconds)
+                    update.update({"final_seconds_per_sample": [
+                        self._probe(a, self.final_space, p.resolution, n_final, stoppable=True) for a in uniform],
+                        "final_macs": final_macs, "final_space": final_spec})
+            except Preempted:
+                # A signal during the probes (the final network's take seconds each on a CPU): stop
+                # now, paid for, keeping the search probe if it was taken (the next session reuses it).
+                self._add_to_attr(study, "probe", time.perf_counter() - session_start, **update)
+                return f"stopped by {self._signal_name} during the timing probes; run the same command to resume"
             # (added to the record as it is now: another worker may have probed meanwhile)
             self._add_to_attr(study, "probe", time.perf_counter() - session_start, **update)
 

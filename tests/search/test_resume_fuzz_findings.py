@@ -53,10 +53,17 @@ def test_a_session_stopped_before_its_first_trial_is_not_probed_again(tmp_path, 
     stop_first = [True]
     monkeypatch.setattr(Search, "_probe", stop_after_probing)
     _, result = _search(tmp_path, splits, max_trials=1)
-    assert result.preempted and probed.count("search") == 1
-    paid = open_study(tmp_path / "run").user_attrs["probe"]["device_seconds"]
+    # The stop interrupts the final network's probes (seconds each on a CPU) instead of waiting
+    # for them; the search probe taken before it is kept, and what was used is paid.
+    assert result.preempted and probed == ["search", "final"]
+    assert "during the timing probes" in result.stop_reason
+    record = open_study(tmp_path / "run").user_attrs["probe"]
+    assert "search_seconds_per_sample" in record and "final_seconds_per_sample" not in record
+    paid = record["device_seconds"]
+    assert paid > 0
     stop_first[0] = False
     probed.clear()
     _, result = _search(tmp_path, splits, max_trials=1)
-    assert result.test_metrics and probed == []  # forecast from the first session's probes
-    assert open_study(tmp_path / "run").user_attrs["probe"]["device_seconds"] == paid
+    assert result.test_metrics and "search" not in probed  # forecast from the first session's probe
+    assert probed.count("final") == 5  # the final network's probes, one per op, not taken before
+    assert open_study(tmp_path / "run").user_attrs["probe"]["device_seconds"] > paid

@@ -72,7 +72,7 @@ def test_each_trial_is_checked_and_reserved_at_its_own_cells_forecast(tmp_path, 
     assert reserved[3] > max(reserved[1:3])  # the cost model scales by work
 
 
-def _probe_final_dear(self, arch, space, resolution, n, *, k=1, steps=None):
+def _probe_final_dear(self, arch, space, resolution, n, *, k=1, steps=None, stoppable=False):
     """Trials cost ~nothing; the final training of the all-3x3 cell 10x that of other one-op cells."""
     if space is self.space:
         return 1e-5
@@ -353,7 +353,7 @@ def test_the_final_training_is_forecast_per_edge_from_the_one_op_cells(tmp_path,
     per_op = {"none": 1e-5, "skip_connect": 2e-5, "nor_conv_1x1": 4e-4, "nor_conv_3x3": 6e-4, "avg_pool_3x3": 3e-4}
     probed = []
 
-    def probe(self, arch, space, resolution, n, *, k=1, steps=None):
+    def probe(self, arch, space, resolution, n, *, k=1, steps=None, stoppable=False):
         if space is self.space:
             return 1e-5
         assert len(set(arch)) == 1  # the final network is probed only with one-op cells
