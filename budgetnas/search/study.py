@@ -897,8 +897,8 @@ class Search:
             if best is not None and self._final_done(study, best.arch):
                 return 0.0  # none to come, or that cell's final training is done and paid
             if best is None and first is not None:
-                return self._final_seconds(study, self.final_space.format(first))
-            return self._final_seconds(study, best.arch if best else None)
+                return self._final_to_come(study, self.final_space.format(first))
+            return self._final_to_come(study, best.arch) if best is not None else self._final_seconds(study, None)
 
         def trial_forecast(arch: Any) -> float:
             return cost_model.forecast(n_train * cfg.epochs, self._search_macs(arch))
@@ -1115,7 +1115,7 @@ class Search:
         text = self.final_space.format(self.final_space.parse(self.space.format(arch)))
         if self._final_done(study, text):
             return None
-        own = self._final_seconds(study, text)
+        own = self._final_to_come(study, text)
         with_own = Spent(so_far.trials, so_far.device_seconds + own, so_far.cost + self.budget.cost_of(own),
                          so_far.wall_seconds + own)
         why = self.budget.stop_reason(with_own, forecast, forecast * k)
@@ -1497,12 +1497,12 @@ class Search:
             return (rows[0] if rows else None), None
         left = self.budget.seconds_left(spent)
         for r in rows:
-            if self._final_done(study, r.arch) or self._final_seconds(study, r.arch) <= left:
+            if self._final_done(study, r.arch) or self._final_to_come(study, r.arch) <= left:
                 if r is rows[0]:
                     return r, None
                 top = rows[0]
                 return r, (f"the final training is of trial {r.number}'s cell: trial {top.number} scored "
-                           f"higher, but its final training (forecast {self._final_seconds(study, top.arch):.3g} "
+                           f"higher, but its final training (forecast {self._final_to_come(study, top.arch):.3g} "
                            f"device-s) does not fit the {max(left, 0):.3g} s the budget has left")
         return rows[0], None
 
@@ -1536,6 +1536,24 @@ class Search:
             chosen = self.final_space.to_decisions(self.final_space.parse(arch))
             per_sample = sum(times[choices.index(chosen[name])] for name, choices in decisions) / len(decisions)
         return per_sample * FINAL_MARGIN * (len(p.train) + len(p.val)) * self.config.final_epochs
+
+    def _final_train_config(self) -> TrainConfig:
+        return TrainConfig(epochs=self.config.final_epochs, batch_size=self.config.batch_size,
+                           lr=self.config.lr, hflip=self._load().hflip, step_mode=self.config.step_mode,
+                           fuse=self.config.fuse in ("final", "all"))
+
+    def _final_key(self, arch: str) -> str:
+        """The key of ``arch``'s final training under this session's settings (its checkpoint and
+        its record of seconds paid while cut off)."""
+        cfg = self._final_train_config()
+        return hashlib.blake2b(f"{arch}|{self.final_space.spec()}|{cfg}".encode(), digest_size=8).hexdigest()
+
+    def _final_to_come(self, study: optuna.Study, arch: str) -> float:
+        """Forecast seconds still to pay for ``arch``'s final training: a training cut off (a kill,
+        a signal) resumes from its checkpoint, so what it paid before is not needed again. (Without
+        this, a rerun after a kill in the final training found the cell it was training too dear for
+        what was left and trained another, wasting the part paid.)"""
+        return max(0.0, self._final_seconds(study, arch) - _final_partials(study).get(self._final_key(arch), 0.0))
 
     def _why_keep_final(self, study: optuna.Study, best: TrialView) -> str | None:
         """Why the final model of ``best``, trained before with other final settings, must be kept
@@ -1579,15 +1597,13 @@ class Search:
                      best.arch, done.get("settings"), self._final_settings())
         p = self._load()
         arch = self.final_space.parse(best.arch)
-        cfg = TrainConfig(epochs=self.config.final_epochs, batch_size=self.config.batch_size,
-                          lr=self.config.lr, hflip=p.hflip, step_mode=self.config.step_mode,
-                          fuse=self.config.fuse in ("final", "all"))
+        cfg = self._final_train_config()
         x, y = p.final_train()
         log.info("final training of %s for %d epoch%s on %d images", best.arch, cfg.epochs,
                  "" if cfg.epochs == 1 else "s", len(y))
         model = seeded_build(lambda: self.final_space.build(arch, in_channels=p.in_channels,
                                                             num_classes=p.num_classes), self.config.seed)
-        key = hashlib.blake2b(f"{best.arch}|{self.final_space.spec()}|{cfg}".encode(), digest_size=8).hexdigest()
+        key = self._final_key(best.arch)
         checkpoint = Checkpointer(self.artifacts_dir / "checkpoints" / f"final-{key}.ckpt",
                                   self.config.checkpoint_interval)
         # Paid as it goes, epoch by epoch, so that a final training cut off (a signal, a kill, a

@@ -73,10 +73,12 @@ def test_each_trial_is_checked_and_reserved_at_its_own_cells_forecast(tmp_path, 
 
 
 def _probe_final_dear(self, arch, space, resolution, n, *, k=1, steps=None, stoppable=False):
-    """Trials cost ~nothing; the final training of the all-3x3 cell 10x that of other one-op cells."""
+    """Trials cost ~nothing; the final training of the all-3x3 cell 10x that of other one-op cells, and
+    the final trainings so dear that the trials' real seconds (slower on a loaded machine) are small
+    beside them: the budgets below are decided by the final trainings' forecasts."""
     if space is self.space:
         return 1e-5
-    return 1e-2 if arch == self._extreme_archs()[1] else 1e-3
+    return 1e-1 if arch == self._extreme_archs()[1] else 1e-2
 
 
 def test_a_budget_that_cannot_pay_for_any_trial_is_an_error_not_an_empty_result(tmp_path, splits,
@@ -86,7 +88,7 @@ def test_a_budget_that_cannot_pay_for_any_trial_is_an_error_not_an_empty_result(
     monkeypatch.setattr(Search, "_probe", _probe_final_dear)
     with pytest.raises(BudgetError, match=r"cannot pay for one trial and the final training .* the final "
                                           r"training at [0-9.]+ s \(cheapest cell\) to [0-9.]+ s \(costliest\)"):
-        _search(tmp_path, splits, max_device_hours=3.0 / 3600, final_epochs=10)
+        _search(tmp_path, splits, max_device_hours=30.0 / 3600, final_epochs=10)
     study = open_study(tmp_path / "run")
     assert not [t for t in study.get_trials() if status_of(t) in ("complete", "failed")]
     probed = study.user_attrs["probe"]["device_seconds"]
@@ -381,14 +383,14 @@ def test_a_budget_too_small_for_the_costliest_final_training_still_searches_and_
     the cell it is about to try (the best if it is the only one), then that of the best whose final
     training still fits; and the final training trains that cell, not a best found too late to pay for."""
     monkeypatch.setattr(Search, "_probe", _probe_final_dear)
-    search, result = _search(tmp_path, splits, max_device_hours=20.0 / 3600, final_epochs=10, max_trials=6)
+    search, result = _search(tmp_path, splits, max_device_hours=200.0 / 3600, final_epochs=10, max_trials=6)
     study = open_study(result.run_dir)
     assert result.spent.trials >= 1 and result.test_metrics
     final = study.user_attrs["final"]
     spent_before_final = result.spent.device_seconds - final["device_seconds"]
     # the cell trained is one whose forecast fitted what the trials left
-    assert search._final_seconds(study, final["arch"]) <= 20.0 - spent_before_final + 1e-9
-    assert search._final_seconds(study, None) > 20.0  # the costliest cell's would not have fitted
+    assert search._final_seconds(study, final["arch"]) <= 200.0 - spent_before_final + 1e-9
+    assert search._final_seconds(study, None) > 200.0  # the costliest cell's would not have fitted
     assert final["arch"] == result.best_arch and final["trial"] == result.best_trial
 
 
@@ -422,10 +424,10 @@ def test_cells_whose_own_final_training_the_budget_cannot_pay_are_not_tried(tmp_
     # One 3x3 edge makes a cell's final training dearer than the budget: such cells could never be
     # the final model, so they are rejected at no cost and the strategy is asked for others.
     monkeypatch.setattr(Search, "_probe", _probe_final_dear)
-    search, result = _search(tmp_path, splits, max_device_hours=8.0 / 3600, final_epochs=10, max_trials=3)
+    search, result = _search(tmp_path, splits, max_device_hours=80.0 / 3600, final_epochs=10, max_trials=3)
     study = open_study(result.run_dir)
     one_3x3 = search._final_seconds(study, "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|")
-    assert one_3x3 > 8.0 > search._final_seconds(study, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    assert one_3x3 > 80.0 > search._final_seconds(study, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
     trials = study.get_trials()
     tried = [t for t in trials if status_of(t) in ("complete", "pruned", "failed")]
     rejected = [t for t in trials if status_of(t) == "rejected"]
@@ -434,3 +436,31 @@ def test_cells_whose_own_final_training_the_budget_cannot_pay_are_not_tried(tmp_
     assert all("nor_conv_3x3" in t.params.values() for t in rejected)
     assert all(t.user_attrs["reason"].startswith("not tried: its final training is forecast at") for t in rejected)
     assert result.spent.trials == len(tried) and result.test_metrics  # rejections take no trial of the budget
+
+
+def test_a_final_training_cut_off_is_forecast_at_what_it_still_needs(tmp_path, splits, monkeypatch) -> None:
+    """Found by the kill/resume fuzz: a rerun after a kill in the final training forecast that
+    cell's final training whole, found it dearer than what was left (the cut-off part was paid),
+    and trained another cell instead, wasting the part paid. It resumes from its checkpoint: only
+    the rest is needed."""
+    monkeypatch.setattr(Search, "_probe", _probe_final_dear)
+    search, result = _search(tmp_path, splits, max_trials=6, final_epochs=1)
+    study = open_study(result.run_dir)
+    study.set_user_attr("final", {})
+    rows = search._ranked_for_final(study)
+    top = rows[0]
+    ops = list(search.final_space.decisions()[0][1])
+    dear_ops = set(search.final_space.parse(top.arch))
+    study.set_user_attr("probe", {**study.user_attrs["probe"],
+                                  "final_seconds_per_sample": [1e-2 if o in dear_ops else 1e-3 for o in ops]})
+    need = search._final_seconds(study, top.arch)
+    cheaper = min(search._final_seconds(study, r.arch) for r in rows)
+    assert cheaper < need
+    search.budget = type(search.budget)(max_device_hours=1.0)
+    left = (cheaper + need) / 2
+    spent = Spent(trials=6, device_seconds=3600 - left)
+    assert search._final_choice(study, spent)[0].number != top.number  # whole, it does not fit
+    study.set_user_attr("final_partial", {search._final_key(top.arch): need - left / 2})  # cut off, paid
+    assert search._final_to_come(study, top.arch) == pytest.approx(left / 2)
+    chosen, why = search._final_choice(study, spent)
+    assert chosen.number == top.number and why is None
