@@ -63,6 +63,13 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
         lines.append("failed trials:" if len(failed) <= 5 else f"failed trials (the last 5 of {len(failed)}):")
         for r in failed[-5:]:
             lines.append(f"  #{r.number}: {r.reason}")
+    rejected = [t for t in trials if status_of(t) == "rejected"]
+    if rejected:
+        unpaid = sum(str(t.user_attrs.get("reason", "")).startswith("not tried: its final training") for t in rejected)
+        parts = ([f"{len(rejected) - unpaid} over max_params"] if len(rejected) > unpaid else []) + \
+            ([f"{unpaid} whose final training the budget could not pay"] if unpaid else [])
+        lines.append("")
+        lines.append(f"rejected before training, at no cost: {', '.join(parts)}")
     final = study.user_attrs.get("final")
     if final:
         m = final.get("test_metrics", {})

@@ -881,6 +881,8 @@ class Search:
                 # A signal during the probes (the final network's take seconds each on a CPU): stop
                 # now, paid for, keeping the search probe if it was taken (the next session reuses it).
                 self._add_to_attr(study, "probe", time.perf_counter() - session_start, **update)
+                # (and their wall time: the loop's `finally`, which records it otherwise, is not reached)
+                self._record_wall(study, spent_of(study).wall_seconds + time.perf_counter() - session_start)
                 return f"stopped by {self._signal_name} during the timing probes; run the same command to resume"
             # (added to the record as it is now: another worker may have probed meanwhile)
             self._add_to_attr(study, "probe", time.perf_counter() - session_start, **update)
@@ -928,6 +930,7 @@ class Search:
             Spent(trials=0, device_seconds=spent.device_seconds + reserve, cost=spent.cost + self.budget.cost_of(reserve),
                   wall_seconds=wall_so_far + reserve), cheapest, cheapest)
         if reason is not None and spent.trials == 0:  # (a trial limit cannot stop zero trials)
+            self._record_wall(study, spent.wall_seconds + time.perf_counter() - session_start)  # (the probes')
             raise cannot_pay(reason, cheapest)
 
         pruner = create_pruner(cfg.pruner, max_epochs=cfg.epochs)
@@ -948,6 +951,7 @@ class Search:
         share = DeviceShare() if k > 1 else None
         shared = self.config.storage is not None
         budget_stop: list[str] = []  # the budget's reasons to stop, when it stopped the search
+        deferred: list[tuple[dict[str, Any], dict[str, Any]]] = []  # queued cells rejected as unaffordable
 
         def iteration() -> str | None:
             """Propose, reserve, train and record one trial; a reason string means stop."""
@@ -1004,14 +1008,20 @@ class Search:
                 if unpayable is not None:
                     # A cell whose own final training the budget cannot pay could never be the final
                     # model: it is not tried (at no cost), and the strategy is asked for another.
+                    fixed = study._storage.get_trial(trial._trial_id).system_attrs.get("fixed_params")
                     trial.set_user_attr("status", "rejected")
                     trial.set_user_attr("reason", unpayable)
                     study.tell(trial, state=TrialState.FAIL)
+                    if fixed:  # a queued cell (a candidate, a retry): queued again when the session ends,
+                        # for a later session with more budget (queued now, it would be asked again at once)
+                        deferred.append((fixed, {k: v for k, v in trial.user_attrs.items()
+                                                 if k in ("candidate", "retry_of", "trial_key")}))
                     counts["repeats"] += 1
                     if counts["repeats"] >= MAX_CONSECUTIVE_REPEATS:
                         stopping.append(f"the strategy proposed only already-evaluated, over-size or "
                                         f"unaffordable cells {counts['repeats']} times in a row; the last: "
                                         f"{unpayable}")
+                        budget_stop.append(stopping[-1])  # (no trial yet: an error, as the budget's stops)
                         return stopping[-1]
                     return None
                 limit = None
@@ -1095,6 +1105,8 @@ class Search:
             else:
                 reason = self._run_concurrently(iteration, k)
         finally:
+            for fixed, attrs in deferred:
+                study.enqueue_trial(fixed, user_attrs=attrs, skip_if_exists=False)
             self._record_wall(study, wall_before + time.perf_counter() - session_start)
             if bar is not None:
                 bar.close()
@@ -1118,11 +1130,14 @@ class Search:
         own = self._final_to_come(study, text)
         with_own = Spent(so_far.trials, so_far.device_seconds + own, so_far.cost + self.budget.cost_of(own),
                          so_far.wall_seconds + own)
-        why = self.budget.stop_reason(with_own, forecast, forecast * k)
-        if why is None:
+        if self.budget.stop_reason(with_own, forecast, forecast * k) is None:
             return None
-        return (f"not tried: its final training is forecast at {own:.3g} device-s, more than the budget "
-                f"has left beside its trial ({why})")
+        # (what is left before its final training: the stop reason of with_own would say "0 remain")
+        left = self.budget.device_seconds_left(so_far) - forecast
+        if self.budget.max_time is not None:
+            left = min(left, self.budget.max_time - so_far.wall_seconds - forecast * k)
+        return (f"not tried: its final training is forecast at {own:.3g} device-s, and the budget has "
+                f"{max(left, 0):.3g} s left beside its trial ({forecast:.3g} device-s)")
 
     def _hand_back(self, study: optuna.Study, trial: optuna.Trial) -> None:
         """Close a trial that will not train (no budget for it) as ``unstarted``; a queued cell (a

@@ -67,3 +67,24 @@ def test_a_session_stopped_before_its_first_trial_is_not_probed_again(tmp_path, 
     assert result.test_metrics and "search" not in probed  # forecast from the first session's probe
     assert probed.count("final") == 5  # the final network's probes, one per op, not taken before
     assert open_study(tmp_path / "run").user_attrs["probe"]["device_seconds"] > paid
+
+
+def test_a_session_stopped_during_the_probes_keeps_their_wall_time(tmp_path, splits, monkeypatch) -> None:
+    """(review of 5c80985) A stop during the timing probes returned from _search before the
+    search loop's `finally`, the only place that records the session's wall time: the probes'
+    seconds (seconds each on a CPU) were paid in device seconds but not on --max-time."""
+    import time
+
+    from budgetnas.train import Preempted
+
+    def slow_probe(self, arch, space, resolution, n, *, k=1, steps=None, stoppable=False):
+        time.sleep(0.5)
+        if space is not self.space:  # a signal during the final network's probes
+            self.request_stop("SIGTERM")
+            raise Preempted(0, 0, False)
+        return 1e-5
+
+    monkeypatch.setattr(Search, "_probe", slow_probe)
+    _, result = _search(tmp_path, splits, max_trials=1, max_time=3600)
+    assert result.preempted and "during the timing probes" in result.stop_reason
+    assert open_study(tmp_path / "run").user_attrs.get("wall_seconds", 0.0) >= 1.0

@@ -152,6 +152,11 @@ def test_max_params_rejects_oversize_cells_for_free(tmp_path: Path, splits: Data
     assert all(record_of(t)["params"] > 6000 and record_of(t)["device_seconds"] == 0 for t in rejected)
     assert result.spent.trials == 3
     assert json.loads((search.run_dir / "best/metrics.json").read_text())["params"] <= 6000
+    assert rejected  # (seed 0 proposes some: the check below must not pass vacuously)
+    from budgetnas.report.summary import format_summary
+
+    shown = format_summary(open_study(search.run_dir), search.config)
+    assert f"rejected before training, at no cost: {len(rejected)} over max_params" in shown
 
 
 def test_multi_objective_search_with_pruning(tmp_path: Path, splits: DataSplits) -> None:

@@ -436,6 +436,10 @@ def test_cells_whose_own_final_training_the_budget_cannot_pay_are_not_tried(tmp_
     assert all("nor_conv_3x3" in t.params.values() for t in rejected)
     assert all(t.user_attrs["reason"].startswith("not tried: its final training is forecast at") for t in rejected)
     assert result.spent.trials == len(tried) and result.test_metrics  # rejections take no trial of the budget
+    from budgetnas.report.summary import format_summary
+
+    shown = format_summary(study, search.config)
+    assert f"rejected before training, at no cost: {len(rejected)} whose final training the budget could not pay" in shown
 
 
 def test_a_final_training_cut_off_is_forecast_at_what_it_still_needs(tmp_path, splits, monkeypatch) -> None:
@@ -464,3 +468,98 @@ def test_a_final_training_cut_off_is_forecast_at_what_it_still_needs(tmp_path, s
     assert search._final_to_come(study, top.arch) == pytest.approx(left / 2)
     chosen, why = search._final_choice(study, spent)
     assert chosen.number == top.number and why is None
+
+
+def test_a_final_training_cut_off_is_resumed_not_swapped_for_a_cheaper_cell(tmp_path, splits, monkeypatch) -> None:
+    """(review of 5653dc8) The final training bills its epochs as it goes (final_spent), so a
+    rerun after it was cut off finds that part spent; _final_choice compared the whole forecast of
+    each cell's final training with what is left, so the cut-off cell no longer "fitted" and a
+    lower-scoring cell was trained from scratch instead (with shared storage, a worker arriving
+    while another trains the final model claimed a second final training the same way)."""
+    train = study_mod.train
+    searches: list[Search] = []
+
+    def stop_the_final(*a, checkpoint=None, should_stop=None, **kw):
+        if checkpoint is not None and checkpoint.path.name.startswith("final-") and searches:
+            steps = [0]
+
+            def stop() -> bool:
+                steps[0] += 1
+                if steps[0] > 3:
+                    searches[0].request_stop("test")
+                    return True
+                return False
+            should_stop = stop
+        return train(*a, checkpoint=checkpoint, should_stop=should_stop, **kw)
+
+    monkeypatch.setattr(study_mod, "train", stop_the_final)
+    monkeypatch.setattr(Search, "_probe", _probe_final_dear)  # (real probes take a minute on this CPU)
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), **{**TINY, "max_trials": 4, "final_epochs": 2})
+    searches.append(Search(cfg, data=splits, data_name="digits", progress=False))
+    search = searches[0]
+    assert "during the final training" in search.run().stop_reason
+    searches.clear()
+    study = open_study(tmp_path / "run")
+    cut = study_mod._final_partials(study)
+    assert len(cut) == 1
+    partial = list(cut.values())[0]
+    assert partial > 0
+    rows = search._ranked_for_final(study)
+    top = rows[0]
+    # Probes that make the ops of the best cell dear, so that a cheaper cell exists to swap in.
+    ops = list(search.final_space.decisions()[0][1])
+    dear_ops = set(search.final_space.parse(top.arch))
+    study.set_user_attr("probe", {**study.user_attrs["probe"],
+                                  "final_seconds_per_sample": [1e-2 if o in dear_ops else 1e-4 for o in ops]})
+    need = search._final_seconds(study, top.arch)
+    assert any(search._final_seconds(study, r.arch) < need - partial for r in rows[1:])
+    spent = study_mod.spent_of(study)
+    # A budget that leaves less than the whole final training of the top cell, but more than what
+    # is left of it: the cut-off final training fits and must be the one resumed.
+    hours = (spent.device_seconds + need - partial / 2) / 3600
+    _, result = _search(tmp_path, splits, max_trials=4, final_epochs=2, max_device_hours=hours)
+    assert result.test_metrics
+    final = open_study(tmp_path / "run").user_attrs["final"]
+    assert final["arch"] == top.arch, result.stop_reason
+    assert "scored higher" not in result.stop_reason
+
+
+def test_a_queued_cell_rejected_as_unaffordable_is_kept_for_a_later_session(tmp_path, splits, monkeypatch) -> None:
+    """(review of 5653dc8) A queued cell (a given candidate, or the retry of an interrupted trial)
+    rejected because its own final training does not fit was closed for good: the next session,
+    with a budget that pays for it, never ran it (_enqueue_candidates finds it known). A cell not
+    run for want of budget is queued again (_hand_back), so a later session with more budget runs it."""
+    monkeypatch.setattr(Search, "_probe", _probe_final_dear)
+    search, result = _search(tmp_path, splits, candidates=[DEAR], max_device_hours=30.0 / 3600, max_trials=2)
+    study = open_study(result.run_dir)
+    assert search._final_seconds(study, DEAR) > 30.0
+    first = study.get_trials()[0]
+    assert status_of(first) == "rejected" and first.user_attrs.get("candidate")
+    # More budget: the candidate is tried now.
+    _, result = _search(tmp_path, splits, candidates=[DEAR], max_device_hours=1.0, max_trials=3)
+    tried = [record_of(t).get("arch") for t in open_study(result.run_dir).get_trials()
+             if status_of(t) in ("complete", "pruned", "failed")]
+    assert DEAR in tried
+
+
+def test_a_search_whose_every_proposal_is_unaffordable_is_an_error_not_an_empty_result(tmp_path, splits,
+                                                                                       monkeypatch) -> None:
+    """(review of 5653dc8) Only the all-`none` cell's final training fits: the cheapest cell
+    passes the up-front check, every proposed cell is rejected as unaffordable, and after
+    MAX_CONSECUTIVE_REPEATS rejections the search returned with no trial, no model and no error
+    (before, the same budget was refused up front); the reason said "only 0 remain" of a budget
+    with 8 s left."""
+
+    def probe(self, arch, space, resolution, n, *, k=1, steps=None, stoppable=False):
+        if space is self.space:
+            return 1e-5
+        return 1e-3 if set(arch) == {"none"} else 1e-2
+
+    monkeypatch.setattr(Search, "_probe", probe)
+    with pytest.raises(BudgetError, match="cannot pay for one trial and the final training") as e:
+        _search(tmp_path, splits, max_device_hours=8.0 / 3600, final_epochs=10, max_trials=3)
+    assert "only 0 remain" not in str(e.value)
+    rejected = [t for t in open_study(tmp_path / "run").get_trials() if status_of(t) == "rejected"]
+    import re
+    left = re.search(r"the budget has ([0-9.]+) s left", rejected[-1].user_attrs["reason"])
+    assert left and 5.0 < float(left.group(1)) <= 8.0
