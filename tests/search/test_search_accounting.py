@@ -33,6 +33,34 @@ def splits(digits) -> DataSplits:
                       test=from_arrays(x[1500:1700], y[1500:1700], name="digits"))
 
 
+def _stop_final_trainings_after_3_steps(monkeypatch, searches: list[Search]) -> None:
+    """While ``searches`` holds a search, its final training is stopped (as by a signal) after 3 steps."""
+    train = study_mod.train
+
+    def stop_the_final(*a, checkpoint=None, should_stop=None, **kw):
+        if checkpoint is not None and checkpoint.path.name.startswith("final-") and searches:
+            steps = [0]
+
+            def stop() -> bool:
+                steps[0] += 1
+                if steps[0] > 3:
+                    searches[0].request_stop("test")
+                    return True
+                return False
+            should_stop = stop
+        return train(*a, checkpoint=checkpoint, should_stop=should_stop, **kw)
+
+    monkeypatch.setattr(study_mod, "train", stop_the_final)
+
+
+def _make_the_ops_of_dear(search: Search, study, arch: str, dear: float = 1e-2, cheap: float = 1e-3) -> None:
+    """Final-network probes that make the ops of ``arch`` dear (cells without them are cheaper)."""
+    ops = list(search.final_space.decisions()[0][1])
+    dear_ops = set(search.final_space.parse(arch))
+    study.set_user_attr("probe", {**study.user_attrs["probe"],
+                                  "final_seconds_per_sample": [dear if o in dear_ops else cheap for o in ops]})
+
+
 def test_each_trial_is_checked_and_reserved_at_its_own_cells_forecast(tmp_path, splits, monkeypatch) -> None:
     # Three cheap cells, then the costliest: its reservation must be its own forecast, not that of
     # a "typical" cell (the mean of the cells seen, which let one dear trial overrun a nearly spent
@@ -185,23 +213,8 @@ def test_changed_final_settings_train_the_final_model_again(tmp_path, splits) ->
 
 
 def test_a_final_training_cut_off_resumes_with_other_final_sizes(tmp_path, splits, monkeypatch) -> None:
-    train = study_mod.train
     searches: list[Search] = []
-
-    def stop_the_final(*a, checkpoint=None, should_stop=None, **kw):
-        if checkpoint is not None and checkpoint.path.name.startswith("final-") and searches:
-            steps = [0]
-
-            def stop() -> bool:
-                steps[0] += 1
-                if steps[0] > 3:
-                    searches[0].request_stop("test")
-                    return True
-                return False
-            should_stop = stop
-        return train(*a, checkpoint=checkpoint, should_stop=should_stop, **kw)
-
-    monkeypatch.setattr(study_mod, "train", stop_the_final)
+    _stop_final_trainings_after_3_steps(monkeypatch, searches)
     cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), **{**TINY, "max_trials": 1, "final_epochs": 2})
     searches.append(Search(cfg, data=splits, data_name="digits", progress=False))
     assert "during the final training" in searches[0].run().stop_reason
@@ -401,11 +414,7 @@ def test_the_final_training_falls_back_to_the_best_cell_it_can_pay_for(tmp_path,
     study.set_user_attr("final", {})  # (as if not trained yet: a done final training is free)
     rows = search._ranked_for_final(study)
     top = rows[0]
-    # Probes that make the ops of the best cell dear: other cells are then cheaper to train finally.
-    ops = [c for c in search.final_space.decisions()[0][1]]
-    dear_ops = set(search.final_space.parse(top.arch))
-    study.set_user_attr("probe", {**study.user_attrs["probe"],
-                                  "final_seconds_per_sample": [1e-2 if o in dear_ops else 1e-3 for o in ops]})
+    _make_the_ops_of_dear(search, study, top.arch)  # other cells are then cheaper to train finally
     cost = {r.number: search._final_seconds(study, r.arch) for r in rows}
     cheaper = [r for r in rows if cost[r.number] < cost[top.number]]
     assert cheaper
@@ -453,10 +462,7 @@ def test_a_final_training_cut_off_is_forecast_at_what_it_still_needs(tmp_path, s
     study.set_user_attr("final", {})
     rows = search._ranked_for_final(study)
     top = rows[0]
-    ops = list(search.final_space.decisions()[0][1])
-    dear_ops = set(search.final_space.parse(top.arch))
-    study.set_user_attr("probe", {**study.user_attrs["probe"],
-                                  "final_seconds_per_sample": [1e-2 if o in dear_ops else 1e-3 for o in ops]})
+    _make_the_ops_of_dear(search, study, top.arch)  # other cells are then cheaper to train finally
     need = search._final_seconds(study, top.arch)
     cheaper = min(search._final_seconds(study, r.arch) for r in rows)
     assert cheaper < need
@@ -476,23 +482,8 @@ def test_a_final_training_cut_off_is_resumed_not_swapped_for_a_cheaper_cell(tmp_
     each cell's final training with what is left, so the cut-off cell no longer "fitted" and a
     lower-scoring cell was trained from scratch instead (with shared storage, a worker arriving
     while another trains the final model claimed a second final training the same way)."""
-    train = study_mod.train
     searches: list[Search] = []
-
-    def stop_the_final(*a, checkpoint=None, should_stop=None, **kw):
-        if checkpoint is not None and checkpoint.path.name.startswith("final-") and searches:
-            steps = [0]
-
-            def stop() -> bool:
-                steps[0] += 1
-                if steps[0] > 3:
-                    searches[0].request_stop("test")
-                    return True
-                return False
-            should_stop = stop
-        return train(*a, checkpoint=checkpoint, should_stop=should_stop, **kw)
-
-    monkeypatch.setattr(study_mod, "train", stop_the_final)
+    _stop_final_trainings_after_3_steps(monkeypatch, searches)
     monkeypatch.setattr(Search, "_probe", _probe_final_dear)  # (real probes take a minute on this CPU)
     cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), **{**TINY, "max_trials": 4, "final_epochs": 2})
     searches.append(Search(cfg, data=splits, data_name="digits", progress=False))
@@ -506,11 +497,7 @@ def test_a_final_training_cut_off_is_resumed_not_swapped_for_a_cheaper_cell(tmp_
     assert partial > 0
     rows = search._ranked_for_final(study)
     top = rows[0]
-    # Probes that make the ops of the best cell dear, so that a cheaper cell exists to swap in.
-    ops = list(search.final_space.decisions()[0][1])
-    dear_ops = set(search.final_space.parse(top.arch))
-    study.set_user_attr("probe", {**study.user_attrs["probe"],
-                                  "final_seconds_per_sample": [1e-2 if o in dear_ops else 1e-4 for o in ops]})
+    _make_the_ops_of_dear(search, study, top.arch, cheap=1e-4)  # other cells are then cheaper to train finally
     need = search._final_seconds(study, top.arch)
     assert any(search._final_seconds(study, r.arch) < need - partial for r in rows[1:])
     spent = study_mod.spent_of(study)
