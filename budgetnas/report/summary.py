@@ -11,7 +11,7 @@ import optuna
 from budgetnas.errors import plural
 from budgetnas.search.config import SearchConfig
 from budgetnas.search.budget import Spent, dollars
-from budgetnas.search.records import TrialView, pareto, ranked, spent_of, status_of
+from budgetnas.search.records import UNAFFORDABLE_REASON, TrialView, pareto, ranked, spent_of, status_of
 
 
 def _fmt_params(n: int | None) -> str:
@@ -65,7 +65,7 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
             lines.append(f"  #{r.number}: {r.reason}")
     rejected = [t for t in trials if status_of(t) == "rejected"]
     if rejected:
-        unpaid = sum(str(t.user_attrs.get("reason", "")).startswith("not tried: its final training") for t in rejected)
+        unpaid = sum(str(t.user_attrs.get("reason", "")).startswith(UNAFFORDABLE_REASON) for t in rejected)
         parts = ([f"{len(rejected) - unpaid} over max_params"] if len(rejected) > unpaid else []) + \
             ([f"{unpaid} whose final training the budget could not pay"] if unpaid else [])
         lines.append("")

@@ -107,6 +107,11 @@ class Budget:
         """Dollars for ``device_seconds`` of the device at this budget's price."""
         return device_seconds * self.price_per_hour / 3600
 
+    def with_reserve(self, spent: "Spent", seconds: float) -> "Spent":
+        """``spent`` plus ``seconds`` of device time reserved (their cost, and as much wall time)."""
+        return Spent(spent.trials, spent.device_seconds + seconds, spent.cost + self.cost_of(seconds),
+                     spent.wall_seconds + seconds)
+
     def device_seconds_left(self, spent: "Spent") -> float:
         """Device seconds still allowed by the device-hour and dollar limits (inf if neither)."""
         left = math.inf

@@ -31,6 +31,8 @@ from budgetnas.search.budget import Spent
 
 RECORD_VERSION = 2
 STATIC_KEY, PROGRESS_KEY = "record", "progress"
+# How a cell rejected because the budget cannot pay its final training is told apart (its reason).
+UNAFFORDABLE_REASON = "not tried: its final training"
 COUNTED = ("complete", "pruned", "failed")  # statuses that use up a trial of the budget (unless a cache hit)
 # Trained results the evaluation cache serves at the same (cell, fidelity, seed): a pruned cell
 # would be pruned again, so it is not trained twice either.

@@ -42,7 +42,8 @@ from budgetnas.search.config import METRIC_OBJECTIVES, SIZE_OBJECTIVES, SearchCo
 from budgetnas.search.ledger import JOB_PREFIX, BudgetLedger
 from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner
-from budgetnas.search.records import (CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY, TrialView,
+from budgetnas.search.records import (CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY,
+                                      UNAFFORDABLE_REASON, TrialView,
                                       counts_as_trial, paid_of, pareto, ranked, record_of, spent_of, status_of,
                                       to_jsonable)
 from budgetnas.spaces import BaseSpace, create_space
@@ -529,9 +530,8 @@ class Search:
         if self.config.storage is not None and self.config.final_training:
             self._wait_for_other_workers(study)
         spent = spent_of(study)
-        took = float((study.user_attrs.get("final_spent") or {}).get("device_seconds", 0.0))
         best, why_not_best = self._final_choice(
-            study, Spent(spent.trials, spent.device_seconds, spent.cost, spent.wall_seconds + took))
+            study, Spent(spent.trials, spent.device_seconds, spent.cost, spent.wall_seconds + self._finals_took(study)))
         if why_not_best is not None and not self._stop_flag:
             log.warning(why_not_best)
             reason += f"; {why_not_best}"
@@ -905,12 +905,6 @@ class Search:
         def trial_forecast(arch: Any) -> float:
             return cost_model.forecast(n_train * cfg.epochs, self._search_macs(arch))
 
-        def finals_took() -> float:
-            """Seconds the final trainings so far took (every cell, every session): time the time
-            budget spent outside the search's own wall time, which the reserve stands for only
-            until the final training is done (a rerun of a finished run found it free before)."""
-            return float((study.user_attrs.get("final_spent") or {}).get("device_seconds", 0.0))
-
         def cannot_pay(why: str, trial_s: float) -> BudgetError:
             lo, hi = (final_forecast(first=cheap), final_forecast(first=dear)) if cfg.final_training else (0.0, 0.0)
             final = f"{lo:.1f} s" if lo == hi else f"{lo:.1f} s (cheapest cell) to {hi:.1f} s (costliest)"
@@ -925,10 +919,9 @@ class Search:
         spent = spent_of(study)
         reserve = final_forecast(first=cheap)
         cheapest = trial_forecast(cheap)
-        wall_so_far = spent.wall_seconds + time.perf_counter() - session_start + finals_took()
+        wall_so_far = spent.wall_seconds + time.perf_counter() - session_start + self._finals_took(study)
         reason = self.budget.stop_reason(
-            Spent(trials=0, device_seconds=spent.device_seconds + reserve, cost=spent.cost + self.budget.cost_of(reserve),
-                  wall_seconds=wall_so_far + reserve), cheapest, cheapest)
+            self.budget.with_reserve(Spent(0, spent.device_seconds, spent.cost, wall_so_far), reserve), cheapest, cheapest)
         if reason is not None and spent.trials == 0:  # (a trial limit cannot stop zero trials)
             self._record_wall(study, spent.wall_seconds + time.perf_counter() - session_start)  # (the probes')
             raise cannot_pay(reason, cheapest)
@@ -967,18 +960,18 @@ class Search:
                             cache.setdefault(record_of(t).get("cache_key", ""), t.number)
                 so_far = spent_of(study, trials_now)
                 so_far = Spent(so_far.trials, so_far.device_seconds, so_far.cost,
-                               wall_before + time.perf_counter() - session_start + finals_took())
+                               wall_before + time.perf_counter() - session_start + self._finals_took(study))
 
                 def with_final(first: Any = None) -> tuple[float, Spent]:
                     final_s = final_forecast(trials_now, so_far, first)
-                    return final_s, Spent(so_far.trials, so_far.device_seconds + final_s,
-                                          so_far.cost + self.budget.cost_of(final_s), so_far.wall_seconds + final_s)
+                    return final_s, self.budget.with_reserve(so_far, final_s)
 
                 # k candidates at once share the device: each takes about k times its device
-                # seconds of wall time. First: can even the cheapest cell still be paid for?
-                final_s, spent = with_final(cheap)
+                # seconds of wall time. First: can even the cheapest cell still be paid for? (With
+                # the final training reserved now: the chosen cell's, or the cheapest's before any.)
+                _, base = with_final(cheap)
                 cheapest = trial_forecast(cheap)
-                stop = self.budget.stop_reason(spent, cheapest, cheapest * k)
+                stop = self.budget.stop_reason(base, cheapest, cheapest * k)
                 if stop is not None:
                     budget_stop.append(stop)
                     return stop
@@ -1004,7 +997,7 @@ class Search:
                 final_s, spent = with_final(arch)  # (before any result: this cell's final training)
                 stop = self.budget.stop_reason(spent, forecast, forecast * k)
                 unpayable = None if free or self.candidates_only else self._unpayable(
-                    study, arch, so_far, forecast, k, base=with_final(cheap)[1])
+                    study, arch, so_far, forecast, k, base=base)
                 if unpayable is not None:
                     # A cell whose own final training the budget cannot pay could never be the final
                     # model: it is not tried (at no cost), and the strategy is asked for another.
@@ -1124,19 +1117,17 @@ class Search:
         result) but not beside ``arch``'s own final training; None when it can, or cannot anyway."""
         if not self.config.final_training or self.budget.stop_reason(base, forecast, forecast * k) is not None:
             return None
-        text = self.final_space.format(self.final_space.parse(self.space.format(arch)))
+        text = self.final_space.format(arch)
         if self._final_done(study, text):
             return None
         own = self._final_to_come(study, text)
-        with_own = Spent(so_far.trials, so_far.device_seconds + own, so_far.cost + self.budget.cost_of(own),
-                         so_far.wall_seconds + own)
-        if self.budget.stop_reason(with_own, forecast, forecast * k) is None:
+        if self.budget.stop_reason(self.budget.with_reserve(so_far, own), forecast, forecast * k) is None:
             return None
         # (what is left before its final training: the stop reason of with_own would say "0 remain")
         left = self.budget.device_seconds_left(so_far) - forecast
         if self.budget.max_time is not None:
             left = min(left, self.budget.max_time - so_far.wall_seconds - forecast * k)
-        return (f"not tried: its final training is forecast at {own:.3g} device-s, and the budget has "
+        return (f"{UNAFFORDABLE_REASON} is forecast at {own:.3g} device-s, and the budget has "
                 f"{max(left, 0):.3g} s left beside its trial ({forecast:.3g} device-s)")
 
     def _hand_back(self, study: optuna.Study, trial: optuna.Trial) -> None:
@@ -1478,12 +1469,6 @@ class Search:
                 path.unlink(missing_ok=True)
 
     # -- results --------------------------------------------------------------------------------
-    def _best(self, study: optuna.Study, trials: list[Any] | None = None) -> TrialView | None:
-        """The best cell: by the metric (on the Pareto front of a multi-objective study), within
-        the size limit."""
-        rows = self._ranked_for_final(study, trials)
-        return rows[0] if rows else None
-
     def _ranked_for_final(self, study: optuna.Study, trials: list[Any] | None = None) -> list[TrialView]:
         """The trials the final training may train, best first: the Pareto front of a multi-
         objective study (by the metric) before the rest, within the size limit."""
@@ -1551,6 +1536,12 @@ class Search:
             chosen = self.final_space.to_decisions(self.final_space.parse(arch))
             per_sample = sum(times[choices.index(chosen[name])] for name, choices in decisions) / len(decisions)
         return per_sample * FINAL_MARGIN * (len(p.train) + len(p.val)) * self.config.final_epochs
+
+    def _finals_took(self, study: optuna.Study) -> float:
+        """Seconds the final trainings so far took (every cell, every session): time the time
+        budget spent outside the search's own wall time, which the reserve stands for only until
+        the final training is done (a rerun of a finished run found it free before)."""
+        return float((study.user_attrs.get("final_spent") or {}).get("device_seconds", 0.0))
 
     def _final_train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.config.final_epochs, batch_size=self.config.batch_size,

@@ -145,7 +145,7 @@ def test_the_final_reserve_is_for_the_cell_the_final_training_trains(tmp_path: P
     b = "|none~0|+|nor_conv_3x3~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"  # the same function, fewer params
     s, _ = _search(tmp_path, splits, candidates=[a, b], max_trials=2, objectives=["accuracy", "params"])
     study = open_study(tmp_path / "run")
-    best = s._best(study)
+    best = s._ranked_for_final(study)[0]
     assert best.arch == study.user_attrs["final"]["arch"] and s._final_done(study, best.arch)
 
 
