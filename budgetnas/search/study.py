@@ -115,6 +115,15 @@ def _final_partials(study: optuna.Study) -> dict[str, float]:
     return {str(k): float(v) for k, v in raw.items() if isinstance(v, (int, float))}
 
 
+class _AttrsOnce:
+    """A study's user attributes read once. The final-training helpers read several of them per
+    cell, and with an RDB storage every ``study.user_attrs`` is a query: choosing the final cell
+    among hundreds of ranked trials read them hundreds of times."""
+
+    def __init__(self, study: Any) -> None:
+        self.user_attrs = study.user_attrs
+
+
 def open_study(run_dir: Path | None, directions: list[str] | None = None,
                sampler: optuna.samplers.BaseSampler | None = None, *, storage: str | None = None,
                study_name: str = STUDY_NAME) -> optuna.Study:
@@ -1495,6 +1504,7 @@ class Search:
         rows = self._ranked_for_final(study, trials)
         if not rows or not self.config.final_training:
             return (rows[0] if rows else None), None
+        study = _AttrsOnce(study)  # type: ignore[assignment]
         left = self.budget.seconds_left(spent)
         for r in rows:
             if self._final_done(study, r.arch) or self._final_to_come(study, r.arch) <= left:

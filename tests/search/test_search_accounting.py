@@ -429,6 +429,26 @@ def test_the_final_training_falls_back_to_the_best_cell_it_can_pay_for(tmp_path,
     assert chosen.number == top.number and why is None
 
 
+def test_choosing_the_final_cell_reads_the_study_attributes_once(tmp_path, splits, monkeypatch) -> None:
+    # Every study.user_attrs is a storage query; the choice walked the ranked trials reading them
+    # several times per cell, hundreds of queries near the end of a large study.
+    monkeypatch.setattr(Search, "_probe", _probe_final_dear)
+    search, result = _search(tmp_path, splits, max_trials=6, final_epochs=1)
+    study = open_study(result.run_dir)
+    study.set_user_attr("final", {})
+    rows = search._ranked_for_final(study)
+    _make_the_ops_of_dear(search, study, rows[0].arch)
+    search.budget = type(search.budget)(max_device_hours=1.0)
+    costs = [search._final_seconds(study, r.arch) for r in rows]
+    spent = Spent(trials=6, device_seconds=3600 - (min(costs) + costs[0]) / 2)  # the best does not fit
+    reads = []
+    real = study._storage.get_study_user_attrs
+    monkeypatch.setattr(study._storage, "get_study_user_attrs", lambda sid: reads.append(sid) or real(sid))
+    chosen, why = search._final_choice(study, spent)
+    assert chosen.number != rows[0].number and why  # it walked past the best cell
+    assert len(reads) == 1
+
+
 def test_cells_whose_own_final_training_the_budget_cannot_pay_are_not_tried(tmp_path, splits, monkeypatch) -> None:
     # One 3x3 edge makes a cell's final training dearer than the budget: such cells could never be
     # the final model, so they are rejected at no cost and the strategy is asked for others.
