@@ -570,3 +570,38 @@ def test_a_search_whose_every_proposal_is_unaffordable_is_an_error_not_an_empty_
     import re
     left = re.search(r"the budget has ([0-9.]+) s left", rejected[-1].user_attrs["reason"])
     assert left and 5.0 < float(left.group(1)) <= 8.0
+
+
+def test_a_final_training_that_breaks_the_network_saves_no_model_and_keeps_the_search(tmp_path, splits,
+                                                                                        monkeypatch) -> None:
+    # The final training has no validation set: an update that breaks the network after the last
+    # loss was summed leaves a finite training loss; only the test images show it. Here the final
+    # training's network is really broken (a weight made NaN after it trained).
+    import torch
+
+    from budgetnas.errors import TrialFailed
+
+    train = study_mod.train
+
+    def break_the_final(*a, checkpoint=None, **kw):
+        result = train(*a, checkpoint=checkpoint, **kw)
+        if checkpoint is not None and checkpoint.path.name.startswith("final-"):
+            with torch.no_grad():
+                next(result.model.parameters()).fill_(float("nan"))
+        return result
+
+    monkeypatch.setattr(study_mod, "train", break_the_final)
+    with pytest.raises(TrialFailed, match="diverged: the network's outputs on the test images are NaN"):
+        _search(tmp_path, splits, max_trials=2, final_epochs=1)
+    run = tmp_path / "run"
+    assert not (run / "best" / "model.pt").exists()
+    assert not list(run.rglob("final-*.ckpt"))  # a broken network: nothing to resume from
+    study = open_study(run)
+    assert [status_of(t) for t in study.get_trials()] == ["complete", "complete"]
+    assert not study.user_attrs.get("final")
+    monkeypatch.setattr(study_mod, "train", train)
+    _, result = _search(tmp_path, splits, max_trials=2, final_epochs=2)  # as the message says
+    assert result.spent.trials == 2 and result.test_metrics and (run / "best" / "model.pt").exists()
+    assert len(open_study(run).get_trials()) == 2  # nothing trained twice
+
+
