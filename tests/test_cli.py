@@ -189,6 +189,7 @@ def test_show_marks_the_pareto_front_and_prints_money_readably(tmp_path: Path,
     (["--max-trials", "2", "--max-failures", "0"], "--max-failures (max_consecutive_failures must be a positive"),
     (["--max-trials", "2", "--val-fraction", "1.5"], "--val-fraction (val_fraction must be in (0, 1)"),
     (["--max-trials", "2", "--max-params", "1k"], "--max-params (max_params 1,000 is below the smallest network"),
+    (["--max-trials", "2", "--lr", "1e40"], "--lr (lr must be at most 1e+30"),
 ])
 def test_config_errors_name_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                                      message: str) -> None:

@@ -52,6 +52,7 @@ from budgetnas.train.checkpoint import Checkpointer
 
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
 STEP_MODES = ("auto", "eager", "graph")
+MAX_LR = 1e30  # above it, SGD steps overflow float32 (scaled by batch size up to 1e8 images)
 _CAPTURE_LOCK = threading.Lock()
 log = logging.getLogger("budgetnas")
 
@@ -81,6 +82,9 @@ class TrainConfig:
             raise ConfigError(f"batch_size must be a positive integer or None (auto), got {self.batch_size!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
+        if self.lr > MAX_LR:  # (1e40 overflowed inside the optimizer with an unhelpful RuntimeError)
+            raise ConfigError(f"lr must be at most {MAX_LR:g}, got {self.lr!r}: steps this large "
+                              "overflow float32 in the optimizer; 0.1 (for batch 256) is usual")
         if self.step_mode not in STEP_MODES:
             raise ConfigError(f"step_mode must be one of {', '.join(STEP_MODES)}, got {self.step_mode!r}")
         if not isinstance(self.fuse, bool):

@@ -78,7 +78,7 @@ def test_a_network_broken_by_the_last_step_of_an_epoch_fails_instead_of_scoring(
     x, y = torch.randn(64, 1, 8, 8, generator=gen), torch.randint(0, 3, (64,), generator=gen)
     space = NB201Space(C=4, N=1)
     model = seeded_build(lambda: space.build(ARCH, in_channels=1, num_classes=3), 0)
-    cfg = TrainConfig(epochs=1, batch_size=64, lr=1e38, grad_clip=None, warmup_epochs=0)
+    cfg = TrainConfig(epochs=1, batch_size=64, lr=1e30, grad_clip=None, warmup_epochs=0)
     with pytest.raises(TrialFailed, match="after epoch 1 \\(diverged\\)"):
         train(model, x, y, x, y, cfg, num_classes=3, device="cpu")
 
@@ -131,6 +131,7 @@ def test_config_and_device_errors() -> None:
     ("grad_clip", -1.0, "grad_clip must be"), ("grad_clip", float("nan"), "grad_clip must be"),
     ("eval_batch_size", 0, "eval_batch_size must be"), ("eval_batch_size", 2.5, "eval_batch_size must be"),
     ("crop_padding", -2, "crop_padding must be"), ("crop_padding", 1.5, "crop_padding must be"),
+    ("lr", 1e40, "lr must be at most 1e\\+30"),  # (overflowed in the optimizer's first step)
 ])
 def test_settings_that_would_fail_or_mislead_later_are_refused_up_front(field, value, what) -> None:
     with pytest.raises(ConfigError, match=what):
