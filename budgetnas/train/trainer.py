@@ -525,6 +525,13 @@ def train(
     state = checkpoint.load() if checkpoint is not None else None
     if state is not None and state.get("batch_size") != bs:
         state = None  # saved under another batch size (e.g. before an out-of-memory retry)
+    if state is not None and (state.get("images", n), state.get("epochs", config.epochs)) != (n, config.epochs):
+        # Another dataset or schedule: its shuffled order indexes other images, its step count
+        # another learning-rate schedule (a checkpoint from before 2026-12-03 has neither: used).
+        log.warning("checkpoint %s was saved training %s images for %s epochs, this run trains %d for %d: "
+                    "training from the start", checkpoint.path, state.get("images"),  # type: ignore[union-attr]
+                    state.get("epochs"), n, config.epochs)
+        state = None
     if state is not None and (state.get("device_type", dev.type) != dev.type
                               or state["generator"].numel() != gen.get_state().numel()):
         # Saved on another kind of device: a CPU generator's state cannot seed a CUDA generator
@@ -565,6 +572,7 @@ def train(
             "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
             "step": step, "epoch": epoch, "i": i, "order": order, "loss_sum": loss_sum.clone(),
             "curve": [r.to_dict() for r in result.curve], "batch_size": bs, "device_type": dev.type,
+            "images": n, "epochs": config.epochs,
         })
 
     last_save = time.perf_counter()

@@ -107,3 +107,23 @@ def test_a_checkpoint_from_another_kind_of_device_is_not_resumed(tmp_path: Path,
     assert again.resumed_from is None and "saved on cuda" in caplog.text
     straight = train(_model(), *data, CFG, num_classes=10, seed=0, device="cpu")
     assert [r.train_loss for r in again.curve] == [r.train_loss for r in straight.curve]
+
+
+@pytest.mark.parametrize("change", ["images", "epochs"])
+def test_a_checkpoint_of_other_data_or_another_schedule_is_not_resumed(tmp_path: Path, data, caplog,
+                                                                       change: str) -> None:
+    # Its shuffled order indexes the images it trained on (fewer here: out of range, or others),
+    # and its step count belongs to another learning-rate schedule.
+    ck = Checkpointer(tmp_path / "t.ckpt")
+    x, y, vx, vy = data
+    with pytest.raises(Preempted):
+        train(_model(), x, y, vx, vy, CFG, num_classes=10, seed=0, device="cpu", checkpoint=ck,
+              should_stop=lambda: True)
+    if change == "images":
+        x, y = x[:200], y[:200]
+    cfg = TrainConfig(epochs=2 if change == "epochs" else 3, batch_size=32)
+    with caplog.at_level("WARNING", logger="budgetnas"):
+        again = train(_model(), x, y, vx, vy, cfg, num_classes=10, seed=0, device="cpu", checkpoint=ck)
+    assert again.resumed_from is None and "training from the start" in caplog.text
+    straight = train(_model(), x, y, vx, vy, cfg, num_classes=10, seed=0, device="cpu")
+    assert [r.train_loss for r in again.curve] == [r.train_loss for r in straight.curve]
