@@ -639,8 +639,9 @@ def predict_logits(model: nn.Module, x: torch.Tensor, *, device: str | torch.dev
     cuda = dev.type == "cuda"
     fmt = torch.channels_last if cuda else torch.contiguous_format
     first = next(model.parameters(), None)
-    same = first is not None and first.device.type == dev.type and \
-        (dev.index is None or dev.index == first.device.index)  # "cuda" is the same as "cuda:0"
+    if cuda and dev.index is None and first is not None and first.device.type == "cuda":
+        dev = first.device  # "cuda": the GPU the model is on (the images went to the current one before)
+    same = first is not None and first.device == dev
     if not same:  # (never re-place a model that a live CUDA graph points at)
         model = model.to(dev, memory_format=fmt)
     model.eval()
