@@ -1049,16 +1049,31 @@ class Search:
                     return stop
                 if slot is not None:
                     self.ledger.start_beating(key)
+                # The seconds this trial may take before the budget (with the final training
+                # reserved) runs out: a trial that outruns its forecast (a loaded machine, a wrong
+                # forecast) is cut there with a checkpoint instead of overrunning the budget.
+                # (Concurrent candidates and shared studies split the budget otherwise: not cut.)
+                allowed = self.budget.seconds_left(spent) if k == 1 and not shared else math.inf
             paid = TrialOutcome("running")
             in_flight: Any = contextlib.nullcontext()
             if share is not None:
                 in_flight = self._cell_in_flight(cell_key, cache)
             try:
                 with in_flight:
-                    outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker, paid, share)
+                    outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker, paid, share,
+                                              allowed=allowed)
             except Preempted:
                 if slot is not None:
                     self.ledger.commit(slot, paid.device_seconds, finished=False)
+                if paid.cut_by_budget:
+                    self._record_wall(study, wall_before + time.perf_counter() - session_start)
+                    if spent_of(study).trials == 0:
+                        raise BudgetError(
+                            f"the budget ({self.budget.describe()}) ran out during the first trial: it was "
+                            f"forecast at {forecast:.3g} s and cut after {allowed:.3g} s, leaving the final "
+                            "training's reserve. Its checkpoint is kept: run the same command with a larger "
+                            "budget to resume it, or make trials cheaper (--subset, --epochs, -C/-N)") from None
+                    return paid.reason
                 return (f"stopped by {self._signal_name}: trial {trial.number} saved a checkpoint "
                         "and will resume from it; run the same command to resume")
             except BaseException:
@@ -1223,11 +1238,12 @@ class Search:
 
     def _run_trial(self, study: optuna.Study, trial: optuna.Trial, arch: Any, p: Prepared,
                    cache: dict[str, int], pruner: Any, worker: str, paid: "TrialOutcome",
-                   share: "DeviceShare | None" = None) -> "TrialOutcome":
+                   share: "DeviceShare | None" = None, allowed: float = math.inf) -> "TrialOutcome":
         """Train (or reject, or look up) one candidate and record it; returns what the loop needs.
 
         ``paid`` is filled in as epochs finish, so a caller that catches :class:`Preempted` knows
-        what the cut trial cost without reading it back from the storage.
+        what the cut trial cost without reading it back from the storage. After ``allowed``
+        seconds the training stops with a checkpoint (``paid.cut_by_budget``), as on a signal.
         """
         cfg = self.config
         fidelity = self._fidelity(p)
@@ -1342,6 +1358,15 @@ class Search:
         n = len(p.search_train_y)
         clock = share.now if share is not None else time.perf_counter
         attempt_start = [clock()]
+        trial_start = attempt_start[0]
+
+        def should_stop() -> bool:
+            if self._stop_requested():
+                return True
+            if clock() - trial_start > allowed:
+                paid.cut_by_budget = True
+                return True
+            return False
 
         def bill_attempt() -> float:
             """Device seconds of everything this trial ran so far, finished epochs or not: a
@@ -1358,7 +1383,7 @@ class Search:
                         result = train(model, p.search_train_x, p.search_train_y, p.val_x, p.val_y,
                                        train_config, num_classes=p.num_classes, seed=cfg.seed,
                                        device=self.device, on_epoch=on_epoch, on_resume=on_resume,
-                                       checkpoint=checkpoint, should_stop=self._stop_requested,
+                                       checkpoint=checkpoint, should_stop=should_stop,
                                        inject_fault=None if fault == "oom1" and attempt == 2 else
                                        ("oom" if fault == "oom1" else fault),
                                        clock=clock)
@@ -1382,7 +1407,15 @@ class Search:
                     checkpoint.delete()
         except Preempted as e:
             set_progress(curve, bill_attempt())
-            interrupted(f"stopped by {self._signal_name or 'request'} ({e}); resumes from its checkpoint")
+            if paid.cut_by_budget and not self._stop_flag:
+                paid.reason = (f"budget spent during trial {trial.number}: it was cut after {allowed:.3g} s ({e}), "
+                               "leaving the final training's reserve; it resumes from its checkpoint when the "
+                               "search is run again with a larger budget")
+                interrupted(paid.reason)
+                log.warning(paid.reason)
+            else:
+                paid.cut_by_budget = False
+                interrupted(f"stopped by {self._signal_name or 'request'} ({e}); resumes from its checkpoint")
             raise
         except KeyboardInterrupt:
             set_progress(curve, bill_attempt())
@@ -1780,6 +1813,7 @@ class TrialOutcome:
     reason: str = ""
     trained_epochs: int = 0  # what the last attempt trained and took, for the cost model
     trained_seconds: float = 0.0
+    cut_by_budget: bool = False  # stopped with a checkpoint when the budget ran out during it
 
 
 def _worker_name() -> str:

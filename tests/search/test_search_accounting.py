@@ -605,3 +605,85 @@ def test_a_final_training_that_breaks_the_network_saves_no_model_and_keeps_the_s
     assert len(open_study(run).get_trials()) == 2  # nothing trained twice
 
 
+
+def _slow_trials(monkeypatch, which: set[int]) -> list[int]:
+    """The search's trainings number ``which`` (0: the first trial's) become slow after their
+    first epoch, as on a machine that got loaded: they run on until the search stops them (or a
+    minute passes); returns the trainings counted."""
+    train = study_mod.train
+    seen: list[int] = []
+
+    def slow(*a, checkpoint=None, on_epoch=None, should_stop=None, **kw):
+        if checkpoint is not None and not checkpoint.path.name.startswith("final-"):  # (not a probe, the final)
+            seen.append(len(seen))
+            if seen[-1] in which:
+                def late(rec, inner=on_epoch):
+                    end = time.perf_counter() + 60
+                    while not should_stop() and time.perf_counter() < end:
+                        time.sleep(0.02)
+                    return inner(rec)
+                on_epoch = late
+        return train(*a, checkpoint=checkpoint, on_epoch=on_epoch, should_stop=should_stop, **kw)
+
+    monkeypatch.setattr(study_mod, "train", slow)
+    return seen
+
+
+def _room_for_a_trial(search: Search) -> float:
+    """Seconds of budget enough to start one more trial here (not to end it if it is slow): the
+    probes' seconds (several short trainings), the costliest cell's final training, and some."""
+    study = open_study(search.run_dir)
+    return 2.0 + float(study.user_attrs["probe"]["device_seconds"]) + search._final_seconds(study, None)
+
+
+def test_a_trial_that_outruns_the_time_budget_is_cut_with_a_checkpoint(tmp_path, splits, monkeypatch) -> None:
+    # Found by the kill/resume fuzz: under a load spike a trial ran on past the budget's end, and
+    # the final training after it. It is stopped where the budget (less the final training's
+    # reserve) ends, with a checkpoint to resume from when the budget is raised.
+    before, first = _search(tmp_path, splits, max_trials=1, epochs=2)
+    seen = _slow_trials(monkeypatch, {0})
+    limit = first.spent.wall_seconds + _room_for_a_trial(before)
+    search, result = _search(tmp_path, splits, max_time=limit, epochs=2, max_trials=5)
+    assert seen == [0], (result.stop_reason, limit, first.spent)
+    study = open_study(result.run_dir)
+    cut = study.get_trials()[1]
+    assert status_of(cut) == "interrupted" and cut.user_attrs["reason"].startswith("budget spent during trial 1")
+    assert "budget spent during trial 1" in result.stop_reason and "resumes from its checkpoint" in result.stop_reason
+    assert (search.artifacts_dir / "checkpoints" / f"{cut.user_attrs['trial_key']}.ckpt").exists()
+    assert result.spent.wall_seconds <= limit + 0.5  # at the budget, not a minute later
+    assert result.best_trial == 0 and result.test_metrics  # the final model stands
+    monkeypatch.undo()  # more budget, a quiet machine: the cut trial resumes from its checkpoint
+    _, more = _search(tmp_path, splits, max_time=limit + 120, epochs=2, max_trials=2)
+    retry = open_study(more.run_dir).get_trials()[2]
+    assert status_of(retry) == "complete" and retry.user_attrs["retry_of"] == 1
+    assert retry.user_attrs["resumed_from_epoch"] == 2
+
+
+def test_a_first_trial_cut_by_the_budget_is_a_budget_error_that_keeps_its_checkpoint(tmp_path, splits,
+                                                                                    monkeypatch) -> None:
+    searches: list[Search] = []
+    train = study_mod.train
+
+    def stop_at_once(*a, checkpoint=None, should_stop=None, **kw):
+        if checkpoint is not None and searches:
+            searches[0].request_stop("test")
+        return train(*a, checkpoint=checkpoint, should_stop=should_stop, **kw)
+
+    monkeypatch.setattr(study_mod, "train", stop_at_once)
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), **{**TINY, "epochs": 2, "max_trials": 5})
+    s = Search(cfg, data=splits, data_name="digits", progress=False)
+    searches.append(s)
+    stopped = s.run()  # stopped as the first trial began: no trial done, only the probes paid
+    assert stopped.spent.trials == 0
+    monkeypatch.undo()
+    _slow_trials(monkeypatch, {0})
+    with pytest.raises(BudgetError, match="ran out during the first trial: it was forecast at .* "
+                                          "Its checkpoint is kept: run the same command with a larger budget"):
+        _search(tmp_path, splits, max_time=stopped.spent.wall_seconds + _room_for_a_trial(s),
+                epochs=2, max_trials=5)
+    study = open_study(tmp_path / "run")
+    stops = [t for t in study.get_trials() if status_of(t) == "interrupted"]
+    assert len(stops) == 2  # the test's stop, then the budget's (of the same cell, resumed)
+    cut = stops[-1]
+    assert cut.user_attrs["reason"].startswith("budget spent during trial") and cut.user_attrs["retry_of"] == 0
+    assert (s.artifacts_dir / "checkpoints" / f"{cut.user_attrs['trial_key']}.ckpt").exists()
