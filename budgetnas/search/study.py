@@ -47,7 +47,7 @@ from budgetnas.search.records import (CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_V
                                       counts_as_trial, paid_of, pareto, ranked, record_of, spent_of, status_of,
                                       to_jsonable)
 from budgetnas.spaces import BaseSpace, create_space
-from budgetnas.strategies import create_strategy
+from budgetnas.strategies import PARTIAL_SCORE, create_strategy
 from budgetnas.train import Checkpointer, Preempted, TrainConfig, evaluate, resolve_device, seeded_build, train
 
 log = logging.getLogger("budgetnas")
@@ -1291,6 +1291,8 @@ class Search:
                     for e in src_record.get("curve", []):
                         trial.report(e["metrics"][cfg.metric], e["epoch"])
                 trial.set_user_attr("status", "pruned")
+                if src_record.get("curve"):  # (what strategies learn from a pruned cell: see PARTIAL_SCORE)
+                    trial.set_user_attr(PARTIAL_SCORE, src_record["curve"][-1]["metrics"][cfg.metric])
                 trial.set_user_attr("reason", f"pruned as trial {src.number}, the same cell at the same fidelity")
                 study.tell(trial, state=TrialState.PRUNED)
                 return replace(paid, status="cached", search_macs=record["search_macs"])
@@ -1442,6 +1444,8 @@ class Search:
                      fused=result.fused, batch_size=result.batch_size, **trained)
         if result.stopped_early:
             trial.set_user_attr("status", "pruned")
+            if curve:  # what REA and REINFORCE learn from a pruned cell (multi-objective: no reports)
+                trial.set_user_attr(PARTIAL_SCORE, curve[-1]["metrics"][metric])
             study.tell(trial, state=TrialState.PRUNED)
             cache.setdefault(cache_key, trial.number)
             return replace(paid, status="pruned", **trained)

@@ -23,6 +23,7 @@ Example::
 """
 
 from budgetnas.strategies._proposer import (
+    PARTIAL_SCORE,
     BaseProposer,
     CategoricalSpace,
     ProposerSampler,
@@ -30,6 +31,7 @@ from budgetnas.strategies._proposer import (
     ReplayProposer,
     create_proposer,
     list_proposers,
+    partial_score,
     register_proposer,
     step_rng,
 )
@@ -41,6 +43,7 @@ from budgetnas.strategies.base import _register_proposers, create_strategy, list
 _register_proposers()
 
 __all__ = [
+    "PARTIAL_SCORE",
     "BaseProposer",
     "CategoricalSpace",
     "LocalSearch",
@@ -53,6 +56,7 @@ __all__ = [
     "create_strategy",
     "list_proposers",
     "list_strategies",
+    "partial_score",
     "register_proposer",
     "register_strategy",
     "step_rng",

@@ -51,6 +51,7 @@ class LocalSearch(ReplayProposer[_Walk]):
 
     name = "local"
     observes_failures = True  # a failed or pruned neighbour counts as tried, and as no better
+    scores_pruned = False  # (a pruned cell is no start or step, whatever it reached when stopped)
 
     def initial_state(self, space: ProposalSpace) -> _Walk:
         return _Walk()

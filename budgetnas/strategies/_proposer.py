@@ -140,18 +140,35 @@ class CategoricalSpace:
 # process stopped; the same cell is queued again). Neither says anything about the cell.
 NOT_EVALUATED = ("unstarted", "interrupted")
 
+# The user attribute in which budgetnas's search leaves a pruned trial's score when it was stopped
+# (its metric at its last epoch): a multi-objective study has no intermediate values to read it from.
+PARTIAL_SCORE = "partial_score"
+
+
+def partial_score(trial: FrozenTrial) -> float | None:
+    """What a PRUNED trial scored when it was stopped (first objective's units): the search's
+    record of it, else its last intermediate value (a plain Optuna study); None if neither."""
+    value = trial.user_attrs.get(PARTIAL_SCORE)
+    if value is None and trial.intermediate_values:
+        value = trial.intermediate_values[max(trial.intermediate_values)]
+    return None if value is None else float(value)
+
 
 class BaseProposer(ABC):
     """Proposes the next architecture from the history; holds hyperparameters, never results.
 
     Subclasses implement :meth:`propose`. ``history`` lists ``(arch, score)`` in evaluation
     order, higher scores better; it may contain the same architecture more than once. A proposer
-    with ``observes_failures`` also sees the trials that failed or were pruned, scored ``-inf``
-    (one that avoids repeats, like local search, would otherwise propose them again and again).
+    with ``observes_failures`` also sees the trials that failed, scored ``-inf`` (one that avoids
+    repeats, like local search, would otherwise propose them again and again). Pruned trials are
+    in the history at the score they had reached when stopped (see :func:`partial_score`): with
+    Hyperband most trials are pruned, and a population or policy blind to them learns only from the
+    few survivors. A proposer with ``scores_pruned = False`` sees them as failures instead.
     """
 
     name: str = "base"
     observes_failures: bool = False
+    scores_pruned: bool = True
 
     @abstractmethod
     def propose(self, space: ProposalSpace, history: History, rng: np.random.Generator) -> Arch:
@@ -369,17 +386,19 @@ class ProposerSampler(optuna.samplers.BaseSampler):
             study, trial, param_name, param_distribution)
 
     def history(self, study: optuna.Study, space: ProposalSpace) -> list[tuple[Arch, float]]:
-        """``(arch, score)`` of the study's COMPLETE trials that set every decision, by trial number
-        (and of its FAIL and PRUNED ones, at ``-inf``, for a proposer that observes failures)."""
+        """``(arch, score)`` of the study's COMPLETE and PRUNED trials that set every decision, by
+        trial number (a pruned one at its :func:`partial_score`), and of its FAIL ones at ``-inf``
+        for a proposer that observes failures."""
         owner = (study._storage, study._study_id, space)
         if self._owner is None or self._owner[0] is not owner[0] or self._owner[1:] != owner[1:]:
             self._owner, self._archs = owner, {}
         sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MINIMIZE else 1.0
         names = [(n, c) for n, c in space.decisions()]
         out = []
-        states = (TrialState.COMPLETE,)
-        if self.proposer.observes_failures:
-            states += (TrialState.FAIL, TrialState.PRUNED)
+        scores_pruned, failures = self.proposer.scores_pruned, self.proposer.observes_failures
+        states = (TrialState.COMPLETE,) + ((TrialState.PRUNED,) if scores_pruned or failures else ())
+        if failures:
+            states += (TrialState.FAIL,)
         trials = sorted(study.get_trials(deepcopy=False, states=states), key=lambda t: t.number)
         for t in trials:
             entry = self._archs.get(t._trial_id, False)
@@ -388,7 +407,13 @@ class ProposerSampler(optuna.samplers.BaseSampler):
                 params = t.params
                 if all(n in params and params[n] in c for n, c in names):
                     arch = space.from_decisions({n: params[n] for n, _ in names})
-                    if t.state != TrialState.COMPLETE:
+                    partial = partial_score(t) if t.state == TrialState.PRUNED and scores_pruned else None
+                    if partial is not None:
+                        if math.isfinite(sign * partial):
+                            entry = (arch, sign * partial)
+                    elif t.state == TrialState.PRUNED and not failures:
+                        pass  # (pruned with no score to read: nothing to learn from)
+                    elif t.state != TrialState.COMPLETE:
                         # (a trial the search closed without evaluating it, for want of budget or
                         # because its process stopped and it was queued again, is no failure)
                         if t.user_attrs.get("status") not in NOT_EVALUATED:

@@ -15,6 +15,7 @@ from budgetnas.errors import BudgetError, ConfigError, ResumeError, RunDirError
 from budgetnas.search import Search, SearchConfig, open_study
 from budgetnas.search.records import record_of, spent_of, status_of
 from budgetnas.search.study import RunLock
+from budgetnas.strategies import create_strategy
 
 TINY = dict(C=4, N=1, final_C=4, final_N=1, epochs=1, final_epochs=1, strategy="random")
 
@@ -161,14 +162,19 @@ def test_max_params_rejects_oversize_cells_for_free(tmp_path: Path, splits: Data
 
 def test_multi_objective_search_with_pruning(tmp_path: Path, splits: DataSplits) -> None:
     search, result = _search(tmp_path, splits, max_trials=6, epochs=3, objectives=["accuracy", "params"],
-                             pruner="sha")
+                             pruner="sha", strategy="rea")
     study = open_study(search.run_dir)
     assert len(study.directions) == 2
     statuses = [status_of(t) for t in study.get_trials()]
     assert set(statuses) <= {"complete", "pruned", "cached"} and result.best_arch is not None
+    assert "pruned" in statuses
     for t in study.get_trials():
         if status_of(t) == "complete":
             assert t.values[1] == record_of(t)["params"]
+        if status_of(t) == "pruned":  # what the strategy learns from it (no intermediate values here)
+            assert t.user_attrs["partial_score"] == record_of(t)["curve"][-1]["metrics"]["accuracy"]
+    history = create_strategy("rea", seed=0, space=search.space).history(study, search.space)
+    assert len(history) == statuses.count("complete") + statuses.count("pruned") + statuses.count("cached")
 
 
 def test_run_dir_errors(tmp_path: Path, splits: DataSplits) -> None:

@@ -177,7 +177,7 @@ def test_a_minimised_first_objective_is_negated() -> None:
     assert [s for _, s in sampler.history(study, SPACE)] == [-t.value for t in study.trials]
 
 
-def test_failed_and_pruned_trials_are_not_history() -> None:
+def test_failed_trials_are_not_history() -> None:
     sampler = create_strategy("reinforce", seed=0, space=SPACE)
     study = new_study(sampler)
     drive(study, 3)
@@ -186,6 +186,34 @@ def test_failed_and_pruned_trials_are_not_history() -> None:
     study.tell(t, state=optuna.trial.TrialState.FAIL)
     drive(study, 2)
     assert len(sampler.history(study, SPACE)) == 5
+
+
+@pytest.mark.parametrize("name", ["rea", "reinforce"])
+def test_pruned_trials_are_history_at_the_score_they_had_when_stopped(name: str) -> None:
+    # With Hyperband most trials are pruned: a population or a policy that never saw them learned
+    # only from the survivors (and REA's aging stalled). A pruned trial counts at its last
+    # reported value, or at the search's record of it (multi-objective studies report nothing).
+    from budgetnas.strategies import PARTIAL_SCORE
+
+    sampler = create_strategy(name, seed=0, space=SPACE)
+    study = new_study(sampler)
+    drive(study, 2)
+    pruned = []
+    for how in ("reported", "recorded", "nothing"):
+        t = study.ask()
+        arch = SPACE.from_decisions({n: t.suggest_categorical(n, list(c)) for n, c in SPACE.decisions()})
+        if how == "reported":
+            t.report(0.2, 1)
+            t.report(0.25, 2)
+        elif how == "recorded":
+            t.set_user_attr(PARTIAL_SCORE, 0.3)
+        study.tell(t, state=optuna.trial.TrialState.PRUNED)
+        pruned.append(arch)
+    drive(study, 1)
+    history = sampler.history(study, SPACE)
+    assert len(history) == 5  # a pruned trial with no score to read is left out
+    assert history[2] == (pruned[0], 0.25) and history[3] == (pruned[1], 0.3)
+    assert sampler.proposer.scores_pruned
 
 
 def test_local_search_does_not_propose_a_failing_or_pruned_cell_again() -> None:
