@@ -242,6 +242,8 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
     Path(search.run_dir, "transfer.json").write_text(json.dumps(to_jsonable({
         "mode": report.mode, "dataset": dataset, "bench_metric": metric, "test_oracle": report.test_oracle,
         "metric": report.metric, "rho": None if math.isnan(rho) else rho,  # (NaN is not JSON)
+        # (each side in its own unit, as stored: the table's percent, budgetnas's fractions)
+        "units": {"bench_value": "percent", "measured": "fraction (0 to 1)"},
         "best_arch": report.best_arch, "test_metrics": report.test_metrics,
         "rows": [asdict(r) for r in rows]}), indent=2) + "\n")
     return report

@@ -55,6 +55,8 @@ def test_finetune_trains_the_top_k_and_reports_rho(tmp_path: Path, table, digits
     assert report.best_arch == max(report.rows, key=lambda r: r.measured).arch
     saved = json.loads((tmp_path / "run" / "transfer.json").read_text())
     assert saved["rho"] == pytest.approx(report.rho) and len(saved["rows"]) == 3
+    assert saved["units"] == {"bench_value": "percent", "measured": "fraction (0 to 1)"}
+    assert all(1 < r["bench_value"] <= 100 and 0 <= r["measured"] <= 1 for r in saved["rows"])
     # Running it again resumes: nothing is trained twice.
     again = finetune_from_bench(cfg, table, k=3, dataset="cifar100", max_params=20_000, data=splits,
                                 data_name="digits", progress=False)
