@@ -309,17 +309,25 @@ def _print_forecast(f: dict[str, Any], config: Any, what: str = "trial") -> int:
           f"{plural(config.epochs, 'epoch')} per trial; final at {f['resolution']}px")
     print(f"one {what}: {seconds_text(per['cheapest'])} (cheapest cell) to {seconds_text(per['costliest'])} "
           "(costliest)")
-    print(f"final training: up to {seconds_text(f['final_training_seconds_max'])}")
+    fin = f["final_training_seconds"]
+    if fin["costliest"]:
+        print(f"final training: {seconds_text(fin['average'])} for an average cell, "
+              + (f"{seconds_text(fin['cheapest'])} (cheapest) to {seconds_text(fin['costliest'])} (costliest)"
+                 if fin["cheapest"] != fin["costliest"] else "the same for each"))
+    if f["probe_seconds"]:
+        print(f"timing probes before the first trial: {seconds_text(f['probe_seconds'])} (paid from the budget)")
     done = f["spent"]
     if done["trials"] or done["device_seconds"]:
         print(f"already spent in {config.run_dir}: {plural(done['trials'], 'trial')}, "
               f"{seconds_text(done['device_seconds'])} of device time, {money(done['cost'])}")
-    n = f["trials_affordable"]
-    print(f"budget {f['budget']}: about {plural(n, ('more ' if done['trials'] else '') + 'trial')}")
+    n, (lo, hi) = f["trials_affordable"], f["trials_range"]
+    spread = "" if lo == hi else (f" ({lo} to {hi}: each trial also reserves the final training of the best "
+                                  "cell so far, dearer or cheaper than an average one)")
+    print(f"budget {f['budget']}: about {plural(n, ('more ' if done['trials'] else '') + 'trial')}{spread}")
     if n == 0 and config.max_trials is not None and done["trials"] >= config.max_trials:
         print(f"the trial budget is used up ({done['trials']} of {config.max_trials} trials): raise "
               "--max-trials to search more")
-    elif n == 0:
+    elif hi == 0:
         print("to afford trials: raise the budget, or make trials cheaper (--subset, --epochs, "
               "--search-resolution, -C/-N) and the final training too (--final-epochs, --final-C/--final-N)")
     return 0

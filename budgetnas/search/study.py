@@ -407,24 +407,50 @@ class Search:
         if existing is not None and not self._nothing_trained(existing) and self.selection is not None:
             self._check_selection(existing)  # (a finetune's cells chosen otherwise: refused, as the run would)
         n = len(p.search_train_y)
+        n_final = len(p.train) + len(p.val)
         # A finetune trains only its candidates: forecast its cheapest and costliest, not the space's.
-        cheap, dear = self._extreme_archs(only_candidates=self.candidates_only and bool(self.candidates))
-        per_trial = {}
+        only = self.candidates_only and bool(self.candidates)
+        cheap, dear = self._extreme_archs(only_candidates=only)
+        per_trial, probes = {}, 0.0
         for label, arch in (("cheapest", cheap), ("costliest", dear)):
             # the faster of two probes: a busy machine slows one, never speeds it up
-            sec = min(self._probe(arch, self.space, p.search_resolution, n) for _ in range(2))
-            per_trial[label] = sec * n * self.config.epochs * 1.15  # + validation passes
-        final = self._probe(dear, self.final_space, p.resolution, len(p.train) + len(p.val)) * FINAL_MARGIN * (
-            len(p.train) + len(p.val)) * self.config.final_epochs if self.config.final_training else 0.0
+            took = []
+            for _ in range(2):
+                t0 = time.perf_counter()
+                took.append(self._probe(arch, self.space, p.search_resolution, n))
+                if label == "costliest" and len(took) == 1:
+                    probes += time.perf_counter() - t0  # (the run probes the costliest cell once)
+            per_trial[label] = min(took) * n * self.config.epochs * 1.15  # + validation passes
+        finals = {"cheapest": 0.0, "average": 0.0, "costliest": 0.0}
+        if self.config.final_training:
+            # As the run forecasts them: the final network timed with each op on every edge, a
+            # cell's cost the average over its edges. The final training reserved is that of the
+            # best cell so far, so what the budget buys depends on which cell that is.
+            t0 = time.perf_counter()
+            times = [self._probe(a, self.final_space, p.resolution, n_final)
+                     for a in self._uniform_archs(self.final_space)]
+            probes += time.perf_counter() - t0
+            cells = [self.final_space.parse(c) for c in self.candidates] if only else \
+                self._uniform_archs(self.final_space)  # (their mean is a random cell's expectation)
+            scale = FINAL_MARGIN * n_final * self.config.final_epochs
+            each = [self._per_edge_seconds(times, a) * scale for a in cells]
+            finals = {"cheapest": min(each), "average": sum(each) / len(each), "costliest": max(each)}
         mid = (per_trial["cheapest"] + per_trial["costliest"]) / 2
         spent = spent_of(existing) if existing is not None else Spent()  # a run that exists has used part
-        left = self.budget.seconds_left(spent) - final
-        by_budget = math.inf if math.isinf(left) else max(0, int(left // mid))
-        buys = by_budget if self.budget.max_trials is None else \
-            max(0, min(self.budget.max_trials - spent.trials, by_budget))
+        if existing is not None and "final_seconds_per_sample" in (existing.user_attrs.get("probe") or {}):
+            probes = 0.0  # (probed before: the run uses those)
+        left = self.budget.seconds_left(spent) - probes
+
+        def buys(final: float) -> int | float:
+            by_budget = math.inf if math.isinf(left) else max(0, int((left - final) // mid))
+            return by_budget if self.budget.max_trials is None else \
+                max(0, min(self.budget.max_trials - spent.trials, by_budget))
         return {"device": self.device_name, "price_per_hour": self.price, "price_source": self.price_source,
-                "seconds_per_trial": per_trial, "final_training_seconds_max": final,
-                "trials_affordable": buys, "budget": self.budget.describe(), "spent": spent.to_dict(),
+                "seconds_per_trial": per_trial, "final_training_seconds": finals,
+                "final_training_seconds_max": finals["costliest"], "probe_seconds": probes,
+                "trials_affordable": buys(finals["average"]),
+                "trials_range": [buys(finals["costliest"]), buys(finals["cheapest"])],
+                "budget": self.budget.describe(), "spent": spent.to_dict(),
                 "search_images": n, "resolution": p.resolution, "search_resolution": p.search_resolution}
 
     def _existing_study(self) -> optuna.Study | None:
@@ -1576,13 +1602,18 @@ class Search:
             return 0.0
         p = self._load()
         times = [float(t) for t in probe["final_seconds_per_sample"]]
-        decisions = self.final_space.decisions()
-        if arch is None or len(times) != len(decisions[0][1]):  # (a record from an older version: its max)
+        if arch is None or len(times) != len(self.final_space.decisions()[0][1]):  # (an older record: its max)
             per_sample = max(times)
         else:
-            chosen = self.final_space.to_decisions(self.final_space.parse(arch))
-            per_sample = sum(times[choices.index(chosen[name])] for name, choices in decisions) / len(decisions)
+            per_sample = self._per_edge_seconds(times, self.final_space.parse(arch))
         return per_sample * FINAL_MARGIN * (len(p.train) + len(p.val)) * self.config.final_epochs
+
+    def _per_edge_seconds(self, times: list[float], arch: Any) -> float:
+        """Seconds per image of the final network with ``arch``, from ``times``, those of the cells
+        with one op on every edge (in choice order): the average over its edges of its ops' times."""
+        decisions = self.final_space.decisions()
+        chosen = self.final_space.to_decisions(arch)
+        return sum(times[choices.index(chosen[name])] for name, choices in decisions) / len(decisions)
 
     def _finals_took(self, study: optuna.Study) -> float:
         """Seconds the final trainings so far took (every cell, every session): time the time

@@ -252,3 +252,20 @@ def test_fuse_final_compiles_the_final_training_only(tmp_path: Path, splits: Dat
     assert 0 <= final["test_metrics"]["accuracy"] <= 1
     with pytest.raises(ConfigError, match="fuse must be one of off, final, all"):
         SearchConfig(data="digits", fuse="yes")
+
+
+def test_dry_run_reserves_the_final_training_the_run_would(tmp_path: Path, splits: DataSplits) -> None:
+    # It reserved the costliest cell's final training, which the run reserves only when the best
+    # cell is that one: "about 0 trials" for a 60 s digits budget that bought 3 to 11 (2026-12-03).
+    # Now: an average cell's, with the range, and the timing probes the run pays first.
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "r"), max_device_hours=0.1, **{**TINY, "final_epochs": 3})
+    f = Search(cfg, data=splits, progress=False).dry_run()
+    fin, (lo, hi) = f["final_training_seconds"], f["trials_range"]
+    assert 0 < fin["cheapest"] < fin["average"] < fin["costliest"] == f["final_training_seconds_max"]
+    assert lo <= f["trials_affordable"] <= hi and lo < hi and f["probe_seconds"] > 0
+    mid = sum(f["seconds_per_trial"].values()) / 2
+    assert f["trials_affordable"] == int((360 - f["probe_seconds"] - fin["average"]) // mid)
+    _search(tmp_path, splits, max_trials=2, final_epochs=3, name="run")
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), max_trials=4, **{**TINY, "final_epochs": 3})
+    again = Search(cfg, data=splits, progress=False).dry_run()
+    assert again["probe_seconds"] == 0 and again["trials_affordable"] == 2  # probed already: not paid again
