@@ -690,6 +690,18 @@ class Search:
 
     def _check_study_locked(self, study: optuna.Study, p: Prepared) -> None:
         attrs = study.user_attrs
+        where = f"study {study.study_name!r} in " + (_safe_url(self.config.storage) if self.config.storage
+                                                     else str(self.run_dir / "study.db"))
+        if "fingerprint" not in attrs and any("trial_key" not in t.user_attrs
+                                              for t in study.get_trials(deepcopy=False)):
+            raise ResumeError(f"{where} holds trials budgetnas did not make (another program's Optuna "
+                              "study?); it is left as it is: give a new --run-dir, or another --study-name")
+        wanted = _directions(self.config.objectives)
+        if [d.name.lower() for d in study.directions] != wanted:
+            raise ResumeError(f"{where} was made to {', '.join(d.name.lower() for d in study.directions)} "
+                              f"{'its objectives' if len(study.directions) > 1 else 'its objective'}, and "
+                              f"--objective {','.join(self.config.objectives)} needs {', '.join(wanted)}: "
+                              "give a new --run-dir (or --study-name) for these objectives")
         if "fingerprint" in attrs and attrs["fingerprint"] != p.fingerprint and self._nothing_trained(study):
             # Nothing was measured under the old settings: take the new ones; the probes' cost
             # stays on the ledger, their timings (of other settings) are taken again.

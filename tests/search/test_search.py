@@ -269,3 +269,26 @@ def test_dry_run_reserves_the_final_training_the_run_would(tmp_path: Path, split
     cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), max_trials=4, **{**TINY, "final_epochs": 3})
     again = Search(cfg, data=splits, progress=False).dry_run()
     assert again["probe_seconds"] == 0 and again["trials_affordable"] == 2  # probed already: not paid again
+
+
+def test_a_study_budgetnas_did_not_make_is_refused_and_left_as_it_is(tmp_path: Path, splits: DataSplits) -> None:
+    # Another program's Optuna study in the run directory: the search crashed on its first
+    # trial's missing record (KeyError 'cache_key'), after writing its fingerprint into it.
+    import optuna
+
+    run = tmp_path / "run"
+    run.mkdir()
+    url = f"sqlite:///{run / 'study.db'}"
+    theirs = optuna.create_study(storage=url, study_name="budgetnas", direction="maximize")
+    theirs.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    with pytest.raises(ResumeError, match="holds trials budgetnas did not make .* give a new --run-dir"):
+        _search(tmp_path, splits, max_trials=1)
+    after = optuna.load_study(storage=url, study_name="budgetnas")
+    assert len(after.trials) == 2 and after.user_attrs == {} and not (run / "config.json").exists()
+    # an empty study made for another direction would be optimised the wrong way round
+    other = tmp_path / "other"
+    other.mkdir()
+    optuna.create_study(storage=f"sqlite:///{other / 'study.db'}", study_name="budgetnas", direction="minimize")
+    with pytest.raises(ResumeError, match="was made to minimize its objective, and --objective accuracy needs "
+                                          "maximize"):
+        _search(tmp_path, splits, max_trials=1, name="other")
