@@ -565,7 +565,7 @@ class Search:
         if self.config.storage is not None and self.config.final_training:
             self._wait_for_other_workers(study)
         spent = spent_of(study)
-        best, why_not_best = self._final_choice(
+        best, why_not_best = self._agreed_final_choice(
             study, Spent(spent.trials, spent.device_seconds, spent.cost, spent.wall_seconds + self._finals_took(study)))
         if why_not_best is not None and not self._stop_flag:
             log.warning(why_not_best)
@@ -1590,6 +1590,27 @@ class Search:
                            f"higher, but its final training (forecast {self._final_to_come(study, top.arch):.3g} "
                            f"device-s) does not fit the {max(left, 0):.3g} s the budget has left")
         return rows[0], None
+
+    def _agreed_final_choice(self, study: optuna.Study, spent: Spent) -> tuple[TrialView | None, str | None]:
+        """:meth:`_final_choice`, the same for every worker of a shared study: the first to choose
+        records its choice, and the others take it while the trials and final settings are the
+        same. (Each worker sees the time budget from its own clock: one a moment later could find
+        the best cell's final training no longer fits, choose another, and both be trained.)"""
+        if self.config.storage is None:
+            return self._final_choice(study, spent)
+        with self._attrs_held():
+            trials = study.get_trials(deepcopy=False)
+            done = sorted(t.number for t in trials if t.state == TrialState.COMPLETE)
+            basis = hashlib.blake2b(json.dumps([self._final_settings(), done]).encode(), digest_size=8).hexdigest()
+            rec = study.user_attrs.get("final_choice") or {}
+            if rec.get("basis") == basis:
+                chosen = next((r for r in self._ranked_for_final(study, trials) if r.number == rec.get("trial")), None)
+                if chosen is not None:
+                    return chosen, rec.get("why")
+            best, why = self._final_choice(study, spent, trials)
+            if best is not None:
+                study.set_user_attr("final_choice", {"basis": basis, "trial": best.number, "why": why})
+            return best, why
 
     def _final_params(self, r: TrialView) -> int:
         try:

@@ -182,3 +182,31 @@ def test_two_final_trainings_at_once_both_pay_for_their_epochs(tmp_path: Path, s
     assert len(finals) == 2  # both trained one
     paid = open_study(None, storage=a.config.storage, study_name="s").user_attrs["final_spent"]["device_seconds"]
     assert paid == pytest.approx(sum(finals.values()), rel=1e-6)
+
+
+def test_the_workers_of_a_shared_study_train_the_final_model_of_one_cell(tmp_path: Path, splits) -> None:
+    # Each worker saw the time budget from its own clock: one that looked a moment later could
+    # find the best cell's final training no longer fitted, choose another, and both were trained.
+    from budgetnas.search.budget import Budget, Spent
+    from budgetnas.search.ledger import BudgetLedger
+
+    a = Search(_cfg(tmp_path, "a", max_trials=3, final_training=True), data=splits, data_name="digits",
+               progress=False)
+    result = a.run()
+    study = open_study(None, storage=a.config.storage, study_name="s")
+    assert study.user_attrs["final_choice"]["trial"] == result.best_trial
+    b = Search(_cfg(tmp_path, "b", max_trials=3, final_training=True), data=splits, data_name="digits",
+               progress=False)
+    b.ledger = BudgetLedger(a.config.storage, "s")
+    try:
+        b.budget = Budget(max_time=1.0)  # b's view: no time left for any final training
+        rows = b._ranked_for_final(study)
+        assert b._final_choice(study, Spent(wall_seconds=1.0))[0].number == rows[0].number  # (none fits: the best)
+        study.set_user_attr("final_choice", {**study.user_attrs["final_choice"], "trial": rows[-1].number})
+        assert b._agreed_final_choice(study, Spent(wall_seconds=1.0))[0].number == rows[-1].number  # as recorded
+        study.set_user_attr("final_choice", {**study.user_attrs["final_choice"], "basis": "other trials"})
+        b.budget = Budget(max_time=1e6)
+        assert b._agreed_final_choice(study, Spent())[0].number == rows[0].number  # chosen afresh
+        assert study.user_attrs["final_choice"]["trial"] == rows[0].number
+    finally:
+        b.ledger.close()
