@@ -77,7 +77,8 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
         lines.append(
             f"final: trial #{final['trial']} retrained {plural(final['epochs'], 'epoch')} on {final['train_images']} "
             f"images, {_fmt_params(final.get('params'))} params, {final.get('macs', 0) / 1e6:.1f}M MACs "
-            f"at {final.get('resolution')}px, {final['device_seconds']:.1f} device-s ({money(final['cost'])})")
+            f"at {final.get('resolution')}px, {final['device_seconds']:.1f} device-s ({money(final['cost'])})"
+            + (f", forecast {final['forecast_seconds']:.1f} s" if final.get("forecast_seconds") else ""))
         if final.get("test_images"):
             lines.append(
                 f"test ({final['test_images']} images): accuracy {m.get('accuracy', 0):.4f}, balanced "

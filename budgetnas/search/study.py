@@ -58,6 +58,7 @@ PROBE_STEPS_CUDA = (4, 24)
 # probes' difference cancels (per-epoch shuffles, a partial last batch, checkpoints, the set-up).
 # Measured on the CPU (2026-12-03, benchmarks/final_forecast.py): unmargined forecasts were 9% too
 # cheap to 16% too dear; a reservation too cheap is a budget overrun, one too dear a trial fewer.
+SLOWER_THAN_FORECAST = 1.5  # a final training this many times its forecast is reported
 FINAL_MARGIN = 1.1
 STUDY_NAME = "budgetnas"
 MAX_CONSECUTIVE_REPEATS = 50
@@ -1721,6 +1722,7 @@ class Search:
         model = seeded_build(lambda: self.final_space.build(arch, in_channels=p.in_channels,
                                                             num_classes=p.num_classes), self.config.seed)
         key = self._final_key(best.arch)
+        forecast = self._final_seconds(study, best.arch)  # (the whole training's, for the record)
         checkpoint = Checkpointer(self.artifacts_dir / "checkpoints" / f"final-{key}.ckpt",
                                   self.config.checkpoint_interval)
         # Paid as it goes, epoch by epoch, so that a final training cut off (a signal, a kill, a
@@ -1785,12 +1787,16 @@ class Search:
         (best_dir / "arch.txt").write_text(best.arch + "\n")
         bill(result.device_seconds)  # (the epochs were billed as they ended; this adds the rest)
         seconds = before + billed[0]  # every session of this final training
+        if forecast > 0 and seconds > SLOWER_THAN_FORECAST * forecast:
+            log.warning("the final training took %.3g device-s, %.1fx its forecast (%.3g s from the probes): the "
+                        "device ran slower than when it was probed (another process on it?), so the budget was "
+                        "overrun by the difference", seconds, seconds / forecast, forecast)
         final = {"arch": best.arch, "settings": self._final_settings(), "trial": best.number, "epochs": cfg.epochs,
                  "device_seconds": seconds, "cost": self.budget.cost_of(seconds),
                  "test_metrics": test_metrics, "params": cost.params, "macs": cost.macs,
                  "flops_nb201": cost.flops_nb201, "resolution": p.resolution,
                  "test_images": n_test, "train_images": len(y), "step_mode": result.step_mode,
-                 "fused": result.fused, "batch_size": result.batch_size}
+                 "fused": result.fused, "batch_size": result.batch_size, "forecast_seconds": forecast}
         (best_dir / "metrics.json").write_text(json.dumps(to_jsonable(final), indent=2) + "\n")
         study.set_user_attr("final", to_jsonable(final))  # (final_spent holds what every final training paid)
         self._set_final_partial(study, key, None)
