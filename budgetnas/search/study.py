@@ -1602,7 +1602,12 @@ class Search:
         with self._attrs_held():
             trials = study.get_trials(deepcopy=False)
             done = sorted(t.number for t in trials if t.state == TrialState.COMPLETE)
-            basis = hashlib.blake2b(json.dumps([self._final_settings(), done]).encode(), digest_size=8).hexdigest()
+            # (and the budget: a session run again with a larger one may now afford the best cell's
+            # final training, which the recorded choice, made under the smaller one, passed over)
+            limits = [self.budget.max_trials, self.budget.max_time, self.budget.max_device_hours,
+                      self.budget.max_cost, self.budget.price_per_hour]
+            basis = hashlib.blake2b(json.dumps([self._final_settings(), done, limits]).encode(),
+                                    digest_size=8).hexdigest()
             rec = study.user_attrs.get("final_choice") or {}
             if rec.get("basis") == basis:
                 chosen = next((r for r in self._ranked_for_final(study, trials) if r.number == rec.get("trial")), None)

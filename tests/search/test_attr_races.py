@@ -202,10 +202,11 @@ def test_the_workers_of_a_shared_study_train_the_final_model_of_one_cell(tmp_pat
         b.budget = Budget(max_time=1.0)  # b's view: no time left for any final training
         rows = b._ranked_for_final(study)
         assert b._final_choice(study, Spent(wall_seconds=1.0))[0].number == rows[0].number  # (none fits: the best)
+        assert b._agreed_final_choice(study, Spent(wall_seconds=1.0))[0].number == rows[0].number  # recorded
+        # another worker with the same budget recorded another choice first: b takes it
         study.set_user_attr("final_choice", {**study.user_attrs["final_choice"], "trial": rows[-1].number})
         assert b._agreed_final_choice(study, Spent(wall_seconds=1.0))[0].number == rows[-1].number  # as recorded
-        study.set_user_attr("final_choice", {**study.user_attrs["final_choice"], "basis": "other trials"})
-        b.budget = Budget(max_time=1e6)
+        b.budget = Budget(max_time=1e6)  # the budget raised (the same trials): chosen afresh, not as recorded
         assert b._agreed_final_choice(study, Spent())[0].number == rows[0].number  # chosen afresh
         assert study.user_attrs["final_choice"]["trial"] == rows[0].number
     finally:
