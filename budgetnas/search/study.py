@@ -401,6 +401,8 @@ class Search:
         """Forecast what one trial costs and how many trials the budget buys; trains nothing."""
         p = self._load()
         existing = self._existing_study()
+        if existing is not None:
+            self._check_study_kind(existing)  # (another program's study, or other directions: refused)
         if existing is not None and not self._nothing_trained(existing):
             # The checks the real run makes first: a dry run on a run it would refuse says so.
             self._check_resume()
@@ -412,7 +414,7 @@ class Search:
         # A finetune trains only its candidates: forecast its cheapest and costliest, not the space's.
         only = self.candidates_only and bool(self.candidates)
         cheap, dear = self._extreme_archs(only_candidates=only)
-        per_trial, probes = {}, 0.0
+        per_trial, probes, final_probes = {}, 0.0, 0.0
         for label, arch in (("cheapest", cheap), ("costliest", dear)):
             # the faster of two probes: a busy machine slows one, never speeds it up
             took = []
@@ -430,7 +432,7 @@ class Search:
             t0 = time.perf_counter()
             times = [self._probe(a, self.final_space, p.resolution, n_final)
                      for a in self._uniform_archs(self.final_space)]
-            probes += time.perf_counter() - t0
+            final_probes = time.perf_counter() - t0
             cells = [self.final_space.parse(c) for c in self.candidates] if only else \
                 self._uniform_archs(self.final_space)  # (their mean is a random cell's expectation)
             scale = FINAL_MARGIN * n_final * self.config.final_epochs
@@ -438,8 +440,18 @@ class Search:
             finals = {"cheapest": min(each), "average": sum(each) / len(each), "costliest": max(each)}
         mid = (per_trial["cheapest"] + per_trial["costliest"]) / 2
         spent = spent_of(existing) if existing is not None else Spent()  # a run that exists has used part
-        if existing is not None and "final_seconds_per_sample" in (existing.user_attrs.get("probe") or {}):
-            probes = 0.0  # (probed before: the run uses those)
+        if existing is not None:  # what the run probes again (see _search): the rest it has
+            prev = existing.user_attrs.get("probe") or {}
+            run_dear = self._search_macs(self._extreme_archs()[1])
+            if any(status_of(t) in ("complete", "pruned") and record_of(t).get("device_seconds")
+                   for t in existing.get_trials(deepcopy=False)) or ("search_seconds_per_sample" in prev and (
+                       prev.get("search_macs"), prev.get("search_device")) == (run_dear, self.device_name)):
+                probes = 0.0  # (measured trials, or a probe on this device: no search probe)
+            final_macs = [self._final_cost(a).macs for a in self._uniform_archs(self.final_space)]
+            if prev.get("final_macs") == final_macs and \
+                    prev.get("final_space", self.final_space.spec()) == self.final_space.spec():
+                final_probes = 0.0  # (the final network probed before, as it is now)
+        probes += final_probes
         left = self.budget.seconds_left(spent) - probes
 
         def buys(final: float) -> int | float:
@@ -689,7 +701,9 @@ class Search:
         with self._attrs_held():  # the first worker of a shared study writes its fingerprint, alone
             self._check_study_locked(study, p)
 
-    def _check_study_locked(self, study: optuna.Study, p: Prepared) -> None:
+    def _check_study_kind(self, study: optuna.Study) -> None:
+        """Refuse a study budgetnas did not make, or one made for other objective directions (the
+        run and its dry run alike)."""
         attrs = study.user_attrs
         where = f"study {study.study_name!r} in " + (_safe_url(self.config.storage) if self.config.storage
                                                      else str(self.run_dir / "study.db"))
@@ -703,6 +717,10 @@ class Search:
                               f"{'its objectives' if len(study.directions) > 1 else 'its objective'}, and "
                               f"--objective {','.join(self.config.objectives)} needs {', '.join(wanted)}: "
                               "give a new --run-dir (or --study-name) for these objectives")
+
+    def _check_study_locked(self, study: optuna.Study, p: Prepared) -> None:
+        self._check_study_kind(study)
+        attrs = study.user_attrs
         if "fingerprint" in attrs and attrs["fingerprint"] != p.fingerprint and self._nothing_trained(study):
             # Nothing was measured under the old settings: take the new ones; the probes' cost
             # stays on the ledger, their timings (of other settings) are taken again.

@@ -269,6 +269,10 @@ def test_dry_run_reserves_the_final_training_the_run_would(tmp_path: Path, split
     cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), max_trials=4, **{**TINY, "final_epochs": 3})
     again = Search(cfg, data=splits, progress=False).dry_run()
     assert again["probe_seconds"] == 0 and again["trials_affordable"] == 2  # probed already: not paid again
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), max_trials=4, **{**TINY, "final_epochs": 3,
+                                                                                      "final_C": 8})
+    resized = Search(cfg, data=splits, progress=False).dry_run()
+    assert resized["probe_seconds"] > 0  # (review) the final network changed: the run probes it again
 
 
 def test_a_study_budgetnas_did_not_make_is_refused_and_left_as_it_is(tmp_path: Path, splits: DataSplits) -> None:
@@ -283,6 +287,9 @@ def test_a_study_budgetnas_did_not_make_is_refused_and_left_as_it_is(tmp_path: P
     theirs.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     with pytest.raises(ResumeError, match="holds trials budgetnas did not make .* give a new --run-dir"):
         _search(tmp_path, splits, max_trials=1)
+    cfg = SearchConfig(data="digits", run_dir=str(run), max_trials=1, **TINY)
+    with pytest.raises(ResumeError, match="holds trials budgetnas did not make"):  # (review: the dry run too)
+        Search(cfg, data=splits, progress=False).dry_run()
     after = optuna.load_study(storage=url, study_name="budgetnas")
     assert len(after.trials) == 2 and after.user_attrs == {} and not (run / "config.json").exists()
     # an empty study made for another direction would be optimised the wrong way round
