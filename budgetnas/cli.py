@@ -314,6 +314,10 @@ def _print_forecast(f: dict[str, Any], config: Any, what: str = "trial") -> int:
         print(f"final training: {seconds_text(fin['average'])} for an average cell, "
               + (f"{seconds_text(fin['cheapest'])} (cheapest) to {seconds_text(fin['costliest'])} (costliest)"
                  if fin["cheapest"] != fin["costliest"] else "the same for each"))
+    if f["spent"]["trials"] and f["final_training_reserved"] != fin["average"]:
+        reserved = f["final_training_reserved"]
+        print("reserved for the best cell so far: " + (f"its final training, {seconds_text(reserved)}" if reserved
+                                                       else "nothing (its final model is trained)"))
     if f["probe_seconds"]:
         print(f"timing probes before the first trial: {seconds_text(f['probe_seconds'])} (paid from the budget)")
     done = f["spent"]

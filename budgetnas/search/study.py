@@ -452,6 +452,15 @@ class Search:
                     prev.get("final_space", self.final_space.spec()) == self.final_space.spec():
                 final_probes = 0.0  # (the final network probed before, as it is now)
         probes += final_probes
+        reserve = finals["average"]
+        if existing is not None:
+            # As the run counts them: the wall time of final trainings done, and the final training
+            # of the best cell so far reserved (none if it is trained), not an average cell's.
+            spent = Spent(spent.trials, spent.device_seconds, spent.cost,
+                          spent.wall_seconds + self._finals_took(existing))
+            best, _ = self._final_choice(existing, spent) if self.config.final_training else (None, None)
+            if best is not None and not final_probes:  # (re-probed: the study's probes are of another network)
+                reserve = 0.0 if self._final_done(existing, best.arch) else self._final_to_come(existing, best.arch)
         left = self.budget.seconds_left(spent) - probes
 
         def buys(final: float) -> int | float:
@@ -461,7 +470,7 @@ class Search:
         return {"device": self.device_name, "price_per_hour": self.price, "price_source": self.price_source,
                 "seconds_per_trial": per_trial, "final_training_seconds": finals,
                 "final_training_seconds_max": finals["costliest"], "probe_seconds": probes,
-                "trials_affordable": buys(finals["average"]),
+                "final_training_reserved": reserve, "trials_affordable": buys(reserve),
                 "trials_range": [buys(finals["costliest"]), buys(finals["cheapest"])],
                 "budget": self.budget.describe(), "spent": spent.to_dict(),
                 "search_images": n, "resolution": p.resolution, "search_resolution": p.search_resolution}

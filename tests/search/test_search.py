@@ -299,3 +299,23 @@ def test_a_study_budgetnas_did_not_make_is_refused_and_left_as_it_is(tmp_path: P
     with pytest.raises(ResumeError, match="was made to minimize its objective, and --objective accuracy needs "
                                           "maximize"):
         _search(tmp_path, splits, max_trials=1, name="other")
+
+
+def test_dry_run_of_a_finished_run_reserves_what_the_run_would(tmp_path: Path, splits: DataSplits,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    # (review) It reserved an average cell's final training where the run reserves none (the best
+    # cell's final model is trained), and left the final training's wall time out of what was used.
+    search, result = _search(tmp_path, splits, max_trials=2, final_epochs=2)
+    study = open_study(search.run_dir)
+    took = study.user_attrs["final_spent"]["device_seconds"]
+    cfg = SearchConfig(data="digits", run_dir=str(search.run_dir), max_time=600.0, **{**TINY, "final_epochs": 2})
+    again = Search(cfg, data=splits, progress=False)
+    f = again.dry_run()
+    assert f["final_training_reserved"] == 0.0 and f["probe_seconds"] == 0.0
+    assert f["spent"]["wall_seconds"] == pytest.approx(study.user_attrs["wall_seconds"] + took)
+    mid = sum(f["seconds_per_trial"].values()) / 2
+    assert f["trials_affordable"] == int((600.0 - f["spent"]["wall_seconds"]) // mid)
+    from budgetnas.cli import _print_forecast
+
+    _print_forecast(f, cfg)
+    assert "reserved for the best cell so far: nothing (its final model is trained)" in capsys.readouterr().out
