@@ -303,7 +303,7 @@ def _print_forecast(f: dict[str, Any], config: Any, what: str = "trial") -> int:
     """What a dry run found: a trial's cost, the final training's, and what the budget buys."""
     from budgetnas.report.summary import money
 
-    per = f["seconds_per_trial"]
+    per, done = f["seconds_per_trial"], f["spent"]
     print(f"device: {f['device']} at ${f['price_per_hour']:.2f}/h ({f['price_source']})")
     print(f"search: {f['search_images']} images at {f['search_resolution']}px, "
           f"{plural(config.epochs, 'epoch')} per trial; final at {f['resolution']}px")
@@ -314,13 +314,12 @@ def _print_forecast(f: dict[str, Any], config: Any, what: str = "trial") -> int:
         print(f"final training: {seconds_text(fin['average'])} for an average cell, "
               + (f"{seconds_text(fin['cheapest'])} (cheapest) to {seconds_text(fin['costliest'])} (costliest)"
                  if fin["cheapest"] != fin["costliest"] else "the same for each"))
-    if f["spent"]["trials"] and f["final_training_reserved"] != fin["average"]:
+    if done["trials"] and f["final_training_reserved"] != fin["average"]:
         reserved = f["final_training_reserved"]
         print("reserved for the best cell so far: " + (f"its final training, {seconds_text(reserved)}" if reserved
                                                        else "nothing (its final model is trained)"))
     if f["probe_seconds"]:
         print(f"timing probes before the first trial: {seconds_text(f['probe_seconds'])} (paid from the budget)")
-    done = f["spent"]
     if done["trials"] or done["device_seconds"]:
         print(f"already spent in {config.run_dir}: {plural(done['trials'], 'trial')}, "
               f"{seconds_text(done['device_seconds'])} of device time, {money(done['cost'])}")

@@ -442,15 +442,11 @@ class Search:
         spent = spent_of(existing) if existing is not None else Spent()  # a run that exists has used part
         if existing is not None:  # what the run probes again (see _search): the rest it has
             prev = existing.user_attrs.get("probe") or {}
-            run_dear = self._search_macs(self._extreme_archs()[1])
             if any(status_of(t) in ("complete", "pruned") and record_of(t).get("device_seconds")
-                   for t in existing.get_trials(deepcopy=False)) or ("search_seconds_per_sample" in prev and (
-                       prev.get("search_macs"), prev.get("search_device")) == (run_dear, self.device_name)):
+                   for t in existing.get_trials(deepcopy=False)) or self._search_probe_stands(prev):
                 probes = 0.0  # (measured trials, or a probe on this device: no search probe)
-            final_macs = [self._final_cost(a).macs for a in self._uniform_archs(self.final_space)]
-            if prev.get("final_macs") == final_macs and \
-                    prev.get("final_space", self.final_space.spec()) == self.final_space.spec():
-                final_probes = 0.0  # (the final network probed before, as it is now)
+            if self._final_probes_stand(prev):
+                final_probes = 0.0
         probes += final_probes
         reserve = finals["average"]
         if existing is not None:
@@ -927,14 +923,11 @@ class Search:
         session_start = time.perf_counter()
         prev = study.user_attrs.get("probe") or {}
         final_spec = self.final_space.spec()
-        # The final network's probes, again when --final-C/--final-N changed since they were taken.
         uniform = self._uniform_archs(self.final_space)
         final_macs = [self._final_cost(a).macs for a in uniform]
-        probe_final = cfg.final_training and (prev.get("final_macs") != final_macs or
-                                              prev.get("final_space", final_spec) != final_spec)
+        probe_final = cfg.final_training and not self._final_probes_stand(prev)
         dear_macs = self._search_macs(dear)
-        if not len(cost_model) and "search_seconds_per_sample" in prev and \
-                (prev.get("search_macs"), prev.get("search_device")) == (dear_macs, self.device_name):
+        if not len(cost_model) and self._search_probe_stands(prev):
             # An earlier session probed and was stopped before a trial finished: its probe stands
             # (the settings are the study's, the device the same), rather than be paid again at
             # every preemption.
@@ -1131,8 +1124,7 @@ class Search:
             except Preempted:
                 if slot is not None:
                     self.ledger.commit(slot, paid.device_seconds, finished=False)
-                if paid.cut_by_budget:
-                    self._record_wall(study, wall_before + time.perf_counter() - session_start)
+                if paid.cut_by_budget:  # (the wall time is recorded by the loop's `finally`)
                     if spent_of(study).trials == 0:
                         raise BudgetError(
                             f"the budget ({self.budget.describe()}) ran out during the first trial: it was "
@@ -1644,6 +1636,19 @@ class Search:
             if best is not None:
                 study.set_user_attr("final_choice", {"basis": basis, "trial": best.number, "why": why})
             return best, why
+
+    def _final_probes_stand(self, prev: dict[str, Any]) -> bool:
+        """Whether the study's probe record ``prev`` holds the final network's probes as it is now
+        (taken again when --final-C/--final-N changed since)."""
+        final_macs = [self._final_cost(a).macs for a in self._uniform_archs(self.final_space)]
+        return prev.get("final_macs") == final_macs and \
+            prev.get("final_space", self.final_space.spec()) == self.final_space.spec()
+
+    def _search_probe_stands(self, prev: dict[str, Any]) -> bool:
+        """Whether ``prev`` holds a probe of the costliest search cell on this device, which a
+        session stopped before any trial finished left for the next (not paid again)."""
+        return "search_seconds_per_sample" in prev and (prev.get("search_macs"), prev.get("search_device")) == (
+            self._search_macs(self._extreme_archs()[1]), self.device_name)
 
     def _final_params(self, r: TrialView) -> int:
         try:
