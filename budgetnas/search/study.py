@@ -582,9 +582,7 @@ class Search:
         reason = self._search(study, p)
         if self.config.storage is not None and self.config.final_training:
             self._wait_for_other_workers(study)
-        spent = spent_of(study)
-        best, why_not_best = self._agreed_final_choice(
-            study, Spent(spent.trials, spent.device_seconds, spent.cost, spent.wall_seconds + self._finals_took(study)))
+        best, why_not_best = self._agreed_final_choice(study, self._spent_with_finals(study))
         if why_not_best is not None and not self._stop_flag:
             log.warning(why_not_best)
             reason += f"; {why_not_best}"
@@ -621,6 +619,9 @@ class Search:
                 try:
                     test_metrics = self._final(study, best)
                     trained = True
+                    final = study.user_attrs.get("final") or {}
+                    if final.get("shortened"):
+                        reason += "; " + _shortened_note(final)
                 except Preempted as e:
                     reason = f"stopped by {self._signal_name} during the final training ({e})"
                 finally:
@@ -628,7 +629,7 @@ class Search:
                         self.ledger.finish_job(job, done=trained)
             else:
                 done = study.user_attrs.get("final") or {}
-                if claim == "done" and self._final_done(study, best.arch):
+                if claim == "done" and self._final_done(study, best.arch, full=False):
                     test_metrics = dict(done.get("test_metrics", {}))
                 log.info("the final training of %s is %s by another worker of this study; not repeating it",
                          best.arch, "done" if claim == "done" else "being run")
@@ -1602,7 +1603,9 @@ class Search:
         study = _AttrsOnce(study)  # type: ignore[assignment]
         left = self.budget.seconds_left(spent)
         for r in rows:
-            if self._final_done(study, r.arch) or self._final_to_come(study, r.arch) <= left:
+            # (a final model shortened by the budget is one that fits: kept, or trained in full if
+            # the budget now pays for that; see _why_keep_final)
+            if self._final_done(study, r.arch, full=False) or self._final_to_come(study, r.arch) <= left:
                 if r is rows[0]:
                     return r, None
                 top = rows[0]
@@ -1677,7 +1680,14 @@ class Search:
             per_sample = max(times)
         else:
             per_sample = self._per_edge_seconds(times, self.final_space.parse(arch))
-        return per_sample * FINAL_MARGIN * (len(p.train) + len(p.val)) * self.config.final_epochs
+        forecast = per_sample * FINAL_MARGIN * (len(p.train) + len(p.val)) * self.config.final_epochs
+        done = study.user_attrs.get("final") or {}
+        if arch is not None and self._final_done(study, arch, full=False) and done.get("shortened"):
+            # Its final training was shortened: the device ran slower than the probes said, and
+            # what it measured then is the better forecast of training it in full (or the rerun
+            # would find the probes' forecast fits, and shorten it again to what is left).
+            forecast = max(forecast, _full_seconds(done))
+        return forecast
 
     def _per_edge_seconds(self, times: list[float], arch: Any) -> float:
         """Seconds per image of the final network with ``arch``, from ``times``, those of the cells
@@ -1718,21 +1728,32 @@ class Search:
         if done.get("arch") != best.arch or self._final_done(study, best.arch):
             return None
         need = self._final_seconds(study, best.arch)
-        left = self.budget.seconds_left(spent_of(study))
+        left = self.budget.seconds_left(self._spent_with_finals(study))
         if need <= left:
             return None
+        if self._final_done(study, best.arch, full=False):  # the same settings: it was shortened
+            return (f"the final model, shortened before to end within the budget, is kept: training it in "
+                    f"full is forecast at {need:.3g} device-s, and the budget has {max(left, 0):.3g} left")
         return (f"the final model trained before is kept: training it again with the new final settings "
                 f"is forecast at {need:.3g} device-s, and the budget has {max(left, 0):.3g} left")
+
+    def _spent_with_finals(self, study: optuna.Study) -> Spent:
+        """The ledger, with the final trainings' time counted as wall time too (the study's wall
+        time is the search loop's)."""
+        spent = spent_of(study)
+        return replace(spent, wall_seconds=spent.wall_seconds + self._finals_took(study))
 
     def _final_settings(self) -> dict[str, Any]:
         """What the final model depends on besides the cell and the fingerprinted settings; these
         may change between sessions, and then the final model is trained again."""
         return {"space": self.final_space.spec(), "epochs": self.config.final_epochs}
 
-    def _final_done(self, study: optuna.Study, arch: str) -> bool:
-        """Whether the study's final model is ``arch`` trained with this session's final settings."""
+    def _final_done(self, study: optuna.Study, arch: str, full: bool = True) -> bool:
+        """Whether the study's final model is ``arch`` trained with this session's final settings
+        (and, with ``full``, not shortened by a time limit: a rerun with the budget to train it in
+        full trains it again; see :meth:`_why_keep_final`)."""
         done = study.user_attrs.get("final") or {}
-        if done.get("arch") != arch:
+        if done.get("arch") != arch or (full and done.get("shortened")):
             return False
         if "settings" in done:
             return done["settings"] == self._final_settings()
@@ -1747,7 +1768,10 @@ class Search:
         if done and self._final_done(study, best.arch) and (best_dir / "model.pt").exists():
             log.info("final model for %s already trained; keeping it", best.arch)
             return dict(done.get("test_metrics", {}))
-        if done and done.get("arch") == best.arch:
+        if done and self._final_done(study, best.arch, full=False):
+            log.info("the final training of %s was shortened to end within the budget; the budget now pays "
+                     "for all of it: training it again in full", best.arch)
+        elif done and done.get("arch") == best.arch:
             log.info("the final settings changed since %s was trained (%s then, %s now); training it again",
                      best.arch, done.get("settings"), self._final_settings())
         p = self._load()
@@ -1782,10 +1806,15 @@ class Search:
             bill(epoch_seconds[0])
             return False
 
+        # What the budget has left is this training's time limit: on a device slower than when it
+        # was probed (another process on it), the schedule is shortened to end within the budget
+        # instead of overrunning it (measured on this CPU, 2026-12-03: a final training forecast at
+        # 171 s took 563 s under load, and overran a 4-minute budget by that much).
+        left = self.budget.seconds_left(self._spent_with_finals(study))
         try:
             result = train(model, x, y, None, None, cfg, num_classes=p.num_classes, seed=self.config.seed,
                            device=self.device, checkpoint=checkpoint, should_stop=self._stop_requested,
-                           on_epoch=on_epoch)
+                           on_epoch=on_epoch, time_limit=max(left, 0.0))
         except BaseException as e:
             bill(time.perf_counter() - start)
             if not isinstance(e, torch.cuda.OutOfMemoryError):
@@ -1834,6 +1863,11 @@ class Search:
                  "flops_nb201": cost.flops_nb201, "resolution": p.resolution,
                  "test_images": n_test, "train_images": len(y), "step_mode": result.step_mode,
                  "fused": result.fused, "batch_size": result.batch_size, "forecast_seconds": forecast}
+        if result.shortened is not None:
+            steps, planned = result.shortened
+            final["shortened"] = {"steps": steps, "planned_steps": planned,
+                                  "epochs": round(cfg.epochs * steps / planned, 3), "time_limit": left}
+            log.warning(_shortened_note(final))
         (best_dir / "metrics.json").write_text(json.dumps(to_jsonable(final), indent=2) + "\n")
         study.set_user_attr("final", to_jsonable(final))  # (final_spent holds what every final training paid)
         self._set_final_partial(study, key, None)
@@ -1925,6 +1959,23 @@ class TrialOutcome:
     trained_epochs: int = 0  # what the last attempt trained and took, for the cost model
     trained_seconds: float = 0.0
     cut_by_budget: bool = False  # stopped with a checkpoint when the budget ran out during it
+
+
+def _full_seconds(final: dict[str, Any]) -> float:
+    """Device seconds the final training recorded in ``final``, shortened by the budget, would have
+    taken in full at the pace it trained at."""
+    steps = final["shortened"]
+    return float(final["device_seconds"]) * steps["planned_steps"] / max(1, steps["steps"])
+
+
+def _shortened_note(final: dict[str, Any]) -> str:
+    """What a final training shortened by the budget tells the user."""
+    shortened = final["shortened"]
+    epochs = shortened["epochs"]
+    return (f"the final training was shortened to {epochs:.3g} of {final['epochs']} epochs ({shortened['steps']} "
+            f"of {shortened['planned_steps']} steps) to end within the budget, as the device trained slower than "
+            f"its probes forecast; at that pace all of it needs {_full_seconds(final):.3g} device-s: run the "
+            "search again with a budget that pays for that to train it in full")
 
 
 def _worker_name() -> str:

@@ -53,6 +53,7 @@ from budgetnas.train.checkpoint import Checkpointer
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
 STEP_MODES = ("auto", "eager", "graph")
 MAX_LR = 1e30  # above it, SGD steps overflow float32 (scaled by batch size up to 1e8 images)
+TIME_LIMIT_MARGIN = 0.03  # of a time limit, kept for what follows the last step (the caller's test, saving)
 _CAPTURE_LOCK = threading.Lock()
 log = logging.getLogger("budgetnas")
 
@@ -143,6 +144,8 @@ class TrainResult:
     fused: bool = False  # whether the compiled (fused) forward and backward ran
     batch_size: int = 0
     resumed_from: tuple[int, int] | None = None  # (epoch, step in epoch) of a restored checkpoint
+    # (steps trained, steps planned) when a time limit shortened the schedule, else None
+    shortened: tuple[int, int] | None = None
 
     @property
     def final(self) -> dict[str, float]:
@@ -223,6 +226,56 @@ def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class _Schedule:
+    """The learning rate at each step: a linear warm-up, then a cosine decay over ``total`` steps.
+
+    :meth:`shorten` ends the schedule sooner, at ``end``, when a time limit cannot pay for all of
+    it: from the step it is called at, the rest of the schedule is played faster, so that it ends
+    at ``end`` instead of ``total``. The rate moves on continuously from its current value, a
+    warm-up still reaches the peak (shorter), and the decay still reaches zero at the new end: a
+    model stopped at a high rate mid-schedule is much worse than one annealed over fewer steps
+    (Li et al., "Budgeted training", ICLR 2020). Shortening again composes.
+    """
+
+    def __init__(self, total: int, warmup: int, peak: float) -> None:
+        self.total, self.warmup, self.peak = total, warmup, peak
+        # (the step it was shortened at, where the schedule had got to then, the new end)
+        self.cut: tuple[int, float, int] | None = None
+
+    @property
+    def end(self) -> int:
+        return self.cut[2] if self.cut is not None else self.total
+
+    def _played(self, step: int) -> float:
+        """The point of the unshortened schedule that ``step`` plays."""
+        if self.cut is None or step < self.cut[0]:
+            return float(step)
+        s0, v0, end = self.cut
+        return v0 + (step - s0) * (self.total - v0) / max(1, end - s0)
+
+    def lr(self, step: int) -> float:
+        if self.cut is None or step < self.cut[0]:
+            return _lr_at(step, self.total, self.warmup, self.peak)
+        v = self._played(step)
+        if v < self.warmup:  # (the warm-up reaches the peak at played step warmup - 1, as unshortened)
+            return self.peak * min(1.0, (v + 1) / self.warmup)
+        progress = min(1.0, (v - self.warmup) / max(1, self.total - self.warmup))
+        return self.peak * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def shorten(self, step: int, end: int) -> None:
+        """End the schedule at ``end`` (no later than it ends now), continuing from ``step``."""
+        if end < self.end:
+            self.cut = (step, self._played(step), max(step, end))
+
+    def state(self) -> list[float] | None:
+        return list(self.cut) if self.cut is not None else None
+
+    def load(self, state: list[float] | None) -> None:
+        if state is not None:
+            s0, v0, end = state
+            self.cut = (int(s0), float(v0), int(end))
 
 
 def _loss_fn(model: nn.Module, label_smoothing: float, cuda: bool,
@@ -466,6 +519,7 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     on_resume: Callable[[list[EpochRecord]], None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    time_limit: float | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``(train_x, train_y)``; evaluate on the validation set every epoch.
 
@@ -481,6 +535,14 @@ def train(
     ``clock`` measures the device seconds reported (a fair-share clock when several candidates
     train at once on one device).
 
+    ``time_limit`` (seconds on ``clock`` for this call) makes the schedule end in time when the
+    device runs slower than expected (another process on it): the pace of the steps so far is
+    read a few times per epoch, and when the steps left would not fit in the limit (less
+    ``TIME_LIMIT_MARGIN``) the schedule is shortened to the steps that do, annealing the learning
+    rate to zero over them (see :class:`_Schedule`), never below one epoch. Training then ends
+    mid-epoch; that epoch's record covers the steps it ran, and ``result.shortened`` says how many
+    of how many. A shortened schedule is kept in the checkpoint and resumed as it is.
+
     Example::
 
         result = train(model, x, y, vx, vy, TrainConfig(epochs=3), num_classes=10, seed=0)
@@ -488,6 +550,8 @@ def train(
     """
     dev = resolve_device(device)
     cuda = dev.type == "cuda"
+    if time_limit is not None and not time_limit < math.inf:
+        time_limit = None  # (no limit; a NaN is none either)
     if cuda:
         torch.cuda.current_stream(dev).synchronize()
     start = clock()
@@ -508,6 +572,7 @@ def train(
     total_steps = steps_per_epoch * config.epochs
     warmup = min(int(config.warmup_epochs * steps_per_epoch), total_steps // 2)
     peak_lr = config.lr * bs / 256
+    schedule = _Schedule(total_steps, warmup, peak_lr)
     pad = config.crop_padding if config.crop_padding is not None else x_all.shape[-1] // 8
 
     decay, no_decay = [], []
@@ -553,6 +618,7 @@ def train(
                     opt.state[p][k] = torch.empty_like(p).copy_(v)
         gen.set_state(state["generator"].to(gen.get_state().device))
         step, first_epoch, first_i = state["step"], state["epoch"], state["i"]
+        schedule.load(state.get("schedule"))
         order = state["order"].to(dev) if state["order"] is not None else None
         loss_sum.copy_(state["loss_sum"])
         result.curve = [EpochRecord(**r) for r in state["curve"]]
@@ -572,8 +638,39 @@ def train(
             "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
             "step": step, "epoch": epoch, "i": i, "order": order, "loss_sum": loss_sum.clone(),
             "curve": [r.to_dict() for r in result.curve], "batch_size": bs, "device_type": dev.type,
-            "images": n, "epochs": config.epochs,
+            "images": n, "epochs": config.epochs, "schedule": schedule.state(),
         })
+
+    # The pace is measured from the end of this call's first step (a CUDA graph's capture or a
+    # compilation is not a step's cost), a few times per epoch; on CUDA after a sync, since the
+    # host runs ahead of the device.
+    check_every = max(1, steps_per_epoch // 8)
+    pace_from: list[tuple[float, int]] = []  # (clock, step) where the pace is measured from
+    told = [False]  # the first shortening is a warning, later ones (the pace kept falling) info
+
+    def fit_schedule() -> None:
+        if cuda:
+            torch.cuda.current_stream(dev).synchronize()
+        now = clock()
+        if not pace_from:
+            pace_from.append((now, step))
+            return
+        t0, s0 = pace_from[0]
+        if step - s0 < check_every:
+            return
+        pace = (now - t0) / (step - s0)
+        left = time_limit * (1 - TIME_LIMIT_MARGIN) - (now - start)  # type: ignore[operator]
+        fits = step + max(0, math.floor(left / pace)) if pace > 0 else schedule.end
+        end = max(fits, min(steps_per_epoch, total_steps))
+        if end < schedule.end:
+            planned = schedule.end
+            schedule.shorten(step, end)
+            (log.info if told[0] else log.warning)(
+                "the device trains slower than this training's time limit allows (%.3g s per step, %.3g s "
+                "left): its schedule is shortened to %d of %d steps (%.3g of %d epochs), the learning rate "
+                "annealed over them", pace, max(left, 0.0), schedule.end, planned,
+                schedule.end / steps_per_epoch, config.epochs)
+            told[0] = True
 
     last_save = time.perf_counter()
     try:
@@ -583,7 +680,11 @@ def train(
             if order is None:
                 loss_sum.zero_()
                 order = torch.randperm(n, generator=gen, device=dev)
+            ended = steps_per_epoch  # the step the epoch ends at (sooner when the schedule ends in it)
             for i in range(first_i, steps_per_epoch):
+                if step >= schedule.end:
+                    ended = i
+                    break
                 if should_stop is not None and should_stop():
                     if checkpoint is not None:
                         save(epoch, i, order)
@@ -591,18 +692,25 @@ def train(
                 idx = order[i * bs:(i + 1) * bs]
                 xb = _augment(x_all[idx], pad, config.hflip, gen).contiguous(memory_format=fmt)
                 yb = y_all[idx]
-                stepper.set_lr(_lr_at(step, total_steps, warmup, peak_lr))
+                stepper.set_lr(schedule.lr(step))
                 if inject_fault is not None and step == 0:
                     _inject(inject_fault)
                     xb = xb * float("nan")
                 stepper.run(xb, yb)
                 step += 1
+                if time_limit is not None and (not pace_from or (step - pace_from[0][1]) % check_every == 0):
+                    fit_schedule()
                 if checkpoint is not None and checkpoint.interval is not None and \
                         time.perf_counter() - last_save > checkpoint.interval and i + 1 < steps_per_epoch:
                     save(epoch, i + 1, order)
                     last_save = time.perf_counter()
+            if ended == 0:  # the schedule ended with the epoch before
+                break
+            cut_short = ended < steps_per_epoch
+            if cut_short and checkpoint is not None:
+                save(epoch, ended, order)  # (a rerun after a kill here ends at once, as this one does)
             first_i, order = 0, None
-            seen = steps_per_epoch * bs if drop_last else n
+            seen = min(ended * bs, n) if cut_short or drop_last else n
             train_loss = float(loss_sum) / seen  # one sync per epoch
             if not math.isfinite(train_loss):
                 raise TrialFailed(f"training loss became {train_loss} in epoch {epoch} (diverged); "
@@ -616,11 +724,13 @@ def train(
             record = EpochRecord(epoch=epoch, train_loss=train_loss, metrics=metrics,
                                  seconds=clock() - epoch_start)
             result.curve.append(record)
-            if checkpoint is not None:
+            if checkpoint is not None and not cut_short:
                 save(epoch + 1, 0, None)
                 last_save = time.perf_counter()
-            if on_epoch is not None and on_epoch(record):
+            if on_epoch is not None and on_epoch(record) and not cut_short:
                 result.stopped_early = epoch < config.epochs
+                break
+            if cut_short or step >= schedule.end:
                 break
     finally:
         result.step_mode, result.fused = stepper.mode, stepper.fused
@@ -628,6 +738,8 @@ def train(
     if cuda:
         torch.cuda.current_stream(dev).synchronize()
     result.device_seconds = clock() - start
+    if schedule.end < total_steps:
+        result.shortened = (step, total_steps)
     return result
 
 

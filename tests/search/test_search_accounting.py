@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -708,3 +709,60 @@ def test_a_final_training_far_slower_than_its_forecast_is_reported(tmp_path, spl
     from budgetnas.report.summary import format_summary
 
     assert f"forecast {final['forecast_seconds']:.1f} s" in format_summary(open_study(result.run_dir), search.config)
+
+
+def test_a_final_training_on_a_slowed_device_is_shortened_to_end_within_the_budget(tmp_path, splits,
+                                                                                    monkeypatch) -> None:
+    # The device slows down after its probes (another process on it): each training step of the
+    # final network takes 0.05 s more (16 steps an epoch here), and its probes said it was cheap.
+    train = study_mod.train
+
+    def slowed(model, *a, checkpoint=None, **kw):
+        if checkpoint is not None and checkpoint.path.name.startswith("final-"):
+            model.register_forward_pre_hook(lambda m, args: time.sleep(0.05) if m.training else None)
+        return train(model, *a, checkpoint=checkpoint, **kw)
+
+    monkeypatch.setattr(study_mod, "train", slowed)
+    real_probe = Search._probe
+    monkeypatch.setattr(Search, "_probe", lambda self, arch, space, *a, **kw: (
+        real_probe(self, arch, space, *a, **kw) / (1 if space is self.space else 100)))
+    # The time budget leaves the final training 4 s of the 6.4 s and more it needs, whatever this
+    # machine's load made of the search before it (set as the final training starts).
+    limits: list[float] = []
+    real_final = Search._final
+
+    def five_seconds_left(self, study, best):
+        limits.append(self._spent_with_finals(study).wall_seconds + 4.0)
+        self.budget = replace(self.budget, max_time=limits[-1])
+        return real_final(self, study, best)
+
+    monkeypatch.setattr(Search, "_final", five_seconds_left)
+    search, result = _search(tmp_path, splits, max_trials=1, final_epochs=8, max_time=3600)
+    monkeypatch.setattr(Search, "_final", real_final)
+    study = open_study(result.run_dir)
+    final = study.user_attrs["final"]
+    shortened = final["shortened"]
+    assert final["batch_size"] == 32 and shortened["planned_steps"] == 8 * 16
+    assert 1 <= shortened["epochs"] < 8 and shortened["steps"] < shortened["planned_steps"]
+    assert "accuracy" in result.test_metrics and (result.run_dir / "best" / "model.pt").exists()
+    # Within the budget, but for the last check's lag (an eighth of an epoch) and the test; or,
+    # should this machine's load leave less than an epoch's time, one epoch: the floor.
+    spent_wall = result.spent.wall_seconds + final["device_seconds"]
+    assert spent_wall <= limits[0] + 0.5 or (shortened["epochs"] == 1 and final["device_seconds"] > 4.0), \
+        (spent_wall, limits, shortened)
+    assert "the final training was shortened to" in result.stop_reason
+    assert "run the search again with a budget that pays for that to train it in full" in result.stop_reason
+    from budgetnas.report.summary import format_summary
+
+    assert "(shortened to end within the budget)" in format_summary(study, search.config)
+    # Run again with the same budget: the shortened model is kept, and the run says why (its
+    # full training is forecast from what it measured, not from the probes that said it fits).
+    _, same = _search(tmp_path, splits, max_trials=1, final_epochs=8, max_time=limits[0])
+    assert "shortened before to end within the budget, is kept" in same.stop_reason, same.stop_reason
+    assert open_study(same.run_dir).user_attrs["final"]["shortened"] == shortened
+    # With the budget to pay for all of it, on an idle device, the same cell is trained in full.
+    monkeypatch.undo()
+    _, more = _search(tmp_path, splits, max_trials=1, final_epochs=8, max_time=limits[0] + 600)
+    again = open_study(more.run_dir).user_attrs["final"]
+    assert "shortened" not in again and again["arch"] == final["arch"] and more.test_metrics
+    assert "shortened" not in more.stop_reason
