@@ -33,6 +33,7 @@ on CUDA, cuDNN's algorithm choice and bf16 make them equal within a small tolera
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import threading
@@ -641,23 +642,23 @@ def train(
             "images": n, "epochs": config.epochs, "schedule": schedule.state(),
         })
 
-    # The pace is measured from the end of this call's first step (a CUDA graph's capture or a
-    # compilation is not a step's cost), a few times per epoch; on CUDA after a sync, since the
-    # host runs ahead of the device.
+    # The pace is read every `check_every` steps (on CUDA after a sync, since the host runs ahead
+    # of the device), over about the last epoch: a device that keeps getting slower (more load)
+    # is caught by its recent pace, where the average since the start lags (measured on this CPU,
+    # 2026-12-06: 32 shortenings in one final training, each a few steps, with the average). It
+    # starts after this call's first step: a CUDA graph's capture or a compilation is no step's cost.
     check_every = max(1, steps_per_epoch // 8)
-    pace_from: list[tuple[float, int]] = []  # (clock, step) where the pace is measured from
-    told = [False]  # the first shortening is a warning, later ones (the pace kept falling) info
+    marks: collections.deque[tuple[float, int]] = collections.deque(maxlen=9)  # (clock, step) per check
+    told = [False]  # the first shortening is a warning, later ones (the pace kept falling) debug
 
     def fit_schedule() -> None:
         if cuda:
             torch.cuda.current_stream(dev).synchronize()
         now = clock()
-        if not pace_from:
-            pace_from.append((now, step))
+        marks.append((now, step))
+        if len(marks) < 2:
             return
-        t0, s0 = pace_from[0]
-        if step - s0 < check_every:
-            return
+        t0, s0 = marks[0]
         pace = (now - t0) / (step - s0)
         left = time_limit * (1 - TIME_LIMIT_MARGIN) - (now - start)  # type: ignore[operator]
         fits = step + max(0, math.floor(left / pace)) if pace > 0 else schedule.end
@@ -665,7 +666,7 @@ def train(
         if end < schedule.end:
             planned = schedule.end
             schedule.shorten(step, end)
-            (log.info if told[0] else log.warning)(
+            (log.debug if told[0] else log.warning)(
                 "the device trains slower than this training's time limit allows (%.3g s per step, %.3g s "
                 "left): its schedule is shortened to %d of %d steps (%.3g of %d epochs), the learning rate "
                 "annealed over them", pace, max(left, 0.0), schedule.end, planned,
@@ -698,7 +699,7 @@ def train(
                     xb = xb * float("nan")
                 stepper.run(xb, yb)
                 step += 1
-                if time_limit is not None and (not pace_from or (step - pace_from[0][1]) % check_every == 0):
+                if time_limit is not None and (not marks or (step - marks[0][1]) % check_every == 0):
                     fit_schedule()
                 if checkpoint is not None and checkpoint.interval is not None and \
                         time.perf_counter() - last_save > checkpoint.interval and i + 1 < steps_per_epoch:
