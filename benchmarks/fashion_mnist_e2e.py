@@ -241,10 +241,17 @@ def run_nas(splits: DataSplits, budget: float, seed: int, args: argparse.Namespa
         "ledger_s": result.spent.device_seconds, "total_s": total,
         "accuracy": result.test_metrics.get("accuracy", float("nan")),
         "arch": result.best_arch, "step_mode": args.step_mode, "concurrent": args.concurrent,
-        "fuse": args.fuse, "detail": f"final C={final_C} N={final_N} x {final_epochs} ep "
+        "fuse": args.fuse, "detail": f"final C={final_C} N={final_N} x {trained_epochs(final, final_epochs)} ep "
         f"(forecast {epoch_s:.2f} s/ep)", "stop": result.stop_reason, "retries": attempts,
         "cost_usd": result.spent.cost,
     }
+
+
+def trained_epochs(final: dict[str, Any], planned: int) -> str:
+    """The final training's epochs: planned, or how far the budget let a shortened one get (the
+    search shortens it when the device runs slower than its probes said)."""
+    shortened = final.get("shortened")
+    return f"{shortened['epochs']:.3g} of {planned} (shortened)" if shortened else str(planned)
 
 
 def run_resnet(splits: DataSplits, budget: float, seed: int, device: torch.device) -> dict[str, Any]:
