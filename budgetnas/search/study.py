@@ -1112,8 +1112,11 @@ class Search:
                 # The seconds this trial may take before the budget (with the final training
                 # reserved) runs out: a trial that outruns its forecast (a loaded machine, a wrong
                 # forecast) is cut there with a checkpoint instead of overrunning the budget.
-                # (Concurrent candidates and shared studies split the budget otherwise: not cut.)
-                allowed = self.budget.seconds_left(spent) if k == 1 and not shared else math.inf
+                # Concurrent candidates share the device, which is billed at most one device-second
+                # per second of wall time however many train: for them it is a wall-clock deadline,
+                # the same moment for all (less what their epochs in progress have not billed yet,
+                # at most an epoch each). Shared studies' workers split the budget in the ledger.
+                allowed = self.budget.seconds_left(spent) if not shared else math.inf
             paid = TrialOutcome("running")
             in_flight: Any = contextlib.nullcontext()
             if share is not None:
@@ -1419,12 +1422,14 @@ class Search:
         n = len(p.search_train_y)
         clock = share.now if share is not None else time.perf_counter
         attempt_start = [clock()]
-        trial_start = attempt_start[0]
+        # (``allowed`` is of this trial's own device time, or of wall time among concurrent ones)
+        deadline_clock = time.perf_counter if share is not None else clock
+        trial_start = deadline_clock()
 
         def should_stop() -> bool:
             if self._stop_requested():
                 return True
-            if clock() - trial_start > allowed:
+            if deadline_clock() - trial_start > allowed:
                 paid.cut_by_budget = True
                 return True
             return False

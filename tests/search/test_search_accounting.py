@@ -766,3 +766,21 @@ def test_a_final_training_on_a_slowed_device_is_shortened_to_end_within_the_budg
     again = open_study(more.run_dir).user_attrs["final"]
     assert "shortened" not in again and again["arch"] == final["arch"] and more.test_metrics
     assert "shortened" not in more.stop_reason
+
+
+def test_concurrent_trials_that_outrun_the_time_budget_are_cut_at_one_deadline(tmp_path, splits, monkeypatch) -> None:
+    # Two candidates at once: the device bills at most one device-second per wall second however
+    # many train, so what the budget has left is one wall-clock deadline for both (they used to run
+    # on uncut: only a sequential search cut a trial at the budget).
+    before, first = _search(tmp_path, splits, max_trials=1, epochs=2)
+    seen = _slow_trials(monkeypatch, {0, 1})  # the session's first two trainings get stuck
+    limit = first.spent.wall_seconds + _room_for_a_trial(before) + 2.0
+    search, result = _search(tmp_path, splits, max_time=limit, epochs=2, max_trials=6, concurrent=2)
+    assert seen[:2] == [0, 1], (result.stop_reason, limit, first.spent)
+    study = open_study(result.run_dir)
+    cut = [t for t in study.get_trials() if status_of(t) == "interrupted"]
+    assert cut and all(t.user_attrs["reason"].startswith("budget spent during trial") for t in cut)
+    assert all((search.artifacts_dir / "checkpoints" / f"{t.user_attrs['trial_key']}.ckpt").exists() for t in cut)
+    assert "budget spent during trial" in result.stop_reason
+    assert result.spent.wall_seconds <= limit + 1.0, (result.spent, limit)  # at the budget, not a minute later
+    assert result.best_trial == 0 and result.test_metrics  # the final model stands
