@@ -618,14 +618,12 @@ class Search:
                 trained = False
                 try:
                     test_metrics = self._final(study, best)
-                    trained = True
-                    final = study.user_attrs.get("final") or {}
-                    if final.get("shortened"):
-                        reason += "; " + _shortened_note(final)
+                    trained = not (study.user_attrs.get("final") or {}).get("shortened")
                 except Preempted as e:
                     reason = f"stopped by {self._signal_name} during the final training ({e})"
                 finally:
-                    if shared:  # done, or handed back for another session to claim
+                    if shared:  # done, or handed back for another session to claim (one shortened
+                        # by the budget too: a session with the budget for all of it trains it in full)
                         self.ledger.finish_job(job, done=trained)
             else:
                 done = study.user_attrs.get("final") or {}
@@ -633,6 +631,9 @@ class Search:
                     test_metrics = dict(done.get("test_metrics", {}))
                 log.info("the final training of %s is %s by another worker of this study; not repeating it",
                          best.arch, "done" if claim == "done" else "being run")
+            final = study.user_attrs.get("final") or {}
+            if keep is None and test_metrics and final.get("arch") == best.arch and final.get("shortened"):
+                reason += "; " + _shortened_note(final)
         result = self._result(study, best, test_metrics, reason)
         result.preempted = self._stop_flag
         (self.run_dir / "summary.json").write_text(json.dumps(to_jsonable({
@@ -1732,7 +1733,8 @@ class Search:
         done = study.user_attrs.get("final") or {}
         if done.get("arch") != best.arch or self._final_done(study, best.arch):
             return None
-        need = self._final_seconds(study, best.arch)
+        # (what is still to pay: a retraining cut off before resumes from its checkpoint)
+        need = self._final_to_come(study, best.arch)
         left = self.budget.seconds_left(self._spent_with_finals(study))
         if need <= left:
             return None
@@ -1858,7 +1860,7 @@ class Search:
         (best_dir / "arch.txt").write_text(best.arch + "\n")
         bill(result.device_seconds)  # (the epochs were billed as they ended; this adds the rest)
         seconds = before + billed[0]  # every session of this final training
-        if forecast > 0 and seconds > SLOWER_THAN_FORECAST * forecast:
+        if forecast > 0 and seconds > SLOWER_THAN_FORECAST * forecast and result.shortened is None:
             log.warning("the final training took %.3g device-s, %.1fx its forecast (%.3g s from the probes): the "
                         "device ran slower than when it was probed (another process on it?), so the budget was "
                         "overrun by the difference", seconds, seconds / forecast, forecast)
@@ -1974,13 +1976,20 @@ def _full_seconds(final: dict[str, Any]) -> float:
 
 
 def _shortened_note(final: dict[str, Any]) -> str:
-    """What a final training shortened by the budget tells the user."""
+    """What a final training shortened by the budget tells the user: how far it got, why, and what
+    all of it would need."""
     shortened = final["shortened"]
-    epochs = shortened["epochs"]
-    return (f"the final training was shortened to {epochs:.3g} of {final['epochs']} epochs ({shortened['steps']} "
-            f"of {shortened['planned_steps']} steps) to end within the budget, as the device trained slower than "
-            f"its probes forecast; at that pace all of it needs {_full_seconds(final):.3g} device-s: run the "
-            "search again with a budget that pays for that to train it in full")
+    epochs, limit = shortened["epochs"], shortened["time_limit"]
+    forecast = float(final.get("forecast_seconds") or 0.0)
+    why = (f"the device trained slower than its probes forecast ({forecast:.3g} s)" if forecast <= limit else
+           f"the budget had {max(limit, 0):.3g} s left, less than its forecast ({forecast:.3g} s)")
+    got = f"{epochs:.3g} of {final['epochs']} epochs ({shortened['steps']} of {shortened['planned_steps']} steps)"
+    if epochs <= 1 and final["device_seconds"] > limit:  # (the least a final training gets)
+        done = f"the final training was shortened to {got}, its least, and still overran the {max(limit, 0):.3g} s left"
+    else:
+        done = f"the final training was shortened to {got} to end within the budget"
+    return (f"{done}: {why}; at the pace it trained, all of it needs {_full_seconds(final):.3g} device-s: run "
+            "the search again with a budget that leaves that much to train it in full")
 
 
 def _worker_name() -> str:

@@ -34,8 +34,10 @@ on CUDA, cuDNN's algorithm choice and bf16 make them equal within a small tolera
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import math
+import statistics
 import threading
 import time
 import types
@@ -232,12 +234,13 @@ def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
 class _Schedule:
     """The learning rate at each step: a linear warm-up, then a cosine decay over ``total`` steps.
 
-    :meth:`shorten` ends the schedule sooner, at ``end``, when a time limit cannot pay for all of
+    :meth:`replan` ends the schedule sooner, at ``end``, when a time limit cannot pay for all of
     it: from the step it is called at, the rest of the schedule is played faster, so that it ends
     at ``end`` instead of ``total``. The rate moves on continuously from its current value, a
     warm-up still reaches the peak (shorter), and the decay still reaches zero at the new end: a
     model stopped at a high rate mid-schedule is much worse than one annealed over fewer steps
-    (Li et al., "Budgeted training", ICLR 2020). Shortening again composes.
+    (Li et al., "Budgeted training", ICLR 2020). Re-planning again composes, later as well as
+    sooner (up to ``total``): it only changes how fast the rest is played.
     """
 
     def __init__(self, total: int, warmup: int, peak: float) -> None:
@@ -265,10 +268,11 @@ class _Schedule:
         progress = min(1.0, (v - self.warmup) / max(1, self.total - self.warmup))
         return self.peak * 0.5 * (1.0 + math.cos(math.pi * progress))
 
-    def shorten(self, step: int, end: int) -> None:
-        """End the schedule at ``end`` (no later than it ends now), continuing from ``step``."""
-        if end < self.end:
-            self.cut = (step, self._played(step), max(step, end))
+    def replan(self, step: int, end: int) -> None:
+        """End the schedule at ``end`` (at most ``total``), continuing from ``step``."""
+        end = min(max(step, end), self.total)
+        if end != self.end:
+            self.cut = (step, self._played(step), end)
 
     def state(self) -> list[float] | None:
         return list(self.cut) if self.cut is not None else None
@@ -537,12 +541,15 @@ def train(
     train at once on one device).
 
     ``time_limit`` (seconds on ``clock`` for this call) makes the schedule end in time when the
-    device runs slower than expected (another process on it): the pace of the steps so far is
-    read a few times per epoch, and when the steps left would not fit in the limit (less
-    ``TIME_LIMIT_MARGIN``) the schedule is shortened to the steps that do, annealing the learning
-    rate to zero over them (see :class:`_Schedule`), never below one epoch. Training then ends
-    mid-epoch; that epoch's record covers the steps it ran, and ``result.shortened`` says how many
-    of how many. A shortened schedule is kept in the checkpoint and resumed as it is.
+    device runs slower than expected (another process on it): the pace of the steps (the median
+    over about the last epoch) is read a few times per epoch, and when the steps left would not
+    fit in the limit (less ``TIME_LIMIT_MARGIN``) the schedule is shortened to the steps that do,
+    annealing the learning rate to zero over them (see :class:`_Schedule`), never below one
+    epoch; if the device speeds up again, it is lengthened back (up to the whole schedule).
+    Training then ends mid-epoch; that epoch's record covers the steps it ran, and
+    ``result.shortened`` says how many of how many. A shortened schedule is kept in the
+    checkpoint; resumed without a limit it is lengthened to the whole schedule again, with one,
+    to what that limit allows.
 
     Example::
 
@@ -620,6 +627,8 @@ def train(
         gen.set_state(state["generator"].to(gen.get_state().device))
         step, first_epoch, first_i = state["step"], state["epoch"], state["i"]
         schedule.load(state.get("schedule"))
+        if time_limit is None:  # (a schedule shortened by another call's limit: this one has none)
+            schedule.replan(step, total_steps)
         order = state["order"].to(dev) if state["order"] is not None else None
         loss_sum.copy_(state["loss_sum"])
         result.curve = [EpochRecord(**r) for r in state["curve"]]
@@ -643,35 +652,39 @@ def train(
         })
 
     # The pace is read every `check_every` steps (on CUDA after a sync, since the host runs ahead
-    # of the device), over about the last epoch: a device that keeps getting slower (more load)
-    # is caught by its recent pace, where the average since the start lags (measured on this CPU,
-    # 2026-12-06: 32 shortenings in one final training, each a few steps, with the average). It
-    # starts after this call's first step: a CUDA graph's capture or a compilation is no step's cost.
+    # of the device): the median over the last 8 intervals, about an epoch. Recent, because a
+    # device that keeps getting slower (more load) is missed by the average since the start
+    # (measured on this CPU, 2026-12-06: 32 shortenings in one final training, each a few steps);
+    # a median, and only once 8 intervals are in, because one slow moment (a GC pause, a
+    # checkpoint save, a burst of load) would otherwise shorten the whole training for good
+    # (found in review: one 20 s step among 1 s ones cut 40 steps to 10, using half the limit).
+    # It starts after this call's first step: a graph capture or a compilation is no step's cost.
     check_every = max(1, steps_per_epoch // 8)
     marks: collections.deque[tuple[float, int]] = collections.deque(maxlen=9)  # (clock, step) per check
-    told = [False]  # the first shortening is a warning, later ones (the pace kept falling) debug
+    told = [False]  # the first shortening is a warning, later re-plans debug
 
     def fit_schedule() -> None:
         if cuda:
             torch.cuda.current_stream(dev).synchronize()
         now = clock()
         marks.append((now, step))
-        if len(marks) < 2:
+        if len(marks) < marks.maxlen:  # type: ignore[operator]
             return
-        t0, s0 = marks[0]
-        pace = (now - t0) / (step - s0)
+        pace = statistics.median((t1 - t0) / (s1 - s0) for (t0, s0), (t1, s1) in itertools.pairwise(marks))
         left = time_limit * (1 - TIME_LIMIT_MARGIN) - (now - start)  # type: ignore[operator]
-        fits = step + max(0, math.floor(left / pace)) if pace > 0 else schedule.end
-        end = max(fits, min(steps_per_epoch, total_steps))
-        if end < schedule.end:
+        fits = step + max(0, math.floor(left / pace)) if pace > 0 else total_steps
+        end = min(max(fits, min(steps_per_epoch, total_steps)), total_steps)
+        # Sooner as soon as the steps planned do not fit; later only with room for 5 % more
+        # (and a check's steps), so that noise in the pace does not move the end back and forth.
+        if end < schedule.end or end > schedule.end + max(check_every, total_steps // 20):
             planned = schedule.end
-            schedule.shorten(step, end)
-            (log.debug if told[0] else log.warning)(
-                "the device trains slower than this training's time limit allows (%.3g s per step, %.3g s "
-                "left): its schedule is shortened to %d of %d steps (%.3g of %d epochs), the learning rate "
-                "annealed over them", pace, max(left, 0.0), schedule.end, planned,
-                schedule.end / steps_per_epoch, config.epochs)
-            told[0] = True
+            schedule.replan(step, end)
+            (log.debug if told[0] or end > planned else log.warning)(
+                "the device trains %s than this training's time limit allows for (%.3g s per step, %.3g s "
+                "left): its schedule now ends after %d of %d steps (%.3g of %d epochs; it was %d), the "
+                "learning rate annealed over them", "faster" if end > planned else "slower", pace,
+                max(left, 0.0), schedule.end, total_steps, schedule.end / steps_per_epoch, config.epochs, planned)
+            told[0] = told[0] or end < planned
 
     last_save = time.perf_counter()
     try:

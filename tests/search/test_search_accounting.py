@@ -751,7 +751,7 @@ def test_a_final_training_on_a_slowed_device_is_shortened_to_end_within_the_budg
     assert spent_wall <= limits[0] + 0.5 or (shortened["epochs"] == 1 and final["device_seconds"] > 4.0), \
         (spent_wall, limits, shortened)
     assert "the final training was shortened to" in result.stop_reason
-    assert "run the search again with a budget that pays for that to train it in full" in result.stop_reason
+    assert "run the search again with a budget that leaves that much to train it in full" in result.stop_reason
     from budgetnas.report.summary import format_summary
 
     assert "(shortened to end within the budget)" in format_summary(study, search.config)
@@ -784,3 +784,93 @@ def test_concurrent_trials_that_outrun_the_time_budget_are_cut_at_one_deadline(t
     assert "budget spent during trial" in result.stop_reason
     assert result.spent.wall_seconds <= limit + 1.0, (result.spent, limit)  # at the budget, not a minute later
     assert result.best_trial == 0 and result.test_metrics  # the final model stands
+
+
+def _final_on_a_step_clock(monkeypatch, limit: float | None = None, stop_after: int | None = None,
+                           searches: list[Search] | None = None) -> None:
+    """The final training runs on a device whose clock (what it is billed and paced by) takes 1 s
+    a step; ``limit`` replaces the time limit the search gives it; with ``stop_after``, the first
+    of ``searches`` is stopped (as by a signal) after that many steps. (From a review, 2026-12-06.)"""
+    train = study_mod.train
+
+    def on_the_clock(model, *a, checkpoint=None, should_stop=None, time_limit=None, **kw):
+        if checkpoint is None or not checkpoint.path.name.startswith("final-"):
+            return train(model, *a, checkpoint=checkpoint, should_stop=should_stop, time_limit=time_limit, **kw)
+        t, steps = [0.0], [0]
+
+        def tick() -> bool:
+            if stop_after is not None and steps[0] >= stop_after:
+                searches[0].request_stop("test")
+                return True
+            if should_stop is not None and should_stop():
+                return True
+            t[0] += 1.0
+            steps[0] += 1
+            return False
+
+        return train(model, *a, checkpoint=checkpoint, should_stop=tick, clock=lambda: t[0],
+                     time_limit=limit if limit is not None else time_limit, **kw)
+
+    monkeypatch.setattr(study_mod, "train", on_the_clock)
+
+
+def test_a_shortened_final_stopped_and_resumed_with_the_budget_for_all_of_it_trains_it_all(
+        tmp_path, splits, monkeypatch) -> None:
+    searches: list[Search] = []
+    _final_on_a_step_clock(monkeypatch, limit=30.0, stop_after=12, searches=searches)  # 64 steps planned
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"),
+                       **{**TINY, "max_trials": 1, "final_epochs": 4, "max_time": 3600})
+    searches.append(Search(cfg, data=splits, data_name="digits", progress=False))
+    assert "during the final training" in searches[0].run().stop_reason
+    monkeypatch.undo()  # an idle device, and the budget for all of it: the checkpoint's shortened plan
+    _, again = _search(tmp_path, splits, max_trials=1, final_epochs=4, max_time=7200)  # is lengthened
+    final = open_study(again.run_dir).user_attrs["final"]
+    assert "shortened" not in final and "shortened" not in again.stop_reason and again.test_metrics
+
+
+def test_a_full_retraining_cut_off_is_resumed_not_kept_shortened(tmp_path, splits, monkeypatch) -> None:
+    _final_on_a_step_clock(monkeypatch, limit=30.0)
+    first, _ = _search(tmp_path, splits, max_trials=1, final_epochs=4, max_time=3600)
+    study = open_study(first.run_dir)
+    arch = study.user_attrs["final"]["arch"]
+    assert study.user_attrs["final"]["shortened"]["steps"] < 64
+    budget = first._spent_with_finals(study).wall_seconds + first._final_seconds(study, arch) + 8
+    monkeypatch.undo()
+    searches: list[Search] = []
+    _final_on_a_step_clock(monkeypatch, stop_after=20, searches=searches)  # the full one, cut off
+    cfg = SearchConfig(data="digits", run_dir=str(first.run_dir), **{**TINY, "max_trials": 1, "final_epochs": 4,
+                                                                     "max_time": budget})
+    searches.append(Search(cfg, data=splits, data_name="digits", progress=False))
+    assert "during the final training" in searches[0].run().stop_reason
+    monkeypatch.undo()
+    # What it still needs (it resumes from its checkpoint) fits what is left: resumed, not kept.
+    _, third = _search(tmp_path, splits, max_trials=1, final_epochs=4, max_time=budget)
+    assert "is kept" not in third.stop_reason and "shortened" not in open_study(third.run_dir).user_attrs["final"]
+
+
+def test_a_shortened_final_on_shared_storage_is_trained_in_full_by_a_session_with_the_budget(
+        tmp_path, splits, monkeypatch) -> None:
+    # The final-training job was marked done when the shortened model was saved, so no later
+    # session of a shared study ever trained it in full (while the search reserved that training).
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    shared = dict(storage=url, study_name="s", heartbeat_interval=0.5, heartbeat_grace=5.0, final_epochs=4)
+    _final_on_a_step_clock(monkeypatch, limit=30.0)
+    _, first = _search(tmp_path, splits, max_time=3600, max_trials=1, **shared)
+    assert "shortened to" in first.stop_reason
+    arch = open_study(None, storage=url, study_name="s").user_attrs["final"]["arch"]
+    monkeypatch.undo()
+    _, again = _search(tmp_path, splits, max_time=7200, max_trials=1, **shared)
+    final = open_study(None, storage=url, study_name="s").user_attrs["final"]
+    assert final["arch"] == arch and "shortened" not in final
+    assert again.test_metrics and "shortened" not in again.stop_reason
+
+
+def test_a_final_shortened_because_the_budget_was_short_says_so_not_that_the_device_was_slow(
+        tmp_path, splits) -> None:
+    first, _ = _search(tmp_path, splits, max_trials=1, final_epochs=30, final_training=False, max_time=3600)
+    wall = first._spent_with_finals(open_study(first.run_dir)).wall_seconds
+    _, result = _search(tmp_path, splits, max_trials=1, final_epochs=30, max_time=wall + 3.0)
+    final = open_study(result.run_dir).user_attrs["final"]
+    assert final["shortened"]["time_limit"] < final["forecast_seconds"]
+    assert "the budget had" in result.stop_reason and "less than its forecast" in result.stop_reason
+    assert "slower than its probes" not in result.stop_reason
