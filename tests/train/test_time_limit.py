@@ -143,3 +143,21 @@ def test_a_shortened_training_stopped_and_resumed_ends_where_it_would_have(tenso
     # Resumed with no limit (a budget raised to pay for all of it): the whole schedule, from there.
     full = _train(tensors, StepClock(), checkpoint=Checkpointer(tmp_path / "copy.ckpt"))
     assert full.shortened is None and len(full.curve) == 4
+
+
+@pytest.mark.gpu
+def test_a_graph_captured_training_is_shortened_as_an_eager_one(tensors) -> None:
+    # On CUDA the pace is read after a sync, and a shortened schedule's rates reach the captured
+    # optimizer through its device tensor: graph and eager end at the same step with close losses.
+    runs = {}
+    for mode in ("eager", "graph"):
+        clock = StepClock()
+        model = seeded_build(lambda: NB201Space(C=4, N=1).build(ARCH, in_channels=1, num_classes=10), 0)
+        runs[mode] = train(model, *tensors, TrainConfig(epochs=4, batch_size=64, step_mode=mode), num_classes=10,
+                           seed=0, device="cuda", clock=clock, should_stop=clock.should_stop, time_limit=25.0)
+    eager, graph = runs["eager"], runs["graph"]
+    assert graph.step_mode == "graph" and eager.step_mode == "eager"
+    steps_per_epoch = 600 // 64  # (static shapes on CUDA: the last partial batch is dropped)
+    assert eager.shortened == graph.shortened and eager.shortened[1] == 4 * steps_per_epoch
+    for a, b in zip(eager.curve, graph.curve):
+        assert abs(a.train_loss - b.train_loss) <= 0.02 * max(a.train_loss, b.train_loss), (a, b)
