@@ -128,6 +128,18 @@ class Budget:
             left = min(left, self.max_time - spent.wall_seconds)
         return left
 
+    def binding(self, spent: "Spent") -> str:
+        """The limit that leaves the least after ``spent``: "time", "device-hour" or "dollar"
+        ("trial" when only the number of trials is limited)."""
+        left: dict[str, float] = {}
+        if self.max_time is not None:
+            left["time"] = self.max_time - spent.wall_seconds
+        if self.max_device_hours is not None:
+            left["device-hour"] = self.max_device_hours * 3600 - spent.device_seconds
+        if self.max_cost is not None:
+            left["dollar"] = (self.max_cost - spent.cost) / self.price_per_hour * 3600
+        return min(left, key=left.__getitem__) if left else "trial"
+
     def stop_reason(self, spent: "Spent", forecast_seconds: float, forecast_wall: float) -> str | None:
         """Why the next trial must not start, or None if the budget allows it."""
         if self.max_trials is not None and spent.trials >= self.max_trials:

@@ -1118,6 +1118,7 @@ class Search:
                 # the same moment for all (less what their epochs in progress have not billed yet,
                 # at most an epoch each). Shared studies' workers split the budget in the ledger.
                 allowed = self.budget.seconds_left(spent) if not shared else math.inf
+                allowed_by = self.budget.binding(spent)
             paid = TrialOutcome("running")
             in_flight: Any = contextlib.nullcontext()
             if share is not None:
@@ -1125,7 +1126,7 @@ class Search:
             try:
                 with in_flight:
                     outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker, paid, share,
-                                              allowed=allowed)
+                                              allowed=allowed, allowed_by=allowed_by)
             except Preempted:
                 if slot is not None:
                     self.ledger.commit(slot, paid.device_seconds, finished=False)
@@ -1301,12 +1302,14 @@ class Search:
 
     def _run_trial(self, study: optuna.Study, trial: optuna.Trial, arch: Any, p: Prepared,
                    cache: dict[str, int], pruner: Any, worker: str, paid: "TrialOutcome",
-                   share: "DeviceShare | None" = None, allowed: float = math.inf) -> "TrialOutcome":
+                   share: "DeviceShare | None" = None, allowed: float = math.inf,
+                   allowed_by: str = "the") -> "TrialOutcome":
         """Train (or reject, or look up) one candidate and record it; returns what the loop needs.
 
         ``paid`` is filled in as epochs finish, so a caller that catches :class:`Preempted` knows
         what the cut trial cost without reading it back from the storage. After ``allowed``
-        seconds the training stops with a checkpoint (``paid.cut_by_budget``), as on a signal.
+        seconds the training stops with a checkpoint (``paid.cut_by_budget``), as on a signal;
+        ``allowed_by`` names the limit that set them ("time", "device-hour", "dollar").
         """
         cfg = self.config
         fidelity = self._fidelity(p)
@@ -1475,7 +1478,7 @@ class Search:
         except Preempted as e:
             set_progress(curve, bill_attempt())
             if paid.cut_by_budget and not self._stop_flag:
-                paid.reason = (f"budget spent during trial {trial.number}: it was cut after {allowed:.3g} s ({e}), "
+                paid.reason = (f"{allowed_by} budget spent during trial {trial.number}: it was cut after {allowed:.3g} s ({e}), "
                                "leaving the final training's reserve; it resumes from its checkpoint when the "
                                "search is run again with a larger budget")
                 interrupted(paid.reason)

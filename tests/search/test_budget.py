@@ -110,3 +110,11 @@ def test_the_cost_model_never_forecasts_a_dearer_cell_below_a_lighter_one_measur
     assert m.forecast(2000, 4.4e6) == pytest.approx(2 * dear)
     assert m.forecast(1000, 1.0e6) >= 0.30  # the cheapest floor still holds
 
+
+
+def test_the_binding_limit_is_the_one_with_least_left() -> None:
+    b = Budget(max_trials=10, max_time=600.0, max_device_hours=0.1, max_cost=0.2, price_per_hour=3.6)
+    assert b.binding(Spent()) == "dollar"  # 200 s of dollars, 360 s of device-hours, 600 s of wall
+    assert b.binding(Spent(wall_seconds=500)) == "time"
+    assert Budget(max_device_hours=0.01, max_cost=100.0, price_per_hour=3.6).binding(Spent()) == "device-hour"
+    assert Budget(max_trials=3).binding(Spent()) == "trial"

@@ -134,6 +134,8 @@ def test_device_time_budget_stops_on_the_forecast(tmp_path: Path, splits: DataSp
     # forecast at 2.5 s, so a 4 s budget was refused as unable to pay for one trial (flaky).
     search, result = _search(tmp_path, splits, max_device_hours=8 / 3600, final_training=False)
     assert result.spent.trials >= 1
+    # Stopped before a trial the forecast said would not fit, or (when the last trial outran its
+    # forecast on a loaded machine: seen in CI, 2026-12-06) by cutting that trial at the limit.
     assert "device-hour budget" in result.stop_reason
     # A trial starts only when what is spent plus its forecast fits, so everything before the last
     # trial is within the limit; the last one's own seconds may overrun its forecast on a loaded

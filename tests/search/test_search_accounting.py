@@ -648,7 +648,7 @@ def test_a_trial_that_outruns_the_time_budget_is_cut_with_a_checkpoint(tmp_path,
     assert seen == [0], (result.stop_reason, limit, first.spent)
     study = open_study(result.run_dir)
     cut = study.get_trials()[1]
-    assert status_of(cut) == "interrupted" and cut.user_attrs["reason"].startswith("budget spent during trial 1")
+    assert status_of(cut) == "interrupted" and cut.user_attrs["reason"].startswith("time budget spent during trial 1")
     assert "budget spent during trial 1" in result.stop_reason and "resumes from its checkpoint" in result.stop_reason
     assert (search.artifacts_dir / "checkpoints" / f"{cut.user_attrs['trial_key']}.ckpt").exists()
     assert result.spent.wall_seconds <= limit + 0.5  # at the budget, not a minute later
@@ -686,7 +686,7 @@ def test_a_first_trial_cut_by_the_budget_is_a_budget_error_that_keeps_its_checkp
     stops = [t for t in study.get_trials() if status_of(t) == "interrupted"]
     assert len(stops) == 2  # the test's stop, then the budget's (of the same cell, resumed)
     cut = stops[-1]
-    assert cut.user_attrs["reason"].startswith("budget spent during trial") and cut.user_attrs["retry_of"] == 0
+    assert cut.user_attrs["reason"].startswith("time budget spent during trial") and cut.user_attrs["retry_of"] == 0
     assert (s.artifacts_dir / "checkpoints" / f"{cut.user_attrs['trial_key']}.ckpt").exists()
 
 
@@ -779,7 +779,7 @@ def test_concurrent_trials_that_outrun_the_time_budget_are_cut_at_one_deadline(t
     assert seen[:2] == [0, 1], (result.stop_reason, limit, first.spent)
     study = open_study(result.run_dir)
     cut = [t for t in study.get_trials() if status_of(t) == "interrupted"]
-    assert cut and all(t.user_attrs["reason"].startswith("budget spent during trial") for t in cut)
+    assert cut and all(t.user_attrs["reason"].startswith("time budget spent during trial") for t in cut)
     assert all((search.artifacts_dir / "checkpoints" / f"{t.user_attrs['trial_key']}.ckpt").exists() for t in cut)
     assert "budget spent during trial" in result.stop_reason
     assert result.spent.wall_seconds <= limit + 1.0, (result.spent, limit)  # at the budget, not a minute later
