@@ -112,25 +112,9 @@ class Budget:
         return Spent(spent.trials, spent.device_seconds + seconds, spent.cost + self.cost_of(seconds),
                      spent.wall_seconds + seconds)
 
-    def device_seconds_left(self, spent: "Spent") -> float:
-        """Device seconds still allowed by the device-hour and dollar limits (inf if neither)."""
-        left = math.inf
-        if self.max_device_hours is not None:
-            left = min(left, self.max_device_hours * 3600 - spent.device_seconds)
-        if self.max_cost is not None:
-            left = min(left, (self.max_cost - spent.cost) / self.price_per_hour * 3600)
-        return left
-
-    def seconds_left(self, spent: "Spent") -> float:
-        """Seconds of work the device-hour, dollar and wall-time limits still allow (inf if none)."""
-        left = self.device_seconds_left(spent)
-        if self.max_time is not None:
-            left = min(left, self.max_time - spent.wall_seconds)
-        return left
-
-    def binding(self, spent: "Spent") -> str:
-        """The limit that leaves the least after ``spent``: "time", "device-hour" or "dollar"
-        ("trial" when only the number of trials is limited)."""
+    def _left(self, spent: "Spent") -> dict[str, float]:
+        """Seconds each limit that is set still allows after ``spent``, by its name: "time" (wall),
+        "device-hour" and "dollar" (device seconds at this budget's price)."""
         left: dict[str, float] = {}
         if self.max_time is not None:
             left["time"] = self.max_time - spent.wall_seconds
@@ -138,6 +122,20 @@ class Budget:
             left["device-hour"] = self.max_device_hours * 3600 - spent.device_seconds
         if self.max_cost is not None:
             left["dollar"] = (self.max_cost - spent.cost) / self.price_per_hour * 3600
+        return left
+
+    def device_seconds_left(self, spent: "Spent") -> float:
+        """Device seconds still allowed by the device-hour and dollar limits (inf if neither)."""
+        return min((v for k, v in self._left(spent).items() if k != "time"), default=math.inf)
+
+    def seconds_left(self, spent: "Spent") -> float:
+        """Seconds of work the device-hour, dollar and wall-time limits still allow (inf if none)."""
+        return min(self._left(spent).values(), default=math.inf)
+
+    def binding(self, spent: "Spent", device_only: bool = False) -> str:
+        """The limit that leaves the least after ``spent``: "time", "device-hour" or "dollar"
+        ("trial" when none of them is set); with ``device_only``, of the last two."""
+        left = {k: v for k, v in self._left(spent).items() if not (device_only and k == "time")}
         return min(left, key=left.__getitem__) if left else "trial"
 
     def stop_reason(self, spent: "Spent", forecast_seconds: float, forecast_wall: float) -> str | None:
@@ -146,10 +144,7 @@ class Budget:
             return f"trial budget reached ({spent.trials}/{self.max_trials} trials)"
         left = self.device_seconds_left(spent)
         if forecast_seconds > left:
-            by_hours = (math.inf if self.max_device_hours is None
-                        else self.max_device_hours * 3600 - spent.device_seconds)
-            what = "device-hour" if by_hours <= left else "dollar"  # the limit that binds
-            return (f"{what} budget: the next trial is forecast to need {forecast_seconds:.3g} device-s "
+            return (f"{self.binding(spent, device_only=True)} budget: the next trial is forecast to need {forecast_seconds:.3g} device-s "
                     f"but only {max(left, 0):.3g} remain")
         if self.max_time is not None and spent.wall_seconds + forecast_wall > self.max_time:
             return (f"time budget: {spent.wall_seconds:.0f} s of {self.max_time:.0f} s used or reserved "

@@ -439,7 +439,7 @@ class Search:
             each = [self._per_edge_seconds(times, a) * scale for a in cells]
             finals = {"cheapest": min(each), "average": sum(each) / len(each), "costliest": max(each)}
         mid = (per_trial["cheapest"] + per_trial["costliest"]) / 2
-        spent = spent_of(existing) if existing is not None else Spent()  # a run that exists has used part
+        spent = Spent()  # (a run that exists has used part: read below)
         if existing is not None:  # what the run probes again (see _search): the rest it has
             prev = existing.user_attrs.get("probe") or {}
             if any(status_of(t) in ("complete", "pruned") and record_of(t).get("device_seconds")
@@ -452,8 +452,7 @@ class Search:
         if existing is not None:
             # As the run counts them: the wall time of final trainings done, and the final training
             # of the best cell so far reserved (none if it is trained), not an average cell's.
-            spent = Spent(spent.trials, spent.device_seconds, spent.cost,
-                          spent.wall_seconds + self._finals_took(existing))
+            spent = self._spent_with_finals(existing)
             best, _ = self._final_choice(existing, spent) if self.config.final_training else (None, None)
             if best is not None and not final_probes:  # (re-probed: the study's probes are of another network)
                 reserve = 0.0 if self._final_done(existing, best.arch) else self._final_to_come(existing, best.arch)

@@ -224,7 +224,7 @@ def _inject(fault: str) -> None:
         raise ConfigError(f"unknown fault {fault!r} to inject; use 'nan' or 'oom'")
 
 
-def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
+def _lr_at(step: float, total: int, warmup: int, peak: float) -> float:
     if step < warmup:
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
@@ -260,13 +260,9 @@ class _Schedule:
         return v0 + (step - s0) * (self.total - v0) / max(1, end - s0)
 
     def lr(self, step: int) -> float:
-        if self.cut is None or step < self.cut[0]:
-            return _lr_at(step, self.total, self.warmup, self.peak)
-        v = self._played(step)
-        if v < self.warmup:  # (the warm-up reaches the peak at played step warmup - 1, as unshortened)
-            return self.peak * min(1.0, (v + 1) / self.warmup)
-        progress = min(1.0, (v - self.warmup) / max(1, self.total - self.warmup))
-        return self.peak * 0.5 * (1.0 + math.cos(math.pi * progress))
+        rate = _lr_at(self._played(step), self.total, self.warmup, self.peak)
+        # (a played point between warm-up steps would pass the peak in _lr_at's warm-up: capped)
+        return rate if self.cut is None else min(self.peak, rate)
 
     def replan(self, step: int, end: int) -> None:
         """End the schedule at ``end`` (at most ``total``), continuing from ``step``."""
