@@ -128,6 +128,10 @@ class Budget:
         """Device seconds still allowed by the device-hour and dollar limits (inf if neither)."""
         return min((v for k, v in self._left(spent).items() if k != "time"), default=math.inf)
 
+    def wall_seconds_left(self, spent: "Spent") -> float:
+        """Wall seconds the time limit still allows after ``spent`` (inf if none)."""
+        return self._left(spent).get("time", math.inf)
+
     def seconds_left(self, spent: "Spent") -> float:
         """Seconds of work the device-hour, dollar and wall-time limits still allow (inf if none)."""
         return min(self._left(spent).values(), default=math.inf)

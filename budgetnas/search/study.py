@@ -39,7 +39,7 @@ from budgetnas.data import DataSplits, load_dataset
 from budgetnas.errors import BudgetError, BudgetNASError, ConfigError, ResumeError, RunDirError, TrialFailed, first_line
 from budgetnas.search.budget import Budget, CostModel, Spent, price_for
 from budgetnas.search.config import METRIC_OBJECTIVES, SIZE_OBJECTIVES, SearchConfig
-from budgetnas.search.ledger import JOB_PREFIX, BudgetLedger
+from budgetnas.search.ledger import JOB_PREFIX, BudgetLedger, Slot
 from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner
 from budgetnas.search.records import (CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY,
@@ -1115,9 +1115,16 @@ class Search:
                 # Concurrent candidates share the device, which is billed at most one device-second
                 # per second of wall time however many train: for them it is a wall-clock deadline,
                 # the same moment for all (less what their epochs in progress have not billed yet,
-                # at most an epoch each). Shared studies' workers split the budget in the ledger.
-                allowed = self.budget.seconds_left(spent) if not shared else math.inf
-                allowed_by = self.budget.binding(spent)
+                # at most an epoch each). A shared study's workers split its device seconds in the
+                # ledger: there a trial holds what it reserved, extended as it outruns it while the
+                # ledger has seconds no other trial holds (_Grant); its wall time is a deadline.
+                grant = None
+                if shared:
+                    allowed, allowed_by = self.budget.wall_seconds_left(spent), "time"
+                    if slot is not None and limit is not None:
+                        grant = _Grant(self.ledger, slot, limit, self.budget.binding(spent, device_only=True))
+                else:
+                    allowed, allowed_by = self.budget.seconds_left(spent), self.budget.binding(spent)
             paid = TrialOutcome("running")
             in_flight: Any = contextlib.nullcontext()
             if share is not None:
@@ -1125,15 +1132,17 @@ class Search:
             try:
                 with in_flight:
                     outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker, paid, share,
-                                              allowed=allowed, allowed_by=allowed_by)
+                                              allowed=allowed, allowed_by=allowed_by, grant=grant)
             except Preempted:
+                if grant is not None:
+                    slot = grant.slot  # (with what it was extended by)
                 if slot is not None:
                     self.ledger.commit(slot, paid.device_seconds, finished=False)
                 if paid.cut_by_budget:  # (the wall time is recorded by the loop's `finally`)
                     if spent_of(study).trials == 0:
                         raise BudgetError(
                             f"the budget ({self.budget.describe()}) ran out during the first trial: it was "
-                            f"forecast at {forecast:.3g} s and cut after {allowed:.3g} s, leaving the final "
+                            f"forecast at {forecast:.3g} s and cut after {paid.cut_after:.3g} s, leaving the final "
                             "training's reserve. Its checkpoint is kept: run the same command with a larger "
                             "budget to resume it, or make trials cheaper (--subset, --epochs, -C/-N)") from None
                     return paid.reason
@@ -1144,6 +1153,8 @@ class Search:
                 raise
             with lock:
                 status = outcome.status
+                if grant is not None:
+                    slot = grant.slot
                 if slot is not None and status in ("rejected", "cached"):  # e.g. a cell that was in
                     self.ledger.release(slot)  # flight on a concurrent candidate: served, not paid
                 elif slot is not None:
@@ -1302,13 +1313,15 @@ class Search:
     def _run_trial(self, study: optuna.Study, trial: optuna.Trial, arch: Any, p: Prepared,
                    cache: dict[str, int], pruner: Any, worker: str, paid: "TrialOutcome",
                    share: "DeviceShare | None" = None, allowed: float = math.inf,
-                   allowed_by: str = "the") -> "TrialOutcome":
+                   allowed_by: str = "the", grant: "_Grant | None" = None) -> "TrialOutcome":
         """Train (or reject, or look up) one candidate and record it; returns what the loop needs.
 
         ``paid`` is filled in as epochs finish, so a caller that catches :class:`Preempted` knows
         what the cut trial cost without reading it back from the storage. After ``allowed``
         seconds the training stops with a checkpoint (``paid.cut_by_budget``), as on a signal;
-        ``allowed_by`` names the limit that set them ("time", "device-hour", "dollar").
+        ``allowed_by`` names the limit that set them ("time", "device-hour", "dollar"). So it
+        does when it has used the device seconds it holds in a shared study's ledger and the
+        ledger has no more for it (``grant``).
         """
         cfg = self.config
         fidelity = self._fidelity(p)
@@ -1433,8 +1446,13 @@ class Search:
             if self._stop_requested():
                 return True
             if deadline_clock() - trial_start > allowed:
-                paid.cut_by_budget = True
+                paid.cut_by_budget, paid.cut_by, paid.cut_after = True, allowed_by, allowed
                 return True
+            if grant is not None:
+                used = bill_attempt()
+                if not grant.covers(used):
+                    paid.cut_by_budget, paid.cut_by, paid.cut_after = True, grant.by, used
+                    return True
             return False
 
         def bill_attempt() -> float:
@@ -1477,7 +1495,8 @@ class Search:
         except Preempted as e:
             set_progress(curve, bill_attempt())
             if paid.cut_by_budget and not self._stop_flag:
-                paid.reason = (f"{allowed_by} budget spent during trial {trial.number}: it was cut after {allowed:.3g} s ({e}), "
+                paid.reason = (f"{paid.cut_by} budget spent during trial {trial.number}: it was cut after "
+                               f"{paid.cut_after:.3g} s ({e}), "
                                "leaving the final training's reserve; it resumes from its checkpoint when the "
                                "search is run again with a larger budget")
                 interrupted(paid.reason)
@@ -1968,6 +1987,28 @@ class TrialOutcome:
     trained_epochs: int = 0  # what the last attempt trained and took, for the cost model
     trained_seconds: float = 0.0
     cut_by_budget: bool = False  # stopped with a checkpoint when the budget ran out during it
+    cut_by: str = ""  # then the limit that cut it ("time", "device-hour", "dollar")
+    cut_after: float = 0.0  # and the seconds it was allowed
+
+
+class _Grant:
+    """The device seconds a trial of a shared study holds in the ledger: its forecast, reserved
+    when it started, extended as the trial outruns it (a quarter more at a time) while the ledger
+    has seconds under ``limit`` that no other trial holds. ``by`` names the limit ("device-hour"
+    or "dollar"). Read a few times per epoch; the database is written only to extend."""
+
+    def __init__(self, ledger: BudgetLedger, slot: Slot, limit: float, by: str) -> None:
+        self.ledger, self.slot, self.limit, self.by = ledger, slot, limit, by
+
+    def covers(self, used: float) -> bool:
+        """Whether the trial may go on, having used ``used`` device seconds."""
+        if used <= self.slot.forecast:
+            return True
+        more = self.ledger.extend(self.slot, max(used - self.slot.forecast, 0.25 * self.slot.forecast, 0.5),
+                                  seconds_limit=self.limit)
+        if more is not None:
+            self.slot = more
+        return used <= self.slot.forecast
 
 
 def _full_seconds(final: dict[str, Any]) -> float:

@@ -123,3 +123,25 @@ def test_a_study_lock_is_held_by_one_worker_at_a_time(tmp_path: Path) -> None:
         assert time.perf_counter() - start >= 0.4
     ledger.close()
     other.close()
+
+
+def test_a_trial_outrunning_its_forecast_extends_its_reservation_only_as_far_as_the_limit(tmp_path: Path) -> None:
+    # Two workers' trials both outrun their forecasts near the end of a 10 s budget: between them
+    # they may take the seconds left, not each the seconds left (which would overshoot).
+    ledger, other = _ledger(tmp_path), _ledger(tmp_path)
+    a = ledger.reserve("a", "w1", max_trials=None, seconds_limit=10.0, forecast=4.0)
+    b = other.reserve("b", "w2", max_trials=None, seconds_limit=10.0, forecast=4.0)
+    assert a is not None and b is not None
+    a = ledger.extend(a, 1.5, seconds_limit=10.0)
+    assert a is not None and a.forecast == 5.5 and ledger.usage() == (2, 9.5)
+    b = other.extend(b, 1.5, seconds_limit=10.0)  # only 0.5 s are left: it gets those
+    assert b is not None and b.forecast == 4.5 and ledger.usage() == (2, 10.0)
+    assert ledger.extend(a, 1.5, seconds_limit=10.0) is None  # spent: the trial must stop
+    ledger.commit(a, 5.2, finished=False)  # cut after 5.2 s: the whole extended reservation comes off
+    assert ledger.usage() == (2, 9.7)
+    # each slot records what it holds (a dead worker's is given back from there); the cut one, none
+    assert {s.trial_key: s.forecast for s in other.open_slots()} == {"a": 0.0, "b": 4.5}
+    other.commit(b, 4.5)
+    assert ledger.usage() == (2, 9.7)
+    ledger.close()
+    other.close()

@@ -311,6 +311,53 @@ def test_a_worker_finding_every_slot_held_by_live_workers_stops_without_error(tm
     assert result.stop_reason.startswith("budget spent by all workers")  # not "cannot pay for one trial"
 
 
+def _slowed_shared_search(tmp_path, splits, monkeypatch, **budget) -> tuple[Search, float]:
+    """Worker "a" trains one trial of a shared study; then the trials of worker "b", run with
+    ``budget`` (given the study's spending so far), get stuck after their first epoch."""
+    a = SearchConfig(data="digits", **{**TINY, **_shared(tmp_path, "a", max_trials=1, epochs=2,
+                                                         final_training=False)})
+    Search(a, data=splits, data_name="digits", progress=False).run()
+    before = study_mod.spent_of(open_study(None, storage=a.storage, study_name="s"))
+    _slow_trials(monkeypatch, {0})
+    limits = {k: v(before) for k, v in budget.items()}
+    b = SearchConfig(data="digits", **{**TINY, **_shared(tmp_path, "b", epochs=2, max_trials=5,
+                                                         final_training=False, **limits)})
+    search = Search(b, data=splits, data_name="digits", progress=False)
+    return search, next(iter(limits.values()))
+
+
+def test_a_shared_studys_trial_that_outruns_the_device_budget_is_cut_where_the_ledger_ends(
+        tmp_path, splits, monkeypatch) -> None:
+    # A shared study's trials ran on uncut: only the ledger's reservation at their start kept its
+    # workers to the budget, and a trial outrunning its forecast (a loaded machine) overran it.
+    # Now it extends its reservation as it goes, while the ledger has seconds no trial holds.
+    search, hours = _slowed_shared_search(tmp_path, splits, monkeypatch,
+                                          max_device_hours=lambda spent: (spent.device_seconds + 4.0) / 3600)
+    result = search.run()
+    study = open_study(None, storage=search.config.storage, study_name="s")
+    cut = study.get_trials()[1]
+    assert status_of(cut) == "interrupted", (result.stop_reason, cut.user_attrs)
+    assert cut.user_attrs["reason"].startswith("device-hour budget spent during trial 1: it was cut after")
+    assert result.stop_reason == cut.user_attrs["reason"]
+    assert (search.artifacts_dir / "checkpoints" / f"{cut.user_attrs['trial_key']}.ckpt").exists()
+    # At the budget, but for the step in progress when the ledger ran out; not a minute later.
+    assert study_mod.spent_of(study).device_seconds <= hours * 3600 + 0.5
+    used, held = BudgetLedger(search.config.storage, "s").usage()
+    assert used == 2 and held <= hours * 3600 + 0.5, held  # what the ledger committed: the cut trial's
+
+
+def test_a_shared_studys_trial_that_outruns_the_time_budget_is_cut_at_its_deadline(
+        tmp_path, splits, monkeypatch) -> None:
+    search, limit = _slowed_shared_search(tmp_path, splits, monkeypatch,
+                                          max_time=lambda spent: spent.wall_seconds + 4.0)
+    result = search.run()
+    study = open_study(None, storage=search.config.storage, study_name="s")
+    cut = study.get_trials()[1]
+    assert status_of(cut) == "interrupted", (result.stop_reason, cut.user_attrs)
+    assert cut.user_attrs["reason"].startswith("time budget spent during trial 1: it was cut after")
+    assert result.spent.wall_seconds <= limit + 0.5, (result.spent, limit)
+
+
 def test_a_refused_resume_leaves_the_runs_config_as_it_was(tmp_path, splits) -> None:
     _search(tmp_path, splits, max_trials=1, final_training=False)
     before = (tmp_path / "run" / "config.json").read_text()
