@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 HEADER = """# Benchmark results
 
@@ -41,3 +42,30 @@ def append_results(out: Path, section: str, header: str = HEADER) -> None:
         out.write_text(header)
     with out.open("a") as fh:
         fh.write("\n" + section.rstrip() + "\n")
+
+
+def add_network_args(ap: Any, resolution: int, resolution_help: str) -> None:
+    """The NB201 network options of the per-cell benchmarks (``--resolution``, ``--in-channels``,
+    ``-C``, ``-N``), and where they run and report (``--device``, ``--threads``, ``--out``)."""
+    ap.add_argument("--resolution", type=int, default=resolution, help=resolution_help)
+    ap.add_argument("--in-channels", type=int, default=1)
+    ap.add_argument("-C", type=int, default=16)
+    ap.add_argument("-N", type=int, default=5)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads on the CPU")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "RESULTS.md"), help="'-' for none")
+
+
+def run_line(script: str, argv: list[str] | None, dev: Any) -> str:
+    """``<date>, <device>, torch <version>. `<command>``` for a results section: when, where and
+    how ``script`` ran (``argv``: its arguments, None for the command line's)."""
+    import sys
+    from datetime import datetime, timezone
+
+    import torch
+
+    device = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name(
+        f", {torch.get_num_threads()} torch threads")
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    cmd = "python " + " ".join([f"benchmarks/{Path(script).name}", *(argv if argv is not None else sys.argv[1:])])
+    return f"{when}, {device}, torch {torch.__version__}. `{cmd}`"

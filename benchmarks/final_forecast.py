@@ -20,7 +20,6 @@ import random
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from benchmarks._report import append_results, cpu_name  # noqa: E402
+from benchmarks._report import add_network_args, append_results, run_line  # noqa: E402
 from budgetnas.search.study import FINAL_MARGIN, PROBE_STEPS_CUDA  # noqa: E402
 from budgetnas.spaces import NB201Space  # noqa: E402
 from budgetnas.spaces.nb201 import NB201_OPS  # noqa: E402
@@ -37,18 +36,12 @@ from budgetnas.train import TrainConfig, resolve_device, seeded_build, train  # 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--resolution", type=int, default=8, help="input size (8: the digits demo)")
-    ap.add_argument("--in-channels", type=int, default=1)
-    ap.add_argument("-C", type=int, default=16)
-    ap.add_argument("-N", type=int, default=5)
+    add_network_args(ap, 8, "input size (8: the digits demo)")
     ap.add_argument("--images", type=int, default=1438, help="training images (1438: digits train+val)")
     ap.add_argument("--epochs", type=int, default=2, help="epochs of each measured training")
     ap.add_argument("--batch-size", type=int, default=None, help="default: the trainer's choice")
     ap.add_argument("--cells", type=int, default=8, help="random cells to measure")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads on the CPU")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "RESULTS.md"), help="'-' for none")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -89,10 +82,6 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(f"| `{space.format(arch)}` | {real * 1e6:.1f} | {edge * 1e6:.1f} | {err_edge[-1]:+.0%} "
                     f"| {by_macs * 1e6:.1f} | {err_macs[-1]:+.0%} |")
 
-    device = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name(
-        f", {torch.get_num_threads()} torch threads")
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    cmd = "python " + " ".join([f"benchmarks/{Path(__file__).name}", *(argv if argv is not None else sys.argv[1:])])
 
     def summary(errs: list[float]) -> str:
         return f"mean {statistics.mean(errs):+.0%}, from {min(errs):+.0%} to {max(errs):+.0%}"
@@ -100,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     section = "\n".join([
         f"## Final-training forecast per cell: edge average of one-op probes vs MAC interpolation ({dev.type})",
         "",
-        f"{when}, {device}, torch {torch.__version__}. `{cmd}`",
+        run_line(__file__, argv, dev),
         "",
         f"NB201 C={args.C} N={args.N}, {args.in_channels}x{args.resolution}x{args.resolution}, batch {bs}, "
         f"{args.images} images x {args.epochs} epochs per measured training; probes of {steps[0]} and "

@@ -48,7 +48,8 @@ from budgetnas.search.records import (CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_V
                                       to_jsonable)
 from budgetnas.spaces import BaseSpace, create_space
 from budgetnas.strategies import PARTIAL_SCORE, create_strategy
-from budgetnas.train import Checkpointer, Preempted, TrainConfig, evaluate, resolve_device, seeded_build, train
+from budgetnas.train import (Checkpointer, Preempted, TrainConfig, eval_batch_size, evaluate, predict_logits,
+                             resolve_device, seeded_build, train)
 
 log = logging.getLogger("budgetnas")
 # Steps of the two probe runs on CUDA, whose difference gives a step's time: a replayed step takes
@@ -60,6 +61,9 @@ PROBE_STEPS_CUDA = (4, 24)
 # cheap to 16% too dear; a reservation too cheap is a budget overrun, one too dear a trial fewer.
 SLOWER_THAN_FORECAST = 1.5  # a final training this many times its forecast is reported
 FINAL_MARGIN = 1.1
+# The final model's test, reserved beside its training: evaluating an image costs at most this
+# share of training one (measured by benchmarks/eval_speed.py, see RESULTS.md).
+EVAL_FRACTION = 1.0
 STUDY_NAME = "budgetnas"
 MAX_CONSECUTIVE_REPEATS = 50
 OPTUNA_NATIVE = ("random", "tpe", "gp")  # samplers whose RNG state lives only in the process
@@ -1698,16 +1702,13 @@ class Search:
         C=16 N=5 at 8px, benchmarks/final_forecast.py) that forecast random cells 48% too cheap on
         average (up to 84%), and the edge average 6% too dear on average (-7% to +32%).
         """
-        probe = study.user_attrs.get("probe") or {}
-        if "final_macs" not in probe:
+        per_sample = self._final_seconds_per_image(study, arch)
+        if not per_sample:
             return 0.0
         p = self._load()
-        times = [float(t) for t in probe["final_seconds_per_sample"]]
-        if arch is None or len(times) != len(self.final_space.decisions()[0][1]):  # (an older record: its max)
-            per_sample = max(times)
-        else:
-            per_sample = self._per_edge_seconds(times, self.final_space.parse(arch))
-        forecast = per_sample * FINAL_MARGIN * (len(p.train) + len(p.val)) * self.config.final_epochs
+        n_test = len(p.test) if p.test is not None else 0
+        forecast = per_sample * FINAL_MARGIN * ((len(p.train) + len(p.val)) * self.config.final_epochs
+                                                + EVAL_FRACTION * n_test)
         done = study.user_attrs.get("final") or {}
         if arch is not None and self._final_done(study, arch, full=False) and done.get("shortened"):
             # Its final training was shortened: the device ran slower than the probes said, and
@@ -1715,6 +1716,28 @@ class Search:
             # would find the probes' forecast fits, and shorten it again to what is left).
             forecast = max(forecast, _full_seconds(done))
         return forecast
+
+    def _final_seconds_per_image(self, study: optuna.Study, arch: str | None) -> float:
+        """Seconds a training step of the final network with ``arch`` (None: the costliest cell)
+        takes per image, from the probes (no margin); 0 without them."""
+        probe = study.user_attrs.get("probe") or {}
+        if "final_macs" not in probe:
+            return 0.0
+        times = [float(t) for t in probe["final_seconds_per_sample"]]
+        if arch is None or len(times) != len(self.final_space.decisions()[0][1]):  # (an older record: its max)
+            return max(times)
+        return self._per_edge_seconds(times, self.final_space.parse(arch))
+
+    def _time_test(self, model: torch.nn.Module, tx: torch.Tensor) -> float:
+        """Seconds per image of testing ``model`` (untrained: the pace is the same) on this device
+        now: one evaluation batch of ``tx`` timed after one of warm-up (a few hundred ms on a CPU)."""
+        n = eval_batch_size(self.device.type, model, tuple(tx.shape[1:]))
+        predict_logits(model, tx[:n], device=self.device)
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda *_: None)
+        start = time.perf_counter()
+        predict_logits(model, tx[:n], device=self.device)  # (its logits come back to the CPU: synced)
+        sync(self.device)
+        return (time.perf_counter() - start) / min(n, len(tx))
 
     def _per_edge_seconds(self, times: list[float], arch: Any) -> float:
         """Seconds per image of the final network with ``arch``, from ``times``, those of the cells
@@ -1818,7 +1841,7 @@ class Search:
         # failure) is billed for what it used; a resumed one adds what it trains after.
         before = _final_partials(study).get(key, 0.0)
         billed = [0.0]
-        epoch_seconds = [0.0]
+        epoch_seconds = [0.0]  # (from the test's timing, then the training's epochs)
         start = time.perf_counter()
 
         def bill(seconds: float) -> None:
@@ -1837,12 +1860,20 @@ class Search:
         # What the budget has left is this training's time limit: on a device slower than when it
         # was probed (another process on it), the schedule is shortened to end within the budget
         # instead of overrunning it (measured on this CPU, 2026-12-03: a final training forecast at
-        # 171 s took 563 s under load, and overran a 4-minute budget by that much).
+        # 171 s took 563 s under load, and overran a 4-minute budget by that much). The test after
+        # it is left out of the limit, at the larger of its forecast and its pace timed now.
         left = self.budget.seconds_left(self._spent_with_finals(study))
+        tx, ty = p.tensors(p.test) if p.test is not None else (None, None)
+        test_reserve = pre = 0.0
+        if tx is not None and len(ty) and math.isfinite(left):
+            per_image = max(self._time_test(model, tx), EVAL_FRACTION * self._final_seconds_per_image(study, best.arch))
+            test_reserve = FINAL_MARGIN * per_image * len(ty)
+            epoch_seconds[0] = pre = time.perf_counter() - start
+            bill(pre)  # (the timing is paid for, as the training will be)
         try:
             result = train(model, x, y, None, None, cfg, num_classes=p.num_classes, seed=self.config.seed,
                            device=self.device, checkpoint=checkpoint, should_stop=self._stop_requested,
-                           on_epoch=on_epoch, time_limit=max(left, 0.0))
+                           on_epoch=on_epoch, time_limit=max(left - pre - test_reserve, 0.0))
         except BaseException as e:
             bill(time.perf_counter() - start)
             if not isinstance(e, torch.cuda.OutOfMemoryError):
@@ -1853,8 +1884,8 @@ class Search:
                 "--batch-size or --final-C/--final-N") from None
         test_metrics: dict[str, float] = {}
         n_test = 0
-        if p.test is not None:
-            tx, ty = p.tensors(p.test)
+        test_start = time.perf_counter()
+        if tx is not None:
             n_test = len(ty)
             test_metrics = evaluate(result.model, tx, ty, num_classes=p.num_classes, device=self.device)
             if n_test and not math.isfinite(test_metrics["loss"]):  # no validation set caught it
@@ -1879,7 +1910,8 @@ class Search:
         torch.save(artifact, tmp)
         os.replace(tmp, best_dir / "model.pt")
         (best_dir / "arch.txt").write_text(best.arch + "\n")
-        bill(result.device_seconds)  # (the epochs were billed as they ended; this adds the rest)
+        test_seconds = time.perf_counter() - test_start  # (and the model's saving)
+        bill(pre + result.device_seconds + test_seconds)  # (the epochs were billed as they ended: the rest)
         seconds = before + billed[0]  # every session of this final training
         if forecast > 0 and seconds > SLOWER_THAN_FORECAST * forecast and result.shortened is None:
             log.warning("the final training took %.3g device-s, %.1fx its forecast (%.3g s from the probes): the "
@@ -1890,7 +1922,8 @@ class Search:
                  "test_metrics": test_metrics, "params": cost.params, "macs": cost.macs,
                  "flops_nb201": cost.flops_nb201, "resolution": p.resolution,
                  "test_images": n_test, "train_images": len(y), "step_mode": result.step_mode,
-                 "fused": result.fused, "batch_size": result.batch_size, "forecast_seconds": forecast}
+                 "fused": result.fused, "batch_size": result.batch_size, "forecast_seconds": forecast,
+                 "test_seconds": pre + test_seconds}
         if result.shortened is not None:
             steps, planned = result.shortened
             final["shortened"] = {"steps": steps, "planned_steps": planned,
@@ -2015,7 +2048,8 @@ def _full_seconds(final: dict[str, Any]) -> float:
     """Device seconds the final training recorded in ``final``, shortened by the budget, would have
     taken in full at the pace it trained at."""
     steps = final["shortened"]
-    return float(final["device_seconds"]) * steps["planned_steps"] / max(1, steps["steps"])
+    test = float(final.get("test_seconds", 0.0))  # (not shortened: the same in full)
+    return (float(final["device_seconds"]) - test) * steps["planned_steps"] / max(1, steps["steps"]) + test
 
 
 def _shortened_note(final: dict[str, Any]) -> str:

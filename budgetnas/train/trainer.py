@@ -41,7 +41,7 @@ import statistics
 import threading
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext as _nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -57,6 +57,12 @@ METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
 STEP_MODES = ("auto", "eager", "graph")
 MAX_LR = 1e30  # above it, SGD steps overflow float32 (scaled by batch size up to 1e8 images)
 TIME_LIMIT_MARGIN = 0.03  # of a time limit, kept for what follows the last step (the caller's test, saving)
+# Evaluation batch sizes: 1024 images fill a GPU; on a CPU a batch is fastest when its activations
+# stay in cache, about this many values for the stem's output (benchmarks/eval_speed.py, 2026-12-06,
+# 2 cores, summed over the one-op cells: 64 images a batch were the fastest for NB201 C=16 at 28 px,
+# 256 and 512 for C=8 at 16 px; 1024, the default before, took 1.7x and 1.4x as long).
+EVAL_BATCH_CUDA = 1024
+EVAL_CPU_VALUES = 2 ** 20
 _CAPTURE_LOCK = threading.Lock()
 log = logging.getLogger("budgetnas")
 
@@ -75,7 +81,7 @@ class TrainConfig:
     grad_clip: float | None = 5.0
     crop_padding: int | None = None  # None: resolution // 8 (4 px at 32x32); 0 turns cropping off
     hflip: bool = False
-    eval_batch_size: int = 1024
+    eval_batch_size: int | None = None  # None: by device and network (eval_batch_size)
     step_mode: str = "auto"  # "auto": a CUDA graph on CUDA, eager elsewhere; "eager"; "graph"
     fuse: bool = False  # compile forward + loss (and backward) with torch.compile: fused kernels
 
@@ -102,9 +108,10 @@ class TrainConfig:
         if self.grad_clip is not None and not (self.grad_clip >= 0 and math.isfinite(self.grad_clip)):
             raise ConfigError(f"grad_clip must be a positive number, or 0 or None to turn clipping off, "
                               f"got {self.grad_clip!r}")
-        if isinstance(self.eval_batch_size, bool) or not isinstance(self.eval_batch_size, int) \
-                or self.eval_batch_size < 1:
-            raise ConfigError(f"eval_batch_size must be a positive integer, got {self.eval_batch_size!r}")
+        if self.eval_batch_size is not None and (isinstance(self.eval_batch_size, bool)
+                                                 or not isinstance(self.eval_batch_size, int) or self.eval_batch_size < 1):
+            raise ConfigError(f"eval_batch_size must be a positive integer or None (by device), "
+                              f"got {self.eval_batch_size!r}")
         if self.crop_padding is not None and (isinstance(self.crop_padding, bool)
                                               or not isinstance(self.crop_padding, int) or self.crop_padding < 0):
             raise ConfigError(f"crop_padding must be a non-negative integer (0 turns cropping off) or None "
@@ -119,6 +126,7 @@ class TrainConfig:
             return min(self.batch_size, n)
         cap = 512 if device_type == "cuda" else 256
         return min(cap, max(32, 2 ** int(math.log2(max(n, 2) / 16))), n)
+
 
 
 @dataclass
@@ -162,6 +170,19 @@ class Preempted(Exception):
         super().__init__(f"stopped on request in epoch {epoch} at step {step}"
                          + (" (checkpoint saved)" if saved else ""))
         self.epoch, self.step, self.saved = epoch, step, saved
+
+
+def eval_batch_size(device_type: str, model: nn.Module | None = None, image_shape: Sequence[int] = ()) -> int:
+    """The batch size evaluation runs at by default: 1024 on CUDA; elsewhere a power of two
+    from 32 to 1024 that keeps the output of ``model``'s first convolution for a batch of images
+    of ``image_shape`` (channels, height, width) near ``EVAL_CPU_VALUES`` values (64 without them)."""
+    if device_type == "cuda":
+        return EVAL_BATCH_CUDA
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None) if model is not None else None
+    if conv is None or len(image_shape) < 3:
+        return 64
+    per_image = conv.out_channels * image_shape[-1] * image_shape[-2]
+    return int(min(1024, max(32, 2 ** math.floor(math.log2(max(EVAL_CPU_VALUES / per_image, 1))))))
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -755,8 +776,9 @@ def train(
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor, *, device: str | torch.device = "auto",
-                   batch_size: int = 1024) -> torch.Tensor:
-    """Logits (float32, on the CPU) for normalised images ``x`` in evaluation mode."""
+                   batch_size: int | None = None) -> torch.Tensor:
+    """Logits (float32, on the CPU) for normalised images ``x`` in evaluation mode, ``batch_size``
+    at a time (None: :func:`eval_batch_size` of the device)."""
     dev = resolve_device(device)
     cuda = dev.type == "cuda"
     fmt = torch.channels_last if cuda else torch.contiguous_format
@@ -767,6 +789,8 @@ def predict_logits(model: nn.Module, x: torch.Tensor, *, device: str | torch.dev
     if not same:  # (never re-place a model that a live CUDA graph points at)
         model = model.to(dev, memory_format=fmt)
     model.eval()
+    if batch_size is None:
+        batch_size = eval_batch_size(dev.type, model, tuple(x.shape[1:]))
     outs = []
     # (zero images still run one empty batch: the result is (0, classes), not a 1-d empty tensor)
     for i in range(0, max(x.shape[0], 1), batch_size):
@@ -799,7 +823,7 @@ def metrics_from_confusion(conf: torch.Tensor) -> dict[str, float]:
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, num_classes: int,
-             device: str | torch.device = "auto", batch_size: int = 1024) -> dict[str, float]:
+             device: str | torch.device = "auto", batch_size: int | None = None) -> dict[str, float]:
     """Accuracy, balanced accuracy, macro-F1 and mean cross-entropy of ``model`` on ``(x, y)``."""
     logits = predict_logits(model, x, device=device, batch_size=batch_size)
     y = y.cpu()

@@ -427,7 +427,8 @@ def test_the_final_training_is_forecast_per_edge_from_the_one_op_cells(tmp_path,
     search, result = _search(tmp_path, splits, max_trials=1, final_epochs=1)
     assert sorted(probed) == sorted(per_op)  # each op once
     study = open_study(result.run_dir)
-    n_final = (len(search._load().train) + len(search._load().val)) * study_mod.FINAL_MARGIN
+    p = search._load()  # (images trained, one epoch, and tested)
+    n_final = (len(p.train) + len(p.val) + study_mod.EVAL_FRACTION * len(p.test)) * study_mod.FINAL_MARGIN
     mixed = "|avg_pool_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|"
     expected = (2 * 3e-4 + 6e-4 + 2e-5 + 1e-5 + 4e-4) / 6 * n_final
     assert search._final_seconds(study, mixed) == pytest.approx(expected)
@@ -813,6 +814,56 @@ def test_a_final_training_on_a_slowed_device_is_shortened_to_end_within_the_budg
     again = open_study(more.run_dir).user_attrs["final"]
     assert "shortened" not in again and again["arch"] == final["arch"] and more.test_metrics
     assert "shortened" not in more.stop_reason
+
+
+def test_the_final_models_test_is_reserved_inside_its_time_limit_and_paid_for(tmp_path, splits, monkeypatch) -> None:
+    # The test after the final training was neither in its time limit nor billed: on the 2-core
+    # CPU (2026-12-06, benchmarks/eval_speed.py) evaluating an image of the final network took
+    # 0.24-0.63 of training one, so 10,000 test images could overrun a few minutes' budget by a minute.
+    train = study_mod.train
+    seen: list[tuple[float, float]] = []  # (time limit, seconds trained) of the final training
+
+    def spy(*a, checkpoint=None, time_limit=None, **kw):
+        result = train(*a, checkpoint=checkpoint, time_limit=time_limit, **kw)
+        if checkpoint is not None and checkpoint.path.name.startswith("final-"):
+            seen.append((time_limit, result.device_seconds))
+        return result
+
+    monkeypatch.setattr(study_mod, "train", spy)
+    monkeypatch.setattr(Search, "_time_test", lambda self, model, tx: 0.01)  # a test timed at 10 ms an image
+    lefts: list[float] = []
+    real_final = Search._final
+
+    def left_at_start(self, study, best):
+        lefts.append(self.budget.seconds_left(self._spent_with_finals(study)))
+        return real_final(self, study, best)
+
+    monkeypatch.setattr(Search, "_final", left_at_start)
+    search, result = _search(tmp_path, splits, max_trials=1, final_epochs=2, max_time=3600)
+    study = open_study(result.run_dir)
+    final = study.user_attrs["final"]
+    (limit, trained), = seen
+    reserve = study_mod.FINAL_MARGIN * 0.01 * final["test_images"]  # 200 images: 2.2 s
+    assert final["test_images"] == 200 and lefts[0] - reserve - 1.0 < limit <= lefts[0] - reserve
+    # Billed: the training, and the test (with its timing and the model's saving) beside it.
+    assert final["test_seconds"] > 0
+    assert final["device_seconds"] == pytest.approx(trained + final["test_seconds"])
+    assert study.user_attrs["final_spent"]["device_seconds"] == pytest.approx(final["device_seconds"])
+    # And forecast: the reserve the search kept for the final training includes the test.
+    p = search._load()
+    per_image = search._final_seconds_per_image(study, final["arch"])
+    training_only = per_image * study_mod.FINAL_MARGIN * (len(p.train) + len(p.val)) * 2
+    assert search._final_seconds(study, final["arch"]) == pytest.approx(
+        training_only + per_image * study_mod.FINAL_MARGIN * study_mod.EVAL_FRACTION * 200)
+
+
+def test_a_shortened_final_is_forecast_in_full_from_its_training_not_its_test() -> None:
+    # Half of its steps trained in 8 s, and tested in 2 s: all of them need 16 s of training, and
+    # the same test (it scaled the test's seconds with the steps, asking for 2 s too many).
+    final = {"device_seconds": 10.0, "test_seconds": 2.0, "shortened": {"steps": 40, "planned_steps": 80}}
+    assert study_mod._full_seconds(final) == pytest.approx(18.0)
+    older = {"device_seconds": 10.0, "shortened": {"steps": 40, "planned_steps": 80}}  # a record without it
+    assert study_mod._full_seconds(older) == pytest.approx(20.0)
 
 
 def test_concurrent_trials_that_outrun_the_time_budget_are_cut_at_one_deadline(tmp_path, splits, monkeypatch) -> None:

@@ -193,6 +193,27 @@ def test_step_mode_and_batch_size_rules() -> None:
     assert TrainConfig(batch_size=4096).resolved_batch_size(1000, "cuda") == 1000
 
 
+def test_evaluation_batches_keep_a_cpu_batch_in_cache_and_fill_a_gpu() -> None:
+    # Measured on the 2-core CPU (2026-12-06, benchmarks/eval_speed.py): 1024 images a batch, the
+    # old default everywhere, took up to 3x as long as the best batch for the 28 px final network.
+    from budgetnas.train import eval_batch_size
+
+    def net(C: int) -> torch.nn.Module:
+        return NB201Space(C=C, N=1).build(ARCH, in_channels=1, num_classes=10)
+
+    assert eval_batch_size("cpu", net(16), (1, 28, 28)) == 64  # the final network on Fashion-MNIST
+    assert eval_batch_size("cpu", net(8), (1, 16, 16)) == 512  # a search network at 16 px
+    assert eval_batch_size("cpu", net(8), (1, 4, 4)) == 1024  # (at most 1024)
+    assert eval_batch_size("cpu", net(64), (3, 224, 224)) == 32  # (at least 32)
+    assert eval_batch_size("cpu", torch.nn.Linear(4, 2), (4,)) == 64  # no convolution to size it by
+    assert eval_batch_size("cuda", net(16), (1, 28, 28)) == 1024
+    # The batch changes the speed, not the answer.
+    model = seeded_build(lambda: net(4), 0)
+    x = torch.randn(300, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(predict_logits(model, x, device="cpu"), predict_logits(model, x, device="cpu", batch_size=7),
+                          atol=1e-5)
+
+
 def _cuda_run(tensors, mode: str, epochs: int = 4):
     space = NB201Space(C=8, N=1)
     model = seeded_build(lambda: space.build(ARCH, in_channels=1, num_classes=10), 0)

@@ -1,0 +1,114 @@
+"""How fast a network is evaluated, by evaluation batch size, beside what a training step costs.
+
+Every epoch of every trial scores the validation split, and the final model is tested once on the
+test split: on a CPU these forward passes cost a good share of what training does, and their
+batch size (``trainer.eval_batch_size``) matters. This script times ``evaluate`` on
+``--images`` random images at each batch size in ``--batches`` for the one-op NB201 cells (the
+extremes of cost) of a network (``-C``/``-N`` at ``--resolution``), and one epoch of training at
+the trainer's own batch size, and prints microseconds per image and the ratio of evaluating to
+training an image. The search reserves the final model's test inside the budget with that ratio
+(``study.EVAL_FRACTION``), so its largest value here is the one to check against. Appends the
+table, device, date (UTC) and command to ``benchmarks/RESULTS.md``.
+
+    python benchmarks/eval_speed.py                                  # the final network at 28 px, CPU
+    python benchmarks/eval_speed.py -C 8 -N 1 --resolution 16        # a search network
+    python benchmarks/eval_speed.py --resolution 32 --in-channels 3 --device cuda --batches 256,1024,4096
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+
+from benchmarks._report import add_network_args, append_results, run_line  # noqa: E402
+from budgetnas.search.study import EVAL_FRACTION  # noqa: E402
+from budgetnas.spaces import NB201Space  # noqa: E402
+from budgetnas.spaces.nb201 import NB201_OPS  # noqa: E402
+from budgetnas.train import TrainConfig, eval_batch_size, evaluate, resolve_device, seeded_build, train  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_network_args(ap, 28, "input size (28: Fashion-MNIST)")
+    ap.add_argument("--images", type=int, default=1024, help="images evaluated (and trained for one epoch)")
+    ap.add_argument("--batches", default="16,32,64,128,256,1024", help="evaluation batch sizes, comma-separated")
+    ap.add_argument("--repeats", type=int, default=2, help="timed evaluations per batch size (the best is kept)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dev = resolve_device(args.device)
+    batches = [int(b) for b in args.batches.split(",")]
+    space = NB201Space(C=args.C, N=args.N)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(args.images, args.in_channels, args.resolution, args.resolution, generator=gen)
+    y = torch.randint(0, 10, (args.images,), generator=gen)
+    bs = TrainConfig().resolved_batch_size(args.images, dev.type)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    # warm-up: first-call costs (allocator, kernels) are not the first cell's
+    train(seeded_build(lambda: space.build(("nor_conv_3x3",) * 6, in_channels=args.in_channels, num_classes=10), 0),
+          x[:bs * 4], y[:bs * 4], None, None, TrainConfig(epochs=1, warmup_epochs=0), num_classes=10, device=dev)
+    rows, ratios = [], []
+    for op in NB201_OPS:
+        arch = (op,) * 6
+        model = seeded_build(lambda: space.build(arch, in_channels=args.in_channels, num_classes=10), 0)
+        trained = train(model, x, y, None, None, TrainConfig(epochs=1, warmup_epochs=0), num_classes=10, seed=0,
+                        device=dev)
+        train_us = trained.device_seconds / args.images * 1e6
+        per_batch = {}
+        for b in batches:
+            evaluate(trained.model, x[:b], y[:b], num_classes=10, device=dev, batch_size=b)  # warm-up
+            best = float("inf")
+            for _ in range(args.repeats):
+                sync()
+                t0 = time.perf_counter()
+                evaluate(trained.model, x, y, num_classes=10, device=dev, batch_size=b)
+                sync()
+                best = min(best, time.perf_counter() - t0)
+            per_batch[b] = best / args.images * 1e6
+        fastest = min(per_batch, key=per_batch.get)
+        ratios.append(min(per_batch.values()) / train_us)
+        rows.append(f"| {op} | {train_us:.1f} | " + " | ".join(
+            (f"**{per_batch[b]:.1f}**" if b == fastest else f"{per_batch[b]:.1f}") for b in batches)
+            + f" | {per_batch[fastest] / train_us:.2f} |")
+
+    default = eval_batch_size(dev.type, trained.model, tuple(x.shape[1:]))
+    section = "\n".join([
+        f"## Evaluation speed by batch size, NB201 C={args.C} N={args.N} at {args.resolution} px ({dev.type})",
+        "",
+        run_line(__file__, argv, dev),
+        "",
+        f"One-op cells, {args.in_channels}x{args.resolution}x{args.resolution}, {args.images} random images. "
+        f"Training: one epoch at batch {bs}. Evaluation: `evaluate`, best of {args.repeats}; microseconds per "
+        "image (the fastest batch in bold), and evaluating over training an image at the fastest.",
+        "",
+        "| cell | train us/img | " + " | ".join(f"eval @{b}" for b in batches) + " | eval/train |",
+        "| --- | ---: | " + " | ".join("---:" for _ in batches) + " | ---: |",
+        *rows,
+        "",
+        f"The batch `evaluate` chooses for this network on {dev.type}: {default}. Evaluating an image costs "
+        f"{min(ratios):.2f} to {max(ratios):.2f} of training one here; the search reserves the final "
+        f"model's test at {EVAL_FRACTION:g} (`EVAL_FRACTION`)"
+        + (" (not met: raise it)" if max(ratios) > EVAL_FRACTION else "") + ".",
+    ])
+    print(section)
+    if args.out != "-":
+        append_results(Path(args.out), section)
+    return 0
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    code = main()
+    print(f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    raise SystemExit(code)
