@@ -94,12 +94,14 @@ if [ -n "$SMOKE" ]; then
   SPD=(--smoke --synthetic --cells best --batches 64 --modes eager,concurrent --concurrent 2)
   TRF=(--smoke)
   FFC=(-C 4 -N 1 --images 256 --cells 2 --epochs 1)
+  EVS=(-C 4 -N 1 --resolution 8 --images 128 --batches 32,64 --repeats 1)
 else
   E2E=(--data-root "$FM")
   THR=(--cifar-tar "$CIFAR" --epochs 3)
   SPD=(--cifar-tar "$CIFAR")
   TRF=(--table "$TABLE" --data-root "$FM")
   FFC=(--resolution 32 --in-channels 3 --images 8192 --epochs 2 --device cuda)
+  EVS=(--resolution 32 --in-channels 3 --images 8192 --batches 256,1024,4096 --device cuda)
 fi
 
 say "pack $PACK on $(hostname), $(date -u '+%Y-%m-%d %H:%M UTC'), limit ${PACK_LIMIT}s${SMOKE:+ (SMOKE: tiny CPU settings)}"
@@ -114,7 +116,8 @@ case "$PACK" in
       --rows "$OUT/rows-60-s0.jsonl" --out "$RES" "${E2E[@]}"
     stage "speed: best cell, unfused" 110 "$PY" benchmarks/gpu_speed.py --cells best --batches 512,1024 \
       --modes eager,graph,concurrent --out "$RES" "${SPD[@]}"
-    stage "throughput vs DataLoader" 100 "$PY" benchmarks/throughput.py --out "$RES" "${THR[@]}"
+    stage "throughput vs DataLoader" 95 "$PY" benchmarks/throughput.py --out "$RES" "${THR[@]}"
+    stage "evaluation speed by batch" 20 "$PY" benchmarks/eval_speed.py --out "$RES" "${EVS[@]}"
     ;;
   speed)
     stage "speed: four cells, unfused" 160 "$PY" benchmarks/gpu_speed.py --batches 512,1024 --out "$RES" "${SPD[@]}"
