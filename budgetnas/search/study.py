@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import socket
+import statistics
 import time
 import signal
 import threading
@@ -439,7 +440,7 @@ class Search:
             final_probes = time.perf_counter() - t0
             cells = [self.final_space.parse(c) for c in self.candidates] if only else \
                 self._uniform_archs(self.final_space)  # (their mean is a random cell's expectation)
-            scale = FINAL_MARGIN * n_final * self.config.final_epochs
+            scale = FINAL_MARGIN * self._final_images(p)
             each = [self._per_edge_seconds(times, a) * scale for a in cells]
             finals = {"cheapest": min(each), "average": sum(each) / len(each), "costliest": max(each)}
         mid = (per_trial["cheapest"] + per_trial["costliest"]) / 2
@@ -1705,10 +1706,7 @@ class Search:
         per_sample = self._final_seconds_per_image(study, arch)
         if not per_sample:
             return 0.0
-        p = self._load()
-        n_test = len(p.test) if p.test is not None else 0
-        forecast = per_sample * FINAL_MARGIN * ((len(p.train) + len(p.val)) * self.config.final_epochs
-                                                + EVAL_FRACTION * n_test)
+        forecast = per_sample * FINAL_MARGIN * self._final_images(self._load())
         done = study.user_attrs.get("final") or {}
         if arch is not None and self._final_done(study, arch, full=False) and done.get("shortened"):
             # Its final training was shortened: the device ran slower than the probes said, and
@@ -1716,6 +1714,12 @@ class Search:
             # would find the probes' forecast fits, and shorten it again to what is left).
             forecast = max(forecast, _full_seconds(done))
         return forecast
+
+    def _final_images(self, p: Prepared) -> float:
+        """What the final training and its test process, in images trained: train+validation for
+        each final epoch, and the test images at ``EVAL_FRACTION`` of a trained one each."""
+        n_test = len(p.test) if p.test is not None else 0
+        return (len(p.train) + len(p.val)) * self.config.final_epochs + EVAL_FRACTION * n_test
 
     def _final_seconds_per_image(self, study: optuna.Study, arch: str | None) -> float:
         """Seconds a training step of the final network with ``arch`` (None: the costliest cell)
@@ -1730,14 +1734,16 @@ class Search:
 
     def _time_test(self, model: torch.nn.Module, tx: torch.Tensor) -> float:
         """Seconds per image of testing ``model`` (untrained: the pace is the same) on this device
-        now: one evaluation batch of ``tx`` timed after one of warm-up (a few hundred ms on a CPU)."""
+        now: the median of three evaluation batches of ``tx`` after one of warm-up (about a second
+        for the 28 px final network on a 2-core CPU)."""
         n = eval_batch_size(self.device.type, model, tuple(tx.shape[1:]))
         predict_logits(model, tx[:n], device=self.device)
-        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda *_: None)
-        start = time.perf_counter()
-        predict_logits(model, tx[:n], device=self.device)  # (its logits come back to the CPU: synced)
-        sync(self.device)
-        return (time.perf_counter() - start) / min(n, len(tx))
+        took = []
+        for _ in range(3):  # (the median: one batch stalled by a burst of load would shorten the training)
+            start = time.perf_counter()
+            predict_logits(model, tx[:n], device=self.device)  # (its logits come back to the CPU: synced)
+            took.append(time.perf_counter() - start)
+        return statistics.median(took) / min(n, len(tx))
 
     def _per_edge_seconds(self, times: list[float], arch: Any) -> float:
         """Seconds per image of the final network with ``arch``, from ``times``, those of the cells
@@ -1760,7 +1766,9 @@ class Search:
     def _final_key(self, arch: str) -> str:
         """The key of ``arch``'s final training under this session's settings (its checkpoint and
         its record of seconds paid while cut off)."""
-        cfg = self._final_train_config()
+        # (The evaluation batch does not change the training; 1024, its value before it was chosen
+        # per network, keeps the keys, and so the checkpoints, of final trainings cut off before.)
+        cfg = replace(self._final_train_config(), eval_batch_size=1024)
         return hashlib.blake2b(f"{arch}|{self.final_space.spec()}|{cfg}".encode(), digest_size=8).hexdigest()
 
     def _final_to_come(self, study: optuna.Study, arch: str) -> float:
@@ -1865,12 +1873,13 @@ class Search:
         left = self.budget.seconds_left(self._spent_with_finals(study))
         tx, ty = p.tensors(p.test) if p.test is not None else (None, None)
         test_reserve = pre = 0.0
-        if tx is not None and len(ty) and math.isfinite(left):
-            per_image = max(self._time_test(model, tx), EVAL_FRACTION * self._final_seconds_per_image(study, best.arch))
-            test_reserve = FINAL_MARGIN * per_image * len(ty)
-            epoch_seconds[0] = pre = time.perf_counter() - start
-            bill(pre)  # (the timing is paid for, as the training will be)
         try:
+            if tx is not None and len(ty) and math.isfinite(left):
+                per_image = max(self._time_test(model, tx),
+                                EVAL_FRACTION * self._final_seconds_per_image(study, best.arch))
+                test_reserve = FINAL_MARGIN * per_image * len(ty)
+                epoch_seconds[0] = pre = time.perf_counter() - start
+                bill(pre)  # (the timing is paid for, as the training will be)
             result = train(model, x, y, None, None, cfg, num_classes=p.num_classes, seed=self.config.seed,
                            device=self.device, checkpoint=checkpoint, should_stop=self._stop_requested,
                            on_epoch=on_epoch, time_limit=max(left - pre - test_reserve, 0.0))
@@ -1887,7 +1896,10 @@ class Search:
         test_start = time.perf_counter()
         if tx is not None:
             n_test = len(ty)
-            test_metrics = evaluate(result.model, tx, ty, num_classes=p.num_classes, device=self.device)
+            try:
+                test_metrics = evaluate(result.model, tx, ty, num_classes=p.num_classes, device=self.device)
+            finally:  # (a test that fails is paid for too; one that succeeds, with the saving below)
+                bill(pre + result.device_seconds + time.perf_counter() - test_start)
             if n_test and not math.isfinite(test_metrics["loss"]):  # no validation set caught it
                 checkpoint.delete()  # (a broken network: nothing to resume from)
                 raise TrialFailed(

@@ -14,6 +14,7 @@ from budgetnas.data import DataSplits, from_arrays
 from budgetnas.errors import BudgetError, ConfigError, ResumeError, RunDirError
 from budgetnas.search import Search, SearchConfig, open_study
 from budgetnas.search.records import record_of, spent_of, status_of
+import budgetnas.search.study as study_mod
 from budgetnas.search.study import RunLock
 from budgetnas.strategies import create_strategy
 
@@ -275,6 +276,19 @@ def test_dry_run_reserves_the_final_training_the_run_would(tmp_path: Path, split
                                                                                       "final_C": 8})
     resized = Search(cfg, data=splits, progress=False).dry_run()
     assert resized["probe_seconds"] > 0  # (review) the final network changed: the run probes it again
+
+
+def test_the_dry_run_forecasts_the_final_training_and_its_test_as_the_run_does(tmp_path: Path, splits: DataSplits,
+                                                                                monkeypatch) -> None:
+    # (Review, 2026-12-06) the run reserved the final model's test beside its training, the dry
+    # run did not: it promised more trials than the run would train.
+    monkeypatch.setattr(Search, "_probe", lambda self, arch, space, *a, **kw: 1e-5 if space is self.space else 1e-3)
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "r"), max_device_hours=0.1, **{**TINY, "final_epochs": 1})
+    dry = Search(cfg, data=splits, progress=False).dry_run()["final_training_seconds"]
+    search, result = _search(tmp_path, splits, max_trials=1, final_epochs=1, name="run")
+    p = search._load()
+    assert len(p.test) > 0 and dry["costliest"] == pytest.approx(search._final_seconds(open_study(result.run_dir), None))
+    assert dry["costliest"] > 1e-3 * study_mod.FINAL_MARGIN * (len(p.train) + len(p.val))  # (the test's share)
 
 
 def test_a_study_budgetnas_did_not_make_is_refused_and_left_as_it_is(tmp_path: Path, splits: DataSplits) -> None:
