@@ -125,37 +125,33 @@ class BudgetLedger:
                                               state="running", forecast=forecast, heartbeat=now))
         return Slot(trial_key, forecast)
 
-    def extend(self, slot: Slot, seconds: float, *, seconds_limit: float) -> Slot | None:
+    def extend(self, slot: Slot, seconds: float, *, seconds_limit: float, worker: str) -> Slot | None:
         """Reserve up to ``seconds`` more for a running trial that has used its forecast (a slower
         device than measured, a wrong forecast): as much as fits under ``seconds_limit`` beside
         every other reservation, atomically; the slot with its larger reservation, or None when
-        nothing is left (the trial must stop: the budget is spent). Workers of a shared study
-        each hold only what they reserved, so two trials outrunning their forecasts at once
-        cannot both take the same last seconds."""
-        for attempt in range(100):
-            # The row is locked from the read on (PostgreSQL); SQLite has no row locks, and the
-            # update applies only if no other worker changed the row since the read (else read again).
-            if attempt:
-                time.sleep(0.001 * min(attempt, 20))
-            with self.engine.begin() as c:
-                row = c.execute(sa.select(BUDGET.c.seconds_reserved, BUDGET.c.seconds_committed)
-                                .where(BUDGET.c.study == self.study).with_for_update()).first()
-                if row is None:
-                    return None
-                used = float(row.seconds_committed) + float(row.seconds_reserved)
-                grant = min(seconds, seconds_limit - used)
-                if grant <= 0:
-                    return None
-                done = c.execute(sa.update(BUDGET).where(
-                    BUDGET.c.study == self.study, BUDGET.c.seconds_reserved == row.seconds_reserved,
-                    BUDGET.c.seconds_committed == row.seconds_committed)
-                    .values(seconds_reserved=BUDGET.c.seconds_reserved + grant))
-                if done.rowcount != 1:
-                    continue
-                c.execute(sa.update(SLOTS).where(SLOTS.c.study == self.study, SLOTS.c.trial_key == slot.trial_key)
-                          .values(forecast=slot.forecast + grant))
-                return Slot(slot.trial_key, slot.forecast + grant)
-        return None
+        nothing is left (the trial must stop: the budget is spent) or the slot is no longer this
+        ``worker``'s running one (another worker took it over after a lapse of its heartbeat).
+        Workers of a shared study each hold only what they reserved, so two trials outrunning
+        their forecasts at once cannot both take the same last seconds."""
+        with self.engine.begin() as c:
+            # The slot's row first, as claim_stale and release lock them (PostgreSQL: no lock-order
+            # deadlock); SQLite takes its write lock here, so nothing changes until the commit.
+            mine = c.execute(sa.update(SLOTS).where(
+                SLOTS.c.study == self.study, SLOTS.c.trial_key == slot.trial_key, SLOTS.c.state == "running",
+                SLOTS.c.worker == worker).values(heartbeat=time.time())).rowcount
+            if mine != 1:
+                return None
+            row = c.execute(sa.select(BUDGET.c.seconds_reserved, BUDGET.c.seconds_committed)
+                            .where(BUDGET.c.study == self.study).with_for_update()).first()
+            grant = min(seconds, seconds_limit - float(row.seconds_committed) - float(row.seconds_reserved)) \
+                if row is not None else 0.0
+            if grant <= 0:
+                return None
+            c.execute(sa.update(BUDGET).where(BUDGET.c.study == self.study)
+                      .values(seconds_reserved=BUDGET.c.seconds_reserved + grant))
+            c.execute(sa.update(SLOTS).where(SLOTS.c.study == self.study, SLOTS.c.trial_key == slot.trial_key)
+                      .values(forecast=slot.forecast + grant))
+        return Slot(slot.trial_key, slot.forecast + grant)
 
     def release(self, slot: Slot) -> None:
         """Give a slot back unused (e.g. a cell over the size limit, which costs nothing)."""

@@ -1127,24 +1127,33 @@ class Search:
                 if shared:
                     allowed, allowed_by = self.budget.wall_seconds_left(spent), "time"
                     if slot is not None and limit is not None:
-                        grant = _Grant(self.ledger, slot, limit, self.budget.binding(spent, device_only=True))
+                        grant = _Grant(self.ledger, slot, limit, self.budget.binding(spent, device_only=True), worker)
                 else:
                     allowed, allowed_by = self.budget.seconds_left(spent), self.budget.binding(spent)
             paid = TrialOutcome("running")
             in_flight: Any = contextlib.nullcontext()
             if share is not None:
                 in_flight = self._cell_in_flight(cell_key, cache)
+            settled: list[bool] = []
+
+            def settle(seconds: float) -> None:
+                """Close the slot of a trial that stopped unfinished for what it used, before its
+                retry is queued: a worker taking the retry first would find the slot running and
+                reuse its reservation without a check against the limit."""
+                held = grant.slot if grant is not None else slot  # (with what it was extended by)
+                if held is not None and not settled:
+                    self.ledger.commit(held, seconds, finished=False)
+                    settled.append(True)
+
             try:
                 with in_flight:
                     outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker, paid, share,
-                                              allowed=allowed, allowed_by=allowed_by, grant=grant)
+                                              allowed=allowed, allowed_by=allowed_by, grant=grant, settle=settle)
             except Preempted:
-                if grant is not None:
-                    slot = grant.slot  # (with what it was extended by)
-                if slot is not None:
-                    self.ledger.commit(slot, paid.device_seconds, finished=False)
+                settle(paid.device_seconds)
                 if paid.cut_by_budget:  # (the wall time is recorded by the loop's `finally`)
-                    if spent_of(study).trials == 0:
+                    # (A shared study's other workers may be finishing the trials that it needs.)
+                    if spent_of(study).trials == 0 and not shared:
                         raise BudgetError(
                             f"the budget ({self.budget.describe()}) ran out during the first trial: it was "
                             f"forecast at {forecast:.3g} s and cut after {paid.cut_after:.3g} s, leaving the final "
@@ -1318,7 +1327,8 @@ class Search:
     def _run_trial(self, study: optuna.Study, trial: optuna.Trial, arch: Any, p: Prepared,
                    cache: dict[str, int], pruner: Any, worker: str, paid: "TrialOutcome",
                    share: "DeviceShare | None" = None, allowed: float = math.inf,
-                   allowed_by: str = "the", grant: "_Grant | None" = None) -> "TrialOutcome":
+                   allowed_by: str = "the", grant: "_Grant | None" = None,
+                   settle: Callable[[float], None] | None = None) -> "TrialOutcome":
         """Train (or reject, or look up) one candidate and record it; returns what the loop needs.
 
         ``paid`` is filled in as epochs finish, so a caller that catches :class:`Preempted` knows
@@ -1326,7 +1336,8 @@ class Search:
         seconds the training stops with a checkpoint (``paid.cut_by_budget``), as on a signal;
         ``allowed_by`` names the limit that set them ("time", "device-hour", "dollar"). So it
         does when it has used the device seconds it holds in a shared study's ledger and the
-        ledger has no more for it (``grant``).
+        ledger has no more for it (``grant``). A trial stopped unfinished calls ``settle`` with the
+        seconds it used before it is queued again.
         """
         cfg = self.config
         fidelity = self._fidelity(p)
@@ -1434,6 +1445,8 @@ class Search:
             trial.set_user_attr("status", "interrupted")
             trial.set_user_attr("reason", reason)
             study.tell(trial, state=TrialState.FAIL)
+            if settle is not None:
+                settle(paid.device_seconds)
             study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, "trial_key": key})
 
         fault = _injected_faults().get(trial.number)
@@ -2038,21 +2051,32 @@ class TrialOutcome:
 
 class _Grant:
     """The device seconds a trial of a shared study holds in the ledger: its forecast, reserved
-    when it started, extended as the trial outruns it (a quarter more at a time) while the ledger
-    has seconds under ``limit`` that no other trial holds. ``by`` names the limit ("device-hour"
-    or "dollar"). Read a few times per epoch; the database is written only to extend."""
+    when it started, extended as the trial outruns it (a quarter more at a time, at least 0.5 s)
+    while the ledger has seconds under ``limit`` that no other trial holds. ``by`` names the limit
+    ("device-hour" or "dollar"). Read before every step; the database is written only to extend."""
 
-    def __init__(self, ledger: BudgetLedger, slot: Slot, limit: float, by: str) -> None:
-        self.ledger, self.slot, self.limit, self.by = ledger, slot, limit, by
+    def __init__(self, ledger: BudgetLedger, slot: Slot, limit: float, by: str, worker: str) -> None:
+        self.ledger, self.slot, self.limit, self.by, self.worker = ledger, slot, limit, by, worker
+        self.extended = 0  # times the reservation was extended
+        self._retry_at = 0.0
 
     def covers(self, used: float) -> bool:
         """Whether the trial may go on, having used ``used`` device seconds."""
-        if used <= self.slot.forecast:
+        if used <= self.slot.forecast or time.monotonic() < self._retry_at:
             return True
-        more = self.ledger.extend(self.slot, max(used - self.slot.forecast, 0.25 * self.slot.forecast, 0.5),
-                                  seconds_limit=self.limit)
-        if more is not None:
-            self.slot = more
+        try:
+            more = self.ledger.extend(self.slot, used - self.slot.forecast + max(0.25 * self.slot.forecast, 0.5),
+                                      seconds_limit=self.limit, worker=self.worker)
+        except sqlalchemy.exc.SQLAlchemyError as e:
+            # The database did not answer (locked, a dropped connection): the trial goes on, and
+            # asks again in a second, rather than fail with its work thrown away.
+            log.warning("could not extend the trial's budget reservation (%s); retrying", first_line(e))
+            self._retry_at = time.monotonic() + 1.0
+            return True
+        if more is None:
+            return False
+        self.slot = more
+        self.extended += 1
         return used <= self.slot.forecast
 
 

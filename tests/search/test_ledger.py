@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from budgetnas.search.ledger import BudgetLedger
 
 
@@ -132,11 +134,11 @@ def test_a_trial_outrunning_its_forecast_extends_its_reservation_only_as_far_as_
     a = ledger.reserve("a", "w1", max_trials=None, seconds_limit=10.0, forecast=4.0)
     b = other.reserve("b", "w2", max_trials=None, seconds_limit=10.0, forecast=4.0)
     assert a is not None and b is not None
-    a = ledger.extend(a, 1.5, seconds_limit=10.0)
+    a = ledger.extend(a, 1.5, seconds_limit=10.0, worker="w1")
     assert a is not None and a.forecast == 5.5 and ledger.usage() == (2, 9.5)
-    b = other.extend(b, 1.5, seconds_limit=10.0)  # only 0.5 s are left: it gets those
+    b = other.extend(b, 1.5, seconds_limit=10.0, worker="w2")  # only 0.5 s are left: it gets those
     assert b is not None and b.forecast == 4.5 and ledger.usage() == (2, 10.0)
-    assert ledger.extend(a, 1.5, seconds_limit=10.0) is None  # spent: the trial must stop
+    assert ledger.extend(a, 1.5, seconds_limit=10.0, worker="w1") is None  # spent: the trial must stop
     ledger.commit(a, 5.2, finished=False)  # cut after 5.2 s: the whole extended reservation comes off
     assert ledger.usage() == (2, 9.7)
     # each slot records what it holds (a dead worker's is given back from there); the cut one, none
@@ -145,3 +147,51 @@ def test_a_trial_outrunning_its_forecast_extends_its_reservation_only_as_far_as_
     assert ledger.usage() == (2, 9.7)
     ledger.close()
     other.close()
+
+
+def test_a_slot_taken_over_by_another_worker_is_not_extended(tmp_path: Path) -> None:
+    # (Review, 2026-12-06) a live worker whose heartbeat lapsed had its slot claimed by another;
+    # extending it then put the released seconds back and overwrote the retry's reservation.
+    import time
+
+    ledger = _ledger(tmp_path)
+    a = ledger.reserve("a", "w1", max_trials=None, seconds_limit=10.0, forecast=4.0)
+    time.sleep(0.3)
+    assert ledger.claim_stale("a", "w2", 0.2)  # w2 re-queues it: the 4 s are given back
+    assert ledger.extend(a, 1.0, seconds_limit=10.0, worker="w1") is None  # w1 must stop
+    assert ledger.usage() == (1, 0.0)
+    ledger.close()
+
+
+def extend_together(url: str, study: str) -> None:
+    """Eight workers' trials outrun their forecasts at once and keep asking for more: the ledger at
+    ``url`` must hand out the seconds left exactly once (also run on PostgreSQL)."""
+    import threading
+
+    limit = 20.0
+    got: list[float] = []
+    started = threading.Barrier(8)
+
+    def worker(i: int) -> None:
+        ledger = BudgetLedger(url, study)
+        slot = ledger.reserve(f"t{i}", f"w{i}", max_trials=None, seconds_limit=limit, forecast=1.0)
+        assert slot is not None
+        started.wait(30)  # all eight are training: then they all outrun their forecasts
+        while (more := ledger.extend(slot, 0.3, seconds_limit=limit, worker=f"w{i}")) is not None:
+            slot = more
+        got.append(slot.forecast)
+        ledger.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    ledger = BudgetLedger(url, study)
+    assert len(got) == 8 and ledger.usage() == (8, pytest.approx(limit))
+    assert sum(got) == pytest.approx(limit)  # what each slot holds adds up to the ledger's total
+    ledger.close()
+
+
+def test_trials_outrunning_their_forecasts_together_never_hold_more_than_the_limit(tmp_path: Path) -> None:
+    extend_together(f"sqlite:///{tmp_path / 'ledger.db'}", "s")

@@ -179,32 +179,7 @@ def test_a_killed_workers_trial_is_requeued_by_heartbeat(postgres: str, tmp_path
 
 
 def test_trials_outrunning_their_forecasts_together_never_hold_more_than_the_limit(postgres: str) -> None:
-    # Eight workers' trials all outrun their forecasts at once and keep asking for more: the ledger
-    # hands out the seconds left exactly once (a conditional UPDATE under PostgreSQL's row lock).
-    import threading
+    # Here under PostgreSQL's row locks (the ledger's SQL locks the slot row, then the budget's).
+    from tests.search.test_ledger import extend_together
 
-    from budgetnas.search.ledger import BudgetLedger
-
-    limit = 20.0
-    got: list[float] = []
-    started = threading.Barrier(8)
-
-    def worker(i: int) -> None:
-        ledger = BudgetLedger(postgres, "extend")
-        slot = ledger.reserve(f"t{i}", f"w{i}", max_trials=None, seconds_limit=limit, forecast=1.0)
-        assert slot is not None
-        started.wait(30)  # all eight are training: then they all outrun their forecasts
-        while (more := ledger.extend(slot, 0.3, seconds_limit=limit)) is not None:
-            slot = more
-        got.append(slot.forecast)
-        ledger.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    ledger = BudgetLedger(postgres, "extend")
-    assert len(got) == 8 and ledger.usage() == (8, pytest.approx(limit))
-    assert sum(got) == pytest.approx(limit)  # what each slot holds adds up to the ledger's total
-    ledger.close()
+    extend_together(postgres, "extend")
