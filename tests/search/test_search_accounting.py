@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import optuna
 import pytest
 
 import budgetnas.search.study as study_mod
@@ -346,6 +347,13 @@ def test_a_shared_studys_trial_that_outruns_the_device_budget_is_cut_where_the_l
         return more
 
     monkeypatch.setattr(BudgetLedger, "extend", spy)
+    events: list[str] = []  # the cut trial's slot must be closed before its retry is queued (review)
+    commit, enqueue = BudgetLedger.commit, optuna.Study.enqueue_trial
+    monkeypatch.setattr(BudgetLedger, "commit", lambda self, slot, seconds, finished=True: (
+        events.append(f"commit finished={finished}"), commit(self, slot, seconds, finished=finished))[1])
+    monkeypatch.setattr(optuna.Study, "enqueue_trial", lambda self, *a, **kw: (
+        events.append("enqueue retry" if "retry_of" in (kw.get("user_attrs") or {}) else "enqueue"),
+        enqueue(self, *a, **kw))[1])
     result = search.run()
     study = open_study(None, storage=search.config.storage, study_name="s")
     cut = study.get_trials()[1]
@@ -360,6 +368,7 @@ def test_a_shared_studys_trial_that_outruns_the_device_budget_is_cut_where_the_l
     # It was cut where the ledger ran out, not where its first reservation did: it reserved more
     # as it went, up to about the 4 s the budget had left.
     assert extended and max(extended) > 3.0 and record_of(cut)["device_seconds"] > 3.0, (extended, record_of(cut))
+    assert events.index("commit finished=False") < events.index("enqueue retry"), events
 
 
 def test_a_shared_studys_trial_that_outruns_the_time_budget_is_cut_at_its_deadline(
