@@ -101,7 +101,7 @@ else
   SPD=(--cifar-tar "$CIFAR")
   TRF=(--table "$TABLE" --data-root "$FM")
   FFC=(--resolution 32 --in-channels 3 --images 8192 --epochs 2 --device cuda)
-  EVS=(--resolution 32 --in-channels 3 --images 8192 --batches 256,1024,4096 --device cuda)
+  EVS=(--resolution 32 --in-channels 3 --images 4096 --batches 256,1024,4096 --repeats 2 --device cuda)
 fi
 
 say "pack $PACK on $(hostname), $(date -u '+%Y-%m-%d %H:%M UTC'), limit ${PACK_LIMIT}s${SMOKE:+ (SMOKE: tiny CPU settings)}"
