@@ -2057,7 +2057,6 @@ class _Grant:
 
     def __init__(self, ledger: BudgetLedger, slot: Slot, limit: float, by: str, worker: str) -> None:
         self.ledger, self.slot, self.limit, self.by, self.worker = ledger, slot, limit, by, worker
-        self.extended = 0  # times the reservation was extended
         self._retry_at = 0.0
 
     def covers(self, used: float) -> bool:
@@ -2076,7 +2075,6 @@ class _Grant:
         if more is None:
             return False
         self.slot = more
-        self.extended += 1
         return used <= self.slot.forecast
 
 
