@@ -52,6 +52,7 @@ from budgetnas.data import DataSplits, channel_stats, load_dataset, stratified_s
 from budgetnas.errors import BudgetError  # noqa: E402
 from budgetnas.nn.resnet import resnet  # noqa: E402
 from budgetnas.search import Search, SearchConfig  # noqa: E402
+from budgetnas.search.records import final_epochs_trained  # noqa: E402
 from budgetnas.search.study import FINAL_MARGIN, PROBE_STEPS_CUDA  # noqa: E402
 from budgetnas.spaces import create_space  # noqa: E402
 from budgetnas.train import TrainConfig, evaluate, resolve_device, seeded_build, train  # noqa: E402
@@ -241,17 +242,11 @@ def run_nas(splits: DataSplits, budget: float, seed: int, args: argparse.Namespa
         "ledger_s": result.spent.device_seconds, "total_s": total,
         "accuracy": result.test_metrics.get("accuracy", float("nan")),
         "arch": result.best_arch, "step_mode": args.step_mode, "concurrent": args.concurrent,
-        "fuse": args.fuse, "detail": f"final C={final_C} N={final_N} x {trained_epochs(final, final_epochs)} ep "
+        "fuse": args.fuse, "detail": f"final C={final_C} N={final_N} x {final_epochs_trained(final) if final else final_epochs}"
+        f"{' (shortened)' if final.get('shortened') else ''} "
         f"(forecast {epoch_s:.2f} s/ep)", "stop": result.stop_reason, "retries": attempts,
         "cost_usd": result.spent.cost,
     }
-
-
-def trained_epochs(final: dict[str, Any], planned: int) -> str:
-    """The final training's epochs: planned, or how far the budget let a shortened one get (the
-    search shortens it when the device runs slower than its probes said)."""
-    shortened = final.get("shortened")
-    return f"{shortened['epochs']:.3g} of {planned} (shortened)" if shortened else str(planned)
 
 
 def run_resnet(splits: DataSplits, budget: float, seed: int, device: torch.device) -> dict[str, Any]:

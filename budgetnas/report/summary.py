@@ -8,10 +8,10 @@ from pathlib import Path
 
 import optuna
 
-from budgetnas.errors import plural
 from budgetnas.search.config import SearchConfig
 from budgetnas.search.budget import Spent, dollars
-from budgetnas.search.records import UNAFFORDABLE_REASON, TrialView, pareto, ranked, spent_of, status_of
+from budgetnas.search.records import (UNAFFORDABLE_REASON, TrialView, final_epochs_trained, pareto, ranked, spent_of,
+                                      status_of)
 
 
 def _fmt_params(n: int | None) -> str:
@@ -75,7 +75,8 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
         m = final.get("test_metrics", {})
         lines.append("")
         lines.append(
-            f"final: trial #{final['trial']} retrained {_final_epochs(final)} on {final['train_images']} "
+            f"final: trial #{final['trial']} retrained {final_epochs_trained(final)}"
+            f"{' (shortened to end within the budget)' if final.get('shortened') else ''} on {final['train_images']} "
             f"images, {_fmt_params(final.get('params'))} params, {final.get('macs', 0) / 1e6:.1f}M MACs "
             f"at {final.get('resolution')}px, {final['device_seconds']:.1f} device-s ({money(final['cost'])})"
             + (f", forecast {final['forecast_seconds']:.1f} s" if final.get("forecast_seconds") else ""))
@@ -87,14 +88,6 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
             lines.append("test: no test set was held out (evaluate the model on your own test data)")
         lines.append(f"architecture: {final['arch']}")
     return "\n".join(lines)
-
-
-def _final_epochs(final: dict) -> str:
-    """How long the final model trained: its epochs, or how far a time limit let it get."""
-    shortened = final.get("shortened")
-    if not shortened:
-        return plural(final["epochs"], "epoch")
-    return f"{shortened['epochs']:.3g} of {plural(final['epochs'], 'epoch')} (shortened to end within the budget)"
 
 
 def current_summary(run_dir: Path, spent: Spent) -> dict | None:

@@ -27,6 +27,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from budgetnas.errors import plural
 from budgetnas.search.budget import Spent
 
 RECORD_VERSION = 2
@@ -125,6 +126,14 @@ def pareto(study: optuna.Study) -> list[int]:
     if len(study.directions) < 2:
         return []
     return [t.number for t in study.best_trials if status_of(t) in ("complete", "cached")]
+
+
+def final_epochs_trained(final: dict[str, Any]) -> str:
+    """How long the final model trained: ``30 epochs``, or ``2.5 of 30 epochs`` where the budget
+    shortened it (its ``shortened`` entry says how far it got)."""
+    shortened = final.get("shortened")
+    planned = plural(final["epochs"], "epoch")
+    return f"{shortened['epochs']:.3g} of {planned}" if shortened else planned
 
 
 def to_jsonable(x: Any) -> Any:

@@ -45,7 +45,7 @@ from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner
 from budgetnas.search.records import (CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY,
                                       UNAFFORDABLE_REASON, TrialView,
-                                      counts_as_trial, paid_of, pareto, ranked, record_of, spent_of, status_of,
+                                      counts_as_trial, final_epochs_trained, paid_of, pareto, ranked, record_of, spent_of, status_of,
                                       to_jsonable)
 from budgetnas.spaces import BaseSpace, create_space
 from budgetnas.strategies import PARTIAL_SCORE, create_strategy
@@ -2094,7 +2094,7 @@ def _shortened_note(final: dict[str, Any]) -> str:
     forecast = float(final.get("forecast_seconds") or 0.0)
     why = (f"the device trained slower than its probes forecast ({forecast:.3g} s)" if forecast <= limit else
            f"the budget had {max(limit, 0):.3g} s left, less than its forecast ({forecast:.3g} s)")
-    got = f"{epochs:.3g} of {final['epochs']} epochs ({shortened['steps']} of {shortened['planned_steps']} steps)"
+    got = f"{final_epochs_trained(final)} ({shortened['steps']} of {shortened['planned_steps']} steps)"
     if epochs <= 1 and final["device_seconds"] > limit:  # (the least a final training gets)
         done = f"the final training was shortened to {got}, its least, and still overran the {max(limit, 0):.3g} s left"
     else:
