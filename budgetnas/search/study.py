@@ -1236,9 +1236,8 @@ class Search:
         if self.budget.stop_reason(self.budget.with_reserve(so_far, own), forecast, forecast * k) is None:
             return None
         # (what is left before its final training: the stop reason of with_own would say "0 remain")
-        left = self.budget.device_seconds_left(so_far) - forecast
-        if self.budget.max_time is not None:
-            left = min(left, self.budget.max_time - so_far.wall_seconds - forecast * k)
+        left = min(self.budget.device_seconds_left(so_far) - forecast,
+                   self.budget.wall_seconds_left(so_far) - forecast * k)
         return (f"{UNAFFORDABLE_REASON} is forecast at {own:.3g} device-s, and the budget has "
                 f"{max(left, 0):.3g} s left beside its trial ({forecast:.3g} device-s)")
 
