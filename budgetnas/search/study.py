@@ -1938,9 +1938,11 @@ class Search:
         bill(pre + result.device_seconds + test_seconds)  # (the epochs were billed as they ended: the rest)
         seconds = before + billed[0]  # every session of this final training
         if forecast > 0 and seconds > SLOWER_THAN_FORECAST * forecast and result.shortened is None:
-            log.warning("the final training took %.3g device-s, %.1fx its forecast (%.3g s from the probes): the "
-                        "device ran slower than when it was probed (another process on it?), so the budget was "
-                        "overrun by the difference", seconds, seconds / forecast, forecast)
+            limited = math.isfinite(self.budget.seconds_left(Spent()))  # (not max_trials alone)
+            log.log(logging.WARNING if limited else logging.INFO,
+                    "the final training took %.3g device-s, %.1fx its forecast (%.3g s from the probes): the "
+                    "device ran slower than when it was probed (another process on it?)%s", seconds,
+                    seconds / forecast, forecast, ", so the budget was overrun by the difference" if limited else "")
         final = {"arch": best.arch, "settings": self._final_settings(), "trial": best.number, "epochs": cfg.epochs,
                  "device_seconds": seconds, "cost": self.budget.cost_of(seconds),
                  "test_metrics": test_metrics, "params": cost.params, "macs": cost.macs,

@@ -6,6 +6,7 @@ training's settings and a fingerprint of settings as they take effect."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -1013,3 +1014,18 @@ def test_a_final_shortened_because_the_budget_was_short_says_so_not_that_the_dev
     assert final["shortened"]["time_limit"] < final["forecast_seconds"]
     assert "the budget had" in result.stop_reason and "less than its forecast" in result.stop_reason
     assert "slower than its probes" not in result.stop_reason
+
+
+@pytest.mark.parametrize("limit", [{}, {"max_device_hours": 1.0}])
+def test_a_final_training_slower_than_forecast_warns_of_an_overrun_only_where_a_budget_was(
+        tmp_path, splits, monkeypatch, caplog, limit) -> None:
+    """(review 2026-12-06) With max_trials alone, "so the budget was overrun by the difference"
+    was a warning of something that did not happen: no time or money limit was set."""
+    real_probe = Search._probe
+    monkeypatch.setattr(Search, "_probe", lambda self, arch, space, *a, **kw: (
+        real_probe(self, arch, space, *a, **kw) / (1 if space is self.space else 100)))
+    with caplog.at_level(logging.INFO, logger="budgetnas"):
+        _search(tmp_path, splits, max_trials=1, final_epochs=2, **limit)
+    (rec,) = [r for r in caplog.records if "the final training took" in r.getMessage()]
+    assert rec.levelno == (logging.WARNING if limit else logging.INFO)
+    assert ("so the budget was overrun by the difference" in rec.getMessage()) == bool(limit)
