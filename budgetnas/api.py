@@ -12,11 +12,12 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import warnings
 import zipfile
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +70,16 @@ class TrainedModel:
                 if any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist()):
                     raise DataError(f"{p} is a TorchScript export, not a budgetnas model file: load that "
                                     "with torch.jit.load, or give the run directory to load_model")
+        if _is_onnx(p):
+            raise DataError(f"{p} is an ONNX export, not a budgetnas model file: run it with onnxruntime "
+                            "(its metadata key budgetnas.json says what it takes), or give the run directory "
+                            "to load_model")
         try:
             artifact = torch.load(p, map_location="cpu", weights_only=True)  # plain tensors only: safe
         except Exception as e:  # noqa: BLE001 - any unreadable file: say what it is not
-            first = first_line(e)[:200]
+            # (never pass on torch's advice to load with weights_only=False: that runs the file's code)
+            first = ("it holds Python objects besides tensors, which budgetnas does not unpickle"
+                     if "weights_only" in str(e) else first_line(e)[:200])
             raise DataError(f"{p} is not a budgetnas model file ({first}); give a run directory or "
                             "its best/model.pt") from None
         if not isinstance(artifact, dict) or artifact.get("format") != "budgetnas-model":
@@ -99,9 +106,16 @@ class TrainedModel:
         same way (a warning says so, since a changed aspect ratio distorts them)."""
         images = as_images(x, channels_last=channels_last)
         if images.shape[1] != self.in_channels:
-            shape = tuple(getattr(x, "shape", ()))
-            hint = ("; these look channels-first (N, C, H, W): pass channels_last=False"
-                    if channels_last is None and len(shape) == 4 and shape[1] == self.in_channels else "")
+            shape = tuple(getattr(_to_numpy(x), "shape", ()))
+            hint = ""
+            if channels_last is None and len(shape) == 4 and shape[1] == self.in_channels:
+                hint = "; these look channels-first (N, C, H, W): pass channels_last=False"
+            elif channels_last is False and len(shape) == 4 and shape[3] == self.in_channels:
+                hint = ("; they are read as channels-first (N, C, H, W), as the training images were, but look "
+                        "channels-last (N, H, W, C): pass channels_last=True")
+            elif len(shape) == 3 and shape[2] == self.in_channels:
+                hint = (f"; a 3-D array is read as (N, H, W), {shape[0]} one-channel images: for one "
+                        f"{shape[0]}x{shape[1]} image of {shape[2]} channels add a leading axis (x[None])")
             raise DataError(
                 f"these images have {images.shape[1]} channels but the model was trained on "
                 f"{self.in_channels}; give images shaped like the training images{hint}"
@@ -132,7 +146,10 @@ class TrainedModel:
 
     def predict_proba(self, x: Any, channels_last: bool | None = None) -> np.ndarray:
         """Class probabilities ``(N, num_classes)``, columns in the order of ``classes``.
-        ``channels_last=False`` reads 4-D arrays as ``(N, C, H, W)``."""
+        ``channels_last=False`` reads 4-D arrays as ``(N, C, H, W)``. No images give an empty
+        ``(0, num_classes)`` array."""
+        if _no_images(x):
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
         logits = predict_logits(self.model, self.preprocess(x, channels_last), device=self.device)
         return torch.softmax(logits, 1).numpy()
 
@@ -150,6 +167,45 @@ class TrainedModel:
             model.predict(images[:5])      # array(['3', '7', ...])
         """
         return np.asarray(self.classes)[self.predict_index(x, channels_last)]
+
+    def export(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
+        """Save the model: ``torchscript`` (the traced network, taking normalised images, with
+        :meth:`input_spec` inside as ``budgetnas.json``), ``onnx`` (the same network, with the
+        spec as the metadata key ``budgetnas.json``) or ``state`` (weights and preprocessing,
+        loadable with :func:`load_model`). Without ``format``: ``onnx`` for a path ending in
+        ``.onnx``, else ``torchscript``. The file is written
+        whole or not at all: an existing file at ``path`` is replaced only by a finished export.
+
+        Example::
+
+            load_model("runs/demo").export("model.onnx")
+        """
+        out = Path(path).expanduser()
+        format = export_format(out, format)
+        if out.is_dir():
+            raise ConfigError(f"cannot export to {out}: it is a directory; give a file path such as {out / 'model.pt'}")
+        if not out.parent.is_dir():
+            what = (f"{out.parent} is a file, not a folder" if out.parent.exists() else
+                    f"the folder {out.parent} does not exist; create it first")
+            raise ConfigError(f"cannot export to {out}: {what}")
+        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+        net = copy.deepcopy(self.model).cpu().eval()  # (the model stays on its device)
+        example = torch.zeros(1, self.in_channels, self.resolution, self.resolution)
+        spec = json.dumps(self.input_spec())
+        try:
+            if format == "torchscript":
+                torch.jit.trace(net, example).save(str(tmp), _extra_files={"budgetnas.json": spec})
+            elif format == "state":
+                torch.save(self.artifact, tmp)
+            else:
+                _export_onnx(net, example, tmp, spec)
+            os.replace(tmp, out)
+        except (OSError, RuntimeError) as e:
+            raise ConfigError(f"cannot write {out} ({first_line(e)[:200]}); give a path in a folder you can "
+                              "write to, on a disk with room") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        return out
 
 
 class ImageClassifier:
@@ -173,59 +229,87 @@ class ImageClassifier:
         self.result: SearchResult | None = None
         self.model: TrainedModel | None = None
         self._labels: np.ndarray | None = None
+        self._fit_channels_last: bool | None = None  # the layout the last successful fit read
 
     def fit(self, x: Any, y: Any, *, validation_split: float | None = None,
             test_data: tuple[Any, Any] | None = None, channels_last: bool | None = None) -> "ImageClassifier":
         """Search and train on ``(x, y)``; ``test_data=(x, y)`` is scored once at the end.
         ``channels_last=False`` (or ``ImageClassifier(channels_first=True)``) reads 4-D arrays as
-        ``(N, C, H, W)``; predict and evaluate then read them so too unless told otherwise."""
-        channels_last = self._layout(channels_last)
+        ``(N, C, H, W)``; predict and evaluate then read them so too unless told otherwise.
+        ``validation_split`` (default 0.2, or the classifier's ``val_fraction``) is the share of
+        each class held out to score the candidates; a fit that succeeds keeps it for the next.
+
+        A fit that fails (bad input, a refused resume, an error in the search) leaves the
+        classifier as it was: its model, labels and settings are those of the last fit that
+        succeeded."""
+        layout = self._layout(channels_last)
+        if y is None:
+            raise DataError("fit needs labels: y is None; give one label per image (a 1-D array or list)")
         y_arr = np.asarray(_to_numpy(y))
-        train = from_arrays(x, y_arr, name="arrays", channels_last=channels_last)
-        self._labels = np.unique(y_arr) if y_arr.ndim == 1 else None
+        train = from_arrays(x, y_arr, name="arrays", channels_last=layout)
+        labels = np.unique(y_arr) if y_arr.ndim == 1 else None
         test = None
         if test_data is not None:
+            if not isinstance(test_data, (tuple, list)) or len(test_data) != 2:
+                raise ConfigError("test_data must be a pair (x_test, y_test), got "
+                                  + (f"a {type(test_data).__name__} of {len(test_data)}"
+                                     if isinstance(test_data, (tuple, list)) else f"a {type(test_data).__name__}"))
             # Test labels are the same kind of labels as y, matched by name: with classes given,
             # from_arrays reads integers as indices, but integer labels' names are their values.
             test = from_arrays(test_data[0], _label_names(test_data[1]), classes=train.classes,
-                               name="arrays-test", channels_last=channels_last)
+                               name="arrays-test", channels_last=layout)
+        config = replace(self.config)
         if validation_split is not None:
             if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
                     or not 0 < validation_split < 1:
                 raise ConfigError(f"validation_split must be a fraction in (0, 1), got {validation_split!r}; "
                                   "e.g. 0.2 for a fifth of each class")
-            self.config.val_fraction = float(validation_split)
+            config.val_fraction = float(validation_split)
         if test is None and not self._test_fraction_given:
-            self.config.test_fraction = 0.0  # no test split held out unless asked: evaluate() scores yours
-        search = Search(self.config, data=DataSplits(train=train, test=test), data_name="arrays",
+            config.test_fraction = 0.0  # no test split held out unless asked: evaluate() scores yours
+        search = Search(config, data=DataSplits(train=train, test=test), data_name="arrays",
                         progress=self.progress)
         import optuna
 
         verbosity = optuna.logging.get_verbosity()
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" lines
         try:
-            self.result = search.run()
+            result = search.run()
         except BudgetNASError as e:  # the search's advice names command-line flags: name ours
             raise type(e)(_in_api_words(str(e))) from None
         finally:
             optuna.logging.set_verbosity(verbosity)
-        if self.result.best_arch is None:
-            raise ConfigError(f"no trial finished, so there is no model ({self.result.stop_reason}); see "
-                              f"`budgetnas show {self.config.run_dir}` for each trial's reason")
-        self.model = None
-        if self.config.final_training and (Path(self.config.run_dir) / "best" / "model.pt").exists():
-            model = TrainedModel.load(Path(self.config.run_dir))
+        if result.best_arch is None:
+            raise ConfigError(f"no trial finished, so there is no model ({result.stop_reason}); see "
+                              f"`budgetnas show {config.run_dir}` for each trial's reason")
+        model = None
+        if config.final_training and (Path(config.run_dir) / "best" / "model.pt").exists():
+            loaded = TrainedModel.load(Path(config.run_dir))
             # A session stopped before its final training leaves an earlier session's final model
             # there, of what was the best cell then: not the model of this search's best cell.
-            if model.arch == self.result.best_arch:
-                self.model = model
+            if loaded.arch == result.best_arch:
+                model = loaded
+        # (only now, with nothing left to fail: the classifier takes this fit's state)
+        self.config, self.result, self.model, self._labels = config, result, model, labels
+        self._fit_channels_last = layout
         return self
 
+    @property
+    def classes_(self) -> np.ndarray:
+        """The classes in the order of :meth:`predict_proba`'s columns, as the labels given to
+        ``fit`` (integers stay integers, strings strings)."""
+        model = self._require_model()
+        return self._labels if self._labels is not None and len(self._labels) == len(model.classes) \
+            else np.asarray(model.classes)
+
     def _layout(self, channels_last: bool | None) -> bool | None:
-        """``channels_last`` as given, else False for a classifier made with ``channels_first=True``."""
-        if channels_last is None and self.config.channels_first:
-            return False
-        return channels_last
+        """``channels_last`` as given, else as the last successful fit read its images (False for
+        a classifier made with ``channels_first=True``)."""
+        if channels_last is not None:
+            return channels_last
+        if self._fit_channels_last is not None:
+            return self._fit_channels_last
+        return False if self.config.channels_first else None
 
     def _require_model(self) -> TrainedModel:
         if self.model is None:
@@ -242,16 +326,14 @@ class ImageClassifier:
         return self.model
 
     def _decode(self, idx: np.ndarray) -> np.ndarray:
-        model = self._require_model()
-        if self._labels is not None and len(self._labels) == len(model.classes):
-            return self._labels[idx]
-        return np.asarray(model.classes)[idx]
+        return self.classes_[idx]
 
     def predict(self, x: Any, channels_last: bool | None = None) -> np.ndarray:
         """Predicted labels, of the same kind as the labels given to ``fit``."""
         return self._decode(self._require_model().predict_index(x, self._layout(channels_last)))
 
     def predict_proba(self, x: Any, channels_last: bool | None = None) -> np.ndarray:
+        """Class probabilities ``(N, num_classes)``, columns in the order of :attr:`classes_`."""
         return self._require_model().predict_proba(x, self._layout(channels_last))
 
     def evaluate(self, x: Any, y: Any, channels_last: bool | None = None) -> dict[str, float]:
@@ -264,47 +346,17 @@ class ImageClassifier:
                 raise DataError(f"labels {unknown[:5]} were not among the classes seen in fit "
                                 f"({self._labels.tolist()[:10]}); evaluate on the same label set")
             y = np.searchsorted(self._labels, y)
-        data = from_arrays(x, y, classes=tuple(model.classes), name="eval", channels_last=self._layout(channels_last))
-        tx = model.preprocess(data.images, channels_last=False)
+        layout = self._layout(channels_last)
+        tx = model.preprocess(x, channels_last=layout)  # (the images as given: its checks and warnings see them)
+        with warnings.catch_warnings():  # (what from_arrays warns of the images, preprocess said once)
+            warnings.simplefilter("ignore")
+            data = from_arrays(x, y, classes=tuple(model.classes), name="eval", channels_last=layout)
         return _evaluate(model.model, tx, torch.tensor(data.labels, dtype=torch.int64), num_classes=len(model.classes),
                          device=model.device)
 
     def export(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
-        """Save the model: ``torchscript`` (the traced network, taking normalised images, with
-        :meth:`TrainedModel.input_spec` inside as ``budgetnas.json``), ``state``
-        (weights and preprocessing, loadable with :func:`load_model`) or ``onnx``. Without
-        ``format``: ``onnx`` for a path ending in ``.onnx``, else ``torchscript``."""
-        model = self._require_model()
-        out = Path(path)
-        if format is None:
-            format = "onnx" if out.suffix.lower() == ".onnx" else "torchscript"
-        if format not in ("torchscript", "state", "onnx"):
-            raise ConfigError(f"unknown export format {format!r}; use torchscript, state or onnx")
-        if out.is_dir():
-            raise ConfigError(f"cannot export to {out}: it is a directory; give a file path such as {out / 'model.pt'}")
-        if not out.parent.is_dir():
-            raise ConfigError(f"cannot export to {out}: the folder {out.parent} does not exist; create it first")
-        example = torch.zeros(1, model.in_channels, model.resolution, model.resolution)
-        if format == "torchscript":
-            traced = torch.jit.trace(model.model.cpu().eval(), example)
-            traced.save(str(out), _extra_files={"budgetnas.json": json.dumps(model.input_spec())})
-        elif format == "state":
-            torch.save(model.artifact, out)
-        elif format == "onnx":
-            try:
-                torch.onnx.export(model.model.cpu().eval(), (example,), str(out), input_names=["images"],
-                                  output_names=["logits"], dynamic_axes={"images": {0: "batch"}},
-                                  dynamo=False)
-            except (ImportError, getattr(torch.onnx, "OnnxExporterError", ImportError)) as e:
-                first = first_line(e)
-                raise ConfigError(f"ONNX export failed ({first}); it needs the onnx package: "
-                                  "pip install 'budgetnas[export]' (or: pip install onnx)") from None
-            import onnx  # (the export above needs it too)
-
-            proto = onnx.load(str(out))  # what the network takes, as inside a TorchScript export
-            onnx.helper.set_model_props(proto, {"budgetnas.json": json.dumps(model.input_spec())})
-            onnx.save(proto, str(out))
-        return out
+        """Save the model (see :meth:`TrainedModel.export`)."""
+        return self._require_model().export(path, format)
 
 
 def _in_api_words(message: str) -> str:
@@ -319,9 +371,12 @@ def _in_api_words(message: str) -> str:
         name = m.group(1).replace("-", "_")
         if name == "data":
             return "fit's x, y"
+        if name == "val_fraction":
+            return "fit's validation_split"
         return name if name in fields else m.group(0)
 
-    return re.sub(r"(?<![\w-])--([A-Za-z][A-Za-z0-9-]*)", word, message)
+    message = re.sub(r"(?<![\w-])--([A-Za-z][A-Za-z0-9-]*)", word, message)
+    return re.sub(r"(?<![\w-])val_fraction(?=: )", "validation_split", message)  # (a resume's list of changes)
 
 
 def _label_names(y: Any) -> Any:
@@ -339,3 +394,47 @@ def _label_names(y: Any) -> Any:
 def load_model(path: str | os.PathLike[str], device: str = "cpu") -> TrainedModel:
     """Load a final model saved by a search (a run directory or its ``best/model.pt``)."""
     return TrainedModel.load(path, device=device)
+
+
+def export_format(path: Path, format: str | None) -> str:
+    """The export format asked for (any case), or the one a path's suffix picks: ``onnx`` for
+    ``.onnx``, else ``torchscript``."""
+    if format is None:
+        return "onnx" if path.suffix.lower() == ".onnx" else "torchscript"
+    if not isinstance(format, str) or format.lower() not in ("torchscript", "state", "onnx"):
+        raise ConfigError(f"unknown export format {format!r}; use torchscript, state or onnx")
+    return format.lower()
+
+
+def _export_onnx(net: torch.nn.Module, example: torch.Tensor, out: Path, spec: str) -> None:
+    try:
+        torch.onnx.export(net, (example,), str(out), input_names=["images"], output_names=["logits"],
+                          dynamic_axes={"images": {0: "batch"}}, dynamo=False)
+    except (ImportError, getattr(torch.onnx, "OnnxExporterError", ImportError)) as e:
+        raise ConfigError(f"ONNX export failed ({first_line(e)}); it needs the onnx package: "
+                          "pip install 'budgetnas[export]' (or: pip install onnx)") from None
+    import onnx  # (the export above needs it too)
+
+    proto = onnx.load(str(out))  # what the network takes, as inside a TorchScript export
+    onnx.helper.set_model_props(proto, {"budgetnas.json": spec})
+    onnx.save(proto, str(out))
+
+
+def _is_onnx(path: Path) -> bool:
+    """An ONNX file (a protobuf ModelProto: field 1, ir_version, then the producer's name)."""
+    if path.suffix.lower() == ".onnx":
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return False  # (torch.load says why it cannot be read)
+    return head[:1] == b"\x08" and b"pytorch" in head
+
+
+def _no_images(x: Any) -> bool:
+    """An empty batch to predict on: an empty list, or an array of 0 images of any layout."""
+    if isinstance(x, (list, tuple)):
+        return len(x) == 0
+    arr = _to_numpy(x)
+    return isinstance(arr, np.ndarray) and arr.ndim in (3, 4) and arr.shape[0] == 0

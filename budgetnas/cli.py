@@ -1,4 +1,4 @@
-"""The command line: ``budgetnas search``, ``budgetnas show RUN``.
+"""The command line: ``budgetnas search``, ``budgetnas show RUN``, ``budgetnas export RUN FILE``.
 
 Every user mistake is reported as one line (``error: ...``) with what to do, exit status 2;
 a search in which every trial failed ends with exit status 1 and the reasons (all of it recorded);
@@ -243,7 +243,32 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--top", type=int_at_least(1), default=10, help="how many trials to list (10)")
     sh.add_argument("--json", action="store_true", help="print the summary as JSON (the run's summary.json "
                                                         "when it is current) instead")
+
+    ex = sub.add_parser("export", help="save a run's final model as TorchScript, ONNX or a model file",
+                        description="Save the final model of a run (or a best/model.pt) for deployment. "
+                                    "TorchScript and ONNX files hold the bare network, which takes images "
+                                    "resized and normalised as the model's input spec says (saved inside "
+                                    "them as budgetnas.json); a model file (state) keeps the preprocessing "
+                                    "and loads with budgetnas.load_model.")
+    ex.add_argument("model", help="a run directory made by `budgetnas search`, or its best/model.pt")
+    ex.add_argument("out", help="the file to write, e.g. model.onnx or model.ts")
+    ex.add_argument("--format", choices=("torchscript", "onnx", "state"), type=str.lower, default=None,
+                    help="default: onnx for a path ending in .onnx, else torchscript")
     return parser
+
+
+def _export(args: argparse.Namespace) -> int:
+    from budgetnas.api import export_format, load_model
+
+    model = load_model(args.model)
+    out = model.export(args.out, args.format)
+    if export_format(out, args.format) == "state":
+        print(f"wrote {out}: {model.arch} with its preprocessing (load it with budgetnas.load_model)")
+    else:
+        print(f"wrote {out}: {model.arch}, {len(model.classes)} classes; it takes float32 images "
+              f"(N, {model.in_channels}, {model.resolution}, {model.resolution}) resized and normalised as "
+              "its budgetnas.json says (`budgetnas show` the run for its test result)")
+    return 0
 
 
 def _concurrent(text: str) -> int:
@@ -467,7 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     formatwarning = warnings.formatwarning
     warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     try:
-        commands = {"search": _search, "show": _show, "worker": _worker, "bench": _bench, "finetune": _finetune}
+        commands = {"search": _search, "show": _show, "worker": _worker, "bench": _bench, "finetune": _finetune,
+                    "export": _export}
         return commands[args.command](args)
     except BudgetNASError as e:
         print(f"error: {_with_flag(str(e), parser, args.command)}", file=sys.stderr)

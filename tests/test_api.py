@@ -173,7 +173,9 @@ def test_channels_first_arrays_fit_evaluate_and_predict(tmp_path: Path, digits) 
     assert clf.model.in_channels == 3 and clf.model.image_size == (8, 8)
     assert clf.evaluate(chw[200:300], y[200:300], channels_last=False) == pytest.approx(clf.result.test_metrics)
     nhwc = chw[200:210].transpose(0, 2, 3, 1)
-    assert (clf.predict(chw[200:210], channels_last=False) == clf.predict(nhwc)).all()
+    assert (clf.predict(chw[200:210], channels_last=False) == clf.predict(nhwc, channels_last=True)).all()
+    with pytest.raises(DataError, match="read as channels-first .*as the training images were.*channels_last=True"):
+        clf.predict(nhwc)  # (fit read channels-first arrays: so does predict, unless told)
     with pytest.raises(DataError, match="look channels-first .*pass channels_last=False"):
         clf.model.predict(chw[:2])
     # The config field that says so for .npz files says so for arrays too (it was ignored).
@@ -241,3 +243,115 @@ def test_a_session_stopped_before_its_final_training_does_not_serve_an_earlier_b
         second.predict(x[:2])
     third = ImageClassifier(run_dir=run, max_trials=7, **FAST).fit(x[:300], y[:300])
     assert third.model is not None and third.model.arch == third.result.best_arch
+
+
+def test_a_failed_fit_leaves_the_classifier_as_it_was(tmp_path: Path, digits) -> None:
+    """(review 2026-12-06) fit took the new labels (and a validation_split) before anything that
+    could fail: after a refused fit, predict mapped the old model's outputs to the new labels."""
+    from budgetnas.errors import ResumeError
+
+    x, y = digits
+    names = np.array(["cat", "dog", "emu"])[y[:300] % 3]
+    clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=1, **FAST).fit(x[:300], names)
+    before = clf.predict(x[300:330])
+    assert set(before) <= {"cat", "dog", "emu"} and list(clf.classes_) == ["cat", "dog", "emu"]
+    other = np.array(["ant", "bee", "cow"])[y[:300] % 3]
+    with pytest.raises(ConfigError, match="validation_split must be a fraction"):
+        clf.fit(x[:300], other, validation_split=1.5)
+    with pytest.raises(ResumeError, match="validation_split: 0.2 in the run, 0.3 now"):  # (in the API's words)
+        clf.fit(x[:300], names, validation_split=0.3)
+    with pytest.raises(ResumeError, match="searched on different data"):
+        clf.fit(x[:300], other)
+    assert (clf.predict(x[300:330]) == before).all() and list(clf.classes_) == ["cat", "dog", "emu"]
+    assert clf.config.val_fraction == 0.2
+    clf.fit(x[:300], names)  # the refused split did not stick: this resumes, nothing trained again
+    assert clf.result.spent.trials == 1 and (clf.predict(x[300:330]) == before).all()
+
+
+def test_prediction_inputs_users_pass(tmp_path: Path, digits) -> None:
+    """(review 2026-12-06) The forms of input a user has at hand, and the hints when one is off."""
+    from PIL import Image
+
+    x, y = digits
+    rgb = np.repeat(x[:, :, :, None], 3, 3)  # (N, 8, 8, 3)
+    clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=1, **FAST).fit(rgb[:300], y[:300])
+    want = clf.predict(rgb[300:303])
+    assert (clf.predict(rgb[300:303].tolist()) == want).all()  # nested lists, as from JSON
+    assert (clf.predict([Image.fromarray(a) for a in rgb[300:303]]) == want).all()  # PIL images
+    assert clf.predict(rgb[:0]).shape == (0,) and clf.predict_proba([]).shape == (0, 10)
+    with pytest.raises(DataError, match=r"ragged nested list"):
+        clf.predict([[[0, 0], [0]]])  # (rows of 2 and 1 pixels)
+    with pytest.raises(DataError, match=r"for one 8x8 image of 3 channels add a leading axis \(x\[None\]\)"):
+        clf.predict(rgb[300])
+    with pytest.raises(DataError, match="look channels-first .*pass channels_last=False"):
+        clf.evaluate(rgb[300:310].transpose(0, 3, 1, 2), y[300:310])  # (said only "give images shaped like...")
+    # 12-bit integer images warn once, of their range: not also of a float range after /255.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.evaluate(rgb[300:340].astype(np.int64) * 16, y[300:340])
+    texts = [str(w.message) for w in caught]
+    assert any("beyond 0..255" in t for t in texts) and not any("float images range" in t for t in texts), texts
+    with pytest.raises(DataError, match="y is None"):
+        clf.fit(rgb[:300], None)
+    with pytest.raises(ConfigError, match=r"test_data must be a pair \(x_test, y_test\), got a tuple of 1"):
+        clf.fit(rgb[:300], y[:300], test_data=(rgb[300:303],))
+    with pytest.raises(ConfigError, match="max_trials must be a positive integer"):
+        ImageClassifier(run_dir=tmp_path / "r0", max_trials=0)
+
+
+def test_a_test_set_added_on_resume_is_named_as_what_changed(tmp_path: Path, digits) -> None:
+    from budgetnas.errors import ResumeError
+
+    x, y = digits
+    clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=1, **FAST).fit(x[:200], y[:200])
+    with pytest.raises(ResumeError, match=r"same training images but a different test set \(none given there, "
+                                          r"a test split now\)"):
+        clf.fit(x[:200], y[:200], test_data=(x[200:220], y[200:220]))
+    assert "--" not in str(clf.config.run_dir)
+
+
+def test_channels_first_fit_is_remembered_by_predict_and_evaluate(tmp_path: Path, digits) -> None:
+    """(review 2026-12-06) The docstring said predict and evaluate read arrays as fit did; they
+    read fit(channels_last=False)'s (N, C, H, W) arrays as (N, H, W, C) and refused them."""
+    x, y = digits
+    chw = np.repeat(x[:, None], 3, 1)
+    clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=1, **FAST)
+    clf.fit(chw[:200], y[:200], channels_last=False)
+    assert (clf.predict(chw[200:210]) == clf.predict(chw[200:210].transpose(0, 2, 3, 1), channels_last=True)).all()
+    assert clf.evaluate(chw[200:260], y[200:260])["accuracy"] >= 0
+
+
+def test_exports_are_whole_or_not_at_all_and_say_what_is_wrong(tmp_path: Path, digits, monkeypatch) -> None:
+    x, y = digits
+    clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=1, **FAST).fit(x[:200], y[:200])
+    model = load_model(tmp_path / "run")
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ConfigError, match="afile is a file, not a folder"):
+        model.export(tmp_path / "afile" / "m.ts")
+    with pytest.raises(ConfigError, match=r"cannot write /proc/m.ts \(.*\); give a path in a folder you can write"):
+        model.export("/proc/m.ts")
+    # A failed export (a full disk here) leaves an earlier file at the path as it was, and no part file.
+    good = model.export(tmp_path / "m.onnx", format="ONNX")  # (any case)
+    kept = good.read_bytes()
+
+    def full_disk(*a, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch.onnx, "export", full_disk)
+    with pytest.raises(ConfigError, match="No space left on device"):
+        clf.export(tmp_path / "m.onnx")
+    assert good.read_bytes() == kept and sorted(p.name for p in tmp_path.iterdir()) == ["afile", "m.onnx", "run"]
+    # An ONNX file given to load_model is named as such, with or without its suffix.
+    with pytest.raises(DataError, match="is an ONNX export, not a budgetnas model file: run it with onnxruntime"):
+        load_model(good)
+    (tmp_path / "m.bin").write_bytes(kept)
+    with pytest.raises(DataError, match="is an ONNX export"):
+        load_model(tmp_path / "m.bin")
+    # A pickle with objects in it is refused without torch's advice to unpickle it in full.
+    torch.save({"format": "budgetnas-model", "obj": Path("x")}, tmp_path / "pickled.pt")
+    with pytest.raises(DataError, match="holds Python objects besides tensors") as err:
+        load_model(tmp_path / "pickled.pt")
+    assert "weights_only" not in str(err.value)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert clf.export("~/home.pt", format="state") == tmp_path / "home.pt"
+    assert (load_model(tmp_path / "home.pt").predict(x[:5]) == model.predict(x[:5])).all()

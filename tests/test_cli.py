@@ -28,6 +28,9 @@ def test_help_is_complete() -> None:
     out = subprocess.run([sys.executable, "-m", "budgetnas", "finetune", "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert "--from-bench" in out and "--reverse" in out
+    out = subprocess.run([sys.executable, "-m", "budgetnas", "export", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "--format" in out and "budgetnas.json" in out
     # finetune shares the search flags, --dry-run too (re-declaring --dry-run on the finetune
     # parser once emptied the shared action's flags and made every `search` a dry run)
     from budgetnas.cli import build_parser
@@ -37,6 +40,8 @@ def test_help_is_complete() -> None:
 
 
 def test_search_then_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
     run = str(tmp_path / "run")
     assert main(["search", *FAST, "--max-trials", "2", "--run-dir", run]) == 0
     out = capsys.readouterr().out
@@ -54,9 +59,23 @@ def test_search_then_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         assert '"search not finished"' in capsys.readouterr().out
     assert main(["show", run, "--json"]) == 0
     assert '"best_arch"' in capsys.readouterr().out
-    # A dry run on that run makes the real run's checks first (it used to forecast regardless).
-    import numpy as np
+    # The run's model exported from the command line (only the API could, from a fitted classifier).
+    assert main(["export", run, str(tmp_path / "m.onnx")]) == 0
+    assert "it takes float32 images (N, 1, 8, 8)" in capsys.readouterr().out
+    import onnxruntime
 
+    from budgetnas import load_model
+
+    model = load_model(run)
+    xt = model.preprocess(np.zeros((2, 8, 8), np.uint8) + 128)
+    got = onnxruntime.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"images": xt.numpy()})[0]
+    assert np.abs(got - model.model(xt).detach().numpy()).max() < 1e-4
+    assert main(["export", run, str(tmp_path / "m.pt"), "--format", "STATE"]) == 0
+    assert "load it with budgetnas.load_model" in capsys.readouterr().out
+    assert (load_model(tmp_path / "m.pt").predict(xt.numpy()[:, 0]) == model.predict(xt.numpy()[:, 0])).all()
+    assert main(["export", str(tmp_path / "m.onnx"), str(tmp_path / "again.ts")]) == 2
+    assert "is an ONNX export" in capsys.readouterr().err
+    # A dry run on that run makes the real run's checks first (it used to forecast regardless).
     npz = tmp_path / "other.npz"
     rng = np.random.default_rng(0)
     np.savez(npz, x=rng.integers(0, 256, (40, 8, 8), dtype=np.uint8), y=np.arange(40) % 2)

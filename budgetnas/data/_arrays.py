@@ -52,7 +52,7 @@ def _to_numpy(value: Any) -> Any:
         value = value.detach().cpu()
         if str(getattr(value, "dtype", "")) == "torch.bfloat16":  # numpy has no bfloat16
             value = value.float()
-    if hasattr(value, "__array__"):
+    if hasattr(value, "__array__") or hasattr(value, "__array_interface__"):  # (PIL images have the latter)
         return np.asarray(value)
     return value
 
@@ -117,6 +117,14 @@ def _stack_images(items: Sequence[Any]) -> np.ndarray:
     first_shape: tuple[int, ...] | None = None
     for i, item in enumerate(items):
         a = _to_numpy(item)
+        if isinstance(a, (list, tuple)):  # nested lists of pixel values (e.g. from .tolist() or JSON)
+            try:
+                a = np.asarray(a)
+            except ValueError:  # (numpy refuses ragged lists)
+                a = None
+            if a is None or a.dtype == object:
+                raise DataError(f"image {i} in the list is a ragged nested list (rows of different "
+                                "lengths); give each image as an array shaped (H, W) or (H, W, C)")
         if not isinstance(a, np.ndarray):
             raise DataError(
                 f"image {i} in the list is a {type(item).__name__}, not an array; pass arrays "

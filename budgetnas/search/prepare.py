@@ -49,6 +49,7 @@ class Prepared:
     fingerprint: str
     data_fingerprint: str
     fingerprint_fields: dict[str, Any]  # the settings as they take effect (what the fingerprint hashes)
+    data_parts: dict[str, str | None]  # the fingerprints of the training data and of the given test split
     legacy_fingerprint: str  # the fingerprint as runs before 2026-12-02 computed it (raw settings)
     search_train_x: torch.Tensor
     search_train_y: torch.Tensor
@@ -104,8 +105,9 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
     train, val = rest.subset(keep), rest.subset(held)
     if len(train) < 2 or len(val) < 1 or (test is not None and len(test) < 1):
         raise DataError(
-            f"too few images to split ({len(full)} in all): the search needs training, validation "
-            "and test images; give more images or smaller --val-fraction/--test-fraction"
+            f"too few images to split ({len(full)} in all): the search needs training and validation "
+            f"images{'' if test is None else ' and test images'}; give more images or a smaller "
+            f"--val-fraction{'' if test is None or splits.test is not None else ' or --test-fraction'}"
         )
     h, w = full.shape[1], full.shape[2]
     resolution = _round4(resolve_resolution((h, w), config.resolution))
@@ -138,6 +140,7 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
         train=train, val=val, test=test, classes=tuple(full.classes), in_channels=full.shape[0],
         resolution=resolution, search_resolution=search_res, mean=mean, std=std, hflip=hflip,
         fingerprint=fingerprint, data_fingerprint=data_fp, fingerprint_fields=fields, legacy_fingerprint=legacy,
+        data_parts={"train": full.fingerprint(), "test": splits.test.fingerprint() if splits.test is not None else None},
         search_train_x=sx, search_train_y=torch.tensor(subset.labels, dtype=torch.int64),
         val_x=vx, val_y=torch.tensor(val.labels, dtype=torch.int64),
     )

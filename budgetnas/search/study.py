@@ -666,6 +666,14 @@ class Search:
         if attrs.get("data_fingerprint", p.data_fingerprint) != p.data_fingerprint:
             before = (attrs.get("config") or {}).get("data")
             named = f": {before!r} there, {self.config.data!r} now" if before and before != self.config.data else ""
+            parts = attrs.get("data_parts") or {}
+            if parts.get("train") == p.data_parts["train"]:  # (runs before 2026-12-06 did not keep the parts)
+                then, now = (("a test split", "none") if p.data_parts["test"] is None else
+                             ("none", "a test split") if parts.get("test") is None else ("one test split", "another"))
+                raise ResumeError(
+                    f"{self.run_dir} was searched on the same training images but a different test set ({then} "
+                    f"given there, {now} now); the test set is part of what a run measures: give the "
+                    "original test data (or none, as then), or use a new --run-dir")
             raise ResumeError(
                 f"{self.run_dir} was searched on different data{named} (fingerprint "
                 f"{attrs.get('data_fingerprint')} there, {p.data_fingerprint} now). Mixing results from "
@@ -742,6 +750,7 @@ class Search:
             study.set_user_attr("fingerprint", p.fingerprint)
             study.set_user_attr("fingerprint_fields", to_jsonable(p.fingerprint_fields))
             study.set_user_attr("data_fingerprint", p.data_fingerprint)
+            study.set_user_attr("data_parts", p.data_parts)
             study.set_user_attr("record_version", RECORD_VERSION)
             study.set_user_attr("budgetnas_version", __version__)
             study.set_user_attr("classes", list(p.classes))
