@@ -223,6 +223,9 @@ class ImageClassifier:
         if unknown:
             raise ConfigError(f"ImageClassifier got unknown arguments {sorted(unknown)}; "
                               f"known ones: {', '.join(sorted(known))}")
+        if max_trials is not None and (isinstance(max_trials, bool) or not isinstance(max_trials, int) or max_trials < 1):
+            raise ConfigError(f"max_trials must be a positive integer (or None, for a time or money budget "
+                              f"alone), got {max_trials!r}")
         self.config = SearchConfig(data="arrays", run_dir=str(run_dir), max_trials=max_trials, **kwargs)
         self._test_fraction_given = "test_fraction" in kwargs
         self.progress = progress

@@ -139,8 +139,7 @@ class SearchConfig:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
                 raise ConfigError(f"{name} must be a number, got {v!r}")
-        if self.max_trials is not None and (isinstance(self.max_trials, bool) or not isinstance(self.max_trials, int)
-                                            or self.max_trials < 1):
+        if self.max_trials is not None and (isinstance(self.max_trials, bool) or not isinstance(self.max_trials, int)):
             raise ConfigError(f"max_trials must be a positive integer, got {self.max_trials!r}")
 
     @property
