@@ -247,6 +247,11 @@ def _check_op(op: Any, token: str | None = None) -> None:
         )
 
 
+def _has_conv(term: object) -> bool:
+    """A canonical term that is a conv instance's output, pooled or not."""
+    return isinstance(term, tuple) and (term[0] == "conv" or _has_conv(term[1]))
+
+
 def canonical_form(arch: NB201Arch) -> str:
     """An order-independent expression of what the cell computes, with conv instances told apart.
 
@@ -255,7 +260,10 @@ def canonical_form(arch: NB201Arch) -> str:
     its input's terms through; average pooling (padding not counted) is linear, so it distributes
     over sums. A conv (ReLU-Conv-BN) is a term of its own, applied to its input's whole sum; on an
     all-zero input it outputs its BN's learned shift, a constant ``c`` (constants in one sum merge
-    into one, and pooling keeps them). Each conv edge is an instance with its own weights: a node
+    into one, and pooling keeps them). Beside a conv (or a pooled conv) the constant is dropped: in
+    this 4-node cell a constant needs an all-zero node, and then every conv in the same sum reaches
+    the rest of the cell only through that sum, by linear edges, so its own BN shift takes the
+    constant in (the two cells compute the same family of functions). Each conv edge is an instance with its own weights: a node
     that feeds several edges shares its convs, so ``2*conv_a(x)`` (one conv reached twice) is not
     ``conv_a(x) + conv_b(x)`` (two convs). Instances are named ``op#k``, with ``k`` chosen so that
     the string is the least over all namings of interchangeable instances (same op, same input):
@@ -280,8 +288,8 @@ def canonical_form(arch: NB201Arch) -> str:
             else:
                 conv_input[e] = src
                 terms.append(("conv", e))
-        if "c" in terms:  # a sum of learned constants is one learned constant
-            terms = [t for t in terms if t != "c"] + ["c"]
+        if "c" in terms:  # a sum of learned constants is one learned constant; beside a conv, none
+            terms = [t for t in terms if t != "c"] + ([] if any(map(_has_conv, terms)) else ["c"])
         nodes.append(tuple(terms))
     if not nodes[3]:
         return "0"
