@@ -371,6 +371,9 @@ def _bench(args: argparse.Namespace) -> int:
     return simulate_command(args)
 
 
+DRY_RUN_CELLS = 30  # a finetune dry run lists this many of its cells
+
+
 def _finetune(args: argparse.Namespace) -> int:
     from budgetnas.bench import load_nb201
     from budgetnas.search.transfer import finetune_from_bench
@@ -385,7 +388,11 @@ def _finetune(args: argparse.Namespace) -> int:
         f = finetune_from_bench(config, table, dry_run=True, **options)
         cells = f["cells"]
         print(f"cells: {len(cells)} from the benchmark ({'spread over its range' if args.reverse else 'its top'} "
-              f"on {args.bench_dataset}), e.g. {cells[0]['arch']}")
+              f"on {args.bench_dataset}; index, its {f.get('bench_metric', 'accuracy')} %, cell):")
+        for c in cells[:DRY_RUN_CELLS]:
+            print(f"  {c['index']:>5}  {c['bench_value']:6.2f}  {c['arch']}")
+        if len(cells) > DRY_RUN_CELLS:
+            print(f"  ... and {len(cells) - DRY_RUN_CELLS} more")
         return _print_forecast(f, config, what="cell's training")
     report = finetune_from_bench(config, table, **options)
     print(report.table())

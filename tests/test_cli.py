@@ -298,8 +298,15 @@ def test_finetune_dry_run_prints_its_cells_and_what_the_budget_buys(tmp_path: Pa
     assert main(["finetune", *FAST, "--from-bench", str(NB201_CSV), "--k", "4", "--max-params", "30k",
                  "--dry-run", "--run-dir", str(run)]) == 0
     out = capsys.readouterr().out
-    assert "cells: 4 from the benchmark (its top on cifar10)" in out
+    assert "cells: 4 from the benchmark (its top on cifar10; index, its test_accuracy %, cell):" in out
+    assert len([line for line in out.splitlines() if line.startswith("  ") and "|~" not in line
+                and line.strip().split()[0].isdigit() and "|" in line]) == 4  # (it named one)
     assert "one cell's training: " in out and "about 4 trials\n" in out
+    # More than there are distinct cells: the forecast is of the cells there are (it said k trials).
+    assert main(["finetune", *FAST, "--from-bench", str(NB201_CSV), "--k", "20000",
+                 "--dry-run", "--run-dir", str(tmp_path / "big")]) == 0
+    out = capsys.readouterr().out
+    assert "cells: 5083 from the benchmark" in out and "... and 5053 more" in out and "about 20000 trials" not in out
     assert not (run / "transfer.json").exists() and not (run / "best").exists()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -87,7 +88,40 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
         else:
             lines.append("test: no test set was held out (evaluate the model on your own test data)")
         lines.append(f"architecture: {final['arch']}")
+    transfer = read_transfer(run_dir)
+    if transfer is not None:
+        lines.append("")
+        lines.extend(_transfer_lines(transfer, run_dir))
     return "\n".join(lines)
+
+
+def read_transfer(run_dir: Path | None) -> dict | None:
+    """A finetune run's ``transfer.json`` (written at the end of each finetune session), or None."""
+    path = None if run_dir is None else Path(run_dir) / "transfer.json"
+    if path is None or not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # (a broken file: show summarises the study regardless)
+
+
+def _transfer_lines(t: dict, run_dir: Path | None) -> list[str]:
+    """What ``show`` says of a finetune run: the benchmark's ranking against the one measured."""
+    rows = t.get("rows") or []
+    done = [r for r in rows if r.get("measured") is not None]
+    oracle = " (benchmark TEST accuracy)" if t.get("test_oracle") else ""
+    head = (f"finetune ({t.get('mode')}): {len(rows)} NB201 cells by {t.get('dataset')} "
+            f"{t.get('bench_metric')}{oracle}, {len(done)} trained")
+    if t.get("rho") is None:
+        rho = "Spearman rho not measured (fewer than 3 cells trained, or all scored alike)"
+    else:
+        p = t.get("rho_p_value")
+        rho = f"Spearman rho {t['rho']:.3f} over {len(done)} cells" + (f" (permutation p = {p:.2g})" if p is not None else "")
+    out = [head, f"  {rho}"]
+    out += [f"  caution: {c}" for c in t.get("caveats") or []]
+    out.append(f"  the table, cell by cell: {Path(run_dir or '.') / 'transfer.json'} (as of the last finetune session)")
+    return out
 
 
 def current_summary(run_dir: Path, spent: Spent) -> dict | None:
@@ -130,8 +164,9 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
         live = False
     # summary.json is written when a session ends: one killed later (SIGKILL) left an older one
     summary = None if live or running else current_summary(run_dir, spent)
+    transfer = read_transfer(run_dir)
     if summary is not None:
-        return summary
+        return summary if transfer is None else {**summary, "transfer": transfer}
     rows = ranked(study, config.metric, trials)
     front = set(pareto(study))
     best = ([r for r in rows if r.number in front] or rows or [None])[0]
@@ -142,7 +177,8 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
     return {"status": status, "state": state,
             "best_arch": best.arch if best else None, "best_trial": best.number if best else None,
             "best_search_metrics": best.metrics if best else {},
-            "test_metrics": dict(final.get("test_metrics") or {}) if tested else {}, "spent": spent.to_dict()}
+            "test_metrics": dict(final.get("test_metrics") or {}) if tested else {}, "spent": spent.to_dict(),
+            **({} if transfer is None else {"transfer": transfer})}
 
 
 def run_state(run_dir: Path, running: int, spent: Spent) -> str:

@@ -58,6 +58,28 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float((ra * rb).sum() / denom) if denom > 0 else float("nan")
 
 
+def permutation_p(a: np.ndarray, b: np.ndarray, *, draws: int = 20000, seed: int = 0) -> float:
+    """Two-sided p-value of Spearman's rho between ``a`` and ``b`` under no association: the share
+    of orderings of ``b`` whose |rho| is at least the observed one (ties kept as they are). Exact
+    over all orderings up to 8 cells, else from ``draws`` seeded random ones; NaN below 3 pairs.
+
+    With 3 cells even a perfect ranking (rho = 1) has p = 1/3: one ordering in 6 gives |rho| = 1
+    by chance, each way."""
+    rho = spearman(a, b)
+    if rho != rho:
+        return float("nan")
+    ra, rb = rankdata(a), rankdata(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denom = float(np.sqrt((ra ** 2).sum() * (rb ** 2).sum()))
+    n = len(rb)
+    if n <= 8:
+        rhos = (rb[np.array(list(itertools.permutations(range(n))))] @ ra) / denom
+        return float(np.mean(np.abs(rhos) >= abs(rho) - 1e-12))
+    orders = np.argsort(np.random.default_rng(seed).random((draws, n)), axis=1)
+    rhos = (rb[orders] @ ra) / denom
+    return float((np.sum(np.abs(rhos) >= abs(rho) - 1e-12) + 1) / (draws + 1))  # (never 0 from a sample)
+
+
 def tie_float_noise(x: np.ndarray) -> np.ndarray:
     """``x`` with values that differ only by float noise made equal, so that ranks tie them: the
     benchmark stores equal accuracies as, e.g., 70.29333333333333 and 70.29333326822916 (means of
@@ -97,21 +119,69 @@ class TransferReport:
     test_metrics: dict[str, float]
     search: SearchResult
     searcher: Search | None = None
+    num_classes: int | None = None  # of your data: where chance level lies
+
+    # A cell whose measured score is under this many times chance level (1 / classes) learned
+    # next to nothing in the search's proxy training: its rank is noise.
+    NEAR_CHANCE = 1.5
+    # Benchmark values this close (percent points) are within the spread of NB201's own results
+    # over its seeds (a few tenths of a point for most cells): the benchmark does not rank them.
+    BENCH_NOISE = 0.5
+
+    def p_value(self) -> float:
+        """The permutation p-value of ``rho`` (see :func:`permutation_p`)."""
+        done = [r for r in self.rows if r.measured is not None]
+        return permutation_p(tie_float_noise(np.array([r.bench_value for r in done])),
+                             np.array([r.measured for r in done]))
+
+    def near_chance(self) -> list[TransferRow]:
+        """The measured cells that scored near chance level (none when the classes are unknown)."""
+        if not self.num_classes:
+            return []
+        return [r for r in self.rows if r.measured is not None and r.measured < self.NEAR_CHANCE / self.num_classes]
+
+    def caveats(self) -> list[str]:
+        """What makes this rho weak evidence, in words: few cells, cells that did not learn, and
+        benchmark values too close for the benchmark itself to rank."""
+        done = [r for r in self.rows if r.measured is not None]
+        if len(done) < 3 or self.rho != self.rho:
+            return []
+        notes = []
+        p = self.p_value()
+        if p > 0.05:
+            notes.append(f"with {len(done)} cells a rho this far from 0 arises by chance with probability "
+                         f"{p:.2g} (permutation test): a hint, not evidence; train more cells (--k) for a ranking "
+                         "that says something")
+        low = self.near_chance()
+        if low:
+            notes.append(f"{len(low)} of the {len(done)} cells scored near chance level (under "
+                         f"{100 * self.NEAR_CHANCE / self.num_classes:.3g} % with {self.num_classes} classes): they "
+                         "learned next to nothing in the search's training, so their ranks are noise; train "
+                         "longer (--epochs) or on more data (--subset)")
+        values = [r.bench_value for r in done]
+        if max(values) - min(values) < self.BENCH_NOISE:
+            notes.append(f"the benchmark's values of these cells span {max(values) - min(values):.2f} points, within "
+                         "the spread of NB201's own results over its seeds: the benchmark itself does not rank them "
+                         "(--reverse trains cells across its range instead)")
+        return notes
 
     def table(self) -> str:
-        lines = [f"{'bench rank':>10}  {'bench ' + self.bench_metric + ' %':>24}  {'your ' + self.metric + ' %':>18}  "
+        lines = [f"{'bench rank':>10}  {'bench ' + self.bench_metric + ' %':>24}  {'your val ' + self.metric + ' %':>22}  "
                  f"{'your rank':>9}  {'params':>8}  architecture"]
         measured = [r for r in self.rows if r.measured is not None]
         # Ranks as rho counts them: equal values share their mean rank (1.5, 1.5, 3, ...).
         your_rank = dict(zip(map(id, measured), rankdata(-np.array([r.measured for r in measured]))))
         rows = sorted(self.rows, key=lambda r: -r.bench_value)
+        low = self.near_chance()
         bench_rank = rankdata(-tie_float_noise(np.array([r.bench_value for r in rows])))
         for br, r in zip(bench_rank, rows):
             m = "-" if r.measured is None else f"{100 * r.measured:.2f}"  # (the benchmark's unit)
             yr = f"{your_rank[id(r)]:g}" if id(r) in your_rank else "-"
             p = "-" if r.params is None else f"{r.params / 1e6:.3f}M"
-            lines.append(f"{br:>10g}  {r.bench_value:>24.2f}  {m:>18}  {yr:>9}  {p:>8}  {r.arch}"
-                         + ("" if r.status == "complete" else f" [{r.status}]"))
+            note = "" if r.status == "complete" else f" [{r.status}]"
+            if r in low:
+                note += " [near chance]"
+            lines.append(f"{br:>10g}  {r.bench_value:>24.2f}  {m:>22}  {yr:>9}  {p:>8}  {r.arch}{note}")
         oracle = " (benchmark TEST accuracy: the table has no validation accuracy)" if self.test_oracle else ""
         if len(measured) < 3 or self.rho != self.rho:  # (nan: too few cells, or all scored alike)
             if len(measured) >= 3:
@@ -124,8 +194,9 @@ class TransferReport:
                           "failed": ("failed", ("`budgetnas show` gives the reasons: fix the cause and run "
                                                 "again with a new --run-dir")),
                           "pruned": ("were pruned", "run without --pruner to train every cell fully"),
-                          "not run": ("were not run", ("raise --max-trials or the budget and run again to "
-                                                       "train the rest"))}
+                          "not run": ("were not run",
+                                      "run the same command again to train the rest" if self.search.preempted else
+                                      "raise --max-trials or the budget and run again to train the rest")}
                 seen = [s for s in advice if s in unmeasured]
                 why = (f"only {len(measured)} cell(s) trained"
                        + "".join(f", {unmeasured.count(s)} {advice[s][0]}" for s in seen)
@@ -135,7 +206,8 @@ class TransferReport:
                          f"not measured ({why})")
         else:
             lines.append(f"Spearman rho between the NB201 {self.dataset} ranking{oracle} and yours: "
-                         f"{self.rho:.3f} over {len(measured)} cells")
+                         f"{self.rho:.3f} over {len(measured)} cells (permutation p = {self.p_value():.2g})")
+            lines.extend(f"  caution: {c}" for c in self.caveats())
         return "\n".join(lines)
 
 
@@ -214,8 +286,13 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
         "mode": "reverse" if reverse else "top-k", "dataset": dataset, "metric": metric, "k": k,
         "max_params": max_params, "diverse": diverse, "cells": indices})
     if dry_run:
+        if search.budget.max_trials is not None and search.budget.max_trials > len(indices):
+            search.budget = replace(search.budget, max_trials=len(indices))  # (what it buys: these cells at most)
         forecast = search.dry_run()
-        forecast["cells"] = [{"index": i, "arch": a} for i, a in zip(indices, search.candidates)]
+        values = table.column(dataset, metric)
+        forecast["bench_metric"] = metric
+        forecast["cells"] = [{"index": i, "arch": a, "bench_value": float(values[i])}
+                             for i, a in zip(indices, search.candidates)]
         return forecast
     result = search.run()
     study = open_study(search.run_dir, storage=config.storage, study_name=config.study_name)
@@ -238,10 +315,13 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
     report = TransferReport(mode="reverse" if reverse else "top-k", dataset=dataset, bench_metric=metric,
                             test_oracle=table.is_test_oracle(dataset) and metric == "test_accuracy",
                             metric=config.metric, rows=rows, rho=rho, best_arch=result.best_arch,
-                            test_metrics=result.test_metrics, search=result, searcher=search)
+                            test_metrics=result.test_metrics, search=result, searcher=search,
+                            num_classes=prepared.num_classes)
     Path(search.run_dir, "transfer.json").write_text(json.dumps(to_jsonable({
         "mode": report.mode, "dataset": dataset, "bench_metric": metric, "test_oracle": report.test_oracle,
         "metric": report.metric, "rho": None if math.isnan(rho) else rho,  # (NaN is not JSON)
+        "rho_p_value": None if math.isnan(rho) else report.p_value(), "caveats": report.caveats(),
+        "num_classes": prepared.num_classes,
         # (each side in its own unit, as stored: the table's percent, budgetnas's fractions)
         "units": {"bench_value": "percent", "measured": "fraction (0 to 1)"},
         "best_arch": report.best_arch, "test_metrics": report.test_metrics,

@@ -57,6 +57,18 @@ def test_finetune_trains_the_top_k_and_reports_rho(tmp_path: Path, table, digits
     assert saved["rho"] == pytest.approx(report.rho) and len(saved["rows"]) == 3
     assert saved["units"] == {"bench_value": "percent", "measured": "fraction (0 to 1)"}
     assert all(1 < r["bench_value"] <= 100 and 0 <= r["measured"] <= 1 for r in saved["rows"])
+    # (with 3 cells even |rho| = 1 comes by chance one time in 3)
+    assert saved["rho_p_value"] == pytest.approx(report.p_value()) and report.p_value() >= 1 / 3
+    assert saved["num_classes"] == 10
+    assert any("with 3 cells a rho this far from 0 arises by chance" in c for c in saved["caveats"])
+    # show says it was a finetune and what it found (it printed a plain search summary).
+    from budgetnas.report import format_summary
+    from budgetnas.report.summary import json_summary
+
+    shown = format_summary(open_study(tmp_path / "run"), cfg, run_dir=tmp_path / "run")
+    assert "finetune (top-k): 3 NB201 cells by cifar100 test_accuracy (benchmark TEST accuracy), 3 trained" in shown
+    assert f"Spearman rho {report.rho:.3f} over 3 cells (permutation p = {report.p_value():.2g})" in shown and "caution: with 3" in shown
+    assert json_summary(open_study(tmp_path / "run"), cfg, tmp_path / "run")["transfer"]["rho"] == pytest.approx(report.rho)
     # Running it again resumes: nothing is trained twice.
     again = finetune_from_bench(cfg, table, k=3, dataset="cifar100", max_params=20_000, data=splits,
                                 data_name="digits", progress=False)
@@ -267,3 +279,59 @@ def test_finetune_in_which_every_cell_failed_exits_non_zero(tmp_path: Path, tabl
     assert ("not measured (only 1 cell(s) trained, 1 failed, 1 were not run; a rank correlation needs at least "
             "3; `budgetnas show` gives the reasons: fix the cause and run again with a new --run-dir; raise "
             "--max-trials or the budget and run again to train the rest)") in out
+
+
+def test_a_rho_from_few_cells_near_chance_or_benchmark_ties_comes_with_its_caveats() -> None:
+    """(review 2026-12-06) "0.949 over 4 cells" was printed bare for four cells whose benchmark
+    values span 0.03 points, one of which scored 9 % on 10 classes (below chance)."""
+    import itertools
+
+    from budgetnas.search.budget import Spent
+    from budgetnas.search.study import SearchResult
+    from budgetnas.search.transfer import TransferReport, TransferRow, permutation_p
+
+    # The p-value against brute force: all orderings of 5 cells, and a perfect ranking of 3 (1 in 3).
+    a, b = np.array([1.0, 2, 3, 4, 5]), np.array([0.2, 0.1, 0.4, 0.3, 0.5])
+    rho = spearman(a, b)
+    hits = sum(abs(spearman(a, b[list(order)])) >= abs(rho) - 1e-12 for order in itertools.permutations(range(5)))
+    assert permutation_p(a, b) == pytest.approx(hits / 120)
+    assert permutation_p(a[:3], a[:3]) == pytest.approx(1 / 3)
+    assert permutation_p(np.arange(12.0), np.arange(12.0)) < 1e-3  # (sampled: never 0)
+
+    def report(values, measured, classes=10):
+        rows = [TransferRow(f"a{i}", i, v, m, 1000, "complete") for i, (v, m) in enumerate(zip(values, measured))]
+        result = SearchResult(run_dir=Path("."), best_arch="a0", best_trial=0, best_metrics={}, test_metrics={},
+                              spent=Spent(trials=len(rows)), stop_reason="x")
+        rho = spearman(np.array(values), np.array(measured))
+        return TransferReport(mode="top-k", dataset="cifar10", bench_metric="test_accuracy", test_oracle=True,
+                              metric="accuracy", rows=rows, rho=rho, best_arch="a0", test_metrics={},
+                              search=result, num_classes=classes)
+
+    weak = report([94.37, 94.37, 94.36, 94.34], [0.1672, 0.1324, 0.1150, 0.0906])
+    text = weak.table()
+    assert "0.949 over 4 cells (permutation p = " in text
+    assert "caution: with 4 cells a rho this far from 0 arises by chance" in text
+    assert "caution: 3 of the 4 cells scored near chance level (under 15 % with 10 classes)" in text
+    assert text.count("[near chance]") == 3
+    assert "caution: the benchmark's values of these cells span 0.03 points" in text
+    strong = report(list(np.linspace(60, 94, 10)), list(np.linspace(0.5, 0.9, 10)))
+    assert strong.caveats() == [] and "caution" not in strong.table()
+
+
+def test_an_interrupted_finetune_says_to_run_the_same_command_again() -> None:
+    """(review 2026-12-06) After Ctrl-C the cells not run were met with "raise --max-trials or the
+    budget", though the same command resumes them."""
+    from budgetnas.search.budget import Spent
+    from budgetnas.search.study import SearchResult
+    from budgetnas.search.transfer import TransferReport, TransferRow
+
+    rows = [TransferRow("a", 0, 94.0, 0.5, 1000, "complete"), TransferRow("b", 1, 93.0, None, None, "not run"),
+            TransferRow("c", 2, 92.0, None, None, "not run")]
+    for preempted, advice in ((True, "run the same command again to train the rest"),
+                              (False, "raise --max-trials or the budget and run again")):
+        result = SearchResult(run_dir=Path("."), best_arch="a", best_trial=0, best_metrics={}, test_metrics={},
+                              spent=Spent(trials=1), stop_reason="x", preempted=preempted)
+        report = TransferReport(mode="top-k", dataset="cifar10", bench_metric="test_accuracy", test_oracle=True,
+                                metric="accuracy", rows=rows, rho=float("nan"), best_arch="a", test_metrics={},
+                                search=result, num_classes=10)
+        assert advice in report.table()
