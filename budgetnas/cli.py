@@ -376,12 +376,20 @@ DRY_RUN_CELLS = 30  # a finetune dry run lists this many of its cells
 
 def _finetune(args: argparse.Namespace) -> int:
     from budgetnas.bench import load_nb201
-    from budgetnas.search.transfer import finetune_from_bench
 
     if args.max_trials is None:
         args.max_trials = args.k
     config = _config(args)
-    table = load_nb201(args.table, trust_pickle=args.trust_pickle)
+    try:
+        return _finetune_with(args, config, load_nb201(args.table, trust_pickle=args.trust_pickle))
+    except BudgetNASError as e:  # the table's advice names `bench top`'s flags: name finetune's
+        raise type(e)(str(e).replace("--table PATH", "--from-bench TABLE")
+                      .replace("lower C/N", "lower --final-C/--final-N (the network the limit is for)")) from None
+
+
+def _finetune_with(args: argparse.Namespace, config: Any, table: Any) -> int:
+    from budgetnas.search.transfer import finetune_from_bench
+
     options = dict(k=args.k, dataset=args.bench_dataset, metric=args.bench_metric, max_params=args.max_params,
                    diverse=args.diverse, reverse=args.reverse, progress=not args.quiet)
     if args.dry_run:

@@ -310,6 +310,21 @@ def test_finetune_dry_run_prints_its_cells_and_what_the_budget_buys(tmp_path: Pa
     assert not (run / "transfer.json").exists() and not (run / "best").exists()
 
 
+def test_finetune_mistakes_name_finetunes_own_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """(review 2026-12-06) The table's advice named `bench top`'s --table and C/N."""
+    from tests.conftest import NB201_CSV
+
+    monkeypatch.delenv("BUDGETNAS_NB201", raising=False)
+    assert main(["finetune", *FAST, "--k", "3", "--run-dir", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "CLI --from-bench TABLE" in err and "--table" not in err
+    if NB201_CSV.exists():
+        assert main(["finetune", *FAST, "--from-bench", str(NB201_CSV), "--k", "3", "--max-params", "1000",
+                     "--run-dir", str(tmp_path / "b")]) == 2
+        assert "lower --final-C/--final-N (the network the limit is for)" in capsys.readouterr().err
+
+
 def test_a_search_in_which_every_trial_failed_exits_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """It used to print the summary and exit 0, as if it had found something; everything it did

@@ -107,12 +107,15 @@ def top_command(args: argparse.Namespace) -> int:
             "diverse": args.diverse, "k": args.k, "results": rows,
         }, indent=2))
         return 0
-    print(_format(rows, table.source, table.path, dataset, metric, oracle, network, args))
+    why = None if not oracle else ("you chose a test metric" if table.has(dataset, "valid_accuracy") else
+                                   "the file has no validation accuracy")
+    print(_format(rows, table.source, table.path, dataset, metric, why, network, args))
     return 0
 
 
 def _format(rows: list[dict[str, Any]], source: str, path: str, dataset: str, metric: str,
-            oracle: bool, network: dict[str, int], args: argparse.Namespace) -> str:
+            oracle: str | None, network: dict[str, int], args: argparse.Namespace) -> str:
+    """``oracle``: why the ranking is by test accuracy (None when it is not)."""
     limits = [f"params <= {args.max_params:,.0f}" if args.max_params else "",
               f"FLOPs <= {args.max_flops:,.0f}" if args.max_flops else ""]
     lines = [
@@ -123,7 +126,7 @@ def _format(rows: list[dict[str, Any]], source: str, path: str, dataset: str, me
         f"dedupe: {'canonical' if args.dedupe else 'off'}; diverse: {args.diverse or 'off'}",
     ]
     if oracle:
-        lines.append("TEST ORACLE: ranked by test accuracy because the file has no validation accuracy; "
+        lines.append(f"TEST ORACLE: ranked by test accuracy because {oracle}; "
                      "fine for choosing cells to fine-tune, not for reporting a search result")
     if len(rows) < args.k:
         lines.append(f"note: only {len(rows)} {'distinct cells (one per canonical class)' if args.dedupe else 'cells'} "

@@ -443,6 +443,9 @@ class Search:
             scale = FINAL_MARGIN * self._final_images(p)
             each = [self._per_edge_seconds(times, a) * scale for a in cells]
             finals = {"cheapest": min(each), "average": sum(each) / len(each), "costliest": max(each)}
+        # (by MACs the cells are cheapest and costliest; timed on a busy machine the probes can
+        # come out the other way round: the range is reported low to high)
+        per_trial = dict(zip(("cheapest", "costliest"), sorted(per_trial.values())))
         mid = (per_trial["cheapest"] + per_trial["costliest"]) / 2
         spent = Spent()  # (a run that exists has used part: read below)
         if existing is not None:  # what the run probes again (see _search): the rest it has
@@ -989,7 +992,8 @@ class Search:
             return cost_model.forecast(n_train * cfg.epochs, self._search_macs(arch))
 
         def cannot_pay(why: str, trial_s: float) -> BudgetError:
-            lo, hi = (final_forecast(first=cheap), final_forecast(first=dear)) if cfg.final_training else (0.0, 0.0)
+            lo, hi = sorted((final_forecast(first=cheap), final_forecast(first=dear))) if cfg.final_training \
+                else (0.0, 0.0)  # (low to high: noisy probes can order the two cells' forecasts either way)
             final = f"{lo:.1f} s" if lo == hi else f"{lo:.1f} s (cheapest cell) to {hi:.1f} s (costliest)"
             return BudgetError(
                 f"the budget ({self.budget.describe()}) cannot pay for one trial and the final training "

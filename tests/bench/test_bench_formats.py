@@ -213,6 +213,25 @@ def test_top_k_on_official_format_uses_validation_and_skips_missing(nats_dir: Pa
     assert [r["value"] for r in fastest] == pytest.approx(sorted(times)[:2])
 
 
+def test_the_oracle_note_says_why_and_cifar10_valid_is_not_read_as_cifar10(nats_file: Path, capsys) -> None:
+    """(review 2026-12-06) `--dataset cifar10-valid` silently read the cifar10 runs (trained on
+    train+valid), and a test metric chosen by the user was explained as "the file has no
+    validation accuracy", which this file has."""
+    import argparse
+
+    from budgetnas.bench.commands import add_top_arguments, top_command
+    from budgetnas.errors import DataError
+
+    parser = add_top_arguments(argparse.ArgumentParser())
+    with pytest.raises(DataError, match="'cifar10-valid' is not a dataset of its own here: .* give cifar10"):
+        top_command(parser.parse_args(["--table", str(nats_file), "--dataset", "cifar10-valid", "--k", "1"]))
+    assert top_command(parser.parse_args(["--table", str(nats_file), "--dataset", "cifar100", "--k", "1",
+                                          "--metric", "test_accuracy"])) == 0
+    assert "TEST ORACLE: ranked by test accuracy because you chose a test metric" in capsys.readouterr().out
+    assert top_command(parser.parse_args(["--table", str(nats_file), "--dataset", "cifar100", "--k", "1"])) == 0
+    assert "TEST ORACLE" not in capsys.readouterr().out
+
+
 def test_save_csv_keeps_every_metric(nats_file: Path, tmp_path: Path) -> None:
     with pytest.warns(UserWarning):
         table = load_nb201(nats_file)

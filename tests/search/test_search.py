@@ -200,7 +200,9 @@ def test_dry_run_forecasts_without_training(tmp_path: Path, splits: DataSplits) 
     cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "dry"), max_trials=40, **TINY)
     f = Search(cfg, data=splits, progress=False).dry_run()
     per = f["seconds_per_trial"]
-    assert per["cheapest"] > 0 and per["costliest"] > 0 and f["trials_affordable"] == 40  # (order: noise at C=4)
+    # (low to high, whichever cell probed faster: at C=4 the probes are noise, and the range was
+    # printed as "24 s (cheapest cell) to 11 s (costliest)")
+    assert 0 < per["cheapest"] <= per["costliest"] and f["trials_affordable"] == 40
     assert not (tmp_path / "dry").exists()
     cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "dry"), max_device_hours=1 / 3600,
                        final_training=False, **TINY)
