@@ -206,10 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Work with the NAS-Bench-201 table: the compact CSV or the official "
                                    "NAS-Bench-201 / NATS-Bench files (--table PATH or $BUDGETNAS_NB201).")
     bsub = b.add_subparsers(dest="bench_command", required=True)
-    from budgetnas.bench.commands import add_top_arguments, int_at_least
+    from budgetnas.bench.commands import add_query_arguments, add_top_arguments, int_at_least
 
     add_top_arguments(bsub.add_parser("top", help="the best cells under parameter/FLOP limits",
                                       description="Rank the benchmark's cells and keep the top k under limits."))
+    add_query_arguments(bsub.add_parser("query", help="what the benchmark says of given cells",
+                                        description="Look cells up by string or index: each metric the file "
+                                                    "has, with its rank, and the network's params and FLOPs."))
     from budgetnas.search.simulate import add_simulate_arguments
 
     add_simulate_arguments(bsub.add_parser(
@@ -312,6 +315,7 @@ def _search(args: argparse.Namespace) -> int:
     create_strategy(config.strategy, seed=config.seed)  # fail on a bad name before loading data
     search = Search(config, progress=not args.quiet)
     if args.dry_run:
+        _say_probing(args)
         return _print_forecast(search.dry_run(), config)
     result = search.run()
     study = open_study(search.run_dir, storage=config.storage, study_name=config.study_name)
@@ -366,12 +370,24 @@ def _bench(args: argparse.Namespace) -> int:
         from budgetnas.bench.commands import top_command
 
         return top_command(args)
+    if args.bench_command == "query":
+        from budgetnas.bench.commands import query_command
+
+        return query_command(args)
     from budgetnas.search.simulate import simulate_command
 
     return simulate_command(args)
 
 
 DRY_RUN_CELLS = 30  # a finetune dry run lists this many of its cells
+
+
+def _say_probing(args: argparse.Namespace) -> None:
+    """A dry run is silent while it loads the data and times its probes (minutes for a full-size
+    final network on a CPU): say so first, on stderr, so stdout stays the forecast alone."""
+    if not args.quiet:
+        print("dry run: loading the data and timing a few training steps of the cheapest and costliest "
+              "cells and of the final network (nothing is trained or saved)...", file=sys.stderr, flush=True)
 
 
 def _finetune(args: argparse.Namespace) -> int:
@@ -393,6 +409,7 @@ def _finetune_with(args: argparse.Namespace, config: Any, table: Any) -> int:
     options = dict(k=args.k, dataset=args.bench_dataset, metric=args.bench_metric, max_params=args.max_params,
                    diverse=args.diverse, reverse=args.reverse, progress=not args.quiet)
     if args.dry_run:
+        _say_probing(args)
         f = finetune_from_bench(config, table, dry_run=True, **options)
         cells = f["cells"]
         print(f"cells: {len(cells)} from the benchmark ({'spread over its range' if args.reverse else 'its top'} "

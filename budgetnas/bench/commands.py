@@ -138,3 +138,60 @@ def _format(rows: list[dict[str, Any]], source: str, path: str, dataset: str, me
         lines.append(f"{r:>4}  {row['index']:>5}  {row['value']:>14.2f}  {row['params']:>10,}  "
                      f"{row['flops'] / 1e6:>8.2f}  {row['arch']}")
     return "\n".join(lines)
+
+
+def add_query_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``bench query`` arguments to ``parser`` (returned for chaining)."""
+    parser.add_argument("cells", nargs="+", metavar="CELL",
+                        help="a cell string (|nor_conv_3x3~0|+|...|, quote it for the shell) or a benchmark index")
+    parser.add_argument("--table", default=None, metavar="PATH",
+                        help="benchmark file: the compact CSV, NAS-Bench-201 .pth or NATS-tss file/folder "
+                             "(default: $BUDGETNAS_NB201)")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="allow the official pickle files to load arbitrary objects (runs code; only "
+                             "for files you downloaded yourself)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return parser
+
+
+def query_cell(table: Any, cell: str | int) -> dict[str, Any]:
+    """Everything the table says of one cell: its index and string, each metric the file has on
+    each dataset with the cell's rank among the 15,625 (1 = best; tied cells share the best rank),
+    the params and FLOPs of the benchmark's network for each dataset, and its identity keys."""
+    import numpy as np
+
+    i = table.index(int(cell) if isinstance(cell, str) and cell.strip().isdigit() else cell)
+    datasets = {}
+    for d in table.datasets:
+        cost = table.cost(i, num_classes=DATASET_CLASSES[d], resolution=DATASET_RESOLUTION[d])
+        metrics = {}
+        for m in table.metrics(d):
+            column = table.column(d, m)
+            value = float(column[i])
+            if not np.isfinite(value):
+                continue
+            better = column < value if m.startswith("train_time") else column > value
+            metrics[m] = {"value": value, "rank": int(np.sum(better & np.isfinite(column))) + 1}
+        datasets[d] = {"metrics": metrics, "params": cost.params, "flops": cost.flops_nb201}
+    return {"index": i, "arch": table.arch_str(i), "canonical": table.canonical(i),
+            "unique_str": table.unique_str(i), "datasets": datasets}
+
+
+def query_command(args: argparse.Namespace) -> int:
+    """Print what the table says of each cell given (``bench query``); returns the exit status 0."""
+    table = load_nb201(args.table, trust_pickle=getattr(args, "trust_pickle", False))
+    found = [query_cell(table, c) for c in args.cells]
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    for n, q in enumerate(found):
+        if n:
+            print()
+        print(f"cell {q['index']}: {q['arch']}")
+        print(f"  canonical: {q['canonical']}   (benchmark's string: {q['unique_str']})")
+        for d, v in q["datasets"].items():
+            shown = ", ".join(f"{m} {r['value']:.2f} (rank {r['rank']:,})" for m, r in v["metrics"].items())
+            print(f"  {d}: {shown or 'no results in this file'}; {v['params'] / 1e6:.3f}M params, "
+                  f"{v['flops'] / 1e6:.1f}M FLOPs (multiply-adds)")
+    print(f"(ranks among the table's {len(table):,} cells, 1 = best; from {table.source}: {table.path})")
+    return 0

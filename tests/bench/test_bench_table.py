@@ -345,3 +345,25 @@ def test_top_k_limits_default_to_the_benchmark_datasets_own_network(table: NB201
     parser = add_top_arguments(argparse.ArgumentParser())
     assert top_command(parser.parse_args(["--dataset", "imagenet", "--k", "2", "--table", str(NB201_CSV)])) == 0
     assert "120 classes, 16x16 input" in capsys.readouterr().out
+
+
+@needs_csv
+def test_query_command_says_what_the_table_holds_of_a_cell(table: NB201Table, capsys: pytest.CaptureFixture[str]) -> None:
+    """(review 2026-12-06) `bench` was described as querying the benchmark, but only `top` and
+    `simulate` existed: no command looked a cell up."""
+    from budgetnas.bench.commands import add_query_arguments, query_command
+
+    parser = add_query_arguments(argparse.ArgumentParser())
+    assert query_command(parser.parse_args(["6111", table.arch_str(5725), "--table", str(NB201_CSV), "--json"])) == 0
+    best, other = json.loads(capsys.readouterr().out)
+    assert best["index"] == 6111 and best["datasets"]["cifar10"]["params"] == 1_073_466
+    assert best["datasets"]["cifar10"]["metrics"]["test_accuracy"]["rank"] == 1
+    c100 = table.column("cifar100", "test_accuracy")
+    assert other["index"] == 5725 and other["datasets"]["cifar100"]["metrics"]["test_accuracy"] == {
+        "value": pytest.approx(c100[5725]), "rank": int((c100 > c100[5725]).sum()) + 1}
+    assert other["canonical"] == table.canonical(3487)  # (the same function: see canonical_form)
+    assert query_command(parser.parse_args(["6111", "--table", str(NB201_CSV)])) == 0
+    assert "cifar10: test_accuracy 94.37 (rank 1); 1.073M params, 153.3M FLOPs" in capsys.readouterr().out
+    with pytest.raises(ArchitectureError, match="did you mean 'nor_conv_3x3'"):
+        query_command(parser.parse_args(["|nor_conv_3x33~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+                                         "--table", str(NB201_CSV)]))
