@@ -34,6 +34,16 @@ def parse_count(text: str) -> float:
     return float(m.group(1)) * _SUFFIX[m.group(2).lower()]
 
 
+def add_table_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that say which benchmark file to read."""
+    parser.add_argument("--table", default=None, metavar="PATH",
+                        help="benchmark file: the compact CSV, NAS-Bench-201 .pth or NATS-tss file/folder "
+                             "(default: $BUDGETNAS_NB201)")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="allow the official pickle files to load arbitrary objects (runs code; only "
+                             "for files you downloaded yourself)")
+
+
 def add_top_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``bench top`` flags to ``parser`` (returned for chaining)."""
     parser.add_argument("--dataset", default="cifar10",
@@ -58,12 +68,7 @@ def add_top_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
                         help="chosen cells differ pairwise on at least D of 6 edges (default 0: off)")
     parser.add_argument("--dedupe", action=argparse.BooleanOptionalAction, default=True,
                         help="keep one cell per canonical class (default on)")
-    parser.add_argument("--table", default=None, metavar="PATH",
-                        help="benchmark file: the compact CSV, NAS-Bench-201 .pth or NATS-tss file/folder "
-                             "(default: $BUDGETNAS_NB201)")
-    parser.add_argument("--trust-pickle", action="store_true",
-                        help="allow the official pickle files to load arbitrary objects (runs code; only "
-                             "for files you downloaded yourself)")
+    add_table_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
@@ -144,12 +149,7 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     """Add the ``bench query`` arguments to ``parser`` (returned for chaining)."""
     parser.add_argument("cells", nargs="+", metavar="CELL",
                         help="a cell string (|nor_conv_3x3~0|+|...|, quote it for the shell) or a benchmark index")
-    parser.add_argument("--table", default=None, metavar="PATH",
-                        help="benchmark file: the compact CSV, NAS-Bench-201 .pth or NATS-tss file/folder "
-                             "(default: $BUDGETNAS_NB201)")
-    parser.add_argument("--trust-pickle", action="store_true",
-                        help="allow the official pickle files to load arbitrary objects (runs code; only "
-                             "for files you downloaded yourself)")
+    add_table_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     return parser
 
