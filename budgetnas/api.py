@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from budgetnas.data import DataSplits, ImageData, as_images, from_arrays, to_tensor
-from budgetnas.data._arrays import _label_values, _to_numpy
+from budgetnas.data._arrays import _label_values, _to_numpy, check_same_scale
 from budgetnas.errors import BudgetNASError, ConfigError, DataError, first_line
 from budgetnas.search import Search, SearchConfig, SearchResult
 from budgetnas.spaces import create_space
@@ -257,6 +257,7 @@ class ImageClassifier:
                 raise ConfigError("test_data must be a pair (x_test, y_test), got "
                                   + (f"a {type(test_data).__name__} of {len(test_data)}"
                                      if isinstance(test_data, (tuple, list)) else f"a {type(test_data).__name__}"))
+            check_same_scale(x, test_data[0], "fit's images (x)", "test_data's")
             # Test labels are the same kind of labels as y, matched by name: with classes given,
             # from_arrays reads integers as indices, but integer labels' names are their values.
             test = from_arrays(test_data[0], _label_names(test_data[1]), classes=train.classes,

@@ -505,8 +505,8 @@ def _with_flag(message: str, parser: argparse.ArgumentParser, command: str | Non
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction) and command in action.choices:
             actions = action.choices[command]._actions
-    flags = {a.dest: a.option_strings[-1] for a in actions
-             if a.option_strings and a.option_strings[-1].startswith("--")}
+    flags = {a.dest: next((o for o in a.option_strings if o.startswith("--")), a.option_strings[0])
+             for a in actions if a.option_strings}  # (the long form; -C and -N have only a short one)
     flag = flags.get(message.split(" ", 1)[0])
     return f"{flag} ({message})" if flag else message
 

@@ -293,6 +293,8 @@ def test_prediction_inputs_users_pass(tmp_path: Path, digits) -> None:
     assert any("beyond 0..255" in t for t in texts) and not any("float images range" in t for t in texts), texts
     with pytest.raises(DataError, match="y is None"):
         clf.fit(rgb[:300], None)
+    with pytest.raises(DataError, match="fit's images \\(x\\) are uint8 but test_data's are float32"):
+        clf.fit(rgb[:300], y[:300], test_data=(rgb[300:310].astype(np.float32), y[300:310]))
     with pytest.raises(ConfigError, match=r"test_data must be a pair \(x_test, y_test\), got a tuple of 1"):
         clf.fit(rgb[:300], y[:300], test_data=(rgb[300:303],))
     with pytest.raises(ConfigError, match="max_trials must be a positive integer"):

@@ -213,11 +213,19 @@ def test_show_marks_the_pareto_front_and_prints_money_readably(tmp_path: Path,
     (["--max-trials", "2", "--val-fraction", "1.5"], "--val-fraction (val_fraction must be in (0, 1)"),
     (["--max-trials", "2", "--max-params", "1k"], "--max-params (max_params 1,000 is below the smallest network"),
     (["--max-trials", "2", "--lr", "1e40"], "--lr (lr must be at most 1e+30"),
+    # (review 2026-12-06: a dry run said this run was fine; -C and -N were not named)
+    (["--max-trials", "2", "--max-params", "1k", "--dry-run"], "--max-params (max_params 1,000 is below"),
+    (["--max-trials", "2", "-C", "0"], "-C (C must be a positive integer"),
+    (["--max-trials", "2", "--run-dir", " "], "--run-dir (run_dir is empty"),
+    # (review 2026-12-06: a RuntimeError from the allocator, 107 GB asked for the 8x8 digits)
+    (["--max-trials", "2", "--resolution", "5000"], "at 5000x5000 px the "),
+    (["--max-cost", "1", "--gpu-price", "0"], "--gpu-price (gpu_price is 0, so a dollar budget (max_cost) would never"),
 ])
 def test_config_errors_name_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                                      message: str) -> None:
     assert main(["search", *FAST, "--run-dir", str(tmp_path / "r"), *args]) == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # (a refused run left an empty folder with its .lock)
 
 
 def test_show_does_not_report_the_summary_of_an_earlier_session(tmp_path: Path,
@@ -398,3 +406,14 @@ def test_show_says_when_it_lists_only_the_last_failures_and_counts_epochs_in_wor
     out = format_summary(study, SearchConfig(data="digits", max_trials=7))
     assert "failed trials (the last 5 of 7):" in out and "#2: reason 2" in out and "#1: reason 1" not in out
     assert "retrained 1 epoch on 10 images" in out
+
+
+def test_without_a_terminal_each_trial_is_one_log_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """(review 2026-12-06) With stderr going to a file (nohup, a cluster job) the progress bar is
+    off, and nothing was said until the search ended."""
+    loud = [a for a in FAST if a != "--quiet"]
+    with caplog.at_level("INFO", logger="budgetnas"):
+        assert main(["search", *loud, "--max-trials", "2", "--no-final", "--run-dir", str(tmp_path / "r")]) == 0
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("search: ")]
+    assert [line.split(",")[0] for line in lines] == ["search: 1/2 trials", "search: 2/2 trials"], lines
+    assert "best accuracy=" in lines[-1] and "device-s" in lines[-1]

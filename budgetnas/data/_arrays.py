@@ -330,6 +330,23 @@ def _encode_with_classes(values: np.ndarray, classes: Sequence[str]) -> np.ndarr
     return table[inverse.reshape(-1)]
 
 
+def check_same_scale(x_train: Any, x_test: Any, train_name: str = "the training images",
+                     test_name: str = "the test images") -> None:
+    """Refuse training and test images whose dtypes are read on different scales: integer pixels
+    are read as value / 255, floats as they are, so uint8 training images beside float test
+    images (or the reverse) would be scored 255x off, silently."""
+    a, b = _to_numpy(x_train), _to_numpy(x_test)
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
+        return  # (lists of images: each is checked as it is read)
+    kinds = {"i": "integer", "u": "integer", "f": "float"}
+    ka, kb = kinds.get(a.dtype.kind), kinds.get(b.dtype.kind)
+    if ka and kb and ka != kb:
+        raise DataError(
+            f"{train_name} are {a.dtype} but {test_name} are {b.dtype}: integer pixels are read as "
+            "value / 255 and floats as they are, so the two would be scaled differently; give both the "
+            "same kind (e.g. x_test.astype(np.uint8) for 0..255 floats, or both as floats in [0, 1])")
+
+
 def as_images(x: Any, *, channels_last: bool | None = None) -> np.ndarray:
     """Check images alone (no labels), as for prediction: the same layouts and checks as
     :func:`from_arrays`, returned as a channels-first ``(N, C, H, W)`` uint8 or float32 array."""

@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from budgetnas.data._arrays import encode_labels, from_arrays
+from budgetnas.data._arrays import check_same_scale, encode_labels, from_arrays
 from budgetnas.data._cifar import (
     is_cifar100_python_archive,
     is_cifar_python_archive,
@@ -437,6 +437,7 @@ def _load_npz(path: Path, channels_last: bool | None = None) -> DataSplits:
             f"{path}: y_test has label(s) {[names[i] for i in unseen][:10]} that no training image has; "
             "a model cannot learn a class it never sees: add training images of them or drop those "
             "test images")
+    check_same_scale(x_tr, x_te, f"{path.name}'s x_train", "its x_test")
     train = from_arrays(x_tr, codes[: len(y_tr)], classes=names, name=path.stem, channels_last=channels_last)
     test = from_arrays(x_te, codes[len(y_tr) :], classes=names, name=f"{path.stem}-test",
                        channels_last=channels_last)

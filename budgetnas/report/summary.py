@@ -9,6 +9,7 @@ from pathlib import Path
 
 import optuna
 
+from budgetnas.errors import plural
 from budgetnas.search.config import SearchConfig
 from budgetnas.search.budget import Spent, dollars
 from budgetnas.search.records import (UNAFFORDABLE_REASON, TrialView, final_epochs_trained, pareto, ranked, spent_of,
@@ -31,14 +32,14 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
                  f"(search C={config.C} N={config.N}, final C={config.final_C} N={config.final_N})")
     limits = []
     if config.max_trials:
-        limits.append(f"{config.max_trials} trials")
+        limits.append(plural(config.max_trials, "trial"))
     if config.max_time:
         limits.append(f"{config.max_time:.0f} s")
     if config.max_device_hours:
         limits.append(f"{config.max_device_hours:g} device-h")
     if config.max_cost:
         limits.append(money(config.max_cost))
-    lines.append(f"budget: {', '.join(limits) or 'none'}   spent: {spent.trials} trials, "
+    lines.append(f"budget: {', '.join(limits) or 'none'}   spent: {plural(spent.trials, 'trial')}, "
                  f"{spent.device_seconds:.1f} device-s, {money(spent.cost)}, {spent.wall_seconds:.0f} s of search wall time")
     probe_s = float((study.user_attrs.get("probe") or {}).get("device_seconds", 0.0))
     final_s = float((study.user_attrs.get("final_spent") or {}).get("device_seconds", 0.0))
@@ -83,7 +84,7 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
             + (f", forecast {final['forecast_seconds']:.1f} s" if final.get("forecast_seconds") else ""))
         if final.get("test_images"):
             lines.append(
-                f"test ({final['test_images']} images): accuracy {m.get('accuracy', 0):.4f}, balanced "
+                f"test ({plural(final['test_images'], 'image')}): accuracy {m.get('accuracy', 0):.4f}, balanced "
                 f"accuracy {m.get('balanced_accuracy', 0):.4f}, macro-F1 {m.get('macro_f1', 0):.4f}")
         else:
             lines.append("test: no test set was held out (evaluate the model on your own test data)")

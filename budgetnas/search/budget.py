@@ -13,7 +13,7 @@ import re
 import warnings
 from dataclasses import asdict, dataclass
 
-from budgetnas.errors import ConfigError
+from budgetnas.errors import ConfigError, plural
 
 # Approximate on-demand prices in USD per device-hour, for one GPU (late 2025, major clouds;
 # spot/marketplace prices are often 2-3x lower). Override with an explicit price.
@@ -159,7 +159,7 @@ class Budget:
     def describe(self) -> str:
         parts = []
         if self.max_trials is not None:
-            parts.append(f"{self.max_trials} trials")
+            parts.append(plural(self.max_trials, "trial"))
         if self.max_time is not None:
             parts.append(f"{self.max_time:.0f} s wall")
         if self.max_device_hours is not None:

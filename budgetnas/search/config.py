@@ -130,6 +130,8 @@ class SearchConfig:
                 raise ConfigError(f"{name} must be an integer >= 4 (pixels), got {v!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2 ** 32:
             raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1, got {self.seed!r}")
+        if not str(self.run_dir).strip():  # (it wrote the study and the model into the current folder)
+            raise ConfigError("run_dir is empty: give a folder for the run's study and model, e.g. runs/mine")
         if not isinstance(self.data, str) or not self.data.strip():
             raise ConfigError("data is empty: give a dataset name (digits, fashion-mnist, cifar10...), "
                               "an image folder or a .npz file")
@@ -139,6 +141,11 @@ class SearchConfig:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
                 raise ConfigError(f"{name} must be a number, got {v!r}")
+        if self.gpu_price is not None and not (math.isfinite(self.gpu_price) and self.gpu_price >= 0):
+            raise ConfigError(f"gpu_price must be a non-negative number (USD per hour), got {self.gpu_price!r}")
+        if self.max_cost is not None and self.gpu_price == 0:
+            raise ConfigError("gpu_price is 0, so a dollar budget (max_cost) would never be spent: give the "
+                              "device's price per hour, or a time (--max-time) or device-hour budget instead")
         if self.max_trials is not None and (isinstance(self.max_trials, bool) or not isinstance(self.max_trials, int)):
             raise ConfigError(f"max_trials must be a positive integer, got {self.max_trials!r}")
 

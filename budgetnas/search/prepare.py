@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +76,24 @@ def _round4(r: int) -> int:
     return max(4, r // 4 * 4)
 
 
+MEMORY_SHARE = 0.5  # the most of this machine's memory the images as training tensors may take
+
+
+def _check_memory(images: int, channels: int, resolution: int, native: tuple[int, int]) -> None:
+    """Refuse a resolution whose float32 tensors of every image would not fit in memory (it
+    crashed in the allocator, or swapped for minutes), before any is made."""
+    need = images * channels * resolution * resolution * 4
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # (not on this platform: nothing to compare with)
+        return
+    if need > MEMORY_SHARE * total:
+        raise ConfigError(
+            f"at {resolution}x{resolution} px the {images:,} images need {need / 2**30:.1f} GiB as float32 "
+            f"tensors, more than {MEMORY_SHARE:.0%} of this machine's {total / 2**30:.1f} GiB; the images are "
+            f"{native[0]}x{native[1]}: lower --resolution (the default trains at their size, at most 32)")
+
+
 def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_type: str = "cpu") -> Prepared:
     """Split, subset, normalise and resize according to ``config``; fingerprint the result.
 
@@ -117,6 +136,7 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
             f"search resolution {search_res} is above the final resolution {resolution}; "
             "the search is a cheaper proxy, so use a lower or equal one"
         )
+    _check_memory(len(full) + (len(test) if test is not None else 0), full.shape[0], resolution, (h, w))
     mean, std = channel_stats(train.images)
     hflip = config.hflip if config.hflip is not None else data_name.lower().replace("_", "-") in FLIP_SAFE
     subset = stratified_subset(train, config.subset, seed=config.seed + 2)

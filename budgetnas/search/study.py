@@ -231,6 +231,16 @@ def _check_writable(run_dir: Path, what: str = "run directory", flag: str = "--r
         ) from None
 
 
+def _remove_if_only_lock(run_dir: Path) -> None:
+    """Remove a run directory that holds nothing but its lock file (a run refused at once)."""
+    try:
+        if {p.name for p in run_dir.iterdir()} <= {".lock"}:
+            (run_dir / ".lock").unlink(missing_ok=True)
+            run_dir.rmdir()
+    except OSError:
+        pass  # (another process made something there meanwhile: it stays)
+
+
 class Search:
     """A budgeted architecture search over one run directory.
 
@@ -405,6 +415,7 @@ class Search:
     def dry_run(self) -> dict[str, Any]:
         """Forecast what one trial costs and how many trials the budget buys; trains nothing."""
         p = self._load()
+        self._check_max_params()  # (as the run checks it first: a dry run said a refused run was fine)
         existing = self._existing_study()
         if existing is not None:
             self._check_study_kind(existing)  # (another program's study, or other directions: refused)
@@ -532,6 +543,7 @@ class Search:
         SIGTERM or SIGINT (Ctrl-C) checkpoints the running trial and returns early with
         ``result.preempted`` set; running again resumes, continuing that trial from its checkpoint.
         """
+        created = not self.run_dir.exists()
         _check_writable(self.run_dir)
         if self.artifacts_dir.resolve() != self.run_dir.resolve():  # checkpoints go there
             _check_writable(self.artifacts_dir / "checkpoints", "artifacts directory", "--artifacts-dir")
@@ -541,6 +553,10 @@ class Search:
             handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             return self._run_locked()
+        except BudgetNASError:
+            if created:  # refused before anything was written: leave no run directory behind
+                _remove_if_only_lock(self.run_dir)
+            raise
         finally:
             for sig, old in handlers.items():
                 signal.signal(sig, old)
@@ -776,12 +792,14 @@ class Search:
             except ConfigError:
                 old = {}
             new = to_jsonable(self.config.fingerprint_fields())
-        diffs = [f"{k}: {old.get(k)!r} in the run, {v!r} now" for k, v in new.items() if old.get(k) != v]
+        changed = [k for k, v in new.items() if old.get(k) != v]
+        diffs = [f"{k}: {old.get(k)!r} in the run, {new[k]!r} now" for k in changed]
+        device = " (precision differs between a GPU and a CPU)" if "precision" in changed else ""
         raise ResumeError(
             f"{self.run_dir} holds a search whose settings, as they take effect on this data and device, "
             f"differ from these ({'; '.join(diffs) or 'fingerprint ' + attrs['fingerprint'] + ' vs ' + p.fingerprint}). "
-            "Results measured under other settings must not be mixed (precision differs between a GPU "
-            "and a CPU): use the run's settings and device to resume it, or a new --run-dir"
+            f"Results measured under other settings must not be mixed{device}: use the run's settings"
+            f"{' and device' if device else ''} to resume it, or a new --run-dir"
         )
 
     def _check_selection(self, study: optuna.Study) -> None:
@@ -2002,11 +2020,15 @@ class Search:
         trials = study.get_trials(deepcopy=False) if trials is None else trials
         spent = spent_of(study, trials)
         rows = ranked(study, self.config.metric, trials)
+        text = (f"best {self.config.metric}={rows[0].metrics.get(self.config.metric, 0):.4f} "
+                f"spent ${spent.cost:.4f} ({spent.device_seconds:.0f} device-s)" if rows else
+                f"spent ${spent.cost:.4f}")
+        if bar.disable:  # (stderr is no terminal: a log file, nohup, a cluster job) one line a trial
+            of = f"/{self.config.max_trials}" if self.config.max_trials else ""
+            log.info("search: %d%s trials, %s", spent.trials, of, text)
+            return
         bar.n = spent.trials
-        bar.set_postfix_str(
-            f"best {self.config.metric}={rows[0].metrics.get(self.config.metric, 0):.4f} "
-            f"spent ${spent.cost:.4f} ({spent.device_seconds:.0f} device-s)" if rows else
-            f"spent ${spent.cost:.4f}")
+        bar.set_postfix_str(text)
         bar.refresh()
 
 

@@ -65,6 +65,7 @@ EVAL_BATCH_CUDA = 1024
 EVAL_CPU_VALUES = 2 ** 20
 _CAPTURE_LOCK = threading.Lock()
 log = logging.getLogger("budgetnas")
+_SAID_EAGER: set[str] = set()  # device types for which the fallback from step_mode "graph" was logged
 
 
 @dataclass(frozen=True)
@@ -655,7 +656,8 @@ def train(
 
     graph = config.step_mode == "graph" or (config.step_mode == "auto" and cuda)
     if graph and not cuda:
-        if config.step_mode == "graph":
+        if config.step_mode == "graph" and dev.type not in _SAID_EAGER:  # (once: not for every trial)
+            _SAID_EAGER.add(dev.type)
             log.info("CUDA graphs need a CUDA device; training on %s eagerly", dev)
         graph = False
     stepper = _Step(model, opt, config, loss_sum, lr_t, dev, graph)

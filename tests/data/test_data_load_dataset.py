@@ -130,6 +130,15 @@ def test_npz_errors(tmp_path):
     np.savez(tmp_path / "newcls.npz", x_train=x3, y_train=[0, 1, 2], x_test=np.zeros((2, 3, 3)), y_test=[2, 3])
     with pytest.raises(DataError, match=r"y_test has label\(s\) \['3'\] that no training image has"):
         load_dataset(tmp_path / "newcls.npz")
+    # (review 2026-12-06) uint8 training images beside float test images were read 255x apart,
+    # silently: the test accuracy fell from 0.83 to 0.28 on the digits.
+    u8 = np.full((4, 3, 3), 200, np.uint8)
+    np.savez(tmp_path / "scales.npz", x_train=u8, y_train=[0, 1, 0, 1], x_test=u8[:2].astype(np.float64),
+             y_test=[0, 1])
+    with pytest.raises(DataError, match="scales.npz's x_train are uint8 but its x_test are float64: integer"):
+        load_dataset(tmp_path / "scales.npz")
+    np.savez(tmp_path / "same.npz", x_train=u8, y_train=[0, 1, 0, 1], x_test=u8[:2].astype(np.int64), y_test=[0, 1])
+    assert load_dataset(tmp_path / "same.npz").test is not None  # (two integer dtypes: the same scale)
 
 
 def test_unreadable_path_kind(tmp_path):

@@ -118,3 +118,8 @@ def test_the_binding_limit_is_the_one_with_least_left() -> None:
     assert b.binding(Spent(wall_seconds=500)) == "time"
     assert Budget(max_device_hours=0.01, max_cost=100.0, price_per_hour=3.6).binding(Spent()) == "device-hour"
     assert Budget(max_trials=3).binding(Spent()) == "trial"
+
+
+def test_a_budget_of_one_trial_reads_one_trial() -> None:
+    assert Budget(max_trials=1).describe().startswith("1 trial") and "1 trials" not in Budget(max_trials=1).describe()
+    assert "2 trials" in Budget(max_trials=2).describe()
