@@ -30,6 +30,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import optuna
 import sqlalchemy.exc
 import torch
@@ -67,6 +68,7 @@ FINAL_MARGIN = 1.1
 EVAL_FRACTION = 1.0
 STUDY_NAME = "budgetnas"
 MAX_CONSECUTIVE_REPEATS = 50
+MAX_REPEATS_UNDER_LIMIT = 2000  # the most, however few cells fit max_params (each is a stored trial)
 OPTUNA_NATIVE = ("random", "tpe", "gp")  # samplers whose RNG state lives only in the process
 # Fingerprinted settings whose effect depends on the data or the device (None means "resolve it"):
 # resuming compares them as resolved, not as written.
@@ -314,6 +316,34 @@ class Search:
         p = self._load()
         return self.final_space.cost(arch, in_channels=p.in_channels, num_classes=p.num_classes,
                                      resolution=p.resolution)
+
+    def _fit_share(self) -> float:
+        """The share of the space's cells whose final network is under max_params (1 without a
+        limit), estimated from 2,000 seeded uniform samples."""
+        if self.config.max_params is None:
+            return 1.0
+        if getattr(self, "_fit_share_cached", None) is None:
+            rng = np.random.default_rng(self.config.seed + 7)
+            fits = [self._final_cost(self.space.sample(rng)).params <= self.config.max_params for _ in range(2000)]
+            self._fit_share_cached = max(sum(fits), 1) / len(fits)
+        return self._fit_share_cached
+
+    def _repeat_limit(self) -> int:
+        """How many proposals in a row may be repeats or rejections before the space counts as
+        exhausted: MAX_CONSECUTIVE_REPEATS, or more when few cells fit max_params, so that a
+        strategy drawing uniformly misses every fitting cell that many times with odds of 1 in 1,000
+        (it stopped after 4 trials with 4.8 % of the cells fitting)."""
+        share = self._fit_share()
+        if share >= 1.0:
+            return MAX_CONSECUTIVE_REPEATS
+        return min(MAX_REPEATS_UNDER_LIMIT,
+                   max(MAX_CONSECUTIVE_REPEATS, math.ceil(math.log(1e-3) / math.log(1 - share))))
+
+    def _fit_note(self) -> str:
+        if self.config.max_params is None:
+            return ""
+        return (f" (about {self._fit_share():.1%} of its cells fit --max-params {self.config.max_params:,}: "
+                "raise it to search more)")
 
     def _search_macs(self, arch: Any) -> int:
         p = self._load()
@@ -1115,7 +1145,7 @@ class Search:
                         deferred.append((fixed, {k: v for k, v in trial.user_attrs.items()
                                                  if k in ("candidate", "retry_of", "trial_key")}))
                     counts["repeats"] += 1
-                    if counts["repeats"] >= MAX_CONSECUTIVE_REPEATS:
+                    if counts["repeats"] >= self._repeat_limit():
                         stopping.append(f"the strategy proposed only already-evaluated, over-size or "
                                         f"unaffordable cells {counts['repeats']} times in a row; the last: "
                                         f"{unpayable}")
@@ -1223,10 +1253,10 @@ class Search:
                     log.error(reason)
                     stopping.append(reason)
                     return reason
-                if counts["repeats"] >= MAX_CONSECUTIVE_REPEATS:
+                if counts["repeats"] >= self._repeat_limit():
                     stopping.append(f"the strategy proposed only already-evaluated, over-size or "
                                     f"unaffordable cells {counts['repeats']} times in a row; the space "
-                                    "seems exhausted")
+                                    f"seems exhausted{self._fit_note()}")
                     return stopping[-1]
             return None
 

@@ -1029,3 +1029,15 @@ def test_a_final_training_slower_than_forecast_warns_of_an_overrun_only_where_a_
     (rec,) = [r for r in caplog.records if "the final training took" in r.getMessage()]
     assert rec.levelno == (logging.WARNING if limit else logging.INFO)
     assert ("so the budget was overrun by the difference" in rec.getMessage()) == bool(limit)
+
+
+def test_a_tight_max_params_is_not_taken_for_an_exhausted_space(tmp_path, splits) -> None:
+    """(review 2026-12-06) With 4.7 % of the cells under --max-params, random search stopped after
+    4 of 400 trials: "the space seems exhausted" after 50 over-size proposals in a row. The limit
+    of repeats now grows so that uniform draws miss every fitting cell that often 1 time in 1,000."""
+    search, result = _search(tmp_path, splits, max_trials=10, max_params=4822, final_training=False)
+    assert result.spent.trials == 10 and result.stop_reason == "trial budget reached (10/10 trials)"
+    assert search._fit_share() == pytest.approx(0.0467, abs=0.01)
+    assert 120 <= search._repeat_limit() <= 170
+    rejected = [t for t in open_study(result.run_dir).get_trials() if status_of(t) == "rejected"]
+    assert rejected  # (they were proposed, and refused at no cost)
