@@ -373,6 +373,18 @@ def test_show_json_from_the_storage_url_says_what_show_of_the_run_dir_says(
     assert main(["show", "--storage", url, "--json"]) == 0
     by_url = json.loads(capsys.readouterr().out)
     assert by_url == by_dir and by_url["best_arch"] and by_url["spent"]["trials"] == 2
+    # (review 2026-12-06) Searching a local run's study.db as shared storage bypassed its lock and
+    # left its run directory's model and summary out of step: refused, as `worker` refuses it.
+    import optuna
+
+    def state() -> tuple:
+        study = optuna.load_study(storage=url, study_name="budgetnas")
+        return len(study.trials), study.user_attrs
+
+    before = state()
+    assert main(["search", *FAST, "--max-trials", "4", "--storage", url, "--run-dir", str(tmp_path / "rx")]) == 2
+    assert "belongs to the single local search in " in capsys.readouterr().err
+    assert state() == before
     # A shared study, seen from a machine without its run directory: the same fields, from the study.
     shared = tmp_path / "shared.db"
     assert main(["search", *FAST, "--max-trials", "2", "--storage", f"sqlite:///{shared}", "--study-name", "s",

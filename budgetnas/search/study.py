@@ -779,6 +779,14 @@ class Search:
                                               for t in study.get_trials(deepcopy=False)):
             raise ResumeError(f"{where} holds trials budgetnas did not make (another program's Optuna "
                               "study?); it is left as it is: give a new --run-dir, or another --study-name")
+        saved = attrs.get("config") or {}
+        if self.config.storage is not None and saved and not saved.get("storage"):
+            # (a local run's study.db given as shared storage: its run lock was bypassed, and its
+            # run directory's model and summary fell out of step with its study)
+            raise ResumeError(f"{where} belongs to the single local search in {saved.get('run_dir')} (started "
+                              "without --storage, guarded by its run directory's lock): resume it with "
+                              f"`budgetnas search --run-dir {saved.get('run_dir')}`, or give a new database "
+                              "for a shared study")
         wanted = _directions(self.config.objectives)
         if [d.name.lower() for d in study.directions] != wanted:
             raise ResumeError(f"{where} was made to {', '.join(d.name.lower() for d in study.directions)} "
