@@ -468,6 +468,9 @@ def _show(args: argparse.Namespace) -> int:
     from budgetnas.report import format_summary
     from budgetnas.search import SearchConfig, open_study
 
+    if args.storage is not None and args.run_dir is not None:
+        raise ConfigError(f"give a run directory or --storage, not both (it showed the study in --storage and "
+                          f"ignored {args.run_dir})")
     if args.storage is not None:
         study, saved = _shared_study(args.storage, args.study_name)
         config = SearchConfig.from_dict(saved)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,7 @@ def test_search_then_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["show", run]) == 0
     shown = capsys.readouterr().out
     assert "2 complete" in shown and "final: trial #" in shown
+    assert "0.0M MACs" not in shown and re.search(r"params, [0-9.]+k MACs at 8px", shown)  # (4x1 cells: kMACs)
     assert "state: stopped: trial budget reached" in shown and " in timing probes, " in shown
     from budgetnas.search.study import RunLock
 
@@ -372,6 +374,8 @@ def test_show_json_from_the_storage_url_says_what_show_of_the_run_dir_says(
     by_dir = json.loads(capsys.readouterr().out)
     assert main(["show", "--storage", url, "--json"]) == 0
     by_url = json.loads(capsys.readouterr().out)
+    assert main(["show", str(tmp_path / "other"), "--storage", url]) == 2  # (it ignored the run dir)
+    assert "give a run directory or --storage, not both" in capsys.readouterr().err
     assert by_url == by_dir and by_url["best_arch"] and by_url["spent"]["trials"] == 2
     # (review 2026-12-06) Searching a local run's study.db as shared storage bypassed its lock and
     # left its run directory's model and summary out of step: refused, as `worker` refuses it.

@@ -20,6 +20,15 @@ def _fmt_params(n: int | None) -> str:
     return "-" if n is None else f"{n / 1e6:.3f}M"
 
 
+def _fmt_count(n: float) -> str:
+    """A count in three significant figures with its suffix: 34.2k, 9.3M, 1.2G (the tiny proxies'
+    networks read "0.0M MACs" in millions)."""
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.3g}{suffix}"
+    return f"{n:.3g}"
+
+
 def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
                    run_dir: Path | None = None) -> str:
     """The table ``budgetnas show`` prints."""
@@ -79,7 +88,7 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
         lines.append(
             f"final: trial #{final['trial']} retrained {final_epochs_trained(final)}"
             f"{' (shortened to end within the budget)' if final.get('shortened') else ''} on {final['train_images']} "
-            f"images, {_fmt_params(final.get('params'))} params, {final.get('macs', 0) / 1e6:.1f}M MACs "
+            f"images, {_fmt_params(final.get('params'))} params, {_fmt_count(final.get('macs', 0))} MACs "
             f"at {final.get('resolution')}px, {final['device_seconds']:.1f} device-s ({money(final['cost'])})"
             + (f", forecast {final['forecast_seconds']:.1f} s" if final.get("forecast_seconds") else ""))
         if final.get("test_images"):
