@@ -69,3 +69,37 @@ def run_line(script: str, argv: list[str] | None, dev: Any) -> str:
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     cmd = "python " + " ".join([f"benchmarks/{Path(script).name}", *(argv if argv is not None else sys.argv[1:])])
     return f"{when}, {device}, torch {torch.__version__}. `{cmd}`"
+
+
+def network_task(args: Any, seed: int) -> tuple[Any, Any, Any, Any]:
+    """What the per-cell benchmarks measure on, from :func:`add_network_args`' options: the device
+    (torch threads set on the CPU), the NB201 space, and random images with 10-class labels."""
+    import torch
+
+    from budgetnas.spaces import NB201Space
+    from budgetnas.train import resolve_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(args.images, args.in_channels, args.resolution, args.resolution, generator=gen)
+    y = torch.randint(0, 10, (args.images,), generator=gen)
+    return resolve_device(args.device), NB201Space(C=args.C, N=args.N), x, y
+
+
+def publish(section: str, out: str) -> None:
+    """Print a results section, and append it to ``out`` unless that is ``-``."""
+    print(section)
+    if out != "-":
+        append_results(Path(out), section)
+
+
+def timed_main(main: Any) -> None:
+    """Run a benchmark's ``main``, say on stderr how long it took, and exit with its status."""
+    import sys
+    import time
+
+    started = time.perf_counter()
+    code = main()
+    print(f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    raise SystemExit(code)

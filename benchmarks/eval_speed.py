@@ -25,13 +25,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import torch  # noqa: E402
 
-from benchmarks._report import add_network_args, append_results, run_line  # noqa: E402
+from benchmarks._report import add_network_args, network_task, publish, run_line, timed_main  # noqa: E402
 from budgetnas.search.study import EVAL_FRACTION  # noqa: E402
-from budgetnas.spaces import NB201Space  # noqa: E402
 from budgetnas.spaces.nb201 import NB201_OPS  # noqa: E402
-from budgetnas.train import TrainConfig, eval_batch_size, evaluate, resolve_device, seeded_build, train  # noqa: E402
+from budgetnas.train import TrainConfig, eval_batch_size, evaluate, seeded_build, train  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,14 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batches", default="16,32,64,128,256,1024", help="evaluation batch sizes, comma-separated")
     ap.add_argument("--repeats", type=int, default=2, help="timed evaluations per batch size (the best is kept)")
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    dev = resolve_device(args.device)
+    dev, space, x, y = network_task(args, 0)
     batches = [int(b) for b in args.batches.split(",")]
-    space = NB201Space(C=args.C, N=args.N)
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(args.images, args.in_channels, args.resolution, args.resolution, generator=gen)
-    y = torch.randint(0, 10, (args.images,), generator=gen)
     bs = TrainConfig().resolved_batch_size(args.images, dev.type)
 
     # warm-up: first-call costs (allocator, kernels) are not the first cell's
@@ -95,14 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         f"model's test at {EVAL_FRACTION:g} (`EVAL_FRACTION`)"
         + (" (not met: raise it)" if max(ratios) > EVAL_FRACTION else "") + ".",
     ])
-    print(section)
-    if args.out != "-":
-        append_results(Path(args.out), section)
+    publish(section, args.out)
     return 0
 
 
 if __name__ == "__main__":
-    started = time.perf_counter()
-    code = main()
-    print(f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-    raise SystemExit(code)
+    timed_main(main)

@@ -19,19 +19,16 @@ import argparse
 import random
 import statistics
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import torch  # noqa: E402
 
-from benchmarks._report import add_network_args, append_results, run_line  # noqa: E402
+from benchmarks._report import add_network_args, network_task, publish, run_line, timed_main  # noqa: E402
 from budgetnas.search.study import FINAL_MARGIN, PROBE_STEPS_CUDA  # noqa: E402
-from budgetnas.spaces import NB201Space  # noqa: E402
 from budgetnas.spaces.nb201 import NB201_OPS  # noqa: E402
-from budgetnas.train import TrainConfig, resolve_device, seeded_build, train  # noqa: E402
+from budgetnas.train import TrainConfig, seeded_build, train  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,13 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cells", type=int, default=8, help="random cells to measure")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    dev = resolve_device(args.device)
-    space = NB201Space(C=args.C, N=args.N)
-    gen = torch.Generator().manual_seed(args.seed)
-    x = torch.randn(args.images, args.in_channels, args.resolution, args.resolution, generator=gen)
-    y = torch.randint(0, 10, (args.images,), generator=gen)
+    dev, space, x, y = network_task(args, args.seed)
     bs = TrainConfig(batch_size=args.batch_size).resolved_batch_size(args.images, dev.type)
     steps = PROBE_STEPS_CUDA if dev.type == "cuda" else (2, 6)
 
@@ -104,14 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         f"Edge average (what the search uses): {summary(err_edge)}. MAC interpolation: {summary(err_macs)}. "
         "A negative error is a forecast too cheap: the final training overruns its reservation by that fraction.",
     ])
-    print(section)
-    if args.out != "-":
-        append_results(Path(args.out), section)
+    publish(section, args.out)
     return 0
 
 
 if __name__ == "__main__":
-    started = time.perf_counter()
-    code = main()
-    print(f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-    raise SystemExit(code)
+    timed_main(main)
