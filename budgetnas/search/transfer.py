@@ -45,17 +45,27 @@ def rankdata(x: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rank correlation (Pearson correlation of the ranks); NaN below 3 pairs."""
+def _centered_ranks(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """The ranks of ``a`` and ``b`` less their means, and the product of their norms (Spearman's
+    denominator); None below 3 pairs or where one side is all ties (no ranking)."""
     if len(a) != len(b):
         raise ValueError("spearman needs two sequences of equal length")
     if len(a) < 3:
-        return float("nan")
+        return None
     ra, rb = rankdata(a), rankdata(b)
     ra -= ra.mean()
     rb -= rb.mean()
     denom = float(np.sqrt((ra**2).sum() * (rb**2).sum()))
-    return float((ra * rb).sum() / denom) if denom > 0 else float("nan")
+    return (ra, rb, denom) if denom > 0 else None
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation (Pearson correlation of the ranks); NaN below 3 pairs."""
+    centered = _centered_ranks(a, b)
+    if centered is None:
+        return float("nan")
+    ra, rb, denom = centered
+    return float((ra * rb).sum() / denom)
 
 
 def permutation_p(a: np.ndarray, b: np.ndarray, *, draws: int = 20000, seed: int = 0) -> float:
@@ -65,12 +75,11 @@ def permutation_p(a: np.ndarray, b: np.ndarray, *, draws: int = 20000, seed: int
 
     With 3 cells even a perfect ranking (rho = 1) has p = 1/3: one ordering in 6 gives |rho| = 1
     by chance, each way."""
-    rho = spearman(a, b)
-    if rho != rho:
+    centered = _centered_ranks(a, b)
+    if centered is None:
         return float("nan")
-    ra, rb = rankdata(a), rankdata(b)
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    denom = float(np.sqrt((ra ** 2).sum() * (rb ** 2).sum()))
+    ra, rb, denom = centered
+    rho = float((ra * rb).sum() / denom)
     n = len(rb)
     if n <= 8:
         rhos = (rb[np.array(list(itertools.permutations(range(n))))] @ ra) / denom
