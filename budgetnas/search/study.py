@@ -292,6 +292,7 @@ class Search:
         self.train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                                         step_mode=config.step_mode, fuse=config.fuse == "all")
         self.prepared: Prepared | None = None
+        self._fit_share_cached: float | None = None  # (see _fit_share)
 
     # -- set-up ---------------------------------------------------------------------------------
     def _load(self) -> Prepared:
@@ -322,7 +323,7 @@ class Search:
         limit), estimated from 2,000 seeded uniform samples."""
         if self.config.max_params is None:
             return 1.0
-        if getattr(self, "_fit_share_cached", None) is None:
+        if self._fit_share_cached is None:
             rng = np.random.default_rng(self.config.seed + 7)
             fits = [self._final_cost(self.space.sample(rng)).params <= self.config.max_params for _ in range(2000)]
             self._fit_share_cached = max(sum(fits), 1) / len(fits)
