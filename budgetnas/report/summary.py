@@ -98,6 +98,10 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
         else:
             lines.append("test: no test set was held out (evaluate the model on your own test data)")
         lines.append(f"architecture: {final['arch']}")
+        for e in final.get("earlier", []):
+            acc = (e.get("test_metrics") or {}).get("accuracy")
+            lines.append(f"replaced, kept in {e['dir']}: trial #{e.get('trial')}, {plural(e.get('epochs') or 0, 'epoch')}"
+                         + (f", test accuracy {acc:.4f}" if acc is not None else ""))
     transfer = read_transfer(run_dir)
     if transfer is not None:
         lines.append("")

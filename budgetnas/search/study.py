@@ -1991,6 +1991,7 @@ class Search:
                     "new --run-dir: it changes the search)")
         cost = self._final_cost(arch)
         best_dir.mkdir(exist_ok=True)
+        kept = self._keep_earlier_final(best_dir, done, test_metrics)
         artifact = {
             "format": "budgetnas-model", "format_version": 1, "budgetnas_version": __version__,
             "arch": best.arch, "space": self.final_space.spec(),
@@ -2020,6 +2021,8 @@ class Search:
                  "test_images": n_test, "train_images": len(y), "step_mode": result.step_mode,
                  "fused": result.fused, "batch_size": result.batch_size, "forecast_seconds": forecast,
                  "test_seconds": pre + test_seconds}
+        if kept is not None:
+            final["earlier"] = [*(done or {}).get("earlier", []), kept]
         if result.shortened is not None:
             steps, planned = result.shortened
             final["shortened"] = {"steps": steps, "planned_steps": planned,
@@ -2033,6 +2036,34 @@ class Search:
             for stale in (self.artifacts_dir / "checkpoints").glob("final-*.ckpt"):
                 stale.unlink(missing_ok=True)
         return test_metrics
+
+    def _keep_earlier_final(self, best_dir: Path, done: dict[str, Any] | None,
+                            test_metrics: dict[str, float]) -> dict[str, Any] | None:
+        """Move the final model trained before (other settings, or another cell) to
+        ``best/earlier/K-trialT-Eep/`` instead of overwriting it: it was paid for, and the new one
+        may test worse (fewer --final-epochs, a smaller --final-C). Returns what was kept, or None."""
+        files = [best_dir / n for n in ("model.pt", "metrics.json", "arch.txt")]
+        if not done or not files[0].exists():
+            return None
+        earlier = best_dir / "earlier"
+        k = 1 + sum(1 for _ in earlier.glob("*")) if earlier.exists() else 1
+        dest = earlier / f"{k}-trial{done.get('trial', 'x')}-{done.get('epochs', 'x')}ep{'-short' if done.get('shortened') else ''}"
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            if f.exists():
+                os.replace(f, dest / f.name)
+        old_acc = (done.get("test_metrics") or {}).get(self.config.metric)
+        new_acc = test_metrics.get(self.config.metric)
+        worse = old_acc is not None and new_acc is not None and new_acc < old_acc
+        log.log(logging.WARNING if worse else logging.INFO,
+                "the final model trained before (trial #%s, %s%s) is kept in %s%s",
+                done.get("trial"), final_epochs_trained(done),
+                f", test {self.config.metric} {old_acc:.4f}" if old_acc is not None else "", dest,
+                f"; the new one tests lower ({new_acc:.4f}): copy the earlier one back to {best_dir} "
+                "to use it" if worse else "")
+        return {"dir": str(dest.relative_to(self.run_dir)), "arch": done.get("arch"), "trial": done.get("trial"),
+                "epochs": done.get("epochs"), "settings": done.get("settings"),
+                "test_metrics": done.get("test_metrics", {})}
 
     def _result(self, study: optuna.Study, best: TrialView | None, test_metrics: dict[str, float],
                 reason: str) -> SearchResult:

@@ -1041,3 +1041,31 @@ def test_a_tight_max_params_is_not_taken_for_an_exhausted_space(tmp_path, splits
     assert 120 <= search._repeat_limit() <= 170
     rejected = [t for t in open_study(result.run_dir).get_trials() if status_of(t) == "rejected"]
     assert rejected  # (they were proposed, and refused at no cost)
+
+
+def test_a_replaced_final_model_is_kept_not_overwritten(tmp_path, splits, caplog, capsys) -> None:
+    run = tmp_path / "run"
+    _search(tmp_path, splits, max_trials=2, final_epochs=3)
+    first = (run / "best" / "model.pt").read_bytes()
+    before = json.loads((run / "best" / "metrics.json").read_text())
+    with caplog.at_level(logging.INFO, logger="budgetnas"):
+        _search(tmp_path, splits, max_trials=2, final_epochs=1)  # asked for less: a worse model, maybe
+    kept = run / "best" / "earlier" / f"1-trial{before['trial']}-3ep"
+    assert (kept / "model.pt").read_bytes() == first  # the paid-for model, untouched
+    assert json.loads((kept / "metrics.json").read_text()) == before
+    assert (kept / "arch.txt").read_text().strip() == before["arch"]
+    assert str(kept) in caplog.text
+    final = open_study(run).user_attrs["final"]
+    assert final["epochs"] == 1 and [e["dir"] for e in final["earlier"]] == [str(kept.relative_to(run))]
+    assert final["earlier"][0]["test_metrics"] == before["test_metrics"]
+    from budgetnas import load_model
+    assert load_model(kept).arch == before["arch"]  # usable as it is
+    # A third final setting keeps both earlier ones.
+    _search(tmp_path, splits, max_trials=2, final_epochs=2)
+    final = open_study(run).user_attrs["final"]
+    assert [Path(e["dir"]).name for e in final["earlier"]] == [kept.name, f"2-trial{before['trial']}-1ep"]
+    assert (run / "best" / "earlier" / f"2-trial{before['trial']}-1ep" / "model.pt").exists()
+    from budgetnas.cli import main
+    capsys.readouterr()
+    assert main(["show", str(run)]) == 0
+    assert f"replaced, kept in {kept.relative_to(run)}: trial #{before['trial']}, 3 epochs" in capsys.readouterr().out
