@@ -109,6 +109,7 @@ def test_dry_run_says_what_the_budget_buys(tmp_path: Path, capsys: pytest.Captur
     (["--max-trials", "2", "--gpu-price", "-3"], "non-negative number"),
     (["--max-trials", "2", "--device-preset", "k80"], "unknown price preset 'k80'"),
     (["--max-trials", "2", "--objective", "params"], "first objective must be a metric"),
+    (["--max-trials", "2", "--objective", "accuracy,params", "--strategy", "rea"], "use --strategy tpe, gp or random"),
     (["--max-trials", "2", "--data", "/no/such/folder"], "no/such/folder"),
     (["--max-trials", "2", "--data", "imagenet"], "digits"),
     (["--max-trials", "2", "--device", "cuda:7"], "cuda"),

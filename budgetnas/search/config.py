@@ -12,6 +12,9 @@ from budgetnas.errors import ConfigError
 from budgetnas.search.budget import parse_duration
 
 METRIC_OBJECTIVES = ("accuracy", "balanced_accuracy", "macro_f1")
+# strategies that score a cell by one number (their population, policy or walk); Optuna's samplers
+# (tpe: MOTPE, gp, random) handle several objectives themselves
+SINGLE_OBJECTIVE_STRATEGIES = ("rea", "reinforce", "local")
 SIZE_OBJECTIVES = ("params", "macs")  # minimised, from the final network's size
 FUSE_CHOICES = ("off", "final", "all")
 CONFIG_VERSION = 1
@@ -91,6 +94,12 @@ class SearchConfig:
             )
         if len(set(self.objectives)) != len(self.objectives):
             raise ConfigError(f"objectives repeat: {self.objectives}")
+        if len(self.objectives) > 1 and self.strategy in SINGLE_OBJECTIVE_STRATEGIES:
+            raise ConfigError(
+                f"strategy {self.strategy!r} optimises one objective (it ranks cells by "
+                f"{self.objectives[0]} alone), so it cannot search for the {','.join(self.objectives)} "
+                "front: use --strategy tpe, gp or random for several objectives, or keep "
+                f"{self.strategy} with --objective {self.objectives[0]} and cap the size with --max-params")
         for name in ("epochs", "final_epochs", "C", "N", "final_C", "final_N", "max_consecutive_failures"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:

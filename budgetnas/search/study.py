@@ -43,7 +43,7 @@ from budgetnas.search.budget import Budget, CostModel, Spent, price_for
 from budgetnas.search.config import METRIC_OBJECTIVES, SIZE_OBJECTIVES, SearchConfig
 from budgetnas.search.ledger import JOB_PREFIX, BudgetLedger, Slot
 from budgetnas.search.prepare import Prepared, prepare
-from budgetnas.search.pruning import BasePruner, create_pruner
+from budgetnas.search.pruning import BasePruner, create_pruner, pruner_note
 from budgetnas.search.records import (CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY,
                                       UNAFFORDABLE_REASON, TrialView,
                                       counts_as_trial, final_epochs_trained, paid_of, pareto, ranked, record_of, spent_of, status_of,
@@ -1071,6 +1071,8 @@ class Search:
             raise cannot_pay(reason, cheapest)
 
         pruner = create_pruner(cfg.pruner, max_epochs=cfg.epochs)
+        if (note := pruner_note(pruner, cfg.epochs)) is not None:
+            log.warning(note)
         wall_before = spent.wall_seconds
         worker = _worker_name()
         seconds_limit = self.budget.device_seconds_left(Spent())
@@ -1476,14 +1478,23 @@ class Search:
         # retry carries on from its checkpoint) is not a second peer.
         me = int(trial.user_attrs.get("retry_of", trial.number))
 
+        def rung_values(curve: list[dict[str, Any]], rec: dict[str, Any]) -> list[Any]:
+            """What the pruner compares at each epoch: the metric, or with several objectives
+            a tuple of them all, to maximise (sizes, fixed per cell, negated)."""
+            if single:
+                return [e["metrics"][metric] for e in curve]
+            return [tuple(e["metrics"][o] if o in METRIC_OBJECTIVES else -float(rec[o]) for o in cfg.objectives)
+                    for e in curve]
+
         def refresh_others() -> None:
             others.clear()
             for t in study.get_trials(deepcopy=False):
                 rec = record_of(t)
                 if t.number != trial.number and rec.get("fidelity") == fidelity:
                     curve = rec.get("curve") or []
-                    if curve and status_of(t) not in ("cached", "interrupted") and "cache_of" not in t.user_attrs:
-                        others[int(t.user_attrs.get("retry_of", t.number))] = [e["metrics"][metric] for e in curve]
+                    if (curve and status_of(t) not in ("cached", "interrupted") and "cache_of" not in t.user_attrs
+                            and all(o in rec for o in cfg.objectives if o in SIZE_OBJECTIVES)):
+                        others[int(t.user_attrs.get("retry_of", t.number))] = rung_values(curve, rec)
 
         curve: list[dict[str, Any]] = []
         spent_s = [0.0]
@@ -1508,7 +1519,7 @@ class Search:
             if type(pruner) is BasePruner:
                 return False  # no pruning: no need to read the other trials' curves
             refresh_others()
-            return pruner.should_stop(me, rec.epoch, [e["metrics"][metric] for e in curve], others)
+            return pruner.should_stop(me, rec.epoch, rung_values(curve, record), others)
 
         def interrupted(reason: str) -> None:
             trial.set_user_attr("status", "interrupted")

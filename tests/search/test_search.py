@@ -165,7 +165,7 @@ def test_max_params_rejects_oversize_cells_for_free(tmp_path: Path, splits: Data
 
 def test_multi_objective_search_with_pruning(tmp_path: Path, splits: DataSplits) -> None:
     search, result = _search(tmp_path, splits, max_trials=6, epochs=3, objectives=["accuracy", "params"],
-                             pruner="sha", strategy="rea")
+                             pruner="sha", strategy="random")
     study = open_study(search.run_dir)
     assert len(study.directions) == 2
     statuses = [status_of(t) for t in study.get_trials()]
