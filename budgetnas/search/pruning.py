@@ -138,8 +138,8 @@ class Hyperband(BasePruner):
 
 def pruner_note(pruner: BasePruner, max_epochs: int) -> str | None:
     """Why ``pruner`` can stop nothing in trials of ``max_epochs`` epochs (None: it can)."""
-    if type(pruner) is BasePruner:
-        return None
+    if not isinstance(pruner, (SuccessiveHalving, Hyperband)):
+        return None  # (no pruning, or a rule of its own)
     brackets = pruner.brackets if isinstance(pruner, Hyperband) else [pruner]
     if any(b.is_rung(e) for b in brackets for e in range(1, max_epochs)):
         return None

@@ -49,7 +49,8 @@ from budgetnas.search.records import (CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_V
                                       counts_as_trial, final_epochs_trained, paid_of, pareto, ranked, record_of, spent_of, status_of,
                                       to_jsonable)
 from budgetnas.spaces import BaseSpace, create_space
-from budgetnas.strategies import PARTIAL_SCORE, create_strategy
+from budgetnas.strategies import PARTIAL_SCORE, TrialSeeded, create_strategy
+from budgetnas.strategies._proposer import UNSTARTED_STATUS
 from budgetnas.train import (Checkpointer, Preempted, TrainConfig, eval_batch_size, evaluate, predict_logits,
                              resolve_device, seeded_build, train)
 
@@ -613,19 +614,16 @@ class Search:
                 self.ledger.close()
 
     def _run_study(self, study: optuna.Study, p: Prepared) -> SearchResult:
-        # Optuna's own samplers draw from one RNG seeded at creation: a resumed session must not
-        # replay the first session's draws (it would propose the same cells again), so their seed
-        # moves on with the trial count. Our proposer-based strategies (rea, reinforce, local)
-        # derive their RNG from (seed, trial number) and continue exactly without that.
-        seed = self.config.seed
-        if self.config.strategy in OPTUNA_NATIVE:
-            seed = (seed + 7919 * len(study.get_trials(deepcopy=False))) % 2 ** 32  # (numpy's range)
-            if self.config.storage is not None:
-                # Workers started together on a shared study see the same trial count: each must
-                # draw its own cells, not the ones the others are training (proposers use trial numbers).
-                mixed = hashlib.blake2b(f"{seed}:{_worker_name()}".encode(), digest_size=4).digest()
-                seed = int.from_bytes(mixed, "little")
-        study.sampler = create_strategy(self.config.strategy, seed=seed, space=self.space)
+        # Optuna's own samplers draw from one RNG seeded at creation: made anew for every trial,
+        # seeded from (seed, the trial's proposal index: retries and unstarted proposals left out),
+        # a search killed and resumed proposes what one run straight through would have, as our
+        # proposer-based strategies (rea, reinforce, local) do by deriving every draw the same way.
+        # Workers on a shared study draw differently (their trials' indexes differ).
+        name, seed = self.config.strategy, self.config.seed
+        if name in OPTUNA_NATIVE:
+            study.sampler = TrialSeeded(lambda s: create_strategy(name, seed=s, space=self.space), seed=seed)
+        else:
+            study.sampler = create_strategy(name, seed=seed, space=self.space)
         self._check_study(study, p)
         self._check_selection(study)
         self.config.save(self.run_dir / "config.json")  # (only once the study accepted the settings)
@@ -1317,7 +1315,7 @@ class Search:
         """Close a trial that will not train (no budget for it) as ``unstarted``; a queued cell (a
         candidate or a retry) is queued again, so that a later session with more budget runs it."""
         fixed = study._storage.get_trial(trial._trial_id).system_attrs.get("fixed_params")
-        trial.set_user_attr("status", "unstarted")
+        trial.set_user_attr("status", UNSTARTED_STATUS)
         study.tell(trial, state=TrialState.FAIL)
         if fixed:
             study.enqueue_trial(fixed, user_attrs={k: v for k, v in trial.user_attrs.items()

@@ -32,13 +32,14 @@ from budgetnas.strategies._proposer import (
     create_proposer,
     list_proposers,
     partial_score,
+    proposal_index,
     register_proposer,
     step_rng,
 )
 from budgetnas.strategies._evolution import RegularizedEvolution
 from budgetnas.strategies._local import LocalSearch
 from budgetnas.strategies._reinforce import Reinforce
-from budgetnas.strategies.base import _register_proposers, create_strategy, list_strategies, register_strategy
+from budgetnas.strategies.base import TrialSeeded, _register_proposers, create_strategy, list_strategies, register_strategy
 
 _register_proposers()
 
@@ -52,11 +53,13 @@ __all__ = [
     "RegularizedEvolution",
     "Reinforce",
     "ReplayProposer",
+    "TrialSeeded",
     "create_proposer",
     "create_strategy",
     "list_proposers",
     "list_strategies",
     "partial_score",
+    "proposal_index",
     "register_proposer",
     "register_strategy",
     "step_rng",

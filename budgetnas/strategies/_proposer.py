@@ -4,8 +4,9 @@ A **proposer** answers one question: given the history of ``(arch, score)`` pair
 evaluation order, higher score is better) and a random generator, which architecture next? It
 holds hyperparameters, never results, so its answer depends only on its arguments. That is what
 makes it safe for resume and many workers: :class:`ProposerSampler` rebuilds the history from the
-study's COMPLETE trials on every ``sample`` and derives the generator from ``(seed, trial number)``,
-so a restarted process proposes exactly what the first one would have, and two workers asking at
+study's COMPLETE trials on every ``sample`` and derives the generator from ``(seed, proposal
+index)`` (:func:`proposal_index`: the trial's place among the proposed ones, retries left out), so
+a restarted process proposes exactly what the first one would have, and two workers asking at
 the same time (different trial numbers) draw differently.
 
 The same proposers run directly on a benchmark table, with no Optuna storage, in the simulated
@@ -53,12 +54,26 @@ class ProposalSpace(Protocol):
     def neighbours(self, arch: Arch) -> list[Arch]: ...
 
 
+UNSTARTED_STATUS = "unstarted"  # a proposed trial closed untrained (no budget); the next session proposes again
+
+
+def proposal_index(study: optuna.Study, trial: FrozenTrial) -> int:
+    """How many of the trials before ``trial`` a strategy proposed: queued cells (retries of
+    interrupted trials, the user's candidates) and proposals closed untrained for want of budget
+    (user attribute ``status`` = ``unstarted``) are left out. A search killed and resumed (its
+    interrupted trial retried as a new, queued trial) or stopped by a budget and continued with a
+    larger one therefore draws from the same generators as one run straight through."""
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.number < trial.number and "fixed_params" not in t.system_attrs
+               and t.user_attrs.get("status") != UNSTARTED_STATUS)
+
+
 def step_rng(seed: int, step: int) -> np.random.Generator:
     """The generator for proposal number ``step`` of a strategy seeded with ``seed``.
 
     Deterministic in ``(seed, step)`` alone, so a resumed process or another worker needs no
-    saved generator state. ``step`` is the Optuna trial number (== ``len(history)`` when no trial
-    failed).
+    saved generator state. ``step`` is the trial's :func:`proposal_index` (== ``len(history)``
+    when no trial failed).
 
     Example::
 
@@ -312,7 +327,7 @@ class ProposerSampler(optuna.samplers.BaseSampler):
 
     On each trial it rebuilds the history from the study's COMPLETE trials (ordered by trial
     number; score = the first objective, negated when that objective is minimised, so single-
-    and multi-objective studies both work) and proposes with ``step_rng(seed, trial.number)``.
+    and multi-objective studies both work) and proposes with ``step_rng(seed, proposal_index)``.
     Nothing is kept between calls except a cache, so resume and many workers need nothing else.
 
     ``space`` gives the decisions (any BaseSpace); without it they are read from the completed
@@ -343,17 +358,18 @@ class ProposerSampler(optuna.samplers.BaseSampler):
         # trial_id -> (arch, score) of COMPLETE trials: they never change. Reset per storage/study.
         self._owner: tuple[Any, int, Any] | None = None
         self._archs: dict[int, tuple[Arch, float] | None] = {}
+        self._step: tuple[int, int] | None = None  # (trial id, its proposal index)
 
     def __repr__(self) -> str:
         return f"ProposerSampler({self.proposer!r}, seed={self.seed}, space={self.space!r})"
 
     def __getstate__(self) -> dict[str, Any]:
         d = dict(self.__dict__)
-        d["_owner"], d["_archs"] = None, {}
+        d["_owner"], d["_archs"], d["_step"] = None, {}, None
         return d
 
     def reseed_rng(self) -> None:
-        """Nothing to reseed: every draw comes from ``(seed, trial number)``."""
+        """Nothing to reseed: every draw comes from ``(seed, proposal index)``."""
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         if self._given is not None:
@@ -372,16 +388,22 @@ class ProposerSampler(optuna.samplers.BaseSampler):
         space = self.space if self.space is not None else CategoricalSpace(
             [(n, d.choices) for n, d in search_space.items()])  # type: ignore[attr-defined]
         history = self.history(study, space)
-        arch = self.proposer.propose(space, history, step_rng(self.seed, trial.number))
+        arch = self.proposer.propose(space, history, step_rng(self.seed, self._index(study, trial)))
         return dict(space.to_decisions(arch))
+
+    def _index(self, study: optuna.Study, trial: FrozenTrial) -> int:
+        if self._step is None or self._step[0] != trial._trial_id:
+            self._step = (trial._trial_id, proposal_index(study, trial))
+        return self._step[1]
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
         salt = zlib.crc32(param_name.encode())
+        step = self._index(study, trial)
         if isinstance(param_distribution, CategoricalDistribution):
-            rng = np.random.default_rng([self.seed % 2**64, trial.number, salt])
+            rng = np.random.default_rng([self.seed % 2**64, step, salt])
             return param_distribution.choices[rng.integers(len(param_distribution.choices))]
-        seed = int(np.random.SeedSequence([self.seed % 2**64, trial.number, salt]).generate_state(1)[0])
+        seed = int(np.random.SeedSequence([self.seed % 2**64, step, salt]).generate_state(1)[0])
         return optuna.samplers.RandomSampler(seed=seed).sample_independent(
             study, trial, param_name, param_distribution)
 

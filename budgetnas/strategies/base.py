@@ -20,7 +20,7 @@ from typing import Any
 import optuna
 
 from budgetnas.errors import ConfigError
-from budgetnas.strategies._proposer import ProposerSampler, check_seed, create_proposer, list_proposers
+from budgetnas.strategies._proposer import ProposerSampler, check_seed, create_proposer, list_proposers, proposal_index
 
 
 def _startup_trials(name: str, value: Any) -> int:
@@ -70,6 +70,61 @@ def create_strategy(name: str, *, seed: int, **kwargs: Any) -> optuna.samplers.B
 
         given = {k: v for k, v in kwargs.items() if k != "space"}  # (every factory takes space)
         raise ConfigError(bad_arguments(name, _PROPOSERS.get(name, factory), given, e)) from None
+
+
+class TrialSeeded(optuna.samplers.BaseSampler):
+    """An Optuna sampler seeded afresh for every trial from ``(seed, proposal index)``.
+
+    Optuna's samplers keep their random state in the process, so a search killed and resumed
+    (or stopped by its budget and continued) drew other cells than one run straight through.
+    Made anew per trial, seeded from the trial's :func:`proposal_index`, TPE, GP and random
+    search propose the same cells whatever the session boundaries (their other state, the
+    trials, lives in the study).
+
+    Example::
+
+        >>> s = TrialSeeded(lambda seed: optuna.samplers.RandomSampler(seed=seed), seed=0)
+        >>> study = optuna.create_study(sampler=s)
+        >>> study.ask().suggest_int("x", 0, 10**9) == optuna.create_study(sampler=s).ask().suggest_int("x", 0, 10**9)
+        True
+    """
+
+    def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler], *, seed: int) -> None:
+        self.make, self.seed = make, check_seed(seed)
+        self._inner: dict[tuple[int, int], optuna.samplers.BaseSampler] = {}  # (storage, trial id) -> its sampler
+
+    def __repr__(self) -> str:
+        return f"TrialSeeded({self.make(self.seed)!r}, seed={self.seed})"
+
+    def _for(self, study: optuna.Study, trial: Any) -> optuna.samplers.BaseSampler:
+        key = (id(study._storage), trial._trial_id)
+        got = self._inner.get(key)
+        if got is None:
+            import numpy as np
+
+            seed = int(np.random.SeedSequence([self.seed, proposal_index(study, trial)]).generate_state(1)[0])
+            got = self._inner[key] = self.make(seed)
+        return got
+
+    def reseed_rng(self) -> None:
+        """Nothing to reseed: every trial's sampler is seeded from ``(seed, proposal index)``."""
+
+    def before_trial(self, study: optuna.Study, trial: Any) -> None:
+        self._for(study, trial).before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: Any) -> dict[str, Any]:
+        return self._for(study, trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
+        return self._for(study, trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: Any, param_name: str, param_distribution: Any) -> Any:
+        return self._for(study, trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: optuna.Study, trial: Any, state: Any, values: Any) -> None:
+        inner = self._inner.pop((id(study._storage), trial._trial_id), None)
+        if inner is not None:
+            inner.after_trial(study, trial, state, values)
 
 
 @register_strategy("random")

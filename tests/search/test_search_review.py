@@ -266,13 +266,74 @@ def test_workers_starting_together_on_a_shared_study_draw_different_cells(
         Search(cfg, data=splits, data_name="digits", progress=False).run()
     from budgetnas.spaces.nb201 import NB201Space
 
-    space, cells = NB201Space(), []
-    for sampler in samplers:
-        study = optuna.create_study(direction="maximize", sampler=sampler)
-        drawn = []
-        for _ in range(4):
-            t = study.ask()
+    # Both workers ask on one shared study at once (each trial still running when the other asks).
+    space, cells = NB201Space(), [[], []]
+    storage = optuna.storages.InMemoryStorage()
+    studies = [optuna.create_study(direction="maximize", sampler=s, storage=storage, study_name="x",
+                                   load_if_exists=True) for s in samplers]
+    for _ in range(4):
+        asked = [study.ask() for study in studies]
+        for drawn, t in zip(cells, asked):
             drawn.append(tuple(t.suggest_categorical(n, list(c)) for n, c in space.decisions()))
+        for study, t in zip(studies, asked):
             study.tell(t, 0.0)
-        cells.append(drawn)
-    assert cells[0] != cells[1]
+    assert not set(cells[0]) & set(cells[1])
+
+
+def _cells(run_dir: Path) -> list[tuple[str, float]]:
+    """(cell, score) of the trials that trained or reused a result, in trial order."""
+    return [(record_of(t)["arch"], t.values[0] if t.values else None)
+            for t in sorted(open_study(run_dir).get_trials(), key=lambda t: t.number)
+            if status_of(t) in ("complete", "cached", "pruned")]
+
+
+@pytest.mark.parametrize("strategy", ["tpe", "random"])
+def test_a_search_continued_in_two_sessions_proposes_what_one_session_would(
+        tmp_path: Path, splits: DataSplits, strategy: str) -> None:
+    """Optuna's samplers were seeded once per session (seed + 7919 x trials): a search run to 4
+    trials and then to 10 drew other cells from the 5th on than one run to 10 (a review, 2026-12-06)."""
+    straight, _ = _search(tmp_path, splits, name="straight", max_trials=10, strategy=strategy, final_training=False)
+    _search(tmp_path, splits, name="split", max_trials=4, strategy=strategy, final_training=False)
+    split, _ = _search(tmp_path, splits, name="split", max_trials=10, strategy=strategy, final_training=False)
+    assert len(_cells(straight.run_dir)) == 10
+    assert _cells(split.run_dir) == _cells(straight.run_dir)
+
+
+@pytest.mark.parametrize("strategy", ["rea", "tpe"])
+def test_a_search_killed_mid_trial_and_resumed_proposes_what_one_run_would(
+        tmp_path: Path, splits: DataSplits, monkeypatch, strategy: str) -> None:
+    """The interrupted trial's retry is a new, queued trial: proposals used to be drawn from the
+    trial number, so every later proposal shifted by one (a review saw REINFORCE skip the cell that
+    was its second best, 2026-12-06). They are drawn from the proposal index, retries left out."""
+    straight, _ = _search(tmp_path, splits, name="straight", max_trials=5, epochs=2, strategy=strategy,
+                          final_training=False)
+    searches: list[Search] = []
+    calls = [0]
+    train = study_mod.train
+
+    def stop_the_third_trial(*a, checkpoint=None, should_stop=None, **kw):
+        if checkpoint is not None and not checkpoint.path.name.startswith("final-") and searches:
+            calls[0] += 1
+            if calls[0] == 3:
+                steps = [0]
+
+                def stop() -> bool:
+                    steps[0] += 1
+                    if steps[0] > 3:
+                        searches[0].request_stop("test")
+                        return True
+                    return False
+                should_stop = stop
+        return train(*a, checkpoint=checkpoint, should_stop=should_stop, **kw)
+
+    monkeypatch.setattr(study_mod, "train", stop_the_third_trial)
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "killed"), max_trials=5,
+                       **{**TINY, "epochs": 2, "strategy": strategy, "final_training": False})
+    searches.append(Search(cfg, data=splits, data_name="digits", progress=False))
+    searches[0].run()
+    searches.clear()
+    study = open_study(tmp_path / "killed")
+    assert [status_of(t) for t in study.get_trials()][2] == "interrupted"
+    resumed, _ = _search(tmp_path, splits, name="killed", max_trials=5, epochs=2, strategy=strategy,
+                         final_training=False)
+    assert _cells(resumed.run_dir) == _cells(straight.run_dir)
