@@ -36,6 +36,27 @@ def _search(tmp_path: Path, splits: DataSplits, candidates: list[str] | None = N
     return s, s.run()
 
 
+def stop_trainings_after_3_steps(monkeypatch, searches: list[Search], pick) -> None:
+    """While ``searches`` holds a search, a training whose checkpoint path ``pick`` accepts
+    (called once per training) is stopped, as by a signal, after 3 steps."""
+    train = study_mod.train
+
+    def stopping(*a, checkpoint=None, should_stop=None, **kw):
+        if checkpoint is not None and searches and pick(checkpoint.path):
+            steps = [0]
+
+            def stop() -> bool:
+                steps[0] += 1
+                if steps[0] > 3:
+                    searches[0].request_stop("test")
+                    return True
+                return False
+            should_stop = stop
+        return train(*a, checkpoint=checkpoint, should_stop=should_stop, **kw)
+
+    monkeypatch.setattr(study_mod, "train", stopping)
+
+
 def test_search_records_trials_ledger_and_final_model(tmp_path: Path, splits: DataSplits) -> None:
     search, result = _search(tmp_path, splits, max_trials=3, epochs=2)
     run = search.run_dir

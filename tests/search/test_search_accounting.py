@@ -21,7 +21,7 @@ from budgetnas.search import Search, SearchConfig, open_study
 from budgetnas.search.budget import CostModel, Spent
 from budgetnas.search.ledger import BudgetLedger
 from budgetnas.search.records import record_of, status_of
-from tests.search.test_search import TINY, _search
+from tests.search.test_search import TINY, _search, stop_trainings_after_3_steps
 
 CHEAP = ("|avg_pool_3x3~0|+|none~0|avg_pool_3x3~1|+|none~0|none~1|avg_pool_3x3~2|",
          "|none~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|none~0|none~1|avg_pool_3x3~2|",
@@ -38,22 +38,7 @@ def splits(digits) -> DataSplits:
 
 def _stop_final_trainings_after_3_steps(monkeypatch, searches: list[Search]) -> None:
     """While ``searches`` holds a search, its final training is stopped (as by a signal) after 3 steps."""
-    train = study_mod.train
-
-    def stop_the_final(*a, checkpoint=None, should_stop=None, **kw):
-        if checkpoint is not None and checkpoint.path.name.startswith("final-") and searches:
-            steps = [0]
-
-            def stop() -> bool:
-                steps[0] += 1
-                if steps[0] > 3:
-                    searches[0].request_stop("test")
-                    return True
-                return False
-            should_stop = stop
-        return train(*a, checkpoint=checkpoint, should_stop=should_stop, **kw)
-
-    monkeypatch.setattr(study_mod, "train", stop_the_final)
+    stop_trainings_after_3_steps(monkeypatch, searches, lambda path: path.name.startswith("final-"))
 
 
 def _make_the_ops_of_dear(search: Search, study, arch: str, dear: float = 1e-2, cheap: float = 1e-3) -> None:

@@ -16,7 +16,7 @@ from budgetnas.search import Search, SearchConfig, open_study
 from budgetnas.search.ledger import BudgetLedger
 from budgetnas.search.pruning import BasePruner
 from budgetnas.search.records import record_of, spent_of, status_of
-from tests.search.test_search import TINY, _search
+from tests.search.test_search import TINY, _search, stop_trainings_after_3_steps
 
 BAD = "|none~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|"  # a constant network
 
@@ -309,24 +309,14 @@ def test_a_search_killed_mid_trial_and_resumed_proposes_what_one_run_would(
                           final_training=False)
     searches: list[Search] = []
     calls = [0]
-    train = study_mod.train
 
-    def stop_the_third_trial(*a, checkpoint=None, should_stop=None, **kw):
-        if checkpoint is not None and not checkpoint.path.name.startswith("final-") and searches:
-            calls[0] += 1
-            if calls[0] == 3:
-                steps = [0]
+    def third_trial(path: Path) -> bool:
+        if path.name.startswith("final-"):
+            return False
+        calls[0] += 1
+        return calls[0] == 3
 
-                def stop() -> bool:
-                    steps[0] += 1
-                    if steps[0] > 3:
-                        searches[0].request_stop("test")
-                        return True
-                    return False
-                should_stop = stop
-        return train(*a, checkpoint=checkpoint, should_stop=should_stop, **kw)
-
-    monkeypatch.setattr(study_mod, "train", stop_the_third_trial)
+    stop_trainings_after_3_steps(monkeypatch, searches, third_trial)
     cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "killed"), max_trials=5,
                        **{**TINY, "epochs": 2, "strategy": strategy, "final_training": False})
     searches.append(Search(cfg, data=splits, data_name="digits", progress=False))
