@@ -299,18 +299,19 @@ def _idx_folder(path: Path) -> DataSplits | None:
     missing = [f"{_IDX_FILES[k]}[.gz]" for k, v in files.items() if v is None]
     if missing:
         raise DataError(f"{path} holds IDX files but not {', '.join(missing)}; put all four there")
-    fashion = "fashion" in str(path).lower()
-    name = "fashion-mnist" if fashion else path.name or "idx"
     x_tr, y_tr = read_idx_pair(files["train_x"], files["train_y"])
     x_te, y_te = read_idx_pair(files["test_x"], files["test_y"])
     y_all = np.concatenate([y_tr, y_te])
-    if y_all.dtype.kind in "iu" and (not len(y_all) or (y_all.min() >= 0 and y_all.max() < 10)):
-        # MNIST's digits or Fashion-MNIST's garments (labels 0..9)
+    name = path.name or "idx"
+    if y_all.dtype.kind in "iu" and set(np.unique(y_tr).tolist()) == set(range(10)) and y_all.max() < 10:
+        # MNIST's digits or Fashion-MNIST's garments (every label 0..9 in training); Fashion-MNIST
+        # by its folder's name (not any folder above it)
+        fashion = "fashion" in name.lower()
         names: tuple[str, ...] = FASHION_MNIST_CLASSES if fashion else MNIST_CLASSES
+        name = "fashion-mnist" if fashion else name
         codes = y_all.astype(np.int64)
-    else:  # any other IDX data set (EMNIST letters 1..26, balanced 0..46...): its own labels
+    else:  # any other IDX data set (EMNIST letters 1..26, 3 classes of your own...): the labels present
         codes, names = encode_labels(y_all)
-        name = path.name or "idx"
     n = len(y_tr)
     unseen = sorted(set(codes[n:].tolist()) - set(codes[:n].tolist()))
     if unseen and names not in (FASHION_MNIST_CLASSES, MNIST_CLASSES):

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 
 from budgetnas.data import (
+    CIFAR10_CLASSES,
+    FASHION_MNIST_CLASSES,
     DataSplits,
     ImageData,
     channel_stats,
@@ -31,6 +33,15 @@ from budgetnas.train import TrainConfig
 
 # Named datasets whose mirror images keep their class (clothes, objects); digits and letters don't.
 FLIP_SAFE = {"cifar10", "cifar-10", "fashion-mnist", "fashionmnist"}
+
+
+
+def flip_safe(data_name: str, data: ImageData) -> bool:
+    """Whether mirrored images keep their class, for data known to be so: CIFAR-10 or
+    Fashion-MNIST, recognised by the name given, the name the loader gave, or their exact
+    classes (however the path to them is spelled: a folder, an archive, Debian's copy)."""
+    names = {n.lower().replace("_", "-").removesuffix("-test") for n in (data_name, data.name or "")}
+    return bool(names & FLIP_SAFE) or set(data.classes) in (set(CIFAR10_CLASSES), set(FASHION_MNIST_CLASSES))
 
 
 @dataclass
@@ -138,7 +149,7 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
         )
     _check_memory(len(full) + (len(test) if test is not None else 0), full.shape[0], resolution, (h, w))
     mean, std = channel_stats(train.images)
-    hflip = config.hflip if config.hflip is not None else data_name.lower().replace("_", "-") in FLIP_SAFE
+    hflip = config.hflip if config.hflip is not None else flip_safe(data_name, full)
     subset = stratified_subset(train, config.subset, seed=config.seed + 2)
     sx = to_tensor(subset, mean=mean, std=std, resolution=search_res)
     vx = to_tensor(val, mean=mean, std=std, resolution=search_res)

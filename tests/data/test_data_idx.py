@@ -247,6 +247,23 @@ def test_a_folder_of_idx_files_loads_as_a_path(tmp_path):
         load_dataset(folder)
 
 
+def test_idx_files_of_three_classes_get_three_classes_whatever_the_folders_above(tmp_path):
+    """Labels 0..2 were read as MNIST's ten digits (7 empty classes, a 10-way model, test accuracy
+    0), and "fashion" anywhere in the path named them garments (a review, 2026-12-06)."""
+    folder = tmp_path / "fashion_project" / "my_parts"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 30), ("t10k", 9)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 12, 12), dtype=np.uint8))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", (np.arange(n) % 3).astype(np.uint8))
+    splits = load_dataset(folder)
+    assert splits.train.classes == ("0", "1", "2") == splits.test.classes
+    assert splits.train.name == "my_parts" and np.bincount(splits.test.labels).tolist() == [3, 3, 3]
+    write_idx(folder / "t10k-labels-idx1-ubyte", np.array([0, 1, 2, 0, 1, 2, 0, 1, 5], np.uint8))
+    with pytest.raises(DataError, match=r"class\(es\) \['5'\] that no training image has"):
+        load_dataset(folder)  # (the check used to be skipped for labels under 10)
+
+
 def test_a_folder_of_idx_files_with_more_than_ten_classes(tmp_path):
     """EMNIST-style IDX files (letters labelled 1..26) were refused: the folder was always given
     MNIST's ten class names (review, 2026-12). Labels are now encoded over train and test together."""

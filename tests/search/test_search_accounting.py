@@ -1054,3 +1054,21 @@ def test_a_replaced_final_model_is_kept_not_overwritten(tmp_path, splits, caplog
     capsys.readouterr()
     assert main(["show", str(run)]) == 0
     assert f"replaced, kept in {kept.relative_to(run)}: trial #{before['trial']}, 3 epochs" in capsys.readouterr().out
+
+
+def test_flips_follow_the_data_recognised_not_how_its_path_is_spelled() -> None:
+    """--data fashion-mnist flipped, --data /usr/share/datasets/fashion-mnist (the same files) did
+    not, nor did CIFAR-10 as an archive of JPEG folders (a review, 2026-12-06)."""
+    import numpy as np
+
+    from budgetnas.data import CIFAR10_CLASSES, FASHION_MNIST_CLASSES
+    from budgetnas.search.prepare import flip_safe
+
+    x = np.zeros((20, 8, 8), np.uint8)
+    y = np.arange(20) % 10
+    assert flip_safe("/usr/share/datasets/fashion-mnist", from_arrays(x, y, classes=FASHION_MNIST_CLASSES,
+                                                                      name="fashion-mnist"))
+    assert flip_safe("data/cifar10-jpeg.tar.gz", from_arrays(x, y, classes=CIFAR10_CLASSES, name="cifar10-jpeg-1"))
+    assert flip_safe("cifar10", from_arrays(x, y, name="whatever"))  # (the name asked for)
+    assert not flip_safe("/data/my-digits", from_arrays(x, y, name="my-digits"))  # digits: a mirrored 2 is no 2
+    assert not flip_safe("digits", from_arrays(x, y, name="digits"))
