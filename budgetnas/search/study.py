@@ -1028,15 +1028,17 @@ class Search:
             # (added to the record as it is now: another worker may have probed meanwhile)
             self._add_to_attr(study, "probe", time.perf_counter() - session_start, **update)
 
-        def final_forecast(trials: list[Any] | None = None, spent: Spent | None = None,
-                           first: Any = None) -> float:
-            """Seconds of the final training of the cell it would train now (see _final_choice:
-            the best whose final training fits after ``spent``). Before any trial, of ``first``
-            (the cell about to be tried: the best if it is the only one) or of the costliest."""
+        def final_forecast(trials: list[Any] | None = None, first: Any = None) -> float:
+            """Seconds of the best cell's final training, which the search reserves before each
+            trial. Before any trial, of ``first`` (the cell about to be tried: the best if it is the
+            only one) or of the costliest. (Not of the best cell whose final training still fits,
+            as _final_choice picks when the search has stopped: reserved so, time lost outside the
+            trials' forecasts let the reserve slide down to ever cheaper, worse cells while more
+            trials ran, and the best cell, found early, was never the final model.)"""
             if not cfg.final_training:
                 return 0.0
-            spent = spent if spent is not None else spent_of(study, trials)
-            best, _ = self._final_choice(study, spent, trials)
+            rows = self._ranked_for_final(study, trials)
+            best = rows[0] if rows else None
             if best is not None and self._final_done(study, best.arch):
                 return 0.0  # none to come, or that cell's final training is done and paid
             if best is None and first is not None:
@@ -1090,9 +1092,22 @@ class Search:
         budget_stop: list[str] = []  # the budget's reasons to stop, when it stopped the search
         deferred: list[tuple[dict[str, Any], dict[str, Any]]] = []  # queued cells rejected as unaffordable
 
+        # Wall time an iteration takes beyond its trial's device seconds (the study's reads and
+        # writes, checkpoints, a busy machine): the stop checks add the largest of the last few to
+        # a trial's wall forecast, else each trial erodes the final training's reserve by it.
+        # (With several candidates at once their iterations overlap: left out.)
+        last_start: list[float | None] = [None]
+        last_device = [0.0]
+        overheads: list[float] = []
+
         def iteration() -> str | None:
             """Propose, reserve, train and record one trial; a reason string means stop."""
             with lock:
+                now = time.perf_counter()
+                if k == 1 and last_start[0] is not None:
+                    overheads[:] = [*overheads[-4:], max(0.0, now - last_start[0] - last_device[0])]
+                last_start[0], last_device[0] = now, 0.0
+                extra = max(overheads, default=0.0)
                 if self._stop_flag:
                     return f"stopped by {self._signal_name}; run the same command to resume"
                 if stopping:  # another concurrent candidate's iteration decided to stop
@@ -1107,7 +1122,7 @@ class Search:
                                wall_before + time.perf_counter() - session_start + self._finals_took(study))
 
                 def with_final(first: Any = None) -> tuple[float, Spent]:
-                    final_s = final_forecast(trials_now, so_far, first)
+                    final_s = final_forecast(trials_now, first)
                     return final_s, self.budget.with_reserve(so_far, final_s)
 
                 # k candidates at once share the device: each takes about k times its device
@@ -1115,7 +1130,7 @@ class Search:
                 # the final training reserved now: the chosen cell's, or the cheapest's before any.)
                 _, base = with_final(cheap)
                 cheapest = trial_forecast(cheap)
-                stop = self.budget.stop_reason(base, cheapest, cheapest * k)
+                stop = self.budget.stop_reason(base, cheapest, cheapest * k + extra)
                 if stop is not None:
                     budget_stop.append(stop)
                     return stop
@@ -1139,7 +1154,7 @@ class Search:
                 free = oversize or cell_key in cache
                 forecast = 0.0 if free else trial_forecast(arch)
                 final_s, spent = with_final(arch)  # (before any result: this cell's final training)
-                stop = self.budget.stop_reason(spent, forecast, forecast * k)
+                stop = self.budget.stop_reason(spent, forecast, forecast * k + extra)
                 unpayable = None if free or self.candidates_only else self._unpayable(
                     study, arch, so_far, forecast, k, base=base)
                 if unpayable is not None:
@@ -1237,6 +1252,7 @@ class Search:
                 raise
             with lock:
                 status = outcome.status
+                last_device[0] = outcome.device_seconds
                 if grant is not None:
                     slot = grant.slot
                 if slot is not None and status in ("rejected", "cached"):  # e.g. a cell that was in

@@ -327,3 +327,32 @@ def test_a_search_killed_mid_trial_and_resumed_proposes_what_one_run_would(
     resumed, _ = _search(tmp_path, splits, name="killed", max_trials=5, epochs=2, strategy=strategy,
                          final_training=False)
     assert _cells(resumed.run_dir) == _cells(straight.run_dir)
+
+
+def test_time_lost_between_trials_does_not_slide_the_reserve_to_a_worse_cell(
+        tmp_path: Path, splits: DataSplits, monkeypatch) -> None:
+    """Under --max-time, wall time lost outside the trials' forecasts (a busy machine, a slow disk)
+    made the reserve the best cell whose final training still fitted: ever cheaper, worse cells,
+    while more trials ran; the best cell, found early, was not the final model (a review,
+    2026-12-06). The reserve is the best cell's: the search stops when it and a trial no longer fit."""
+    import itertools
+
+    run_trial = Search._run_trial
+
+    def slow(self, *a, **kw):
+        out = run_trial(self, *a, **kw)
+        time.sleep(1.0)
+        return out
+
+    monkeypatch.setattr(Search, "_run_trial", slow)
+    good = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|skip_connect~1|nor_conv_3x3~2|"
+    # cells whose output node takes nothing: constant networks (one trained, the others cache hits),
+    # whose final trainings are far cheaper than the good cell's
+    bad = [f"|{a}~0|+|{b}~0|{c}~1|+|none~0|none~1|none~2|"
+           for a, b, c in itertools.product(["none", "avg_pool_3x3", "skip_connect"], repeat=3)][:20]
+    s, _ = _search(tmp_path, splits, candidates=[good, *bad], only=True, max_time=25.0, epochs=2,
+                   final_epochs=4, C=8, final_C=8, final_N=2)
+    study = open_study(s.run_dir)
+    assert s._ranked_for_final(study)[0].arch == good
+    final = study.user_attrs["final"]
+    assert final["arch"] == good and not final.get("shortened")  # (its reserve was not eaten away)
