@@ -446,10 +446,32 @@ def _shared_study(storage: str, study_name: str) -> tuple[Any, dict[str, Any]]:
     return study, saved
 
 
+def _absolute_paths(saved: dict[str, Any], cwd: str | None) -> dict[str, Any]:
+    """The search's configuration with its relative paths (run directory, data, data root) taken
+    from the directory the search was started in, as the search read them; a worker started
+    elsewhere used to read them from its own (a stray run directory, data not found)."""
+    from budgetnas.data import KNOWN_DATASETS
+
+    if not cwd:
+        return saved
+    out = dict(saved)
+    for name in ("run_dir", "data", "data_root"):
+        v = out.get(name)
+        if not isinstance(v, str) or not v or Path(v).expanduser().is_absolute():
+            continue
+        if name == "data" and (v.strip().lower().replace("_", "-") in KNOWN_DATASETS or out.get("data_root")):
+            continue  # a dataset's name (looked up by name), or a path under the data root
+        there = Path(cwd) / v
+        if name == "run_dir" or there.exists():
+            out[name] = str(there)
+    return out
+
+
 def _worker(args: argparse.Namespace) -> int:
     from budgetnas.search import Search, SearchConfig
 
-    _, saved = _shared_study(args.storage, args.study_name)
+    study, saved = _shared_study(args.storage, args.study_name)
+    saved = _absolute_paths(saved, study.user_attrs.get("cwd"))
     if not saved.get("storage"):
         raise ConfigError("that study belongs to a single local search (its run directory is locked by "
                           "it); workers join searches started with --storage")
@@ -473,7 +495,7 @@ def _show(args: argparse.Namespace) -> int:
                           f"ignored {args.run_dir})")
     if args.storage is not None:
         study, saved = _shared_study(args.storage, args.study_name)
-        config = SearchConfig.from_dict(saved)
+        config = SearchConfig.from_dict(_absolute_paths(saved, study.user_attrs.get("cwd")))
         if args.json:
             from budgetnas.report.summary import json_summary
 

@@ -434,3 +434,28 @@ def test_without_a_terminal_each_trial_is_one_log_line(tmp_path: Path, caplog: p
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("search: ")]
     assert [line.split(",")[0] for line in lines] == ["search: 1/2 trials", "search: 2/2 trials"], lines
     assert "best accuracy=" in lines[-1] and "device-s" in lines[-1]
+
+
+def test_a_worker_started_elsewhere_reads_the_searchs_relative_paths_from_where_it_was_started(
+        tmp_path: Path, monkeypatch, capsys) -> None:
+    """`search --run-dir runs/x --data my.npz --storage ...` then `worker` from another directory
+    made a stray runs/x there and could not find my.npz (a review, 2026-12-06)."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    start, elsewhere = tmp_path / "start", tmp_path / "elsewhere"
+    start.mkdir()
+    elsewhere.mkdir()
+    d = load_digits()
+    np.savez(start / "my.npz", x_train=(d.images[:300] * 16).astype(np.uint8), y_train=d.target[:300])
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    fast = [a for a in FAST if a not in ("--data", "digits")]
+    monkeypatch.chdir(start)
+    assert main(["search", *fast, "--data", "my.npz", "--run-dir", "runs/x", "--storage", url,
+                 "--study-name", "s", "--max-trials", "1", "--no-final"]) == 0
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    assert main(["worker", "--storage", url, "--study-name", "s", "--quiet"]) == 0
+    assert "worker stopped: trial budget reached" in capsys.readouterr().out
+    assert list(elsewhere.iterdir()) == []  # no stray run directory
+    assert main(["show", "--storage", url, "--study-name", "s"]) == 0

@@ -811,11 +811,13 @@ class Search:
             study.set_user_attr("budgetnas_version", __version__)
             study.set_user_attr("classes", list(p.classes))
             study.set_user_attr("config", to_jsonable(self.config.to_dict()))
+            study.set_user_attr("cwd", os.getcwd())  # (what the config's relative paths are relative to)
             return
         self._check_same_data(study, p)
         if attrs["fingerprint"] == p.fingerprint:
             if self.record_config:  # the latest search session's budget: what workers and `show` read
                 study.set_user_attr("config", to_jsonable(self.config.to_dict()))
+                study.set_user_attr("cwd", os.getcwd())
             return
         if attrs.get("fingerprint_fields") is None and attrs["fingerprint"] == p.legacy_fingerprint:
             # A run started before settings were fingerprinted as resolved: the same settings.
