@@ -42,7 +42,8 @@ train_time (seconds)  ``cifar10-valid`` training  training of the same runs as `
 ====================  ==========================  ==============================================
 
 ``train_time`` is the total training time of the whole schedule (sum of ``train_times``) of the runs
-that give the validation accuracy, as NAS-Bench-201's ``simulate_train_eval`` charges it;
+that give the validation accuracy (NAS-Bench-201's ``simulate_train_eval`` also charges a
+validation pass, and shows one random seed's accuracy, not the mean: see budgetnas.search.simulate);
 ``*_12ep`` are the same from the 12-epoch schedule (hp ``"12"`` / ``"less"``).
 
 The pickles can run code when loaded, so by default they are read with a restricted unpickler

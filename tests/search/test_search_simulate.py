@@ -222,3 +222,18 @@ def test_local_search_sees_cells_without_a_result_as_tried_as_through_optuna(tab
     slow = simulate(t, ["local"], engine="optuna", **kw)
     key = ("local", "cifar10")
     assert np.array_equal(fast.best_search[key], slow.best_search[key], equal_nan=True)
+
+
+def test_runs_that_found_no_cell_within_the_time_budget_are_counted_and_said(table: Any) -> None:
+    """Under a time budget below one query, runs made no query and were left out of the mean, which
+    was still labelled "over N runs" (a review, 2026-12-06)."""
+    t = WithValidation(table)
+    r = simulate(t, ["random"], dataset="cifar10", queries=5, repeats=3, time_budget=5, workers=1)
+    assert r.found("random", "cifar10") == 0  # every query costs 10 s
+    assert "[0/3 runs]" in r.format_table() and "only k runs found a cell" in r.format_table()
+    assert r.summary()[0]["runs_with_result"] == 0
+    import json
+    row = json.loads(json.dumps(r.to_json(), allow_nan=False))["summary"][0]
+    assert row["final_test_mean"] is None and row["final_search_mean"] is None
+    r = simulate(t, ["random"], dataset="cifar10", queries=5, repeats=3, time_budget=95, workers=1)
+    assert r.found("random", "cifar10") == 3 and "runs]" not in r.format_table()
