@@ -163,9 +163,11 @@ def _check_image_dtype(arr: np.ndarray) -> None:
 
 
 def _looks_channels_first(shape: tuple[int, ...]) -> bool:
-    """(N, 1|3|4, H, W) with H, W > 4 read as channels-last would be images 1-4 pixels high."""
+    """(N, 1|3|4, H, W) with H, W > 4 read as channels-last would be images 1-4 pixels high; and
+    (N, C, S, S) with C < S (a 16-band satellite stack, say) would be images with more channels
+    than rows, exactly as many as columns."""
     _, a, b, c = shape
-    return a in (1, 3, 4) and min(b, c) > 4
+    return (a in (1, 3, 4) and min(b, c) > 4) or (b == c and a < c and c > 4)
 
 
 def _convert(arr: np.ndarray) -> np.ndarray:

@@ -355,3 +355,16 @@ def test_bfloat16_tensors_are_read():
     x = torch.rand(4, 6, 6).to(torch.bfloat16)
     d = from_arrays(x, [0, 1, 0, 1])
     assert d.images.dtype == np.float32 and d.shape == (1, 6, 6)
+
+
+def test_a_channels_first_multispectral_stack_warns_but_channels_last_images_do_not():
+    """(N, 16, 32, 32), a 16-band stack in channels-first order, loaded as 32 channels of 16x32
+    pixels without a word (a review, 2026-12-06)."""
+    import warnings
+
+    with pytest.warns(UserWarning, match="look channels-first"):
+        from_arrays(np.zeros((4, 16, 32, 32), np.uint8), [0, 1, 0, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for shape in ((4, 32, 32, 16), (4, 32, 32, 3), (4, 28, 28, 1), (4, 64, 48, 5)):  # channels-last
+            from_arrays(np.zeros(shape, np.uint8), [0, 1, 0, 1])
