@@ -355,4 +355,6 @@ def test_time_lost_between_trials_does_not_slide_the_reserve_to_a_worse_cell(
     study = open_study(s.run_dir)
     assert s._ranked_for_final(study)[0].arch == good
     final = study.user_attrs["final"]
-    assert final["arch"] == good and not final.get("shortened")  # (its reserve was not eaten away)
+    # Its reserve was not eaten away: at most shortened a little where the machine ran slower than
+    # probed (another job on it), not to half its epochs by the time lost after the last trial.
+    assert final["arch"] == good and (final.get("shortened") or {}).get("epochs", 4) >= 3
