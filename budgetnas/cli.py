@@ -334,10 +334,17 @@ def _print_forecast(f: dict[str, Any], config: Any, what: str = "trial") -> int:
 
     per, done = f["seconds_per_trial"], f["spent"]
     print(f"device: {f['device']} at ${f['price_per_hour']:.2f}/h ({f['price_source']})")
+    d = f["data"]
+    c, h, w = d["image_shape"]
+    print(f"data: {d['classes']} classes, {plural(c, 'channel')} of {h}x{w} px; {d['train_images']} training, "
+          f"{d['validation_images']} validation, "
+          + (f"{d['test_images']} test images" if d["test_images"] else "no test images"))
     print(f"search: {f['search_images']} images at {f['search_resolution']}px, "
-          f"{plural(config.epochs, 'epoch')} per trial; final at {f['resolution']}px")
-    print(f"one {what}: {seconds_text(per['cheapest'])} (cheapest cell) to {seconds_text(per['costliest'])} "
-          "(costliest)")
+          f"{plural(config.epochs, 'epoch')} per trial, each epoch scored on {f['validation_images']} validation "
+          f"images ({seconds_text(f['validation_seconds']['cheapest'])} to "
+          f"{seconds_text(f['validation_seconds']['costliest'])} a pass); final at {f['resolution']}px")
+    print(f"one {what}: " + (f"{seconds_text(per['average'])} for an average cell, " if "average" in per else "")
+          + f"{seconds_text(per['cheapest'])} (cheapest) to {seconds_text(per['costliest'])} (costliest)")
     fin = f["final_training_seconds"]
     if fin["costliest"]:
         print(f"final training: {seconds_text(fin['average'])} for an average cell, "

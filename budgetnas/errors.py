@@ -54,7 +54,9 @@ def plural(n: int, word: str) -> str:
 
 
 def seconds_text(s: float) -> str:
-    """Seconds as a person reads them: ``"0.6 s"``, ``"95 s"``, ``"14.6 min"``, ``"3.2 h"``."""
+    """Seconds as a person reads them: ``"40 ms"``, ``"0.6 s"``, ``"95 s"``, ``"14.6 min"``, ``"3.2 h"``."""
+    if s < 0.1:
+        return f"{s * 1000:.2g} ms"
     if s < 10:
         return f"{s:.1f} s"
     if s < 120:

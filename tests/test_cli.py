@@ -459,3 +459,34 @@ def test_a_worker_started_elsewhere_reads_the_searchs_relative_paths_from_where_
     assert "worker stopped: trial budget reached" in capsys.readouterr().out
     assert list(elsewhere.iterdir()) == []  # no stray run directory
     assert main(["show", "--storage", url, "--study-name", "s"]) == 0
+
+
+def test_resuming_large_images_at_another_resolution_names_the_resolution(tmp_path: Path, capsys) -> None:
+    """Large images are shrunk while read to a size the resolution sets, so a rerun with another
+    --resolution read other pixels and was refused as "different data" (a review, 2026-12-06)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 255, (100, 90, 3), dtype=np.uint8)).save(tmp_path / "imgs" / c / f"{i}.png")
+    args = [a for a in FAST if a not in ("--data", "digits")] + [
+        "--data", str(tmp_path / "imgs"), "--run-dir", str(tmp_path / "run"), "--max-trials", "1", "--no-final"]
+    assert main(["search", *args]) == 0
+    capsys.readouterr()
+    assert main(["search", *args, "--resolution", "16"]) == 2
+    err = capsys.readouterr().err
+    assert "searched at another image size (--resolution default there, 16 now)" in err and "different data" not in err
+
+
+def test_show_says_a_refused_run_was_refused_and_why(tmp_path: Path, capsys) -> None:
+    """A run refused for its budget kept its probes' record, and show advised running the same
+    command, which was refused again; a 0.5 s budget read "0 s wall" (a review, 2026-12-06)."""
+    run = str(tmp_path / "run")
+    assert main(["search", *FAST, "--max-time", "0.5s", "--run-dir", run]) == 2
+    assert "the budget (0.5 s wall) cannot pay for one trial" in capsys.readouterr().err
+    assert main(["show", run]) == 0
+    out = capsys.readouterr().out
+    assert "state: refused: the budget (0.5 s wall) cannot pay for one trial" in out and "resume" not in out

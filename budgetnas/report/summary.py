@@ -56,7 +56,7 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
                  f"timing probes, {final_s:.1f} in final training")
     lines.append("trials: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none yet"))
     if run_dir is not None and config.storage is None:
-        lines.append(f"state: {run_state(run_dir, counts.get('running', 0), spent)}")
+        lines.append(f"state: {run_state(run_dir, counts.get('running', 0), spent, study.user_attrs.get('refused'))}")
     rows = [r for r in ranked(study, metric) if r.status != "cached"][:top]  # (a hit repeats its source)
     if rows:
         lines.append("")
@@ -171,7 +171,7 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
     spent = spent_of(study, trials)
     running = sum(status_of(t) == "running" for t in trials)
     if config.storage is None:
-        state = run_state(run_dir, running, spent)
+        state = run_state(run_dir, running, spent, study.user_attrs.get("refused"))
         live = state.startswith("searching now")
     else:  # workers anywhere: the study alone says whether trials are being trained
         state = f"{running} trial(s) being trained by workers of the study" if running else "no trial running"
@@ -195,7 +195,7 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
             **({} if transfer is None else {"transfer": transfer})}
 
 
-def run_state(run_dir: Path, running: int, spent: Spent) -> str:
+def run_state(run_dir: Path, running: int, spent: Spent, refused: dict | None = None) -> str:
     """Whether a process is searching in ``run_dir`` now (it holds the run's lock), and if not,
     how the last one ended (``spent``: the study's ledger now, to tell whether the summary the
     last session wrote is still current)."""
@@ -210,6 +210,8 @@ def run_state(run_dir: Path, running: int, spent: Spent) -> str:
     summary = current_summary(run_dir, spent)
     if summary is not None:
         return f"stopped: {summary.get('stop_reason', 'finished')}"
+    if refused and refused.get("trials") == spent.trials:  # (no trial since: still what was said)
+        return f"refused: {refused['reason']}"
     return "stopped before the end of a session; run the same command to resume"
 
 

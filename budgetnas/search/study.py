@@ -38,7 +38,8 @@ from optuna.trial import TrialState
 
 from budgetnas import __version__
 from budgetnas.data import DataSplits, load_dataset
-from budgetnas.errors import BudgetError, BudgetNASError, ConfigError, ResumeError, RunDirError, TrialFailed, first_line
+from budgetnas.errors import (BudgetError, BudgetNASError, ConfigError, ResumeError, RunDirError, TrialFailed, first_line,
+                              plural)
 from budgetnas.search.budget import Budget, CostModel, Spent, price_for
 from budgetnas.search.config import METRIC_OBJECTIVES, SIZE_OBJECTIVES, SearchConfig
 from budgetnas.search.ledger import JOB_PREFIX, BudgetLedger, Slot
@@ -70,6 +71,7 @@ EVAL_FRACTION = 1.0
 STUDY_NAME = "budgetnas"
 MAX_CONSECUTIVE_REPEATS = 50
 MAX_REPEATS_UNDER_LIMIT = 2000  # the most, however few cells fit max_params (each is a stored trial)
+MAX_RETRY_ROUNDS = 3  # times a shared search goes back to train trials re-queued while it waited
 OPTUNA_NATIVE = ("random", "tpe", "gp")  # samplers whose RNG state lives only in the process
 # Fingerprinted settings whose effect depends on the data or the device (None means "resolve it"):
 # resuming compares them as resolved, not as written.
@@ -384,7 +386,8 @@ class Search:
             )
 
     def _probe(self, arch: Any, space: BaseSpace, resolution: int, n: int, *, k: int = 1,
-               steps: tuple[int, int] | None = None, stoppable: bool = False) -> float:
+               steps: tuple[int, int] | None = None, stoppable: bool = False,
+               fixed: list[float] | None = None) -> float:
         """Seconds per training image in steady state for ``arch``, on random inputs; with ``k``
         > 1, of k copies trained at once (threads, each on its own CUDA stream), per image of all.
 
@@ -393,7 +396,8 @@ class Search:
         model learns from the real trials instead. On CUDA the runs are longer (4 and 24 steps):
         a replayed step takes milliseconds, about what the set-up's run-to-run noise is, so a
         difference of 4 steps could come out near zero or negative. ``stoppable``: a stop request
-        (a signal) interrupts it with :class:`Preempted`, as it does a trial.
+        (a signal) interrupts it with :class:`Preempted`, as it does a trial. ``fixed``: a list
+        that gets what a run paid once (the shorter run less its steps), for a dry run's forecast.
         """
         if steps is None:
             steps = PROBE_STEPS_CUDA if self.device.type == "cuda" else (2, 6)
@@ -418,7 +422,23 @@ class Search:
         per_step = (seconds[1] - seconds[0]) / (steps[1] - steps[0])
         if per_step <= 0:  # timer noise on a very fast step: fall back to the plain average
             per_step = seconds[1] / steps[1]
+        if fixed is not None:
+            fixed.append(max(0.0, seconds[0] - per_step * steps[0]))
         return per_step / (k * bs)
+
+    def _time_validation(self, arch: Any, p: Prepared) -> float:
+        """Seconds one validation pass of an (untrained) ``arch`` takes on the search's validation
+        images, timed on up to 1024 of them: a trial pays one every epoch (a dry run left it out,
+        and forecast trials on a large validation set several times too cheap)."""
+        n = len(p.val_y)
+        if not n:
+            return 0.0
+        m = min(n, 1024)
+        model = seeded_build(lambda: self.space.build(arch, in_channels=p.in_channels,
+                                                      num_classes=p.num_classes), 0)
+        t0 = time.perf_counter()
+        evaluate(model, p.val_x[:m], p.val_y[:m], num_classes=p.num_classes, device=self.device)
+        return (time.perf_counter() - t0) * n / m
 
     def _wall_of_together(self, fn: Callable[[], Any], k: int) -> float:
         """Wall seconds for ``k`` threads to run ``fn`` at once (each on its own CUDA stream on a
@@ -462,16 +482,30 @@ class Search:
         # A finetune trains only its candidates: forecast its cheapest and costliest, not the space's.
         only = self.candidates_only and bool(self.candidates)
         cheap, dear = self._extreme_archs(only_candidates=only)
+        # The cells with one op on every edge (a finetune: its cheapest and costliest): a random
+        # cell costs about their mean (a cell's cost is about the sum of its edges'), which the
+        # mean of the cheapest and the costliest alone put too low (pooling costs a CPU more than
+        # its MACs say).
+        archs = [cheap, dear] if only else sorted(self._uniform_archs(), key=self._search_macs)
         per_trial, probes, final_probes = {}, 0.0, 0.0
-        for label, arch in (("cheapest", cheap), ("costliest", dear)):
+        validation = {}
+        for i, arch in enumerate(archs):
+            label = "cheapest" if i == 0 else "costliest" if i == len(archs) - 1 else f"cell {i}"
             # the faster of two probes: a busy machine slows one, never speeds it up
-            took = []
+            took, fixed, walls = [], [], []
             for _ in range(2):
                 t0 = time.perf_counter()
-                took.append(self._probe(arch, self.space, p.search_resolution, n))
-                if label == "costliest" and len(took) == 1:
-                    probes += time.perf_counter() - t0  # (the run probes the costliest cell once)
-            per_trial[label] = min(took) * n * self.config.epochs * 1.15  # + validation passes
+                took.append(self._probe(arch, self.space, p.search_resolution, n, fixed=fixed))
+                walls.append(time.perf_counter() - t0)
+            if label == "costliest":
+                probes += walls[0]  # (the run probes the costliest cell once)
+            elif label == "cheapest":  # ... as the first work of its process: the warm-up paid here
+                probes += max(0.0, walls[0] - walls[1])
+            # A trial: its steps, what a run pays once (building, moving, the first step), and a
+            # validation pass every epoch. (Priced by steps alone, a dry run promised about twice
+            # the trials a run of short trials got: a review, 2026-12-06.)
+            validation[label] = min(self._time_validation(arch, p) for _ in range(2))
+            per_trial[label] = (min(took) * n + validation[label]) * self.config.epochs + min(fixed, default=0.0)
         finals = {"cheapest": 0.0, "average": 0.0, "costliest": 0.0}
         if self.config.final_training:
             # As the run forecasts them: the final network timed with each op on every edge, a
@@ -488,8 +522,9 @@ class Search:
             finals = {"cheapest": min(each), "average": sum(each) / len(each), "costliest": max(each)}
         # (by MACs the cells are cheapest and costliest; timed on a busy machine the probes can
         # come out the other way round: the range is reported low to high)
-        per_trial = dict(zip(("cheapest", "costliest"), sorted(per_trial.values())))
-        mid = (per_trial["cheapest"] + per_trial["costliest"]) / 2
+        mid = sum(per_trial.values()) / len(per_trial)
+        per_trial = {"cheapest": min(per_trial.values()), "average": mid, "costliest": max(per_trial.values())}
+        validation = {"cheapest": min(validation.values()), "costliest": max(validation.values())}
         spent = Spent()  # (a run that exists has used part: read below)
         if existing is not None:  # what the run probes again (see _search): the rest it has
             prev = existing.user_attrs.get("probe") or {}
@@ -519,7 +554,11 @@ class Search:
                 "final_training_reserved": reserve, "trials_affordable": buys(reserve),
                 "trials_range": [buys(finals["costliest"]), buys(finals["cheapest"])],
                 "budget": self.budget.describe(), "spent": spent.to_dict(),
-                "search_images": n, "resolution": p.resolution, "search_resolution": p.search_resolution}
+                "data": {"classes": len(p.classes), "image_shape": list(p.train.shape),
+                         "train_images": len(p.train), "validation_images": len(p.val),
+                         "test_images": len(p.test) if p.test is not None else 0},
+                "search_images": n, "validation_images": len(p.val_y), "validation_seconds": validation,
+                "resolution": p.resolution, "search_resolution": p.search_resolution}
 
     def _existing_study(self) -> optuna.Study | None:
         """The run's study if it exists (None for a new run); creates nothing."""
@@ -633,7 +672,18 @@ class Search:
         self._enqueue_candidates(study)
         reason = self._search(study, p)
         if self.config.storage is not None and self.config.final_training:
-            self._wait_for_other_workers(study)
+            for _ in range(MAX_RETRY_ROUNDS):
+                self._wait_for_other_workers(study)
+                # A dead worker's trial, re-queued while waiting, is trained before the final
+                # training chooses its cell (it was going to pick from the others, and a rerun
+                # would have trained it and then a second final model).
+                requeued = [t for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+                            if "retry_of" in t.user_attrs]
+                if not requeued or self._stop_flag:
+                    break
+                log.info("%s of a worker that stopped re-queued: training %s before the final training",
+                         plural(len(requeued), "trial"), "it" if len(requeued) == 1 else "them")
+                reason = self._search(study, p)
         best, why_not_best = self._agreed_final_choice(study, self._spent_with_finals(study))
         if why_not_best is not None and not self._stop_flag:
             log.warning(why_not_best)
@@ -722,6 +772,17 @@ class Search:
                     f"{self.run_dir} was searched on the same training images but a different test set ({then} "
                     f"given there, {now} now); the test set is part of what a run measures: give the "
                     "original test data (or none, as then), or use a new --run-dir")
+            saved = attrs.get("config") or {}
+            shown = lambda v: "default" if v is None else v  # noqa: E731
+            sizes = [f"--{k.replace('_', '-')} {shown(saved.get(k))} there, {shown(getattr(self.config, k))} now"
+                     for k in ("resolution", "search_resolution") if saved.get(k) != getattr(self.config, k)]
+            if sizes and not named:
+                # (large images are shrunk while read, to a size set by the resolution: the same files
+                # read at another resolution are other pixels)
+                raise ResumeError(
+                    f"{self.run_dir} was searched at another image size ({'; '.join(sizes)}): the resolution "
+                    "changes what every trial measures, so the run cannot go on with it. Use the resolution "
+                    "given then, or a new --run-dir")
             raise ResumeError(
                 f"{self.run_dir} was searched on different data{named} (fingerprint "
                 f"{attrs.get('data_fingerprint')} there, {p.data_fingerprint} now). Mixing results from "
@@ -870,6 +931,12 @@ class Search:
             f"this run asks for {say(now)}. Mixing them would rank cells of two selections together: "
             "repeat the run's options to resume it, or use a new --run-dir"
         )
+
+    def _refused(self, study: optuna.Study, error: BudgetError) -> BudgetError:
+        """``error``, recorded in the study, so that `show` says the session was refused and why
+        rather than advise running the same command again."""
+        study.set_user_attr("refused", {"reason": str(error), "trials": spent_of(study).trials})
+        return error
 
     def _wait_for_other_workers(self, study: optuna.Study) -> None:
         """Before the final training of a shared study: let the trials that other workers are
@@ -1070,7 +1137,7 @@ class Search:
             self.budget.with_reserve(Spent(0, spent.device_seconds, spent.cost, wall_so_far), reserve), cheapest, cheapest)
         if reason is not None and spent.trials == 0:  # (a trial limit cannot stop zero trials)
             self._record_wall(study, spent.wall_seconds + time.perf_counter() - session_start)  # (the probes')
-            raise cannot_pay(reason, cheapest)
+            raise self._refused(study, cannot_pay(reason, cheapest))
 
         pruner = create_pruner(cfg.pruner, max_epochs=cfg.epochs)
         if (note := pruner_note(pruner, cfg.epochs)) is not None:
@@ -1306,7 +1373,7 @@ class Search:
         if budget_stop and not shared and not self._stop_flag and spent_of(study).trials == 0:
             # The cheapest cell fitted, the cells proposed did not: say so rather than return a
             # search with no result (the probes stay recorded in the study).
-            raise cannot_pay(budget_stop[0], trial_forecast(cheap))
+            raise self._refused(study, cannot_pay(budget_stop[0], trial_forecast(cheap)))
         log.info("search stopped: %s", reason)
         return reason
 

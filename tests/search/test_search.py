@@ -289,8 +289,9 @@ def test_dry_run_reserves_the_final_training_the_run_would(tmp_path: Path, split
     fin, (lo, hi) = f["final_training_seconds"], f["trials_range"]
     assert 0 < fin["cheapest"] < fin["average"] < fin["costliest"] == f["final_training_seconds_max"]
     assert lo <= f["trials_affordable"] <= hi and lo < hi and f["probe_seconds"] > 0
-    mid = sum(f["seconds_per_trial"].values()) / 2
-    assert f["trials_affordable"] == int((360 - f["probe_seconds"] - fin["average"]) // mid)
+    per = f["seconds_per_trial"]
+    assert per["cheapest"] <= per["average"] <= per["costliest"]
+    assert f["trials_affordable"] == int((360 - f["probe_seconds"] - fin["average"]) // per["average"])
     _search(tmp_path, splits, max_trials=2, final_epochs=3, name="run")
     cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), max_trials=4, **{**TINY, "final_epochs": 3})
     again = Search(cfg, data=splits, progress=False).dry_run()
@@ -352,8 +353,7 @@ def test_dry_run_of_a_finished_run_reserves_what_the_run_would(tmp_path: Path, s
     f = again.dry_run()
     assert f["final_training_reserved"] == 0.0 and f["probe_seconds"] == 0.0
     assert f["spent"]["wall_seconds"] == pytest.approx(study.user_attrs["wall_seconds"] + took)
-    mid = sum(f["seconds_per_trial"].values()) / 2
-    assert f["trials_affordable"] == int((600.0 - f["spent"]["wall_seconds"]) // mid)
+    assert f["trials_affordable"] == int((600.0 - f["spent"]["wall_seconds"]) // f["seconds_per_trial"]["average"])
     from budgetnas.cli import _print_forecast
 
     _print_forecast(f, cfg)

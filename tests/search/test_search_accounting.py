@@ -1072,3 +1072,36 @@ def test_flips_follow_the_data_recognised_not_how_its_path_is_spelled() -> None:
     assert flip_safe("cifar10", from_arrays(x, y, name="whatever"))  # (the name asked for)
     assert not flip_safe("/data/my-digits", from_arrays(x, y, name="my-digits"))  # digits: a mirrored 2 is no 2
     assert not flip_safe("digits", from_arrays(x, y, name="digits"))
+
+
+def test_a_trial_requeued_while_waiting_for_the_final_is_trained_before_it(tmp_path, splits, monkeypatch) -> None:
+    """A search waiting for other workers' trials before its final training re-queued a dead
+    worker's trial, then trained the final model without it: a rerun trained it later, and had it
+    been the best, a second final model (a review on PostgreSQL, 2026-12-06)."""
+    from budgetnas.search.study import _worker_name
+
+    cfg = SearchConfig(data="digits", **{**TINY, **_shared(tmp_path, "a", max_trials=3, heartbeat_interval=0.5,
+                                                            heartbeat_grace=2.0)})
+    search = Search(cfg, data=splits, data_name="digits", progress=False)
+    run_trial, done = Search._run_trial, []
+
+    def run_and_then_a_worker_dies(self, study, *a, **kw):
+        out = run_trial(self, study, *a, **kw)
+        done.append(1)
+        if len(done) == 2:  # another worker takes the third slot, starts its trial, and is killed
+            orphan = study.ask()
+            for name, choices in self.space.decisions():
+                orphan.suggest_categorical(name, list(choices))
+            orphan.set_user_attr("trial_key", "dead-worker")
+            self.ledger.reserve("dead-worker", "dead-host:1", max_trials=3, seconds_limit=None, forecast=1.0)
+        return out
+
+    monkeypatch.setattr(Search, "_run_trial", run_and_then_a_worker_dies)
+    result = search.run()
+    trials = open_study(None, storage=cfg.storage, study_name="s").get_trials()
+    mine = [t for t in trials if t.user_attrs.get("trial_key") == "dead-worker"]
+    assert [status_of(t) for t in mine] == ["interrupted", "complete"]  # re-queued, then trained here
+    assert len(done) == 3 and result.spent.trials == 3
+    final = open_study(None, storage=cfg.storage, study_name="s").user_attrs["final"]
+    assert final["trial"] in {t.number for t in trials if status_of(t) == "complete"}
+    assert _worker_name()  # (the dead worker was another host's)
