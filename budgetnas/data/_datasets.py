@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import os
 import shutil
 import tarfile
@@ -23,6 +24,7 @@ from budgetnas.data._idx import load_idx_pair, read_idx_pair
 from budgetnas.data._types import DataSplits
 from budgetnas.errors import DataError
 
+log = logging.getLogger("budgetnas")
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -272,6 +274,7 @@ def _load_path(path: Path, channels_last: bool | None = None, max_side: int | No
 # Spellings of the split folders seen in the wild (Kaggle, Keras and torchvision layouts).
 _TRAIN_NAMES = ("train", "training", "train_set", "training_set", "trainset", "train-set", "training-set")
 _TEST_NAMES = ("test", "testing", "test_set", "testing_set", "testset", "test-set", "testing-set")
+_VAL_NAMES = ("val", "valid", "validation", "val_set", "valid_set", "validation_set", "val-set", "dev")
 
 
 def _has_subfolders(folder: Path) -> bool:
@@ -342,10 +345,18 @@ def _load_split_folders(path: Path, max_side: int | None = None) -> DataSplits:
     found = _split_dirs(path)
     assert found is not None, path
     train_dir, test_dir = found
+    # A labelled validation folder (Kaggle's and ImageNet's train/ + val/ layouts): the test set
+    # where there is no test folder, else more training images (the search draws its own
+    # validation split); it was ignored, and its labelled images lost.
+    val_dir = next((d for d in sorted(path.iterdir()) if d.is_dir() and d.name.lower() in _VAL_NAMES
+                    and d not in (train_dir, test_dir) and _has_subfolders(d)), None)
+    if val_dir is not None and test_dir is None:
+        log.info("%s/ holds no test folder: %s/ is the test set", path, val_dir.name)
+        test_dir, val_dir = val_dir, None
     extra = sorted(
         d.name
         for d in path.iterdir()
-        if d.is_dir() and not _is_hidden(d.name) and d not in (train_dir, test_dir)
+        if d.is_dir() and not _is_hidden(d.name) and d not in (train_dir, test_dir, val_dir)
     )
     if extra:
         warnings.warn(
@@ -355,6 +366,17 @@ def _load_split_folders(path: Path, max_side: int | None = None) -> DataSplits:
             stacklevel=4,
         )
     train = load_image_folder(train_dir, max_side=max_side)
+    if val_dir is not None:
+        c, h, w = train.shape
+        try:
+            val = load_image_folder(val_dir, size=(h, w), grayscale=(c == 1), classes=train.classes)
+        except DataError as e:
+            raise DataError(f"{e} (in the {val_dir.name} folder; its class folders must match "
+                            f"{train_dir.name}/'s)") from None
+        log.info("%s/ and %s/ both hold labelled images: the %d in %s/ join the training images (the search "
+                 "draws its own validation split)", test_dir.name, val_dir.name, len(val), val_dir.name)
+        train = dataclasses.replace(train, images=np.concatenate([train.images, val.images]),
+                                    labels=np.concatenate([train.labels, val.labels]))
     train = dataclasses.replace(train, name=path.name or "train")
     test = None
     if test_dir is not None and not _has_subfolders(test_dir):

@@ -346,15 +346,24 @@ def _warn_nested_splits(root: Path, class_names: Sequence[str]) -> None:
     """Warn when every "class" folder holds the same subfolders and no images of its own (e.g.
     ``fold1/cat``, ``fold2/cat``): the classes are probably one level deeper."""
     inner: set[tuple[str, ...]] = set()
+    grouped: dict[str, tuple[str, ...]] = {}  # class folder -> its subfolders, where it has no images of its own
     for c in class_names:
         entries = [e for e in (root / c).iterdir() if not _is_hidden(e.name)]
-        if any(e.is_file() and _is_image(e.name) for e in entries):
-            return
         names = tuple(sorted(e.name for e in entries if e.is_dir()))
-        if len(names) < 2:
-            return
+        if len(names) >= 2 and not any(e.is_file() and _is_image(e.name) for e in entries):
+            grouped[c] = names
         inner.add(names)
-    if len(inner) == 1:
+    if (grouped and len(grouped) < len(class_names)) or (len(inner) > 1 and len(grouped) == len(class_names)):
+        # (a hierarchy such as animals/{cat,dog}, vehicles/{car,bus}: each group is one class)
+        shown = "; ".join(f"{c}/ holds {', '.join(n[:4])}" for c, n in list(grouped.items())[:3])
+        warnings.warn(
+            f"{len(grouped)} class folder(s) of {root} hold subfolders and no images of their own ({shown}): "
+            "each is read as one class, its subfolders' images merged; if the subfolders are the classes, "
+            "move them up one level",
+            stacklevel=3,
+        )
+        return
+    if len(grouped) == len(class_names) and len(inner) == 1:
         warnings.warn(
             f"every class folder of {root} ({', '.join(class_names[:4])}) holds the same subfolders "
             f"({', '.join(next(iter(inner))[:4])}) and no images of its own: the classes are read as "

@@ -70,10 +70,30 @@ def test_train_and_test_folders(tmp_path):
 
 def test_train_folder_only_and_extra_folders(tmp_path):
     _image_folder(tmp_path / "ds" / "train")
-    _image_folder(tmp_path / "ds" / "val")
-    with pytest.warns(UserWarning, match=r"ignored folder\(s\) \['val'\].*only train/ and test/"):
+    _image_folder(tmp_path / "ds" / "extra")
+    with pytest.warns(UserWarning, match=r"ignored folder\(s\) \['extra'\].*only train/ and test/"):
         splits = load_dataset(str(tmp_path / "ds"))
     assert splits.test is None and len(splits.train) == 6
+
+
+def test_a_labelled_val_folder_is_used_not_ignored(tmp_path):
+    """train/ + val/ (Kaggle's, ImageNet's layout) lost the labelled val/ images with a warning
+    (a review, 2026-12-06): without test/ it is the test set; beside test/ it joins train/."""
+    import warnings
+
+    _image_folder(tmp_path / "ds" / "train", per_class=3)
+    _image_folder(tmp_path / "ds" / "Valid", per_class=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        splits = load_dataset(tmp_path / "ds")
+    assert len(splits.train) == 6 and len(splits.test) == 4 and splits.test.classes == ("a", "b")
+    _image_folder(tmp_path / "ds" / "test", per_class=1)
+    splits = load_dataset(tmp_path / "ds")
+    assert len(splits.train) == 10 and len(splits.test) == 2
+    assert sorted(np.bincount(splits.train.labels).tolist()) == [5, 5]
+    _image_folder(tmp_path / "ds" / "Valid", classes=("a", "z"), per_class=1)
+    with pytest.raises(DataError, match=r"in the Valid folder; its class folders must match train/'s"):
+        load_dataset(tmp_path / "ds")
 
 
 def test_test_folder_with_an_unknown_class_is_refused(tmp_path):
@@ -264,3 +284,19 @@ def test_empty_class_folder_in_train_and_test_is_left_out_of_both(tmp_path):
         splits = load_dataset(tmp_path / "ds")
     assert splits.train.classes == splits.test.classes == ("a", "b")
     assert len(splits.test) == 6
+
+
+def test_class_folders_that_group_subfolders_are_named_in_a_warning(tmp_path):
+    """animals/{cat,dog} and vehicles/{car,bus} loaded as two classes without a word (a review,
+    2026-12-06); the same subfolders in every class keep their own warning."""
+    for group, kinds in (("animals", ("cat", "dog")), ("vehicles", ("car", "bus"))):
+        for k in kinds:
+            _image_folder(tmp_path / "h" / group, classes=(k,), per_class=2)
+    with pytest.warns(UserWarning, match=r"2 class folder\(s\) of .* hold subfolders.*animals/ holds cat, dog"):
+        splits = load_dataset(tmp_path / "h")
+    assert splits.train.classes == ("animals", "vehicles") and len(splits.train) == 8
+    # one group beside plain classes: named too
+    _image_folder(tmp_path / "m", classes=("plain",), per_class=2)
+    _image_folder(tmp_path / "m" / "group", classes=("p", "q"), per_class=1)
+    with pytest.warns(UserWarning, match=r"1 class folder\(s\) .*group/ holds p, q"):
+        assert load_dataset(tmp_path / "m").train.classes == ("group", "plain")
