@@ -79,6 +79,23 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
+def _trials(text: str) -> int:
+    """A whole number of trials, also written 1e3 or 2k (as --max-params takes counts)."""
+    from budgetnas.bench.commands import parse_count
+
+    try:
+        return int(text)  # (0 or negative: refused by the configuration, with its message)
+    except ValueError:
+        pass
+    try:
+        n = parse_count(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"not a positive whole number of trials: {text!r}") from None
+    if n != int(n):
+        raise argparse.ArgumentTypeError(f"not a whole number of trials: {text!r}")
+    return int(n)
+
+
 def _objectives(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -166,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "trial too; each network then pays a compilation first (off)")
 
     g = s.add_argument_group("budget (at least one)")
-    g.add_argument("--max-trials", type=int, help="number of candidates to evaluate")
+    g.add_argument("--max-trials", type=_trials, help="number of candidates to evaluate (e.g. 50, 1e3, 2k)")
     g.add_argument("--max-time", type=_duration, help="wall time of the search, e.g. 30m or 2h")
     g.add_argument("--max-gpu-hours", "--max-device-hours", dest="max_device_hours", type=_number,
                    help="device-hours (search, probes and final training)")

@@ -102,6 +102,8 @@ def test_dry_run_says_what_the_budget_buys(tmp_path: Path, capsys: pytest.Captur
 
 @pytest.mark.parametrize("args,message", [
     (["--max-trials", "0"], "max_trials must be a positive integer"),
+    (["--max-trials", "2.5"], "not a whole number of trials: '2.5'"),
+    (["--max-trials", "lots"], "not a positive whole number of trials: 'lots'"),
     ([], "give at least one budget"),
     (["--max-trials", "2", "--strategy", "bogus"], "unknown strategy 'bogus'"),
     (["--max-trials", "2", "--subset", "1.5"], "subset must be a fraction"),
@@ -490,3 +492,9 @@ def test_show_says_a_refused_run_was_refused_and_why(tmp_path: Path, capsys) -> 
     assert main(["show", run]) == 0
     out = capsys.readouterr().out
     assert "state: refused: the budget (0.5 s wall) cannot pay for one trial" in out and "resume" not in out
+
+
+def test_max_trials_takes_counts_as_max_params_does() -> None:
+    from budgetnas.cli import _trials
+
+    assert _trials("1e3") == 1000 and _trials("2k") == 2000 and _trials("50") == 50

@@ -60,11 +60,15 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
     rows = [r for r in ranked(study, metric) if r.status != "cached"][:top]  # (a hit repeats its source)
     if rows:
         lines.append("")
-        lines.append(f"{'#':>4}  {metric:>10}  {'bal_acc':>7}  {'macro_f1':>8}  {'params':>8}  "
+        # (the three metrics always, in one order; the one the search ranks by is marked ^)
+        heads = [f"{h}{'^' if k == metric else ''}" for k, h in (("accuracy", "accuracy"),
+                                                               ("balanced_accuracy", "bal_acc"), ("macro_f1", "macro_f1"))]
+        lines.append(f"{'#':>4}  {heads[0]:>10}  {heads[1]:>8}  {heads[2]:>9}  {'params':>8}  "
                      f"{'dev-s':>7}  {'cost':>9}  architecture")
         front = set(pareto(study))
         for r in rows:
             lines.append(_row(r, metric, front))
+        lines.append(f"^ the metric the search ranks by ({metric}, on the validation split)")
         if front:
             lines.append(f"* on the Pareto front of {' vs '.join(config.objectives)} "
                          f"({len(front)} trial(s): {', '.join(f'#{n}' for n in sorted(front)[:12])})")
@@ -188,7 +192,7 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
     tested = best is not None and final.get("arch") == best.arch
     status = "search not finished" if live or running or config.storage is None else \
         "no trial running; why the search stopped is in summary.json of its run directory"
-    return {"status": status, "state": state,
+    return {"status": status, "state": state, "objectives": list(config.objectives), "ranked_by": config.metric,
             "best_arch": best.arch if best else None, "best_trial": best.number if best else None,
             "best_search_metrics": best.metrics if best else {},
             "test_metrics": dict(final.get("test_metrics") or {}) if tested else {}, "spent": spent.to_dict(),
@@ -222,6 +226,6 @@ def _row(r: TrialView, metric: str, front: set[int] | None = None) -> str:
     m = r.metrics
     flag = "" if r.status == "complete" else f" [{r.status}]"
     mark = "*" if front and r.number in front else " "
-    return (f"{r.number:>4}{mark} {m.get(metric, 0):>10.4f}  {m.get('balanced_accuracy', 0):>7.4f}  "
-            f"{m.get('macro_f1', 0):>8.4f}  {_fmt_params(r.params):>8}  {r.device_seconds:>7.1f}  "
+    return (f"{r.number:>4}{mark} {m.get('accuracy', 0):>10.4f}  {m.get('balanced_accuracy', 0):>8.4f}  "
+            f"{m.get('macro_f1', 0):>9.4f}  {_fmt_params(r.params):>8}  {r.device_seconds:>7.1f}  "
             f"{money(r.cost):>9}  {r.arch}{flag}")

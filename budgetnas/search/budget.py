@@ -145,7 +145,9 @@ class Budget:
     def stop_reason(self, spent: "Spent", forecast_seconds: float, forecast_wall: float) -> str | None:
         """Why the next trial must not start, or None if the budget allows it."""
         if self.max_trials is not None and spent.trials >= self.max_trials:
-            return f"trial budget reached ({spent.trials}/{self.max_trials} trials)"
+            return (f"trial budget reached ({spent.trials}/{self.max_trials} trials)" if spent.trials <= self.max_trials
+                    else f"trial budget reached ({spent.trials} trials done, more than --max-trials "
+                         f"{self.max_trials}: raise it to search more)")
         left = self.device_seconds_left(spent)
         if forecast_seconds > left:
             return (f"{self.binding(spent, device_only=True)} budget: the next trial is forecast to need {forecast_seconds:.3g} device-s "

@@ -742,6 +742,7 @@ class Search:
             "best_arch": result.best_arch, "best_trial": result.best_trial,
             "best_search_metrics": result.best_metrics, "test_metrics": result.test_metrics,
             "spent": result.spent.to_dict(), "stop_reason": reason,
+            "objectives": list(self.config.objectives), "ranked_by": self.config.metric,
         }), indent=2) + "\n")
         return result
 

@@ -123,3 +123,11 @@ def test_the_binding_limit_is_the_one_with_least_left() -> None:
 def test_a_budget_of_one_trial_reads_one_trial() -> None:
     assert Budget(max_trials=1).describe().startswith("1 trial") and "1 trials" not in Budget(max_trials=1).describe()
     assert "2 trials" in Budget(max_trials=2).describe()
+
+
+def test_a_trial_limit_lowered_below_the_trials_done_says_so() -> None:
+    """Resuming with a lower --max-trials said "trial budget reached (3/2 trials)" (a review, 2026-12-06)."""
+    b = Budget(max_trials=2)
+    assert b.stop_reason(Spent(trials=2), 1.0, 1.0) == "trial budget reached (2/2 trials)"
+    assert b.stop_reason(Spent(trials=3), 1.0, 1.0) == ("trial budget reached (3 trials done, more than "
+                                                        "--max-trials 2: raise it to search more)")
