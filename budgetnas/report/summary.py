@@ -54,7 +54,10 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
     final_s = float((study.user_attrs.get("final_spent") or {}).get("device_seconds", 0.0))
     lines.append(f"  device-s: {spent.device_seconds - probe_s - final_s:.1f} in trials, {probe_s:.1f} in "
                  f"timing probes, {final_s:.1f} in final training")
-    lines.append("trials: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none yet"))
+    lines.append(_left_line(config, spent, final_s))
+    lines.append("trials: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none yet")
+                 + (" (unstarted: proposed when the budget could not pay for them; not paid)"
+                    if counts.get("unstarted") else ""))
     if run_dir is not None and config.storage is None:
         lines.append(f"state: {run_state(run_dir, counts.get('running', 0), spent, study.user_attrs.get('refused'))}")
     rows = [r for r in ranked(study, metric) if r.status != "cached"][:top]  # (a hit repeats its source)
@@ -111,6 +114,25 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
         lines.append("")
         lines.extend(_transfer_lines(transfer, run_dir))
     return "\n".join(lines)
+
+
+def _left_line(config: SearchConfig, spent: Spent, final_s: float) -> str:
+    """Each limit in its own unit: used of the limit, and what is left (the time limit counts the
+    final trainings' time as the search does, beside the search's own wall time)."""
+    parts = []
+    if config.max_trials:
+        parts.append(f"{spent.trials} of {plural(config.max_trials, 'trial')}")
+    if config.max_time:
+        used = spent.wall_seconds + final_s
+        parts.append(f"{used:.0f} of {config.max_time:g} s wall ({max(config.max_time - used, 0):.0f} s left)")
+    if config.max_device_hours:
+        limit = config.max_device_hours * 3600
+        parts.append(f"{spent.device_seconds:.1f} of {limit:g} device-s ({max(limit - spent.device_seconds, 0):.1f} "
+                     "left)")
+    if config.max_cost:
+        parts.append(f"{money(spent.cost)} of {money(config.max_cost)} ({money(max(config.max_cost - spent.cost, 0))} "
+                     "left)")
+    return "  used: " + "; ".join(parts) if parts else "  used: no limit set"
 
 
 def read_transfer(run_dir: Path | None) -> dict | None:
