@@ -9,6 +9,7 @@ import os
 import shutil
 import tarfile
 import warnings
+from typing import Any
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -258,6 +259,12 @@ def _load_path(path: Path, channels_last: bool | None = None, max_side: int | No
             return load_cifar10_archive(path)
         _refuse_cifar100(path)
         return _load_path(extract_archive(path), channels_last, max_side)
+    if path.suffix.lower() == ".npy":
+        raise DataError(
+            f"{path} is a .npy file: it holds one array, and a search needs labels too. Save the images "
+            "and labels together: np.savez('data.npz', x_train=images, y_train=labels) (optionally "
+            "x_test=..., y_test=...), then --data data.npz"
+        )
     if "idx" in path.name.lower() and "ubyte" in path.name.lower():
         raise DataError(
             f"{path} is one IDX file; give the folder that holds all four (train-images-idx3-ubyte, "
@@ -464,7 +471,24 @@ def _load_npz(path: Path, channels_last: bool | None = None) -> DataSplits:
     train = from_arrays(x_tr, codes[: len(y_tr)], classes=names, name=path.stem, channels_last=channels_last)
     test = from_arrays(x_te, codes[len(y_tr) :], classes=names, name=f"{path.stem}-test",
                        channels_last=channels_last)
+    _warn_npz_oddities(path, train, test, given is not None)
     return DataSplits(train=train, test=test)
+
+
+def _warn_npz_oddities(path: Path, train: Any, test: Any, named: bool) -> None:
+    """What a .npz may hold by mistake and loads anyway: classes its ``classes`` array names but
+    no training image has (a model with outputs never trained), and test images of another size
+    than the training ones (resized to the same input, but probably other data)."""
+    if named:
+        empty = [c for c, n in zip(train.classes, np.bincount(train.labels, minlength=train.num_classes)) if n == 0]
+        if empty:
+            warnings.warn(f"{path}: its classes array names {len(empty)} class(es) no training image has "
+                          f"({empty[:5]}); the model gets an output for each that it never learns: drop them from "
+                          "classes, or add their images", stacklevel=4)
+    if test is not None and test.shape[1:] != train.shape[1:]:
+        warnings.warn(f"{path}: x_test's images are {test.shape[1]}x{test.shape[2]} px, x_train's "
+                      f"{train.shape[1]}x{train.shape[2]}; both are resized to the network's input, but "
+                      "check that they are the same kind of images", stacklevel=4)
 
 
 # ----------------------------------------------------------------------------- archives

@@ -246,7 +246,10 @@ def load_image_folder(
         if unknown:
             raise DataError(
                 f"{root} has folder(s) {unknown[:5]} that are not among the given classes "
-                f"{tuple(class_names)}; remove them or add them to classes"
+                f"{tuple(class_names)}"
+                + (" (names differ from them in case only: rename them to match)"
+                   if {u.lower() for u in unknown} & {c.lower() for c in class_names} else "")
+                + "; move them out of this folder, or give the training data a class folder of each name"
             )
     else:
         if not subdirs:
@@ -300,9 +303,13 @@ def load_image_folder(
             labels.append(label)
     if failed:
         example, reason = failed[0]
+        bombs = [f for f, r in failed if r.startswith("DecompressionBombError")]
         warnings.warn(
             f"skipped {len(failed)} of {len(files)} files that could not be read, e.g. "
-            f"{example} ({reason}); delete or replace them",
+            f"{example} ({reason}); delete or replace them"
+            + (f". {len(bombs)} of them (e.g. {bombs[0]}) are larger than Pillow reads by default "
+               "(its guard against decompression bombs): shrink them, or, if you trust them, raise "
+               "PIL.Image.MAX_IMAGE_PIXELS in Python before loading" if bombs else ""),
             stacklevel=2,
         )
     if not arrays:
@@ -320,9 +327,9 @@ def load_image_folder(
         warnings.warn(
             f"images in {root} have {len(counts)} different sizes"
             + (f" (after shrinking to at most {box} pixels a side)" if box is not None else "")
-            + f"; resized {n_resized} of {len(arrays)} to {hw[0]}x{hw[1]} ({which}). Pass "
-            "size=(height, width) to load_image_folder to choose the size (a search then resizes "
-            "to its --resolution)",
+            + f"; resized {n_resized} of {len(arrays)} to {hw[0]}x{hw[1]} ({which}). A search then resizes "
+            "them to its --resolution; in Python, load_image_folder(..., size=(height, width)) chooses "
+            "this size",
             stacklevel=2,
         )
     if hw is None:

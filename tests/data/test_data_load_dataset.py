@@ -300,3 +300,39 @@ def test_class_folders_that_group_subfolders_are_named_in_a_warning(tmp_path):
     _image_folder(tmp_path / "m" / "group", classes=("p", "q"), per_class=1)
     with pytest.warns(UserWarning, match=r"1 class folder\(s\) .*group/ holds p, q"):
         assert load_dataset(tmp_path / "m").train.classes == ("group", "plain")
+
+
+def test_npz_and_npy_mistakes_are_named(tmp_path):
+    """A .npy got "cannot tell how to read"; a classes array naming unused classes and an x_test of
+    another size loaded without a word (a review, 2026-12-06)."""
+    x = np.zeros((8, 16, 16), np.uint8)
+    np.save(tmp_path / "x.npy", x)
+    with pytest.raises(DataError, match=r"is a \.npy file: it holds one array.*np\.savez\('data\.npz'"):
+        load_dataset(tmp_path / "x.npy")
+    y = np.array([0, 1] * 4)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=np.zeros((4, 32, 32), np.uint8), y_test=y[:4],
+             classes=np.array(["a", "b", "c"]))
+    with pytest.warns(UserWarning) as got:
+        load_dataset(tmp_path / "d.npz")
+    text = " ".join(str(w.message) for w in got)
+    assert "names 1 class(es) no training image has (['c'])" in text
+    assert "x_test's images are 32x32 px, x_train's 16x16" in text
+
+
+def test_a_folder_error_says_what_a_command_line_user_can_do(tmp_path):
+    _image_folder(tmp_path / "ds" / "train", classes=("a", "b"))
+    _image_folder(tmp_path / "ds" / "test", classes=("A", "b"))
+    with pytest.raises(DataError, match=r"in case only: rename them to match.*give the training data a class folder"):
+        load_dataset(tmp_path / "ds")
+
+
+def test_images_over_pillows_size_guard_are_named_as_such(tmp_path, monkeypatch):
+    """A 200-megapixel photo was skipped as unreadable, "delete or replace them" (a review, 2026-12-06)."""
+    import PIL.Image
+
+    _image_folder(tmp_path / "ds", per_class=3, size=4)
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "ds" / "a" / "huge.png")
+    monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 200)  # (40x40 is over twice it: Pillow refuses)
+    with pytest.warns(UserWarning, match=r"1 of them \(e\.g\. .*huge\.png\) are larger than Pillow reads by default"):
+        splits = load_dataset(tmp_path / "ds")
+    assert len(splits.train) == 6
