@@ -498,8 +498,9 @@ def _worker(args: argparse.Namespace) -> int:
     study, saved = _shared_study(args.storage, args.study_name)
     saved = _absolute_paths(saved, study.user_attrs.get("cwd"))
     if not saved.get("storage"):
-        raise ConfigError("that study belongs to a single local search (its run directory is locked by "
-                          "it); workers join searches started with --storage")
+        raise ConfigError("that study belongs to a local search, which one process runs at a time: run "
+                          "`budgetnas search` with its --run-dir to continue it; workers join searches "
+                          "started with --storage URL (a database they can all reach)")
     config = SearchConfig.from_dict({**saved, "storage": args.storage, "study_name": args.study_name,
                                      "final_training": False})
     for field_name in ("run_dir", "data_root", "device"):
