@@ -475,16 +475,16 @@ def _absolute_paths(saved: dict[str, Any], cwd: str | None) -> dict[str, Any]:
     """The search's configuration with its relative paths (run directory, data, data root) taken
     from the directory the search was started in, as the search read them; a worker started
     elsewhere used to read them from its own (a stray run directory, data not found)."""
-    from budgetnas.data import KNOWN_DATASETS
+    from budgetnas.data._datasets import _ALIASES
 
-    if not cwd:
+    if not cwd or not Path(cwd).is_dir():  # (a worker on another machine: the paths as given)
         return saved
     out = dict(saved)
     for name in ("run_dir", "data", "data_root"):
         v = out.get(name)
         if not isinstance(v, str) or not v or Path(v).expanduser().is_absolute():
             continue
-        if name == "data" and (v.strip().lower().replace("_", "-") in KNOWN_DATASETS or out.get("data_root")):
+        if name == "data" and (v.strip().lower() in _ALIASES or out.get("data_root")):
             continue  # a dataset's name (looked up by name), or a path under the data root
         there = Path(cwd) / v
         if name == "run_dir" or there.exists():

@@ -55,8 +55,8 @@ def plural(n: int, word: str) -> str:
 
 def seconds_text(s: float) -> str:
     """Seconds as a person reads them: ``"40 ms"``, ``"0.6 s"``, ``"95 s"``, ``"14.6 min"``, ``"3.2 h"``."""
-    if s < 0.1:
-        return f"{s * 1000:.2g} ms"
+    if s < 0.0995:
+        return f"{s * 1000:.2g} ms" if s < 0.0095 else f"{s * 1000:.0f} ms"
     if s < 10:
         return f"{s:.1f} s"
     if s < 120:

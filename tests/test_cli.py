@@ -59,7 +59,7 @@ def test_search_then_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
     cfg = SearchConfig(data="digits", run_dir=run, max_time=60.0, max_device_hours=0.01, max_cost=0.5)
     line = _left_line(cfg, Spent(trials=3, device_seconds=12.5, cost=0.1, wall_seconds=20.0), final_s=10.0)
-    assert line == "  used: 30 of 60 s wall (30 s left); 12.5 of 36 device-s (23.5 left); $0.10 of $0.50 ($0.40 left)"
+    assert line == "  used: 30 of 60 s wall (30 s left); 12.5 of 36.0 device-s (23.5 left); $0.10 of $0.50 ($0.40 left)"
     from budgetnas.search.study import RunLock
 
     with RunLock(Path(run)):  # a search holding the run: show says it is live
@@ -500,6 +500,10 @@ def test_show_says_a_refused_run_was_refused_and_why(tmp_path: Path, capsys) -> 
     assert main(["show", run]) == 0
     out = capsys.readouterr().out
     assert "state: refused: the budget (0.5 s wall) cannot pay for one trial" in out and "resume" not in out
+    assert main(["search", *FAST, "--max-trials", "1", "--run-dir", run]) == 0  # a larger budget goes on
+    from budgetnas.search import open_study
+
+    assert open_study(Path(run)).user_attrs["refused"] is None  # (the refusal was of the earlier session)
 
 
 def test_max_trials_takes_counts_as_max_params_does() -> None:

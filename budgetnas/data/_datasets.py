@@ -313,6 +313,8 @@ def _idx_folder(path: Path) -> DataSplits | None:
     x_te, y_te = read_idx_pair(files["test_x"], files["test_y"])
     y_all = np.concatenate([y_tr, y_te])
     name = path.name or "idx"
+    if name.lower() in ("raw", "processed", "data", "files") and path.parent.name:
+        name = path.parent.name  # (torchvision's FashionMNIST/raw/, a Kaggle download's data/)
     if y_all.dtype.kind in "iu" and set(np.unique(y_tr).tolist()) == set(range(10)) and y_all.max() < 10:
         # MNIST's digits or Fashion-MNIST's garments (every label 0..9 in training); Fashion-MNIST
         # by its folder's name (not any folder above it)

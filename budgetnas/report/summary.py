@@ -124,10 +124,10 @@ def _left_line(config: SearchConfig, spent: Spent, final_s: float) -> str:
         parts.append(f"{spent.trials} of {plural(config.max_trials, 'trial')}")
     if config.max_time:
         used = spent.wall_seconds + final_s
-        parts.append(f"{used:.0f} of {config.max_time:g} s wall ({max(config.max_time - used, 0):.0f} s left)")
+        parts.append(f"{used:.0f} of {config.max_time:.0f} s wall ({max(config.max_time - used, 0):.0f} s left)")
     if config.max_device_hours:
         limit = config.max_device_hours * 3600
-        parts.append(f"{spent.device_seconds:.1f} of {limit:g} device-s ({max(limit - spent.device_seconds, 0):.1f} "
+        parts.append(f"{spent.device_seconds:.1f} of {limit:.1f} device-s ({max(limit - spent.device_seconds, 0):.1f} "
                      "left)")
     if config.max_cost:
         parts.append(f"{money(spent.cost)} of {money(config.max_cost)} ({money(max(config.max_cost - spent.cost, 0))} "

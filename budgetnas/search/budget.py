@@ -163,7 +163,7 @@ class Budget:
         if self.max_trials is not None:
             parts.append(plural(self.max_trials, "trial"))
         if self.max_time is not None:
-            parts.append(f"{round(self.max_time, 2):g} s wall")
+            parts.append(f"{self.max_time:.0f} s wall" if self.max_time >= 100 else f"{round(self.max_time, 2):g} s wall")
         if self.max_device_hours is not None:
             parts.append(f"{self.max_device_hours:g} device-h")
         if self.max_cost is not None:

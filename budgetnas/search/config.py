@@ -76,6 +76,16 @@ class SearchConfig:
     heartbeat_interval: float = 10.0  # seconds between a worker's heartbeats
     heartbeat_grace: float = 60.0  # a running trial whose worker is silent this long is re-queued
 
+    def check_session(self) -> None:
+        """Checks of a session about to search with these settings (not of settings saved by an
+        earlier one, which `show` and resume read back: runs made before a check came in stay readable)."""
+        if len(self.objectives) > 1 and self.strategy in SINGLE_OBJECTIVE_STRATEGIES:
+            raise ConfigError(
+                f"strategy {self.strategy!r} optimises one objective (it ranks cells by "
+                f"{self.objectives[0]} alone), so it cannot search for the {','.join(self.objectives)} "
+                "front: use --strategy tpe, gp or random for several objectives, or keep "
+                f"{self.strategy} with --objective {self.objectives[0]} and cap the size with --max-params")
+
     def __post_init__(self) -> None:
         if isinstance(self.objectives, str):  # "accuracy,params", as on the command line
             self.objectives = [o.strip() for o in self.objectives.split(",") if o.strip()]
@@ -94,12 +104,6 @@ class SearchConfig:
             )
         if len(set(self.objectives)) != len(self.objectives):
             raise ConfigError(f"objectives repeat: {self.objectives}")
-        if len(self.objectives) > 1 and self.strategy in SINGLE_OBJECTIVE_STRATEGIES:
-            raise ConfigError(
-                f"strategy {self.strategy!r} optimises one objective (it ranks cells by "
-                f"{self.objectives[0]} alone), so it cannot search for the {','.join(self.objectives)} "
-                "front: use --strategy tpe, gp or random for several objectives, or keep "
-                f"{self.strategy} with --objective {self.objectives[0]} and cap the size with --max-params")
         for name in ("epochs", "final_epochs", "C", "N", "final_C", "final_N", "max_consecutive_failures"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:

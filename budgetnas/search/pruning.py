@@ -102,6 +102,8 @@ class SuccessiveHalving(BasePruner):
             threshold = np.sort(np.array(values, dtype=float))[::-1][keep - 1]
             return curve[epoch - 1] < threshold
         keys = _pareto_keys(values)
+        if keys[-1][0] == 0 and keys[-1][1] == -math.inf:
+            return False  # an end of the rung's front (the smallest, or the most accurate): never cut
         return keys[-1] > sorted(keys)[keep - 1]
 
 

@@ -306,7 +306,8 @@ class Search:
             splits = self._data if self._data is not None else load_dataset(
                 self.config.data, root=self.config.data_root,
                 channels_last=False if self.config.channels_first else None, max_side=2 * max(side, 4))
-            self.prepared = prepare(splits, self.config, data_name=self._data_name, device_type=self.device.type)
+            self.prepared = prepare(splits, self._with_run_hflip(), data_name=self._data_name,
+                                    device_type=self.device.type)
             p = self.prepared
             if hasattr(self.space, "check_resolution"):
                 self.space.check_resolution(p.search_resolution)
@@ -315,6 +316,19 @@ class Search:
                                             lr=self.config.lr, hflip=p.hflip, step_mode=self.config.step_mode,
                                             fuse=self.config.fuse == "all")
         return self.prepared
+
+    def _with_run_hflip(self) -> SearchConfig:
+        """The settings, with the flip the run resolved before where it is left to the data: which
+        data flips was decided differently before 2026-12-06 (by how --data was spelled), and a
+        run's trials must all train the same way."""
+        if self.config.hflip is not None:
+            return self.config
+        try:
+            existing = self._existing_study()
+        except BudgetNASError:
+            return self.config
+        stored = ((existing.user_attrs.get("fingerprint_fields") or {}) if existing is not None else {}).get("hflip")
+        return self.config if stored is None else replace(self.config, hflip=bool(stored))
 
     def _final_cost(self, arch: Any) -> Any:
         p = self._load()
@@ -466,6 +480,7 @@ class Search:
     # -- the loop -------------------------------------------------------------------------------
     def dry_run(self) -> dict[str, Any]:
         """Forecast what one trial costs and how many trials the budget buys; trains nothing."""
+        self.config.check_session()
         p = self._load()
         self._check_max_params()  # (as the run checks it first: a dry run said a refused run was fine)
         existing = self._existing_study()
@@ -614,6 +629,7 @@ class Search:
         SIGTERM or SIGINT (Ctrl-C) checkpoints the running trial and returns early with
         ``result.preempted`` set; running again resumes, continuing that trial from its checkpoint.
         """
+        self.config.check_session()
         created = not self.run_dir.exists()
         _check_writable(self.run_dir)
         if self.artifacts_dir.resolve() != self.run_dir.resolve():  # checkpoints go there
@@ -672,18 +688,26 @@ class Search:
         self._enqueue_candidates(study)
         reason = self._search(study, p)
         if self.config.storage is not None and self.config.final_training:
+            def queued_retries() -> set[int]:
+                return {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+                        if "retry_of" in t.user_attrs}
+
             for _ in range(MAX_RETRY_ROUNDS):
+                before = queued_retries()  # (this session's own: cut by the budget, or unaffordable)
                 self._wait_for_other_workers(study)
                 # A dead worker's trial, re-queued while waiting, is trained before the final
                 # training chooses its cell (it was going to pick from the others, and a rerun
                 # would have trained it and then a second final model).
-                requeued = [t for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-                            if "retry_of" in t.user_attrs]
+                requeued = queued_retries() - before
                 if not requeued or self._stop_flag:
                     break
                 log.info("%s of a worker that stopped re-queued: training %s before the final training",
                          plural(len(requeued), "trial"), "it" if len(requeued) == 1 else "them")
-                reason = self._search(study, p)
+                done = spent_of(study).trials
+                again = self._search(study, p)
+                if spent_of(study).trials == done:
+                    break  # the budget paid for none of them: why the search stopped is as it was
+                reason = again
         best, why_not_best = self._agreed_final_choice(study, self._spent_with_finals(study))
         if why_not_best is not None and not self._stop_flag:
             log.warning(why_not_best)
@@ -772,11 +796,14 @@ class Search:
                 raise ResumeError(
                     f"{self.run_dir} was searched on the same training images but a different test set ({then} "
                     f"given there, {now} now); the test set is part of what a run measures: give the "
-                    "original test data (or none, as then), or use a new --run-dir")
+                    f"original test data (or none, as then), or use a new --run-dir{self._val_folder_note()}")
             saved = attrs.get("config") or {}
+            then, now_res = saved.get("resolution"), self.config.resolution
+            box = lambda v: 2 * max(v if isinstance(v, int) else 32, 4)  # noqa: E731 (as _load shrinks)
+            # (only images the smaller of the two boxes shrank are read otherwise at the other resolution)
+            shrunk = max(p.train.shape[1:]) >= min(box(then), box(now_res))
             shown = lambda v: "default" if v is None else v  # noqa: E731
-            sizes = [f"--{k.replace('_', '-')} {shown(saved.get(k))} there, {shown(getattr(self.config, k))} now"
-                     for k in ("resolution", "search_resolution") if saved.get(k) != getattr(self.config, k)]
+            sizes = [f"--resolution {shown(then)} there, {shown(now_res)} now"] if then != now_res and shrunk else []
             if sizes and not named:
                 # (large images are shrunk while read, to a size set by the resolution: the same files
                 # read at another resolution are other pixels)
@@ -788,8 +815,21 @@ class Search:
                 f"{self.run_dir} was searched on different data{named} (fingerprint "
                 f"{attrs.get('data_fingerprint')} there, {p.data_fingerprint} now). Mixing results from "
                 "two datasets would make them meaningless: point --data at the original data, or use "
-                "a new --run-dir"
+                f"a new --run-dir{self._val_folder_note()}"
             )
+
+    def _val_folder_note(self) -> str:
+        """Why a run on a folder with a val/ beside train/ may read other data now (or "")."""
+        from budgetnas.data._datasets import _VAL_NAMES
+
+        root = Path(self.config.data_root or ".").expanduser() / self.config.data
+        try:
+            found = root.is_dir() and any(d.is_dir() and d.name.lower() in _VAL_NAMES for d in root.iterdir())
+        except OSError:
+            return ""
+        return (". (Since 2026-12-06 a labelled val/ folder beside train/ is read, as the test set where "
+                "there is no test/, else as more training images: a run made before read neither; move "
+                "the val/ folder out of the data folder to go on with it)") if found else ""
 
     def _attrs_held(self) -> Any:
         """The study-wide lock for a read-modify-write of the study's user attributes: Optuna
@@ -1139,6 +1179,8 @@ class Search:
         if reason is not None and spent.trials == 0:  # (a trial limit cannot stop zero trials)
             self._record_wall(study, spent.wall_seconds + time.perf_counter() - session_start)  # (the probes')
             raise self._refused(study, cannot_pay(reason, cheapest))
+        if study.user_attrs.get("refused"):
+            study.set_user_attr("refused", None)  # (an earlier session's refusal: this one goes on)
 
         pruner = create_pruner(cfg.pruner, max_epochs=cfg.epochs)
         if (note := pruner_note(pruner, cfg.epochs)) is not None:
@@ -2086,7 +2128,6 @@ class Search:
                     "new --run-dir: it changes the search)")
         cost = self._final_cost(arch)
         best_dir.mkdir(exist_ok=True)
-        kept = self._keep_earlier_final(best_dir, done, test_metrics)
         artifact = {
             "format": "budgetnas-model", "format_version": 1, "budgetnas_version": __version__,
             "arch": best.arch, "space": self.final_space.spec(),
@@ -2098,6 +2139,7 @@ class Search:
         }
         tmp = best_dir / f"model.pt.tmp{os.getpid()}"
         torch.save(artifact, tmp)
+        kept = self._keep_earlier_final(best_dir, done, test_metrics)  # (once the new one is written)
         os.replace(tmp, best_dir / "model.pt")
         (best_dir / "arch.txt").write_text(best.arch + "\n")
         test_seconds = time.perf_counter() - test_start  # (and the model's saving)
@@ -2116,8 +2158,9 @@ class Search:
                  "test_images": n_test, "train_images": len(y), "step_mode": result.step_mode,
                  "fused": result.fused, "batch_size": result.batch_size, "forecast_seconds": forecast,
                  "test_seconds": pre + test_seconds}
-        if kept is not None:
-            final["earlier"] = [*(done or {}).get("earlier", []), kept]
+        earlier = [*(done or {}).get("earlier", []), *([kept] if kept is not None else [])]
+        if earlier:  # (kept on disk: listed even when best/model.pt had gone and nothing was moved)
+            final["earlier"] = earlier
         if result.shortened is not None:
             steps, planned = result.shortened
             final["shortened"] = {"steps": steps, "planned_steps": planned,
@@ -2141,9 +2184,11 @@ class Search:
         if not done or not files[0].exists():
             return None
         earlier = best_dir / "earlier"
-        k = 1 + sum(1 for _ in earlier.glob("*")) if earlier.exists() else 1
+        numbers = [int(d.name.split("-")[0]) for d in earlier.glob("*") if d.name.split("-")[0].isdigit()] \
+            if earlier.exists() else []
+        k = max(numbers, default=0) + 1  # (never a number used before, even if its folder was deleted)
         dest = earlier / f"{k}-trial{done.get('trial', 'x')}-{done.get('epochs', 'x')}ep{'-short' if done.get('shortened') else ''}"
-        dest.mkdir(parents=True, exist_ok=True)
+        dest.mkdir(parents=True, exist_ok=False)
         for f in files:
             if f.exists():
                 os.replace(f, dest / f.name)
@@ -2154,8 +2199,8 @@ class Search:
                 "the final model trained before (trial #%s, %s%s) is kept in %s%s",
                 done.get("trial"), final_epochs_trained(done),
                 f", test {self.config.metric} {old_acc:.4f}" if old_acc is not None else "", dest,
-                f"; the new one tests lower ({new_acc:.4f}): copy the earlier one back to {best_dir} "
-                "to use it" if worse else "")
+                f"; the new one tests lower ({new_acc:.4f}): budgetnas.load_model('{dest}') loads the earlier "
+                "one" if worse else "")
         return {"dir": str(dest.relative_to(self.run_dir)), "arch": done.get("arch"), "trial": done.get("trial"),
                 "epochs": done.get("epochs"), "settings": done.get("settings"),
                 "test_metrics": done.get("test_metrics", {})}

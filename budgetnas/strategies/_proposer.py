@@ -62,7 +62,9 @@ def proposal_index(study: optuna.Study, trial: FrozenTrial) -> int:
     interrupted trials, the user's candidates) and proposals closed untrained for want of budget
     (user attribute ``status`` = ``unstarted``) are left out. A search killed and resumed (its
     interrupted trial retried as a new, queued trial) or stopped by a budget and continued with a
-    larger one therefore draws from the same generators as one run straight through."""
+    larger one therefore draws from the same generators as one run straight through. (Proposals
+    rejected as unaffordable still count: a session with a smaller budget skips them for good, as
+    leaving them out would have the strategy propose the same cell again.)"""
     return sum(1 for t in study.get_trials(deepcopy=False)
                if t.number < trial.number and "fixed_params" not in t.system_attrs
                and t.user_attrs.get("status") != UNSTARTED_STATUS)

@@ -239,6 +239,8 @@ def test_a_folder_of_idx_files_loads_as_a_path(tmp_path):
     splits = load_dataset(folder)
     assert len(splits.train) == 12 and len(splits.test) == 6 and splits.train.classes[0] == "T-shirt/top"
     assert load_dataset(_idx_folder(tmp_path / "digits-idx")).train.classes[0] == "0"
+    raw = load_dataset(_idx_folder(tmp_path / "FashionMNIST" / "raw"))  # (torchvision's layout)
+    assert raw.train.name == "fashion-mnist" and raw.train.classes[0] == "T-shirt/top"
     one = next(folder.glob("train-images*"))
     with pytest.raises(DataError, match=r"is one IDX file; give the folder that holds all four.*--data "):
         load_dataset(one)

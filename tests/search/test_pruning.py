@@ -96,5 +96,7 @@ def test_a_multi_objective_rung_keeps_the_front_not_just_the_most_accurate() -> 
     assert not sha.should_stop(9, 1, [(0.95, -600_000.0)], front)
     assert not sha.should_stop(9, 1, [(0.45, -50_000.0)], front)
     assert sha.should_stop(9, 1, [(0.55, -150_000.0)], front)  # in the middle of the front
+    # A rung of four keeps one, but the smallest cell, an end of the front, goes on beside it.
+    assert not sha.should_stop(9, 1, [(0.1, -1.0)], {0: [(0.9, -100.0)], 1: [(0.8, -90.0)], 2: [(0.85, -95.0)]})
     # one objective: the plain top-1/eta rule, as before
     assert sha.should_stop(9, 1, [0.15], {i: [v[0][0]] for i, v in big.items()})

@@ -224,12 +224,15 @@ def test_resume_compares_settings_as_they_take_effect(tmp_path, splits) -> None:
     assert again.spent.trials == 2
     with pytest.raises(ResumeError, match="search_resolution: 8 in the run, 4 now"):
         _search(tmp_path, splits, max_trials=3, final_training=False, search_resolution=4)
-    # A flip resolved from the data's name is a setting too: the same images under a name whose
-    # mirror images keep their class would train differently.
+    # A flip resolved from the data is a setting too: the same images recognised otherwise (the rule
+    # changed on 2026-12-06) keep the flip the run resolved, so that its trials all train alike ...
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), **{**TINY, "max_trials": 3,
+                                                                         "final_training": False})
+    again = Search(cfg, data=splits, data_name="fashion-mnist", progress=False)
+    assert again._load().hflip is False and again.run().spent.trials == 3
+    # ... and one given explicitly against the run's is refused.
     with pytest.raises(ResumeError, match="hflip: False in the run, True now"):
-        cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), **{**TINY, "max_trials": 3,
-                                                                             "final_training": False})
-        Search(cfg, data=splits, data_name="fashion-mnist", progress=False).run()
+        _search(tmp_path, splits, max_trials=4, final_training=False, hflip=True)
     assert open_study(tmp_path / "run").user_attrs["fingerprint_fields"]["precision"] == "float32"
 
 
