@@ -381,6 +381,10 @@ def _print_forecast(f: dict[str, Any], config: Any, what: str = "trial") -> int:
     spread = "" if lo == hi else (f" ({lo} to {hi}: each trial also reserves the final training of the best "
                                   "cell so far, dearer or cheaper than an average one)")
     print(f"budget {f['budget']}: about {plural(n, ('more ' if done['trials'] else '') + 'trial')}{spread}")
+    dear = f.get("trials_if_costliest", n)
+    if dear < n:
+        print(f"  as few as {dear} if the strategy settles on the costliest cells (TPE often does, when "
+              "they score best): the forecast prices an average cell")
     if n == 0 and config.max_trials is not None and done["trials"] >= config.max_trials:
         print(f"the trial budget is used up ({done['trials']} of {config.max_trials} trials): raise "
               "--max-trials to search more")

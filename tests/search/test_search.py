@@ -292,6 +292,7 @@ def test_dry_run_reserves_the_final_training_the_run_would(tmp_path: Path, split
     per = f["seconds_per_trial"]
     assert per["cheapest"] <= per["average"] <= per["costliest"]
     assert f["trials_affordable"] == int((360 - f["probe_seconds"] - fin["average"]) // per["average"])
+    assert f["trials_if_costliest"] == int((360 - f["probe_seconds"] - fin["average"]) // per["costliest"])
     _search(tmp_path, splits, max_trials=2, final_epochs=3, name="run")
     cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), max_trials=4, **{**TINY, "final_epochs": 3})
     again = Search(cfg, data=splits, progress=False).dry_run()
