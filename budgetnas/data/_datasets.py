@@ -376,12 +376,7 @@ def _load_split_folders(path: Path, max_side: int | None = None) -> DataSplits:
         )
     train = load_image_folder(train_dir, max_side=max_side)
     if val_dir is not None:
-        c, h, w = train.shape
-        try:
-            val = load_image_folder(val_dir, size=(h, w), grayscale=(c == 1), classes=train.classes)
-        except DataError as e:
-            raise DataError(f"{e} (in the {val_dir.name} folder; its class folders must match "
-                            f"{train_dir.name}/'s)") from None
+        val = _load_like(val_dir, train, train_dir, val_dir.name)
         log.info("%s/ and %s/ both hold labelled images: the %d in %s/ join the training images (the search "
                  "draws its own validation split)", test_dir.name, val_dir.name, len(val), val_dir.name)
         train = dataclasses.replace(train, images=np.concatenate([train.images, val.images]),
@@ -399,13 +394,18 @@ def _load_split_folders(path: Path, max_side: int | None = None) -> DataSplits:
         )
         test_dir = None
     if test_dir is not None:
-        c, h, w = train.shape
-        try:
-            test = load_image_folder(test_dir, size=(h, w), grayscale=(c == 1), classes=train.classes)
-        except DataError as e:
-            raise DataError(f"{e} (in the test folder; its class folders must match {train_dir.name}/'s)") from None
-        test = dataclasses.replace(test, name=f"{path.name}-test")
+        test = dataclasses.replace(_load_like(test_dir, train, train_dir, "test"), name=f"{path.name}-test")
     return DataSplits(train=train, test=test)
+
+
+def _load_like(folder: Path, train: Any, train_dir: Path, label: str) -> Any:
+    """The images of ``folder`` read as the training images were: their size, their channels,
+    their classes (a test or validation folder beside ``train_dir``)."""
+    c, h, w = train.shape
+    try:
+        return load_image_folder(folder, size=(h, w), grayscale=(c == 1), classes=train.classes)
+    except DataError as e:
+        raise DataError(f"{e} (in the {label} folder; its class folders must match {train_dir.name}/'s)") from None
 
 
 def _load_npz(path: Path, channels_last: bool | None = None) -> DataSplits:

@@ -35,7 +35,6 @@ from budgetnas.train import TrainConfig
 FLIP_SAFE = {"cifar10", "cifar-10", "fashion-mnist", "fashionmnist"}
 
 
-
 def flip_safe(data_name: str, data: ImageData) -> bool:
     """Whether mirrored images keep their class, for data known to be so: CIFAR-10 or
     Fashion-MNIST, recognised by the name given, the name the loader gave, or their exact

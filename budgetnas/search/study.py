@@ -236,6 +236,12 @@ def _check_writable(run_dir: Path, what: str = "run directory", flag: str = "--r
         ) from None
 
 
+def _read_box(resolution: int | None) -> int:
+    """The largest side image folders are shrunk to while read: twice the largest side trained at
+    (photos at full size would fill the memory; the network sees at most that resolution)."""
+    return 2 * max(resolution if isinstance(resolution, int) else 32, 4)
+
+
 def _remove_if_only_lock(run_dir: Path) -> None:
     """Remove a run directory that holds nothing but its lock file (a run refused at once)."""
     try:
@@ -300,12 +306,11 @@ class Search:
     # -- set-up ---------------------------------------------------------------------------------
     def _load(self) -> Prepared:
         if self.prepared is None:
-            # Image folders are shrunk while read to twice the largest side trained at (photos
-            # at full size would fill the memory; the network sees at most that resolution).
-            side = self.config.resolution if isinstance(self.config.resolution, int) else 32
+            # (image folders are shrunk while read: see _read_box)
             splits = self._data if self._data is not None else load_dataset(
                 self.config.data, root=self.config.data_root,
-                channels_last=False if self.config.channels_first else None, max_side=2 * max(side, 4))
+                channels_last=False if self.config.channels_first else None,
+                max_side=_read_box(self.config.resolution))
             self.prepared = prepare(splits, self._with_run_hflip(), data_name=self._data_name,
                                     device_type=self.device.type)
             p = self.prepared
@@ -803,9 +808,8 @@ class Search:
                     f"original test data (or none, as then), or use a new --run-dir{self._val_folder_note()}")
             saved = attrs.get("config") or {}
             then, now_res = saved.get("resolution"), self.config.resolution
-            box = lambda v: 2 * max(v if isinstance(v, int) else 32, 4)  # noqa: E731 (as _load shrinks)
             # (only images the smaller of the two boxes shrank are read otherwise at the other resolution)
-            shrunk = max(p.train.shape[1:]) >= min(box(then), box(now_res))
+            shrunk = max(p.train.shape[1:]) >= min(_read_box(then), _read_box(now_res))
             shown = lambda v: "default" if v is None else v  # noqa: E731
             sizes = [f"--resolution {shown(then)} there, {shown(now_res)} now"] if then != now_res and shrunk else []
             if sizes and not named:

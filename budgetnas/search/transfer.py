@@ -15,7 +15,7 @@ import itertools
 import json
 import math
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,7 @@ class TransferReport:
     search: SearchResult
     searcher: Search | None = None
     num_classes: int | None = None  # of your data: where chance level lies
+    _p_value: float | None = field(default=None, init=False, repr=False, compare=False)
 
     # A cell whose measured score is under this many times chance level (1 / classes) learned
     # next to nothing in the search's proxy training: its rank is noise.
@@ -138,10 +139,13 @@ class TransferReport:
     BENCH_NOISE = 0.5
 
     def p_value(self) -> float:
-        """The permutation p-value of ``rho`` (see :func:`permutation_p`)."""
-        done = [r for r in self.rows if r.measured is not None]
-        return permutation_p(tie_float_noise(np.array([r.bench_value for r in done])),
-                             np.array([r.measured for r in done]))
+        """The permutation p-value of ``rho`` (see :func:`permutation_p`), computed once: the table,
+        its caveats and transfer.json all read it."""
+        if self._p_value is None:
+            done = [r for r in self.rows if r.measured is not None]
+            self._p_value = permutation_p(tie_float_noise(np.array([r.bench_value for r in done])),
+                                          np.array([r.measured for r in done]))
+        return self._p_value
 
     def near_chance(self) -> list[TransferRow]:
         """The measured cells that scored near chance level (none when the classes are unknown)."""

@@ -360,7 +360,7 @@ class ProposerSampler(optuna.samplers.BaseSampler):
         # trial_id -> (arch, score) of COMPLETE trials: they never change. Reset per storage/study.
         self._owner: tuple[Any, int, Any] | None = None
         self._archs: dict[int, tuple[Arch, float] | None] = {}
-        self._step: tuple[int, int] | None = None  # (trial id, its proposal index)
+        self._step: tuple[tuple[int, int], int] | None = None  # ((storage, trial id), its proposal index)
 
     def __repr__(self) -> str:
         return f"ProposerSampler({self.proposer!r}, seed={self.seed}, space={self.space!r})"
@@ -394,8 +394,9 @@ class ProposerSampler(optuna.samplers.BaseSampler):
         return dict(space.to_decisions(arch))
 
     def _index(self, study: optuna.Study, trial: FrozenTrial) -> int:
-        if self._step is None or self._step[0] != trial._trial_id:
-            self._step = (trial._trial_id, proposal_index(study, trial))
+        key = (id(study._storage), trial._trial_id)  # (trial ids restart in each in-memory storage)
+        if self._step is None or self._step[0] != key:
+            self._step = (key, proposal_index(study, trial))
         return self._step[1]
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import optuna
 
 from budgetnas.errors import ConfigError
@@ -100,8 +101,6 @@ class TrialSeeded(optuna.samplers.BaseSampler):
         key = (id(study._storage), trial._trial_id)
         got = self._inner.get(key)
         if got is None:
-            import numpy as np
-
             seed = int(np.random.SeedSequence([self.seed, proposal_index(study, trial)]).generate_state(1)[0])
             got = self._inner[key] = self.make(seed)
         return got
