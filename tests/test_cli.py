@@ -52,14 +52,14 @@ def test_search_then_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "2 complete" in shown and "final: trial #" in shown
     assert "0.0M MACs" not in shown and re.search(r"params, [0-9.]+k MACs at 8px", shown)  # (4x1 cells: kMACs)
     assert "state: stopped: trial budget reached" in shown and " in timing probes, " in shown
-    assert "  used: 2 of 2 trials" in shown and "accuracy^" in shown  # (each limit in its unit; the ranking metric)
+    assert "budget used: 2 of 2 trials" in shown and "accuracy^" in shown  # (each limit in its unit; the ranking metric)
     from budgetnas.report.summary import _left_line
     from budgetnas.search import SearchConfig
     from budgetnas.search.budget import Spent
 
     cfg = SearchConfig(data="digits", run_dir=run, max_time=60.0, max_device_hours=0.01, max_cost=0.5)
     line = _left_line(cfg, Spent(trials=3, device_seconds=12.5, cost=0.1, wall_seconds=20.0), final_s=10.0)
-    assert line == "  used: 30 of 60 s wall (30 s left); 12.5 of 36.0 device-s (23.5 left); $0.10 of $0.50 ($0.40 left)"
+    assert line == "budget used: 30 of 60 s wall (30 s left); 12.5 of 36.0 device-s (23.5 left); $0.10 of $0.50 ($0.40 left)"
     from budgetnas.search.study import RunLock
 
     with RunLock(Path(run)):  # a search holding the run: show says it is live

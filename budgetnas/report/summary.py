@@ -39,22 +39,13 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
     lines = []
     lines.append(f"run: {run_dir or config.run_dir}   data: {config.data}   space: {config.space} "
                  f"(search C={config.C} N={config.N}, final C={config.final_C} N={config.final_N})")
-    limits = []
-    if config.max_trials:
-        limits.append(plural(config.max_trials, "trial"))
-    if config.max_time:
-        limits.append(f"{config.max_time:.0f} s")
-    if config.max_device_hours:
-        limits.append(f"{config.max_device_hours:g} device-h")
-    if config.max_cost:
-        limits.append(money(config.max_cost))
-    lines.append(f"budget: {', '.join(limits) or 'none'}   spent: {plural(spent.trials, 'trial')}, "
-                 f"{spent.device_seconds:.1f} device-s, {money(spent.cost)}, {spent.wall_seconds:.0f} s of search wall time")
     probe_s = float((study.user_attrs.get("probe") or {}).get("device_seconds", 0.0))
     final_s = float((study.user_attrs.get("final_spent") or {}).get("device_seconds", 0.0))
+    lines.append(_left_line(config, spent, final_s))
+    lines.append(f"spent: {plural(spent.trials, 'trial')}, {spent.device_seconds:.1f} device-s, {money(spent.cost)}, "
+                 f"{spent.wall_seconds:.0f} s of search wall time")
     lines.append(f"  device-s: {spent.device_seconds - probe_s - final_s:.1f} in trials, {probe_s:.1f} in "
                  f"timing probes, {final_s:.1f} in final training")
-    lines.append(_left_line(config, spent, final_s))
     lines.append("trials: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none yet")
                  + (" (unstarted: proposed when the budget could not pay for them; not paid)"
                     if counts.get("unstarted") else ""))
@@ -117,8 +108,8 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
 
 
 def _left_line(config: SearchConfig, spent: Spent, final_s: float) -> str:
-    """Each limit in its own unit: used of the limit, and what is left (the time limit counts the
-    final trainings' time as the search does, beside the search's own wall time)."""
+    """The budget: each limit in its own unit, used of the limit and what is left (the time limit
+    counts the final trainings' time as the search does, beside the search's own wall time)."""
     parts = []
     if config.max_trials:
         parts.append(f"{spent.trials} of {plural(config.max_trials, 'trial')}")
@@ -132,7 +123,7 @@ def _left_line(config: SearchConfig, spent: Spent, final_s: float) -> str:
     if config.max_cost:
         parts.append(f"{money(spent.cost)} of {money(config.max_cost)} ({money(max(config.max_cost - spent.cost, 0))} "
                      "left)")
-    return "  used: " + "; ".join(parts) if parts else "  used: no limit set"
+    return "budget used: " + "; ".join(parts) if parts else "budget: no limit set"
 
 
 def read_transfer(run_dir: Path | None) -> dict | None:
