@@ -145,12 +145,13 @@ class SimulationResult:
         return any(self.test_oracle.values())
 
     def final(self, strategy: str, dataset: str) -> tuple[float, float]:
-        """Mean and sample standard deviation of the final test accuracy over the repeats."""
+        """Mean and sample standard deviation of the final test accuracy over the runs that found a
+        cell (NaN where no run did; the deviation is NaN from one run, which has no spread to show)."""
         x = self.best_test[(strategy, dataset)][:, -1]
         x = x[np.isfinite(x)]
         if not len(x):
             return math.nan, math.nan
-        return float(x.mean()), float(x.std(ddof=1)) if len(x) > 1 else 0.0
+        return float(x.mean()), float(x.std(ddof=1)) if len(x) > 1 else math.nan
 
     def found(self, strategy: str, dataset: str) -> int:
         """How many runs found a cell (under a time budget, a run whose first query was dearer than
@@ -203,7 +204,8 @@ class SimulationResult:
             cells = []
             for d in self.datasets:
                 m, sd = self.final(s, d)
-                cell = f"{m:.2f} ± {sd:.2f}"
+                # (one run has no spread: "± 0.00" would claim one; no run found a cell: nothing to show)
+                cell = "-" if math.isnan(m) else f"{m:.2f}" if math.isnan(sd) else f"{m:.2f} ± {sd:.2f}"
                 if self.time_budget is not None:
                     cell += f" ({np.mean(self.n_queries[(s, d)]):.0f} q)"
                 if self.found(s, d) < self.repeats:

@@ -237,3 +237,15 @@ def test_runs_that_found_no_cell_within_the_time_budget_are_counted_and_said(tab
     assert row["final_test_mean"] is None and row["final_search_mean"] is None
     r = simulate(t, ["random"], dataset="cifar10", queries=5, repeats=3, time_budget=95, workers=1)
     assert r.found("random", "cifar10") == 3 and "runs]" not in r.format_table()
+
+
+def test_one_repeat_shows_no_spread(table: Any) -> None:
+    """One run has no standard deviation: the table printed "± 0.00" as if the result were certain."""
+    r = simulate(table, "random", dataset="cifar10", queries=5, repeats=1, seed=0, workers=1)
+    mean, std = r.final("random", "cifar10")
+    assert np.isfinite(mean) and np.isnan(std)
+    row = next(line for line in r.format_table().splitlines() if line.startswith("| random |"))
+    assert "±" not in row and f"{mean:.2f}" in row
+    assert r.to_json()["summary"][0]["final_test_std"] is None   # (null in JSON, which has no NaN)
+    two = simulate(table, "random", dataset="cifar10", queries=5, repeats=2, seed=0, workers=1)
+    assert "±" in next(line for line in two.format_table().splitlines() if line.startswith("| random |"))
