@@ -160,8 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-C", type=int, default=8, help="channels of the search network (8; NB201 uses 16)")
     g.add_argument("-N", type=int, default=1, help="cells per stage of the search network (1; NB201 uses 5)")
     g.add_argument("--epochs", type=int, default=8, help="training epochs per candidate (8)")
-    g.add_argument("--subset", type=float, default=1.0, help="fraction of training images used to search (1.0); the validation split stays "
-                   "whole, each epoch scores all of it (the dry run shows what that costs)")
+    g.add_argument("--subset", type=float, default=1.0, help="fraction of training images used to search (1.0); each epoch scores the same "
+                   "fraction of the validation split, but at least 5,000 images (all, if fewer)")
     g.add_argument("--search-resolution", type=int, help="lower input size for the search phase")
 
     g = s.add_argument_group("final training")

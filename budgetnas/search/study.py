@@ -312,7 +312,7 @@ class Search:
                 channels_last=False if self.config.channels_first else None,
                 max_side=_read_box(self.config.resolution))
             self.prepared = prepare(splits, self._with_run_hflip(), data_name=self._data_name,
-                                    device_type=self.device.type)
+                                    device_type=self.device.type, shrink_val=self._run_shrinks_val())
             p = self.prepared
             if hasattr(self.space, "check_resolution"):
                 self.space.check_resolution(p.search_resolution)
@@ -334,6 +334,22 @@ class Search:
             return self.config
         stored = ((existing.user_attrs.get("fingerprint_fields") or {}) if existing is not None else {}).get("hflip")
         return self.config if stored is None else replace(self.config, hflip=bool(stored))
+
+    def _run_shrinks_val(self) -> bool:
+        """Whether the search scores a subset of the validation images under --subset: yes, unless
+        the run began before it did (its settings were fingerprinted without ``search_val_images``
+        while on a subset), whose trials must all be scored alike."""
+        if self.config.subset >= 1:
+            return True
+        try:
+            existing = self._existing_study()
+        except BudgetNASError:
+            return True
+        attrs = existing.user_attrs if existing is not None else {}
+        if "fingerprint" not in attrs:
+            return True
+        fields = attrs.get("fingerprint_fields") or {}
+        return "search_val_images" in fields or float(fields.get("subset", attrs.get("config", {}).get("subset", 1.0))) >= 1
 
     def _final_cost(self, arch: Any) -> Any:
         p = self._load()

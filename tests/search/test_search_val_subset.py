@@ -1,0 +1,82 @@
+"""--subset shrinks the validation images a search scores each epoch, never below VAL_FLOOR, and
+runs begun when it did not keep scoring their whole split."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from budgetnas.data import DataSplits, from_arrays
+from budgetnas.search import Search, SearchConfig
+import budgetnas.search.prepare as prepare_mod
+from budgetnas.search.prepare import VAL_FLOOR, prepare, search_val_count
+
+
+def _corners(n: int) -> DataSplits:
+    """``n`` learnable 4x4 images of 3 unequal classes (a bright pixel's place names the class)."""
+    rng = np.random.default_rng(0)
+    y = rng.choice(3, size=n, p=[0.5, 0.3, 0.2])
+    x = rng.integers(0, 60, size=(n, 4, 4)).astype(np.uint8)
+    for c in range(3):
+        x[y == c, c, c] = 250
+    return DataSplits(train=from_arrays(x, y, name="corners"), test=None)
+
+
+@pytest.fixture(scope="module")
+def big() -> DataSplits:
+    return _corners(24_000)
+
+
+def _cfg(tmp_path: Path, **kw) -> SearchConfig:
+    return SearchConfig(data="corners", run_dir=str(tmp_path / "run"), C=4, N=1, final_C=4, final_N=1,
+                        epochs=1, final_epochs=1, strategy="random", val_fraction=0.5, test_fraction=0.1,
+                        **{"max_trials": 1, **kw})
+
+
+def test_the_subset_scores_a_stratified_share_of_validation_but_at_least_the_floor(big, tmp_path) -> None:
+    whole = prepare(big, _cfg(tmp_path), data_name="corners")
+    n_val = len(whole.val)
+    assert len(whole.val_y) == n_val > 2 * VAL_FLOOR and "search_val_images" not in whole.fingerprint_fields
+
+    p = prepare(big, _cfg(tmp_path, subset=0.1), data_name="corners")
+    assert len(p.val) == n_val                          # the split itself is whole: the final trains on it
+    assert len(p.val_y) == len(p.val_x) == p.fingerprint_fields["search_val_images"]
+    assert abs(len(p.val_y) - VAL_FLOOR) <= 3            # (rounded per class)
+    assert len(p.final_train()[1]) == len(p.train) + n_val
+    share = Counter(p.val_y.tolist())
+    full = Counter(p.val.labels.tolist())
+    for c in full:                                      # stratified: each class in its proportion
+        assert abs(share[c] / len(p.val_y) - full[c] / n_val) < 0.005
+
+    half = prepare(big, _cfg(tmp_path, subset=0.8), data_name="corners")
+    assert abs(len(half.val_y) - 0.8 * n_val) <= 3
+    assert search_val_count(n_val, 1.0) == n_val and search_val_count(300, 0.01) == 300
+    old = prepare(big, _cfg(tmp_path, subset=0.1), data_name="corners", shrink_val=False)
+    assert len(old.val_y) == n_val and "search_val_images" not in old.fingerprint_fields
+    assert old.fingerprint != p.fingerprint
+
+
+def test_a_run_begun_scoring_its_whole_validation_split_resumes_doing_so(tmp_path, monkeypatch) -> None:
+    """A run made before the validation subset (simulated by scoring the whole split) resumes
+    with the same scoring, not refused as other settings and not scored two ways."""
+    monkeypatch.setattr(prepare_mod, "VAL_FLOOR", 100)   # (small data, quick trials: the rule is the same)
+    big = _corners(1_000)
+    cfg = _cfg(tmp_path, subset=0.1)
+    with monkeypatch.context() as m:
+        m.setattr(Search, "_run_shrinks_val", lambda self: False)
+        first = Search(cfg, data=big, data_name="corners", progress=False)
+        result = first.run()
+    assert len(first.prepared.val_y) == len(first.prepared.val) and result.spent.trials == 1
+
+    again = Search(_cfg(tmp_path, subset=0.1, max_trials=2),
+                   data=big, data_name="corners", progress=False)
+    result = again.run()
+    assert len(again.prepared.val_y) == len(again.prepared.val)   # still the whole split
+    assert result.spent.trials == 2
+
+    fresh = Search(_cfg(tmp_path / "new", subset=0.1), data=big, data_name="corners", progress=False)
+    fresh.run()
+    assert abs(len(fresh.prepared.val_y) - 100) <= 3
