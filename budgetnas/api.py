@@ -52,7 +52,11 @@ class TrainedModel:
         self.in_channels = int(artifact["in_channels"])
         size = artifact.get("image_size")  # (H, W) of the training images; older models lack it
         self.image_size: tuple[int, int] | None = (int(size[0]), int(size[1])) if size else None
+        # the training pixels' range as read (uint8 as value / 255, floats as given); older models lack it
+        rng = artifact.get("pixel_range")
+        self.pixel_range: tuple[float, float] | None = (float(rng[0]), float(rng[1])) if rng else None
         self.device = device
+        self.source: Path | None = None  # the file it was loaded from (an export never overwrites it)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str = "cpu") -> "TrainedModel":
@@ -74,6 +78,10 @@ class TrainedModel:
             raise DataError(f"{p} is an ONNX export, not a budgetnas model file: run it with onnxruntime "
                             "(its metadata key budgetnas.json says what it takes), or give the run directory "
                             "to load_model")
+        other = _other_kind_of_file(p)
+        if other:
+            raise DataError(f"{p} is not a budgetnas model file: it is {other}; give a run directory or its "
+                            "best/model.pt")
         try:
             artifact = torch.load(p, map_location="cpu", weights_only=True)  # plain tensors only: safe
         except Exception as e:  # noqa: BLE001 - any unreadable file: say what it is not
@@ -84,27 +92,43 @@ class TrainedModel:
                             "its best/model.pt") from None
         if not isinstance(artifact, dict) or artifact.get("format") != "budgetnas-model":
             raise DataError(f"{p} is not a budgetnas model file; give a run directory or its best/model.pt")
-        return cls(artifact, device=device)
+        model = cls(artifact, device=device)
+        model.source = p
+        return model
 
     def input_spec(self) -> dict[str, Any]:
         """What the bare network (a TorchScript or ONNX export) takes and gives, for deployment:
         saved inside a TorchScript export as ``budgetnas.json`` (read it with
         ``torch.jit.load(path, _extra_files={"budgetnas.json": ""})``)."""
-        return {
-            "input": f"float32 (N, {self.in_channels}, {self.resolution}, {self.resolution}): images resized "
-                     "(antialiased bilinear) to resolution x resolution, then (pixels - mean) / std per "
-                     "channel, with uint8 pixels read as value / 255 (what TrainedModel.preprocess does)",
+        if self.pixel_range is not None and self.pixel_range[1] > FLOAT_PIXELS_ABOVE:
+            lo, hi = self.pixel_range
+            pixels = (f"with pixels as the training images gave them, floats from {lo:g} to {hi:g}, NOT divided "
+                      "by 255 (give uint8 camera pixels as float32 values)")
+        else:
+            pixels = "with pixels in [0, 1]: uint8 pixels read as value / 255"
+        spec = {
+            "input": f"float32 (N, {self.in_channels}, {self.resolution}, {self.resolution}), channels first: "
+                     "images resized (antialiased bilinear) to resolution x resolution, then (pixels - mean) / "
+                     f"std per channel, {pixels} (what TrainedModel.preprocess does)",
             "output": "logits (N, len(classes)); softmax gives probabilities",
             "in_channels": self.in_channels, "resolution": self.resolution,
             "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std],
             "classes": list(self.classes), "arch": self.arch,
         }
+        if self.pixel_range is not None:
+            spec["pixel_range"] = list(self.pixel_range)
+        if self.image_size is not None:
+            spec["image_size"] = list(self.image_size)
+        return spec
 
     def preprocess(self, x: Any, channels_last: bool | None = None) -> torch.Tensor:
         """Raw images -> the normalised tensor the network takes: the training's resolution
         policy and statistics. Images of another size than the training images are resized the
         same way (a warning says so, since a changed aspect ratio distorts them)."""
-        images = as_images(x, channels_last=channels_last)
+        with warnings.catch_warnings():
+            if self.pixel_range is not None:  # (its range is checked against the training images' below)
+                warnings.filterwarnings("ignore", message="float images range from", category=UserWarning)
+            images = as_images(_pil_as_arrays(x, self.in_channels), channels_last=channels_last)
         if images.shape[1] != self.in_channels:
             shape = tuple(getattr(_to_numpy(x), "shape", ()))
             hint = ""
@@ -121,7 +145,7 @@ class TrainedModel:
                 f"{self.in_channels}; give images shaped like the training images{hint}"
             )
         size = tuple(images.shape[2:])
-        if self.image_size is not None and size != self.image_size:
+        if self.image_size is not None and size != self.image_size and _distorts(size, self.image_size, self.resolution):
             warnings.warn(
                 f"these images are {size[0]}x{size[1]} but the model was trained on "
                 f"{self.image_size[0]}x{self.image_size[1]} images; both are resized to "
@@ -132,6 +156,8 @@ class TrainedModel:
                 stacklevel=3)
         data = ImageData(images=images, labels=np.zeros(len(images), dtype=np.int64), classes=("0", "1"))
         tensor = to_tensor(data, mean=self.mean, std=self.std, resolution=self.resolution)
+        if self._check_pixel_scale(images):
+            return tensor
         shift = tensor.mean(dim=(0, 2, 3)).abs().max().item() if len(tensor) else 0.0
         if shift > 8:  # training images average 0 here; a 255x scale mistake lands near 100s
             warnings.warn(
@@ -143,6 +169,30 @@ class TrainedModel:
                 "a 16-bit file needs x / 65535.0)",
                 stacklevel=3)
         return tensor
+
+    def _check_pixel_scale(self, images: np.ndarray) -> bool:
+        """Warn (and say True) where these images' brightest pixel, as read, is over SCALE_GAP times
+        brighter or darker than the training images' was: the sign of 0..255 floats given to a
+        model trained on uint8 pixels, or uint8 pixels to one trained on 0..255 floats, which the
+        normalisation alone does not show (measured: such a model scored chance, with no warning)."""
+        if self.pixel_range is None or not images.size:
+            return False
+        seen = float(images.max()) / (255.0 if images.dtype == np.uint8 else 1.0)
+        trained = self.pixel_range[1]
+        if seen <= 0 or trained <= 0 or 1 / SCALE_GAP < seen / trained < SCALE_GAP:
+            return False
+        if trained > FLOAT_PIXELS_ABOVE:
+            advice = (f"the model was trained on float pixels as they were given, up to {trained:g}: give these "
+                      "in that form (uint8 pixels as x.astype(np.float32))")
+        else:
+            advice = ("the model was trained on pixels read into [0, 1] (uint8 as value / 255, or floats in "
+                      "[0, 1]): give 0..255 pixels as uint8 (x.astype(np.uint8)) or as floats divided by 255")
+        warnings.warn(
+            f"these images' pixels reach {seen:g} as read ({images.dtype}: integer pixels are read as value / "
+            f"255, floats as they are) but the training images' reached {trained:g}, {max(seen / trained, trained / seen):.0f}x "
+            f"{'more' if seen > trained else 'less'}: the predictions would be made on the wrong scale; {advice}",
+            stacklevel=3)
+        return True
 
     def predict_proba(self, x: Any, channels_last: bool | None = None) -> np.ndarray:
         """Class probabilities ``(N, num_classes)``, columns in the order of ``classes``.
@@ -181,9 +231,12 @@ class TrainedModel:
             load_model("runs/demo").export("model.onnx")
         """
         out = Path(path).expanduser()
-        format = export_format(out, format)
         if out.is_dir():
-            raise ConfigError(f"cannot export to {out}: it is a directory; give a file path such as {out / 'model.pt'}")
+            raise ConfigError(f"cannot export to {out}: it is a directory; give a file path such as {out / 'model.onnx'}")
+        format = export_format(out, format)
+        if self.source is not None and out.exists() and out.resolve() == self.source.resolve():
+            raise ConfigError(f"cannot export to {out}: that is the model file this model was loaded from, "
+                              "which the export would replace; give another path")
         if not out.parent.is_dir():
             what = (f"{out.parent} is a file, not a folder" if out.parent.exists() else
                     f"the folder {out.parent} does not exist; create it first")
@@ -193,19 +246,31 @@ class TrainedModel:
         example = torch.zeros(1, self.in_channels, self.resolution, self.resolution)
         spec = json.dumps(self.input_spec())
         try:
-            if format == "torchscript":
-                torch.jit.trace(net, example).save(str(tmp), _extra_files={"budgetnas.json": spec})
-            elif format == "state":
-                torch.save(self.artifact, tmp)
-            else:
-                _export_onnx(net, example, tmp, spec)
+            with warnings.catch_warnings():
+                # (TorchScript and the TorchScript-based ONNX exporter are deprecated upstream but still
+                # what loads without PyTorch's newest exporter stack: their notices are not the user's to act on)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", FutureWarning)
+                if format == "torchscript":
+                    torch.jit.trace(net, example).save(str(tmp), _extra_files={"budgetnas.json": spec})
+                elif format == "state":
+                    torch.save(self.artifact, tmp)
+                else:
+                    _export_onnx(net, example, tmp, spec)
             os.replace(tmp, out)
         except (OSError, RuntimeError) as e:
-            raise ConfigError(f"cannot write {out} ({first_line(e)[:200]}); give a path in a folder you can "
+            why = e.strerror if isinstance(e, OSError) and e.strerror else (
+                "the file could not be opened for writing" if "inline_container" in str(e) else first_line(e)[:200])
+            raise ConfigError(f"cannot write {out} ({why}); give a path in a folder you can "
                               "write to, on a disk with room") from None
         finally:
             tmp.unlink(missing_ok=True)
         return out
+
+
+SCALE_GAP = 20  # a batch's brightest pixel this many times off the training images' is a scale mistake
+FLOAT_PIXELS_ABOVE = 1.5  # training pixels reaching above this were floats given on a 0..255-like scale
+ONNX_OPSET = 17  # ONNX Runtime 1.12 (2022) and later run it: what older edge devices have
 
 
 class ImageClassifier:
@@ -400,20 +465,40 @@ def load_model(path: str | os.PathLike[str], device: str = "cpu") -> TrainedMode
     return TrainedModel.load(path, device=device)
 
 
+# What an export's file suffix says: its format, or the formats it may hold (.pt is PyTorch's
+# suffix for TorchScript files and for saved weights alike).
+SUFFIX_FORMATS = {".onnx": ("onnx",), ".ts": ("torchscript",), ".torchscript": ("torchscript",),
+                  ".pt": ("torchscript", "state"), ".pth": ("torchscript", "state")}
+EXPORT_FORMATS = ("torchscript", "state", "onnx")
+
+
 def export_format(path: Path, format: str | None) -> str:
-    """The export format asked for (any case), or the one a path's suffix picks: ``onnx`` for
-    ``.onnx``, else ``torchscript``."""
+    """The export format asked for (any case), or the one a path's suffix picks (``.onnx``:
+    onnx; ``.ts``, ``.pt``, ``.pth``: torchscript). A suffix that says another format than the one
+    asked for, or no known suffix without a format, is refused: a TorchScript file named
+    ``.onnx`` or ``.tflite`` would only fail where it is deployed."""
+    suffix = path.suffix.lower()
+    known = SUFFIX_FORMATS.get(suffix)
     if format is None:
-        return "onnx" if path.suffix.lower() == ".onnx" else "torchscript"
-    if not isinstance(format, str) or format.lower() not in ("torchscript", "state", "onnx"):
+        if known is None:
+            raise ConfigError(
+                f"cannot tell the export format from the name {path.name!r}: end it in .onnx (ONNX) or .ts / .pt "
+                "(TorchScript), or give the format (torchscript, onnx, or state: a file load_model reads)")
+        return known[0]
+    if not isinstance(format, str) or format.lower() not in EXPORT_FORMATS:
         raise ConfigError(f"unknown export format {format!r}; use torchscript, state or onnx")
-    return format.lower()
+    format = format.lower()
+    if known is not None and format not in known:
+        raise ConfigError(f"the name {path.name!r} says {' or '.join(known)} but the format asked for is {format}: "
+                          f"name it {path.with_suffix('.onnx' if format == 'onnx' else '.pt').name!r}, or leave "
+                          "the format out")
+    return format
 
 
 def _export_onnx(net: torch.nn.Module, example: torch.Tensor, out: Path, spec: str) -> None:
     try:
         torch.onnx.export(net, (example,), str(out), input_names=["images"], output_names=["logits"],
-                          dynamic_axes={"images": {0: "batch"}}, dynamo=False)
+                          dynamic_axes={"images": {0: "batch"}}, dynamo=False, opset_version=ONNX_OPSET)
     except (ImportError, getattr(torch.onnx, "OnnxExporterError", ImportError)) as e:
         raise ConfigError(f"ONNX export failed ({first_line(e)}); it needs the onnx package: "
                           "pip install 'budgetnas[export]' (or: pip install onnx)") from None
@@ -422,6 +507,53 @@ def _export_onnx(net: torch.nn.Module, example: torch.Tensor, out: Path, spec: s
     proto = onnx.load(str(out))  # what the network takes, as inside a TorchScript export
     onnx.helper.set_model_props(proto, {"budgetnas.json": spec})
     onnx.save(proto, str(out))
+
+
+def _other_kind_of_file(path: Path) -> str | None:
+    """What a file that is no PyTorch file is, by its first bytes ("a PNG image"...): a budgetnas
+    model file is a zip archive (or, saved by an old PyTorch, a pickle, which starts with 0x80)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None  # (torch.load says why it cannot be read)
+    for magic, what in ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+                        (b"SQLite format 3", "an SQLite database (a run's study.db?)"), (b"PK", None),
+                        (b"\x80", None)):
+        if head.startswith(magic):
+            return what
+    if not head:
+        return "empty"
+    return "not a PyTorch file (it starts with neither a zip archive's nor a pickle's bytes)"
+
+
+def _distorts(size: tuple[int, int], trained: tuple[int, int], resolution: int) -> bool:
+    """Whether images of ``size`` reach the network otherwise than the training images did: a
+    changed aspect ratio, or enlarged to the resolution where the training images were not. (Images
+    larger than the training ones, of their shape, are shrunk as they were: an image folder is
+    stored shrunk while read, so its own files are larger than the size the model records.)"""
+    aspect = abs(size[0] * trained[1] / (size[1] * trained[0]) - 1) > 0.02
+    return aspect or (min(size) < resolution <= min(trained)) or min(size) < min(trained) / 2
+
+
+def _pil_as_arrays(x: Any, in_channels: int) -> Any:
+    """Pillow images (one, or a list) as the image folders' reader reads files: upright by their
+    EXIF orientation, transparent parts onto black, converted to the model's 1 or 3 channels."""
+    try:
+        from PIL import Image, ImageOps
+    except ImportError:  # pragma: no cover - Pillow is a dependency
+        return x
+    want = {1: "L", 3: "RGB"}.get(in_channels)
+
+    def read(im: Any) -> np.ndarray:
+        from budgetnas.data._folder import pil_pixels
+
+        return pil_pixels(ImageOps.exif_transpose(im), want)
+    if isinstance(x, Image.Image):
+        return read(x)[None]
+    if isinstance(x, (list, tuple)) and x and all(isinstance(im, Image.Image) for im in x):
+        return [read(im) for im in x]
+    return x
 
 
 def _is_onnx(path: Path) -> bool:

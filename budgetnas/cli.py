@@ -274,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("model", help="a run directory made by `budgetnas search`, or its best/model.pt")
     ex.add_argument("out", help="the file to write, e.g. model.onnx or model.ts")
     ex.add_argument("--format", choices=("torchscript", "onnx", "state"), type=str.lower, default=None,
-                    help="default: onnx for a path ending in .onnx, else torchscript")
+                    help="default: from the name: onnx for .onnx, torchscript for .ts/.pt/.pth "
+                         "(other names need --format)")
     return parser
 
 

@@ -137,8 +137,12 @@ def test_exports_loads_and_predictions_say_what_is_wrong(tmp_path: Path, digits)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.predict(x[:20])
-    with pytest.warns(UserWarning, match="look scaled differently from the training images"):
+    with pytest.warns(UserWarning, match="the predictions would be made on the wrong scale"):
         model.predict(x[:20].astype(np.float32))  # 0..255 floats: read as they are, not / 255
+    # (a model saved before it kept its pixel range falls back on the normalised mean's shift)
+    model.pixel_range = None
+    with pytest.warns(UserWarning, match="look scaled differently from the training images"):
+        model.predict(x[:20].astype(np.float32))
 
 
 def test_a_fit_without_final_training_says_so_when_asked_to_predict(tmp_path: Path, digits) -> None:
@@ -278,6 +282,12 @@ def test_prediction_inputs_users_pass(tmp_path: Path, digits) -> None:
     want = clf.predict(rgb[300:303])
     assert (clf.predict(rgb[300:303].tolist()) == want).all()  # nested lists, as from JSON
     assert (clf.predict([Image.fromarray(a) for a in rgb[300:303]]) == want).all()  # PIL images
+    # PIL images are read as image folders' files: RGBA composited onto black (opaque here: the same
+    # pixels), even in a list mixing modes, and one image alone is one image (review 2026-12-06: "mixed sizes")
+    rgba = [Image.fromarray(a).convert("RGBA") for a in rgb[300:303]]
+    assert (clf.predict(rgba) == want).all() and (clf.predict([rgba[0], *rgba[1:]]) == want).all()
+    assert (clf.predict([rgba[0], Image.fromarray(rgb[301]), Image.fromarray(rgb[302]).convert("L")]) == want).all()
+    assert clf.predict(rgba[0]).tolist() == want[:1].tolist()
     assert clf.predict(rgb[:0]).shape == (0,) and clf.predict_proba([]).shape == (0, 10)
     with pytest.raises(DataError, match=r"ragged nested list"):
         clf.predict([[[0, 0], [0]]])  # (rows of 2 and 1 pixels)
@@ -330,8 +340,9 @@ def test_exports_are_whole_or_not_at_all_and_say_what_is_wrong(tmp_path: Path, d
     (tmp_path / "afile").write_text("")
     with pytest.raises(ConfigError, match="afile is a file, not a folder"):
         model.export(tmp_path / "afile" / "m.ts")
-    with pytest.raises(ConfigError, match=r"cannot write /proc/m.ts \(.*\); give a path in a folder you can write"):
+    with pytest.raises(ConfigError, match=r"cannot write /proc/m.ts \(.*\); give a path in a folder you can write") as err:
         model.export("/proc/m.ts")
+    assert ".tmp" not in str(err.value)  # (it named the export's temporary file)
     # A failed export (a full disk here) leaves an earlier file at the path as it was, and no part file.
     good = model.export(tmp_path / "m.onnx", format="ONNX")  # (any case)
     kept = good.read_bytes()
@@ -354,6 +365,77 @@ def test_exports_are_whole_or_not_at_all_and_say_what_is_wrong(tmp_path: Path, d
     with pytest.raises(DataError, match="holds Python objects besides tensors") as err:
         load_model(tmp_path / "pickled.pt")
     assert "weights_only" not in str(err.value)
+    # (review 2026-12-06) Other files say what they are; a file's own bytes, not torch's KeyError number.
+    from PIL import Image
+
+    Image.fromarray(x[0]).save(tmp_path / "digit.png")
+    with pytest.raises(DataError, match="digit.png is not a budgetnas model file: it is a PNG image"):
+        load_model(tmp_path / "digit.png")
+    with pytest.raises(DataError, match="it is an SQLite database"):
+        load_model(tmp_path / "run" / "study.db")
+    with pytest.raises(DataError, match=r"it is not a PyTorch file"):
+        load_model(tmp_path / "afile.txt") if (tmp_path / "afile.txt").write_text("e" * 200) else None
     monkeypatch.setenv("HOME", str(tmp_path))
     assert clf.export("~/home.pt", format="state") == tmp_path / "home.pt"
     assert (load_model(tmp_path / "home.pt").predict(x[:5]) == model.predict(x[:5])).all()
+
+
+def test_a_model_knows_its_pixel_scale_its_file_and_its_export_formats(tmp_path: Path, digits) -> None:
+    """(review 2026-12-06) A model fit on 0..255 floats scored chance on uint8 pixels with no
+    warning, and its spec said "uint8 pixels read as value / 255"; `export RUN RUN/best/model.pt`
+    replaced the run's model with TorchScript; any suffix (.tflite, none) silently gave TorchScript."""
+    x, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (fit warns that floats are read as they are)
+        clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=1, **FAST).fit(x[:300].astype(np.float32), y[:300])
+    model = clf.model
+    assert model.pixel_range == (0.0, 255.0)
+    spec = model.input_spec()
+    assert "NOT divided by 255" in spec["input"] and spec["pixel_range"] == [0.0, 255.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        want = clf.predict(x[300:340].astype(np.float32))
+    with pytest.warns(UserWarning, match=r"reach 1 as read .* reached 255, 255x less.*as x.astype\(np.float32\)"):
+        clf.predict(x[300:340])
+    # The export never replaces the file the model came from; the run's model still loads.
+    src = tmp_path / "run" / "best" / "model.pt"
+    loaded = load_model(tmp_path / "run")
+    before, names = src.read_bytes(), loaded.predict(x[300:340].astype(np.float32))
+    with pytest.raises(ConfigError, match="the model file this model was loaded from"):
+        loaded.export(src)
+    assert src.read_bytes() == before and (load_model(tmp_path / "run").predict(x[300:340].astype(np.float32)) == names).all()
+    assert (names.astype(int) == want).all()
+    # A name's suffix and the format agree, or the export says so.
+    for name, fmt, match in (("m.tflite", None, "cannot tell the export format from the name 'm.tflite'"),
+                             ("model", None, "cannot tell the export format"),
+                             ("m.onnx", "torchscript", "the name 'm.onnx' says onnx but the format asked for is torchscript"),
+                             ("m.ts", "state", "says torchscript but the format asked for is state")):
+        with pytest.raises(ConfigError, match=match):
+            clf.export(tmp_path / name, format=fmt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert clf.export(tmp_path / "m.weights", format="state").exists()  # (an unknown suffix, the format given)
+    # PyTorch's deprecation notices of its exporters are not the user's: under -W error it still exports.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        warnings.simplefilter("error", FutureWarning)
+        ts = clf.export(tmp_path / "m.ts")
+    extra = {"budgetnas.json": ""}
+    torch.jit.load(str(ts), _extra_files=extra)
+    assert json.loads(extra["budgetnas.json"])["pixel_range"] == [0.0, 255.0]
+    try:
+        import onnx
+    except ImportError:
+        return
+    path = clf.export(tmp_path / "m.onnx")
+    assert {o.domain: o.version for o in onnx.load(str(path)).opset_import}[""] == 17  # (older runtimes run it)
+
+
+def test_only_images_that_reach_the_network_otherwise_warn_of_their_size() -> None:
+    """(review 2026-12-06) An image folder is stored shrunk while read (128 px files kept as 64 px),
+    so predicting on its own 128 px files warned "accuracy may suffer"; they are shrunk the same way."""
+    from budgetnas.api import _distorts
+
+    assert not _distorts((128, 128), (64, 64), 32)     # larger, same shape: shrunk as in training
+    assert _distorts((16, 32), (8, 8), 8)               # another aspect ratio: distorted
+    assert _distorts((16, 16), (64, 64), 32)            # enlarged to the resolution: blurred
+    assert _distorts((30, 30), (32, 32), 32)            # (slightly smaller than the resolution: enlarged too)

@@ -98,20 +98,30 @@ def _decode(
             if box is not None:
                 im.draft(None, (box, box))  # JPEG: decode at 1/2, 1/4 or 1/8 scale, still >= box
             im.load()
-            im = ImageOps.exif_transpose(im)
-            if im.mode in _GRAY_MODES:
-                a = _shrink(_gray_array(im), box, target)
-                return a if want != "RGB" else np.repeat(a[:, :, None], 3, axis=2)
-            if im.mode in ("RGBA", "RGBa", "PA") or (im.mode == "P" and "transparency" in im.info):
-                rgba = np.asarray(im.convert("RGBA"), dtype=np.uint16)  # transparent parts onto black
-                a = ((rgba[..., :3] * rgba[..., 3:] + 127) // 255).astype(np.uint8)
-            else:
-                a = np.asarray(im.convert("RGB"))
-            if want == "L":
-                a = np.asarray(Image.fromarray(a).convert("L"))
-            return _shrink(a, box, target)
+            return pil_pixels(ImageOps.exif_transpose(im), want, lambda a: _shrink(a, box, target))
     except Exception as exc:  # noqa: BLE001 - any undecodable file is skipped and reported once
         return f"{type(exc).__name__}: {exc}"
+
+
+def pil_pixels(im: Any, want: str | None, fit: Any = None) -> np.ndarray:
+    """A Pillow image's pixels as image folders are read: (H, W) for gray modes (see
+    :func:`_gray_array`), else (H, W, 3) uint8 with transparent parts composited onto black;
+    ``want`` "L" or "RGB" converts to one channel or three. ``fit`` (an array -> array resize) runs
+    before gray pixels are repeated to three channels, as the folder reader always did."""
+    from PIL import Image
+
+    fit = fit or (lambda a: a)
+    if im.mode in _GRAY_MODES:
+        a = fit(_gray_array(im))
+        return a if want != "RGB" else np.repeat(a[:, :, None], 3, axis=2)
+    if im.mode in ("RGBA", "RGBa", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = np.asarray(im.convert("RGBA"), dtype=np.uint16)  # transparent parts onto black
+        a = ((rgba[..., :3] * rgba[..., 3:] + 127) // 255).astype(np.uint8)
+    else:
+        a = np.asarray(im.convert("RGB"))
+    if want == "L":
+        a = np.asarray(Image.fromarray(a).convert("L"))
+    return fit(a)
 
 
 def _shrink(a: np.ndarray, box: int | None, target: tuple[int, int] | None) -> np.ndarray:
