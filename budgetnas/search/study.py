@@ -1369,7 +1369,7 @@ class Search:
             try:
                 with in_flight:
                     outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker, paid, share,
-                                              allowed=allowed, allowed_by=allowed_by, grant=grant, settle=settle)
+                                              share_weight=forecast, allowed=allowed, allowed_by=allowed_by, grant=grant, settle=settle)
             except Preempted:
                 settle(paid.device_seconds)
                 if paid.cut_by_budget:  # (the wall time is recorded by the loop's `finally`)
@@ -1547,7 +1547,7 @@ class Search:
 
     def _run_trial(self, study: optuna.Study, trial: optuna.Trial, arch: Any, p: Prepared,
                    cache: dict[str, int], pruner: Any, worker: str, paid: "TrialOutcome",
-                   share: "DeviceShare | None" = None, allowed: float = math.inf,
+                   share: "DeviceShare | None" = None, share_weight: float = 1.0, allowed: float = math.inf,
                    allowed_by: str = "the", grant: "_Grant | None" = None,
                    settle: Callable[[float], None] | None = None) -> "TrialOutcome":
         """Train (or reject, or look up) one candidate and record it; returns what the loop needs.
@@ -1684,7 +1684,7 @@ class Search:
         paid_before_retry = 0.0
         retried_at: int | None = None
         n = len(p.search_train_y)
-        clock = share.now if share is not None else time.perf_counter
+        clock = (lambda: share.now(share_weight)) if share is not None else time.perf_counter
         attempt_start = [clock()]
         # (``allowed`` is of this trial's own device time, or of wall time among concurrent ones)
         deadline_clock = time.perf_counter if share is not None else clock
@@ -1714,7 +1714,7 @@ class Search:
                 try:
                     model = seeded_build(lambda: self.space.build(arch, in_channels=p.in_channels,
                                                                   num_classes=p.num_classes), cfg.seed)
-                    with self._device_slot(share):
+                    with self._device_slot(share, share_weight):
                         result = train(model, p.search_train_x, p.search_train_y, p.val_x, p.val_y,
                                        train_config, num_classes=p.num_classes, seed=cfg.seed,
                                        device=self.device, on_epoch=on_epoch, on_resume=on_resume,
@@ -1817,9 +1817,9 @@ class Search:
                 mine.set()
 
     @contextlib.contextmanager
-    def _device_slot(self, share: "DeviceShare | None") -> Any:
-        """While one of several concurrent candidates trains: its own CUDA stream, and a place
-        in the fair-share clock that splits the device's time between the candidates."""
+    def _device_slot(self, share: "DeviceShare | None", weight: float = 1.0) -> Any:
+        """While one of several concurrent candidates trains: its own CUDA stream, and a place of
+        ``weight`` in the fair-share clock that splits the device's time between the candidates."""
         if share is None:
             yield
             return
@@ -1828,12 +1828,12 @@ class Search:
             if getattr(self._streams, "stream", None) is None:
                 self._streams.stream = torch.cuda.Stream(self.device)
             stream = torch.cuda.stream(self._streams.stream)
-        share.enter()
+        share.enter(weight)
         try:
             with stream:
                 yield
         finally:
-            share.exit()
+            share.exit(weight)
 
     def _prune_checkpoints(self, study: optuna.Study, trials: list[Any]) -> None:
         """Keep the checkpoints of the best few finished trials (and of unfinished ones) only."""
@@ -2269,38 +2269,47 @@ class Search:
 class DeviceShare:
     """A fair-share clock for candidates that train at the same time on one device.
 
-    It advances at 1/n of real time while n candidates are in it, so the seconds each candidate
-    measures with :meth:`now` are its share of the device, and the shares of all of them add up
-    to the time the device was busy: the ledger charges a GPU-second once, not once per
-    candidate that was using it.
+    Each candidate enters with a weight, its forecast device seconds (what it would cost alone);
+    while candidates of weights w_1..w_n are in it, candidate i's clock (:meth:`now` with its
+    weight) advances at w_i / (w_1 + ... + w_n) of real time. The seconds the candidates measure
+    add up to the time the device was busy, so the ledger charges a GPU-second once, and each pays
+    in proportion to the work it brought: with equal shares a cheap cell beside a costly one was
+    billed half the time, the cost model fit on those bills learned a flatter cost than the cells
+    have, and its forecasts erred both ways.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._active = 0
-        self._virtual = 0.0
+        self._weight = 0.0  # the weights of the candidates in it
+        self._virtual = 0.0  # seconds per unit of weight, since the start
         self._last = time.perf_counter()
 
     def _advance(self) -> None:
         now = time.perf_counter()
-        if self._active:
-            self._virtual += (now - self._last) / self._active
+        if self._weight > 0:
+            self._virtual += (now - self._last) / self._weight
         self._last = now
 
-    def enter(self) -> None:
-        with self._lock:
-            self._advance()
-            self._active += 1
+    @staticmethod
+    def _checked(weight: float) -> float:
+        return float(weight) if math.isfinite(weight) and weight > 0 else 1.0
 
-    def exit(self) -> None:
+    def enter(self, weight: float = 1.0) -> None:
         with self._lock:
             self._advance()
-            self._active -= 1
+            self._weight += self._checked(weight)
 
-    def now(self) -> float:
+    def exit(self, weight: float = 1.0) -> None:
         with self._lock:
             self._advance()
-            return self._virtual
+            self._weight = max(0.0, self._weight - self._checked(weight))
+
+    def now(self, weight: float = 1.0) -> float:
+        """The clock of a candidate of ``weight``: its differences over a time it was in are its
+        share of the device then."""
+        with self._lock:
+            self._advance()
+            return self._virtual * self._checked(weight)
 
 
 @dataclass

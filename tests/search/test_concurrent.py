@@ -4,6 +4,7 @@ candidates share the cores; on a GPU each gets its own CUDA stream and graph.)""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -50,6 +51,34 @@ def test_the_fair_share_clock_splits_time_between_the_candidates_in_it() -> None
     assert sum(marks.values()) == pytest.approx(wall, rel=0.15)
     for v in marks.values():
         assert 0.1 < v < 0.35
+
+
+def test_the_fair_share_clock_bills_each_candidate_by_the_work_it_brings() -> None:
+    """(review 2026-12-06) Equal shares billed a cheap cell beside a costly one half of the time
+    each; the cost model fit on those bills learned a flatter cost than the cells have."""
+    share = DeviceShare()
+    marks: dict[float, float] = {}
+    ready = threading.Barrier(2)
+
+    def hold(weight: float) -> None:
+        ready.wait()
+        share.enter(weight)
+        t0 = share.now(weight)
+        time.sleep(0.6)
+        marks[weight] = share.now(weight) - t0
+        share.exit(weight)
+
+    threads = [threading.Thread(target=hold, args=(w,)) for w in (10.0, 30.0)]
+    wall = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - wall
+    assert sum(marks.values()) == pytest.approx(wall, rel=0.15)
+    assert marks[30.0] / marks[10.0] == pytest.approx(3.0, rel=0.2)
+    share.enter(float("nan"))  # (a weight that is no positive number counts as 1, never poisons the clock)
+    assert math.isfinite(share.now(float("inf")))
 
 
 def test_two_candidates_at_once_keep_the_budget_exact_and_bill_the_device_once(
