@@ -29,24 +29,32 @@ def splits(digits) -> DataSplits:
     return DataSplits(train=from_arrays(x[:600], y[:600], name="digits"), test=None)
 
 
-def test_the_fair_share_clock_splits_time_between_the_candidates_in_it() -> None:
+def _hold_at_once(weights: dict[str, float], seconds: float = 0.6) -> tuple[dict[str, float], float]:
+    """Candidates of these weights in one fair-share clock for ``seconds`` at the same time: what
+    each was charged, and the wall time they took together."""
     share = DeviceShare()
     marks: dict[str, float] = {}
+    ready = threading.Barrier(len(weights))
 
-    def hold(name: str, seconds: float) -> None:
-        share.enter()
-        t0 = share.now()
+    def hold(name: str) -> None:
+        ready.wait()
+        share.enter(weights[name])
+        t0 = share.now(weights[name])
         time.sleep(seconds)
-        marks[name] = share.now() - t0
-        share.exit()
+        marks[name] = share.now(weights[name]) - t0
+        share.exit(weights[name])
 
-    threads = [threading.Thread(target=hold, args=(n, 0.6)) for n in ("a", "b", "c")]
+    threads = [threading.Thread(target=hold, args=(n,)) for n in weights]
     wall = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - wall
+    return marks, time.perf_counter() - wall
+
+
+def test_the_fair_share_clock_splits_time_between_the_candidates_in_it() -> None:
+    marks, wall = _hold_at_once({"a": 1.0, "b": 1.0, "c": 1.0})
     # Three at once for ~0.6 s: each is charged ~0.2 s, and together they are charged the wall time.
     assert sum(marks.values()) == pytest.approx(wall, rel=0.15)
     for v in marks.values():
@@ -56,27 +64,10 @@ def test_the_fair_share_clock_splits_time_between_the_candidates_in_it() -> None
 def test_the_fair_share_clock_bills_each_candidate_by_the_work_it_brings() -> None:
     """(review 2026-12-06) Equal shares billed a cheap cell beside a costly one half of the time
     each; the cost model fit on those bills learned a flatter cost than the cells have."""
-    share = DeviceShare()
-    marks: dict[float, float] = {}
-    ready = threading.Barrier(2)
-
-    def hold(weight: float) -> None:
-        ready.wait()
-        share.enter(weight)
-        t0 = share.now(weight)
-        time.sleep(0.6)
-        marks[weight] = share.now(weight) - t0
-        share.exit(weight)
-
-    threads = [threading.Thread(target=hold, args=(w,)) for w in (10.0, 30.0)]
-    wall = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - wall
+    marks, wall = _hold_at_once({"cheap": 10.0, "costly": 30.0})
     assert sum(marks.values()) == pytest.approx(wall, rel=0.15)
-    assert marks[30.0] / marks[10.0] == pytest.approx(3.0, rel=0.2)
+    assert marks["costly"] / marks["cheap"] == pytest.approx(3.0, rel=0.2)
+    share = DeviceShare()
     share.enter(float("nan"))  # (a weight that is no positive number counts as 1, never poisons the clock)
     assert math.isfinite(share.now(float("inf")))
 
