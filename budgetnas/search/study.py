@@ -451,8 +451,19 @@ class Search:
             def one() -> float:
                 model = seeded_build(lambda: space.build(arch, in_channels=p.in_channels,
                                                          num_classes=p.num_classes), 0)
-                return train(model, x, y, None, None, cfg, num_classes=p.num_classes, device=self.device,
-                             should_stop=self._stop_requested if stoppable else None).device_seconds
+                t0 = time.perf_counter()
+                try:
+                    return train(model, x, y, None, None, cfg, num_classes=p.num_classes, device=self.device,
+                                 should_stop=self._stop_requested if stoppable else None).device_seconds
+                except TrialFailed as e:
+                    # A probe times steps on random inputs: a loss that diverges there (a huge --lr)
+                    # is for the trials to meet and record as failures, not a reason to stop the
+                    # search before any trial (a rerun failed the same way each time).
+                    if "diverged" not in str(e):
+                        raise
+                    if self.device.type == "cuda":
+                        torch.cuda.synchronize(self.device)
+                    return time.perf_counter() - t0
             seconds.append(one() if k == 1 else self._wall_of_together(one, k))
         per_step = (seconds[1] - seconds[0]) / (steps[1] - steps[0])
         if per_step <= 0:  # timer noise on a very fast step: fall back to the plain average

@@ -141,6 +141,17 @@ def test_consecutive_failures_stop_the_search(tmp_path: Path, splits: DataSplits
     assert result.spent.trials == 3 and result.best_arch is None
 
 
+def test_a_learning_rate_that_diverges_fails_trials_not_the_timing_probes(tmp_path: Path, splits: DataSplits) -> None:
+    """(review 2026-12-06) --lr 1e12 diverged in the timing probes, which stopped the search with
+    "training loss became nan" before any trial, and the same command failed the same way again.
+    A probe times steps; the trials meet the divergence, record it and stop after the failures."""
+    _, result = _search(tmp_path, splits, max_trials=3, max_consecutive_failures=2, lr=1e12)
+    assert "2 consecutive failed trials" in result.stop_reason and result.best_arch is None
+    trials = open_study(tmp_path / "run").get_trials()
+    assert [status_of(t) for t in trials] == ["failed", "failed"]
+    assert all("diverged" in record_of(t)["reason"] for t in trials)
+
+
 def test_budgets_that_cannot_pay_for_one_trial_are_refused_before_training(tmp_path: Path,
                                                                            splits: DataSplits) -> None:
     with pytest.raises(BudgetError, match="cannot pay for one trial"):
