@@ -369,6 +369,9 @@ def _print_forecast(f: dict[str, Any], config: Any, what: str = "trial") -> int:
         print(f"final training: {seconds_text(fin['average'])} for an average cell, "
               + (f"{seconds_text(fin['cheapest'])} (cheapest) to {seconds_text(fin['costliest'])} (costliest)"
                  if fin["cheapest"] != fin["costliest"] else "the same for each"))
+    if f.get("final_compile_seconds"):
+        print(f"  each includes {seconds_text(f['final_compile_seconds'])} of compiling the final network "
+              "(--fuse), timed on its costliest cell")
     if done["trials"] and f["final_training_reserved"] != fin["average"]:
         reserved = f["final_training_reserved"]
         print("reserved for the best cell so far: " + (f"its final training, {seconds_text(reserved)}" if reserved
@@ -391,7 +394,9 @@ def _print_forecast(f: dict[str, Any], config: Any, what: str = "trial") -> int:
               "--max-trials to search more")
     elif hi == 0:
         print("to afford trials: raise the budget, or make trials cheaper (--subset, --epochs, "
-              "--search-resolution, -C/-N) and the final training too (--final-epochs, --final-C/--final-N)")
+              "--search-resolution, -C/-N) and the final training too (--final-epochs, --final-C/--final-N"
+              + (", or --fuse off: compiling costs more than it saves on a budget this small" if f.get(
+                  "final_compile_seconds") else "") + ")")
     return 0
 
 

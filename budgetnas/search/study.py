@@ -472,6 +472,36 @@ class Search:
             fixed.append(max(0.0, seconds[0] - per_step * steps[0]))
         return per_step / (k * bs)
 
+    def _compile_seconds(self) -> float:
+        """Seconds --fuse adds to a final training once, before its first step: torch.compile's
+        compilation of the final network, timed as two-step trainings of its costliest cell (the
+        most layers to compile) with and without it. The probes time steady steps, which leave it
+        out: a final training forecast at 0.28 s took 31 s under --fuse final and overran a 30 s
+        budget by that much (a docs review, 2026-12-06, 2-core CPU)."""
+        p = self._load()
+        arch = max(self._uniform_archs(self.final_space), key=lambda a: self._final_cost(a).macs)
+        n = len(p.train) + len(p.val)
+        bs = self.train_config.resolved_batch_size(n, self.device.type)
+        x = torch.randn(bs * 2, p.in_channels, p.resolution, p.resolution)
+        y = torch.randint(0, p.num_classes, (bs * 2,))
+        took = []
+        for fuse in (False, True):
+            cfg = TrainConfig(epochs=1, batch_size=bs, lr=self.config.lr, warmup_epochs=0,
+                              step_mode=self.config.step_mode, fuse=fuse)
+            model = seeded_build(lambda: self.final_space.build(arch, in_channels=p.in_channels,
+                                                                num_classes=p.num_classes), 0)
+            t0 = time.perf_counter()
+            try:
+                train(model, x, y, None, None, cfg, num_classes=p.num_classes, device=self.device,
+                      should_stop=self._stop_requested)
+            except TrialFailed as e:  # (diverged on random inputs: timed all the same, as in _probe)
+                if "diverged" not in str(e):
+                    raise
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            took.append(time.perf_counter() - t0)
+        return max(0.0, took[1] - took[0])
+
     def _time_validation(self, arch: Any, p: Prepared) -> float:
         """Seconds one validation pass of an (untrained) ``arch`` takes on the search's validation
         images, timed on up to 1024 of them: a trial pays one every epoch (a dry run left it out,
@@ -534,7 +564,7 @@ class Search:
         # mean of the cheapest and the costliest alone put too low (pooling costs a CPU more than
         # its MACs say).
         archs = [cheap, dear] if only else sorted(self._uniform_archs(), key=self._search_macs)
-        per_trial, probes, final_probes = {}, 0.0, 0.0
+        per_trial, probes, final_probes, compile_s = {}, 0.0, 0.0, 0.0
         validation = {}
         for i, arch in enumerate(archs):
             label = "cheapest" if i == 0 else "costliest" if i == len(archs) - 1 else f"cell {i}"
@@ -565,7 +595,11 @@ class Search:
             cells = [self.final_space.parse(c) for c in self.candidates] if only else \
                 self._uniform_archs(self.final_space)  # (their mean is a random cell's expectation)
             scale = FINAL_MARGIN * self._final_images(p)
-            each = [self._per_edge_seconds(times, a) * scale for a in cells]
+            if self.config.fuse != "off":  # (as the run times it: once, with the probes)
+                t0 = time.perf_counter()
+                compile_s = self._compile_seconds()
+                final_probes += time.perf_counter() - t0
+            each = [self._per_edge_seconds(times, a) * scale + FINAL_MARGIN * compile_s for a in cells]
             finals = {"cheapest": min(each), "average": sum(each) / len(each), "costliest": max(each)}
         # (by MACs the cells are cheapest and costliest; timed on a busy machine the probes can
         # come out the other way round: the range is reported low to high)
@@ -598,6 +632,7 @@ class Search:
         return {"device": self.device_name, "price_per_hour": self.price, "price_source": self.price_source,
                 "seconds_per_trial": per_trial, "final_training_seconds": finals,
                 "final_training_seconds_max": finals["costliest"], "probe_seconds": probes,
+                "final_compile_seconds": compile_s,
                 "final_training_reserved": reserve, "trials_affordable": buys(reserve),
                 "trials_range": [buys(finals["costliest"]), buys(finals["cheapest"])],
                 # (a strategy that learns the costly cells score best, as TPE often does on images,
@@ -1144,13 +1179,16 @@ class Search:
         uniform = self._uniform_archs(self.final_space)
         final_macs = [self._final_cost(a).macs for a in uniform]
         probe_final = cfg.final_training and not self._final_probes_stand(prev)
+        # (--fuse compiles the final network first: timed once per run and final network)
+        probe_compile = cfg.final_training and cfg.fuse != "off" and (
+            probe_final or "final_compile_seconds" not in prev)
         dear_macs = self._search_macs(dear)
         if not len(cost_model) and self._search_probe_stands(prev):
             # An earlier session probed and was stopped before a trial finished: its probe stands
             # (the settings are the study's, the device the same), rather than be paid again at
             # every preemption.
             cost_model.add(1.0, dear_macs, float(prev["search_seconds_per_sample"]) * 1.15)
-        if not len(cost_model) or probe_final:
+        if not len(cost_model) or probe_final or probe_compile:
             update: dict[str, Any] = {}
             try:
                 if not len(cost_model):
@@ -1163,6 +1201,8 @@ class Search:
                     update.update({"final_seconds_per_sample": [
                         self._probe(a, self.final_space, p.resolution, n_final, stoppable=True) for a in uniform],
                         "final_macs": final_macs, "final_space": final_spec})
+                if probe_compile:
+                    update["final_compile_seconds"] = self._compile_seconds()
             except Preempted:
                 # A signal during the probes (the final network's take seconds each on a CPU): stop
                 # now, paid for, keeping the search probe if it was taken (the next session reuses it).
@@ -1960,7 +2000,7 @@ class Search:
         per_sample = self._final_seconds_per_image(study, arch)
         if not per_sample:
             return 0.0
-        forecast = per_sample * FINAL_MARGIN * self._final_images(self._load())
+        forecast = per_sample * FINAL_MARGIN * self._final_images(self._load()) + self._compile_allowance(study)
         done = study.user_attrs.get("final") or {}
         if arch is not None and self._final_done(study, arch, full=False) and done.get("shortened"):
             # Its final training was shortened: the device ran slower than the probes said, and
@@ -1968,6 +2008,13 @@ class Search:
             # would find the probes' forecast fits, and shorten it again to what is left).
             forecast = max(forecast, _full_seconds(done))
         return forecast
+
+    def _compile_allowance(self, study: optuna.Study) -> float:
+        """What --fuse final/all adds to a final training's forecast: the compilation timed by the
+        probes (:meth:`_compile_seconds`), with the forecasts' margin; 0 without --fuse."""
+        if self.config.fuse == "off":
+            return 0.0
+        return FINAL_MARGIN * float((study.user_attrs.get("probe") or {}).get("final_compile_seconds", 0.0))
 
     def _final_images(self, p: Prepared) -> float:
         """What the final training and its test process, in images trained: train+validation for
@@ -2184,8 +2231,10 @@ class Search:
             limited = math.isfinite(self.budget.seconds_left(Spent()))  # (not max_trials alone)
             log.log(logging.WARNING if limited else logging.INFO,
                     "the final training took %.3g device-s, %.1fx its forecast (%.3g s from the probes): the "
-                    "device ran slower than when it was probed (another process on it?)%s", seconds,
-                    seconds / forecast, forecast, ", so the budget was overrun by the difference" if limited else "")
+                    "device ran slower than when it was probed (another process on it?)%s%s", seconds,
+                    seconds / forecast, forecast,
+                    " or compiling it (--fuse) took longer than when timed" if cfg.fuse else "",
+                    ", so the budget was overrun by the difference" if limited else "")
         final = {"arch": best.arch, "settings": self._final_settings(), "trial": best.number, "epochs": cfg.epochs,
                  "device_seconds": seconds, "cost": self.budget.cost_of(seconds),
                  "test_metrics": test_metrics, "params": cost.params, "macs": cost.macs,
