@@ -171,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-final", action="store_true", help="skip the final training and test")
 
     g = s.add_argument_group("training")
-    g.add_argument("--batch-size", type=int, help="batch size (default: by data size, up to 256)")
+    g.add_argument("--batch-size", type=int, help="batch size (default: by data size, about 16 steps an epoch or more, from 32 up to "
+                   "256 on a CPU and 512 on a GPU; the learning rate scales with it)")
     g.add_argument("--lr", type=float, default=0.1, help="peak learning rate at batch 256 (0.1)")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (auto)")
     g.add_argument("--concurrent", type=_concurrent, default=1, metavar="K|auto",
@@ -241,8 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Take the top-k NAS-Bench-201 cells under your limits, train each on your "
                                    "data with the normal budget, ledger and resume, report your ranking beside "
                                    "the benchmark's with Spearman's rho, and retrain and test the best. "
-                                   "--reverse samples k cells across the benchmark's whole range instead.",
+                                   "--reverse samples k cells across the benchmark's whole range instead. "
+                                   "The search options apply as to a search, but for --strategy: the cells come "
+                                   "from the benchmark (--objective ranks them on your data; --pruner stops "
+                                   "weak ones early).",
                        parents=[s], add_help=False, conflict_handler="resolve")
+    f.add_argument("--strategy", default="tpe", help=argparse.SUPPRESS)  # (nothing to propose: see above)
     f.add_argument("--from-bench", dest="table", metavar="TABLE", default=None,
                    help="benchmark file (the compact CSV or official files; default $BUDGETNAS_NB201)")
     f.add_argument("--k", type=int, default=12, help="how many cells to train (12)")
@@ -448,7 +453,9 @@ def _finetune_with(args: argparse.Namespace, config: Any, table: Any) -> int:
         f = finetune_from_bench(config, table, dry_run=True, **options)
         cells = f["cells"]
         print(f"cells: {len(cells)} from the benchmark ({'spread over its range' if args.reverse else 'its top'} "
-              f"on {args.bench_dataset}; index, its {f.get('bench_metric', 'accuracy')} %, cell):")
+              f"on {args.bench_dataset}; index, its {f.get('bench_metric', 'accuracy')} %, cell)"
+              + (" - TEST ORACLE: chosen by the benchmark's test accuracy, the table has no validation accuracy"
+                 if f.get("test_oracle") else "") + ":")
         for c in cells[:DRY_RUN_CELLS]:
             print(f"  {c['index']:>5}  {c['bench_value']:6.2f}  {c['arch']}")
         if len(cells) > DRY_RUN_CELLS:
@@ -527,8 +534,8 @@ def _show(args: argparse.Namespace) -> int:
     from budgetnas.search import SearchConfig, open_study
 
     if args.storage is not None and args.run_dir is not None:
-        raise ConfigError(f"give a run directory or --storage, not both (it showed the study in --storage and "
-                          f"ignored {args.run_dir})")
+        raise ConfigError(f"give a run directory or --storage, not both: `show {args.run_dir}` reads the run's own "
+                          "study, `show --storage URL --study-name NAME` a shared one")
     if args.storage is not None:
         study, saved = _shared_study(args.storage, args.study_name)
         config = SearchConfig.from_dict(_absolute_paths(saved, study.user_attrs.get("cwd")))

@@ -323,7 +323,7 @@ def test_finetune_dry_run_prints_its_cells_and_what_the_budget_buys(tmp_path: Pa
     assert main(["finetune", *FAST, "--from-bench", str(NB201_CSV), "--k", "4", "--max-params", "30k",
                  "--dry-run", "--run-dir", str(run)]) == 0
     out = capsys.readouterr().out
-    assert "cells: 4 from the benchmark (its top on cifar10; index, its test_accuracy %, cell):" in out
+    assert "cells: 4 from the benchmark (its top on cifar10; index, its test_accuracy %, cell) - TEST ORACLE" in out
     assert len([line for line in out.splitlines() if line.startswith("  ") and "|~" not in line
                 and line.strip().split()[0].isdigit() and "|" in line]) == 4  # (it named one)
     assert "one cell's training: " in out and "about 4 trials\n" in out
@@ -333,6 +333,10 @@ def test_finetune_dry_run_prints_its_cells_and_what_the_budget_buys(tmp_path: Pa
     out = capsys.readouterr().out
     assert "cells: 5083 from the benchmark" in out and "... and 5053 more" in out and "about 20000 trials" not in out
     assert not (run / "transfer.json").exists() and not (run / "best").exists()
+    # (a docs review, 2026-12-06: a finetune's dry run forecast with any --strategy; the run refused it)
+    assert main(["finetune", *FAST, "--from-bench", str(NB201_CSV), "--k", "4", "--strategy", "bogus",
+                 "--dry-run", "--run-dir", str(run)]) == 2
+    assert "unknown strategy 'bogus'" in capsys.readouterr().err
 
 
 def test_finetune_mistakes_name_finetunes_own_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -386,7 +390,8 @@ def test_show_json_from_the_storage_url_says_what_show_of_the_run_dir_says(
     assert main(["show", "--storage", url, "--json"]) == 0
     by_url = json.loads(capsys.readouterr().out)
     assert main(["show", str(tmp_path / "other"), "--storage", url]) == 2  # (it ignored the run dir)
-    assert "give a run directory or --storage, not both" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "give a run directory or --storage, not both" in err and "ignored" not in err
     assert by_url == by_dir and by_url["best_arch"] and by_url["spent"]["trials"] == 2
     # (review 2026-12-06) Searching a local run's study.db as shared storage bypassed its lock and
     # left its run directory's model and summary out of step: refused, as `worker` refuses it.
@@ -469,6 +474,8 @@ def test_a_worker_started_elsewhere_reads_the_searchs_relative_paths_from_where_
     assert "worker stopped: trial budget reached" in capsys.readouterr().out
     assert list(elsewhere.iterdir()) == []  # no stray run directory
     assert main(["show", "--storage", url, "--study-name", "s"]) == 0
+    # (a docs review, 2026-12-06: a shared study's show had no state line at all)
+    assert "state: shared study: no trial running now" in capsys.readouterr().out
 
 
 def test_resuming_large_images_at_another_resolution_names_the_resolution(tmp_path: Path, capsys) -> None:

@@ -194,4 +194,8 @@ def query_command(args: argparse.Namespace) -> int:
             print(f"  {d}: {shown or 'no results in this file'}; {v['params'] / 1e6:.3f}M params, "
                   f"{v['flops'] / 1e6:.1f}M FLOPs (multiply-adds)")
     print(f"(ranks among the table's {len(table):,} cells, 1 = best; from {table.source}: {table.path})")
+    oracle = [d for d in table.datasets if table.is_test_oracle(d)]
+    if oracle:
+        print(f"(TEST ORACLE on {', '.join(oracle)}: the file has no validation accuracy there, so ranks are by "
+              "test accuracy; choosing cells by them tunes on the test set)")
     return 0

@@ -51,6 +51,12 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
                     if counts.get("unstarted") else ""))
     if run_dir is not None and config.storage is None:
         lines.append(f"state: {run_state(run_dir, counts.get('running', 0), spent, study.user_attrs.get('refused'))}")
+    elif config.storage is not None:  # (no run lock to read: its workers say they live by their heartbeats)
+        running = counts.get("running", 0)
+        lines.append("state: shared study: " + (f"{plural(running, 'trial')} running now (a worker silent longer "
+                                                 "than its heartbeat grace is re-queued)" if running else
+                                                 "no trial running now")
+                     + ("; the search's wall time is counted when each session ends" if running else ""))
     rows = [r for r in ranked(study, metric) if r.status != "cached"][:top]  # (a hit repeats its source)
     if rows:
         lines.append("")
@@ -141,7 +147,7 @@ def _transfer_lines(t: dict, run_dir: Path | None) -> list[str]:
     """What ``show`` says of a finetune run: the benchmark's ranking against the one measured."""
     rows = t.get("rows") or []
     done = [r for r in rows if r.get("measured") is not None]
-    oracle = " (benchmark TEST accuracy)" if t.get("test_oracle") else ""
+    oracle = " (TEST ORACLE: benchmark test accuracy)" if t.get("test_oracle") else ""
     head = (f"finetune ({t.get('mode')}): {len(rows)} NB201 cells by {t.get('dataset')} "
             f"{t.get('bench_metric')}{oracle}, {len(done)} trained")
     if t.get("rho") is None:

@@ -867,7 +867,7 @@ class Search:
                 raise ResumeError(
                     f"{self.run_dir} was searched on the same training images but a different test set ({then} "
                     f"given there, {now} now); the test set is part of what a run measures: give the "
-                    f"original test data (or none, as then), or use a new --run-dir{self._val_folder_note()}")
+                    f"original test data (or none, as then), or use a new --run-dir{self._val_folder_note(before)}")
             saved = attrs.get("config") or {}
             then, now_res = saved.get("resolution"), self.config.resolution
             # (only images the smaller of the two boxes shrank are read otherwise at the other resolution)
@@ -885,13 +885,16 @@ class Search:
                 f"{self.run_dir} was searched on different data{named} (fingerprint "
                 f"{attrs.get('data_fingerprint')} there, {p.data_fingerprint} now). Mixing results from "
                 "two datasets would make them meaningless: point --data at the original data, or use "
-                f"a new --run-dir{self._val_folder_note()}"
+                f"a new --run-dir{self._val_folder_note(before) if not named else ''}"
             )
 
-    def _val_folder_note(self) -> str:
-        """Why a run on a folder with a val/ beside train/ may read other data now (or "")."""
+    def _val_folder_note(self, before: str | None) -> str:
+        """Why a run on a folder with a val/ beside train/ may read other data now (or ""): only
+        where ``before``, the run's --data, is this one (other data is simply other data)."""
         from budgetnas.data._datasets import _VAL_NAMES
 
+        if before is not None and before != self.config.data:
+            return ""
         root = Path(self.config.data_root or ".").expanduser() / self.config.data
         try:
             found = root.is_dir() and any(d.is_dir() and d.name.lower() in _VAL_NAMES for d in root.iterdir())

@@ -195,7 +195,8 @@ class TransferReport:
             if r in low:
                 note += " [near chance]"
             lines.append(f"{br:>10g}  {r.bench_value:>24.2f}  {m:>22}  {yr:>9}  {p:>8}  {r.arch}{note}")
-        oracle = " (benchmark TEST accuracy: the table has no validation accuracy)" if self.test_oracle else ""
+        oracle = (" (TEST ORACLE: the benchmark's test accuracy, the table has no validation accuracy)"
+                  if self.test_oracle else "")
         if len(measured) < 3 or self.rho != self.rho:  # (nan: too few cells, or all scored alike)
             if len(measured) >= 3:
                 why = "every cell scored the same on one side, so there is no ranking to compare"
@@ -304,6 +305,7 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
         forecast = search.dry_run()
         values = table.column(dataset, metric)
         forecast["bench_metric"] = metric
+        forecast["test_oracle"] = table.is_test_oracle(dataset) and metric == "test_accuracy"
         forecast["cells"] = [{"index": i, "arch": a, "bench_value": float(values[i])}
                              for i, a in zip(indices, search.candidates)]
         return forecast

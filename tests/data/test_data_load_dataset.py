@@ -336,3 +336,27 @@ def test_images_over_pillows_size_guard_are_named_as_such(tmp_path, monkeypatch)
     with pytest.warns(UserWarning, match=r"1 of them \(e\.g\. .*huge\.png\) are larger than Pillow reads by default"):
         splits = load_dataset(tmp_path / "ds")
     assert len(splits.train) == 6
+
+
+def test_the_val_folder_note_is_for_the_runs_own_data_folder(tmp_path):
+    """A resume refused for other data added "Since 2026-12-06 a labelled val/ folder ... is read"
+    whenever the new --data had a val/ folder, also for a run made on other data altogether
+    (a docs review, 2026-12-06): the note is for the run's own folder, which may read otherwise now."""
+    from budgetnas.errors import ResumeError
+    from budgetnas.search import Search, SearchConfig
+
+    _image_folder(tmp_path / "ds" / "train", per_class=12)
+    _image_folder(tmp_path / "other" / "train", per_class=12, size=12)
+    _image_folder(tmp_path / "other" / "val", per_class=4, size=12)
+    tiny = dict(C=4, N=1, epochs=1, max_trials=1, final_training=False, strategy="random", data_root=str(tmp_path))
+
+    def search(data: str) -> None:
+        Search(SearchConfig(data=data, run_dir=str(tmp_path / "run"), **tiny), progress=False).run()
+
+    search("ds")
+    _image_folder(tmp_path / "ds" / "val", per_class=4)   # the same folder, now with a val/ beside train/
+    with pytest.raises(ResumeError, match=r"different test set .*Since 2026-12-06 a labelled val/ folder"):
+        search("ds")
+    with pytest.raises(ResumeError, match="searched on different data: 'ds' there, 'other' now") as err:
+        search("other")
+    assert "val/" not in str(err.value)

@@ -51,7 +51,7 @@ def test_finetune_trains_the_top_k_and_reports_rho(tmp_path: Path, table, digits
     assert all(r.status == "complete" and r.params <= 20_000 for r in report.rows)
     measured = [r.measured for r in report.rows]
     assert report.rho == pytest.approx(spearmanr([r.bench_value for r in report.rows], measured).statistic)
-    assert report.test_oracle and "TEST accuracy" in report.table()
+    assert report.test_oracle and "TEST ORACLE" in report.table()
     assert report.best_arch == max(report.rows, key=lambda r: r.measured).arch
     saved = json.loads((tmp_path / "run" / "transfer.json").read_text())
     assert saved["rho"] == pytest.approx(report.rho) and len(saved["rows"]) == 3
@@ -66,7 +66,7 @@ def test_finetune_trains_the_top_k_and_reports_rho(tmp_path: Path, table, digits
     from budgetnas.report.summary import json_summary
 
     shown = format_summary(open_study(tmp_path / "run"), cfg, run_dir=tmp_path / "run")
-    assert "finetune (top-k): 3 NB201 cells by cifar100 test_accuracy (benchmark TEST accuracy), 3 trained" in shown
+    assert "finetune (top-k): 3 NB201 cells by cifar100 test_accuracy (TEST ORACLE: benchmark test accuracy), 3 trained" in shown
     assert f"Spearman rho {report.rho:.3f} over 3 cells (permutation p = {report.p_value():.2g})" in shown and "caution: with 3" in shown
     assert json_summary(open_study(tmp_path / "run"), cfg, tmp_path / "run")["transfer"]["rho"] == pytest.approx(report.rho)
     # Running it again resumes: nothing is trained twice.
