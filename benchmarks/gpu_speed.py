@@ -31,8 +31,18 @@ bandwidth. FLOPs per training image = 3 x 2 x multiply-adds, and bytes per train
 unfused bf16 model of ``roofline.py``; so "MFU" and "BW util" are model FLOP and model byte utilisation.
 
 ``--accuracy`` also trains the best cell for ``--acc-epochs`` (10) epochs on the CIFAR-10 JPEG
-train set (50,000) in eager, graph, fused and concurrent mode and tests it on the 10,000 test images:
-the speed must not cost accuracy (issue 5: within 0.3 points of eager).
+train set (50,000) in eager, graph, fused and concurrent mode (``--acc-modes``) and tests it on the
+10,000 test images: the speed must not cost accuracy (issue 5: within 0.3 points of eager). Where
+eager is not among ``--acc-modes`` (the GPU pack runs it in a stage of its own), the "vs eager"
+column reads eager's accuracy from an earlier run's ``--rows`` file (same cell, network, batch,
+epochs and images).
+
+Every row is written as soon as it is measured: printed (the log), appended to ``--out`` (the
+section's heading and table head first, then one table row at a time) and, with ``--rows``, to a
+JSON-lines file. A run killed by a time limit (SIGTERM) keeps what it measured, and its section
+ends with a line saying that it was cut off. ``-C``/``-N`` change the network (a small one proves
+the wiring on a CPU); on a CPU the graph modes train eagerly (the trainer falls back, and a line
+says so), and the fused modes compile inductor's C++ kernels (slow: a minute or so per network).
 
 Examples::
 
@@ -40,15 +50,18 @@ Examples::
     python benchmarks/gpu_speed.py --cells best --batches 512,1024 --modes fused,concurrent-fused
     python benchmarks/gpu_speed.py --accuracy             # + the 10-epoch accuracy check
     python benchmarks/gpu_speed.py --smoke --synthetic    # tiny run on a CPU, proves it works
+    python benchmarks/gpu_speed.py --modes none --accuracy --acc-modes eager --rows rows.jsonl   # eager's accuracy alone
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import platform
 import shlex
+import signal
 import sys
 import threading
 import time
@@ -124,8 +137,11 @@ def make_data(args: argparse.Namespace, split: str, n: int) -> tuple[torch.Tenso
 
 
 # ------------------------------------------------------------------------------------ runs
+NETWORK = {"C": 16, "N": 5}  # set from -C/-N by main
+
+
 def build(cell: str, seed: int) -> torch.nn.Module:
-    space = NB201Space(C=16, N=5)
+    space = NB201Space(C=NETWORK["C"], N=NETWORK["N"])
     return seeded_build(lambda: space.build(space.parse(cell), in_channels=3, num_classes=10), seed)
 
 
@@ -206,69 +222,181 @@ def speed(cell: str, mode: str, bs: int, args: argparse.Namespace, x: torch.Tens
     return ips, ran, None if cold is None else cold[0].curve[0].seconds - results[0].curve[0].seconds
 
 
+# ------------------------------------------------------------------------------------ output
+class Sink:
+    """Where results go as soon as they are measured: the results file (a section written line by
+    line: its heading and table head first, then each row) and a JSON-lines file, so that a run
+    killed by its time limit keeps every row it measured. ``cut`` ends a section cut off."""
+
+    def __init__(self, out: Path | None, rows: Path | None) -> None:
+        self.out, self.rows, self.started, self.written = out, rows, False, 0
+
+    def lines(self, *lines: str) -> None:
+        if self.out is None:
+            return
+        if not self.started:  # the section's first line: the file (or the header) as append_results makes it
+            append_results(self.out, lines[0])
+            self.started, lines = True, lines[1:]
+        with self.out.open("a") as fh:
+            fh.write("".join(line + "\n" for line in lines))
+
+    def record(self, **fields) -> None:
+        self.written += 1
+        if self.rows is not None:
+            self.rows.parent.mkdir(parents=True, exist_ok=True)
+            with self.rows.open("a") as fh:
+                fh.write(json.dumps(fields) + "\n")
+
+    def cut(self, why: str) -> None:
+        """Say at the end of the section that the run stopped before its end (and why)."""
+        if self.out is not None and self.started:
+            with self.out.open("a") as fh:
+                fh.write(f"\n**Cut off** ({why}) after {self.written} measured rows: the rows above are all "
+                         "that this run measured.\n")
+
+
+def earlier_eager(rows: Path | None, key: dict) -> float | None:
+    """Eager's seed-0 test accuracy from an earlier run's ``--rows`` file, measured as ``key`` says
+    (cell, network, batch, epochs, images); the last such row, or None."""
+    if rows is None or not rows.exists():
+        return None
+    found = None
+    for line in rows.read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        if r.get("kind") == "accuracy" and r.get("mode") == "eager" and all(r.get(k) == v for k, v in key.items()):
+            found = r["tests"][0]
+    return found
+
+
+def device_label(dev: torch.device) -> str:
+    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name(f", {torch.get_num_threads()} torch threads")
+
+
+def fallback_note(mode: str, ran: str, dev: torch.device, said: set) -> None:
+    """Say once per mode when it ran otherwise than named (on a CPU: no CUDA graphs)."""
+    wanted = "graph" if mode != "eager" else "eager"
+    if ran.split("+")[0] != wanted and mode not in said:
+        said.add(mode)
+        print(f"note: mode {mode} ran as '{ran}' on {dev.type}: CUDA graphs need a CUDA device, so the "
+              "trainer fell back to eager steps (this row says nothing about graph replay)", flush=True)
+
+
 # ------------------------------------------------------------------------------------ main
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cells", default="best,wide,deep,tiny", help="cells from roofline.py (all four)")
     p.add_argument("--modes", default="eager,graph,concurrent",
-                   help=f"of {', '.join(MODES)} (eager,graph,concurrent: the fused ones compile every network)")
+                   help=f"of {', '.join(MODES)} (eager,graph,concurrent: the fused ones compile every network); "
+                        "'none' for no speed rows (--accuracy alone)")
     p.add_argument("--batches", default="256,512,1024", help="batch sizes (256,512,1024)")
     p.add_argument("--concurrent", type=int, default=4, help="candidates at once in concurrent mode (4)")
     p.add_argument("--images", type=int, default=20000, help="training images per epoch (20000)")
     p.add_argument("--epochs", type=int, default=3, help="timed epochs after the first (3)")
+    p.add_argument("-C", type=int, default=16, help="channels of the network (16)")
+    p.add_argument("-N", type=int, default=5, help="cells per stage (5)")
     p.add_argument("--accuracy", action="store_true", help="also the 10-epoch CIFAR-10 accuracy check")
     p.add_argument("--acc-epochs", type=int, default=10)
+    p.add_argument("--acc-modes", default="eager,graph,fused,concurrent",
+                   help="modes of the accuracy check (eager,graph,fused,concurrent)")
+    p.add_argument("--acc-concurrent", type=int, default=None,
+                   help="candidates at once in the accuracy check's concurrent mode (default --concurrent)")
     p.add_argument("--cifar-tar", default=str(DEFAULT_TAR))
     p.add_argument("--synthetic", action="store_true", help="random images instead of CIFAR-10")
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (--smoke: 1)")
     p.add_argument("--smoke", action="store_true", help="tiny sizes: proves the script runs (on a CPU)")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "RESULTS.md"))
+    p.add_argument("--rows", default=None, help="also append every measured row to this JSON-lines file")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args(argv)
     args.cells = [c.strip() for c in args.cells.split(",") if c.strip()]
-    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    args.modes = [] if args.modes.strip() == "none" else [m.strip() for m in args.modes.split(",") if m.strip()]
+    args.acc_modes = [m.strip() for m in args.acc_modes.split(",") if m.strip()]
     args.batches = [int(b) for b in args.batches.split(",")]
     known = {name for name, *_ in CELLS}
     if set(args.cells) - known:
         p.error(f"unknown cells {sorted(set(args.cells) - known)}; choose from {sorted(known)}")
     if set(args.modes) - set(MODES):
         p.error(f"unknown modes {sorted(set(args.modes) - set(MODES))}; choose from {MODES}")
+    if set(args.acc_modes) - {"eager", "graph", "fused", "concurrent"}:
+        p.error("--acc-modes: of eager, graph, fused, concurrent")
+    if not args.modes and not args.accuracy:
+        p.error("--modes none measures nothing without --accuracy")
     if args.smoke:
         args.images, args.epochs, args.batches, args.acc_epochs = 512, 1, [64], 1
         args.concurrent = min(args.concurrent, 2)
+        args.threads = args.threads or 1
+    if args.acc_concurrent is None:
+        args.acc_concurrent = args.concurrent
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    NETWORK.update(C=args.C, N=args.N)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dev = resolve_device(args.device)
     if dev.type != "cuda" and not args.smoke:
         print("warning: no CUDA device; the numbers below are CPU numbers and say nothing about a GPU",
               file=sys.stderr)
-    peak_flops, peak_bw = measure_peaks(dev, args.smoke)
-    x, y = make_data(args, "train", args.images)
+    sink = Sink(None if args.no_write else Path(args.out), Path(args.rows) if args.rows else None)
+    # A time limit's SIGTERM: say in the section that it was cut off, then go (threads and all).
+    if threading.current_thread() is threading.main_thread():
+        def on_term(signum, frame) -> None:
+            sink.cut(f"{signal.Signals(signum).name}, the stage's time limit")
+            print(f"\n{signal.Signals(signum).name}: cut off after {sink.written} measured rows", flush=True)
+            os._exit(128 + signum)
+        signal.signal(signal.SIGTERM, on_term)
+    cmd = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:])
+    net = f"NB201 C={args.C} N={args.N}"
+    said: set = set()
+    title = "## Training speed by mode (issue 5)" + (" — smoke run, not a measurement" if args.smoke else "")
+    head = [
+        f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M')} UTC",
+        "- device: " + device_label(dev),
+        f"- torch {torch.__version__}, Python {platform.python_version()}; command: `{cmd}`",
+        "- rows are written as each is measured: a run cut off by its time limit says so at its end",
+    ]
     cells = {name: cell for name, _, cell, _ in CELLS}
-    rows = []
-    for name in args.cells:
-        for bs in args.batches:
-            model_row = analyse(cells[name], name=name, batch=bs)
-            for mode in args.modes:
-                ips, ran, compile_s = speed(cells[name], mode, bs, args, x, y, dev)
-                flops, bytes_ = ips * model_row.train_flops, ips * model_row.train_bytes
-                rows.append((name, bs, mode, ran, ips, flops, bytes_, compile_s))
-                print(f"{name:5s} batch {bs:5d} {mode:16s} ({ran}): {ips:10,.0f} images/s  "
-                      f"MFU {100 * flops / peak_flops:5.1f} %  BW {100 * bytes_ / peak_bw:5.1f} %"
-                      + (f"  cold compile +{compile_s:.1f} s" if compile_s is not None else ""), flush=True)
-    table = ["| cell | batch | mode | step ran as | images/s | model TFLOP/s | MFU | model GB/s | BW util "
-             "| cold compile (s) |",
-             "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name, bs, mode, ran, ips, flops, bytes_, compile_s in rows:
-        label = mode.replace("concurrent", f"concurrent x{args.concurrent}")
-        table.append(f"| {name} | {bs} | {label} | {ran} | {ips:,.0f} | {flops / 1e12:.2f} | "
-                     f"{100 * flops / peak_flops:.1f} % | {bytes_ / 1e9:.0f} | {100 * bytes_ / peak_bw:.1f} % | "
-                     f"{'' if compile_s is None else f'{compile_s:.1f}'} |")
-    acc_lines: list[str] = []
+    n_rows = 0
+    if args.modes:
+        peak_flops, peak_bw = measure_peaks(dev, args.smoke)
+        x, y = make_data(args, "train", args.images)
+        head[1] += (f"; measured peaks: {peak_flops / 1e12:.1f} TFLOP/s ({'bf16' if dev.type == 'cuda' else 'fp32'} "
+                    f"matmul), {peak_bw / 1e9:.0f} GB/s (device copy)")
+        sink.lines(title, "", *head,
+                   f"- data: {'random' if args.synthetic else 'CIFAR-10 JPEG'} 3x32x32, {len(y):,} images per epoch; "
+                   f"images/s in steady state (epochs 2 to {1 + args.epochs} of one run, timed between epoch ends; "
+                   f"concurrent candidates start epoch 2 together); {net}",
+                   "",
+                   "| cell | batch | mode | step ran as | images/s | model TFLOP/s | MFU | model GB/s | BW util "
+                   "| cold compile (s) |",
+                   "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for name in args.cells:
+            for bs in args.batches:
+                model_row = analyse(cells[name], name=name, batch=bs, C=args.C, N=args.N)
+                for mode in args.modes:
+                    ips, ran, compile_s = speed(cells[name], mode, bs, args, x, y, dev)
+                    fallback_note(mode, ran, dev, said)
+                    flops, bytes_ = ips * model_row.train_flops, ips * model_row.train_bytes
+                    print(f"{name:5s} batch {bs:5d} {mode:16s} ({ran}): {ips:10,.0f} images/s  "
+                          f"MFU {100 * flops / peak_flops:5.1f} %  BW {100 * bytes_ / peak_bw:5.1f} %"
+                          + (f"  cold compile +{compile_s:.1f} s" if compile_s is not None else ""), flush=True)
+                    label = mode.replace("concurrent", f"concurrent x{args.concurrent}")
+                    sink.lines(f"| {name} | {bs} | {label} | {ran} | {ips:,.0f} | {flops / 1e12:.2f} | "
+                               f"{100 * flops / peak_flops:.1f} % | {bytes_ / 1e9:.0f} | {100 * bytes_ / peak_bw:.1f} % | "
+                               f"{'' if compile_s is None else f'{compile_s:.1f}'} |")
+                    sink.record(kind="speed", cell=name, C=args.C, N=args.N, batch=bs, mode=mode, ran=ran,
+                                concurrent=args.concurrent if mode.startswith("concurrent") else 1,
+                                images_per_s=ips, mfu=flops / peak_flops, bw_util=bytes_ / peak_bw,
+                                cold_compile_s=compile_s, images=len(y), epochs=args.epochs,
+                                synthetic=args.synthetic, device=device_label(dev), smoke=args.smoke)
+                    n_rows += 1
     if args.accuracy:
         n_train = 512 if args.smoke else 50000
         n_test = 256 if args.smoke else 10000
@@ -276,41 +404,35 @@ def main(argv: list[str] | None = None) -> int:
         vx, vy = make_data(args, "test", n_test)
         best = cells["best"]
         acc_batch = 64 if args.smoke else 512
-        accs = {}
-        for mode in ("eager", "graph", "fused", "concurrent"):
-            k = args.concurrent if mode == "concurrent" else 1
+        k_acc = args.acc_concurrent
+        key = dict(cell="best", C=args.C, N=args.N, batch=acc_batch, epochs=args.acc_epochs,
+                   n_train=len(ty), n_test=len(vy), synthetic=args.synthetic, device=device_label(dev))
+        base = None if "eager" in args.acc_modes else earlier_eager(sink.rows, key)
+        where = ("this run" if "eager" in args.acc_modes else
+                 "an earlier run's rows" if base is not None else "not measured: no eager row in --rows")
+        if not args.modes:
+            sink.lines(title + " — accuracy", "", *head, f"- network: {net}")
+        sink.lines("", f"Accuracy of the best cell after {args.acc_epochs} epochs (batch {acc_batch}, seed 0; "
+                   f"concurrent: {k_acc} candidates, seeds 0..{k_acc - 1}), trained on {len(ty):,} and tested on "
+                   f"{len(vy):,} {'random' if args.synthetic else 'CIFAR-10'} images; eager's accuracy: {where}:", "",
+                   "| mode | step ran as | test accuracy | vs eager (points) | wall s |",
+                   "| --- | --- | ---: | ---: | ---: |")
+        for mode in args.acc_modes:
+            k = k_acc if mode == "concurrent" else 1
             wall, results, _ = train_once(best, mode, acc_batch, args.acc_epochs, tx, ty, dev, k, seed=0)
             tests = [evaluate(r.model, vx, vy, num_classes=10, device=dev)["accuracy"] for r in results]
             ran = results[0].step_mode + ("+fused" if results[0].fused else "")
-            accs[mode] = (ran, tests)
+            fallback_note(mode, ran, dev, said)
+            if mode == "eager":
+                base = tests[0]
             print(f"accuracy {mode} ({ran}): {', '.join(f'{a:.4f}' for a in tests)} ({wall:.1f} s)", flush=True)
-        base = accs["eager"][1][0]
-        acc_lines = ["", f"Accuracy of the best cell after {args.acc_epochs} epochs (batch {acc_batch}, seed 0; "
-                     f"concurrent: {args.concurrent} candidates, seeds 0..{args.concurrent - 1}), "
-                     f"trained on {len(ty):,} and tested on {len(vy):,} images:", "",
-                     "| mode | step ran as | test accuracy | vs eager (points) |", "| --- | --- | ---: | ---: |"]
-        for mode, (ran, tests) in accs.items():
-            acc_lines.append(f"| {mode} | {ran} | {', '.join(f'{100 * a:.2f} %' for a in tests)} | "
-                             f"{100 * (tests[0] - base):+.2f} (seed 0) |")
-    print("\n".join(table + acc_lines))
-    device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name()
-    cmd = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:])
-    section = "\n".join([
-        "## Training speed by mode (issue 5)" + (" — smoke run, not a measurement" if args.smoke else ""),
-        "",
-        f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M')} UTC",
-        f"- device: {device_name}; measured peaks: {peak_flops / 1e12:.1f} TFLOP/s "
-        f"({'bf16' if dev.type == 'cuda' else 'fp32'} matmul), {peak_bw / 1e9:.0f} GB/s (device copy)",
-        f"- torch {torch.__version__}, Python {platform.python_version()}; command: `{cmd}`",
-        f"- data: {'random' if args.synthetic else 'CIFAR-10 JPEG'} 3x32x32, {len(y):,} images per epoch; "
-        f"images/s in steady state (epochs 2 to {1 + args.epochs} of one run, timed between epoch ends; "
-        f"concurrent candidates start epoch 2 together); NB201 C=16 N=5",
-        "",
-        *table, *acc_lines,
-    ])
-    if not args.no_write:
-        append_results(Path(args.out), section)
-        print(f"\nappended to {args.out}")
+            vs = f"{100 * (tests[0] - base):+.2f} (seed 0)" if base is not None else "-"
+            sink.lines(f"| {mode} | {ran} | {', '.join(f'{100 * a:.2f} %' for a in tests)} | {vs} | {wall:.0f} |")
+            sink.record(kind="accuracy", mode=mode, ran=ran, tests=tests, wall_s=wall, concurrent=k,
+                        smoke=args.smoke, **key)
+            n_rows += 1
+    if sink.out is not None:
+        print(f"\nappended {n_rows} rows to {sink.out}" + (f" and {sink.rows}" if sink.rows else ""))
     return 0
 
 
