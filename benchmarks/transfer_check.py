@@ -18,6 +18,12 @@ final training of the best cell is off unless ``--final-epochs`` is given (it do
 rho). On the shared compact CSV the benchmark's ranking is by test accuracy: labelled "test
 oracle".
 
+While a mode runs, a watcher reads its study every few seconds and prints one line per cell as it
+finishes (status, validation accuracy, epochs, device seconds); with ``--progress-file`` it also
+rewrites that file (a Markdown table of the cells finished so far), so that a run cut off by a time
+limit still shows what it trained. ``--keep-runs`` keeps the run directories: run again, it resumes
+where it stopped.
+
 Examples::
 
     python benchmarks/transfer_check.py                                  # issue 3: k=12, full data, GPU
@@ -33,6 +39,7 @@ import platform
 import shlex
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -48,6 +55,7 @@ from _report import append_results, cpu_name  # noqa: E402
 
 from budgetnas.bench import load_nb201  # noqa: E402
 from budgetnas.search import SearchConfig  # noqa: E402
+from budgetnas.search.records import TrialView  # noqa: E402
 from budgetnas.search.transfer import TransferReport, finetune_from_bench  # noqa: E402
 from budgetnas.train import resolve_device  # noqa: E402
 
@@ -85,6 +93,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrent", type=int, default=1, help="cells trained at once (1; 0: auto)")
     p.add_argument("--smoke", action="store_true", help="k=4, C=4 N=1, 1 epoch, 2%% of the data, 8 px")
     p.add_argument("--keep-runs", default=None, help="keep the run directories under this folder")
+    p.add_argument("--progress-file", default=None,
+                   help="rewrite this Markdown file with every cell trained so far, as each finishes")
+    p.add_argument("--poll", type=float, default=5.0, help="seconds between the watcher's looks (5)")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "RESULTS.md"))
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args(argv)
@@ -98,7 +109,67 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run_mode(args: argparse.Namespace, mode: str, table, root: Path) -> Outcome:
+class CellWatcher:
+    """Reads a mode's study every ``poll`` seconds, from its own thread, while the search trains:
+    one printed line per cell as it finishes, and the cells so far in ``progress_file`` (shared by
+    the modes: ``done`` holds the earlier modes' lines)."""
+
+    FINISHED = ("complete", "cached", "pruned", "failed")
+
+    def __init__(self, mode: str, run_dir: Path, metric: str, progress_file: Path | None, done: list[str],
+                 poll: float) -> None:
+        self.mode, self.run_dir, self.metric, self.file, self.done = mode, run_dir, metric, progress_file, done
+        self.poll, self.seen, self.study, self.t0 = poll, set(), None, time.perf_counter()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name=f"watch-{mode}", daemon=True)
+
+    def __enter__(self) -> "CellWatcher":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        self.look()  # the last cells, read after the search has stopped writing
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.poll):
+            try:
+                self.look()
+            except Exception as e:  # (a locked or half-made database: look again later)
+                print(f"  [{self.mode}] watcher: {type(e).__name__}: {e}", flush=True)
+
+    def look(self) -> None:
+        if self.study is None:
+            if not (self.run_dir / "study.db").exists():
+                return
+            from budgetnas.search.study import open_study
+
+            self.study = open_study(self.run_dir)
+        new = []
+        for t in self.study.get_trials(deepcopy=False):
+            v = TrialView.of(t)
+            if v.status in self.FINISHED and t.number not in self.seen:
+                self.seen.add(t.number)
+                new.append(v)
+        for i, v in enumerate(new, start=len(self.seen) - len(new) + 1):
+            acc = v.metrics.get(self.metric)
+            line = (f"| {self.mode} | {v.number} | {v.status} | `{v.arch.replace('|', chr(92) + '|')}` | "
+                    f"{'-' if acc is None else f'{acc:.4f}'} | {v.epochs} | {v.device_seconds:.1f} | "
+                    f"{time.perf_counter() - self.t0:.0f} |")
+            self.done.append(line)
+            print(f"  [{self.mode}] cell {i} (trial {v.number}) {v.status}: {self.metric} "
+                  f"{'-' if acc is None else f'{acc:.4f}'} after {v.epochs} epochs, {v.device_seconds:.1f} device-s, "
+                  f"{time.perf_counter() - self.t0:.0f} s into the mode: {v.arch}", flush=True)
+        if new and self.file is not None:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            self.file.write_text(
+                "# Transfer check: cells trained so far (rewritten as each finishes)\n\n"
+                f"| mode | trial | status | cell | val {self.metric} | epochs | device-s | s into the mode |\n"
+                "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: |\n" + "".join(line + "\n" for line in self.done))
+
+
+def run_mode(args: argparse.Namespace, mode: str, table, root: Path, done: list[str] | None = None) -> Outcome:
     config = SearchConfig(
         data=args.data, data_root=args.data_root, run_dir=str(root / f"transfer-{mode}"), C=args.C, N=args.N,
         final_C=args.C, final_N=args.N, epochs=args.epochs, subset=args.subset,
@@ -107,9 +178,11 @@ def run_mode(args: argparse.Namespace, mode: str, table, root: Path) -> Outcome:
         concurrent=args.concurrent, max_trials=args.k, strategy="random",
     )
     t0 = time.perf_counter()
-    report = finetune_from_bench(config, table, k=args.k, dataset=args.bench_dataset,
-                                 max_params=args.max_params if mode == "top-k" else None,
-                                 reverse=mode == "reverse", progress=False)
+    progress = Path(args.progress_file) if args.progress_file else None
+    with CellWatcher(mode, Path(config.run_dir), config.metric, progress, [] if done is None else done, args.poll):
+        report = finetune_from_bench(config, table, k=args.k, dataset=args.bench_dataset,
+                                     max_params=args.max_params if mode == "top-k" else None,
+                                     reverse=mode == "reverse", progress=False)
     return Outcome(mode, report, time.perf_counter() - t0)
 
 
@@ -153,9 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     table = load_nb201(args.table)
     with tempfile.TemporaryDirectory(prefix="transfer-") as tmp:
         root = Path(args.keep_runs) if args.keep_runs else Path(tmp)
-        outcomes = []
+        outcomes, done = [], []
         for mode in args.modes:
-            o = run_mode(args, mode, table, root)
+            print(f"{mode}: training {args.k} cells at C={args.C} N={args.N}, {args.epochs} epochs, "
+                  f"{args.subset:g} of the data, in {root / f'transfer-{mode}'}", flush=True)
+            o = run_mode(args, mode, table, root, done)
             print(f"{mode}: rho {o.report.rho:.3f} ({o.wall_s:.0f} s)\n{o.report.table()}\n", flush=True)
             outcomes.append(o)
     text = section(args, outcomes, dev)
