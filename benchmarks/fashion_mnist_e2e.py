@@ -369,7 +369,8 @@ def mean_std(values: list[float]) -> str:
 
 def device_caveat(rows: list[dict[str, Any]]) -> str:
     """What the met column must add about the device: the targets name one H100. The GPU machine
-    lent to this project is an H200: the same chip's compute with 1.4x the memory bandwidth (4.8
+    lent to this project is by default one H100 (device kind nvidia-h100-x1), but a call that
+    names no kind may land on an H200: the same chip's compute with 1.4x the memory bandwidth (4.8
     vs 3.35 TB/s), which these memory- and launch-bound networks can use, so a result there is
     labelled as such rather than passed off as the H100's."""
     devices = {r["device"] for r in rows}
