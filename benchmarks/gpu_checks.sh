@@ -57,6 +57,8 @@
 # Here, on a CPU, to prove a pack's wiring (tiny settings, the pack's own stages and modes, results
 # to a temporary folder; on a CPU the graph modes train eagerly and say so):
 #   SMOKE=1 bash benchmarks/gpu_checks.sh core
+# (PYTHON=path/to/python picks the interpreter, python3 by default; OUT=folder keeps the results;
+# SHARED_DATA=folder holds the CIFAR-10 tarball and NB201 table where .data/ does not.)
 set -u
 cd "$(dirname "$0")/.."
 
