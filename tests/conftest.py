@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,28 @@ SHARED = REPO.parent / "shared"
 NB201_CSV = SHARED / "data" / "nb201" / "nats_tss_200ep_test.csv"
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(autouse=True)
+def _no_search_process_outlives_its_test(monkeypatch: pytest.MonkeyPatch):
+    """A `budgetnas` process a test started and did not end (the test failed before it killed or
+    waited for it) is killed when the test ends: left running, one such search took a CPU core
+    from every later test, and on a 2-core machine their timing tests failed in a cascade."""
+    started: list[subprocess.Popen] = []
+    real = subprocess.Popen
+
+    class Tracked(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            if "budgetnas" in " ".join(map(str, self.args if isinstance(self.args, (list, tuple)) else [self.args])):
+                started.append(self)
+
+    monkeypatch.setattr(subprocess, "Popen", Tracked)
+    yield
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
