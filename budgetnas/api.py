@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from budgetnas.data import DataSplits, ImageData, as_images, from_arrays, to_tensor
-from budgetnas.data._arrays import _label_values, _to_numpy, check_same_scale
+from budgetnas.data._arrays import _label_values, _to_numpy, check_same_scale, encode_labels
 from budgetnas.errors import BudgetNASError, ConfigError, DataError, first_line
 from budgetnas.search import Search, SearchConfig, SearchResult
 from budgetnas.spaces import create_space
@@ -93,7 +93,7 @@ class TrainedModel:
         if not isinstance(artifact, dict) or artifact.get("format") != "budgetnas-model":
             raise DataError(f"{p} is not a budgetnas model file; give a run directory or its best/model.pt")
         model = cls(artifact, device=device)
-        model.source = p
+        model.source = p.resolve()  # (absolute: a later chdir must not move the file it guards)
         return model
 
     def input_spec(self) -> dict[str, Any]:
@@ -125,10 +125,14 @@ class TrainedModel:
         """Raw images -> the normalised tensor the network takes: the training's resolution
         policy and statistics. Images of another size than the training images are resized the
         same way (a warning says so, since a changed aspect ratio distorts them)."""
+        pixels = _pil_as_arrays(x, self.in_channels)
+        if pixels is not x:  # (Pillow's arrays are channels-last, whatever layout arrays had in fit)
+            channels_last = True
         with warnings.catch_warnings():
-            if self.pixel_range is not None:  # (its range is checked against the training images' below)
+            if self.pixel_range is not None and _within(pixels, self.pixel_range):
+                # (a float range the training images had too: nothing to warn of, on every call)
                 warnings.filterwarnings("ignore", message="float images range from", category=UserWarning)
-            images = as_images(_pil_as_arrays(x, self.in_channels), channels_last=channels_last)
+            images = as_images(pixels, channels_last=channels_last)
         if images.shape[1] != self.in_channels:
             shape = tuple(getattr(_to_numpy(x), "shape", ()))
             hint = ""
@@ -177,9 +181,14 @@ class TrainedModel:
         normalisation alone does not show (measured: such a model scored chance, with no warning)."""
         if self.pixel_range is None or not images.size:
             return False
-        seen = float(images.max()) / (255.0 if images.dtype == np.uint8 else 1.0)
+        integer = images.dtype == np.uint8
+        seen = float(images.max()) / (255.0 if integer else 1.0)
         trained = self.pixel_range[1]
-        if seen <= 0 or trained <= 0 or 1 / SCALE_GAP < seen / trained < SCALE_GAP:
+        # Only where the input can be on another scale: integer pixels to a model of 0..255 floats,
+        # or 0..255 floats to a model of [0, 1] pixels (dark images of the training's kind are fine).
+        other_kind = (integer and trained > FLOAT_PIXELS_ABOVE) or (not integer and trained <= FLOAT_PIXELS_ABOVE
+                                                                     and seen > FLOAT_PIXELS_ABOVE)
+        if seen <= 0 or trained <= 0 or not other_kind or 1 / SCALE_GAP < seen / trained < SCALE_GAP:
             return False
         if trained > FLOAT_PIXELS_ABOVE:
             advice = (f"the model was trained on float pixels as they were given, up to {trained:g}: give these "
@@ -222,8 +231,10 @@ class TrainedModel:
         """Save the model: ``torchscript`` (the traced network, taking normalised images, with
         :meth:`input_spec` inside as ``budgetnas.json``), ``onnx`` (the same network, with the
         spec as the metadata key ``budgetnas.json``) or ``state`` (weights and preprocessing,
-        loadable with :func:`load_model`). Without ``format``: ``onnx`` for a path ending in
-        ``.onnx``, else ``torchscript``. The file is written
+        loadable with :func:`load_model`). Without ``format``, the name says: ``.onnx`` onnx,
+        ``.ts``/``.pt``/``.pth`` torchscript (another name needs a format, and a name saying another
+        format than the one given is refused). It never writes over the file the model was loaded
+        from. The file is written
         whole or not at all: an existing file at ``path`` is replaced only by a finished export.
 
         Example::
@@ -417,10 +428,8 @@ class ImageClassifier:
             y = np.searchsorted(self._labels, y)
         layout = self._layout(channels_last)
         tx = model.preprocess(x, channels_last=layout)  # (the images as given: its checks and warnings see them)
-        with warnings.catch_warnings():  # (what from_arrays warns of the images, preprocess said once)
-            warnings.simplefilter("ignore")
-            data = from_arrays(x, y, classes=tuple(model.classes), name="eval", channels_last=layout)
-        return _evaluate(model.model, tx, torch.tensor(data.labels, dtype=torch.int64), num_classes=len(model.classes),
+        labels, _ = encode_labels(y, n=len(tx), classes=tuple(model.classes))  # (the images are read once)
+        return _evaluate(model.model, tx, torch.tensor(labels, dtype=torch.int64), num_classes=len(model.classes),
                          device=model.device)
 
     def export(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
@@ -525,6 +534,21 @@ def _other_kind_of_file(path: Path) -> str | None:
     if not head:
         return "empty"
     return "not a PyTorch file (it starts with neither a zip archive's nor a pickle's bytes)"
+
+
+def _within(x: Any, pixel_range: tuple[float, float]) -> bool:
+    """Whether float images ``x`` lie in the range the training images had (with 1 % slack): then
+    from_arrays' warning that floats outside [0, 1] are read as they are is no news. Negative
+    pixels to a model trained on none (already normalised images, say) are not."""
+    arr = _to_numpy(x)
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f" or not arr.size:
+        return True
+    lo, hi = pixel_range
+    low = float(np.nanmin(arr))
+    if lo >= 0 > low:  # (negative pixels, where the training images had none)
+        return False
+    slack = 0.01 * max(hi - lo, 1e-12)
+    return bool(low >= lo - slack and np.nanmax(arr) <= hi + slack)
 
 
 def _distorts(size: tuple[int, int], trained: tuple[int, int], resolution: int) -> bool:

@@ -375,8 +375,8 @@ def _print_forecast(f: dict[str, Any], config: Any, what: str = "trial") -> int:
               + (f"{seconds_text(fin['cheapest'])} (cheapest) to {seconds_text(fin['costliest'])} (costliest)"
                  if fin["cheapest"] != fin["costliest"] else "the same for each"))
     if f.get("final_compile_seconds"):
-        print(f"  each includes {seconds_text(f['final_compile_seconds'])} of compiling the final network "
-              "(--fuse), timed on its costliest cell")
+        print(f"  each includes compiling the final network (--fuse): {seconds_text(f['final_compile_seconds'])} "
+              "timed on its costliest cell, plus the forecasts' 10 % margin")
     if done["trials"] and f["final_training_reserved"] != fin["average"]:
         reserved = f["final_training_reserved"]
         print("reserved for the best cell so far: " + (f"its final training, {seconds_text(reserved)}" if reserved

@@ -137,6 +137,7 @@ def test_exports_loads_and_predictions_say_what_is_wrong(tmp_path: Path, digits)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.predict(x[:20])
+        model.predict(x[:20] // 28)  # dark uint8 images (0..9) to a uint8 model: no "wrong scale" (a review)
     with pytest.warns(UserWarning, match="the predictions would be made on the wrong scale"):
         model.predict(x[:20].astype(np.float32))  # 0..255 floats: read as they are, not / 255
     # (a model saved before it kept its pixel range falls back on the normalised mean's shift)
@@ -288,6 +289,8 @@ def test_prediction_inputs_users_pass(tmp_path: Path, digits) -> None:
     assert (clf.predict(rgba) == want).all() and (clf.predict([rgba[0], *rgba[1:]]) == want).all()
     assert (clf.predict([rgba[0], Image.fromarray(rgb[301]), Image.fromarray(rgb[302]).convert("L")]) == want).all()
     assert clf.predict(rgba[0]).tolist() == want[:1].tolist()
+    got = clf.evaluate([rgba[0], Image.fromarray(rgb[301]), Image.fromarray(rgb[302]).convert("L")], y[300:303])
+    assert got["accuracy"] == pytest.approx(np.mean(want == y[300:303]))   # (evaluate read them as from_arrays)
     assert clf.predict(rgb[:0]).shape == (0,) and clf.predict_proba([]).shape == (0, 10)
     with pytest.raises(DataError, match=r"ragged nested list"):
         clf.predict([[[0, 0], [0]]])  # (rows of 2 and 1 pixels)
@@ -330,6 +333,10 @@ def test_channels_first_fit_is_remembered_by_predict_and_evaluate(tmp_path: Path
     clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=1, **FAST)
     clf.fit(chw[:200], y[:200], channels_last=False)
     assert (clf.predict(chw[200:210]) == clf.predict(chw[200:210].transpose(0, 2, 3, 1), channels_last=True)).all()
+    from PIL import Image  # (Pillow's images are channels-last whatever fit read: a review, 2026-12-06)
+
+    pil = [Image.fromarray(np.ascontiguousarray(a.transpose(1, 2, 0))) for a in chw[200:210]]
+    assert (clf.predict(pil) == clf.predict(chw[200:210])).all()
     assert clf.evaluate(chw[200:260], y[200:260])["accuracy"] >= 0
 
 
@@ -397,12 +404,30 @@ def test_a_model_knows_its_pixel_scale_its_file_and_its_export_formats(tmp_path:
         want = clf.predict(x[300:340].astype(np.float32))
     with pytest.warns(UserWarning, match=r"reach 1 as read .* reached 255, 255x less.*as x.astype\(np.float32\)"):
         clf.predict(x[300:340])
+    # (a review, 2026-12-06) Images already normalised (-1..1) still warn, as before pixel ranges were
+    # kept; dark images of the training's own kind do not.
+    with pytest.warns(UserWarning, match="float images range from -1 to 1"):
+        clf.predict(x[300:340].astype(np.float32) / 127.5 - 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.predict((x[300:340] // 28).astype(np.float32))          # 0..9 floats: dark, the same kind
     # The export never replaces the file the model came from; the run's model still loads.
     src = tmp_path / "run" / "best" / "model.pt"
     loaded = load_model(tmp_path / "run")
     before, names = src.read_bytes(), loaded.predict(x[300:340].astype(np.float32))
     with pytest.raises(ConfigError, match="the model file this model was loaded from"):
         loaded.export(src)
+    import os
+
+    here = os.getcwd()
+    try:  # loaded by a relative path, exported after a change of directory (a review, 2026-12-06)
+        os.chdir(tmp_path)
+        relative = load_model("run")
+        os.chdir(tmp_path / "run")
+        with pytest.raises(ConfigError, match="the model file this model was loaded from"):
+            relative.export(src)
+    finally:
+        os.chdir(here)
     assert src.read_bytes() == before and (load_model(tmp_path / "run").predict(x[300:340].astype(np.float32)) == names).all()
     assert (names.astype(int) == want).all()
     # A name's suffix and the format agree, or the export says so.

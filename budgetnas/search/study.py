@@ -2333,23 +2333,26 @@ class DeviceShare:
     """A fair-share clock for candidates that train at the same time on one device.
 
     Each candidate enters with a weight, its forecast device seconds (what it would cost alone);
-    while candidates of weights w_1..w_n are in it, candidate i's clock (:meth:`now` with its
-    weight) advances at w_i / (w_1 + ... + w_n) of real time. The seconds the candidates measure
-    add up to the time the device was busy, so the ledger charges a GPU-second once, and each pays
-    in proportion to the work it brought: with equal shares a cheap cell beside a costly one was
-    billed half the time, the cost model fit on those bills learned a flatter cost than the cells
-    have, and its forecasts erred both ways.
+    while candidates of weights w_1..w_n are in it, candidate i's clock (:meth:`now`, in its own
+    thread) advances at w_i / (w_1 + ... + w_n) of real time, and not at all while it is out (its
+    model being built, say). The seconds the candidates measure add up to the time the device was
+    busy, so the ledger charges a GPU-second once, and each pays in proportion to the work it
+    brought: with equal shares a cheap cell beside a costly one was billed half the time, the cost
+    model fit on those bills learned a flatter cost than the cells have, and its forecasts erred
+    both ways.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._weight = 0.0  # the weights of the candidates in it
+        self._count = 0  # candidates in it (their weights' sum is exactly 0 when none is: no float rest)
+        self._weight = 0.0
         self._virtual = 0.0  # seconds per unit of weight, since the start
         self._last = time.perf_counter()
+        self._mine = threading.local()  # per candidate thread: its weight, where it entered, its total
 
     def _advance(self) -> None:
         now = time.perf_counter()
-        if self._weight > 0:
+        if self._count:
             self._virtual += (now - self._last) / self._weight
         self._last = now
 
@@ -2357,22 +2360,40 @@ class DeviceShare:
     def _checked(weight: float) -> float:
         return float(weight) if math.isfinite(weight) and weight > 0 else 1.0
 
+    def _state(self) -> Any:
+        mine = self._mine
+        if not hasattr(mine, "total"):
+            mine.total, mine.weight, mine.entered = 0.0, 1.0, None
+        return mine
+
     def enter(self, weight: float = 1.0) -> None:
         with self._lock:
             self._advance()
-            self._weight += self._checked(weight)
+            mine = self._state()
+            mine.weight, mine.entered = self._checked(weight), self._virtual
+            self._count += 1
+            self._weight += mine.weight
 
     def exit(self, weight: float = 1.0) -> None:
         with self._lock:
             self._advance()
-            self._weight = max(0.0, self._weight - self._checked(weight))
+            mine = self._state()
+            if mine.entered is not None:
+                mine.total += mine.weight * (self._virtual - mine.entered)
+                mine.entered = None
+            self._count = max(0, self._count - 1)
+            # (the sum of float weights entered and left leaves a rest like 2e-16, which divided the
+            # next idle interval into 10^12 "seconds": a review, 2026-12-06)
+            self._weight = max(0.0, self._weight - mine.weight) if self._count else 0.0
 
     def now(self, weight: float = 1.0) -> float:
-        """The clock of a candidate of ``weight``: its differences over a time it was in are its
-        share of the device then."""
+        """This thread's clock: the device seconds its candidate was charged, in it or not now.
+        (``weight`` is the one it entered with; kept for callers' symmetry.)"""
         with self._lock:
             self._advance()
-            return self._virtual * self._checked(weight)
+            mine = self._state()
+            inside = mine.weight * (self._virtual - mine.entered) if mine.entered is not None else 0.0
+            return mine.total + inside
 
 
 @dataclass
