@@ -243,11 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "data with the normal budget, ledger and resume, report your ranking beside "
                                    "the benchmark's with Spearman's rho, and retrain and test the best. "
                                    "--reverse samples k cells across the benchmark's whole range instead. "
-                                   "The search options apply as to a search, but for --strategy: the cells come "
-                                   "from the benchmark (--objective ranks them on your data; --pruner stops "
-                                   "weak ones early).",
+                                   "The search options apply as to a search, but for --strategy, unused: the "
+                                   "cells come from the benchmark (--objective ranks them on your data; --pruner "
+                                   "stops weak ones early).",
                        parents=[s], add_help=False, conflict_handler="resolve")
-    f.add_argument("--strategy", default="tpe", help=argparse.SUPPRESS)  # (nothing to propose: see above)
     f.add_argument("--from-bench", dest="table", metavar="TABLE", default=None,
                    help="benchmark file (the compact CSV or official files; default $BUDGETNAS_NB201)")
     f.add_argument("--k", type=int, default=12, help="how many cells to train (12)")

@@ -38,6 +38,8 @@ def test_help_is_complete() -> None:
 
     args = build_parser().parse_args(["search", "--data", "digits", "--max-trials", "1"])
     assert args.dry_run is False and args.max_trials == 1
+    # (nor may finetune re-declare --strategy: that took it from `search`, a review's fix, 2026-12-06)
+    assert build_parser().parse_args(["search", "--data", "digits", "--strategy", "rea"]).strategy == "rea"
 
 
 def test_search_then_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
