@@ -311,8 +311,10 @@ class Search:
                 self.config.data, root=self.config.data_root,
                 channels_last=False if self.config.channels_first else None,
                 max_side=_read_box(self.config.resolution))
-            self.prepared = prepare(splits, self._with_run_hflip(), data_name=self._data_name,
-                                    device_type=self.device.type, shrink_val=self._run_shrinks_val())
+            # (what an existing run resolved before, read once: only settings left to the data need it)
+            stored = self._stored_attrs() if self.config.hflip is None or self.config.subset < 1 else {}
+            self.prepared = prepare(splits, self._with_run_hflip(stored), data_name=self._data_name,
+                                    device_type=self.device.type, shrink_val=self._run_shrinks_val(stored))
             p = self.prepared
             if hasattr(self.space, "check_resolution"):
                 self.space.check_resolution(p.search_resolution)
@@ -322,30 +324,30 @@ class Search:
                                             fuse=self.config.fuse == "all")
         return self.prepared
 
-    def _with_run_hflip(self) -> SearchConfig:
-        """The settings, with the flip the run resolved before where it is left to the data: which
-        data flips was decided differently before 2026-12-06 (by how --data was spelled), and a
-        run's trials must all train the same way."""
+    def _stored_attrs(self) -> dict[str, Any]:
+        """The existing run's study attributes: {} for a new run, or one unreadable here (the
+        run's own checks say why, later)."""
+        try:
+            existing = self._existing_study()
+        except BudgetNASError:
+            return {}
+        return existing.user_attrs if existing is not None else {}
+
+    def _with_run_hflip(self, attrs: dict[str, Any]) -> SearchConfig:
+        """The settings, with the flip the run (study attributes ``attrs``) resolved before where
+        it is left to the data: which data flips was decided differently before 2026-12-06 (by how
+        --data was spelled), and a run's trials must all train the same way."""
         if self.config.hflip is not None:
             return self.config
-        try:
-            existing = self._existing_study()
-        except BudgetNASError:
-            return self.config
-        stored = ((existing.user_attrs.get("fingerprint_fields") or {}) if existing is not None else {}).get("hflip")
+        stored = (attrs.get("fingerprint_fields") or {}).get("hflip")
         return self.config if stored is None else replace(self.config, hflip=bool(stored))
 
-    def _run_shrinks_val(self) -> bool:
+    def _run_shrinks_val(self, attrs: dict[str, Any]) -> bool:
         """Whether the search scores a subset of the validation images under --subset: yes, unless
-        the run began before it did (its settings were fingerprinted without ``search_val_images``
-        while on a subset), whose trials must all be scored alike."""
+        the run (study attributes ``attrs``) began before it did (its settings were fingerprinted
+        without ``search_val_images`` while on a subset), whose trials must all be scored alike."""
         if self.config.subset >= 1:
             return True
-        try:
-            existing = self._existing_study()
-        except BudgetNASError:
-            return True
-        attrs = existing.user_attrs if existing is not None else {}
         if "fingerprint" not in attrs:
             return True
         fields = attrs.get("fingerprint_fields") or {}

@@ -66,7 +66,7 @@ def test_a_run_begun_scoring_its_whole_validation_split_resumes_doing_so(tmp_pat
     big = _corners(1_000)
     cfg = _cfg(tmp_path, subset=0.1)
     with monkeypatch.context() as m:
-        m.setattr(Search, "_run_shrinks_val", lambda self: False)
+        m.setattr(Search, "_run_shrinks_val", lambda self, attrs: False)
         first = Search(cfg, data=big, data_name="corners", progress=False)
         result = first.run()
     assert len(first.prepared.val_y) == len(first.prepared.val) and result.spent.trials == 1
