@@ -451,21 +451,7 @@ class Search:
             y = torch.randint(0, p.num_classes, (bs * m,))
 
             def one() -> float:
-                model = seeded_build(lambda: space.build(arch, in_channels=p.in_channels,
-                                                         num_classes=p.num_classes), 0)
-                t0 = time.perf_counter()
-                try:
-                    return train(model, x, y, None, None, cfg, num_classes=p.num_classes, device=self.device,
-                                 should_stop=self._stop_requested if stoppable else None).device_seconds
-                except TrialFailed as e:
-                    # A probe times steps on random inputs: a loss that diverges there (a huge --lr)
-                    # is for the trials to meet and record as failures, not a reason to stop the
-                    # search before any trial (a rerun failed the same way each time).
-                    if "diverged" not in str(e):
-                        raise
-                    if self.device.type == "cuda":
-                        torch.cuda.synchronize(self.device)
-                    return time.perf_counter() - t0
+                return self._timed_training(arch, space, x, y, cfg, stoppable)
             seconds.append(one() if k == 1 else self._wall_of_together(one, k))
         per_step = (seconds[1] - seconds[0]) / (steps[1] - steps[0])
         if per_step <= 0:  # timer noise on a very fast step: fall back to the plain average
@@ -486,23 +472,31 @@ class Search:
         bs = self.train_config.resolved_batch_size(n, self.device.type)
         x = torch.randn(bs * 2, p.in_channels, p.resolution, p.resolution)
         y = torch.randint(0, p.num_classes, (bs * 2,))
-        took = []
-        for fuse in (False, True):
-            cfg = TrainConfig(epochs=1, batch_size=bs, lr=self.config.lr, warmup_epochs=0,
-                              step_mode=self.config.step_mode, fuse=fuse)
-            model = seeded_build(lambda: self.final_space.build(arch, in_channels=p.in_channels,
-                                                                num_classes=p.num_classes), 0)
-            t0 = time.perf_counter()
-            try:
-                train(model, x, y, None, None, cfg, num_classes=p.num_classes, device=self.device,
-                      should_stop=self._stop_requested)
-            except TrialFailed as e:  # (diverged on random inputs: timed all the same, as in _probe)
-                if "diverged" not in str(e):
-                    raise
+        took = [self._timed_training(arch, self.final_space, x, y,
+                                     TrainConfig(epochs=1, batch_size=bs, lr=self.config.lr, warmup_epochs=0,
+                                                 step_mode=self.config.step_mode, fuse=fuse), stoppable=True)
+                for fuse in (False, True)]
+        return max(0.0, took[1] - took[0])
+
+    def _timed_training(self, arch: Any, space: BaseSpace, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
+                        stoppable: bool) -> float:
+        """Device seconds of training ``arch`` (built afresh, seeded) on ``x, y`` under ``cfg``, as
+        the probes time it. A loss that diverges on these random inputs (a huge --lr) is timed all
+        the same: it is for the trials to meet and record as failures, not a reason to stop the
+        search before any trial (a rerun failed the same way each time). ``stoppable``: a stop
+        request interrupts it with :class:`Preempted`."""
+        p = self._load()
+        model = seeded_build(lambda: space.build(arch, in_channels=p.in_channels, num_classes=p.num_classes), 0)
+        t0 = time.perf_counter()
+        try:
+            return train(model, x, y, None, None, cfg, num_classes=p.num_classes, device=self.device,
+                         should_stop=self._stop_requested if stoppable else None).device_seconds
+        except TrialFailed as e:
+            if "diverged" not in str(e):
+                raise
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
-            took.append(time.perf_counter() - t0)
-        return max(0.0, took[1] - took[0])
+            return time.perf_counter() - t0
 
     def _time_validation(self, arch: Any, p: Prepared) -> float:
         """Seconds one validation pass of an (untrained) ``arch`` takes on the search's validation
