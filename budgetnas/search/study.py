@@ -1734,7 +1734,7 @@ class Search:
         paid_before_retry = 0.0
         retried_at: int | None = None
         n = len(p.search_train_y)
-        clock = (lambda: share.now(share_weight)) if share is not None else time.perf_counter
+        clock = share.now if share is not None else time.perf_counter
         attempt_start = [clock()]
         # (``allowed`` is of this trial's own device time, or of wall time among concurrent ones)
         deadline_clock = time.perf_counter if share is not None else clock
@@ -1883,7 +1883,7 @@ class Search:
             with stream:
                 yield
         finally:
-            share.exit(weight)
+            share.exit()
 
     def _prune_checkpoints(self, study: optuna.Study, trials: list[Any]) -> None:
         """Keep the checkpoints of the best few finished trials (and of unfinished ones) only."""
@@ -2370,7 +2370,7 @@ class DeviceShare:
             self._count += 1
             self._weight += mine.weight
 
-    def exit(self, weight: float = 1.0) -> None:
+    def exit(self) -> None:
         with self._lock:
             self._advance()
             mine = self._state()
@@ -2382,9 +2382,9 @@ class DeviceShare:
             # next idle interval into 10^12 "seconds": a review, 2026-12-06)
             self._weight = max(0.0, self._weight - mine.weight) if self._count else 0.0
 
-    def now(self, weight: float = 1.0) -> float:
-        """This thread's clock: the device seconds its candidate was charged, in it or not now.
-        (``weight`` is the one it entered with; kept for callers' symmetry.)"""
+    def now(self) -> float:
+        """This thread's clock: the device seconds its candidate was charged (at the weight it
+        entered with), in it or not now."""
         with self._lock:
             self._advance()
             mine = self._state()

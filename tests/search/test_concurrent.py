@@ -39,10 +39,10 @@ def _hold_at_once(weights: dict[str, float], seconds: float = 0.6) -> tuple[dict
     def hold(name: str) -> None:
         ready.wait()
         share.enter(weights[name])
-        t0 = share.now(weights[name])
+        t0 = share.now()
         time.sleep(seconds)
-        marks[name] = share.now(weights[name]) - t0
-        share.exit(weights[name])
+        marks[name] = share.now() - t0
+        share.exit()
 
     threads = [threading.Thread(target=hold, args=(n,)) for n in weights]
     wall = time.perf_counter()
@@ -76,22 +76,22 @@ def test_the_fair_share_clock_bills_each_candidate_by_the_work_it_brings() -> No
     def overlap(w: float) -> None:
         share.enter(w)
         inside.wait()   # (both in at once, then out: 0.1 + 0.2 - 0.1 - 0.2 is not 0 in floats)
-        share.exit(w)
+        share.exit()
     pair = [threading.Thread(target=overlap, args=(w,)) for w in (0.1, 0.2)]
     for t in pair:
         t.start()
     for t in pair:
         t.join()
     time.sleep(0.05)
-    start = share.now(0.3)   # (as a trial reads its clock before it enters the slot)
+    start = share.now()   # (as a trial reads its clock before it enters the slot)
     time.sleep(0.05)
     share.enter(0.3)
     time.sleep(0.1)
-    billed = share.now(0.3) - start
-    share.exit(0.3)
+    billed = share.now() - start
+    share.exit()
     assert 0.08 < billed < 0.2
     share.enter(float("nan"))  # (a weight that is no positive number counts as 1, never poisons the clock)
-    assert math.isfinite(share.now(float("inf")))
+    assert math.isfinite(share.now())
 
 
 def test_two_candidates_at_once_keep_the_budget_exact_and_bill_the_device_once(
