@@ -79,10 +79,9 @@ class SearchConfig:
     def check_session(self) -> None:
         """Checks of a session about to search with these settings (not of settings saved by an
         earlier one, which `show` and resume read back: runs made before a check came in stay readable)."""
-        from budgetnas.strategies import list_strategies
+        from budgetnas.strategies import check_strategy
 
-        if self.strategy not in list_strategies():  # (a finetune's dry run forecast with any name)
-            raise ConfigError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(list_strategies())}")
+        check_strategy(self.strategy)  # (a finetune's dry run forecast with any name)
         if len(self.objectives) > 1 and self.strategy in SINGLE_OBJECTIVE_STRATEGIES:
             raise ConfigError(
                 f"strategy {self.strategy!r} optimises one objective (it ranks cells by "

@@ -39,7 +39,8 @@ from budgetnas.strategies._proposer import (
 from budgetnas.strategies._evolution import RegularizedEvolution
 from budgetnas.strategies._local import LocalSearch
 from budgetnas.strategies._reinforce import Reinforce
-from budgetnas.strategies.base import TrialSeeded, _register_proposers, create_strategy, list_strategies, register_strategy
+from budgetnas.strategies.base import (TrialSeeded, _register_proposers, check_strategy, create_strategy, list_strategies,
+                                      register_strategy)
 
 _register_proposers()
 
@@ -54,6 +55,7 @@ __all__ = [
     "Reinforce",
     "ReplayProposer",
     "TrialSeeded",
+    "check_strategy",
     "create_proposer",
     "create_strategy",
     "list_proposers",

@@ -49,6 +49,16 @@ def list_strategies() -> list[str]:
     return sorted(_STRATEGIES)
 
 
+def check_strategy(name: str) -> Callable[..., optuna.samplers.BaseSampler]:
+    """The factory registered as strategy ``name``, or ConfigError naming the ones there are."""
+    try:
+        return _STRATEGIES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown strategy {name!r}; choose one of {', '.join(list_strategies())}"
+        ) from None
+
+
 def create_strategy(name: str, *, seed: int, **kwargs: Any) -> optuna.samplers.BaseSampler:
     """An Optuna sampler for strategy ``name``, seeded explicitly.
 
@@ -57,12 +67,7 @@ def create_strategy(name: str, *, seed: int, **kwargs: Any) -> optuna.samplers.B
         >>> create_strategy("tpe", seed=1).__class__.__name__
         'TPESampler'
     """
-    try:
-        factory = _STRATEGIES[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown strategy {name!r}; choose one of {', '.join(list_strategies())}"
-        ) from None
+    factory = check_strategy(name)
     seed = check_seed(seed)
     try:
         return factory(seed=seed, **kwargs)
