@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from budgetnas.data import DataSplits, ImageData, as_images, from_arrays, to_tensor
+from budgetnas.data import DataSplits, ImageData, as_images, from_arrays, pixel_range, to_tensor
 from budgetnas.data._arrays import _label_values, _to_numpy, check_same_scale, encode_labels
 from budgetnas.errors import BudgetNASError, ConfigError, DataError, first_line
 from budgetnas.search import Search, SearchConfig, SearchResult
@@ -154,8 +154,7 @@ class TrainedModel:
                 f"these images are {size[0]}x{size[1]} but the model was trained on "
                 f"{self.image_size[0]}x{self.image_size[1]} images; both are resized to "
                 f"{self.resolution}x{self.resolution}"
-                + (", which changes these images' aspect ratio" if abs(
-                    size[0] * self.image_size[1] / (size[1] * self.image_size[0]) - 1) > 0.02 else "")
+                + (", which changes these images' aspect ratio" if _aspect_changes(size, self.image_size) else "")
                 + "; accuracy may suffer",
                 stacklevel=3)
         data = ImageData(images=images, labels=np.zeros(len(images), dtype=np.int64), classes=("0", "1"))
@@ -182,7 +181,7 @@ class TrainedModel:
         if self.pixel_range is None or not images.size:
             return False
         integer = images.dtype == np.uint8
-        seen = float(images.max()) / (255.0 if integer else 1.0)
+        seen = pixel_range(images)[1]
         trained = self.pixel_range[1]
         # Only where the input can be on another scale: integer pixels to a model of 0..255 floats,
         # or 0..255 floats to a model of [0, 1] pixels (dark images of the training's kind are fine).
@@ -556,8 +555,12 @@ def _distorts(size: tuple[int, int], trained: tuple[int, int], resolution: int) 
     changed aspect ratio, or enlarged to the resolution where the training images were not. (Images
     larger than the training ones, of their shape, are shrunk as they were: an image folder is
     stored shrunk while read, so its own files are larger than the size the model records.)"""
-    aspect = abs(size[0] * trained[1] / (size[1] * trained[0]) - 1) > 0.02
-    return aspect or (min(size) < resolution <= min(trained)) or min(size) < min(trained) / 2
+    return _aspect_changes(size, trained) or (min(size) < resolution <= min(trained)) or min(size) < min(trained) / 2
+
+
+def _aspect_changes(size: tuple[int, int], trained: tuple[int, int]) -> bool:
+    """Whether images of ``size`` have another aspect ratio (by over 2 %) than ``trained``."""
+    return abs(size[0] * trained[1] / (size[1] * trained[0]) - 1) > 0.02
 
 
 def _pil_as_arrays(x: Any, in_channels: int) -> Any:

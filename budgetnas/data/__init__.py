@@ -33,7 +33,7 @@ from budgetnas.data._download import FASHION_MNIST_URL, download_fashion_mnist
 from budgetnas.data._folder import IMAGE_EXTENSIONS, load_image_folder
 from budgetnas.data._idx import load_idx_pair, read_idx
 from budgetnas.data._split import stratified_split, stratified_subset
-from budgetnas.data._tensor import channel_stats, resolve_resolution, to_tensor
+from budgetnas.data._tensor import channel_stats, pixel_range, resolve_resolution, to_tensor
 from budgetnas.data._types import DataSplits, ImageData
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "load_dataset",
     "load_idx_pair",
     "load_image_folder",
+    "pixel_range",
     "read_idx",
     "resolve_resolution",
     "stratified_split",

@@ -148,6 +148,20 @@ def _as_stat(value: Any, c: int, what: str) -> np.ndarray:
     return arr
 
 
+def pixel_range(images: np.ndarray) -> tuple[float, float]:
+    """The lowest and highest pixel of ``images`` as :func:`to_tensor` reads them (uint8 as
+    value / 255, floats as stored); (0, 0) for no pixels.
+
+    Example:
+        >>> pixel_range(np.array([[0, 51], [255, 102]], np.uint8))
+        (0.0, 1.0)
+    """
+    if not images.size:
+        return 0.0, 0.0
+    scale = 255.0 if images.dtype == np.uint8 else 1.0
+    return float(images.min()) / scale, float(images.max()) / scale
+
+
 def to_tensor(
     data: ImageData,
     *,

@@ -37,7 +37,7 @@ import torch
 from optuna.trial import TrialState
 
 from budgetnas import __version__
-from budgetnas.data import DataSplits, load_dataset
+from budgetnas.data import DataSplits, load_dataset, pixel_range
 from budgetnas.errors import (BudgetError, BudgetNASError, ConfigError, ResumeError, RunDirError, TrialFailed, first_line,
                               plural)
 from budgetnas.search.budget import Budget, CostModel, Spent, price_for
@@ -2213,7 +2213,7 @@ class Search:
             "format": "budgetnas-model", "format_version": 1, "budgetnas_version": __version__,
             "arch": best.arch, "space": self.final_space.spec(),
             "in_channels": p.in_channels, "num_classes": p.num_classes, "classes": list(p.classes),
-            "resolution": p.resolution, "image_size": list(p.train.shape[1:]), "pixel_range": _pixel_range(p.train),
+            "resolution": p.resolution, "image_size": list(p.train.shape[1:]), "pixel_range": list(pixel_range(p.train.images)),
             "mean": p.mean.tolist(), "std": p.std.tolist(),
             "state_dict": {k: v.detach().cpu() for k, v in result.model.state_dict().items()},
             "test_metrics": test_metrics, "params": cost.params, "macs": cost.macs,
@@ -2488,11 +2488,3 @@ def _failure_reason(e: BaseException) -> str:
     if isinstance(e, BudgetNASError):  # TrialFailed included: its message is the reason
         return str(e)
     return f"{type(e).__name__}: {e}"[:500]
-
-
-def _pixel_range(data: Any) -> list[float]:
-    """The training images' lowest and highest pixel as read (uint8 as value / 255, float as
-    stored), saved with the model: predict checks later images against it."""
-    images = data.images
-    scale = 255.0 if images.dtype == np.uint8 else 1.0
-    return [float(images.min()) / scale, float(images.max()) / scale] if images.size else [0.0, 0.0]
