@@ -296,6 +296,7 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
             warnings.warn(f"only {len(indices)} distinct benchmark cells meet the limits given: training "
                           f"those, not k={k}", stacklevel=2)
     search.candidates = [table.arch_str(i) for i in indices]
+    test_oracle = table.is_test_oracle(dataset) and metric == "test_accuracy"  # (ranked by test accuracy)
     search.selection = to_jsonable({
         "mode": "reverse" if reverse else "top-k", "dataset": dataset, "metric": metric, "k": k,
         "max_params": max_params, "diverse": diverse, "cells": indices})
@@ -305,7 +306,7 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
         forecast = search.dry_run()
         values = table.column(dataset, metric)
         forecast["bench_metric"] = metric
-        forecast["test_oracle"] = table.is_test_oracle(dataset) and metric == "test_accuracy"
+        forecast["test_oracle"] = test_oracle
         forecast["cells"] = [{"index": i, "arch": a, "bench_value": float(values[i])}
                              for i, a in zip(indices, search.candidates)]
         return forecast
@@ -328,7 +329,7 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
     rho = spearman(tie_float_noise(np.array([r.bench_value for r in done])),
                    np.array([r.measured for r in done]))
     report = TransferReport(mode="reverse" if reverse else "top-k", dataset=dataset, bench_metric=metric,
-                            test_oracle=table.is_test_oracle(dataset) and metric == "test_accuracy",
+                            test_oracle=test_oracle,
                             metric=config.metric, rows=rows, rho=rho, best_arch=result.best_arch,
                             test_metrics=result.test_metrics, search=result, searcher=search,
                             num_classes=prepared.num_classes)
