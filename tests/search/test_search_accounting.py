@@ -125,7 +125,7 @@ def test_a_trial_out_of_memory_twice_is_billed_once_for_both_attempts(tmp_path, 
 
     def slow_train(*a, on_epoch=None, **kw):
         if on_epoch is not None:  # a search trial (not a probe): each attempt runs 0.5 s first
-            time.sleep(0.5)
+            time.sleep(1.0)
         return train(*a, on_epoch=on_epoch, **kw)
 
     monkeypatch.setattr(study_mod, "train", slow_train)
@@ -133,7 +133,9 @@ def test_a_trial_out_of_memory_twice_is_billed_once_for_both_attempts(tmp_path, 
     (t,) = open_study(result.run_dir).get_trials()
     rec = record_of(t)
     assert status_of(t) == "failed" and "also at half the batch size" in rec["reason"]
-    assert 1.0 <= rec["device_seconds"] < 1.4, rec["device_seconds"]  # two attempts, not three
+    # Two attempts of 1 s each, not the first billed again (3 s); the rest is the failing steps,
+    # which under a loaded CI machine took 0.6 s (a 0.5 s sleep left too little margin).
+    assert 2.0 <= rec["device_seconds"] < 2.9, rec["device_seconds"]
 
 
 def test_a_resumed_trial_tells_the_cost_model_only_what_it_trained_and_drops_its_checkpoint(
@@ -351,9 +353,9 @@ def test_a_shared_studys_trial_that_outruns_the_device_budget_is_cut_where_the_l
     assert result.stop_reason == cut.user_attrs["reason"]
     assert (search.artifacts_dir / "checkpoints" / f"{cut.user_attrs['trial_key']}.ckpt").exists()
     # At the budget, but for the step in progress when the ledger ran out; not a minute later.
-    assert study_mod.spent_of(study).device_seconds <= hours * 3600 + 0.5
+    assert study_mod.spent_of(study).device_seconds <= hours * 3600 + LATE
     used, held = BudgetLedger(search.config.storage, "s").usage()
-    assert used == 2 and held <= hours * 3600 + 0.5, held  # what the ledger committed: the cut trial's
+    assert used == 2 and held <= hours * 3600 + LATE, held  # what the ledger committed: the cut trial's
     # It was cut where the ledger ran out, not where its first reservation did: it reserved more
     # as it went, up to about the 4 s the budget had left.
     assert extended and max(extended) > 3.0 and record_of(cut)["device_seconds"] > 3.0, (extended, record_of(cut))
@@ -369,7 +371,7 @@ def test_a_shared_studys_trial_that_outruns_the_time_budget_is_cut_at_its_deadli
     cut = study.get_trials()[1]
     assert status_of(cut) == "interrupted", (result.stop_reason, cut.user_attrs)
     assert cut.user_attrs["reason"].startswith("time budget spent during trial 1: it was cut after")
-    assert result.spent.wall_seconds <= limit + 0.5, (result.spent, limit)
+    assert result.spent.wall_seconds <= limit + LATE, (result.spent, limit)
 
 
 def test_a_refused_resume_leaves_the_runs_config_as_it_was(tmp_path, splits) -> None:
@@ -669,6 +671,12 @@ def test_a_final_training_that_breaks_the_network_saves_no_model_and_keeps_the_s
 
 
 
+# How far past the budget a cut trial may end: the step in progress, its checkpoint and the
+# storage's writes. Under the full suite on a loaded 2-core machine that took up to 0.8 s; a trial
+# not cut at all runs on for the minute _slow_trials allows, so 2 s still tells the two apart.
+LATE = 2.0
+
+
 def _slow_trials(monkeypatch, which: set[int]) -> list[int]:
     """The search's trainings number ``which`` (0: the first trial's) become slow after their
     first epoch, as on a machine that got loaded: they run on until the search stops them (or a
@@ -713,7 +721,7 @@ def test_a_trial_that_outruns_the_time_budget_is_cut_with_a_checkpoint(tmp_path,
     assert status_of(cut) == "interrupted" and cut.user_attrs["reason"].startswith("time budget spent during trial 1")
     assert "budget spent during trial 1" in result.stop_reason and "resumes from its checkpoint" in result.stop_reason
     assert (search.artifacts_dir / "checkpoints" / f"{cut.user_attrs['trial_key']}.ckpt").exists()
-    assert result.spent.wall_seconds <= limit + 0.5  # at the budget, not a minute later
+    assert result.spent.wall_seconds <= limit + LATE  # at the budget, not a minute later
     assert result.best_trial == 0 and result.test_metrics  # the final model stands
     monkeypatch.undo()  # more budget, a quiet machine: the cut trial resumes from its checkpoint
     _, more = _search(tmp_path, splits, max_time=limit + 120, epochs=2, max_trials=2)
@@ -910,7 +918,7 @@ def test_concurrent_trials_that_outrun_the_time_budget_are_cut_at_one_deadline(t
     assert cut and all(t.user_attrs["reason"].startswith("time budget spent during trial") for t in cut)
     assert all((search.artifacts_dir / "checkpoints" / f"{t.user_attrs['trial_key']}.ckpt").exists() for t in cut)
     assert "budget spent during trial" in result.stop_reason
-    assert result.spent.wall_seconds <= limit + 1.0, (result.spent, limit)  # at the budget, not a minute later
+    assert result.spent.wall_seconds <= limit + LATE, (result.spent, limit)  # at the budget, not a minute later
     assert result.best_trial == 0 and result.test_metrics  # the final model stands
 
 
