@@ -262,7 +262,9 @@ class TrainedModel:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 warnings.simplefilter("ignore", FutureWarning)
                 if format == "torchscript":
-                    torch.jit.trace(net, example).save(str(tmp), _extra_files={"budgetnas.json": spec})
+                    checked = torch.jit.script(_ShapeChecked(torch.jit.trace(net, example), self.in_channels,
+                                                             self.resolution))
+                    checked.save(str(tmp), _extra_files={"budgetnas.json": spec})
                 elif format == "state":
                     torch.save(self.artifact, tmp)
                 else:
@@ -501,6 +503,27 @@ def export_format(path: Path, format: str | None) -> str:
                           f"name it {path.with_suffix('.onnx' if format == 'onnx' else '.pt').name!r}, or leave "
                           "the format out")
     return format
+
+
+class _ShapeChecked(torch.nn.Module):
+    """The traced network behind a shape check, for TorchScript exports: global pooling lets the
+    network run on any image size, so images of another size (not resized as ``budgetnas.json``
+    says) gave confident, wrong answers instead of an error. (An ONNX export's input has fixed
+    channels, height and width, which ONNX Runtime checks.)"""
+
+    def __init__(self, net: torch.nn.Module, channels: int, resolution: int) -> None:
+        super().__init__()
+        self.net = net
+        self.channels = channels
+        self.resolution = resolution
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if (images.dim() != 4 or images.size(1) != self.channels or images.size(2) != self.resolution
+                or images.size(3) != self.resolution):
+            raise ValueError("budgetnas: this network takes float32 images of shape (N, {}, {}, {}), resized and "
+                             "normalised as budgetnas.json inside this file says; got shape {}".format(
+                                 self.channels, self.resolution, self.resolution, images.shape))
+        return self.net(images)
 
 
 def _export_onnx(net: torch.nn.Module, example: torch.Tensor, out: Path, spec: str) -> None:

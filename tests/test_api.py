@@ -120,6 +120,12 @@ def test_exports_loads_and_predictions_say_what_is_wrong(tmp_path: Path, digits)
     with torch.no_grad():
         logits = net(clf.model.preprocess(x[:8]))
     assert (np.asarray(clf.model.classes)[logits.argmax(1).numpy()] == clf.model.predict(x[:8])).all()
+    # Images not resized to the network's resolution are refused, not answered (global pooling
+    # let the bare network run on them and give wrong classes).
+    r = clf.model.resolution
+    for wrong in ((2, 1, r * 2, r * 2), (2, 3, r, r), (2, 1, r, r + 1), (1, r, r)):
+        with pytest.raises(Exception, match=r"takes float32 images of shape \(N, 1, %d, %d\).*got shape" % (r, r)):
+            net(torch.zeros(wrong))
     with pytest.raises(DataError, match="is a TorchScript export, not a budgetnas model file: load that with torch.jit.load"):
         load_model(ts)
     (tmp_path / "junk.pt").write_text("not a model")
@@ -210,6 +216,9 @@ def test_export_to_an_onnx_path_writes_onnx_that_agrees_with_the_network(tmp_pat
     with torch.no_grad():
         ref = clf.model.model(xt).numpy()
     assert np.abs(out - ref).max() < 1e-4
+    r = clf.model.resolution  # only the batch is free: ONNX Runtime refuses an image not resized
+    with pytest.raises(Exception, match="invalid dimensions for input: images"):
+        ort.InferenceSession(str(path)).run(None, {"images": np.zeros((1, 1, 2 * r, 2 * r), np.float32)})
 
 
 def test_a_session_stopped_before_its_final_training_does_not_serve_an_earlier_best_cells_model(
