@@ -34,6 +34,7 @@ import argparse
 import io
 import platform
 import shlex
+import signal
 import statistics
 import sys
 import tarfile
@@ -238,6 +239,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+class _Cut(Exception):
+    """A signal (a time limit) stopped the measurements."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads is not None:
@@ -248,8 +253,6 @@ def main(argv: list[str] | None = None) -> int:
     name = device_name(device)
     x, y, source = make_data(args)
     params = sum(p.numel() for p in build_model(args.C, args.N).parameters())
-    print(f"device: {name}; torch {torch.__version__}; {source}; NB201 C={args.C} N={args.N} "
-          f"({params:,} parameters)", file=sys.stderr)
 
     rows: list[tuple[str, int, float]] = []  # (mode, batch, images/s)
     runs: list[tuple[str, Callable[[int], list[float]]]] = [
@@ -261,21 +264,39 @@ def main(argv: list[str] | None = None) -> int:
         runs.append((f"plain loop (fp32, DataLoader, {w} workers)",
                      lambda bs, w=w: plain_epochs(build_model(args.C, args.N), x, y, bs, w, args.warmup,
                                                   args.epochs, device)))
-    for bs in args.batch_sizes:
-        for mode, fn in runs:
-            try:
-                times = fn(bs)
-            except torch.cuda.OutOfMemoryError:
-                print(f"  {mode} batch {bs}: out of memory", file=sys.stderr)
-                torch.cuda.empty_cache()
-                continue
-            # On CUDA the trainer drops the last partial batch (a graph replays one shape): count
-            # only the images it trained on (the plain loop trains on all of them).
-            trained = len(y) // bs * bs if device.type == "cuda" and not mode.startswith("plain") else len(y)
-            ips = trained / statistics.median(times)
-            rows.append((mode, bs, ips))
-            print(f"  {mode} batch {bs}: {ips:,.0f} images/s (epochs: "
-                  f"{', '.join(f'{t:.3f}' for t in times)} s)", file=sys.stderr)
+    # A time limit (gpu_checks.sh runs this under `timeout`) sends SIGTERM: the rows measured by
+    # then are still written, marked as cut short, instead of the whole section being lost.
+    cut = None
+
+    def on_term(signum: int, _frame: object) -> None:
+        raise _Cut(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        print(f"device: {name}; torch {torch.__version__}; {source}; NB201 C={args.C} N={args.N} "
+              f"({params:,} parameters)", file=sys.stderr, flush=True)
+        for bs in args.batch_sizes:
+            for mode, fn in runs:
+                try:
+                    times = fn(bs)
+                except torch.cuda.OutOfMemoryError:
+                    print(f"  {mode} batch {bs}: out of memory", file=sys.stderr)
+                    torch.cuda.empty_cache()
+                    continue
+                # On CUDA the trainer drops the last partial batch (a graph replays one shape): count
+                # only the images it trained on (the plain loop trains on all of them).
+                trained = len(y) // bs * bs if device.type == "cuda" and not mode.startswith("plain") else len(y)
+                ips = trained / statistics.median(times)
+                rows.append((mode, bs, ips))
+                print(f"  {mode} batch {bs}: {ips:,.0f} images/s (epochs: "
+                      f"{', '.join(f'{t:.3f}' for t in times)} s)", file=sys.stderr)
+    except (_Cut, KeyboardInterrupt) as e:
+        why = str(e) if isinstance(e, _Cut) else "SIGINT"
+        cut = (f"**cut short** by {why} (a time limit) after {len(rows)} measurement(s): the other modes and "
+               "batch sizes were not measured")
+        print(cut, file=sys.stderr)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     lines = ["| mode | batch | images/s (median of epochs) | speed-up vs best plain loop at this batch |",
              "| --- | ---: | ---: | ---: |"]
@@ -299,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
                    + ("" if device.type == "cuda" else " (on a CPU: the target is for a GPU)"))
     else:
         verdict = "target >= 3x the plain loop: not measured (no batch size ran in both modes)"
-    table += "\n\n" + verdict
+    table += "\n\n" + verdict + (f"\n\n{cut}" if cut else "")
     print(table)
 
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -38,3 +38,24 @@ def test_a_cell_benchmark_appends_its_table_with_its_run_line(name, extra, rows,
     assert len(table) == rows + 1  # the header row and one per cell
     if name == "eval_speed":  # the batch evaluate chooses for the network is named
         assert "The batch `evaluate` chooses for this network on cpu: 1024" in text
+
+
+def test_the_throughput_benchmark_stopped_by_a_time_limit_still_writes_what_it_measured(tmp_path: Path) -> None:
+    # gpu_checks.sh runs it under `timeout`: its SIGTERM used to lose the whole section, rows and all.
+    import signal
+    import subprocess
+
+    out = tmp_path / "RESULTS.md"
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "benchmarks" / "throughput.py"), "--synthetic", "--images", "64", "-C", "4",
+         "-N", "1", "--device", "cpu", "--threads", "1", "--batch-sizes", "16,32", "--workers", "0",
+         "--epochs", "100000", "--out", str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert "device: CPU" in proc.stderr.readline()  # the data is made: it is measuring now
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    text = out.read_text()
+    assert "## Training throughput, NB201 best cell" in text and "| mode | batch |" in text, (stdout, stderr)
+    assert "**cut short** by SIGTERM (a time limit) after 0 measurement(s)" in text
