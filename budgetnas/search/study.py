@@ -460,19 +460,22 @@ class Search:
             fixed.append(max(0.0, seconds[0] - per_step * steps[0]))
         return per_step / (k * bs)
 
-    def _compile_seconds(self) -> float:
+    def _compile_seconds(self, final: bool = True) -> float:
         """Seconds --fuse adds to a final training once, before its first step: torch.compile's
         compilation of the final network, timed as two-step trainings of its costliest cell (the
         most layers to compile) with and without it. The probes time steady steps, which leave it
         out: a final training forecast at 0.28 s took 31 s under --fuse final and overran a 30 s
-        budget by that much (a docs review, 2026-12-06, 2-core CPU)."""
+        budget by that much (a docs review, 2026-12-06, 2-core CPU). ``final=False``: the same for
+        a trial's network (--fuse all compiles every trial's)."""
         p = self._load()
-        arch = max(self._uniform_archs(self.final_space), key=lambda a: self._final_cost(a).macs)
-        n = len(p.train) + len(p.val)
+        space, resolution = (self.final_space, p.resolution) if final else (self.space, p.search_resolution)
+        macs = (lambda a: self._final_cost(a).macs) if final else self._search_macs
+        arch = max(self._uniform_archs(space), key=macs)
+        n = len(p.train) + len(p.val) if final else len(p.search_train_y)
         bs = self.train_config.resolved_batch_size(n, self.device.type)
-        x = torch.randn(bs * 2, p.in_channels, p.resolution, p.resolution)
+        x = torch.randn(bs * 2, p.in_channels, resolution, resolution)
         y = torch.randint(0, p.num_classes, (bs * 2,))
-        took = [self._timed_training(arch, self.final_space, x, y,
+        took = [self._timed_training(arch, space, x, y,
                                      TrainConfig(epochs=1, batch_size=bs, lr=self.config.lr, warmup_epochs=0,
                                                  step_mode=self.config.step_mode, fuse=fuse), stoppable=True)
                 for fuse in (False, True)]
@@ -560,7 +563,12 @@ class Search:
         # mean of the cheapest and the costliest alone put too low (pooling costs a CPU more than
         # its MACs say).
         archs = [cheap, dear] if only else sorted(self._uniform_archs(), key=self._search_macs)
-        per_trial, probes, final_probes, compile_s = {}, 0.0, 0.0, 0.0
+        per_trial, probes, final_probes, compile_s, trial_compile = {}, 0.0, 0.0, 0.0, 0.0
+        compile_probe = 0.0
+        if self.config.fuse == "all":  # (as the run times it: once, with the probes)
+            t0 = time.perf_counter()
+            trial_compile = self._compile_seconds(final=False)
+            compile_probe = time.perf_counter() - t0
         validation = {}
         for i, arch in enumerate(archs):
             label = "cheapest" if i == 0 else "costliest" if i == len(archs) - 1 else f"cell {i}"
@@ -578,7 +586,8 @@ class Search:
             # validation pass every epoch. (Priced by steps alone, a dry run promised about twice
             # the trials a run of short trials got: a review, 2026-12-06.)
             validation[label] = min(self._time_validation(arch, p) for _ in range(2))
-            per_trial[label] = (min(took) * n + validation[label]) * self.config.epochs + min(fixed, default=0.0)
+            per_trial[label] = ((min(took) * n + validation[label]) * self.config.epochs + min(fixed, default=0.0)
+                                + FINAL_MARGIN * trial_compile)
         finals = {"cheapest": 0.0, "average": 0.0, "costliest": 0.0}
         if self.config.final_training:
             # As the run forecasts them: the final network timed with each op on every edge, a
@@ -610,7 +619,9 @@ class Search:
                 probes = 0.0  # (measured trials, or a probe on this device: no search probe)
             if self._final_probes_stand(prev):
                 final_probes = 0.0
-        probes += final_probes
+            if "trial_compile_seconds" in prev:
+                compile_probe = 0.0
+        probes += final_probes + compile_probe
         reserve = finals["average"]
         if existing is not None:
             # As the run counts them: the wall time of final trainings done, and the final training
@@ -628,7 +639,7 @@ class Search:
         return {"device": self.device_name, "price_per_hour": self.price, "price_source": self.price_source,
                 "seconds_per_trial": per_trial, "final_training_seconds": finals,
                 "final_training_seconds_max": finals["costliest"], "probe_seconds": probes,
-                "final_compile_seconds": compile_s,
+                "final_compile_seconds": compile_s, "trial_compile_seconds": trial_compile,
                 "final_training_reserved": reserve, "trials_affordable": buys(reserve),
                 "trials_range": [buys(finals["costliest"]), buys(finals["cheapest"])],
                 # (a strategy that learns the costly cells score best, as TPE often does on images,
@@ -1153,6 +1164,7 @@ class Search:
         n_train = len(p.search_train_y)
         trials = study.get_trials(deepcopy=False)
         cost_model = CostModel()
+        compiled: list[float] = []  # (--fuse all) what compiling each trial's network took
         cache: dict[str, int] = {}
         for t in trials:
             a = record_of(t)
@@ -1165,6 +1177,8 @@ class Search:
                 epochs = a.get("trained_epochs",
                                len(a.get("curve", [])) - (int(t.user_attrs.get("resumed_from_epoch", 1)) - 1))
                 cost_model.add(n_train * epochs, a.get("search_macs", 0), a.get("trained_seconds", a["device_seconds"]))
+                if a.get("compile_seconds"):
+                    compiled.append(float(a["compile_seconds"]))
         spent = spent_of(study, trials)
         if spent.trials:
             log.info("resuming %s: %d trials done, %.1f device-s spent", self.run_dir, spent.trials,
@@ -1181,13 +1195,15 @@ class Search:
         # (--fuse compiles the final network first: timed once per run and final network)
         probe_compile = cfg.final_training and cfg.fuse != "off" and (
             probe_final or "final_compile_seconds" not in prev)
+        # (--fuse all compiles every trial's network too: timed once per run)
+        probe_trial_compile = cfg.fuse == "all" and "trial_compile_seconds" not in prev
         dear_macs = self._search_macs(dear)
         if not len(cost_model) and self._search_probe_stands(prev):
             # An earlier session probed and was stopped before a trial finished: its probe stands
             # (the settings are the study's, the device the same), rather than be paid again at
             # every preemption.
             cost_model.add(1.0, dear_macs, float(prev["search_seconds_per_sample"]) * 1.15)
-        if not len(cost_model) or probe_final or probe_compile:
+        if not len(cost_model) or probe_final or probe_compile or probe_trial_compile:
             update: dict[str, Any] = {}
             try:
                 if not len(cost_model):
@@ -1202,6 +1218,8 @@ class Search:
                         "final_macs": final_macs, "final_space": final_spec})
                 if probe_compile:
                     update["final_compile_seconds"] = self._compile_seconds()
+                if probe_trial_compile:
+                    update["trial_compile_seconds"] = self._compile_seconds(final=False)
             except Preempted:
                 # A signal during the probes (the final network's take seconds each on a CPU): stop
                 # now, paid for, keeping the search probe if it was taken (the next session reuses it).
@@ -1211,6 +1229,9 @@ class Search:
                 return f"stopped by {self._signal_name} during the timing probes; run the same command to resume"
             # (added to the record as it is now: another worker may have probed meanwhile)
             self._add_to_attr(study, "probe", time.perf_counter() - session_start, **update)
+        # (read once, not at every forecast)
+        trial_compile_probe = float((study.user_attrs.get("probe") or {}).get("trial_compile_seconds", 0.0)) \
+            if cfg.fuse == "all" else 0.0
 
         def final_forecast(trials: list[Any] | None = None, first: Any = None) -> float:
             """Seconds of the best cell's final training, which the search reserves before each
@@ -1230,7 +1251,15 @@ class Search:
             return self._final_to_come(study, best.arch) if best is not None else self._final_seconds(study, None)
 
         def trial_forecast(arch: Any) -> float:
-            return cost_model.forecast(n_train * cfg.epochs, self._search_macs(arch))
+            return cost_model.forecast(n_train * cfg.epochs, self._search_macs(arch)) + compile_allowance()
+
+        def compile_allowance() -> float:
+            """What --fuse all adds to every trial once: compiling its network, which the cost model
+            (per image) leaves out; the trials' measured compilations, or before any the probe's."""
+            if cfg.fuse != "all":
+                return 0.0
+            seen = compiled or [trial_compile_probe]
+            return FINAL_MARGIN * sum(seen) / len(seen)
 
         def cannot_pay(why: str, trial_s: float) -> BudgetError:
             lo, hi = sorted((final_forecast(first=cheap), final_forecast(first=dear))) if cfg.final_training \
@@ -1451,6 +1480,8 @@ class Search:
                     self._prune_checkpoints(study, after)
                 if status in ("complete", "pruned"):
                     cost_model.add(n_train * outcome.trained_epochs, outcome.search_macs, outcome.trained_seconds)
+                    if outcome.compile_seconds:
+                        compiled.append(outcome.compile_seconds)
                 counts["failures"] = counts["failures"] + 1 if status == "failed" else 0
                 if status == "failed":
                     last_failure[0] = outcome.reason
@@ -1823,7 +1854,10 @@ class Search:
             return replace(paid, status="failed", reason=reason)
         # What this attempt itself trained, for the cost model (the curve may start with epochs
         # restored from a checkpoint, and the seconds billed may include a failed attempt).
-        trained = {"trained_epochs": len(curve) - resumed[0], "trained_seconds": result.device_seconds}
+        # (compiling the fused step, --fuse all, is a fixed cost of the attempt, not one per image)
+        trained = {"trained_epochs": len(curve) - resumed[0],
+                   "trained_seconds": result.device_seconds - result.compile_seconds,
+                   **({"compile_seconds": result.compile_seconds} if result.compile_seconds else {})}
         set_progress(curve, paid_before_retry + result.device_seconds, step_mode=result.step_mode,
                      fused=result.fused, batch_size=result.batch_size, **trained)
         if result.stopped_early:
@@ -2403,6 +2437,7 @@ class TrialOutcome:
     reason: str = ""
     trained_epochs: int = 0  # what the last attempt trained and took, for the cost model
     trained_seconds: float = 0.0
+    compile_seconds: float = 0.0  # of the trained seconds' attempt, compiling its step (--fuse all)
     cut_by_budget: bool = False  # stopped with a checkpoint when the budget ran out during it
     cut_by: str = ""  # then the limit that cut it ("time", "device-hour", "dollar")
     cut_after: float = 0.0  # and the seconds it was allowed

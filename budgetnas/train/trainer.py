@@ -154,6 +154,9 @@ class TrainResult:
     device: str = "cpu"
     step_mode: str = "eager"  # what ran: "eager" or "graph"
     fused: bool = False  # whether the compiled (fused) forward and backward ran
+    # of device_seconds, what compiling the fused step (fuse=True) took once, before the first
+    # step: a fixed cost per training, which a cost per image must not learn
+    compile_seconds: float = 0.0
     batch_size: int = 0
     resumed_from: tuple[int, int] | None = None  # (epoch, step in epoch) of a restored checkpoint
     # (steps trained, steps planned) when a time limit shortened the schedule, else None
@@ -385,6 +388,7 @@ class _Step:
         self.loss, self.code = _loss_fn(model, config.label_smoothing, self.cuda, config.fuse)
         self.fused = False  # True once the compiled loss has run
         self.compiled = not config.fuse  # nothing to compile
+        self.compile_seconds = 0.0  # what _compile took (its one undone step included)
 
     def _body(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         loss = self.loss(xb, yb)
@@ -422,6 +426,13 @@ class _Step:
     def _compile(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         """Compile the fused forward and backward with one step whose effect is undone."""
         self.compiled = True
+        t0 = time.perf_counter()
+        try:
+            self._compile_timed(xb, yb)
+        finally:
+            self.compile_seconds = time.perf_counter() - t0
+
+    def _compile_timed(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         # (under the capture lock: compiling runs and times kernels, which must not happen
         # inside another thread's capture)
         with _CAPTURE_LOCK, (torch.cuda.device(self.dev) if self.cuda else _nullcontext()):
@@ -771,6 +782,8 @@ def train(
     if cuda:
         torch.cuda.current_stream(dev).synchronize()
     result.device_seconds = clock() - start
+    # (a shared device's clock bills a share of the wall time the compilation took)
+    result.compile_seconds = min(stepper.compile_seconds, result.device_seconds)
     if schedule.end < total_steps:
         result.shortened = (step, total_steps)
     return result
