@@ -128,6 +128,8 @@ class TrainedModel:
         pixels = _pil_as_arrays(x, self.in_channels)
         if pixels is not x:  # (Pillow's arrays are channels-last, whatever layout arrays had in fit)
             channels_last = True
+        else:
+            self._refuse_one_image(x)
         with warnings.catch_warnings():
             if self.pixel_range is not None and _within(pixels, self.pixel_range):
                 # (a float range the training images had too: nothing to warn of, on every call)
@@ -172,6 +174,20 @@ class TrainedModel:
                 "a 16-bit file needs x / 65535.0)",
                 stacklevel=3)
         return tensor
+
+    def _refuse_one_image(self, x: Any) -> None:
+        """One (H, W, C) image given where a batch is expected: read as (N, H, W), it is H images
+        of W x C pixels. With C the model's channel count (1 or 3) and the training images over 4
+        pixels a side, that is never a batch the model was made for; a one-channel model used to
+        answer with H predictions and warn only of the aspect ratio."""
+        shape = tuple(getattr(_to_numpy(x), "shape", ()))
+        if (len(shape) == 3 and shape[2] == self.in_channels and shape[2] <= 4 and self.image_size is not None
+                and min(self.image_size) > 4):
+            raise DataError(
+                f"a 3-D array is read as (N, H, W): these would be {shape[0]} images of {shape[1]}x{shape[2]} "
+                f"pixels, but the model was trained on {self.image_size[0]}x{self.image_size[1]} images; for one "
+                f"{shape[0]}x{shape[1]} image of {shape[2]} channel{'s' if shape[2] > 1 else ''} add a leading axis "
+                "(x[None])")
 
     def _check_pixel_scale(self, images: np.ndarray) -> bool:
         """Warn (and say True) where these images' brightest pixel, as read, is over SCALE_GAP times
@@ -421,6 +437,8 @@ class ImageClassifier:
         """Accuracy, balanced accuracy, macro-F1 and loss on ``(x, y)``."""
         model = self._require_model()
         y = np.asarray(y)
+        if y.ndim != 1:  # (one-hot rows, say: encode_labels says how to give them)
+            encode_labels(y)
         if self._labels is not None:  # map the labels given to fit onto class indices
             unknown = sorted(set(np.unique(y).tolist()) - set(self._labels.tolist()), key=str)
             if unknown:
@@ -602,7 +620,14 @@ def _pil_as_arrays(x: Any, in_channels: int) -> Any:
     if isinstance(x, Image.Image):
         return read(x)[None]
     if isinstance(x, (list, tuple)) and x and all(isinstance(im, Image.Image) for im in x):
-        return [read(im) for im in x]
+        from budgetnas.data._folder import stack_pixels
+
+        arrays = [read(im) for im in x]
+        sizes = {a.shape[:2] for a in arrays}
+        if len(sizes) > 1:
+            return arrays  # (refused downstream, naming the sizes)
+        # (8-bit and 16-bit images together in one unit, as a folder of them is read)
+        return stack_pixels(arrays, want, sizes.pop()).transpose(0, 2, 3, 1)
     return x
 
 

@@ -473,3 +473,38 @@ def test_only_images_that_reach_the_network_otherwise_warn_of_their_size() -> No
     assert _distorts((16, 32), (8, 8), 8)               # another aspect ratio: distorted
     assert _distorts((16, 16), (64, 64), 32)            # enlarged to the resolution: blurred
     assert _distorts((30, 30), (32, 32), 32)            # (slightly smaller than the resolution: enlarged too)
+
+
+def test_pillow_images_are_read_alike_by_fit_and_predict_and_one_image_is_not_a_batch(tmp_path: Path,
+                                                                                      digits) -> None:
+    """A review, 2026-12-06: fit read 16-bit Pillow images as raw values, predict as value / 65535
+    (as files are read), so a model scored chance on its own training images; a one-channel
+    model given one (H, W, 1) image answered H predictions; one-hot labels to evaluate were
+    "not among the classes"."""
+    from PIL import Image
+
+    x, y = digits
+    wide = x[:200].astype(np.uint16) * 257  # 16-bit images of the same pictures
+    ims = [Image.fromarray(a) for a in wide]
+    clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=1, **FAST).fit(ims, y[:200])
+    assert clf.model.in_channels == 1 and clf.model.pixel_range[1] <= 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no scale warning: the same reading)
+        on_images = clf.predict_proba(ims[:100])
+        as_floats = clf.predict_proba((wide[:100] / 65535.0).astype(np.float32))
+        as_uint8 = clf.predict_proba(x[:100])  # (x * 257 / 65535 = x / 255: the same pictures)
+    assert np.allclose(on_images, as_floats, atol=1e-5) and np.allclose(on_images, as_uint8, atol=1e-4)
+    assert clf.evaluate(ims[:100], y[:100])["accuracy"] == clf.evaluate(x[:100], y[:100])["accuracy"]
+    with pytest.raises(DataError, match=r"for one 8x8 image of 1 channel add a leading axis \(x\[None\]\)"):
+        clf.predict(x[0][:, :, None])
+    assert clf.predict(x[0][None, :, :, None]).shape == (1,)
+    with pytest.raises(DataError, match=r"one-hot rows, pass y.argmax\(axis=1\)"):
+        clf.evaluate(x[:4], np.eye(10)[y[:4]])
+
+
+def test_too_few_images_to_split_say_what_would_help(tmp_path: Path, digits) -> None:
+    # One image per class advised "a smaller fit's validation_split", which cannot help: a class
+    # of one always stays in training (a review, 2026-12-06).
+    x, _ = digits
+    with pytest.raises(DataError, match="every class has a single image .*one to train on and one to validate"):
+        ImageClassifier(run_dir=tmp_path / "a", max_trials=1, **FAST).fit(x[:3], [0, 1, 2])

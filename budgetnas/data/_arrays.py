@@ -62,7 +62,9 @@ def _size_text(shape: tuple[int, ...]) -> str:
 
 
 def _as_images(x: Any, channels_last: bool | None) -> np.ndarray:
-    if isinstance(x, (list, tuple)):
+    if isinstance(x, (list, tuple)) and x and all(_is_pil(im) for im in x):
+        arr, channels_last = _stack_pil(x), False
+    elif isinstance(x, (list, tuple)):
         arr = _stack_images(x)
     else:
         arr = _to_numpy(x)
@@ -110,6 +112,30 @@ def _as_images(x: Any, channels_last: bool | None) -> np.ndarray:
     return _convert(arr)
 
 
+def _is_pil(value: Any) -> bool:
+    return type(value).__module__.startswith("PIL.") and hasattr(value, "getexif")  # (PIL not imported)
+
+
+def _stack_pil(items: Sequence[Any]) -> np.ndarray:
+    """Pillow images read as image files are (and as predict reads them): upright by their EXIF
+    orientation, 16-bit ones as value / 65535 floats, palettes as colours, transparent parts
+    onto black; one channel if every image is gray, else three. np.asarray had read raw 16-bit
+    values, palette indices and alpha channels, which predict, reading files' way, did not: a
+    model fit on 16-bit images scored chance on those same images."""
+    from PIL import ImageOps
+
+    from budgetnas.data._folder import pil_pixels, stack_pixels
+
+    arrays = [pil_pixels(ImageOps.exif_transpose(im), None) for im in items]
+    sizes = [a.shape[:2] for a in arrays]
+    if len(set(sizes)) > 1:
+        i = next(i for i, s in enumerate(sizes) if s != sizes[0])
+        raise DataError(
+            f"images of mixed sizes: found {_size_text(sizes[0])} and {_size_text(sizes[i])} (images 0 and "
+            f"{i}); resize them to one size first (im.resize((width, height))) or use load_image_folder(size=...)")
+    return stack_pixels(arrays, None, sizes[0])
+
+
 def _stack_images(items: Sequence[Any]) -> np.ndarray:
     if len(items) == 0:
         raise DataError("the list of images is empty; pass at least one image per class")
@@ -138,6 +164,13 @@ def _stack_images(items: Sequence[Any]) -> np.ndarray:
                 f"{_size_text(a.shape)} (images 0 and {i}); resize them to one size first or "
                 "use load_image_folder(size=...)"
             )
+        if arrays and (a.dtype.kind == "f") != (arrays[0].dtype.kind == "f"):
+            # (stacked, uint8 pixels 0..255 sat beside floats in [0, 1]: two scales in one set)
+            raise DataError(
+                f"images of mixed types: image 0 is {arrays[0].dtype} and image {i} {a.dtype}; integer "
+                "pixels are read as value / 255 and floats as they are, so give every image as one type "
+                "(e.g. (f * 255).round().astype(np.uint8) for floats in [0, 1])"
+            )
         arrays.append(a)
     try:
         return np.stack(arrays)
@@ -163,11 +196,12 @@ def _check_image_dtype(arr: np.ndarray) -> None:
 
 
 def _looks_channels_first(shape: tuple[int, ...]) -> bool:
-    """(N, 1|3|4, H, W) with H, W > 4 read as channels-last would be images 1-4 pixels high; and
-    (N, C, S, S) with C < S (a 16-band satellite stack, say) would be images with more channels
-    than rows, exactly as many as columns."""
+    """(N, C, H, W) with C below both H and W (and those over 4): read as channels-last these
+    would be images with fewer rows than they have channels and columns, (N, 3, 32, 32) 3 pixels
+    high, a 16-band satellite stack (N, 16, 64, 48) 16 rows of 48 channels. (Only square ones
+    used to warn, and 1, 3 or 4 channels.)"""
     _, a, b, c = shape
-    return (a in (1, 3, 4) and min(b, c) > 4) or (b == c and a < c and c > 4)
+    return a < min(b, c) and min(b, c) > 4
 
 
 def _convert(arr: np.ndarray) -> np.ndarray:
@@ -276,6 +310,11 @@ def _label_values(arr: np.ndarray) -> np.ndarray:
                 f"labels must be whole numbers or strings; label {i} is {arr[i]!r}. If these "
                 "are class scores or probabilities, pass their argmax instead"
             )
+        big = np.abs(arr) > 2.0 ** 53  # (floats that large no longer hold every whole number)
+        if big.any():
+            i = int(np.argmax(big))
+            raise DataError(f"label {i} is {arr[i]!r}, too large to be a class number held as a float; give "
+                            "labels as integers or strings")
         return arr.astype(np.int64)
     if kind == "O":
         items = arr.tolist()

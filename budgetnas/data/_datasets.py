@@ -20,7 +20,7 @@ from budgetnas.data._cifar import (
     is_cifar_python_archive,
     load_cifar10_archive,
 )
-from budgetnas.data._folder import _is_hidden, load_image_folder
+from budgetnas.data._folder import _is_hidden, in_one_unit, load_image_folder
 from budgetnas.data._idx import load_idx_pair, read_idx_pair
 from budgetnas.data._types import DataSplits
 from budgetnas.errors import DataError
@@ -326,7 +326,7 @@ def _idx_folder(path: Path) -> DataSplits | None:
         codes, names = encode_labels(y_all)
     n = len(y_tr)
     unseen = sorted(set(codes[n:].tolist()) - set(codes[:n].tolist()))
-    if unseen and names not in (FASHION_MNIST_CLASSES, MNIST_CLASSES):
+    if unseen:  # (MNIST's own files train on every class; other files' 0..9 labels may not)
         raise DataError(
             f"{path}: the test labels hold class(es) {[names[i] for i in unseen][:10]} that no "
             "training image has; a model cannot learn a class it never sees: check that the "
@@ -379,7 +379,8 @@ def _load_split_folders(path: Path, max_side: int | None = None) -> DataSplits:
         val = _load_like(val_dir, train, train_dir, val_dir.name)
         log.info("%s/ and %s/ both hold labelled images: the %d in %s/ join the training images (the search "
                  "draws its own validation split)", test_dir.name, val_dir.name, len(val), val_dir.name)
-        train = dataclasses.replace(train, images=np.concatenate([train.images, val.images]),
+        # (a folder of 16-bit images beside one of 8-bit ones: both in one unit, as within a folder)
+        train = dataclasses.replace(train, images=in_one_unit(train.images, val.images),
                                     labels=np.concatenate([train.labels, val.labels]))
     train = dataclasses.replace(train, name=path.name or "train")
     test = None
@@ -405,7 +406,15 @@ def _load_like(folder: Path, train: Any, train_dir: Path, label: str) -> Any:
     try:
         return load_image_folder(folder, size=(h, w), grayscale=(c == 1), classes=train.classes)
     except DataError as e:
-        raise DataError(f"{e} (in the {label} folder; its class folders must match {train_dir.name}/'s)") from None
+        # A class folder of train/ whose every file was unreadable is dropped (a warning said so):
+        # the fix is there, not in renaming this folder's.
+        dropped = sorted(d.name for d in folder.iterdir() if d.is_dir() and (train_dir / d.name).is_dir()
+                         and d.name not in train.classes and not _is_hidden(d.name))
+        why = (f"; {', '.join(f'{train_dir.name}/{d}/' for d in dropped[:5])} held no readable image, so "
+               f"{'that class was' if len(dropped) == 1 else 'those classes were'} left out of training (see the "
+               "warning above): replace its unreadable files" if dropped else "")
+        raise DataError(f"{e} (in the {label} folder; its class folders must match {train_dir.name}/'s){why}") \
+            from None
 
 
 def _load_npz(path: Path, channels_last: bool | None = None) -> DataSplits:
@@ -440,8 +449,11 @@ def _load_npz(path: Path, channels_last: bool | None = None) -> DataSplits:
             "x_test and y_test), or x and y. Save with np.savez(path, x_train=..., y_train=...)"
         )
     given = arrays.get("classes")
+    # (bytes, as np.array([b"cat"]) stores them, decoded: not "b'cat'")
+    given_names = None if given is None else [c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c)
+                                           for c in given.tolist()]
     if y_te is None:
-        classes = None if given is None else [str(c) for c in given.tolist()]
+        classes = given_names
         return DataSplits(from_arrays(x_tr, y_tr, classes=classes, name=path.stem, channels_last=channels_last),
                           None)
     # Encode train and test labels together so both use the same class indices.
@@ -461,7 +473,7 @@ def _load_npz(path: Path, channels_last: bool | None = None) -> DataSplits:
     if given is None:
         codes, names = encode_labels(y_all)
     else:
-        names = tuple(str(c) for c in given.tolist())
+        names = tuple(given_names)
         codes, names = encode_labels(y_all, classes=names)
     unseen = sorted(set(codes[len(y_tr):].tolist()) - set(codes[: len(y_tr)].tolist()))
     if unseen:

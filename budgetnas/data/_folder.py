@@ -344,6 +344,14 @@ def load_image_folder(
         )
     if hw is None:
         hw = next(iter(counts))
+    return ImageData(stack_pixels(arrays, want, hw), labels_arr, tuple(class_names), root.name)
+
+
+def stack_pixels(arrays: Sequence[np.ndarray], want: str | None, hw: tuple[int, int]) -> np.ndarray:
+    """(N, C, H, W) from images as :func:`pil_pixels` reads them, resized to ``hw``: one channel
+    when ``want`` is "L" or (None) every image is gray, else three; uint8, or float32 in uint8's
+    units (value / 255) as soon as one image is wider than 8 bits, so that no image is read on
+    another scale than the rest."""
     channels = 1 if want == "L" or (want is None and all(a.ndim == 2 for a in arrays)) else 3
     wide = any(a.dtype == np.float32 for a in arrays)  # 16-bit images: keep them in [0, 1] floats
     out = np.empty((len(arrays), channels, hw[0], hw[1]), np.float32 if wide else np.uint8)
@@ -356,7 +364,16 @@ def load_image_folder(
             out[i] = a  # broadcasts gray over 1 or 3 channels
         else:
             out[i] = a.transpose(2, 0, 1)
-    return ImageData(out, labels_arr, tuple(class_names), root.name)
+    return out
+
+
+def in_one_unit(*images: np.ndarray) -> np.ndarray:
+    """Image arrays as read from files (uint8, or float32 in uint8's units for 16-bit ones) joined
+    into one: uint8 ones become value / 255 when another is float, as within one folder
+    (np.concatenate alone would keep them 0..255 beside floats in [0, 1])."""
+    if len({a.dtype for a in images}) > 1:
+        images = tuple(a.astype(np.float32) / np.float32(255.0) if a.dtype == np.uint8 else a for a in images)
+    return np.concatenate(images)
 
 
 def _warn_nested_splits(root: Path, class_names: Sequence[str]) -> None:

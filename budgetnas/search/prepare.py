@@ -156,10 +156,16 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
         rest, test = full.subset(keep), full.subset(held)
     keep, held = stratified_split(rest.labels, config.val_fraction, seed=config.seed + 1)
     train, val = rest.subset(keep), rest.subset(held)
+    if len(val) < 1 and np.bincount(rest.labels).max(initial=0) < 2:
+        held_out = "" if test is None or splits.test is not None else f" once {len(test)} test image(s) are held out"
+        raise DataError(
+            f"every class has a single image{held_out} ({len(rest)} in all): the search needs at least two "
+            "images of a class, one to train on and one to validate; give more images per class"
+        )
     if len(train) < 2 or len(val) < 1 or (test is not None and len(test) < 1):
         raise DataError(
             f"too few images to split ({len(full)} in all): the search needs training and validation "
-            f"images{'' if test is None else ' and test images'}; give more images or a smaller "
+            f"images{'' if test is None else ' and test images'}; give more images, or lower "
             f"--val-fraction{'' if test is None or splits.test is not None else ' or --test-fraction'}"
         )
     h, w = full.shape[1], full.shape[2]

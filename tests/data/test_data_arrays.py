@@ -368,3 +368,50 @@ def test_a_channels_first_multispectral_stack_warns_but_channels_last_images_do_
         warnings.simplefilter("error")
         for shape in ((4, 32, 32, 16), (4, 32, 32, 3), (4, 28, 28, 1), (4, 64, 48, 5)):  # channels-last
             from_arrays(np.zeros(shape, np.uint8), [0, 1, 0, 1])
+
+
+def test_a_non_square_channels_first_stack_of_any_band_count_warns():
+    """(N, 16, 64, 48) read channels-last is 48 channels of 16x64 pixels: only square stacks, or 1,
+    3 or 4 bands, warned (a review, 2026-12-06)."""
+    for shape in ((4, 16, 64, 48), (4, 3, 4 + 5, 40), (4, 8, 200, 100)):
+        with pytest.warns(UserWarning, match="look channels-first"):
+            from_arrays(np.zeros(shape, np.uint8), [0, 1, 0, 1])
+
+
+def test_a_list_mixing_integer_and_float_images_is_refused():
+    # Stacked, uint8 pixels stayed 0..255 beside floats in [0, 1]: two scales in one training set.
+    with pytest.raises(DataError, match="images of mixed types: image 0 is uint8 and image 1 float32"):
+        from_arrays([np.full((4, 4), 200, np.uint8), np.full((4, 4), 0.8, np.float32)], [0, 1])
+    with pytest.warns(UserWarning, match="beyond 0..255"):  # both integers: one scale
+        d = from_arrays([np.full((4, 4), 200, np.uint8), np.full((4, 4), 300, np.int32)], [0, 1])
+    assert d.images.dtype == np.float32 and d.images.max() == pytest.approx(300 / 255)
+
+
+def test_float_labels_too_large_to_be_class_numbers_are_refused():
+    with pytest.raises(DataError, match="too large to be a class number"):
+        from_arrays(np.zeros((4, 4, 4), np.uint8), np.array([1e19, 2e19, 1.0, 2.0]))
+
+
+def test_pillow_images_are_read_as_image_files_are():
+    """A model fit on 16-bit Pillow images scored chance on those same images at predict: fit read
+    raw 16-bit values (np.asarray), palette indices and alpha channels, predict read them as files
+    are read (value / 65535, colours, alpha onto black). Both now read them the file way."""
+    from PIL import Image
+
+    from budgetnas.data._folder import pil_pixels
+
+    rng = np.random.default_rng(0)
+    wide = [Image.fromarray(a) for a in (rng.integers(0, 65535, (4, 6, 6))).astype(np.uint16)]
+    d = from_arrays(wide, [0, 1, 0, 1])
+    assert d.images.dtype == np.float32 and d.images.max() <= 1.0 and d.shape == (1, 6, 6)
+    assert np.allclose(d.images[0, 0], pil_pixels(wide[0], None))
+    rgba = Image.fromarray(rng.integers(0, 255, (6, 6, 4)).astype(np.uint8), "RGBA")
+    pal = Image.fromarray(rng.integers(0, 255, (6, 6, 3)).astype(np.uint8)).convert("P")
+    d = from_arrays([rgba, pal], [0, 1])
+    assert d.shape == (3, 6, 6)  # transparency composited, the palette as colours
+    assert (d.images[1].transpose(1, 2, 0) == np.asarray(pal.convert("RGB"))).all()
+    gray8 = Image.fromarray(np.full((6, 6), 255, np.uint8))
+    d = from_arrays([gray8, wide[0]], [0, 1])  # 8-bit and 16-bit: one unit, as in a folder
+    assert d.images.dtype == np.float32 and d.images[0].max() == 1.0
+    with pytest.raises(DataError, match="images of mixed sizes: found 6x6 and 7x7"):
+        from_arrays([gray8, Image.fromarray(np.zeros((7, 7), np.uint8))], [0, 1])

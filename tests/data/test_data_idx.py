@@ -264,6 +264,12 @@ def test_idx_files_of_three_classes_get_three_classes_whatever_the_folders_above
     write_idx(folder / "t10k-labels-idx1-ubyte", np.array([0, 1, 2, 0, 1, 2, 0, 1, 5], np.uint8))
     with pytest.raises(DataError, match=r"class\(es\) \['5'\] that no training image has"):
         load_dataset(folder)  # (the check used to be skipped for labels under 10)
+    # Training labels 0..8 and test labels 0..9 happen to encode as MNIST's ten names, which
+    # exempted them from the check: class 9 was an output never trained (a review, 2026-12-06).
+    write_idx(folder / "train-labels-idx1-ubyte", (np.arange(30) % 9).astype(np.uint8))
+    write_idx(folder / "t10k-labels-idx1-ubyte", (np.arange(9) % 10 + 1).astype(np.uint8))
+    with pytest.raises(DataError, match=r"class\(es\) \['9'\] that no training image has"):
+        load_dataset(folder)
 
 
 def test_a_folder_of_idx_files_with_more_than_ten_classes(tmp_path):

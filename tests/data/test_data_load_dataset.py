@@ -96,6 +96,31 @@ def test_a_labelled_val_folder_is_used_not_ignored(tmp_path):
         load_dataset(tmp_path / "ds")
 
 
+def test_a_val_folder_of_16_bit_images_joins_8_bit_training_images_in_one_unit(tmp_path):
+    """train/ of 8-bit PNGs and val/ of 16-bit ones were joined by np.concatenate: uint8 0..255
+    beside floats in [0, 1], one training set on two scales, without a word (a review, 2026-12-06)."""
+    _image_folder(tmp_path / "ds" / "train", per_class=3)  # RGB, values 0..22
+    for cls in ("a", "b"):
+        (tmp_path / "ds" / "val" / cls).mkdir(parents=True)
+        Image.fromarray(np.full((8, 8), 65535, np.uint16)).save(tmp_path / "ds" / "val" / cls / "w.png")
+    _image_folder(tmp_path / "ds" / "test", per_class=1)
+    train = load_dataset(tmp_path / "ds").train
+    assert train.images.dtype == np.float32 and len(train) == 8
+    assert train.images.max() == pytest.approx(1.0) and train.images[:6].max() == pytest.approx(22 / 255)
+
+
+def test_a_class_dropped_for_unreadable_files_is_named_when_another_folder_has_it(tmp_path):
+    # train/b/ held only unreadable files: the test folder's b/ was refused with advice to give
+    # the training data a class folder of that name, which it had (a review, 2026-12-06).
+    _image_folder(tmp_path / "ds" / "train", classes=("a", "c"))
+    (tmp_path / "ds" / "train" / "b").mkdir()
+    (tmp_path / "ds" / "train" / "b" / "x.png").write_bytes(b"not a png")
+    _image_folder(tmp_path / "ds" / "test", classes=("a", "b"), per_class=1)
+    with pytest.warns(UserWarning, match="could not be read"), pytest.raises(
+            DataError, match=r"train/b/ held no readable image, so that class was left out of training"):
+        load_dataset(tmp_path / "ds")
+
+
 def test_test_folder_with_an_unknown_class_is_refused(tmp_path):
     _image_folder(tmp_path / "ds" / "train")
     _image_folder(tmp_path / "ds" / "test", classes=("a", "c"))
@@ -126,6 +151,12 @@ def test_npz_with_and_without_test_split(tmp_path):
     assert xy.test is None and xy.train.classes == ("cat", "dog") and xy.train.shape == (1, 5, 5)
     np.savez(tmp_path / "named.npz", x=x_tr[..., 0], y=[0, 1] * 3, classes=np.array(["no", "yes"]))
     assert load_dataset(tmp_path / "named.npz").train.classes == ("no", "yes")
+    # names saved as bytes (np.array([b"no"])) were named "b'no'", with a test split or without
+    np.savez(tmp_path / "bytes.npz", x=x_tr[..., 0], y=[0, 1] * 3, classes=np.array([b"no", b"yes"]))
+    assert load_dataset(tmp_path / "bytes.npz").train.classes == ("no", "yes")
+    np.savez(tmp_path / "bytes2.npz", x_train=x_tr, y_train=[0, 1] * 3, x_test=x_te, y_test=[1, 0, 1],
+             classes=np.array([b"no", b"yes"]))
+    assert load_dataset(tmp_path / "bytes2.npz").test.classes == ("no", "yes")
 
 
 def test_npz_errors(tmp_path):

@@ -80,3 +80,13 @@ def test_a_run_begun_scoring_its_whole_validation_split_resumes_doing_so(tmp_pat
     fresh = Search(_cfg(tmp_path / "new", subset=0.1), data=big, data_name="corners", progress=False)
     fresh.run()
     assert abs(len(fresh.prepared.val_y) - 100) <= 3
+
+
+def test_a_split_that_leaves_each_class_one_image_says_so() -> None:
+    # (a review, 2026-12-06: it advised a smaller validation fraction, which cannot help)
+    from budgetnas.errors import DataError
+
+    x = np.zeros((3, 4, 4), np.uint8)
+    with pytest.raises(DataError, match=r"every class has a single image once 1 test image\(s\) are held out "
+                                        r"\(2 in all\)"):
+        prepare(DataSplits(from_arrays(x, [0, 0, 1]), None), SearchConfig(data="x"), data_name="x", device_type="cpu")
