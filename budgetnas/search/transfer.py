@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from budgetnas.bench import NB201Table
+from budgetnas.bench import NB201Table, normalize_dataset
 from budgetnas.data import DataSplits
 from budgetnas.errors import ConfigError
 from budgetnas.search.config import SearchConfig
@@ -227,11 +227,16 @@ class TransferReport:
 
 def _pick_reverse(table: NB201Table, k: int, dataset: str, metric: str, seed: int,
                   allowed: np.ndarray | None = None) -> list[int]:
-    """k distinct cells at evenly spaced values from the worst to the best, leaving out the cells at
-    the table's minimum (chance level: cells whose output is all zeros); ties broken by ``seed``.
-    ``allowed``: a mask of the cells that may be picked (e.g. those under a parameter limit)."""
+    """k cells at evenly spaced values from the worst to the best, leaving out the cells at the
+    table's minimum (chance level: cells whose output is all zeros), one per canonical class (two
+    cells computing the same function are one network: picked twice, it was trained once and
+    counted twice in rho and its p-value); ties broken by ``seed``. ``allowed``: a mask of the
+    cells that may be picked (e.g. those under a parameter limit)."""
     values = table.column(dataset, metric)
     ok = np.flatnonzero(np.isfinite(values) & (True if allowed is None else allowed))
+    seen: set[str] = set()
+    first = [i for i in ok.tolist() if not (table.canonical(i) in seen or seen.add(table.canonical(i)))]
+    ok = np.asarray(first, dtype=np.int64)
     if len(ok) < k:
         raise ConfigError(f"only {len(ok)} benchmark cells fit the limits given, fewer than k={k}; "
                           "raise --max-params or lower --k")
@@ -250,6 +255,16 @@ def _pick_reverse(table: NB201Table, k: int, dataset: str, metric: str, seed: in
         dist[np.isin(ok, chosen)] = np.inf
         chosen.append(int(ok[int(np.argmin(dist))]))
     return chosen
+
+
+def _check_bench_metric(table: NB201Table, dataset: str, metric: str) -> None:
+    """The benchmark metric that ranks the cells must be an accuracy: a training time ranked
+    lowest first (top_k's order for it), and rho compared seconds with accuracy as if higher were
+    better (a review, 2026-12-06)."""
+    table.column(dataset, metric)  # (a metric the file lacks: its own message, naming what it has)
+    if "accuracy" not in metric:
+        raise ConfigError(f"--bench-metric ranks the cells by the benchmark's accuracy: valid_accuracy, "
+                          f"test_accuracy or their _12ep versions, got {metric!r}")
 
 
 def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12, dataset: str = "cifar10",
@@ -272,7 +287,10 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
     if reverse and diverse:
         raise ConfigError("--diverse applies to the top-k cells; --reverse spreads its k cells over the "
                           "benchmark's range instead: give one or the other")
+    # (as the run keeps it: another spelling of the same dataset, CIFAR-10 for cifar10, resumes)
+    dataset = normalize_dataset(dataset, table.datasets)
     metric = metric or table.search_metric(dataset)
+    _check_bench_metric(table, dataset, metric)
     search = Search(replace(config, max_trials=config.max_trials or k), data=data, data_name=data_name,
                     progress=progress)
     search.candidates_only = True  # the benchmark's cells only: no strategy fills the budget up
@@ -296,7 +314,7 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
             warnings.warn(f"only {len(indices)} distinct benchmark cells meet the limits given: training "
                           f"those, not k={k}", stacklevel=2)
     search.candidates = [table.arch_str(i) for i in indices]
-    test_oracle = table.is_test_oracle(dataset) and metric == "test_accuracy"  # (ranked by test accuracy)
+    test_oracle = metric.startswith("test_")  # (ranked by a test accuracy, whatever else the file has)
     search.selection = to_jsonable({
         "mode": "reverse" if reverse else "top-k", "dataset": dataset, "metric": metric, "k": k,
         "max_params": max_params, "diverse": diverse, "cells": indices})

@@ -335,3 +335,33 @@ def test_an_interrupted_finetune_says_to_run_the_same_command_again() -> None:
                                 metric="accuracy", rows=rows, rho=float("nan"), best_arch="a", test_metrics={},
                                 search=result, num_classes=10)
         assert advice in report.table()
+
+
+def test_reverse_picks_one_cell_per_canonical_class(table) -> None:
+    # Two cells computing one function were picked both: trained once ("cached") and counted twice
+    # in rho and its permutation p-value (a review, 2026-12-06: 8 such pairs at k=50 on cifar10).
+    for dataset, k in (("cifar10", 50), ("cifar100", 30)):
+        picks = _pick_reverse(table, k, dataset, "test_accuracy", seed=0)
+        assert len({table.canonical(i) for i in picks}) == k == len(picks)
+
+
+def test_finetune_ranks_by_an_accuracy_says_test_oracle_by_its_metric_and_reads_dataset_spellings(
+        tmp_path: Path, table, digits) -> None:
+    from budgetnas.bench import load_nb201
+    from budgetnas.errors import DataError
+    from tests.bench.test_bench_formats import write_nats_file
+
+    x, y = digits
+    splits = DataSplits(train=from_arrays(x[:300], y[:300]), test=from_arrays(x[1600:1650], y[1600:1650]))
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), strategy="random", **TINY)
+    kw = dict(k=3, data=splits, data_name="digits", progress=False, dry_run=True)
+    nats = load_nb201(write_nats_file(tmp_path))  # (an official file: validation accuracy and times too)
+    with pytest.raises(ConfigError, match="ranks the cells by the benchmark's accuracy.*got 'train_time'"):
+        finetune_from_bench(cfg, nats, metric="train_time", **kw)  # (it took the fastest cells as the best)
+    with pytest.raises(DataError, match="no_such"):
+        finetune_from_bench(cfg, table, metric="no_such", **kw)
+    assert finetune_from_bench(cfg, nats, metric="test_accuracy", **kw)["test_oracle"] is True  # (was False)
+    assert finetune_from_bench(cfg, nats, **kw)["test_oracle"] is False  # (valid_accuracy)
+    # A run made with --bench-dataset cifar10 resumes as CIFAR-10 (refused as another selection).
+    finetune_from_bench(replace(cfg, max_trials=1), table, **{**kw, "dry_run": False})
+    assert finetune_from_bench(cfg, table, **{**kw, "dataset": "CIFAR-10"})["spent"]["trials"] == 1
