@@ -216,9 +216,12 @@ class SimulationResult:
         lines.append("| *table optimum (best by search metric)* | "
                      + " | ".join(f"{self.optimum[d][1]:.2f}" for d in self.datasets) + " |")
         if short:
-            lines += ["", f"[k/{self.repeats} runs]: only k runs found a cell within the time budget (their first "
-                      "query cost more than it in the others); the mean and std are over those k, so they "
-                      "flatter the strategy: raise --time-budget"]
+            why = ("within the time budget (their first query cost more than it in the others, or their "
+                   "queries found only cells the file has no result for); the mean and std are over those k, so "
+                   "they flatter the strategy: raise --time-budget" if self.time_budget is not None else
+                   "that the file has a result for (the others queried only cells without one); the mean and std "
+                   "are over those k: raise --queries")
+            lines += ["", f"[k/{self.repeats} runs]: only k runs found a cell {why}"]
         points = [q for q in CURVE_POINTS if q < self.queries] + [self.queries]
         lines += ["", "Best-so-far test accuracy (%), mean over runs, after q queries:", "",
                   "| dataset | strategy | " + " | ".join(f"q={q}" for q in points) + " |",
@@ -363,7 +366,8 @@ def run_once(spec: StrategySpec, dataset: str, *, queries: int, run_seed: int,
         nonlocal bs, bt
         if search[i] > bs:  # strict: the first of equal cells stays best
             bs, bt = search[i], test[i]
-        best_s[n], best_t[n] = bs, bt
+        # (NaN until a queried cell has a result, as the test trace: -inf made the mean curve -inf)
+        best_s[n], best_t[n] = (bs if math.isfinite(bs) else math.nan), bt
 
     use_proposer = engine == "proposer" or (engine == "auto" and spec.name in list_proposers())
     if use_proposer:

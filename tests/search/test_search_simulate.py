@@ -249,3 +249,24 @@ def test_one_repeat_shows_no_spread(table: Any) -> None:
     assert r.to_json()["summary"][0]["final_test_std"] is None   # (null in JSON, which has no NaN)
     two = simulate(table, "random", dataset="cifar10", queries=5, repeats=2, seed=0, workers=1)
     assert "±" in next(line for line in two.format_table().splitlines() if line.startswith("| random |"))
+
+
+class MostlyGaps(WithValidation):
+    """WithValidation where 70 % of the cells have no result (a partial official file)."""
+
+    def __init__(self, table: Any) -> None:
+        super().__init__(table)
+        gone = np.random.default_rng(0).random(len(self.cols["valid_accuracy"])) < 0.7
+        self.cols["valid_accuracy"][gone] = np.nan
+
+
+def test_a_run_before_its_first_result_has_no_best_not_minus_infinity(table: Any) -> None:
+    # The search trace held -inf until a run found a cell with a result: the mean curve was -inf
+    # (null in JSON), and the note blamed a time budget that did not exist (a review, 2026-12-06).
+    r = simulate(MostlyGaps(table), ["random"], dataset="cifar10", queries=3, repeats=20, workers=1)
+    best = r.best_search[("random", "cifar10")]
+    assert not np.isinf(best).any() and np.isnan(best[:, 0]).any() and np.isfinite(r.curve("random", "cifar10",
+                                                                                           "search")).all()
+    text = r.format_table()
+    assert r.found("random", "cifar10") < 20  # (seeded: some runs queried only cells without a result)
+    assert "that the file has a result for" in text and "time budget" not in text.split("[k/")[1]
