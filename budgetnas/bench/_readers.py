@@ -305,11 +305,15 @@ def load_pth(path: Path, trust: bool) -> Any:
             # torch words it "Unsupported global: GLOBAL x.y" or "unsupported GLOBAL x.y whose module
             # x is blocked" (os.system, builtins.exec, ...)
             found = re.search(r"unsupported (?:global: )?GLOBAL ([\w.]+)", msg, re.IGNORECASE)
-            name = found.group(1) if found else ""
-            name = {"posix.system": "os.system", "nt.system": "os.system"}.get(name, name)
-            what = f"refers to {name}" if name else "holds objects other than plain data"
-            raise DataError(f"{path} {what}, which torch.load(weights_only=True) does not allow; "
-                            f"{TRUST_HINT}") from None
+            if found:  # (anything else it refuses is a corrupt or foreign file, which trusting will not fix)
+                name = found.group(1)
+                name = {"posix.system": "os.system", "nt.system": "os.system"}.get(name, name)
+                raise DataError(f"{path} refers to {name}, which torch.load(weights_only=True) does not allow; "
+                                f"{TRUST_HINT}") from None
+            why = next((line.strip() for line in msg.splitlines()[1:] if line.strip()
+                        and "weights_only" not in line and "Re-running" not in line), "")
+            raise DataError(f"{path} is not a readable torch file{f' ({why[:200]})' if why else ''}; the download "
+                            f"may be truncated or corrupt. {HOW_TO_GET}") from None
         raise DataError(f"{path} is not a readable torch file ({msg.splitlines()[0] if msg else e!r}); "
                         f"the download may be truncated or corrupt. {HOW_TO_GET}") from None
     except Exception as e:
@@ -435,15 +439,16 @@ def read_nb201_pth(path: Path, trust: bool) -> RawTable:
     return table
 
 
-def read_nats_file(path: Path, trust: bool) -> RawTable:
-    """``NATS-tss-v1_0-3ffb9.pickle.pbz2``: the whole benchmark in one bz2 pickle."""
-    data = load_pickle_bz2(path, trust)
+def read_nats_file(path: Path, trust: bool, data: Any = None) -> RawTable:
+    """``NATS-tss-v1_0-3ffb9.pickle.pbz2``: the whole benchmark in one bz2 pickle (or ``data``, the
+    pickle already read: the same file decompressed)."""
+    data = load_pickle_bz2(path, trust) if data is None else data
     table = _dict_file(data, path)
     if table is None:
         if isinstance(data, Mapping) and "meta_archs" in data:
             raise DataError(f"{path} is a NATS-Bench meta file (cell list without results); pass the "
                             "folder that holds it and the per-cell files instead")
-        raise DataError(f"{path} is a bz2 pickle but not a NATS-Bench topology benchmark (expected a "
+        raise DataError(f"{path} is a pickle but not a NATS-Bench topology or NAS-Bench-201 benchmark (expected a "
                         f"dict with 'meta_archs' and 'arch2infos'). {HOW_TO_GET}")
     table.source = "nats-tss"
     return table
@@ -489,10 +494,32 @@ def read_any(path: Path, trust: bool) -> RawTable:
         raise DataError(f"{path} is a folder without meta.pickle.pbz2; expected a NATS-Bench topology "
                         f"folder such as NATS-tss-v1_0-3ffb9-simple/, or a file. {HOW_TO_GET}")
     with open(path, "rb") as f:
-        head = f.read(4)
+        head = f.read(len(TORCH_LEGACY_HEAD))
     name = path.name.lower()
     if head.startswith(b"BZh") or name.endswith(".pbz2"):
         return read_nats_file(path, trust)
-    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80" or name.endswith(".pth"):
+    if head.startswith(b"PK\x03\x04") or head.startswith(TORCH_LEGACY_HEAD):
+        return read_nb201_pth(path, trust)
+    if head[:1] == b"\x80":
+        # A plain pickle (the .pbz2 decompressed, say): the safe unpickler reads it; torch.load
+        # refused it, and the refusal advised trusting the file (a review, 2026-12-06).
+        return _read_plain_pickle(path, trust)
+    if name.endswith(".pth"):
         return read_nb201_pth(path, trust)
     return read_csv(path)
+
+
+# torch.save's legacy (non-zip) format opens with its magic number, pickled (protocol 2, LONG1)
+TORCH_LEGACY_HEAD = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+
+
+def _read_plain_pickle(path: Path, trust: bool) -> RawTable:
+    """A benchmark dict pickled without compression: NATS-Bench's file after ``bunzip2``, or
+    NB201's records (``{less, full}`` per cell) pickled plainly."""
+    data = _unpickle(path.read_bytes(), path, trust)
+    records = data.get("arch2infos") if isinstance(data, Mapping) else None
+    first = next(iter(records.values()), None) if isinstance(records, Mapping) and records else None
+    table = read_nats_file(path, trust, data)
+    if isinstance(first, Mapping) and "full" in first:
+        table.source = "nb201-pth"
+    return table

@@ -192,6 +192,18 @@ def test_nb201_pth(tmp_path: Path, legacy: bool) -> None:
     check_values(table, "nb201-pth")
 
 
+def test_a_decompressed_nats_file_loads_as_a_plain_pickle(nats_file: Path, tmp_path: Path) -> None:
+    # `bunzip2 NATS-tss-v1_0-3ffb9.pickle.pbz2` gives a plain pickle: it went to torch.load, whose
+    # refusal advised trusting the file (a review, 2026-12-06). The safe unpickler reads it.
+    plain = tmp_path / "NATS-tss-v1_0-3ffb9.pickle"
+    plain.write_bytes(bz2.decompress(nats_file.read_bytes()))
+    with pytest.warns(UserWarning, match="5 of 15,625"):
+        check_values(load_nb201(plain), "nats-tss")
+    (tmp_path / "evil.pickle").write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.".replace(b"c", b"\x80\x02c", 1))
+    with pytest.raises(DataError, match="refers to os.system while unpickling"):
+        load_nb201(tmp_path / "evil.pickle")
+
+
 def test_nb201_v1_0_has_12_epoch_results_only_for_cifar10(tmp_path: Path) -> None:
     with pytest.warns(UserWarning):
         table = load_nb201(write_nb201_pth(tmp_path, v1_0_less=True))
@@ -310,6 +322,7 @@ def test_corrupt_and_foreign_files(nats_file: Path, tmp_path: Path) -> None:
     (tmp_path / "cut.pickle.pbz2").write_bytes(good[: len(good) // 2])
     (tmp_path / "junk.pth").write_bytes(b"\x80\x02junk" * 10)
     (tmp_path / "other.pth").write_bytes(b"")
+    (tmp_path / "numpy.pth").write_bytes(b"\x93NUMPY\x01\x00junk" * 4)  # (not a torch file: no trust hint)
     torch.save({"state_dict": {}}, tmp_path / "model.pth")
     write_bz2_pickle([1, 2, 3], tmp_path / "list.pickle.pbz2")
     (tmp_path / "empty").mkdir()
@@ -328,8 +341,9 @@ def test_corrupt_and_foreign_files(nats_file: Path, tmp_path: Path) -> None:
     cases = {
         "cut.pickle.pbz2": "truncated or corrupt",
         "junk.pth": "truncated or corrupt",
+        "numpy.pth": r"not a readable torch file \(Unsupported operand 147\).*truncated or corrupt",
         "model.pth": "not a NAS-Bench-201 benchmark",
-        "list.pickle.pbz2": "not a NATS-Bench topology benchmark",
+        "list.pickle.pbz2": "not a NATS-Bench topology or NAS-Bench-201 benchmark",
         "empty": "without meta.pickle.pbz2",
         "NATS-sss-v1_0-50262-simple": "size search space",
         "short": "found 100",
