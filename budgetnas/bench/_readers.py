@@ -58,12 +58,13 @@ import codecs
 import collections
 import csv
 import io
+import hashlib
 import math
 import os
 import pickle
 import re
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,11 +180,30 @@ def read_csv(path: Path) -> RawTable:
         return f"{path} row {i} (line {i + 2}, column {CSV_ARCH})"
 
     ops = cells_from_strings((r[col[CSV_ARCH]] for r in data), where)
+    if order_digest(ops) != NB201_ORDER_SHA256:
+        # (sorted in a spreadsheet, say: row i is then not benchmark index i, and every index shown,
+        # queried or kept in a run is another cell's; the cells' own results stay right)
+        warnings.warn(f"{path}: its rows are not in NAS-Bench-201's index order, so the indices read from it "
+                      "are row numbers of this file, not the benchmark's (a cell's results are still its own); "
+                      "use the file in its original row order to quote benchmark indices", stacklevel=4)
     columns: dict[tuple[str, str], np.ndarray] = {}
     for key, name in CSV_COLUMNS.items():
         if name in col:
             columns[key] = _floats([r[col[name]] for r in data], path, name)
+    accuracies = [c for (_, m), c in columns.items() if "accuracy" in m and np.isfinite(c).any()]
+    if accuracies and max(float(np.nanmax(c)) for c in accuracies) <= 1.0:
+        raise DataError(f"{path}: its accuracies are at most {max(float(np.nanmax(c)) for c in accuracies):g}: "
+                        "fractions, where the NB201 CSV holds percent (94.37, not 0.9437); multiply them by 100")
     return RawTable("csv", str(path), ops, columns)
+
+
+# sha256 of NAS-Bench-201's cells in index order (order_digest of its meta_archs, as the shared CSV has them)
+NB201_ORDER_SHA256 = "031e3f7c567b7036827f5cee6628d6653df6cc441ebf60dc6c72660130bf3e62"
+
+
+def order_digest(ops: Sequence[tuple[str, ...]]) -> str:
+    """A digest of the cells' order: one line of six ops per index."""
+    return hashlib.sha256("\n".join("|".join(o) for o in ops).encode()).hexdigest()
 
 
 def _floats(values: list[str], path: Path, name: str) -> np.ndarray:

@@ -304,6 +304,26 @@ def _write(path: Path, header: list[str], body: list[list[str]]) -> Path:
 
 
 @needs_csv
+def test_a_csv_out_of_index_order_warns_and_one_in_fractions_is_refused(tmp_path: Path) -> None:
+    """A CSV sorted in a spreadsheet loaded silently, its row numbers taken for benchmark indices;
+    one in fractions (0.94) ranked alike and printed "0.94 %" (a review, 2026-12-06)."""
+    import warnings
+
+    with open(NB201_CSV, newline="") as f:
+        header, *body = list(csv.reader(f))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_nb201(NB201_CSV)  # (the benchmark's order: no warning)
+    swapped = _write(tmp_path / "swapped.csv", header, [body[1], body[0], *body[2:]])
+    with pytest.warns(UserWarning, match="not in NAS-Bench-201's index order"):
+        t = load_nb201(swapped)
+    assert t.arch_str(0) == body[1][header.index("ArchitectureString")]
+    fractions = [[f"{float(v) / 100:.6f}" if j < 3 else v for j, v in enumerate(r)] for r in body]
+    with pytest.raises(DataError, match="fractions, where the NB201 CSV holds percent.*multiply them by 100"):
+        load_nb201(_write(tmp_path / "fractions.csv", header, fractions))
+
+
+@needs_csv
 def test_corrupt_csv_files(tmp_path: Path) -> None:
     with open(NB201_CSV, newline="") as f:
         all_rows = list(csv.reader(f))
