@@ -568,13 +568,17 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_flag(message: str, parser: argparse.ArgumentParser, command: str | None) -> str:
+def _with_flag(message: str, parser: argparse.ArgumentParser, *commands: str | None) -> str:
     """A message that starts with a setting's Python name (``max_consecutive_failures must
-    be...``, shared with the API) names the command-line flag too."""
+    be...``, shared with the API) names the command-line flag too. ``commands``: the command and
+    its subcommand, if any (``bench``, ``simulate``)."""
     actions: list[argparse.Action] = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
-            actions = action.choices[command]._actions
+    for command in commands:
+        for action in list(parser._actions):
+            if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+                parser = action.choices[command]
+                actions = parser._actions
+                break
     flags = {a.dest: next((o for o in a.option_strings if o.startswith("--")), a.option_strings[0])
              for a in actions if a.option_strings}  # (the long form; -C and -N have only a short one)
     flag = flags.get(message.split(" ", 1)[0])
@@ -598,7 +602,8 @@ def main(argv: list[str] | None = None) -> int:
                     "export": _export}
         return commands[args.command](args)
     except BudgetNASError as e:
-        print(f"error: {_with_flag(str(e), parser, args.command)}", file=sys.stderr)
+        print(f"error: {_with_flag(str(e), parser, args.command, getattr(args, 'bench_command', None))}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         resumable = args.command in ("search", "worker", "finetune") and not getattr(args, "dry_run", False)

@@ -188,6 +188,7 @@ def test_durations() -> None:
     (["--curves-out", "/no/such/dir/c.csv"], "the folder /no/such/dir does not exist"),
     (["--strategies", "rea:foo=3"], "strategy 'rea' has no hyperparameter 'foo'; it takes population, sample_size"),
     (["--strategies", "tpe:foo=3"], "it takes n_startup_trials"),
+    (["--queries", "0"], "--queries (queries must be a positive integer"),  # (named the setting alone)
 ])
 def test_simulate_mistakes_are_one_clear_line(capsys: pytest.CaptureFixture[str], args: list[str],
                                               message: str) -> None:
@@ -200,6 +201,18 @@ def test_simulate_mistakes_are_one_clear_line(capsys: pytest.CaptureFixture[str]
     assert main([*base, *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_bench_query_and_top_mistakes_name_what_is_wrong(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import NB201_CSV
+
+    if not NB201_CSV.exists():
+        pytest.skip("shared NB201 table not present")
+    for args, message in ((["query", "-1"], "benchmark index -1 is out of range"),  # (was: "3 nodes")
+                          (["top", "--max-params", "1e-3"], "max_params=0.001 but the smallest cell")):  # (was 0)
+        assert main(["bench", *args, "--table", str(NB201_CSV)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
 
 
 def test_max_params_takes_suffixes_like_bench_top(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -160,7 +160,9 @@ def query_cell(table: Any, cell: str | int) -> dict[str, Any]:
     the params and FLOPs of the benchmark's network for each dataset, and its identity keys."""
     import numpy as np
 
-    i = table.index(int(cell) if isinstance(cell, str) and cell.strip().isdigit() else cell)
+    # (a negative index is an index out of range, not a cell string with "3 nodes" missing)
+    is_index = isinstance(cell, str) and cell.strip().lstrip("+-").isdigit()
+    i = table.index(int(cell) if is_index else cell)
     datasets = {}
     for d in table.datasets:
         cost = table.cost(i, num_classes=DATASET_CLASSES[d], resolution=DATASET_RESOLUTION[d])

@@ -402,10 +402,10 @@ class NB201Table:
         small_f = int(cells[np.argmin(flops[cells])])
         parts = []
         if max_params is not None and params[small_p] > max_params:
-            parts.append(f"max_params={max_params:,.0f} but the smallest cell has {int(params[small_p]):,} "
+            parts.append(f"max_params={max_params:,.6g} but the smallest cell has {int(params[small_p]):,} "
                          f"parameters ({self._strs[small_p]})")
         if max_flops is not None and flops[small_f] > max_flops:
-            parts.append(f"max_flops={max_flops:,.0f} but the cheapest cell needs {int(flops[small_f]):,} "
+            parts.append(f"max_flops={max_flops:,.6g} but the cheapest cell needs {int(flops[small_f]):,} "
                          f"FLOPs ({self._strs[small_f]})")
         if not parts:
             parts.append(f"each limit alone can be met (smallest cell: {int(params[small_p]):,} params; "
