@@ -350,15 +350,25 @@ def _refuse_cifar100(path: Path) -> None:
         )
 
 
+def labelled_val_dir(path: Path) -> Path | None:
+    """The labelled validation folder read beside the split folders of ``path`` (Kaggle's and
+    ImageNet's train/ + val/ layouts), or None: a folder named val/, valid/, validation/... that
+    holds class folders, where ``path`` has a train folder."""
+    found = _split_dirs(path)
+    if found is None:
+        return None
+    return next((d for d in sorted(path.iterdir()) if d.is_dir() and d.name.lower() in _VAL_NAMES
+                 and d not in found and _has_subfolders(d)), None)
+
+
 def _load_split_folders(path: Path, max_side: int | None = None) -> DataSplits:
     found = _split_dirs(path)
     assert found is not None, path
     train_dir, test_dir = found
-    # A labelled validation folder (Kaggle's and ImageNet's train/ + val/ layouts): the test set
-    # where there is no test folder, else more training images (the search draws its own
-    # validation split); it was ignored, and its labelled images lost.
-    val_dir = next((d for d in sorted(path.iterdir()) if d.is_dir() and d.name.lower() in _VAL_NAMES
-                    and d not in (train_dir, test_dir) and _has_subfolders(d)), None)
+    # A labelled validation folder: the test set where there is no test folder, else more
+    # training images (the search draws its own validation split); it was ignored, and its
+    # labelled images lost.
+    val_dir = labelled_val_dir(path)
     if val_dir is not None and test_dir is None:
         log.info("%s/ holds no test folder: %s/ is the test set", path, val_dir.name)
         test_dir, val_dir = val_dir, None

@@ -898,13 +898,13 @@ class Search:
     def _val_folder_note(self, before: str | None) -> str:
         """Why a run on a folder with a val/ beside train/ may read other data now (or ""): only
         where ``before``, the run's --data, is this one (other data is simply other data)."""
-        from budgetnas.data._datasets import _VAL_NAMES
+        from budgetnas.data._datasets import labelled_val_dir
 
         if before is not None and before != self.config.data:
             return ""
         root = Path(self.config.data_root or ".").expanduser() / self.config.data
-        try:
-            found = root.is_dir() and any(d.is_dir() and d.name.lower() in _VAL_NAMES for d in root.iterdir())
+        try:  # (the folder the loader reads, no looser: an empty val/ or one beside no train/ is not)
+            found = root.is_dir() and labelled_val_dir(root) is not None
         except OSError:
             return ""
         return (". (Since 2026-12-06 a labelled val/ folder beside train/ is read, as the test set where "

@@ -391,3 +391,20 @@ def test_the_val_folder_note_is_for_the_runs_own_data_folder(tmp_path):
     with pytest.raises(ResumeError, match="searched on different data: 'ds' there, 'other' now") as err:
         search("other")
     assert "val/" not in str(err.value)
+
+
+def test_the_val_folder_note_names_only_a_val_folder_the_loader_reads(tmp_path):
+    # An empty valid/ (no class folders) is not read; the note blamed it for a change made elsewhere.
+    from budgetnas.errors import ResumeError
+    from budgetnas.search import Search, SearchConfig
+
+    _image_folder(tmp_path / "ds" / "train", per_class=12)
+    _image_folder(tmp_path / "ds" / "test", per_class=2)
+    cfg = SearchConfig(data="ds", run_dir=str(tmp_path / "run"), C=4, N=1, epochs=1, max_trials=1,
+                       final_training=False, strategy="random", data_root=str(tmp_path))
+    Search(cfg, progress=False).run()
+    _image_folder(tmp_path / "ds" / "train", classes=("a",), per_class=14)  # new training images
+    (tmp_path / "ds" / "valid").mkdir()
+    with pytest.raises(ResumeError, match="different") as err:
+        Search(cfg, progress=False).run()
+    assert "val/" not in str(err.value), err.value
