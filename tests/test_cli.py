@@ -430,7 +430,9 @@ def test_show_json_from_the_storage_url_says_what_show_of_the_run_dir_says(
     capsys.readouterr()
     assert main(["show", "--storage", f"sqlite:///{shared}", "--study-name", "s", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["spent"]["trials"] == 2 and shown["state"] == "no trial running"
+    assert shown["spent"]["trials"] == 2 and shown["state"] == "shared study: no trial running now"
+    assert main(["show", "--storage", f"sqlite:///{shared}", "--study-name", "s"]) == 0  # (one text for both)
+    assert "state: shared study: no trial running now" in capsys.readouterr().out
     assert shown["status"].startswith("no trial running; why the search stopped is in summary.json")
     assert shown["best_arch"] and shown["test_metrics"]["accuracy"] > 0 and "best_search_metrics" in shown
 

@@ -52,11 +52,7 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
     if run_dir is not None and config.storage is None:
         lines.append(f"state: {run_state(run_dir, counts.get('running', 0), spent, study.user_attrs.get('refused'))}")
     elif config.storage is not None:  # (no run lock to read: its workers say they live by their heartbeats)
-        running = counts.get("running", 0)
-        lines.append("state: shared study: " + (f"{plural(running, 'trial')} running now (a worker silent longer "
-                                                 "than its heartbeat grace is re-queued)" if running else
-                                                 "no trial running now")
-                     + ("; the search's wall time is counted when each session ends" if running else ""))
+        lines.append(f"state: {shared_state(counts.get('running', 0))}")
     rows = [r for r in ranked(study, metric) if r.status != "cached"][:top]  # (a hit repeats its source)
     if rows:
         lines.append("")
@@ -184,6 +180,14 @@ def current_summary(run_dir: Path, spent: Spent) -> dict | None:
     return summary if same else None
 
 
+def shared_state(running: int) -> str:
+    """A shared study's state, as `show` and `show --json` say it: the study alone tells whether
+    its workers are training (there is no run lock to read)."""
+    return "shared study: " + (f"{plural(running, 'trial')} running now (a worker silent longer than its "
+                               "heartbeat grace is re-queued); the search's wall time is counted when each "
+                               "session ends" if running else "no trial running now")
+
+
 def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> dict:
     """What ``budgetnas show --json`` prints, for a run directory and for ``--storage`` alike: the
     run's ``summary.json`` when it describes the study as it is now (a shared study's run
@@ -197,7 +201,7 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
         state = run_state(run_dir, running, spent, study.user_attrs.get("refused"))
         live = state.startswith("searching now")
     else:  # workers anywhere: the study alone says whether trials are being trained
-        state = f"{running} trial(s) being trained by workers of the study" if running else "no trial running"
+        state = shared_state(running)
         live = False
     # summary.json is written when a session ends: one killed later (SIGKILL) left an older one
     summary = None if live or running else current_summary(run_dir, spent)
