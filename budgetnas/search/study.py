@@ -481,6 +481,15 @@ class Search:
                 for fuse in (False, True)]
         return max(0.0, took[1] - took[0])
 
+    @staticmethod
+    def _trial_compilations(study: optuna.Study) -> list[float]:
+        """What compiling each trial's network took (--fuse all), as the trials recorded it, or
+        else as the probes timed it (one value); [] if neither has."""
+        seen = [float(record_of(t)["compile_seconds"]) for t in study.get_trials(deepcopy=False)
+                if status_of(t) in ("complete", "pruned") and record_of(t).get("compile_seconds")]
+        probe = (study.user_attrs.get("probe") or {}).get("trial_compile_seconds")
+        return seen or ([float(probe)] if probe is not None else [])
+
     def _timed_training(self, arch: Any, space: BaseSpace, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
                         stoppable: bool) -> float:
         """Device seconds of training ``arch`` (built afresh, seeded) on ``x, y`` under ``cfg``, as
@@ -565,10 +574,14 @@ class Search:
         archs = [cheap, dear] if only else sorted(self._uniform_archs(), key=self._search_macs)
         per_trial, probes, final_probes, compile_s, trial_compile = {}, 0.0, 0.0, 0.0, 0.0
         compile_probe = 0.0
-        if self.config.fuse == "all":  # (as the run times it: once, with the probes)
-            t0 = time.perf_counter()
-            trial_compile = self._compile_seconds(final=False)
-            compile_probe = time.perf_counter() - t0
+        if self.config.fuse == "all":  # as the run forecasts it: its trials' compilations, or its probe's
+            known = self._trial_compilations(existing) if existing is not None else []
+            if known:
+                trial_compile = sum(known) / len(known)
+            else:  # (timed once per run, with the probes: a dry run of a run not yet probed pays it)
+                t0 = time.perf_counter()
+                trial_compile = self._compile_seconds(final=False)
+                compile_probe = time.perf_counter() - t0
         validation = {}
         for i, arch in enumerate(archs):
             label = "cheapest" if i == 0 else "costliest" if i == len(archs) - 1 else f"cell {i}"
@@ -1176,6 +1189,8 @@ class Search:
                 # also paid for the failed attempt. The cost model gets what this attempt trained.
                 epochs = a.get("trained_epochs",
                                len(a.get("curve", [])) - (int(t.user_attrs.get("resumed_from_epoch", 1)) - 1))
+                if a.get("fused") and "compile_seconds" not in a:
+                    continue  # (--fuse all before its compilation was timed apart: a fixed cost in its seconds)
                 cost_model.add(n_train * epochs, a.get("search_macs", 0), a.get("trained_seconds", a["device_seconds"]))
                 if a.get("compile_seconds"):
                     compiled.append(float(a["compile_seconds"]))
@@ -1857,7 +1872,7 @@ class Search:
         # (compiling the fused step, --fuse all, is a fixed cost of the attempt, not one per image)
         trained = {"trained_epochs": len(curve) - resumed[0],
                    "trained_seconds": result.device_seconds - result.compile_seconds,
-                   **({"compile_seconds": result.compile_seconds} if result.compile_seconds else {})}
+                   **({"compile_seconds": result.compile_seconds} if result.compile_seconds or result.fused else {})}
         set_progress(curve, paid_before_retry + result.device_seconds, step_mode=result.step_mode,
                      fused=result.fused, batch_size=result.batch_size, **trained)
         if result.stopped_early:

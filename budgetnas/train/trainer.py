@@ -378,8 +378,10 @@ class _Step:
     """
 
     def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, config: TrainConfig,
-                 loss_sum: torch.Tensor, lr: torch.Tensor | None, dev: torch.device, graph: bool) -> None:
+                 loss_sum: torch.Tensor, lr: torch.Tensor | None, dev: torch.device, graph: bool,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.model, self.opt, self.config, self.loss_sum, self.lr, self.dev = model, opt, config, loss_sum, lr, dev
+        self.clock = clock  # (the training's clock: a fair share of the device's when candidates share it)
         self.cuda = dev.type == "cuda"
         self.mode = "graph" if graph else "eager"
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -426,16 +428,20 @@ class _Step:
     def _compile(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         """Compile the fused forward and backward with one step whose effect is undone."""
         self.compiled = True
-        t0 = time.perf_counter()
-        try:
-            self._compile_timed(xb, yb)
-        finally:
-            self.compile_seconds = time.perf_counter() - t0
+        # (under the capture lock: compiling runs and times kernels, which must not happen
+        # inside another thread's capture; timed on the training's clock once the lock is held, so
+        # that neither the wait for another candidate's compilation nor more than this training's
+        # share of the device counts: a wall-clock time had exceeded the share billed, and the
+        # cost model, given the bill less it, learnt nothing)
+        with _CAPTURE_LOCK:
+            t0 = self.clock()
+            try:
+                self._compile_timed(xb, yb)
+            finally:
+                self.compile_seconds = self.clock() - t0
 
     def _compile_timed(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        # (under the capture lock: compiling runs and times kernels, which must not happen
-        # inside another thread's capture)
-        with _CAPTURE_LOCK, (torch.cuda.device(self.dev) if self.cuda else _nullcontext()):
+        with torch.cuda.device(self.dev) if self.cuda else _nullcontext():
             saved = self._snapshot()
             try:
                 self.opt.zero_grad(set_to_none=True)
@@ -671,7 +677,7 @@ def train(
             _SAID_EAGER.add(dev.type)
             log.info("CUDA graphs need a CUDA device; training on %s eagerly", dev)
         graph = False
-    stepper = _Step(model, opt, config, loss_sum, lr_t, dev, graph)
+    stepper = _Step(model, opt, config, loss_sum, lr_t, dev, graph, clock)
 
     def save(epoch: int, i: int, order: torch.Tensor | None) -> None:
         checkpoint.save({  # type: ignore[union-attr]
@@ -782,7 +788,6 @@ def train(
     if cuda:
         torch.cuda.current_stream(dev).synchronize()
     result.device_seconds = clock() - start
-    # (a shared device's clock bills a share of the wall time the compilation took)
     result.compile_seconds = min(stepper.compile_seconds, result.device_seconds)
     if schedule.end < total_steps:
         result.shortened = (step, total_steps)

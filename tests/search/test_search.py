@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -323,6 +324,10 @@ def test_fuse_all_forecasts_each_trial_with_its_compilation(tmp_path: Path, spli
     # compiling the trials took (here a cell with fewer layers: less).
     assert len(forecasts) >= 2 and min(forecasts[:-1]) >= 1.1 * probed, (forecasts, probed)
     assert forecasts[-1] >= 1.1 * trial["compile_seconds"], (forecasts, trial)
+    # A dry run of the run forecasts as it would: at the trials' compilations, compiling nothing.
+    monkeypatch.setattr(Search, "_compile_seconds", lambda *a, **kw: pytest.fail("compiled again"))
+    again = Search(replace(cfg, max_trials=2), data=splits, data_name="digits", progress=False, candidates=[cell])
+    assert again.dry_run()["trial_compile_seconds"] == pytest.approx(trial["compile_seconds"])
 
 
 def test_dry_run_reserves_the_final_training_the_run_would(tmp_path: Path, splits: DataSplits) -> None:
