@@ -1041,7 +1041,9 @@ class Search:
         a strategy's search where a finetune comes now, or the reverse); nothing trained: take it."""
         attrs = study.user_attrs
         saved, now = attrs.get("selection"), self.selection
-        if saved == now:
+        if _same_selection(saved, now):
+            if saved != now:
+                study.set_user_attr("selection", now)  # (kept as spelled now: one spelling from here on)
             return
         if "selection" not in attrs and now is not None:
             # first finetune session, or one from before selections were kept: every cell the run
@@ -2439,6 +2441,23 @@ class DeviceShare:
             mine = self._state()
             inside = mine.weight * (self._virtual - mine.entered) if mine.entered is not None else 0.0
             return mine.total + inside
+
+
+def _same_selection(saved: Any, now: Any) -> bool:
+    """Whether a run's stored benchmark selection is this one, the dataset compared by what it names
+    (runs before 2026-12-06 kept it as the user spelled it: "CIFAR-10" for cifar10)."""
+    if saved == now:
+        return True
+    if not isinstance(saved, dict) or not isinstance(now, dict):
+        return False
+    from budgetnas.bench import normalize_dataset
+    from budgetnas.errors import DataError
+
+    try:
+        named = {**saved, "dataset": normalize_dataset(str(saved.get("dataset")))}
+    except DataError:
+        return False
+    return named == now
 
 
 @dataclass

@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from budgetnas.bench import DATASETS as NB201_DATASETS
 from budgetnas.bench import NB201Table, normalize_dataset
 from budgetnas.data import DataSplits
-from budgetnas.errors import ConfigError
+from budgetnas.errors import ConfigError, DataError
 from budgetnas.search.config import SearchConfig
 from budgetnas.search.records import record_of, status_of, to_jsonable
 from budgetnas.search.study import Search, SearchResult, open_study
@@ -257,6 +258,25 @@ def _pick_reverse(table: NB201Table, k: int, dataset: str, metric: str, seed: in
     return chosen
 
 
+def _stored_reverse_cells(search: Search, dataset: str, metric: str, k: int,
+                          max_params: float | None) -> list[int] | None:
+    """The cells a --reverse run being resumed picked, where it asked for this same spread: the
+    rule that spreads them has changed (one per canonical class since 2026-12-06), and a resumed
+    run goes on with its own cells rather than be refused for another selection."""
+    study = search._existing_study()
+    saved = (study.user_attrs.get("selection") if study is not None else None) or {}
+    if saved.get("mode") != "reverse" or not saved.get("cells"):
+        return None
+    try:
+        same_data = normalize_dataset(str(saved.get("dataset")), NB201_DATASETS) == dataset
+    except DataError:
+        return None
+    if not (same_data and saved.get("metric") == metric and saved.get("k") == k
+            and saved.get("max_params") == max_params and not saved.get("diverse")):
+        return None
+    return [int(i) for i in saved["cells"]]
+
+
 def _check_bench_metric(table: NB201Table, dataset: str, metric: str) -> None:
     """The benchmark metric that ranks the cells must be an accuracy: a training time ranked
     lowest first (top_k's order for it), and rho compared seconds with accuracy as if higher were
@@ -300,7 +320,8 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
         if max_params is not None:
             allowed = table.params(in_channels=prepared.in_channels, num_classes=prepared.num_classes,
                                    C=config.final_C, N=config.final_N) <= max_params
-        indices = _pick_reverse(table, k, dataset, metric, config.seed, allowed)
+        indices = _stored_reverse_cells(search, dataset, metric, k, max_params) or \
+            _pick_reverse(table, k, dataset, metric, config.seed, allowed)
     else:
         picks = table.top_k(k, dataset=dataset, metric=metric, max_params=max_params,
                             in_channels=prepared.in_channels, num_classes=prepared.num_classes,
