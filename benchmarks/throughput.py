@@ -267,9 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     # A time limit (gpu_checks.sh runs this under `timeout`) sends SIGTERM: the rows measured by
     # then are still written, marked as cut short, instead of the whole section being lost.
     cut = None
+    signalled: list[str] = []
 
     def on_term(signum: int, _frame: object) -> None:
-        raise _Cut(signal.Signals(signum).name)
+        signalled.append(signal.Signals(signum).name)
+        raise _Cut(signalled[0])
 
     signal.signal(signal.SIGTERM, on_term)
     try:
@@ -290,13 +292,20 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append((mode, bs, ips))
                 print(f"  {mode} batch {bs}: {ips:,.0f} images/s (epochs: "
                       f"{', '.join(f'{t:.3f}' for t in times)} s)", file=sys.stderr)
-    except (_Cut, KeyboardInterrupt) as e:
-        why = str(e) if isinstance(e, _Cut) else "SIGINT"
+    except (_Cut, KeyboardInterrupt, RuntimeError) as e:
+        # (`timeout` signals the whole process group: DataLoader workers die too, and torch then
+        # raises RuntimeError "worker ... is killed by signal" from its SIGCHLD handler, in place
+        # of or on top of the _Cut)
+        if isinstance(e, RuntimeError) and not signalled and "killed by signal" not in str(e):
+            raise
+        why = str(e) if isinstance(e, _Cut) else signalled[0] if signalled else "SIGINT"
         cut = (f"**cut short** by {why} (a time limit) after {len(rows)} measurement(s): the other modes and "
                "batch sizes were not measured")
         print(cut, file=sys.stderr)
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # (cut: a SIGTERM still on its way, as the workers' deaths can come first, must not stop the
+        # writing of what was measured; `timeout -k` kills it if it hangs)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if cut else signal.SIG_DFL)
 
     lines = ["| mode | batch | images/s (median of epochs) | speed-up vs best plain loop at this batch |",
              "| --- | ---: | ---: | ---: |"]

@@ -213,6 +213,8 @@ def test_bench_query_and_top_mistakes_name_what_is_wrong(capsys: pytest.CaptureF
         assert main(["bench", *args, "--table", str(NB201_CSV)]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, err
+    assert main(["bench", "query", "--table", str(NB201_CSV), "--", "--5"]) == 2  # (int("--5") raised)
+    assert capsys.readouterr().err.startswith("error: ")
 
 
 def test_max_params_takes_suffixes_like_bench_top(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

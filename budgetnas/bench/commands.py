@@ -161,7 +161,7 @@ def query_cell(table: Any, cell: str | int) -> dict[str, Any]:
     import numpy as np
 
     # (a negative index is an index out of range, not a cell string with "3 nodes" missing)
-    is_index = isinstance(cell, str) and cell.strip().lstrip("+-").isdigit()
+    is_index = isinstance(cell, str) and re.fullmatch(r"\s*[+-]?\d+\s*", cell) is not None
     i = table.index(int(cell) if is_index else cell)
     datasets = {}
     for d in table.datasets:
