@@ -354,6 +354,16 @@ def stack_pixels(arrays: Sequence[np.ndarray], want: str | None, hw: tuple[int, 
     another scale than the rest."""
     channels = 1 if want == "L" or (want is None and all(a.ndim == 2 for a in arrays)) else 3
     wide = any(a.dtype == np.float32 for a in arrays)  # 16-bit images: keep them in [0, 1] floats
+    if wide and any(a.dtype == np.uint8 for a in arrays):
+        # Float ("F") images are read as stored: where they hold 0..255 beside 8-bit images (read as
+        # value / 255), one set holds two scales (a data review, 2026-12-06)
+        floats = [a for a in arrays if a.dtype == np.float32]
+        hi = max(float(a.max()) for a in floats)
+        if hi > 1.5:
+            warnings.warn(f"{len(floats)} float image(s) (e.g. 32-bit float TIFFs) hold values up to {hi:g}, read "
+                          f"as stored, beside {len(arrays) - len(floats)} 8-bit image(s) read as value / 255 (0..1): "
+                          "two scales in one set; convert the float images to 8-bit or scale them to 0..1",
+                          stacklevel=3)
     out = np.empty((len(arrays), channels, hw[0], hw[1]), np.float32 if wide else np.uint8)
     for i, a in enumerate(arrays):
         if a.shape[:2] != hw:

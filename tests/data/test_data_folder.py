@@ -363,3 +363,27 @@ def test_class_names_match_across_unicode_spellings_of_accents(tmp_path):
     _save(tmp_path / "train" / nfc / "9.png", _gray(40))
     with pytest.raises(DataError, match="differ only in how an accent is encoded"):
         load_image_folder(tmp_path / "train")
+
+
+def test_float_images_on_a_0_255_scale_beside_8_bit_ones_warn(tmp_path):
+    # 32-bit float TIFFs are read as stored; 8-bit PNGs as value / 255: a folder of both held
+    # values up to 247 beside values in [0, 1], without a word (a data review, 2026-12-06).
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from budgetnas.data import load_image_folder
+
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        Image.fromarray(np.full((6, 6), 200, np.uint8)).save(tmp_path / cls / "p.png")
+        Image.fromarray(np.full((6, 6), 247.0, np.float32)).save(tmp_path / cls / "f.tif")
+    with pytest.warns(UserWarning, match=r"2 float image\(s\) .* hold values up to 247, read as stored"):
+        load_image_folder(tmp_path)
+    for cls in ("a", "b"):
+        Image.fromarray(np.full((6, 6), 0.5, np.float32)).save(tmp_path / cls / "f.tif")  # (in 0..1: one scale)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_image_folder(tmp_path).images.max() <= 1.0
