@@ -253,6 +253,9 @@ def encode_labels(
     """
     arr = _to_numpy(y)
     if isinstance(arr, (list, tuple)):
+        if len({isinstance(v, (str, bytes)) for v in arr}) > 1:  # (np.asarray made ["a", 1] two strings)
+            kinds = sorted({type(v).__name__ for v in arr})
+            raise DataError(f"labels mix types ({', '.join(kinds)}); use all strings or all integers")
         arr = np.asarray(arr) if len(arr) else np.zeros(0, np.int64)
     if not isinstance(arr, np.ndarray) or arr.ndim == 0:
         raise DataError(

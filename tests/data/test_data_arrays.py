@@ -415,3 +415,8 @@ def test_pillow_images_are_read_as_image_files_are():
     assert d.images.dtype == np.float32 and d.images[0].max() == 1.0
     with pytest.raises(DataError, match="images of mixed sizes: found 6x6 and 7x7"):
         from_arrays([gray8, Image.fromarray(np.zeros((7, 7), np.uint8))], [0, 1])
+
+
+def test_a_list_of_labels_mixing_strings_and_numbers_is_refused_as_an_array_of_them_is():
+    with pytest.raises(DataError, match=r"labels mix types \(int, str\)"):
+        from_arrays(np.zeros((2, 4, 4), np.uint8), ["a", 1])
