@@ -210,8 +210,14 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
         return summary if transfer is None else {**summary, "transfer": transfer}
     rows = ranked(study, config.metric, trials)
     front = set(pareto(study))
-    best = ([r for r in rows if r.number in front] or rows or [None])[0]
+    if config.max_params is not None:  # (as the search picks its final cell: within today's size limit)
+        rows = [r for r in rows if r.params is None or r.params <= config.max_params]
     final = study.user_attrs.get("final") or {}
+    # The cell of the final model where there is one (the search may have trained a cell that fits
+    # the budget in place of the best), else the best so far: as summary.json names it. It named the
+    # best by accuracy, over the size limit, with no test result (a user review, 2026-12-06).
+    best = next((r for r in rows if final and r.arch == final.get("arch")), None) or \
+        ([r for r in rows if r.number in front] or rows or [None])[0]
     tested = best is not None and final.get("arch") == best.arch
     status = "search not finished" if live or running or config.storage is None else \
         "no trial running; why the search stopped is in summary.json of its run directory"
@@ -219,6 +225,7 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
             "best_arch": best.arch if best else None, "best_trial": best.number if best else None,
             "best_search_metrics": best.metrics if best else {},
             "test_metrics": dict(final.get("test_metrics") or {}) if tested else {}, "spent": spent.to_dict(),
+            **({"pareto_front": sorted(front)} if front else {}),
             **({} if transfer is None else {"transfer": transfer})}
 
 

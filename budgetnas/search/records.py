@@ -110,8 +110,11 @@ def spent_of(study: optuna.Study, trials: list[FrozenTrial] | None = None) -> Sp
         seconds += float(extra.get("device_seconds", 0.0))
         cost += float(extra.get("cost", 0.0))
     counted = sum(1 for t in trials if counts_as_trial(t))
+    # The wall time a session recorded when it ended, or, where it was killed outright before it
+    # could (SIGKILL), what its trials' progress marked as they went.
+    marks = [float((t.user_attrs.get(PROGRESS_KEY) or {}).get("wall_mark", 0.0)) for t in trials]
     return Spent(trials=counted, device_seconds=seconds, cost=cost,
-                 wall_seconds=float(attrs.get("wall_seconds", 0.0)))
+                 wall_seconds=max([float(attrs.get("wall_seconds", 0.0)), *marks]))
 
 
 def ranked(study: optuna.Study, metric: str, trials: list[FrozenTrial] | None = None) -> list[TrialView]:

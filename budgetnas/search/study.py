@@ -280,6 +280,9 @@ class Search:
         self._inflight_lock = threading.Lock()
         self._streams = threading.local()  # each concurrent trainer thread's CUDA stream
         self._signal_name: str | None = None
+        # (during a session's search loop) the search's wall time so far, written with each trial's
+        # progress: a session killed outright (SIGKILL, a spot instance gone) records no more
+        self._wall_now: Callable[[], float] | None = None
         self.run_dir = Path(config.run_dir)
         self._data = data
         self._data_name = data_name or config.data
@@ -858,6 +861,7 @@ class Search:
             "best_search_metrics": result.best_metrics, "test_metrics": result.test_metrics,
             "spent": result.spent.to_dict(), "stop_reason": reason,
             "objectives": list(self.config.objectives), "ranked_by": self.config.metric,
+            **({"pareto_front": front} if (front := sorted(pareto(study))) else {}),
         }), indent=2) + "\n")
         return result
 
@@ -1306,6 +1310,7 @@ class Search:
         if (note := pruner_note(pruner, cfg.epochs)) is not None:
             log.warning(note)
         wall_before = spent.wall_seconds
+        self._wall_now = lambda: wall_before + time.perf_counter() - session_start
         worker = _worker_name()
         seconds_limit = self.budget.device_seconds_left(Spent())
         if math.isinf(seconds_limit):
@@ -1533,6 +1538,7 @@ class Search:
             for fixed, attrs in deferred:
                 study.enqueue_trial(fixed, user_attrs=attrs, skip_if_exists=False)
             self._record_wall(study, wall_before + time.perf_counter() - session_start)
+            self._wall_now = None
             if bar is not None:
                 bar.close()
         if budget_stop and not shared and not self._stop_flag and spent_of(study).trials == 0:
@@ -1675,8 +1681,11 @@ class Search:
 
         def set_progress(curve: list[dict[str, Any]], seconds: float, **extra: Any) -> None:
             paid.device_seconds, paid.epochs = seconds, len(curve)
+            # (the search's wall time so far rides along: the ledger reads it where a session
+            # killed outright recorded no more, which lost up to a trial's wall time a kill)
+            mark = {"wall_mark": self._wall_now()} if self._wall_now is not None else {}
             trial.set_user_attr(PROGRESS_KEY, {"curve": curve, "device_seconds": seconds,
-                                               "cost": self.budget.cost_of(seconds), **extra})
+                                               "cost": self.budget.cost_of(seconds), **extra, **mark})
 
         sizes = {"params": final_cost.params, "macs": final_cost.macs}
 

@@ -54,6 +54,14 @@ def test_sigkill_mid_search_then_rerun_resumes_exactly(tmp_path: Path) -> None:
     assert proc.returncode == -signal.SIGKILL
 
     study = open_study(run)
+    # The killed session's wall time counts up to its last epoch: it recorded its wall time only
+    # when a trial ended, and a kill lost the running trial's (a user review, 2026-12-06: up to a
+    # trial a kill, over --max-time). On one CPU, wall time is at least the device time it paid.
+    from budgetnas.search.records import spent_of
+
+    spent = spent_of(study)
+    assert spent.wall_seconds >= spent.device_seconds > 0, spent
+    assert spent.wall_seconds > float(study.user_attrs.get("wall_seconds", 0.0)), (spent, study.user_attrs)
     before = {t.number: (t.params, t.values, record_of(t)["curve"]) for t in study.get_trials()
               if status_of(t) == "complete"}
     assert len(before) >= 3

@@ -409,3 +409,27 @@ def test_dry_run_of_a_finished_run_reserves_what_the_run_would(tmp_path: Path, s
 
     _print_forecast(f, cfg)
     assert "reserved for the best cell so far: nothing (its final model is trained)" in capsys.readouterr().out
+
+
+def test_show_json_from_the_study_names_the_final_models_cell_within_the_size_limit(
+        tmp_path: Path, splits: DataSplits) -> None:
+    """A user review, 2026-12-06: after a SIGKILL (summary.json stale) `show --json` named the best
+    trial by accuracy, over a size limit tightened since, with no test result, while `show` named
+    the final model's cell and its test accuracy."""
+    from budgetnas.report.summary import json_summary
+    from budgetnas.search.records import ranked
+
+    cells = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+             "|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|nor_conv_1x1~2|"]
+    search, result = _search(tmp_path, splits, candidates=cells, only=True, max_trials=2,
+                             objectives=("accuracy", "params"))
+    study = open_study(search.run_dir)
+    (search.run_dir / "summary.json").unlink()  # (as a session killed later leaves it: not current)
+    rows = ranked(study, "accuracy")
+    small = min(rows, key=lambda r: r.params)
+    shown = json_summary(study, replace(search.config, max_params=small.params), search.run_dir)
+    assert shown["best_trial"] == small.number  # (nothing over the limit)
+    assert shown["pareto_front"] and set(shown["pareto_front"]) <= {r.number for r in rows}
+    final = study.user_attrs["final"]
+    shown = json_summary(study, search.config, search.run_dir)
+    assert shown["best_trial"] == final["trial"] and shown["test_metrics"] == final["test_metrics"]
