@@ -368,6 +368,9 @@ def _print_forecast(f: dict[str, Any], config: Any, what: str = "trial") -> int:
           f"{seconds_text(f['validation_seconds']['costliest'])} a pass); final at {f['resolution']}px")
     print(f"one {what}: " + (f"{seconds_text(per['average'])} for an average cell, " if "average" in per else "")
           + f"{seconds_text(per['cheapest'])} (cheapest) to {seconds_text(per['costliest'])} (costliest)")
+    if f.get("iteration_overhead_seconds"):
+        print(f"  and the search loop's own work around each (proposal, records, checkpoints): at least "
+              f"{seconds_text(f['iteration_overhead_seconds'])} of wall time, which the time limit counts")
     if f.get("trial_compile_seconds"):
         print(f"  each includes compiling its network (--fuse all): {seconds_text(f['trial_compile_seconds'])} "
               "timed on the costliest cell, plus the forecasts' 10 % margin")

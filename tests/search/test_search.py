@@ -433,3 +433,17 @@ def test_show_json_from_the_study_names_the_final_models_cell_within_the_size_li
     final = study.user_attrs["final"]
     shown = json_summary(study, search.config, search.run_dir)
     assert shown["best_trial"] == final["trial"] and shown["test_metrics"] == final["test_metrics"]
+
+
+def test_a_dry_run_under_a_time_limit_counts_the_loops_own_time_around_each_trial(
+        tmp_path: Path, splits: DataSplits) -> None:
+    """Priced by its trials alone, a dry run of 0.2 s trials promised 608 in 2 minutes; 181 trained
+    (a user review, 2026-12-06): the loop's proposals, records and checkpoints take wall time too."""
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"),
+                       **{**TINY, "max_trials": None, "max_time": 600, "final_training": False})
+    f = Search(cfg, data=splits, data_name="digits", progress=False).dry_run()
+    over, each = f["iteration_overhead_seconds"], f["seconds_per_trial"]["average"]
+    assert over > 0.005 and f["trials_affordable"] == int((600 - f["probe_seconds"]) // (each + over))
+    f = Search(replace(cfg, max_time=None, max_device_hours=600 / 3600), data=splits, data_name="digits",
+               progress=False).dry_run()
+    assert f["iteration_overhead_seconds"] == 0  # (device time does not pay it)
