@@ -47,7 +47,8 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
     lines.append(f"  device-s: {spent.device_seconds - probe_s - final_s:.1f} in trials, {probe_s:.1f} in "
                  f"timing probes, {final_s:.1f} in final training")
     lines.append("trials: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none yet")
-                 + (" (unstarted: proposed when the budget could not pay for them; not paid)"
+                 + (" (unstarted: proposed but never trained, as the budget could not pay for them or the process "
+                    "stopped while proposing; not paid)"
                     if counts.get("unstarted") else ""))
     if run_dir is not None and config.storage is None:
         lines.append(f"state: {run_state(run_dir, counts.get('running', 0), spent, study.user_attrs.get('refused'))}")

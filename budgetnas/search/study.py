@@ -1207,15 +1207,21 @@ class Search:
                 # naming the trial and reserving its slot (a live one does that at once).
                 if key in slots and (key not in stale or not self.ledger.claim_stale(key, worker, grace)):
                     continue
+            params = self._cell_params(t)
+            # Killed while the strategy was still proposing: nothing trained, nothing to re-run.
+            # Closed as unstarted, it takes no proposal index (strategies.proposal_index), so the
+            # resumed search proposes what an uninterrupted one would (as interrupted, it took one:
+            # its cell was skipped for good and every later proposal differed: a review, 2026-12-06).
+            status, why = ("interrupted", "the process stopped mid-trial") if params is not None else (
+                UNSTARTED_STATUS, "the process stopped while the strategy was proposing this trial")
             try:
-                study._storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
-                study._storage.set_trial_user_attr(t._trial_id, "reason", "the process stopped mid-trial")
+                study._storage.set_trial_user_attr(t._trial_id, "status", status)
+                study._storage.set_trial_user_attr(t._trial_id, "reason", why)
                 study.tell(t.number, state=TrialState.FAIL)
             except (RuntimeError, ValueError, optuna.exceptions.UpdateFinishedTrialError):
                 continue  # finished or recovered by someone else meanwhile
-            params = self._cell_params(t)
             if params is None:
-                if key is not None:  # killed while the strategy was still proposing: nothing to re-run
+                if key is not None:
                     self.ledger.release_key(key)
                 continue
             study.enqueue_trial(params, user_attrs={"retry_of": t.number, "trial_key": key},

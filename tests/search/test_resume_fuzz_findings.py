@@ -88,3 +88,23 @@ def test_a_session_stopped_during_the_probes_keeps_their_wall_time(tmp_path, spl
     _, result = _search(tmp_path, splits, max_trials=1, max_time=3600)
     assert result.preempted and "during the timing probes" in result.stop_reason
     assert open_study(tmp_path / "run").user_attrs.get("wall_seconds", 0.0) >= 1.0
+
+
+def test_a_proposal_cut_off_by_a_kill_takes_no_place_in_the_strategys_sequence(tmp_path, splits) -> None:
+    """A process killed after Optuna's ask and before the cell's parameters were stored left a
+    RUNNING trial with no cell; closed as interrupted it took a proposal index, so the resumed
+    search skipped that cell for good and every later proposal differed from an uninterrupted
+    run's (a strategies review, 2026-12-06). It is closed as unstarted now."""
+    from budgetnas.search.records import record_of, status_of
+
+    def cells(run: str) -> list[str]:
+        return [record_of(t)["arch"] for t in open_study(tmp_path / run).get_trials() if counts_as_trial(t)]
+
+    for strategy in ("rea", "tpe"):
+        _search(tmp_path, splits, max_trials=4, strategy=strategy, final_training=False, name=f"{strategy}-straight")
+        _search(tmp_path, splits, max_trials=2, strategy=strategy, final_training=False, name=f"{strategy}-killed")
+        cut = open_study(tmp_path / f"{strategy}-killed").ask()  # (as the kill left it: running, no cell)
+        cut.set_user_attr("trial_key", "cut-off")
+        _search(tmp_path, splits, max_trials=4, strategy=strategy, final_training=False, name=f"{strategy}-killed")
+        assert cells(f"{strategy}-killed") == cells(f"{strategy}-straight"), strategy
+        assert status_of(open_study(tmp_path / f"{strategy}-killed").get_trials()[2]) == "unstarted"
