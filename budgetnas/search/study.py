@@ -1782,8 +1782,11 @@ class Search:
 
         # A retry is one candidate with the trial it retries: it takes that trial's place among
         # the peers and in a Hyperband bracket, and the cut-off attempt's partial curve (which the
-        # retry carries on from its checkpoint) is not a second peer.
-        me = int(trial.user_attrs.get("retry_of", trial.number))
+        # retry carries on from its checkpoint) is not a second peer. Places are counted without
+        # retries and unstarted proposals (_places): by trial number, every retry shifted the
+        # brackets of all later trials, and a resumed search pruned other cells than an
+        # uninterrupted one (a review, 2026-12-06).
+        me = _places(study.get_trials(deepcopy=False)).get(trial.number, trial.number)
 
         def rung_values(curve: list[dict[str, Any]], rec: dict[str, Any]) -> list[Any]:
             """What the pruner compares at each epoch: the metric, or with several objectives
@@ -1795,13 +1798,15 @@ class Search:
 
         def refresh_others() -> None:
             others.clear()
-            for t in study.get_trials(deepcopy=False):
+            trials = study.get_trials(deepcopy=False)
+            places = _places(trials)
+            for t in trials:
                 rec = record_of(t)
                 if t.number != trial.number and rec.get("fidelity") == fidelity:
                     curve = rec.get("curve") or []
                     if (curve and status_of(t) not in ("cached", "interrupted") and "cache_of" not in t.user_attrs
                             and all(o in rec for o in cfg.objectives if o in SIZE_OBJECTIVES)):
-                        others[int(t.user_attrs.get("retry_of", t.number))] = rung_values(curve, rec)
+                        others[places.get(t.number, t.number)] = rung_values(curve, rec)
 
         curve: list[dict[str, Any]] = []
         spent_s = [0.0]
@@ -2500,6 +2505,23 @@ class DeviceShare:
             mine = self._state()
             inside = mine.weight * (self._virtual - mine.entered) if mine.entered is not None else 0.0
             return mine.total + inside
+
+
+def _places(trials: list[Any]) -> dict[int, int]:
+    """Each trial's place in the search's sequence of candidates, by trial number: retries take
+    the place of the trial they retry, and proposals closed untrained (unstarted) take none, so
+    a search killed and resumed, or stopped by a budget and continued, gives every candidate the
+    place it has in one run straight through (Hyperband's brackets go by it)."""
+    places: dict[int, int] = {}
+    n = 0
+    for t in sorted(trials, key=lambda t: t.number):
+        retry_of = t.user_attrs.get("retry_of")
+        if retry_of is not None:
+            places[t.number] = places.get(int(retry_of), int(retry_of))
+        elif t.user_attrs.get("status") != UNSTARTED_STATUS:
+            places[t.number] = n
+            n += 1
+    return places
 
 
 def _same_selection(saved: Any, now: Any) -> bool:

@@ -774,12 +774,15 @@ def train(
             record = EpochRecord(epoch=epoch, train_loss=train_loss, metrics=metrics,
                                  seconds=clock() - epoch_start)
             result.curve.append(record)
-            if checkpoint is not None and not cut_short:
-                save(epoch + 1, 0, None)
-                last_save = time.perf_counter()
+            # The caller's decision first (a pruner's), then the epoch's checkpoint: saved before it,
+            # a process killed in between resumed past the rung and was never pruned (a review,
+            # 2026-12-06); now it resumes from the epoch before and meets the decision again.
             if on_epoch is not None and on_epoch(record) and not cut_short:
                 result.stopped_early = epoch < config.epochs
                 break
+            if checkpoint is not None and not cut_short:
+                save(epoch + 1, 0, None)
+                last_save = time.perf_counter()
             if cut_short or step >= schedule.end:
                 break
     finally:

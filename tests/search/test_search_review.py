@@ -362,3 +362,37 @@ def test_time_lost_between_trials_does_not_slide_the_reserve_to_a_worse_cell(
     # Its reserve was not eaten away: at most shortened a little where the machine ran slower than
     # probed (another job on it), not to half its epochs by the time lost after the last trial.
     assert final["arch"] == good and (final.get("shortened") or {}).get("epochs", 4) >= 3
+
+
+def test_a_resumed_search_prunes_the_cells_an_uninterrupted_one_prunes(tmp_path: Path, splits: DataSplits,
+                                                                      monkeypatch) -> None:
+    """Hyperband placed a trial in a bracket by its trial number: the retry of an interrupted trial
+    took a number, so every later trial changed bracket and a resumed search pruned other cells
+    (and its strategy learnt from other scores) than one run straight through (a strategies
+    review, 2026-12-06). Brackets go by the candidate's place (study._places), retries left out."""
+    kw = dict(max_trials=9, epochs=3, strategy="rea", pruner="hyperband", final_training=False)
+    straight, _ = _search(tmp_path, splits, name="straight", **kw)
+    searches: list[Search] = []
+    calls = [0]
+
+    def third_trial(path: Path) -> bool:
+        calls[0] += 1
+        return calls[0] == 3
+
+    stop_trainings_after_3_steps(monkeypatch, searches, third_trial)
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "killed"), **{**TINY, **kw})
+    searches.append(Search(cfg, data=splits, data_name="digits", progress=False))
+    searches[0].run()
+    searches.clear()
+    resumed, _ = _search(tmp_path, splits, name="killed", **kw)
+
+    def outcome(run: Path) -> list[tuple[str, str]]:
+        return [(record_of(t)["arch"], status_of(t)) for t in open_study(run).get_trials()
+                if status_of(t) in ("complete", "pruned")]
+    assert any(s == "pruned" for _, s in outcome(straight.run_dir))  # (the pruner had cells to cut)
+    assert outcome(resumed.run_dir) == outcome(straight.run_dir)
+    from budgetnas.search.study import _places
+
+    trials = open_study(resumed.run_dir).get_trials()
+    retry = next(t for t in trials if "retry_of" in t.user_attrs)
+    assert _places(trials)[retry.number] == _places(trials)[retry.user_attrs["retry_of"]] == 2

@@ -127,3 +127,25 @@ def test_a_checkpoint_of_other_data_or_another_schedule_is_not_resumed(tmp_path:
     assert again.resumed_from is None and "training from the start" in caplog.text
     straight = train(_model(), x, y, vx, vy, cfg, num_classes=10, seed=0, device="cpu")
     assert [r.train_loss for r in again.curve] == [r.train_loss for r in straight.curve]
+
+
+def test_a_process_killed_during_the_epochs_decision_resumes_before_that_epoch(tmp_path: Path, data) -> None:
+    """The epoch's checkpoint was saved before ``on_epoch`` (a pruner's decision) ran: a process
+    killed in between resumed after the rung and was never pruned (a strategies review,
+    2026-12-06). The checkpoint now follows the decision: the resumed run meets it again."""
+    class Killed(BaseException):
+        pass
+
+    def killed_at_epoch_two(record) -> bool:
+        if record.epoch == 2:
+            raise Killed
+        return False
+
+    ck = Checkpointer(tmp_path / "t.ckpt")
+    with pytest.raises(Killed):
+        train(_model(), *data, CFG, num_classes=10, seed=0, device="cpu", checkpoint=ck, on_epoch=killed_at_epoch_two)
+    seen: list = []
+    restored: list = []
+    train(_model(), *data, CFG, num_classes=10, seed=0, device="cpu", checkpoint=ck, on_resume=restored.extend,
+          on_epoch=lambda r: seen.append(r.epoch) or False)
+    assert len(restored) == 1 and seen == [2, 3]  # (epoch 2's decision is taken again)
