@@ -126,8 +126,8 @@ class TrainedModel:
         policy and statistics. Images of another size than the training images are resized the
         same way (a warning says so, since a changed aspect ratio distorts them)."""
         pixels = _pil_as_arrays(x, self.in_channels)
-        if pixels is not x:  # (Pillow's arrays are channels-last, whatever layout arrays had in fit)
-            channels_last = True
+        if pixels is not x:  # (Pillow's images come channels-first, whatever layout arrays had in fit)
+            channels_last = False
         else:
             self._refuse_one_image(x)
         with warnings.catch_warnings():
@@ -605,29 +605,19 @@ def _aspect_changes(size: tuple[int, int], trained: tuple[int, int]) -> bool:
 
 
 def _pil_as_arrays(x: Any, in_channels: int) -> Any:
-    """Pillow images (one, or a list) as the image folders' reader reads files: upright by their
-    EXIF orientation, transparent parts onto black, converted to the model's 1 or 3 channels."""
+    """Pillow images (one, or a list) as (N, C, H, W), read as fit reads them (data's _stack_pil:
+    as image files are read), converted to the model's 1 or 3 channels; anything else as given."""
     try:
-        from PIL import Image, ImageOps
+        from PIL import Image
     except ImportError:  # pragma: no cover - Pillow is a dependency
         return x
+    from budgetnas.data._arrays import _stack_pil
+
     want = {1: "L", 3: "RGB"}.get(in_channels)
-
-    def read(im: Any) -> np.ndarray:
-        from budgetnas.data._folder import pil_pixels
-
-        return pil_pixels(ImageOps.exif_transpose(im), want)
     if isinstance(x, Image.Image):
-        return read(x)[None]
+        return _stack_pil([x], want)
     if isinstance(x, (list, tuple)) and x and all(isinstance(im, Image.Image) for im in x):
-        from budgetnas.data._folder import stack_pixels
-
-        arrays = [read(im) for im in x]
-        sizes = {a.shape[:2] for a in arrays}
-        if len(sizes) > 1:
-            return arrays  # (refused downstream, naming the sizes)
-        # (8-bit and 16-bit images together in one unit, as a folder of them is read)
-        return stack_pixels(arrays, want, sizes.pop()).transpose(0, 2, 3, 1)
+        return _stack_pil(x, want)
     return x
 
 

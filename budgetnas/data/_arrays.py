@@ -116,24 +116,24 @@ def _is_pil(value: Any) -> bool:
     return type(value).__module__.startswith("PIL.") and hasattr(value, "getexif")  # (PIL not imported)
 
 
-def _stack_pil(items: Sequence[Any]) -> np.ndarray:
-    """Pillow images read as image files are (and as predict reads them): upright by their EXIF
-    orientation, 16-bit ones as value / 65535 floats, palettes as colours, transparent parts
-    onto black; one channel if every image is gray, else three. np.asarray had read raw 16-bit
-    values, palette indices and alpha channels, which predict, reading files' way, did not: a
-    model fit on 16-bit images scored chance on those same images."""
+def _stack_pil(items: Sequence[Any], want: str | None = None) -> np.ndarray:
+    """Pillow images as (N, C, H, W), read as image files are (fit and predict alike): upright by
+    their EXIF orientation, 16-bit ones as value / 65535 floats, palettes as colours, transparent
+    parts onto black; one channel if every image is gray, else three (``want`` "L" or "RGB":
+    that many). np.asarray had read raw 16-bit values, palette indices and alpha channels, which
+    predict, reading files' way, did not: a model fit on 16-bit images scored chance on them."""
     from PIL import ImageOps
 
     from budgetnas.data._folder import pil_pixels, stack_pixels
 
-    arrays = [pil_pixels(ImageOps.exif_transpose(im), None) for im in items]
+    arrays = [pil_pixels(ImageOps.exif_transpose(im), want) for im in items]
     sizes = [a.shape[:2] for a in arrays]
     if len(set(sizes)) > 1:
         i = next(i for i, s in enumerate(sizes) if s != sizes[0])
         raise DataError(
             f"images of mixed sizes: found {_size_text(sizes[0])} and {_size_text(sizes[i])} (images 0 and "
             f"{i}); resize them to one size first (im.resize((width, height))) or use load_image_folder(size=...)")
-    return stack_pixels(arrays, None, sizes[0])
+    return stack_pixels(arrays, want, sizes[0])
 
 
 def _stack_images(items: Sequence[Any]) -> np.ndarray:
