@@ -38,8 +38,8 @@ from optuna.trial import TrialState
 
 from budgetnas import __version__
 from budgetnas.data import DataSplits, load_dataset, pixel_range
-from budgetnas.errors import (BudgetError, BudgetNASError, ConfigError, ResumeError, RunDirError, TrialFailed, first_line,
-                              plural)
+from budgetnas.errors import (BudgetError, BudgetNASError, ConfigError, DataError, ResumeError, RunDirError, TrialFailed,
+                              first_line, plural)
 from budgetnas.search.budget import Budget, CostModel, Spent, price_for
 from budgetnas.search.config import METRIC_OBJECTIVES, SIZE_OBJECTIVES, SearchConfig
 from budgetnas.search.ledger import JOB_PREFIX, BudgetLedger, Slot
@@ -670,8 +670,6 @@ class Search:
                 probes = 0.0  # (measured trials, or a probe on this device: no search probe)
             if self._final_probes_stand(prev):
                 final_probes = 0.0
-            if "trial_compile_seconds" in prev:
-                compile_probe = 0.0
         probes += final_probes + compile_probe
         reserve = finals["average"]
         if existing is not None:
@@ -1785,8 +1783,7 @@ class Search:
         # retry carries on from its checkpoint) is not a second peer. Places are counted without
         # retries and unstarted proposals (_places): by trial number, every retry shifted the
         # brackets of all later trials, and a resumed search pruned other cells than an
-        # uninterrupted one (a review, 2026-12-06).
-        me = _places(study.get_trials(deepcopy=False)).get(trial.number, trial.number)
+        # uninterrupted one (a review, 2026-12-06). Read with the peers, from the same trials.
 
         def rung_values(curve: list[dict[str, Any]], rec: dict[str, Any]) -> list[Any]:
             """What the pruner compares at each epoch: the metric, or with several objectives
@@ -1796,7 +1793,8 @@ class Search:
             return [tuple(e["metrics"][o] if o in METRIC_OBJECTIVES else -float(rec[o]) for o in cfg.objectives)
                     for e in curve]
 
-        def refresh_others() -> None:
+        def refresh_others() -> int:
+            """Read the peers' curves into ``others``, by place; returns this trial's place."""
             others.clear()
             trials = study.get_trials(deepcopy=False)
             places = _places(trials)
@@ -1807,6 +1805,7 @@ class Search:
                     if (curve and status_of(t) not in ("cached", "interrupted") and "cache_of" not in t.user_attrs
                             and all(o in rec for o in cfg.objectives if o in SIZE_OBJECTIVES)):
                         others[places.get(t.number, t.number)] = rung_values(curve, rec)
+            return places.get(trial.number, trial.number)
 
         curve: list[dict[str, Any]] = []
         spent_s = [0.0]
@@ -1830,7 +1829,7 @@ class Search:
                 trial.report(rec.metrics[metric], rec.epoch)
             if type(pruner) is BasePruner:
                 return False  # no pruning: no need to read the other trials' curves
-            refresh_others()
+            me = refresh_others()
             return pruner.should_stop(me, rec.epoch, rung_values(curve, record), others)
 
         def interrupted(reason: str) -> None:
@@ -2524,21 +2523,23 @@ def _places(trials: list[Any]) -> dict[int, int]:
     return places
 
 
-def _same_selection(saved: Any, now: Any) -> bool:
-    """Whether a run's stored benchmark selection is this one, the dataset compared by what it names
-    (runs before 2026-12-06 kept it as the user spelled it: "CIFAR-10" for cifar10)."""
-    if saved == now:
-        return True
-    if not isinstance(saved, dict) or not isinstance(now, dict):
-        return False
+def named_selection(saved: Any) -> dict[str, Any] | None:
+    """A run's stored benchmark selection with its dataset as the table names it (runs before
+    2026-12-06 kept it as the user spelled it: "CIFAR-10" for cifar10); None if there is none or
+    its dataset names none."""
+    if not isinstance(saved, dict):
+        return None
     from budgetnas.bench import normalize_dataset
-    from budgetnas.errors import DataError
 
     try:
-        named = {**saved, "dataset": normalize_dataset(str(saved.get("dataset")))}
+        return {**saved, "dataset": normalize_dataset(str(saved.get("dataset")))}
     except DataError:
-        return False
-    return named == now
+        return None
+
+
+def _same_selection(saved: Any, now: Any) -> bool:
+    """Whether a run's stored benchmark selection is this one, its dataset compared by what it names."""
+    return saved == now or (isinstance(now, dict) and named_selection(saved) == now)
 
 
 @dataclass

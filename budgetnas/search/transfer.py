@@ -21,13 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from budgetnas.bench import DATASETS as NB201_DATASETS
 from budgetnas.bench import NB201Table, normalize_dataset
 from budgetnas.data import DataSplits
-from budgetnas.errors import ConfigError, DataError
+from budgetnas.errors import ConfigError
 from budgetnas.search.config import SearchConfig
 from budgetnas.search.records import record_of, status_of, to_jsonable
-from budgetnas.search.study import Search, SearchResult, open_study
+from budgetnas.search.study import Search, SearchResult, named_selection, open_study
 
 
 def rankdata(x: np.ndarray) -> np.ndarray:
@@ -236,7 +235,12 @@ def _pick_reverse(table: NB201Table, k: int, dataset: str, metric: str, seed: in
     values = table.column(dataset, metric)
     ok = np.flatnonzero(np.isfinite(values) & (True if allowed is None else allowed))
     seen: set[str] = set()
-    first = [i for i in ok.tolist() if not (table.canonical(i) in seen or seen.add(table.canonical(i)))]
+    first = []
+    for i in ok.tolist():  # (the first cell of each canonical class, in index order)
+        canonical = table.canonical(i)
+        if canonical not in seen:
+            seen.add(canonical)
+            first.append(i)
     ok = np.asarray(first, dtype=np.int64)
     if len(ok) < k:
         raise ConfigError(f"only {len(ok)} benchmark cells fit the limits given, fewer than k={k}; "
@@ -264,14 +268,10 @@ def _stored_reverse_cells(search: Search, dataset: str, metric: str, k: int,
     rule that spreads them has changed (one per canonical class since 2026-12-06), and a resumed
     run goes on with its own cells rather than be refused for another selection."""
     study = search._existing_study()
-    saved = (study.user_attrs.get("selection") if study is not None else None) or {}
-    if saved.get("mode") != "reverse" or not saved.get("cells"):
+    saved = named_selection(study.user_attrs.get("selection")) if study is not None else None
+    if not saved or saved.get("mode") != "reverse" or not saved.get("cells"):
         return None
-    try:
-        same_data = normalize_dataset(str(saved.get("dataset")), NB201_DATASETS) == dataset
-    except DataError:
-        return None
-    if not (same_data and saved.get("metric") == metric and saved.get("k") == k
+    if not (saved.get("dataset") == dataset and saved.get("metric") == metric and saved.get("k") == k
             and saved.get("max_params") == max_params and not saved.get("diverse")):
         return None
     return [int(i) for i in saved["cells"]]
