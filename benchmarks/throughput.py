@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         # of or on top of the _Cut)
         if isinstance(e, RuntimeError) and not signalled and "killed by signal" not in str(e):
             raise
-        why = str(e) if isinstance(e, _Cut) else signalled[0] if signalled else "SIGINT"
+        why = signalled[0] if signalled else "SIGINT"  # (a _Cut carries the first signal's name)
         cut = (f"**cut short** by {why} (a time limit) after {len(rows)} measurement(s): the other modes and "
                "batch sizes were not measured")
         print(cut, file=sys.stderr)

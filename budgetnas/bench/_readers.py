@@ -190,10 +190,11 @@ def read_csv(path: Path) -> RawTable:
     for key, name in CSV_COLUMNS.items():
         if name in col:
             columns[key] = _floats([r[col[name]] for r in data], path, name)
-    accuracies = [c for (_, m), c in columns.items() if "accuracy" in m and np.isfinite(c).any()]
-    if accuracies and max(float(np.nanmax(c)) for c in accuracies) <= 1.0:
-        raise DataError(f"{path}: its accuracies are at most {max(float(np.nanmax(c)) for c in accuracies):g}: "
-                        "fractions, where the NB201 CSV holds percent (94.37, not 0.9437); multiply them by 100")
+    best = max((float(np.nanmax(c)) for (_, m), c in columns.items() if "accuracy" in m and np.isfinite(c).any()),
+               default=None)
+    if best is not None and best <= 1.0:
+        raise DataError(f"{path}: its accuracies are at most {best:g}: fractions, where the NB201 CSV holds "
+                        "percent (94.37, not 0.9437); multiply them by 100")
     return RawTable("csv", str(path), ops, columns)
 
 
