@@ -27,7 +27,7 @@ import traceback
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -520,13 +520,18 @@ class Search:
         return min(took[1:])
 
     @staticmethod
-    def _trial_compilations(study: optuna.Study) -> list[float]:
-        """What compiling each trial's network took (--fuse all), as the trials recorded it, or
-        else as the probes timed it (one value); [] if neither has."""
-        seen = [float(record_of(t)["compile_seconds"]) for t in study.get_trials(deepcopy=False)
+    def _trial_compilations(trials: Iterable[Any]) -> list[float]:
+        """What compiling each trial's network took (--fuse all), as the trials measured it."""
+        return [float(record_of(t)["compile_seconds"]) for t in trials
                 if status_of(t) in ("complete", "pruned") and record_of(t).get("compile_seconds")]
-        probe = (study.user_attrs.get("probe") or {}).get("trial_compile_seconds")
-        return seen or ([float(probe)] if probe is not None else [])
+
+    @staticmethod
+    def _trial_compile_mean(seen: list[float], probe: float) -> float:
+        """Seconds compiling a trial's network takes (--fuse all), which the cost model (per image)
+        leaves out: as the trials measured it (their mean) or, before any did, as the probe timed
+        it. The run and its dry run both add it (with the forecasts' margin) to a trial's forecast."""
+        seen = seen or [probe]
+        return sum(seen) / len(seen)
 
     def _timed_training(self, arch: Any, space: BaseSpace, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
                         stoppable: bool) -> float:
@@ -613,13 +618,14 @@ class Search:
         per_trial, probes, final_probes, compile_s, trial_compile = {}, 0.0, 0.0, 0.0, 0.0
         compile_probe = 0.0
         if self.config.fuse == "all":  # as the run forecasts it: its trials' compilations, or its probe's
-            known = self._trial_compilations(existing) if existing is not None else []
-            if known:
-                trial_compile = sum(known) / len(known)
-            else:  # (timed once per run, with the probes: a dry run of a run not yet probed pays it)
+            known = self._trial_compilations(existing.get_trials(deepcopy=False)) if existing is not None else []
+            probed = ((existing.user_attrs.get("probe") or {}) if existing is not None else {}).get(
+                "trial_compile_seconds")
+            if not known and probed is None:  # (timed once per run, with the probes: a dry run of a run not yet probed pays it)
                 t0 = time.perf_counter()
-                trial_compile = self._compile_seconds(final=False)
+                probed = self._compile_seconds(final=False)
                 compile_probe = time.perf_counter() - t0
+            trial_compile = self._trial_compile_mean(known, float(probed or 0.0))
         validation = {}
         for i, arch in enumerate(archs):
             label = "cheapest" if i == 0 else "costliest" if i == len(archs) - 1 else f"cell {i}"
@@ -1231,7 +1237,7 @@ class Search:
         n_train = len(p.search_train_y)
         trials = study.get_trials(deepcopy=False)
         cost_model = CostModel()
-        compiled: list[float] = []  # (--fuse all) what compiling each trial's network took
+        compiled = self._trial_compilations(trials)  # (--fuse all) what compiling each trial's network took
         cache: dict[str, int] = {}
         for t in trials:
             a = record_of(t)
@@ -1246,8 +1252,6 @@ class Search:
                 if a.get("fused") and "compile_seconds" not in a:
                     continue  # (--fuse all before its compilation was timed apart: a fixed cost in its seconds)
                 cost_model.add(n_train * epochs, a.get("search_macs", 0), a.get("trained_seconds", a["device_seconds"]))
-                if a.get("compile_seconds"):
-                    compiled.append(float(a["compile_seconds"]))
         spent = spent_of(study, trials)
         if spent.trials:
             log.info("resuming %s: %d trials done, %.1f device-s spent", self.run_dir, spent.trials,
@@ -1323,12 +1327,8 @@ class Search:
             return cost_model.forecast(n_train * cfg.epochs, self._search_macs(arch)) + compile_allowance()
 
         def compile_allowance() -> float:
-            """What --fuse all adds to every trial once: compiling its network, which the cost model
-            (per image) leaves out; the trials' measured compilations, or before any the probe's."""
-            if cfg.fuse != "all":
-                return 0.0
-            seen = compiled or [trial_compile_probe]
-            return FINAL_MARGIN * sum(seen) / len(seen)
+            return FINAL_MARGIN * self._trial_compile_mean(compiled, trial_compile_probe) if cfg.fuse == "all" \
+                else 0.0
 
         def cannot_pay(why: str, trial_s: float) -> BudgetError:
             lo, hi = sorted((final_forecast(first=cheap), final_forecast(first=dear))) if cfg.final_training \
