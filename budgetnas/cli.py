@@ -369,11 +369,12 @@ def _print_forecast(f: dict[str, Any], config: Any, what: str = "trial") -> int:
     print(f"one {what}: " + (f"{seconds_text(per['average'])} for an average cell, " if "average" in per else "")
           + f"{seconds_text(per['cheapest'])} (cheapest) to {seconds_text(per['costliest'])} (costliest)")
     if f.get("iteration_overhead_seconds"):
-        print(f"  and the search loop's own work around each (proposal, records, checkpoints): at least "
+        print(f"  and the search loop's own work around each (proposal, records, checkpoints, and proposals "
+              f"of cells already tried as often as the run has met them): at least "
               f"{seconds_text(f['iteration_overhead_seconds'])} of wall time, which the time limit counts")
     if f.get("trial_compile_seconds"):
         print(f"  each includes compiling its network (--fuse all): {seconds_text(f['trial_compile_seconds'])} "
-              "timed on the costliest cell, plus the forecasts' 10 % margin")
+              "as its trials measured it (before any, timed on the costliest cell), plus the forecasts' 10 % margin")
     fin = f["final_training_seconds"]
     if fin["costliest"]:
         print(f"final training: {seconds_text(fin['average'])} for an average cell, "

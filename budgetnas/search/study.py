@@ -484,14 +484,14 @@ class Search:
                 for fuse in (False, True)]
         return max(0.0, took[1] - took[0])
 
-    def _iteration_overhead(self, repeats: int = 3) -> float:
+    def _iteration_overhead(self, repeats: int = 3, epochs: int | None = None) -> float:
         """Wall seconds the search loop spends on a trial outside its training, timed as the loop
         does it on a scratch SQLite study: an Optuna proposal and result, the trial's records and
         the ledger's reservation, and each epoch a progress write and a checkpoint of the costliest
         network with its optimizer's state. What a time limit pays per trial beside the trial
-        itself; a lower bound (a shared PostgreSQL study's writes, TPE's proposals late in a long
-        search and proposals of cells already trained, which take an iteration and train nothing,
-        cost more)."""
+        itself; a lower bound (a shared PostgreSQL study's writes and TPE's proposals late in a long
+        search cost more). ``epochs``: how many epochs' writes (the search's by default; 0 for a
+        proposal of a cell already trained, which takes an iteration and trains nothing)."""
         import tempfile
 
         from optuna.distributions import CategoricalDistribution
@@ -510,7 +510,7 @@ class Search:
                 trial = study.ask(fixed)
                 for key in ("trial_key", STATIC_KEY, "status", "reserved", "heartbeat", "committed"):
                     trial.set_user_attr(key, {"x": 1.0})
-                for epoch in range(self.config.epochs):
+                for epoch in range(self.config.epochs if epochs is None else epochs):
                     trial.set_user_attr(PROGRESS_KEY, {"curve": [{"epoch": e} for e in range(epoch + 1)]})
                     torch.save(state, Path(tmp) / "checkpoint.ckpt")
                 study.tell(trial, 0.5)
@@ -691,6 +691,15 @@ class Search:
         # storage's writes, checkpoints): priced by its trials alone, a dry run of 0.2 s trials
         # promised 608 where 181 trained in the 2 minutes (a user review, 2026-12-06).
         overhead = self._iteration_overhead() if not math.isinf(wall_left) else 0.0
+        if overhead and existing is not None:
+            # ... and its proposals of cells already trained (or over --max-params): an iteration
+            # each that trains nothing, as often per trial as the run has met them so far (a
+            # measured run, 2026-12-06: 44 cache hits beside 60 trials in 60 s, digits at C=4 N=1).
+            kinds = [status_of(t) for t in existing.get_trials(deepcopy=False)]
+            trained = sum(k in ("complete", "pruned", "failed") for k in kinds)
+            repeats = sum(k in ("cached", "rejected") for k in kinds)
+            if trained and repeats:
+                overhead += repeats / trained * self._iteration_overhead(epochs=0)
 
         def buys(final: float, each: float | None = None) -> int | float:
             each = each or mid
