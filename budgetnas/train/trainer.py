@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from budgetnas.errors import ConfigError, TrialFailed, first_line
+from budgetnas.errors import ConfigError, DataError, TrialFailed, first_line
 from budgetnas.train.checkpoint import Checkpointer
 
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
@@ -89,8 +89,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.epochs, int) or self.epochs < 1:
             raise ConfigError(f"epochs must be a positive integer, got {self.epochs!r}")
-        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
-            raise ConfigError(f"batch_size must be a positive integer or None (auto), got {self.batch_size!r}")
+        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 2):
+            # (BatchNorm cannot normalise a batch of one image where a feature map is 1x1, as the
+            # last stage's is at 4 px: every trial failed with torch's "Expected more than 1 value
+            # per channel"; and one image is a noisy step anyway)
+            raise ConfigError(f"batch_size must be an integer of at least 2 (BatchNorm normalises over a batch) "
+                              f"or None (auto), got {self.batch_size!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
         if self.lr > MAX_LR:  # (1e40 overflowed inside the optimizer with an unhelpful RuntimeError)
@@ -102,8 +106,10 @@ class TrainConfig:
             raise ConfigError(f"fuse must be True or False, got {self.fuse!r}")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
-        if self.weight_decay < 0 or self.warmup_epochs < 0:
-            raise ConfigError("weight_decay and warmup_epochs must not be negative")
+        for name in ("weight_decay", "warmup_epochs"):
+            v = getattr(self, name)
+            if not (v >= 0 and math.isfinite(v)):  # (NaN passed, and failed later as a "diverged" loss)
+                raise ConfigError(f"{name} must be a non-negative number, got {v!r}")
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"momentum must be in [0, 1) (0.9 is usual; 0 turns it off), got {self.momentum!r}")
         if self.grad_clip is not None and not (self.grad_clip >= 0 and math.isfinite(self.grad_clip)):
@@ -250,8 +256,10 @@ def _inject(fault: str) -> None:
 
 
 def _lr_at(step: float, total: int, warmup: int, peak: float) -> float:
-    if step < warmup:
-        return peak * (step + 1) / warmup
+    if step < warmup:  # (step 0 at peak / (warmup + 1), rising to the peak at step ``warmup``, where
+        # the decay starts: over warmup / (warmup + 1) it reached the peak a step early, and a
+        # warm-up of one step was none; a review, 2026-12-06)
+        return peak * (step + 1) / (warmup + 1)
     progress = (step - warmup) / max(1, total - warmup)
     return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
 
@@ -593,6 +601,9 @@ def train(
     """
     dev = resolve_device(device)
     cuda = dev.type == "cuda"
+    if len(train_x) < 2 or len(train_x) != len(train_y):
+        raise DataError(f"training needs at least 2 images, each with a label: got {len(train_x)} images and "
+                        f"{len(train_y)} labels")
     if time_limit is not None and not time_limit < math.inf:
         time_limit = None  # (no limit; a NaN is none either)
     if cuda:
@@ -617,6 +628,15 @@ def train(
     peak_lr = config.lr * bs / 256
     schedule = _Schedule(total_steps, warmup, peak_lr)
     pad = config.crop_padding if config.crop_padding is not None else x_all.shape[-1] // 8
+    # What this training is beside its image count and epochs, kept in its checkpoints: one saved
+    # by another (another seed, rate, network, or steps per epoch, as --fuse's dropped last batch
+    # makes them on a CPU) is not resumed as if it were this one's (a review, 2026-12-06: another
+    # seed resumed silently, another network failed with load_state_dict's raw error).
+    plan = {"seed": int(seed), "steps_per_epoch": steps_per_epoch, "peak_lr": peak_lr, "warmup": warmup,
+            "momentum": config.momentum, "weight_decay": config.weight_decay,
+            "label_smoothing": config.label_smoothing, "grad_clip": config.grad_clip, "pad": pad,
+            "hflip": bool(config.hflip), "labels": int((y_all.long() * torch.arange(1, n + 1, device=dev)).sum()),
+            "weights": {k: list(v.shape) for k, v in model.state_dict().items()}}
 
     decay, no_decay = [], []
     for p in model.parameters():
@@ -629,6 +649,12 @@ def train(
     )
     gen = torch.Generator(device=dev).manual_seed(seed)
     result = TrainResult(model=model, device=str(dev), batch_size=bs)
+
+    def fitting_end(step: int, left: float, pace: float) -> int:
+        """Where the schedule ends for ``left`` seconds to pay for steps of ``pace`` seconds from
+        ``step``: the steps that fit, never before the first epoch's end, nor after the whole's."""
+        fits = step + max(0, math.floor(left / pace)) if pace > 0 else total_steps
+        return min(max(fits, min(steps_per_epoch, total_steps)), total_steps)
     step, first_epoch, first_i, order, loss_sum = 0, 1, 0, None, torch.zeros((), device=dev)
     state = checkpoint.load() if checkpoint is not None else None
     if state is not None and state.get("batch_size") != bs:
@@ -648,6 +674,11 @@ def train(
         log.warning("checkpoint %s was saved on %s, this run trains on %s: training from the start",
                     checkpoint.path, state.get("device_type", "another device"), dev.type)  # type: ignore[union-attr]
         state = None
+    if state is not None and "plan" in state and state["plan"] != plan:  # (older checkpoints: none kept)
+        differ = sorted(k for k in plan.keys() | state["plan"].keys() if plan.get(k) != state["plan"].get(k))
+        log.warning("checkpoint %s was saved by another training (its %s differ from this one's): training "
+                    "from the start", checkpoint.path, ", ".join(differ))  # type: ignore[union-attr]
+        state = None
     if state is not None:
         model.load_state_dict(state["model"])
         ours = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
@@ -664,6 +695,11 @@ def train(
         schedule.load(state.get("schedule"))
         if time_limit is None:  # (a schedule shortened by another call's limit: this one has none)
             schedule.replan(step, total_steps)
+        elif state.get("pace"):  # with one: to what this limit allows at the pace last measured (the
+            # pace readings of this call re-plan it again once they are in, about an epoch on; left
+            # to them alone, a schedule shortened by a tight limit and resumed under a generous one
+            # stayed shortened when fewer steps than that were left: a review, 2026-12-06)
+            schedule.replan(step, fitting_end(step, time_limit * (1 - TIME_LIMIT_MARGIN), state["pace"]))
         order = state["order"].to(dev) if state["order"] is not None else None
         loss_sum.copy_(state["loss_sum"])
         result.curve = [EpochRecord(**r) for r in state["curve"]]
@@ -684,7 +720,7 @@ def train(
             "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
             "step": step, "epoch": epoch, "i": i, "order": order, "loss_sum": loss_sum.clone(),
             "curve": [r.to_dict() for r in result.curve], "batch_size": bs, "device_type": dev.type,
-            "images": n, "epochs": config.epochs, "schedule": schedule.state(),
+            "images": n, "epochs": config.epochs, "schedule": schedule.state(), "plan": plan, "pace": paces[-1],
         })
 
     # The pace is read every `check_every` steps (on CUDA after a sync, since the host runs ahead
@@ -698,6 +734,7 @@ def train(
     check_every = max(1, steps_per_epoch // 8)
     marks: collections.deque[tuple[float, int]] = collections.deque(maxlen=9)  # (clock, step) per check
     told = [False]  # the first shortening is a warning, later re-plans debug
+    paces: list[float | None] = [state.get("pace") if state is not None else None]  # the last pace read
 
     def fit_schedule() -> None:
         if cuda:
@@ -707,9 +744,9 @@ def train(
         if len(marks) < marks.maxlen:  # type: ignore[operator]
             return
         pace = statistics.median((t1 - t0) / (s1 - s0) for (t0, s0), (t1, s1) in itertools.pairwise(marks))
+        paces.append(pace)
         left = time_limit * (1 - TIME_LIMIT_MARGIN) - (now - start)  # type: ignore[operator]
-        fits = step + max(0, math.floor(left / pace)) if pace > 0 else total_steps
-        end = min(max(fits, min(steps_per_epoch, total_steps)), total_steps)
+        end = fitting_end(step, left, pace)
         # Sooner as soon as the steps planned do not fit; later only with room for 5 % more
         # (and a check's steps), so that noise in the pace does not move the end back and forth.
         if end < schedule.end or end > schedule.end + max(check_every, total_steps // 20):

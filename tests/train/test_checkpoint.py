@@ -149,3 +149,25 @@ def test_a_process_killed_during_the_epochs_decision_resumes_before_that_epoch(t
     train(_model(), *data, CFG, num_classes=10, seed=0, device="cpu", checkpoint=ck, on_resume=restored.extend,
           on_epoch=lambda r: seen.append(r.epoch) or False)
     assert len(restored) == 1 and seen == [2, 3]  # (epoch 2's decision is taken again)
+
+
+@pytest.mark.parametrize("change", ["seed", "lr", "network"])
+def test_a_checkpoint_saved_by_another_training_is_not_resumed_as_this_ones(tmp_path: Path, data, caplog,
+                                                                           change: str) -> None:
+    """A review, 2026-12-06: a checkpoint of another seed or rate was resumed silently (the other
+    run's generator and weights continued), and one of another network failed with
+    load_state_dict's raw size-mismatch error. Each now starts from the beginning and says why."""
+    ck = Checkpointer(tmp_path / "t.ckpt")
+    with pytest.raises(Preempted):
+        train(_model(), *data, CFG, num_classes=10, seed=0, device="cpu", checkpoint=ck,
+              should_stop=lambda: True)
+    seed = 7 if change == "seed" else 0
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.05 if change == "lr" else CFG.lr)
+    model = (lambda: seeded_build(lambda: NB201Space(C=6, N=1).build(ARCH, in_channels=1, num_classes=10), 0)) \
+        if change == "network" else _model
+    with caplog.at_level("WARNING", logger="budgetnas"):
+        again = train(model(), *data, cfg, num_classes=10, seed=seed, device="cpu", checkpoint=ck)
+    named = {"seed": "seed", "lr": "peak_lr", "network": "weights"}[change]
+    assert again.resumed_from is None and "saved by another training" in caplog.text and named in caplog.text
+    straight = train(model(), *data, cfg, num_classes=10, seed=seed, device="cpu")
+    assert [r.train_loss for r in again.curve] == [r.train_loss for r in straight.curve]

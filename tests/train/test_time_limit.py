@@ -143,6 +143,18 @@ def test_a_shortened_training_stopped_and_resumed_ends_where_it_would_have(tenso
     # Resumed with no limit (a budget raised to pay for all of it): the whole schedule, from there.
     full = _train(tensors, StepClock(), checkpoint=Checkpointer(tmp_path / "copy.ckpt"))
     assert full.shortened is None and len(full.curve) == 4
+    # Killed just after it ended, resumed with a generous limit (a budget raised): the whole
+    # schedule too, though fewer steps are left than the pace readings need (about an epoch's)
+    # before they re-plan (a review, 2026-12-06: it stayed shortened, and a further rerun trained
+    # the cell again in full).
+    roomy = _train(tensors, StepClock(), time_limit=1e6, checkpoint=ck)
+    assert roomy.shortened is None and len(roomy.curve) == 4
+    # Stopped sooner, at step 20, then: the same.
+    stopped = Checkpointer(tmp_path / "stopped.ckpt")
+    with pytest.raises(Preempted):
+        _train(tensors, StepClock(stop_at=20), time_limit=25.0, checkpoint=stopped)
+    later = _train(tensors, StepClock(), time_limit=1e6, checkpoint=stopped)
+    assert later.shortened is None and len(later.curve) == 4 and later.resumed_from == (3, 0)
 
 
 @pytest.mark.gpu

@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-from budgetnas.errors import ConfigError, TrialFailed
+from budgetnas.errors import ConfigError, DataError, TrialFailed
 from budgetnas.spaces import NB201Space
 from budgetnas.train import TrainConfig, evaluate, metrics_from_confusion, predict_logits, resolve_device, seeded_build, train
 from budgetnas.train.trainer import _augment, _capture_streams
@@ -132,6 +132,12 @@ def test_config_and_device_errors() -> None:
     ("eval_batch_size", 0, "eval_batch_size must be"), ("eval_batch_size", 2.5, "eval_batch_size must be"),
     ("crop_padding", -2, "crop_padding must be"), ("crop_padding", 1.5, "crop_padding must be"),
     ("lr", 1e40, "lr must be at most 1e\\+30"),  # (overflowed in the optimizer's first step)
+    # (a review, 2026-12-06: NaN weight decay failed as a "diverged" loss with "try a lower lr",
+    # NaN or infinite warm-up with int()'s errors, batch size 1 with BatchNorm's at 4 px)
+    ("weight_decay", float("nan"), "weight_decay must be a non-negative number"),
+    ("warmup_epochs", float("nan"), "warmup_epochs must be a non-negative number"),
+    ("warmup_epochs", float("inf"), "warmup_epochs must be a non-negative number"),
+    ("batch_size", 1, "batch_size must be an integer of at least 2"),
 ])
 def test_settings_that_would_fail_or_mislead_later_are_refused_up_front(field, value, what) -> None:
     with pytest.raises(ConfigError, match=what):
@@ -282,3 +288,27 @@ def test_seeded_builds_in_several_threads_get_their_seeds_weights() -> None:
     assert sorted(got) == [0, 1, 2, 3] and not wrong, wrong[:3]
     first = next(k for k, v in expected[0].items() if v.is_floating_point() and v.numel() > 1)
     assert not torch.equal(expected[0][first], expected[1][first])  # the seeds do differ
+
+
+def test_training_on_fewer_than_two_images_is_a_clear_data_error() -> None:
+    space = NB201Space(C=4, N=1)
+    model = seeded_build(lambda: space.build(ARCH, in_channels=1, num_classes=3), 0)
+    x, y = torch.randn(1, 1, 8, 8), torch.zeros(1, dtype=torch.long)
+    with pytest.raises(DataError, match="at least 2 images, each with a label: got 1 images and 1 labels"):
+        train(model, x, y, None, None, TrainConfig(epochs=1), num_classes=3, device="cpu")
+    with pytest.raises(DataError, match="got 0 images"):
+        train(model, x[:0], y[:0], None, None, TrainConfig(epochs=1), num_classes=3, device="cpu")
+
+
+def test_the_warm_up_rises_to_the_peak_at_its_end_and_one_step_of_it_is_still_one() -> None:
+    """Over ``warmup`` the rate reached the peak a step early (step warmup - 1 and warmup both at
+    the peak), and a warm-up of one step (an epoch of one step, or half an epoch of two) ran its
+    first step at the full rate (a review, 2026-12-06)."""
+    from budgetnas.train.trainer import _lr_at
+
+    for warmup in (1, 2, 5):
+        rates = [_lr_at(s, 20, warmup, 0.4) for s in range(warmup + 2)]
+        assert all(a < b for a, b in zip(rates[:warmup + 1], rates[1:warmup + 1]))  # rising to ...
+        assert rates[warmup] == 0.4 and rates[warmup + 1] < 0.4  # ... the peak, where the decay starts
+        assert rates[0] == pytest.approx(0.4 / (warmup + 1))
+    assert _lr_at(0, 20, 0, 0.4) == 0.4  # no warm-up: the peak at once
