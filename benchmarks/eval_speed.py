@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(f"| {op} | {train_us:.1f} | " + " | ".join(
             (f"**{per_batch[b]:.1f}**" if b == fastest else f"{per_batch[b]:.1f}") for b in batches)
             + f" | {per_batch[fastest] / train_us:.2f} |")
+        print(rows[-1], flush=True)  # (in the log as measured: a run cut off by its limit writes no section)
 
     default = eval_batch_size(dev.type, trained.model, tuple(x.shape[1:]))
     section = "\n".join([

@@ -26,7 +26,8 @@ esac
 # The GPU image has tqdm, PyYAML, MarkupSafe, packaging, typing_extensions, numpy, Pillow, scipy,
 # scikit-learn and pytest (the device tool's KINDS.md). Optuna 5 needs SQLAlchemy, alembic and
 # colorlog; alembic needs Mako; SQLAlchemy 2.1 no longer needs greenlet.
-WHEELS=${WHEELS:-"optuna==5.0.0 SQLAlchemy==2.1.9 alembic==1.20.1 Mako==1.4.3 colorlog==6.12.0"}
+# The versions CI's tests ran with (pip's newest on 2026-12-06: optuna 5.1.0 there, 5.0.0 was pinned here).
+WHEELS=${WHEELS:-"optuna==5.1.0 SQLAlchemy==2.1.9 alembic==1.20.1 Mako==1.4.3 colorlog==6.12.0"}
 # Cleared first: wheels of an earlier version left beside the new ones would make pip refuse them all.
 rm -rf .whl
 mkdir -p .whl

@@ -21,21 +21,29 @@ rather than subtracted. (Subtracting a shorter run's wall time, as this did befo
 run-to-run jitter of a compilation, seconds, against a timed part under one second at these speeds.)
 Concurrent candidates wait for each other at the end of epoch 1, so their timed epochs run
 together; the aggregate is all their timed images over the wall time from that common start to
-the end of the last one. ``fused`` first trains one epoch untimed; the "cold compile" column is
-that first epoch's time minus the timed run's first epoch: what inductor's on-disk cache saves.
-It understates what a new network pays, since every run still traces the network anew (dynamo and
-AOTAutograd); and only the first fused mode of a cell and batch finds the cache cold.
+the end of the last one. A single candidate's row also gives the range of its timed epochs'
+rates (each epoch on its own): a spread, where a row near a target needs one. The "compile"
+column (fused modes) is what compiling took, as the trainer timed it (``TrainResult.compile_seconds``;
+the most of the candidates'): the first fused run of a process finds inductor's cache cold, later
+ones still trace the network anew (dynamo and AOTAutograd).
 Against the peaks measured here and now (after half a second of warm-up, so that the clocks have
 ramped up): a bf16 matmul (8192^3) for FLOP/s and a 1 GiB device-to-device copy for memory
 bandwidth. FLOPs per training image = 3 x 2 x multiply-adds, and bytes per training image = the
-unfused bf16 model of ``roofline.py``; so "MFU" and "BW util" are model FLOP and model byte utilisation.
+bf16 byte model of ``roofline.py``, unfused for the unfused modes and fused (BatchNorm and ReLU
+folded into the convolutions' reads and writes) for the fused ones; so "MFU" and "BW util" are model
+FLOP and model byte utilisation. A "BW util" over 100 % means the network moved fewer bytes than
+the model counts (more fusion, or activations served from the 50 MB L2 cache), not a broken clock.
 
 ``--accuracy`` also trains the best cell for ``--acc-epochs`` (10) epochs on the CIFAR-10 JPEG
-train set (50,000) in eager, graph, fused and concurrent mode (``--acc-modes``) and tests it on the
-10,000 test images: the speed must not cost accuracy (issue 5: within 0.3 points of eager). Where
-eager is not among ``--acc-modes`` (the GPU pack runs it in a stage of its own), the "vs eager"
-column reads eager's accuracy from an earlier run's ``--rows`` file (same cell, network, batch,
-epochs and images).
+train set (50,000) in eager, graph, fused and concurrent mode (``--acc-modes``), at batch 512, and
+tests it on the 10,000 test images: the speed must not cost accuracy (issue 5: within 0.3 points of
+eager). One run's accuracy moves by about that much with its seed alone, so eager is trained at
+``--eager-seeds`` (0 and 1; each seed's row written as it is measured) and the spread between them
+is printed as the noise floor; each mode is compared by its mean over its seeds (concurrent: its
+candidates, seeds 0..k-1) with eager's mean, and the row says whether it is within 0.3 points. Where
+eager is not among ``--acc-modes`` (the GPU pack runs it in a stage of its own), eager's accuracies
+come from an earlier run's ``--rows`` file (same cell, network, batch, epochs and images). A claim
+of speed at another batch size (1024) is not covered by this check, which runs at 512 only.
 
 Every row is written as soon as it is measured: printed (the log), appended to ``--out`` (the
 section's heading and table head first, then one table row at a time) and, with ``--rows``, to a
@@ -206,20 +214,26 @@ def steady_rate(stamps: list[list[float]], images_per_epoch: int) -> float:
     return epochs * images_per_epoch / (end - start) if end > start else float("nan")
 
 
+def epoch_rates(stamps: list[list[float]], images_per_epoch: int) -> list[float]:
+    """One candidate's images/s in each of its timed epochs, from its stamps (see :func:`train_once`)."""
+    return [images_per_epoch / (b - a) for a, b in zip(stamps[0], stamps[0][1:]) if b > a] if len(stamps) == 1 else []
+
+
 def speed(cell: str, mode: str, bs: int, args: argparse.Namespace, x: torch.Tensor, y: torch.Tensor,
-          dev: torch.device) -> tuple[float, str, float | None]:
-    """Steady-state training images/s (aggregate over the candidates), how the step ran, and for
-    ``fused`` the seconds of a first (cold) run's first epoch beyond the timed run's."""
+          dev: torch.device) -> tuple[float, str, float | None, list[float]]:
+    """Steady-state training images/s (aggregate over the candidates), how the step ran, for the
+    fused modes the seconds compiling took (the trainer's own timing; the most of the candidates'),
+    and a single candidate's images/s in each timed epoch. (A separate untimed fused run, to time
+    a cold compilation, cost a whole training per row: it is gone; the first fused row of a process
+    is the cold one.)"""
     k = args.concurrent if mode.startswith("concurrent") else 1
-    cold = None
-    if mode == "fused":  # (concurrent-fused: its timed run's epoch 1 pays the compilations)
-        _, cold, _ = train_once(cell, mode, bs, 1, x, y, dev, k)
     _, results, stamps = train_once(cell, mode, bs, 1 + args.epochs, x, y, dev, k)
     static = dev.type == "cuda" or mode.endswith("fused")  # the trainer drops the last partial batch
     images_per_epoch = len(y) // bs * bs if static else len(y)
     ran = results[0].step_mode + ("+fused" if results[0].fused else "")
     ips = steady_rate(stamps, images_per_epoch)
-    return ips, ran, None if cold is None else cold[0].curve[0].seconds - results[0].curve[0].seconds
+    compiled = max(r.compile_seconds for r in results) if mode.endswith("fused") else None
+    return ips, ran, compiled, epoch_rates(stamps, images_per_epoch)
 
 
 # ------------------------------------------------------------------------------------ output
@@ -255,20 +269,32 @@ class Sink:
                          "that this run measured.\n")
 
 
-def earlier_eager(rows: Path | None, key: dict) -> float | None:
-    """Eager's seed-0 test accuracy from an earlier run's ``--rows`` file, measured as ``key`` says
-    (cell, network, batch, epochs, images); the last such row, or None."""
+def earlier_eager(rows: Path | None, key: dict) -> dict[int, float]:
+    """Eager's test accuracy by seed from an earlier run's ``--rows`` file, measured as ``key``
+    says (cell, network, batch, epochs, images, device); each seed's last row ({} if none)."""
+    found: dict[int, float] = {}
     if rows is None or not rows.exists():
-        return None
-    found = None
+        return found
     for line in rows.read_text().splitlines():
         try:
             r = json.loads(line)
         except ValueError:
             continue
         if r.get("kind") == "accuracy" and r.get("mode") == "eager" and all(r.get(k) == v for k, v in key.items()):
-            found = r["tests"][0]
+            found[int(r.get("seed", 0))] = r["tests"][0]
     return found
+
+
+TOLERANCE_POINTS = 0.3  # issue 5: a faster mode's accuracy within this of eager's
+
+
+def verdict(tests: list[float], eager: dict[int, float]) -> tuple[float | None, str]:
+    """(points between the mean of ``tests`` and eager's mean accuracy, "yes"/"no": within
+    TOLERANCE_POINTS), or (None, "-") without eager's accuracy."""
+    if not eager:
+        return None, "-"
+    delta = 100 * (sum(tests) / len(tests) - sum(eager.values()) / len(eager))
+    return delta, "yes" if abs(delta) <= TOLERANCE_POINTS else "no"
 
 
 def device_label(dev: torch.device) -> str:
@@ -280,8 +306,10 @@ def fallback_note(mode: str, ran: str, dev: torch.device, said: set) -> None:
     wanted = "graph" if mode != "eager" else "eager"
     if ran.split("+")[0] != wanted and mode not in said:
         said.add(mode)
-        print(f"note: mode {mode} ran as '{ran}' on {dev.type}: CUDA graphs need a CUDA device, so the "
-              "trainer fell back to eager steps (this row says nothing about graph replay)", flush=True)
+        why = ("the capture failed (the trainer's warning above says why)" if dev.type == "cuda"
+               else "CUDA graphs need a CUDA device")
+        print(f"note: mode {mode} ran as '{ran}' on {dev.type}: {why}, so the trainer fell back to eager "
+              "steps (this row says nothing about graph replay)", flush=True)
 
 
 # ------------------------------------------------------------------------------------ main
@@ -302,6 +330,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--acc-epochs", type=int, default=10)
     p.add_argument("--acc-modes", default="eager,graph,fused,concurrent",
                    help="modes of the accuracy check (eager,graph,fused,concurrent)")
+    p.add_argument("--eager-seeds", default="0,1",
+                   help="seeds eager is trained at in the accuracy check (0,1): their spread is the noise floor")
     p.add_argument("--acc-concurrent", type=int, default=None,
                    help="candidates at once in the accuracy check's concurrent mode (default --concurrent)")
     p.add_argument("--cifar-tar", default=str(DEFAULT_TAR))
@@ -317,6 +347,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.modes = [] if args.modes.strip() == "none" else [m.strip() for m in args.modes.split(",") if m.strip()]
     args.acc_modes = [m.strip() for m in args.acc_modes.split(",") if m.strip()]
     args.batches = [int(b) for b in args.batches.split(",")]
+    args.eager_seeds = [int(v) for v in args.eager_seeds.split(",") if v.strip()]
     known = {name for name, *_ in CELLS}
     if set(args.cells) - known:
         p.error(f"unknown cells {sorted(set(args.cells) - known)}; choose from {sorted(known)}")
@@ -374,27 +405,31 @@ def main(argv: list[str] | None = None) -> int:
                    f"images/s in steady state (epochs 2 to {1 + args.epochs} of one run, timed between epoch ends; "
                    f"concurrent candidates start epoch 2 together); {net}",
                    "",
-                   "| cell | batch | mode | step ran as | images/s | model TFLOP/s | MFU | model GB/s | BW util "
-                   "| cold compile (s) |",
-                   "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+                   "| cell | batch | mode | step ran as | images/s | per epoch (min-max) | model TFLOP/s | MFU "
+                   "| model GB/s | BW util | compile (s) |",
+                   "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for name in args.cells:
             for bs in args.batches:
                 model_row = analyse(cells[name], name=name, batch=bs, C=args.C, N=args.N)
                 for mode in args.modes:
-                    ips, ran, compile_s = speed(cells[name], mode, bs, args, x, y, dev)
+                    ips, ran, compile_s, per_epoch = speed(cells[name], mode, bs, args, x, y, dev)
                     fallback_note(mode, ran, dev, said)
-                    flops, bytes_ = ips * model_row.train_flops, ips * model_row.train_bytes
-                    print(f"{name:5s} batch {bs:5d} {mode:16s} ({ran}): {ips:10,.0f} images/s  "
+                    # (the fused modes' bytes by the fused model: BatchNorm and ReLU read and write nothing apart)
+                    per_image = model_row.train_bytes_fused if ran.endswith("+fused") else model_row.train_bytes
+                    flops, bytes_ = ips * model_row.train_flops, ips * per_image
+                    spread = f"{min(per_epoch):,.0f}-{max(per_epoch):,.0f}" if per_epoch else "-"
+                    print(f"{name:5s} batch {bs:5d} {mode:16s} ({ran}): {ips:10,.0f} images/s (per epoch {spread})  "
                           f"MFU {100 * flops / peak_flops:5.1f} %  BW {100 * bytes_ / peak_bw:5.1f} %"
-                          + (f"  cold compile +{compile_s:.1f} s" if compile_s is not None else ""), flush=True)
+                          + (f"  compile {compile_s:.1f} s" if compile_s is not None else ""), flush=True)
                     label = mode.replace("concurrent", f"concurrent x{args.concurrent}")
-                    sink.lines(f"| {name} | {bs} | {label} | {ran} | {ips:,.0f} | {flops / 1e12:.2f} | "
+                    sink.lines(f"| {name} | {bs} | {label} | {ran} | {ips:,.0f} | {spread} | {flops / 1e12:.2f} | "
                                f"{100 * flops / peak_flops:.1f} % | {bytes_ / 1e9:.0f} | {100 * bytes_ / peak_bw:.1f} % | "
                                f"{'' if compile_s is None else f'{compile_s:.1f}'} |")
                     sink.record(kind="speed", cell=name, C=args.C, N=args.N, batch=bs, mode=mode, ran=ran,
                                 concurrent=args.concurrent if mode.startswith("concurrent") else 1,
-                                images_per_s=ips, mfu=flops / peak_flops, bw_util=bytes_ / peak_bw,
-                                cold_compile_s=compile_s, images=len(y), epochs=args.epochs,
+                                images_per_s=ips, per_epoch_images_per_s=per_epoch, mfu=flops / peak_flops,
+                                bw_util=bytes_ / peak_bw, bytes_model="fused" if ran.endswith("+fused") else "unfused",
+                                compile_s=compile_s, images=len(y), epochs=args.epochs,
                                 synthetic=args.synthetic, device=device_label(dev), smoke=args.smoke)
                     n_rows += 1
     if args.accuracy:
@@ -407,30 +442,48 @@ def main(argv: list[str] | None = None) -> int:
         k_acc = args.acc_concurrent
         key = dict(cell="best", C=args.C, N=args.N, batch=acc_batch, epochs=args.acc_epochs,
                    n_train=len(ty), n_test=len(vy), synthetic=args.synthetic, device=device_label(dev))
-        base = None if "eager" in args.acc_modes else earlier_eager(sink.rows, key)
+        eager = {} if "eager" in args.acc_modes else earlier_eager(sink.rows, key)
         where = ("this run" if "eager" in args.acc_modes else
-                 "an earlier run's rows" if base is not None else "not measured: no eager row in --rows")
+                 f"an earlier run's rows (seeds {', '.join(map(str, sorted(eager)))})" if eager
+                 else "not measured: no eager row in --rows")
         if not args.modes:
             sink.lines(title + " — accuracy", "", *head, f"- network: {net}")
-        sink.lines("", f"Accuracy of the best cell after {args.acc_epochs} epochs (batch {acc_batch}, seed 0; "
-                   f"concurrent: {k_acc} candidates, seeds 0..{k_acc - 1}), trained on {len(ty):,} and tested on "
-                   f"{len(vy):,} {'random' if args.synthetic else 'CIFAR-10'} images; eager's accuracy: {where}:", "",
-                   "| mode | step ran as | test accuracy | vs eager (points) | wall s |",
-                   "| --- | --- | ---: | ---: | ---: |")
+        sink.lines("", f"Accuracy of the best cell after {args.acc_epochs} epochs (batch {acc_batch}; concurrent: "
+                   f"{k_acc} candidates, seeds 0..{k_acc - 1}; eager at seeds {', '.join(map(str, args.eager_seeds))}), "
+                   f"trained on {len(ty):,} and tested on {len(vy):,} {'random' if args.synthetic else 'CIFAR-10'} "
+                   f"images. Each mode's mean over its seeds against eager's mean (eager's accuracy: {where}); "
+                   f"issue 5 asks for a difference within {TOLERANCE_POINTS} points:", "",
+                   "| mode | step ran as | seeds | test accuracy | vs eager's mean (points) "
+                   f"| within {TOLERANCE_POINTS}? | wall s |",
+                   "| --- | --- | --- | ---: | ---: | :---: | ---: |")
         for mode in args.acc_modes:
             k = k_acc if mode == "concurrent" else 1
-            wall, results, _ = train_once(best, mode, acc_batch, args.acc_epochs, tx, ty, dev, k, seed=0)
-            tests = [evaluate(r.model, vx, vy, num_classes=10, device=dev)["accuracy"] for r in results]
-            ran = results[0].step_mode + ("+fused" if results[0].fused else "")
-            fallback_note(mode, ran, dev, said)
-            if mode == "eager":
-                base = tests[0]
-            print(f"accuracy {mode} ({ran}): {', '.join(f'{a:.4f}' for a in tests)} ({wall:.1f} s)", flush=True)
-            vs = f"{100 * (tests[0] - base):+.2f} (seed 0)" if base is not None else "-"
-            sink.lines(f"| {mode} | {ran} | {', '.join(f'{100 * a:.2f} %' for a in tests)} | {vs} | {wall:.0f} |")
-            sink.record(kind="accuracy", mode=mode, ran=ran, tests=tests, wall_s=wall, concurrent=k,
-                        smoke=args.smoke, **key)
-            n_rows += 1
+            for seed in (args.eager_seeds if mode == "eager" else [0]):
+                wall, results, _ = train_once(best, mode, acc_batch, args.acc_epochs, tx, ty, dev, k, seed=seed)
+                tests = [evaluate(r.model, vx, vy, num_classes=10, device=dev)["accuracy"] for r in results]
+                ran = results[0].step_mode + ("+fused" if results[0].fused else "")
+                fallback_note(mode, ran, dev, said)
+                seeds = list(range(seed, seed + k))
+                print(f"accuracy {mode} ({ran}), seeds {seeds}: {', '.join(f'{a:.4f}' for a in tests)} ({wall:.1f} s)",
+                      flush=True)
+                if mode == "eager":
+                    eager[seed] = tests[0]
+                    delta, within = None, "(baseline)"
+                else:
+                    delta, within = verdict(tests, eager)
+                sink.lines(f"| {mode} | {ran} | {', '.join(map(str, seeds))} | "
+                           f"{', '.join(f'{100 * a:.2f} %' for a in tests)} | "
+                           f"{'-' if delta is None else f'{delta:+.2f}'} | {within} | {wall:.0f} |")
+                sink.record(kind="accuracy", mode=mode, ran=ran, seed=seed, seeds=seeds, tests=tests, wall_s=wall,
+                            concurrent=k, vs_eager_points=delta, within_tolerance=within == "yes",
+                            eager_seeds=sorted(eager), smoke=args.smoke, **key)
+                n_rows += 1
+        if len(eager) > 1:
+            floor = 100 * (max(eager.values()) - min(eager.values()))
+            sink.lines("", f"Noise floor: eager's accuracy moved by {floor:.2f} points between seeds "
+                       f"{', '.join(map(str, sorted(eager)))} alone; a difference between modes smaller than that "
+                       "is not evidence either way.")
+            print(f"eager's spread over seeds {sorted(eager)}: {floor:.2f} points (the noise floor)", flush=True)
     if sink.out is not None:
         print(f"\nappended {n_rows} rows to {sink.out}" + (f" and {sink.rows}" if sink.rows else ""))
     return 0
