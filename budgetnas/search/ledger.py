@@ -10,7 +10,12 @@ forecast when a trial starts, replaced by the measured seconds when it ends.
 
 Workers also beat a heartbeat on their slot from a background thread, whatever runs the trial; a
 slot whose heartbeat is older than the grace period belongs to a dead worker, and its trial is
-re-queued by whichever worker notices first.
+re-queued by whichever worker notices first. Heartbeats are written and judged by the database's
+clock, one for all workers (by each worker's own, one whose clock ran a minute ahead took the live
+trials of all the others). A worker whose slot was taken over (it stopped beating for longer than
+the grace period: a paused VM, a suspended laptop, a network partition) finds its beat refused
+(fencing: only the slot's worker, while it is running, may beat it) and drops the trial
+(:meth:`lost`), rather than train on beside the worker that took it over.
 """
 
 from __future__ import annotations
@@ -82,16 +87,34 @@ class BudgetLedger:
                                                    seconds_committed=0.0))
         except IntegrityError:
             pass  # another worker created it first
-        self._beating: set[str] = set()
+        self._beating: dict[str, str] = {}  # slot key -> the worker beating it
+        self._lost: set[str] = set()  # slots taken over by another worker while this one beat them
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _now(self) -> sa.ColumnElement:
+        """The database's clock, in seconds since 1970 (as ``time.time()``), as a SQL expression:
+        every worker's heartbeats are written and compared by this one clock."""
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
+            return (sa.func.julianday("now") - 2440587.5) * 86400.0
+        if dialect == "postgresql":
+            return sa.cast(sa.func.extract("epoch", sa.func.now()), sa.Float)
+        return sa.literal(time.time())  # (another database: this worker's clock)
+
+    def clock_offset(self) -> float:
+        """Seconds the database's clock is ahead of this machine's (negative: behind)."""
+        with self.engine.connect() as c:
+            t0 = time.time()
+            server = float(c.execute(sa.select(self._now())).scalar_one())
+            return server - (t0 + time.time()) / 2
 
     # -- reservations ---------------------------------------------------------------------------
     def reserve(self, trial_key: str, worker: str, *, max_trials: int | None,
                 seconds_limit: float | None, forecast: float) -> Slot | None:
         """Take a slot for ``trial_key`` (or re-use its old one); None if the budget is spent."""
-        now = time.time()
+        now = self._now()
         with self.engine.begin() as c:
             old = c.execute(sa.select(SLOTS.c.forecast, SLOTS.c.state).where(
                 SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key)).first()
@@ -138,7 +161,7 @@ class BudgetLedger:
             # deadlock); SQLite takes its write lock here, so nothing changes until the commit.
             mine = c.execute(sa.update(SLOTS).where(
                 SLOTS.c.study == self.study, SLOTS.c.trial_key == slot.trial_key, SLOTS.c.state == "running",
-                SLOTS.c.worker == worker).values(heartbeat=time.time())).rowcount
+                SLOTS.c.worker == worker).values(heartbeat=self._now())).rowcount
             if mine != 1:
                 return None
             row = c.execute(sa.select(BUDGET.c.seconds_reserved, BUDGET.c.seconds_committed)
@@ -155,13 +178,13 @@ class BudgetLedger:
 
     def release(self, slot: Slot) -> None:
         """Give a slot back unused (e.g. a cell over the size limit, which costs nothing)."""
+        self.stop_beating(slot.trial_key)  # (first: a beat refused by the closed slot is no loss)
         with self.engine.begin() as c:
             gone = c.execute(sa.delete(SLOTS).where(SLOTS.c.study == self.study,
                                                     SLOTS.c.trial_key == slot.trial_key)).rowcount
             if gone == 1:  # released once, however many workers try
                 c.execute(sa.update(BUDGET).where(BUDGET.c.study == self.study).values(
                     trials=BUDGET.c.trials - 1, seconds_reserved=BUDGET.c.seconds_reserved - slot.forecast))
-        self.stop_beating(slot.trial_key)
 
     def release_key(self, trial_key: str) -> None:
         """Release the slot of ``trial_key`` if it holds one (a trial that never trained)."""
@@ -171,15 +194,22 @@ class BudgetLedger:
         if row is not None:
             self.release(Slot(trial_key, float(row.forecast)))
 
+    def bill(self, seconds: float) -> None:
+        """Add device seconds used outside any slot to the budget: those of a trial that was taken
+        over (:meth:`lost`), whose slot is its new worker's now. They were spent all the same."""
+        with self.engine.begin() as c:
+            c.execute(sa.update(BUDGET).where(BUDGET.c.study == self.study).values(
+                seconds_committed=BUDGET.c.seconds_committed + seconds))
+
     def commit(self, slot: Slot, seconds: float, *, finished: bool = True) -> None:
         """Replace the slot's forecast by the device seconds it used; ``finished`` closes it."""
+        self.stop_beating(slot.trial_key)  # (first: a beat refused by the closed slot is no loss)
         with self.engine.begin() as c:
             c.execute(sa.update(BUDGET).where(BUDGET.c.study == self.study).values(
                 seconds_reserved=BUDGET.c.seconds_reserved - slot.forecast,
                 seconds_committed=BUDGET.c.seconds_committed + seconds))
             c.execute(sa.update(SLOTS).where(SLOTS.c.study == self.study, SLOTS.c.trial_key == slot.trial_key)
                       .values(state="done" if finished else "requeued", forecast=0.0))
-        self.stop_beating(slot.trial_key)
 
     def committed(self) -> float:
         """Device seconds committed by finished (or cut-off) trials."""
@@ -200,7 +230,7 @@ class BudgetLedger:
         with self.engine.connect() as c:
             rows = c.execute(sa.select(SLOTS.c.trial_key).where(
                 SLOTS.c.study == self.study, SLOTS.c.state.in_(("running", "requeued")),
-                SLOTS.c.heartbeat < time.time() - grace)).all()
+                SLOTS.c.heartbeat < self._now() - grace)).all()
         return {r.trial_key for r in rows}
 
     def open_slots(self) -> list[Slot]:
@@ -227,7 +257,7 @@ class BudgetLedger:
         the dead attempt used is on its trial's record. (It stayed reserved for good before: every
         dead worker's trial shrank the seconds budget of the study by its forecast.)
         """
-        now = time.time()
+        now = self._now()
         with self.engine.begin() as c:
             row = c.execute(sa.select(SLOTS.c.forecast).where(
                 SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key)).first()
@@ -253,7 +283,7 @@ class BudgetLedger:
         it) or ``"done"``. A claim whose worker stopped beating for ``grace`` seconds is taken
         over. The claim lives in the slots table with a key no trial uses; it takes no budget.
         """
-        now = time.time()
+        now = self._now()
         try:
             with self.engine.begin() as c:
                 c.execute(sa.insert(SLOTS).values(study=self.study, trial_key=key, worker=worker,
@@ -268,7 +298,7 @@ class BudgetLedger:
                     row = c.execute(sa.select(SLOTS.c.state).where(
                         SLOTS.c.study == self.study, SLOTS.c.trial_key == key)).first()
                     return "done" if row is not None and row.state == "done" else "running"
-        self.start_beating(key)
+        self.start_beating(key, worker)
         return "claimed"
 
     def finish_job(self, key: str, *, done: bool = True) -> None:
@@ -297,9 +327,10 @@ class BudgetLedger:
             self.finish_job(key, done=False)
 
     # -- heartbeat ------------------------------------------------------------------------------
-    def start_beating(self, trial_key: str) -> None:
+    def start_beating(self, trial_key: str, worker: str) -> None:
         with self._lock:
-            self._beating.add(trial_key)
+            self._beating[trial_key] = worker
+            self._lost.discard(trial_key)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._beat_loop, name="budgetnas-heartbeat",
                                                 daemon=True)
@@ -307,7 +338,34 @@ class BudgetLedger:
 
     def stop_beating(self, trial_key: str) -> None:
         with self._lock:
-            self._beating.discard(trial_key)
+            self._beating.pop(trial_key, None)
+
+    def lost(self, trial_key: str) -> bool:
+        """Whether the slot this worker beats for ``trial_key`` was taken over by another worker
+        (its beat was refused): the trial is that worker's now, and this one must drop it."""
+        return trial_key in self._lost
+
+    def beat(self) -> None:
+        """Beat every slot this worker holds, once: each only while it is still this worker's and
+        running; one that is not any more is marked :meth:`lost` (and beaten no more)."""
+        with self._lock:
+            held = dict(self._beating)
+        if not held:
+            return
+        refused = []
+        with self.engine.begin() as c:
+            for key, worker in held.items():
+                if c.execute(sa.update(SLOTS).where(
+                        SLOTS.c.study == self.study, SLOTS.c.trial_key == key, SLOTS.c.worker == worker,
+                        SLOTS.c.state == "running").values(heartbeat=self._now())).rowcount != 1:
+                    refused.append(key)
+        with self._lock:
+            for key in refused:
+                if self._beating.get(key) == held[key]:  # (not one given back meanwhile: closed, not lost)
+                    self._beating.pop(key)
+                    self._lost.add(key)
+                    log.warning("this worker's slot %s was taken over by another worker (its heartbeat "
+                                "lapsed for longer than the grace period): its trial is dropped here", key)
 
     def _beat_loop(self) -> None:
         missed = 0
@@ -316,9 +374,7 @@ class BudgetLedger:
                 keys = list(self._beating)
             if keys:
                 try:
-                    with self.engine.begin() as c:
-                        c.execute(sa.update(SLOTS).where(SLOTS.c.study == self.study,
-                                                         SLOTS.c.trial_key.in_(keys)).values(heartbeat=time.time()))
+                    self.beat()
                     missed = 0
                 except Exception as e:  # a missed beat is retried at the next interval
                     missed += 1

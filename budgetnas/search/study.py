@@ -78,6 +78,17 @@ OPTUNA_NATIVE = ("random", "tpe", "gp")  # samplers whose RNG state lives only i
 RESOLVED_FIELDS = ("resolution", "search_resolution", "hflip", "batch_size", "test_fraction")
 
 
+class _TrialLost(Exception):
+    """A shared study's trial taken over by another worker while this one trained it (this
+    worker's heartbeat lapsed for longer than the grace period: a paused VM, a suspended machine, a
+    network partition): the trial and its slot are the other worker's now, and this one drops it
+    without another write to either. ``seconds``: the device seconds this attempt used."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"taken over by another worker after {seconds:.1f} device-s here")
+        self.seconds = seconds
+
+
 @dataclass
 class SearchResult:
     """What a finished (or budget-stopped) search returns."""
@@ -814,6 +825,8 @@ class Search:
             except sqlalchemy.exc.SQLAlchemyError as e:
                 raise ConfigError(f"cannot use the study database for the budget ledger: "
                                   f"{str(e).splitlines()[0]}") from None
+            if self.config.storage is not None:
+                self._check_clock()
             try:
                 return self._run_study(study, p)
             finally:
@@ -911,6 +924,10 @@ class Search:
             final = study.user_attrs.get("final") or {}
             if keep is None and test_metrics and final.get("arch") == best.arch and final.get("shortened"):
                 reason += "; " + _shortened_note(final)
+        if not test_metrics and best is not None and self._final_done(study, best.arch, full=False):
+            # (a worker, which trains no final model, or a session that kept it: the study's test
+            # result, which summary.json and `show --json` would lose otherwise: a review, 2026-12-06)
+            test_metrics = dict((study.user_attrs.get("final") or {}).get("test_metrics", {}))
         result = self._result(study, best, test_metrics, reason)
         result.preempted = self._stop_flag
         (self.run_dir / "summary.json").write_text(json.dumps(to_jsonable({
@@ -921,6 +938,20 @@ class Search:
             **({"pareto_front": front} if (front := sorted(pareto(study))) else {}),
         }), indent=2) + "\n")
         return result
+
+    def _check_clock(self) -> None:
+        """Warn when this machine's clock and the shared study's database's disagree by more than
+        a quarter of the heartbeat's grace: heartbeats go by the database's clock, but Optuna
+        stamps a trial's start by this machine's, which decides how soon a trial whose worker
+        never took its slot is re-queued."""
+        try:
+            off = self.ledger.clock_offset()
+        except sqlalchemy.exc.SQLAlchemyError:
+            return  # (the search's own first writes will say what is wrong with the database)
+        if abs(off) > self.config.heartbeat_grace / 4:
+            log.warning("this machine's clock is %.0f s %s the study database's: synchronise it (NTP); "
+                        "heartbeats go by the database's clock, but trials' start times by this machine's",
+                        abs(off), "behind" if off > 0 else "ahead of")
 
     def _nothing_trained(self, study: optuna.Study | None = None) -> bool:
         """True for a local run whose study trained nothing yet (only probes, or no study): its
@@ -1492,7 +1523,7 @@ class Search:
                     budget_stop.append(stop)
                     return stop
                 if slot is not None:
-                    self.ledger.start_beating(key)
+                    self.ledger.start_beating(key, worker)
                 # The seconds this trial may take before the budget (with the final training
                 # reserved) runs out: a trial that outruns its forecast (a loaded machine, a wrong
                 # forecast) is cut there with a checkpoint instead of overrunning the budget.
@@ -1528,6 +1559,16 @@ class Search:
                 with in_flight:
                     outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker, paid, share,
                                               share_weight=forecast, allowed=allowed, allowed_by=allowed_by, grant=grant, settle=settle)
+            except _TrialLost as e:
+                # Taken over by another worker (this one's heartbeat lapsed): its slot and trial are
+                # that worker's; what this attempt used is billed to the budget all the same.
+                self.ledger.stop_beating(key)
+                self.ledger.bill(e.seconds)
+                log.warning("trial %d was taken over by another worker of this study while this one trained it "
+                            "(its heartbeat lapsed for over %.0f s: a paused or suspended machine, or a lost "
+                            "connection); dropped here, the %.1f device-s it used billed to the budget",
+                            trial.number, cfg.heartbeat_grace, e.seconds)
+                return None
             except Preempted:
                 settle(paid.device_seconds)
                 if paid.cut_by_budget:  # (the wall time is recorded by the loop's `finally`)
@@ -1722,6 +1763,7 @@ class Search:
         seconds it used before it is queued again.
         """
         cfg = self.config
+        shared = cfg.storage is not None  # (a trial of a shared study can be taken over: _TrialLost)
         fidelity = self._fidelity(p)
         canonical = self.space.canonical(arch)
         cache_key = self._cache_key(canonical, p)
@@ -1833,9 +1875,14 @@ class Search:
         def on_epoch(rec: Any) -> bool:
             curve.append(to_jsonable(rec.to_dict()))
             spent_s[0] += rec.seconds
-            set_progress(curve, paid_before_retry + spent_s[0])
-            if single:
-                trial.report(rec.metrics[metric], rec.epoch)
+            try:
+                set_progress(curve, paid_before_retry + spent_s[0])
+                if single:
+                    trial.report(rec.metrics[metric], rec.epoch)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                if not shared:
+                    raise
+                raise _TrialLost(bill_attempt()) from None  # (re-queued by another worker meanwhile)
             if type(pruner) is BasePruner:
                 return False  # no pruning: no need to read the other trials' curves
             me = refresh_others()
@@ -1861,6 +1908,8 @@ class Search:
         trial_start = deadline_clock()
 
         def should_stop() -> bool:
+            if shared and self.ledger.lost(key):
+                raise _TrialLost(bill_attempt())  # (before any checkpoint: the trial is another's now)
             if self._stop_requested():
                 return True
             if deadline_clock() - trial_start > allowed:
@@ -1927,7 +1976,11 @@ class Search:
             set_progress(curve, bill_attempt())
             interrupted("interrupted by the user")
             raise
+        except _TrialLost:
+            raise
         except Exception as e:  # a failed candidate must never end the search
+            if shared and isinstance(e, optuna.exceptions.UpdateFinishedTrialError):
+                raise _TrialLost(bill_attempt()) from None
             set_progress(curve, bill_attempt())
             reason = _failure_reason(e)
             if isinstance(e, torch.cuda.OutOfMemoryError) and retried_at is not None:
@@ -1947,8 +2000,13 @@ class Search:
         trained = {"trained_epochs": len(curve) - resumed[0],
                    "trained_seconds": result.device_seconds - result.compile_seconds,
                    **({"compile_seconds": result.compile_seconds} if result.compile_seconds or result.fused else {})}
-        set_progress(curve, paid_before_retry + result.device_seconds, step_mode=result.step_mode,
-                     fused=result.fused, batch_size=result.batch_size, **trained)
+        try:
+            set_progress(curve, paid_before_retry + result.device_seconds, step_mode=result.step_mode,
+                         fused=result.fused, batch_size=result.batch_size, **trained)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            if not shared:
+                raise
+            raise _TrialLost(paid_before_retry + result.device_seconds) from None
         if result.stopped_early:
             trial.set_user_attr("status", "pruned")
             if curve:  # what REA and REINFORCE learn from a pruned cell (multi-objective: no reports)

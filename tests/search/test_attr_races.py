@@ -25,8 +25,8 @@ def splits(digits) -> DataSplits:
 def _cfg(tmp_path: Path, name: str, **kw) -> SearchConfig:
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     return SearchConfig(data="digits", storage=url, study_name="s", run_dir=str(tmp_path / name),
-                        test_fraction=0.0, heartbeat_interval=0.5, heartbeat_grace=5.0,
-                        **{**TINY, "final_training": False, **kw})
+                        test_fraction=0.0, **{**TINY, "final_training": False, "heartbeat_interval": 0.5,
+                                              "heartbeat_grace": 5.0, **kw})
 
 
 def _run_both(searches: list[Search]) -> list[BaseException | None]:
@@ -211,3 +211,53 @@ def test_the_workers_of_a_shared_study_train_the_final_model_of_one_cell(tmp_pat
         assert study.user_attrs["final_choice"]["trial"] == rows[0].number
     finally:
         b.ledger.close()
+
+
+@pytest.mark.parametrize("noticed_by", ["heartbeat", "write"])
+def test_a_trial_taken_over_while_its_worker_was_paused_is_dropped_not_a_crash(
+        tmp_path: Path, splits: DataSplits, monkeypatch, noticed_by: str) -> None:
+    """A review, 2026-12-06: a worker paused past the grace period (kill -STOP, a suspended VM) had
+    its trial re-queued by another; woken up, it trained on and crashed the process with
+    UpdateFinishedTrialError at its next write. It drops the trial now, found out by its refused
+    heartbeat (or by the write, if that comes first), bills what it used, and goes on."""
+    import budgetnas.search.study as study_mod
+    from budgetnas.search.ledger import BudgetLedger
+    from budgetnas.search.records import counts_as_trial, record_of, status_of
+    from budgetnas.search.study import _worker_name
+
+    cfg = _cfg(tmp_path, "paused", max_trials=1, epochs=3, heartbeat_interval=60.0, heartbeat_grace=120.0)
+    search = Search(cfg, data=splits, data_name="digits", progress=False)
+    train, taken = study_mod.train, []
+
+    def take_over_in_epoch_two(*a, should_stop=None, on_epoch=None, **kw):
+        if on_epoch is None:  # (the timing probes)
+            return train(*a, should_stop=should_stop, **kw)
+
+        def on_epoch_then_take(rec):
+            if rec.epoch == 1 and not taken:  # what another worker's _recover_interrupted does
+                study = open_study(None, storage=cfg.storage, study_name="s")
+                trial = next(t for t in study.get_trials() if t.state == optuna.trial.TrialState.RUNNING)
+                key = trial.user_attrs["trial_key"]
+                other = BudgetLedger(cfg.storage, "s")
+                assert other.claim_stale(key, "elsewhere:1", grace=-1e9)  # (its heartbeat "lapsed")
+                other.close()
+                study._storage.set_trial_user_attr(trial._trial_id, "status", "interrupted")
+                study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+                study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, "trial_key": key})
+                taken.append(key)
+                if noticed_by == "heartbeat":
+                    search.ledger.beat()  # (the beat thread's next beat, without waiting for it)
+                    assert search.ledger.lost(key)
+                    return False  # (the next step's should_stop finds it lost)
+            return on_epoch(rec)
+        return train(*a, should_stop=should_stop, on_epoch=on_epoch_then_take, **kw)
+
+    monkeypatch.setattr(study_mod, "train", take_over_in_epoch_two)
+    result = search.run()  # no crash: the lost attempt is dropped, then the retry trains here
+    study = open_study(None, storage=cfg.storage, study_name="s")
+    same = [t for t in study.get_trials() if t.user_attrs.get("trial_key") == taken[0]]
+    assert [status_of(t) for t in same] == ["interrupted", "complete"]
+    assert len([t for t in study.get_trials() if counts_as_trial(t)]) == 1 and result.spent.trials == 1
+    assert record_of(same[1])["worker"] == _worker_name()
+    used, seconds = BudgetLedger(cfg.storage, "s").usage()
+    assert used == 1 and seconds > record_of(same[1])["device_seconds"]  # the dropped attempt billed too

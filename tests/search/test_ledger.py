@@ -195,3 +195,50 @@ def extend_together(url: str, study: str) -> None:
 
 def test_trials_outrunning_their_forecasts_together_never_hold_more_than_the_limit(tmp_path: Path) -> None:
     extend_together(f"sqlite:///{tmp_path / 'ledger.db'}", "s")
+
+
+def test_a_worker_whose_slot_was_taken_over_finds_its_beat_refused_and_the_trial_lost(tmp_path: Path) -> None:
+    """A review, 2026-12-06: a worker paused past the grace period (a suspended VM) had its trial
+    taken over, then woke and trained on beside the new worker (its beats, by trial key alone,
+    even kept the taken slot fresh) until a write to the finished trial crashed it. Beats are
+    fenced now: only the slot's worker, while it is running, may beat it; refused, it is lost."""
+    import time
+
+    ledger = BudgetLedger(f"sqlite:///{tmp_path / 'ledger.db'}", "s", heartbeat_interval=60.0)  # (beat by hand)
+    mine = ledger.reserve("a", "w1", max_trials=None, seconds_limit=10.0, forecast=4.0)
+    done = ledger.reserve("b", "w1", max_trials=None, seconds_limit=10.0, forecast=1.0)
+    assert mine is not None and done is not None
+    ledger.start_beating("a", "w1")
+    ledger.start_beating("b", "w1")
+    ledger.commit(done, 1.0)  # closed normally: not beaten any more, and not lost
+    ledger.beat()
+    assert not ledger.lost("a") and not ledger.lost("b") and ledger.stale(60.0) == set()
+    time.sleep(0.3)  # w1 paused: its heartbeat lapses, and w2 takes its trial over
+    other = _ledger(tmp_path)
+    assert other.claim_stale("a", "w2", 0.2)
+    ledger.beat()  # w1 wakes up
+    assert ledger.lost("a")
+    before = ledger.usage()
+    ledger.bill(2.5)  # what w1's dropped attempt used is billed all the same
+    assert ledger.usage() == (before[0], pytest.approx(before[1] + 2.5))
+    ledger.start_beating("a", "w1")  # the same key taken up again later (a retry): not lost
+    assert not ledger.lost("a")
+    other.close()
+    ledger.close()
+
+
+def test_heartbeats_go_by_the_databases_clock_not_each_workers(tmp_path: Path, monkeypatch) -> None:
+    """A review, 2026-12-06: a worker whose clock ran 120 s ahead saw every other worker's
+    heartbeat as older than the grace period, and took their live trials. Heartbeats are written
+    and compared by the database's clock now, and a worker can tell how far off its own is."""
+    import time
+
+    ledger = _ledger(tmp_path)
+    assert ledger.reserve("live", "w1", max_trials=None, seconds_limit=None, forecast=1.0) is not None
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 120.0)  # this machine's clock runs ahead
+    ahead = _ledger(tmp_path)
+    assert ahead.stale(60.0) == set() and not ahead.claim_stale("live", "w2", 60.0)
+    assert ahead.clock_offset() == pytest.approx(-120.0, abs=5.0)
+    ahead.close()
+    ledger.close()

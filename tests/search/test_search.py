@@ -472,3 +472,18 @@ def test_a_dry_run_of_a_run_that_meets_cells_already_tried_counts_those_iteratio
     assert f["iteration_overhead_seconds"] == 0.5 + 2 / 2 * 0.125
     left = 600 - f["spent"]["wall_seconds"] - f["probe_seconds"]
     assert f["trials_affordable"] == int(left // (f["seconds_per_trial"]["average"] + 0.625))
+
+
+def test_a_session_that_trains_no_final_model_keeps_the_studys_test_result_in_summary_json(
+        tmp_path: Path, splits: DataSplits) -> None:
+    """A review, 2026-12-06: a worker (which trains no final model) run after the final model was
+    tested wrote summary.json with empty test metrics, and `show --json` lost the test result."""
+    from budgetnas.report.summary import json_summary
+
+    search, first = _search(tmp_path, splits, max_trials=2)
+    assert first.test_metrics
+    _, again = _search(tmp_path, splits, max_trials=2, final_training=False)
+    summary = json.loads((search.run_dir / "summary.json").read_text())
+    assert summary["test_metrics"] == first.test_metrics == again.test_metrics
+    study = open_study(search.run_dir)
+    assert json_summary(study, search.config, search.run_dir)["test_metrics"] == first.test_metrics

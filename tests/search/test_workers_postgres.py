@@ -183,3 +183,24 @@ def test_trials_outrunning_their_forecasts_together_never_hold_more_than_the_lim
     from tests.search.test_ledger import extend_together
 
     extend_together(postgres, "extend")
+
+
+def test_heartbeats_go_by_the_servers_clock_and_a_taken_slots_beat_is_refused(postgres: str, monkeypatch) -> None:
+    # (test_ledger.py checks both on SQLite; here PostgreSQL's clock and its row updates)
+    from budgetnas.search.ledger import BudgetLedger
+
+    ledger = BudgetLedger(postgres, "clock", heartbeat_interval=60.0)  # (beaten by hand below)
+    assert abs(ledger.clock_offset()) < 5.0
+    assert ledger.reserve("live", "w1", max_trials=None, seconds_limit=None, forecast=1.0) is not None
+    ledger.start_beating("live", "w1")
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 120.0)  # a worker whose clock runs 2 minutes ahead
+    ahead = BudgetLedger(postgres, "clock")
+    assert ahead.stale(60.0) == set() and not ahead.claim_stale("live", "w2", 60.0)
+    assert ahead.clock_offset() == pytest.approx(-120.0, abs=5.0)
+    monkeypatch.undo()
+    assert ahead.claim_stale("live", "w2", -1e9)  # (taken over, as after a lapse of w1's heartbeat)
+    ledger.beat()
+    assert ledger.lost("live")
+    ahead.close()
+    ledger.close()
