@@ -54,6 +54,9 @@ SLOTS = sa.Table(
 JOB_PREFIX = "final:"
 # Keys of study-wide locks (hold: a read-modify-write of the study's user attributes).
 LOCK_PREFIX = "lock:"
+# Keys of cells being trained (claim_job, by the evaluation cache's key): a worker proposed a cell
+# another is training waits for its result instead of paying for it twice.
+CELL_PREFIX = "cell:"
 
 
 @dataclass(frozen=True)
@@ -238,7 +241,7 @@ class BudgetLedger:
         with self.engine.connect() as c:
             rows = c.execute(sa.select(SLOTS.c.trial_key, SLOTS.c.forecast).where(
                 SLOTS.c.study == self.study, SLOTS.c.state.in_(("running", "requeued")),
-                ~SLOTS.c.trial_key.startswith(JOB_PREFIX), ~SLOTS.c.trial_key.startswith(LOCK_PREFIX))).all()
+                *[~SLOTS.c.trial_key.startswith(prefix) for prefix in (JOB_PREFIX, LOCK_PREFIX, CELL_PREFIX)])).all()
         return [Slot(r.trial_key, float(r.forecast)) for r in rows]
 
     def slot_keys(self) -> set[str]:
@@ -301,15 +304,18 @@ class BudgetLedger:
         self.start_beating(key, worker)
         return "claimed"
 
-    def finish_job(self, key: str, *, done: bool = True) -> None:
-        """Mark a claimed job done (or hand it back with ``done=False``, e.g. when stopped)."""
+    def finish_job(self, key: str, *, done: bool = True, worker: str | None = None) -> None:
+        """Mark a claimed job done (or hand it back with ``done=False``, e.g. when stopped); with
+        ``worker``, only while the claim is still that worker's (not one taken over meanwhile)."""
         self.stop_beating(key)
+        mine = [SLOTS.c.study == self.study, SLOTS.c.trial_key == key]
+        if worker is not None:
+            mine.append(SLOTS.c.worker == worker)
         with self.engine.begin() as c:
             if done:
-                c.execute(sa.update(SLOTS).where(SLOTS.c.study == self.study, SLOTS.c.trial_key == key)
-                          .values(state="done"))
+                c.execute(sa.update(SLOTS).where(*mine).values(state="done"))
             else:
-                c.execute(sa.delete(SLOTS).where(SLOTS.c.study == self.study, SLOTS.c.trial_key == key))
+                c.execute(sa.delete(SLOTS).where(*mine))
 
     @contextlib.contextmanager
     def hold(self, name: str, worker: str, grace: float, *, poll: float = 0.02):

@@ -42,7 +42,7 @@ from budgetnas.errors import (BudgetError, BudgetNASError, ConfigError, DataErro
                               first_line, plural)
 from budgetnas.search.budget import Budget, CostModel, Spent, price_for
 from budgetnas.search.config import METRIC_OBJECTIVES, SIZE_OBJECTIVES, SearchConfig
-from budgetnas.search.ledger import JOB_PREFIX, BudgetLedger, Slot
+from budgetnas.search.ledger import CELL_PREFIX, JOB_PREFIX, BudgetLedger, Slot
 from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner, pruner_note
 from budgetnas.search.records import (CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY,
@@ -1542,8 +1542,8 @@ class Search:
                     allowed, allowed_by = self.budget.seconds_left(spent), self.budget.binding(spent)
             paid = TrialOutcome("running")
             in_flight: Any = contextlib.nullcontext()
-            if share is not None:
-                in_flight = self._cell_in_flight(cell_key, cache)
+            if share is not None or (shared and not free):
+                in_flight = self._cell_in_flight(cell_key, cache, study if shared else None, worker)
             settled: list[bool] = []
 
             def settle(seconds: float) -> None:
@@ -2028,9 +2028,14 @@ class Search:
         return json.dumps([canonical, self._fidelity(p), self.config.seed])
 
     @contextlib.contextmanager
-    def _cell_in_flight(self, key: str, cache: dict[str, int]) -> Any:
-        """With concurrent candidates: if another thread is training the same cell (same cache
-        key) right now, wait for it, so the cell is then a cache hit instead of paid twice."""
+    def _cell_in_flight(self, key: str, cache: dict[str, int], study: optuna.Study | None = None,
+                        worker: str = "") -> Any:
+        """If another candidate is training the same cell (same cache key) right now, wait for
+        it, so the cell is then a cache hit instead of paid twice: another thread of this process
+        (concurrent candidates), or with a shared ``study`` another worker, whose claim on the cell
+        is held in the ledger (and taken over if that worker's heartbeat stops). (A review,
+        2026-12-06: two workers of a local search trained 4 of 80 cells twice, each proposing the
+        last untried neighbour of the same optimum.)"""
         mine = None
         while key not in cache:
             with self._inflight_lock:
@@ -2039,9 +2044,34 @@ class Search:
                     mine = self._inflight[key] = threading.Event()
                     break
             other.wait()  # then: a cache hit, or (it failed or stopped) claim and train it here
+        claim = None
+        if mine is not None and study is not None:
+            claim = CELL_PREFIX + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+            told = False
+            while (got := self.ledger.claim_job(claim, worker, self.config.heartbeat_grace)) != "claimed":
+                if got == "done":  # trained by another worker: its result, as a cache hit
+                    for t in study.get_trials(deepcopy=False):
+                        if (status_of(t) in CACHEABLE and "cache_of" not in t.user_attrs
+                                and record_of(t).get("cache_key") == key):
+                            cache.setdefault(key, t.number)
+                    if key in cache:
+                        claim = None
+                        break
+                    # (done, yet not in the study as trained: a claim of an older session; train it)
+                    self.ledger.finish_job(claim, done=False)
+                    continue
+                if self._stop_requested():
+                    claim = None  # (the training stops at once, checkpointed, as on any signal)
+                    break
+                if not told:
+                    log.info("another worker of this study is training this cell; waiting for its result")
+                    told = True
+                time.sleep(min(2.0, self.config.heartbeat_interval))
         try:
             yield
         finally:
+            if claim is not None:  # done if it was trained here (a cache entry now), else handed back
+                self.ledger.finish_job(claim, done=key in cache, worker=worker)
             if mine is not None:
                 with self._inflight_lock:
                     del self._inflight[key]

@@ -261,3 +261,42 @@ def test_a_trial_taken_over_while_its_worker_was_paused_is_dropped_not_a_crash(
     assert record_of(same[1])["worker"] == _worker_name()
     used, seconds = BudgetLedger(cfg.storage, "s").usage()
     assert used == 1 and seconds > record_of(same[1])["device_seconds"]  # the dropped attempt billed too
+
+
+def test_two_workers_proposed_the_same_cell_at_once_train_it_once(tmp_path: Path, splits: DataSplits,
+                                                                 monkeypatch) -> None:
+    """A review, 2026-12-06: the evaluation cache saw only finished trials, so two workers that
+    proposed one cell while neither had finished it both trained it (4 of 80 cells twice, with
+    local search). The second now waits for the first's result and takes it as a cache hit."""
+    import budgetnas.search.study as study_mod
+    from budgetnas.search.records import counts_as_trial, record_of, status_of
+
+    cell = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|"
+    train, trained = study_mod.train, []
+
+    def first_trial_waits_for_the_other(*a, on_epoch=None, **kw):
+        if on_epoch is not None:  # (a trial, not a timing probe)
+            trained.append(threading.get_ident())
+            if len(trained) == 1:  # hold the first until the other worker has its trial too, and then
+                # some: time to start training it as well (the old code) or to wait for this one
+                study = open_study(None, storage=f"sqlite:///{tmp_path / 'shared.db'}", study_name="s")
+                deadline = time.time() + 20
+                while time.time() < deadline and len(study.get_trials(
+                        deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))) < 2:
+                    time.sleep(0.1)
+                time.sleep(2.0)
+        return train(*a, on_epoch=on_epoch, **kw)
+
+    monkeypatch.setattr(study_mod, "train", first_trial_waits_for_the_other)
+    a, b = (Search(_cfg(tmp_path, name, max_trials=2), data=splits, data_name="digits", progress=False)
+            for name in ("a", "b"))
+    # Both workers' strategies propose the cell first (queued twice: each asks one of them).
+    study = open_study(None, ["maximize"], storage=a.config.storage, study_name="s")
+    for key in ("k1", "k2"):  # (with their identities, as the search queues its own)
+        study.enqueue_trial(a.space.to_decisions(a.space.parse(cell)), user_attrs={"trial_key": key},
+                            skip_if_exists=False)
+    assert _run_both([a, b]) == [None, None]
+    trials = [t for t in open_study(None, storage=a.config.storage, study_name="s").get_trials()
+              if record_of(t).get("arch") == cell]
+    assert sorted(status_of(t) for t in trials) == ["cached", "complete"], [status_of(t) for t in trials]
+    assert len([t for t in trials if counts_as_trial(t)]) == 1
