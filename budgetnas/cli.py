@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from budgetnas.bench.commands import parse_count
-from budgetnas.errors import BudgetNASError, ConfigError, plural, seconds_text
+from budgetnas.errors import BudgetNASError, ConfigError, first_line, plural, seconds_text
 
 if TYPE_CHECKING:
     from budgetnas.search import Search, SearchConfig
@@ -616,8 +616,31 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `budgetnas show RUN --json | head`
         sys.stderr.close()
         return 0
+    except Exception as e:
+        if not _lost_database(e):
+            raise
+        # (a database restart, a failover, a network blip: every worker of a shared study stopped
+        # with sqlalchemy's traceback and exit status 1, a review found, 2026-12-06)
+        print(f"error: the study's database could not be reached or written ({first_line(e.__cause__ or e)}). "
+              "Nothing finished is lost: run the same command again once the database is reachable; a "
+              "trial that was running resumes from its checkpoint (in a shared study, once its heartbeat "
+              f"grace has passed). Exit status {EXIT_DATABASE_LOST} (EX_TEMPFAIL) means: try again later",
+              file=sys.stderr)
+        return EXIT_DATABASE_LOST
     finally:
         warnings.formatwarning = formatwarning
+
+
+EXIT_DATABASE_LOST = 75  # sysexits' EX_TEMPFAIL: a supervisor (systemd's Restart=, a shell loop) may retry
+
+
+def _lost_database(e: BaseException) -> bool:
+    """Whether ``e`` is the study's database going away (not a mistake in what was asked)."""
+    import optuna
+    import sqlalchemy
+
+    return isinstance(e, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                          optuna.exceptions.StorageInternalError))
 
 
 if __name__ == "__main__":

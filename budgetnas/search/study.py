@@ -1981,6 +1981,10 @@ class Search:
         except Exception as e:  # a failed candidate must never end the search
             if shared and isinstance(e, optuna.exceptions.UpdateFinishedTrialError):
                 raise _TrialLost(bill_attempt()) from None
+            if isinstance(e, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                              optuna.exceptions.StorageInternalError)):
+                raise  # (the study's database went away mid-trial: no fault of the cell; the session
+                # stops, and the trial resumes from its checkpoint when it is run again)
             set_progress(curve, bill_attempt())
             reason = _failure_reason(e)
             if isinstance(e, torch.cuda.OutOfMemoryError) and retried_at is not None:

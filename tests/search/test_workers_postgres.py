@@ -3,6 +3,7 @@ no trial is lost or run twice, and a worker killed mid-trial has its trial re-qu
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,10 @@ def _pg_bin(name: str) -> str | None:
     return candidates[-1] if candidates else None
 
 
-@pytest.fixture(scope="module")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real PostgreSQL server started for these tests (Debian's package), on a unix socket."""
+@contextlib.contextmanager
+def _server() -> Iterator[tuple[str, Callable[[str], None]]]:
+    """A real PostgreSQL server (Debian's package) on a private socket and port: its URL, and a
+    function that runs ``pg_ctl`` ``start`` or ``stop`` on it (to take it away and bring it back)."""
     pytest.importorskip("psycopg2")
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not initdb or not pg_ctl:
@@ -52,14 +54,26 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         port = s.getsockname()[1]
     subprocess.run([*as_user, initdb, "-D", str(data), "-U", "postgres", "-A", "trust"], check=True,
                    capture_output=True)
-    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-w", "-l", str(root / "log"), "-o",
-                    f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=100", "start"],
-                   check=True, capture_output=True)
+
+    def ctl(action: str) -> None:
+        extra = ["-m", "fast"] if action == "stop" else []
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-w", "-l", str(root / "log"), "-o",
+                        f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=100",
+                        *extra, action], check=True, capture_output=True)
+
+    ctl("start")
     try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres", ctl
     finally:
         subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A real PostgreSQL server started for these tests, on a unix socket."""
+    with _server() as (url, _):
+        yield url
 
 
 def _search_cmd(url: str, run: Path, trials: int, name: str) -> list[str]:
@@ -204,3 +218,44 @@ def test_heartbeats_go_by_the_servers_clock_and_a_taken_slots_beat_is_refused(po
     assert ledger.lost("live")
     ahead.close()
     ledger.close()
+
+
+def test_a_database_that_goes_away_mid_trial_stops_the_worker_cleanly_and_nothing_is_lost(tmp_path: Path) -> None:
+    """A review, 2026-12-06: a database restart (or a failover, a network blip) stopped every worker
+    with sqlalchemy's traceback and exit status 1. It is one line now and exit status 75
+    (EX_TEMPFAIL: a supervisor may retry), the running trial is not recorded as the cell's failure,
+    and the same command, run again once the server is back, resumes it from its checkpoint."""
+    with _server() as (url, ctl):
+        run = tmp_path / "run"
+        cmd = [*_search_cmd(url, run, 1, "gone"), "--no-final"]
+        cmd[cmd.index("--epochs") + 1] = "30"  # a long trial, so the server goes away inside it
+        proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 120
+        while True:
+            try:
+                trials = open_study(None, storage=url, study_name="gone").get_trials()
+                if any(len(record_of(t).get("curve") or []) >= 2 for t in trials if status_of(t) == "running"):
+                    break
+            except Exception:
+                pass
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.time() < deadline
+            time.sleep(0.2)
+        ctl("stop")
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 75, err
+        assert "error: the study's database could not be reached or written" in err and "Traceback" not in err
+        ctl("start")
+        # Run again (with a short heartbeat grace, not to wait the default minute for it).
+        from budgetnas.search import Search, SearchConfig
+
+        saved = open_study(None, storage=url, study_name="gone").user_attrs["config"]
+        config = SearchConfig.from_dict({**saved, "storage": url, "study_name": "gone", "run_dir": str(run),
+                                         "final_training": False, "heartbeat_interval": 0.5,
+                                         "heartbeat_grace": 2.0})
+        time.sleep(2.5)
+        assert Search(config, progress=False).run().spent.trials == 1
+        trials = open_study(None, storage=url, study_name="gone").get_trials()
+        assert [status_of(t) for t in trials] == ["interrupted", "complete"]  # not "failed": no fault of the cell
+        assert record_of(trials[1]).get("resumed_from_epoch", 1) > 2  # from its checkpoint
