@@ -88,18 +88,24 @@ def _worker_cmd(url: str, name: str, run: Path) -> list[str]:
             "--run-dir", str(run), "--quiet"]
 
 
-def _wait_for_study(url: str, name: str, creator: subprocess.Popen) -> None:
-    """Until the study ``name`` exists with its configuration (``creator`` must stay alive)."""
+def _wait_until(found: Callable[[], object], proc: subprocess.Popen) -> object:
+    """Poll ``found`` until it returns something true (an error, as while the study is being
+    created, counts as not yet), and return it; ``proc`` must stay alive meanwhile."""
     deadline = time.time() + 120
     while True:
         try:
-            if open_study(None, storage=url, study_name=name).user_attrs.get("config"):
-                return
+            if result := found():
+                return result
         except Exception:
             pass
-        assert creator.poll() is None, creator.communicate()[1]
+        assert proc.poll() is None, proc.communicate()[1]
         assert time.time() < deadline
         time.sleep(0.2)
+
+
+def _wait_for_study(url: str, name: str, creator: subprocess.Popen) -> None:
+    """Until the study ``name`` exists with its configuration (``creator`` must stay alive)."""
+    _wait_until(lambda: open_study(None, storage=url, study_name=name).user_attrs.get("config"), creator)
 
 
 def test_three_workers_share_one_exact_budget(postgres: str, tmp_path: Path) -> None:
@@ -161,18 +167,8 @@ def test_a_killed_workers_trial_is_requeued_by_heartbeat(postgres: str, tmp_path
     cmd = [*_search_cmd(postgres, run, 1, "heartbeat"), "--no-final"]
     cmd[cmd.index("--epochs") + 1] = "20"  # a long trial, so the kill lands inside it
     victim = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while True:
-        try:
-            study = open_study(None, storage=postgres, study_name="heartbeat")
-            running = [t for t in study.get_trials() if status_of(t) == "running" and record_of(t).get("curve")]
-            if running:
-                break
-        except Exception:
-            pass
-        assert victim.poll() is None, victim.stderr.read().decode()
-        assert time.time() < deadline
-        time.sleep(0.2)
+    running = _wait_until(lambda: [t for t in open_study(None, storage=postgres, study_name="heartbeat").get_trials()
+                                    if status_of(t) == "running" and record_of(t).get("curve")], victim)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     victim_key = record_of(running[0])["trial_key"]
@@ -231,17 +227,8 @@ def test_a_database_that_goes_away_mid_trial_stops_the_worker_cleanly_and_nothin
         cmd[cmd.index("--epochs") + 1] = "30"  # a long trial, so the server goes away inside it
         proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 120
-        while True:
-            try:
-                trials = open_study(None, storage=url, study_name="gone").get_trials()
-                if any(len(record_of(t).get("curve") or []) >= 2 for t in trials if status_of(t) == "running"):
-                    break
-            except Exception:
-                pass
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.time() < deadline
-            time.sleep(0.2)
+        _wait_until(lambda: any(len(record_of(t).get("curve") or []) >= 2 for t in open_study(
+            None, storage=url, study_name="gone").get_trials() if status_of(t) == "running"), proc)
         ctl("stop")
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 75, err
