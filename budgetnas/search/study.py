@@ -111,6 +111,8 @@ def storage_url(run_dir: Path, storage: str | None = None) -> str:
     ``postgres`` extra) is installed, it is used instead.
     """
     url = storage or f"sqlite:///{Path(run_dir) / 'study.db'}"
+    if url.startswith("postgres://"):  # (Heroku's and others' spelling, which SQLAlchemy does not load)
+        url = "postgresql://" + url[len("postgres://"):]
     if url.startswith("postgresql://"):
         import importlib.util
 

@@ -246,3 +246,10 @@ def test_a_database_that_goes_away_mid_trial_stops_the_worker_cleanly_and_nothin
         trials = open_study(None, storage=url, study_name="gone").get_trials()
         assert [status_of(t) for t in trials] == ["interrupted", "complete"]  # not "failed": no fault of the cell
         assert record_of(trials[1]).get("resumed_from_epoch", 1) > 2  # from its checkpoint
+
+
+def test_a_postgres_url_spelled_as_heroku_does_opens_the_study(postgres: str) -> None:
+    # (postgres://, which SQLAlchemy does not load: "Can't load plugin: sqlalchemy.dialects:postgres")
+    heroku = "postgres://" + postgres.split("://", 1)[1]
+    study = open_study(None, ["maximize"], storage=heroku, study_name="spelling")
+    assert open_study(None, storage=postgres, study_name="spelling")._study_id == study._study_id
