@@ -437,6 +437,22 @@ def test_show_json_from_the_storage_url_says_what_show_of_the_run_dir_says(
     assert "state: shared study: no trial running now" in capsys.readouterr().out
     assert shown["status"].startswith("no trial running; why the search stopped is in summary.json")
     assert shown["best_arch"] and shown["test_metrics"]["accuracy"] > 0 and "best_search_metrics" in shown
+    # A final training on a worker now (or cut off), and trials holding their slots: said so (a
+    # workers review, 2026-12-06: "no trial running now", as if done, and "0 of 3 trials").
+    study = optuna.load_study(storage=f"sqlite:///{shared}", study_name="s")
+    study.set_user_attr("final_partial", {"final:abc": 12.5})
+    running = study.ask()
+    running.set_user_attr("status", "running")
+    running.set_user_attr("trial_key", "k")
+    assert main(["show", "--storage", f"sqlite:///{shared}", "--study-name", "s"]) == 0
+    out = capsys.readouterr().out
+    assert "budget used: 2 of 2 trials (1 more running)" in out and "1 trial running now" in out
+    running.set_user_attr("status", "interrupted")  # (closed: no trial running, the final training still is)
+    study.tell(running, state=optuna.trial.TrialState.FAIL)
+    assert main(["show", "--storage", f"sqlite:///{shared}", "--study-name", "s", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["status"] == "final training not finished"
+    assert "a final training has trained 12.5 device-s and not finished" in shown["state"]
 
 
 def test_show_says_when_it_lists_only_the_last_failures_and_counts_epochs_in_words() -> None:

@@ -12,8 +12,8 @@ import optuna
 from budgetnas.errors import plural
 from budgetnas.search.config import SearchConfig
 from budgetnas.search.budget import Spent, dollars
-from budgetnas.search.records import (UNAFFORDABLE_REASON, TrialView, final_epochs_trained, pareto, ranked, spent_of,
-                                      status_of)
+from budgetnas.search.records import (UNAFFORDABLE_REASON, TrialView, final_epochs_trained, final_partials, pareto,
+                                      ranked, spent_of, status_of)
 
 
 def _fmt_params(n: int | None) -> str:
@@ -41,7 +41,7 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
                  f"(search C={config.C} N={config.N}, final C={config.final_C} N={config.final_N})")
     probe_s = float((study.user_attrs.get("probe") or {}).get("device_seconds", 0.0))
     final_s = float((study.user_attrs.get("final_spent") or {}).get("device_seconds", 0.0))
-    lines.append(_left_line(config, spent, final_s))
+    lines.append(_left_line(config, spent, final_s, counts.get("running", 0)))
     lines.append(f"spent: {plural(spent.trials, 'trial')}, {spent.device_seconds:.1f} device-s, {money(spent.cost)}, "
                  f"{spent.wall_seconds:.0f} s of search wall time")
     lines.append(f"  device-s: {spent.device_seconds - probe_s - final_s:.1f} in trials, {probe_s:.1f} in "
@@ -53,7 +53,7 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
     if run_dir is not None and config.storage is None:
         lines.append(f"state: {run_state(run_dir, counts.get('running', 0), spent, study.user_attrs.get('refused'))}")
     elif config.storage is not None:  # (no run lock to read: its workers say they live by their heartbeats)
-        lines.append(f"state: {shared_state(counts.get('running', 0))}")
+        lines.append(f"state: {shared_state(counts.get('running', 0), study)}")
     rows = [r for r in ranked(study, metric) if r.status != "cached"][:top]  # (a hit repeats its source)
     if rows:
         lines.append("")
@@ -110,12 +110,14 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
     return "\n".join(lines)
 
 
-def _left_line(config: SearchConfig, spent: Spent, final_s: float) -> str:
+def _left_line(config: SearchConfig, spent: Spent, final_s: float, running: int = 0) -> str:
     """The budget: each limit in its own unit, used of the limit and what is left (the time limit
-    counts the final trainings' time as the search does, beside the search's own wall time)."""
+    counts the final trainings' time as the search does, beside the search's own wall time).
+    Trials count when they end: those ``running`` are said beside them (they hold their slots)."""
     parts = []
     if config.max_trials:
-        parts.append(f"{spent.trials} of {plural(config.max_trials, 'trial')}")
+        parts.append(f"{spent.trials} of {plural(config.max_trials, 'trial')}"
+                     + (f" ({running} more running)" if running else ""))
     if config.max_time:
         used = spent.wall_seconds + final_s
         parts.append(f"{used:.0f} of {config.max_time:.0f} s wall ({max(config.max_time - used, 0):.0f} s left)")
@@ -181,12 +183,19 @@ def current_summary(run_dir: Path, spent: Spent) -> dict | None:
     return summary if same else None
 
 
-def shared_state(running: int) -> str:
+def shared_state(running: int, study: optuna.Study) -> str:
     """A shared study's state, as `show` and `show --json` say it: the study alone tells whether
-    its workers are training (there is no run lock to read)."""
-    return "shared study: " + (f"{plural(running, 'trial')} running now (a worker silent longer than its "
-                               "heartbeat grace is re-queued); the search's wall time is counted when each "
-                               "session ends" if running else "no trial running now")
+    its workers are training (there is no run lock to read), and whether a final training has
+    trained part of its schedule (it runs now, or was cut off: the study said "no trial running",
+    as if the search were done but untested, while a worker trained the final model: a review,
+    2026-12-06)."""
+    if running:
+        return (f"shared study: {plural(running, 'trial')} running now (a worker silent longer than its heartbeat "
+                "grace is re-queued); the search's wall time is counted when each session ends")
+    partial = sum(final_partials(study).values())
+    return "shared study: no trial running now" + (
+        f"; a final training has trained {partial:.1f} device-s and not finished (on a worker now, or cut off: "
+        "`budgetnas search` on this study resumes it)" if partial else "")
 
 
 def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> dict:
@@ -202,7 +211,7 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
         state = run_state(run_dir, running, spent, study.user_attrs.get("refused"))
         live = state.startswith("searching now")
     else:  # workers anywhere: the study alone says whether trials are being trained
-        state = shared_state(running)
+        state = shared_state(running, study)
         live = False
     # summary.json is written when a session ends: one killed later (SIGKILL) left an older one
     summary = None if live or running else current_summary(run_dir, spent)
@@ -221,6 +230,7 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
         ([r for r in rows if r.number in front] or rows or [None])[0]
     tested = best is not None and final.get("arch") == best.arch
     status = "search not finished" if live or running or config.storage is None else \
+        "final training not finished" if final_partials(study) else \
         "no trial running; why the search stopped is in summary.json of its run directory"
     return {"status": status, "state": state, "objectives": list(config.objectives), "ranked_by": config.metric,
             "best_arch": best.arch if best else None, "best_trial": best.number if best else None,

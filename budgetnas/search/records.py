@@ -148,3 +148,12 @@ def to_jsonable(x: Any) -> Any:
     if hasattr(x, "item"):
         return x.item()
     return x
+
+
+def final_partials(study: optuna.Study) -> dict[str, float]:
+    """The device seconds of each final training cut off before its end, by job key (one record
+    for the whole study until 2026-12-02: ``{"key": ..., "device_seconds": ...}``, read as such)."""
+    raw = study.user_attrs.get("final_partial") or {}
+    if "key" in raw:  # (job keys start with "final:", so no new record has this one)
+        return {str(raw["key"]): float(raw.get("device_seconds", 0.0))}
+    return {str(k): float(v) for k, v in raw.items() if isinstance(v, (int, float))}

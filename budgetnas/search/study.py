@@ -45,7 +45,7 @@ from budgetnas.search.config import METRIC_OBJECTIVES, SIZE_OBJECTIVES, SearchCo
 from budgetnas.search.ledger import CELL_PREFIX, JOB_PREFIX, BudgetLedger, Slot
 from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner, pruner_note
-from budgetnas.search.records import (CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY,
+from budgetnas.search.records import (final_partials, CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY,
                                       UNAFFORDABLE_REASON, TrialView,
                                       counts_as_trial, final_epochs_trained, paid_of, pareto, ranked, record_of, spent_of, status_of,
                                       to_jsonable)
@@ -128,15 +128,6 @@ def _safe_url(url: str) -> str:
         creds, _, host = rest.rpartition("@")
         rest = creds.split(":")[0] + "@" + host
     return scheme + sep + rest
-
-
-def _final_partials(study: optuna.Study) -> dict[str, float]:
-    """The device seconds of each final training cut off before its end, by job key (one record
-    for the whole study until 2026-12-02: ``{"key": ..., "device_seconds": ...}``, read as such)."""
-    raw = study.user_attrs.get("final_partial") or {}
-    if "key" in raw:  # (job keys start with "final:", so no new record has this one)
-        return {str(raw["key"]): float(raw.get("device_seconds", 0.0))}
-    return {str(k): float(v) for k, v in raw.items() if isinstance(v, (int, float))}
 
 
 class _AttrsOnce:
@@ -1039,7 +1030,7 @@ class Search:
         """What the final training ``key`` has trained so far (None: finished), beside those of
         other final trainings (other cells or settings, other workers), under the lock."""
         with self._attrs_held():
-            partials = _final_partials(study)
+            partials = final_partials(study)
             if seconds is None:
                 partials.pop(key, None)
             else:
@@ -2293,7 +2284,7 @@ class Search:
         a signal) resumes from its checkpoint, so what it paid before is not needed again. (Without
         this, a rerun after a kill in the final training found the cell it was training too dear for
         what was left and trained another, wasting the part paid.)"""
-        return max(0.0, self._final_seconds(study, arch) - _final_partials(study).get(self._final_key(arch), 0.0))
+        return max(0.0, self._final_seconds(study, arch) - final_partials(study).get(self._final_key(arch), 0.0))
 
     def _why_keep_final(self, study: optuna.Study, best: TrialView) -> str | None:
         """Why the final model of ``best``, trained before with other final settings, must be kept
@@ -2364,7 +2355,7 @@ class Search:
                                   self.config.checkpoint_interval)
         # Paid as it goes, epoch by epoch, so that a final training cut off (a signal, a kill, a
         # failure) is billed for what it used; a resumed one adds what it trains after.
-        before = _final_partials(study).get(key, 0.0)
+        before = final_partials(study).get(key, 0.0)
         billed = [0.0]
         epoch_seconds = [0.0]  # (from the test's timing, then the training's epochs)
         start = time.perf_counter()
