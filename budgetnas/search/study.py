@@ -2428,6 +2428,10 @@ class Search:
         }
         tmp = best_dir / f"model.pt.tmp{os.getpid()}"
         torch.save(artifact, tmp)
+        # The final model now in the study: another session's, written while this one trained (two
+        # `search` processes of a shared study with other final settings each train theirs), is
+        # kept too, not overwritten unlisted (a workers review, 2026-12-06).
+        done = study.user_attrs.get("final") or done
         kept = self._keep_earlier_final(best_dir, done, test_metrics)  # (once the new one is written)
         os.replace(tmp, best_dir / "model.pt")
         (best_dir / "arch.txt").write_text(best.arch + "\n")

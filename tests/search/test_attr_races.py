@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -300,3 +301,30 @@ def test_two_workers_proposed_the_same_cell_at_once_train_it_once(tmp_path: Path
               if record_of(t).get("arch") == cell]
     assert sorted(status_of(t) for t in trials) == ["cached", "complete"], [status_of(t) for t in trials]
     assert len([t for t in trials if counts_as_trial(t)]) == 1
+
+
+def test_two_sessions_training_final_models_at_once_keep_both(tmp_path: Path, splits: DataSplits,
+                                                               monkeypatch) -> None:
+    """A review, 2026-12-06: two `search` processes of one shared study with other --final-epochs
+    each trained their final model at the same time (their claims are keyed by the settings); the
+    later one overwrote the first's in best/, paid for and not kept in best/earlier/ as the README
+    promises. The model in the study when one is written is kept now, whoever trained it."""
+    import budgetnas.search.study as study_mod
+
+    train = study_mod.train
+    both_in_final = threading.Barrier(2, timeout=60)
+
+    def finals_wait_for_each_other(*a, checkpoint=None, **kw):
+        if checkpoint is not None and checkpoint.path.name.startswith("final-"):
+            both_in_final.wait()  # (neither writes its model before the other has started)
+        return train(*a, checkpoint=checkpoint, **kw)
+
+    monkeypatch.setattr(study_mod, "train", finals_wait_for_each_other)
+    run = str(tmp_path / "shared-run")  # (one run directory on a disk both reach)
+    a, b = (Search(replace(_cfg(tmp_path, "x", max_trials=2, final_training=True, final_epochs=e), run_dir=run),
+                   data=splits, data_name="digits", progress=False) for e in (1, 2))
+    assert _run_both([a, b]) == [None, None]
+    final = open_study(None, storage=a.config.storage, study_name="s").user_attrs["final"]
+    kept = final.get("earlier") or []
+    assert len(kept) == 1 and {kept[0]["epochs"], final["epochs"]} == {1, 2}
+    assert (Path(run) / kept[0]["dir"] / "model.pt").exists() and (Path(run) / "best" / "model.pt").exists()
