@@ -1095,6 +1095,8 @@ class Search:
             return
         self._check_same_data(study, p)
         if attrs["fingerprint"] == p.fingerprint:
+            if self.config.storage is not None and self.record_config:
+                self._say_other_budget(study, attrs.get("config") or {})
             if self.record_config:  # the latest search session's budget: what workers and `show` read
                 study.set_user_attr("config", to_jsonable(self.config.to_dict()))
                 study.set_user_attr("cwd", os.getcwd())
@@ -1120,6 +1122,22 @@ class Search:
             f"Results measured under other settings must not be mixed{device}: use the run's settings"
             f"{' and device' if device else ''} to resume it, or a new --run-dir"
         )
+
+    def _say_other_budget(self, study: optuna.Study, saved: dict[str, Any]) -> None:
+        """Warn when sessions of a shared study are running (trials in flight) under another budget
+        or other final settings than this one's: each stops at its own limits, counted over the
+        whole study, and each final-settings variant trains its own final model (a review,
+        2026-12-06: one session with --max-trials 3 beside one with 12 ran to 12, and the first
+        said only, at its end, that there were more trials than its limit)."""
+        keys = ("max_trials", "max_time", "max_device_hours", "max_cost", "gpu_price", "final_epochs",
+                "final_training")
+        now = self.config.to_dict()
+        differ = [f"{k} {saved.get(k)!r} there, {now.get(k)!r} here" for k in keys if saved.get(k) != now.get(k)]
+        if differ and study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            log.warning("another session of this shared study is running with other settings (%s): each session "
+                        "stops at its own budget, counted over the whole study, and final trainings with other "
+                        "settings are each trained; give every session the same budget and final settings",
+                        "; ".join(differ))
 
     def _check_selection(self, study: optuna.Study) -> None:
         """Refuse to resume a run whose cells were chosen otherwise (another benchmark selection, or

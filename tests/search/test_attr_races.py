@@ -328,3 +328,21 @@ def test_two_sessions_training_final_models_at_once_keep_both(tmp_path: Path, sp
     kept = final.get("earlier") or []
     assert len(kept) == 1 and {kept[0]["epochs"], final["epochs"]} == {1, 2}
     assert (Path(run) / kept[0]["dir"] / "model.pt").exists() and (Path(run) / "best" / "model.pt").exists()
+
+
+def test_a_session_joining_live_ones_under_another_budget_is_told(tmp_path: Path, splits: DataSplits,
+                                                                  caplog) -> None:
+    first = Search(_cfg(tmp_path, "first", max_trials=1), data=splits, data_name="digits", progress=False)
+    first.run()
+    study = open_study(None, storage=first.config.storage, study_name="s")
+    live = study.ask()  # (another session's trial in flight)
+    live.set_user_attr("trial_key", "live")
+    with caplog.at_level("WARNING", logger="budgetnas"):
+        Search(_cfg(tmp_path, "second", max_trials=2), data=splits, data_name="digits", progress=False).run()
+    assert "another session of this shared study is running with other settings (max_trials 1 there, 2 here)" \
+        in caplog.text
+    caplog.clear()
+    study.tell(live, state=optuna.trial.TrialState.FAIL)  # (no session live: a raised budget is just that)
+    with caplog.at_level("WARNING", logger="budgetnas"):
+        Search(_cfg(tmp_path, "third", max_trials=3), data=splits, data_name="digits", progress=False).run()
+    assert "another session" not in caplog.text
