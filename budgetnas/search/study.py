@@ -20,6 +20,7 @@ import math
 import os
 import socket
 import statistics
+import tempfile
 import time
 import signal
 import threading
@@ -230,9 +231,11 @@ class RunLock:
 def _check_writable(run_dir: Path, what: str = "run directory", flag: str = "--run-dir") -> None:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        # (a name of its own: workers sharing a run directory, started together, each deleted the
+        # other's fixed-name probe and refused the directory as unwritable)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=run_dir)
+        os.close(fd)
+        os.unlink(probe)
     except OSError as e:
         raise RunDirError(
             f"cannot write to the {what} {run_dir}: {e.strerror or e}; choose a writable "
@@ -496,8 +499,6 @@ class Search:
         itself; a lower bound (a shared PostgreSQL study's writes and TPE's proposals late in a long
         search cost more). ``epochs``: how many epochs' writes (the search's by default; 0 for a
         proposal of a cell already trained, which takes an iteration and trains nothing)."""
-        import tempfile
-
         from optuna.distributions import CategoricalDistribution
 
         p = self._load()

@@ -346,3 +346,25 @@ def test_a_session_joining_live_ones_under_another_budget_is_told(tmp_path: Path
     with caplog.at_level("WARNING", logger="budgetnas"):
         Search(_cfg(tmp_path, "third", max_trials=3), data=splits, data_name="digits", progress=False).run()
     assert "another session" not in caplog.text
+
+
+def test_workers_sharing_a_run_directory_check_it_writable_at_once(tmp_path: Path) -> None:
+    """Each wrote and deleted one fixed-name probe file: one deleted the other's, which then found
+    the directory "not writable" (seen in CI, 2026-12-06, two sessions on one shared run dir)."""
+    from budgetnas.search.study import _check_writable
+
+    errors: list[BaseException] = []
+
+    def check() -> None:
+        try:
+            for _ in range(300):
+                _check_writable(tmp_path / "shared-run")
+        except BaseException as e:  # noqa: BLE001 (reported below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=check) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and not list((tmp_path / "shared-run").iterdir())  # (no probe left behind)

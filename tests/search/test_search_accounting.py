@@ -20,7 +20,7 @@ from budgetnas.errors import BudgetError, ResumeError
 from budgetnas.search import Search, SearchConfig, open_study
 from budgetnas.search.budget import CostModel, Spent
 from budgetnas.search.ledger import BudgetLedger
-from budgetnas.search.records import record_of, status_of
+from budgetnas.search.records import final_partials, record_of, status_of
 from tests.search.test_search import TINY, _search, stop_trainings_after_3_steps
 
 CHEAP = ("|avg_pool_3x3~0|+|none~0|avg_pool_3x3~1|+|none~0|none~1|avg_pool_3x3~2|",
@@ -209,14 +209,14 @@ def test_a_final_training_cut_off_resumes_with_other_final_sizes(tmp_path, split
     searches.append(Search(cfg, data=splits, data_name="digits", progress=False))
     assert "during the final training" in searches[0].run().stop_reason
     searches.clear()
-    cut = study_mod._final_partials(open_study(tmp_path / "run"))
+    cut = final_partials(open_study(tmp_path / "run"))
     assert len(cut) == 1 and list(cut.values())[0] > 0  # what the cut-off final training used
     # The checkpoint of the C=4 final network must not be loaded into the C=8 one.
     _, result = _search(tmp_path, splits, max_trials=1, final_epochs=2, final_C=8)
     assert result.test_metrics and json.loads((result.run_dir / "best/metrics.json").read_text())["epochs"] == 2
     # Each final training keeps its own partial record: the C=8 one, finished, is gone; the cut-off
     # C=4 one stays (one record for the study was overwritten by whichever trained last).
-    assert study_mod._final_partials(open_study(tmp_path / "run")) == cut
+    assert final_partials(open_study(tmp_path / "run")) == cut
 
 
 def test_resume_compares_settings_as_they_take_effect(tmp_path, splits) -> None:
@@ -418,11 +418,11 @@ def test_final_partials_read_the_one_record_of_earlier_versions() -> None:
     import optuna
 
     study = optuna.create_study()
-    assert study_mod._final_partials(study) == {}
+    assert final_partials(study) == {}
     study.set_user_attr("final_partial", {"key": "final:abc", "device_seconds": 3.5})  # before 2026-12-02
-    assert study_mod._final_partials(study) == {"final:abc": 3.5}
+    assert final_partials(study) == {"final:abc": 3.5}
     study.set_user_attr("final_partial", {"final:abc": 3.5, "final:def": 1.0})
-    assert study_mod._final_partials(study) == {"final:abc": 3.5, "final:def": 1.0}
+    assert final_partials(study) == {"final:abc": 3.5, "final:def": 1.0}
 
 
 def test_the_final_training_is_forecast_per_edge_from_the_one_op_cells(tmp_path, splits, monkeypatch) -> None:
@@ -577,7 +577,7 @@ def test_a_final_training_cut_off_is_resumed_not_swapped_for_a_cheaper_cell(tmp_
     assert "during the final training" in search.run().stop_reason
     searches.clear()
     study = open_study(tmp_path / "run")
-    cut = study_mod._final_partials(study)
+    cut = final_partials(study)
     assert len(cut) == 1
     partial = list(cut.values())[0]
     assert partial > 0
