@@ -48,6 +48,24 @@ def _run_both(searches: list[Search]) -> list[BaseException | None]:
     return errors
 
 
+def _errors_in_threads(fn, n: int) -> list[BaseException]:
+    """Run ``fn`` in ``n`` threads at once; the errors they raised."""
+    errors: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001 (reported to the test)
+            errors.append(e)
+
+    threads = [threading.Thread(target=go) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return errors
+
+
 def _barrier_on_first(monkeypatch, target: object, name: str, parties: int = 2, timeout: float = 3.0) -> None:
     """Make the first call of ``target.name`` in each of ``parties`` threads wait for the others
     (on the old code, both read the study before either writes); a lock that serializes them
@@ -116,20 +134,12 @@ def test_two_workers_creating_the_study_database_at_once_both_open_it(tmp_path: 
     for attempt in range(5):
         url = f"sqlite:///{tmp_path / f'fresh{attempt}.db'}"
         barrier = threading.Barrier(2)
-        errors: list[BaseException] = []
 
         def go() -> None:
             barrier.wait()
-            try:
-                open_study(None, ["maximize"], storage=url, study_name="s")
-            except BaseException as e:  # noqa: BLE001
-                errors.append(e)
+            open_study(None, ["maximize"], storage=url, study_name="s")
 
-        threads = [threading.Thread(target=go) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        errors = _errors_in_threads(go, 2)
         assert not errors, errors
 
 
@@ -353,18 +363,9 @@ def test_workers_sharing_a_run_directory_check_it_writable_at_once(tmp_path: Pat
     the directory "not writable" (seen in CI, 2026-12-06, two sessions on one shared run dir)."""
     from budgetnas.search.study import _check_writable
 
-    errors: list[BaseException] = []
-
     def check() -> None:
-        try:
-            for _ in range(300):
-                _check_writable(tmp_path / "shared-run")
-        except BaseException as e:  # noqa: BLE001 (reported below)
-            errors.append(e)
+        for _ in range(300):
+            _check_writable(tmp_path / "shared-run")
 
-    threads = [threading.Thread(target=check) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert errors == [] and not list((tmp_path / "shared-run").iterdir())  # (no probe left behind)
+    assert _errors_in_threads(check, 4) == []
+    assert not list((tmp_path / "shared-run").iterdir())  # (no probe left behind)
