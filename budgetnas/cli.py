@@ -2,7 +2,8 @@
 
 Every user mistake is reported as one line (``error: ...``) with what to do, exit status 2;
 a search in which every trial failed ends with exit status 1 and the reasons (all of it recorded);
-Ctrl-C leaves the run resumable (exit status 130).
+Ctrl-C leaves the run resumable (exit status 130); a study database that cannot be reached or
+written stops it, resumable, with exit status 75 (EX_TEMPFAIL).
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ examples:
   budgetnas search --data digits --max-trials 50 --dry-run        # what would the budget buy?
 
 Running the same command again on the same --run-dir resumes the search.
+
+exit status: 0 done; 2 a mistake in what was asked (one line says what to do); 1 every trial
+failed (the reasons are listed); 128 + N stopped by signal N (130: Ctrl-C), resumable; 75 the
+study's database could not be reached or written (EX_TEMPFAIL: run it again later, it resumes).
 """
 
 
