@@ -441,6 +441,11 @@ def test_show_json_from_the_storage_url_says_what_show_of_the_run_dir_says(
     # workers review, 2026-12-06: "no trial running now", as if done, and "0 of 3 trials").
     study = optuna.load_study(storage=f"sqlite:///{shared}", study_name="s")
     study.set_user_attr("final_partial", {"final:abc": 12.5})
+    # (beside a tested final model, a cut-off final training's record is one superseded: not said)
+    assert main(["show", "--storage", f"sqlite:///{shared}", "--study-name", "s", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "shared study: no trial running now"
+    tested = study.user_attrs["final"]
+    study.set_user_attr("final", None)  # (before any final model)
     running = study.ask()
     running.set_user_attr("status", "running")
     running.set_user_attr("trial_key", "k")
@@ -453,6 +458,7 @@ def test_show_json_from_the_storage_url_says_what_show_of_the_run_dir_says(
     shown = json.loads(capsys.readouterr().out)
     assert shown["status"] == "final training not finished"
     assert "a final training has trained 12.5 device-s and not finished" in shown["state"]
+    study.set_user_attr("final", tested)
 
 
 def test_show_says_when_it_lists_only_the_last_failures_and_counts_epochs_in_words() -> None:

@@ -90,7 +90,9 @@ class BudgetLedger:
                                                    seconds_committed=0.0))
         except IntegrityError:
             pass  # another worker created it first
-        self._beating: dict[str, str] = {}  # slot key -> the worker beating it
+        # slot key -> (the worker beating it, a token of this beating: a key closed and taken up
+        # again by the same worker between a beat's read and its check is not a takeover)
+        self._beating: dict[str, tuple[str, object]] = {}
         self._lost: set[str] = set()  # slots taken over by another worker while this one beat them
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -166,6 +168,7 @@ class BudgetLedger:
                 SLOTS.c.study == self.study, SLOTS.c.trial_key == slot.trial_key, SLOTS.c.state == "running",
                 SLOTS.c.worker == worker).values(heartbeat=self._now())).rowcount
             if mine != 1:
+                self._mark_lost(slot.trial_key)  # (not the budget: the caller tells them apart by lost())
                 return None
             row = c.execute(sa.select(BUDGET.c.seconds_reserved, BUDGET.c.seconds_committed)
                             .where(BUDGET.c.study == self.study).with_for_update()).first()
@@ -178,6 +181,18 @@ class BudgetLedger:
             c.execute(sa.update(SLOTS).where(SLOTS.c.study == self.study, SLOTS.c.trial_key == slot.trial_key)
                       .values(forecast=slot.forecast + grant))
         return Slot(slot.trial_key, slot.forecast + grant)
+
+    def holds(self, trial_key: str, worker: str) -> bool:
+        """Whether ``worker`` still holds the running slot of ``trial_key`` (read now, in the
+        database: before a trial that is about to stop saves its checkpoint and writes its
+        records, which, taken over meanwhile, are another worker's)."""
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(SLOTS.c.worker, SLOTS.c.state).where(
+                SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key)).first()
+        if row is not None and row.worker == worker and row.state == "running":
+            return True
+        self._mark_lost(trial_key)
+        return False
 
     def release(self, slot: Slot) -> None:
         """Give a slot back unused (e.g. a cell over the size limit, which costs nothing)."""
@@ -335,7 +350,7 @@ class BudgetLedger:
     # -- heartbeat ------------------------------------------------------------------------------
     def start_beating(self, trial_key: str, worker: str) -> None:
         with self._lock:
-            self._beating[trial_key] = worker
+            self._beating[trial_key] = (worker, object())
             self._lost.discard(trial_key)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._beat_loop, name="budgetnas-heartbeat",
@@ -360,18 +375,26 @@ class BudgetLedger:
             return
         refused = []
         with self.engine.begin() as c:
-            for key, worker in held.items():
+            for key, (worker, _) in held.items():
                 if c.execute(sa.update(SLOTS).where(
                         SLOTS.c.study == self.study, SLOTS.c.trial_key == key, SLOTS.c.worker == worker,
                         SLOTS.c.state == "running").values(heartbeat=self._now())).rowcount != 1:
                     refused.append(key)
+        for key in refused:
+            self._mark_lost(key, held[key])
+
+    def _mark_lost(self, key: str, beaten: tuple[str, object] | None = None) -> None:
+        """``key``'s slot is not this worker's any more: beaten no more, and :meth:`lost`. With
+        ``beaten`` (what a beat read), only if it is still that same beating: one closed meanwhile
+        (and perhaps taken up again by this worker) was not taken over."""
         with self._lock:
-            for key in refused:
-                if self._beating.get(key) == held[key]:  # (not one given back meanwhile: closed, not lost)
-                    self._beating.pop(key)
-                    self._lost.add(key)
-                    log.warning("this worker's slot %s was taken over by another worker (its heartbeat "
-                                "lapsed for longer than the grace period): its trial is dropped here", key)
+            now = self._beating.get(key)
+            if beaten is not None and now is not beaten:
+                return
+            self._beating.pop(key, None)
+            self._lost.add(key)
+        log.warning("this worker's claim %s was taken over by another worker (its heartbeat lapsed for longer "
+                    "than the grace period): its work on it is dropped here", key)
 
     def _beat_loop(self) -> None:
         missed = 0

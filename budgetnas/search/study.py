@@ -1552,10 +1552,14 @@ class Search:
                         grant = _Grant(self.ledger, slot, limit, self.budget.binding(spent, device_only=True), worker)
                 else:
                     allowed, allowed_by = self.budget.seconds_left(spent), self.budget.binding(spent)
+                # (from now: a wait for the same cell on another candidate or worker counts too; it
+                # waited past a time limit for another worker's long trial: a review, 2026-12-06)
+                allowed_from = time.perf_counter()
             paid = TrialOutcome("running")
             in_flight: Any = contextlib.nullcontext()
             if share is not None or (shared and not free):
-                in_flight = self._cell_in_flight(cell_key, cache, study if shared else None, worker)
+                in_flight = self._cell_in_flight(cell_key, cache, study if shared else None, worker,
+                                                 give_up=lambda: time.perf_counter() - allowed_from > allowed)
             settled: list[bool] = []
 
             def settle(seconds: float) -> None:
@@ -1570,16 +1574,22 @@ class Search:
             try:
                 with in_flight:
                     outcome = self._run_trial(study, trial, arch, p, cache, pruner, worker, paid, share,
-                                              share_weight=forecast, allowed=allowed, allowed_by=allowed_by, grant=grant, settle=settle)
-            except _TrialLost as e:
+                                              share_weight=forecast, allowed=allowed, allowed_by=allowed_by, grant=grant, settle=settle,
+                                              allowed_from=allowed_from)
+            except (_TrialLost, optuna.exceptions.UpdateFinishedTrialError) as e:
                 # Taken over by another worker (this one's heartbeat lapsed): its slot and trial are
-                # that worker's; what this attempt used is billed to the budget all the same.
+                # that worker's; what this attempt used is billed to the budget all the same. (Found
+                # out by its fenced beat, or by a write to the trial the other worker closed: here
+                # for those outside the training, e.g. a cache hit served after a pause.)
+                if not (isinstance(e, _TrialLost) or shared):
+                    raise
+                seconds = e.seconds if isinstance(e, _TrialLost) else paid.device_seconds
                 self.ledger.stop_beating(key)
-                self.ledger.bill(e.seconds)
+                self.ledger.bill(seconds)
                 log.warning("trial %d was taken over by another worker of this study while this one trained it "
                             "(its heartbeat lapsed for over %.0f s: a paused or suspended machine, or a lost "
                             "connection); dropped here, the %.1f device-s it used billed to the budget",
-                            trial.number, cfg.heartbeat_grace, e.seconds)
+                            trial.number, cfg.heartbeat_grace, seconds)
                 return None
             except Preempted:
                 settle(paid.device_seconds)
@@ -1763,7 +1773,8 @@ class Search:
                    cache: dict[str, int], pruner: Any, worker: str, paid: "TrialOutcome",
                    share: "DeviceShare | None" = None, share_weight: float = 1.0, allowed: float = math.inf,
                    allowed_by: str = "the", grant: "_Grant | None" = None,
-                   settle: Callable[[float], None] | None = None) -> "TrialOutcome":
+                   settle: Callable[[float], None] | None = None,
+                   allowed_from: float | None = None) -> "TrialOutcome":
         """Train (or reject, or look up) one candidate and record it; returns what the loop needs.
 
         ``paid`` is filled in as epochs finish, so a caller that catches :class:`Preempted` knows
@@ -1917,11 +1928,22 @@ class Search:
         attempt_start = [clock()]
         # (``allowed`` is of this trial's own device time, or of wall time among concurrent ones)
         deadline_clock = time.perf_counter if share is not None else clock
-        trial_start = deadline_clock()
+        # (``allowed`` counts from ``allowed_from`` where given: when the loop reckoned it)
+        trial_start = allowed_from if allowed_from is not None else deadline_clock()
 
         def should_stop() -> bool:
             if shared and self.ledger.lost(key):
                 raise _TrialLost(bill_attempt())  # (before any checkpoint: the trial is another's now)
+            stop = stop_now()
+            # A trial about to stop saves its checkpoint and writes its records: first, in a shared
+            # study, is it still this worker's? (Paused past the grace, it woke over its deadline or
+            # its grant and, stopping, overwrote the new owner's checkpoint and crashed on the
+            # trial's records: a review, 2026-12-06.)
+            if stop and shared and not self.ledger.holds(key, worker):
+                raise _TrialLost(bill_attempt())
+            return stop
+
+        def stop_now() -> bool:
             if self._stop_requested():
                 return True
             if deadline_clock() - trial_start > allowed:
@@ -1959,7 +1981,7 @@ class Search:
                     if self.device.type == "cuda":
                         torch.cuda.empty_cache()
                     half = train_config.resolved_batch_size(n, self.device.type) // 2
-                    if attempt == 2 or half < 1:
+                    if attempt == 2 or half < 2:  # (a batch of one is refused: BatchNorm needs two)
                         raise  # billed below, once, with everything it ran
                     paid_before_retry = bill_attempt()  # the failed attempt is still paid for
                     spent_s[0] = 0.0
@@ -1972,7 +1994,12 @@ class Search:
                     trial.set_user_attr("oom_retry_batch_size", half)
                     checkpoint.delete()
         except Preempted as e:
-            set_progress(curve, bill_attempt())
+            try:
+                set_progress(curve, bill_attempt())
+            except optuna.exceptions.UpdateFinishedTrialError:
+                if not shared:
+                    raise
+                raise _TrialLost(bill_attempt()) from None  # (re-queued by another worker meanwhile)
             if paid.cut_by_budget and not self._stop_flag:
                 paid.reason = (f"{paid.cut_by} budget spent during trial {trial.number}: it was cut after "
                                f"{paid.cut_after:.3g} s ({e}), "
@@ -2045,13 +2072,14 @@ class Search:
 
     @contextlib.contextmanager
     def _cell_in_flight(self, key: str, cache: dict[str, int], study: optuna.Study | None = None,
-                        worker: str = "") -> Any:
+                        worker: str = "", give_up: Callable[[], bool] | None = None) -> Any:
         """If another candidate is training the same cell (same cache key) right now, wait for
         it, so the cell is then a cache hit instead of paid twice: another thread of this process
         (concurrent candidates), or with a shared ``study`` another worker, whose claim on the cell
         is held in the ledger (and taken over if that worker's heartbeat stops). (A review,
         2026-12-06: two workers of a local search trained 4 of 80 cells twice, each proposing the
-        last untried neighbour of the same optimum.)"""
+        last untried neighbour of the same optimum.) ``give_up``: stop waiting for another worker
+        when it says so (the trial's time is up: it then stops at once, checkpointed)."""
         mine = None
         while key not in cache:
             with self._inflight_lock:
@@ -2076,8 +2104,8 @@ class Search:
                     # (done, yet not in the study as trained: a claim of an older session; train it)
                     self.ledger.finish_job(claim, done=False)
                     continue
-                if self._stop_requested():
-                    claim = None  # (the training stops at once, checkpointed, as on any signal)
+                if self._stop_requested() or (give_up is not None and give_up()):
+                    claim = None  # (the training stops at once, checkpointed, as on any signal or limit)
                     break
                 if not told:
                     log.info("another worker of this study is training this cell; waiting for its result")
@@ -2447,10 +2475,13 @@ class Search:
         }
         tmp = best_dir / f"model.pt.tmp{os.getpid()}"
         torch.save(artifact, tmp)
-        # The final model now in the study: another session's, written while this one trained (two
-        # `search` processes of a shared study with other final settings each train theirs), is
-        # kept too, not overwritten unlisted (a workers review, 2026-12-06).
-        done = study.user_attrs.get("final") or done
+        # The final model now in the study: another session's, written to this run directory while
+        # this one trained (two `search` processes of a shared study with other final settings each
+        # train theirs), is kept too, not overwritten unlisted (a workers review, 2026-12-06). One
+        # written to another run directory is not the model in this one's best/.
+        latest = study.user_attrs.get("final") or {}
+        if latest.get("run_dir") == str(self.run_dir.resolve()):
+            done = latest
         kept = self._keep_earlier_final(best_dir, done, test_metrics)  # (once the new one is written)
         os.replace(tmp, best_dir / "model.pt")
         (best_dir / "arch.txt").write_text(best.arch + "\n")
@@ -2466,6 +2497,7 @@ class Search:
                     " or compiling it (--fuse) took longer than when timed" if cfg.fuse else "",
                     ", so the budget was overrun by the difference" if limited else "")
         final = {"arch": best.arch, "settings": self._final_settings(), "trial": best.number, "epochs": cfg.epochs,
+                 "run_dir": str(self.run_dir.resolve()),
                  "device_seconds": seconds, "cost": self.budget.cost_of(seconds),
                  "test_metrics": test_metrics, "params": cost.params, "macs": cost.macs,
                  "flops_nb201": cost.flops_nb201, "resolution": p.resolution,

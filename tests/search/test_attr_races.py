@@ -3,6 +3,7 @@ workers at once must not both take the study as new, nor lose each other's addit
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import replace
@@ -283,7 +284,7 @@ def test_two_workers_proposed_the_same_cell_at_once_train_it_once(tmp_path: Path
     from budgetnas.search.records import counts_as_trial, record_of, status_of
 
     cell = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|"
-    train, trained = study_mod.train, []
+    train, trained, saw_both = study_mod.train, [], []
 
     def first_trial_waits_for_the_other(*a, on_epoch=None, **kw):
         if on_epoch is not None:  # (a trial, not a timing probe)
@@ -291,10 +292,11 @@ def test_two_workers_proposed_the_same_cell_at_once_train_it_once(tmp_path: Path
             if len(trained) == 1:  # hold the first until the other worker has its trial too, and then
                 # some: time to start training it as well (the old code) or to wait for this one
                 study = open_study(None, storage=f"sqlite:///{tmp_path / 'shared.db'}", study_name="s")
-                deadline = time.time() + 20
+                deadline = time.time() + 60
                 while time.time() < deadline and len(study.get_trials(
                         deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))) < 2:
                     time.sleep(0.1)
+                saw_both.append(time.time() < deadline)  # (else the test proves nothing: said below)
                 time.sleep(2.0)
         return train(*a, on_epoch=on_epoch, **kw)
 
@@ -310,7 +312,7 @@ def test_two_workers_proposed_the_same_cell_at_once_train_it_once(tmp_path: Path
     trials = [t for t in open_study(None, storage=a.config.storage, study_name="s").get_trials()
               if record_of(t).get("arch") == cell]
     assert sorted(status_of(t) for t in trials) == ["cached", "complete"], [status_of(t) for t in trials]
-    assert len([t for t in trials if counts_as_trial(t)]) == 1
+    assert len([t for t in trials if counts_as_trial(t)]) == 1 and saw_both == [True]
 
 
 def test_two_sessions_training_final_models_at_once_keep_both(tmp_path: Path, splits: DataSplits,
@@ -369,3 +371,125 @@ def test_workers_sharing_a_run_directory_check_it_writable_at_once(tmp_path: Pat
 
     assert _errors_in_threads(check, 4) == []
     assert not list((tmp_path / "shared-run").iterdir())  # (no probe left behind)
+
+
+@pytest.mark.parametrize("limit", ["device_hours", "wall_time"])
+def test_a_trial_taken_over_that_wakes_past_its_grant_or_deadline_is_dropped_not_a_crash(
+        tmp_path: Path, splits: DataSplits, monkeypatch, limit: str) -> None:
+    """A diff review, 2026-12-06: the paused worker woke having used more than its reservation (or
+    past its wall deadline) before its beat found the takeover; stopping as if the budget were
+    spent, it saved a checkpoint over the new owner's and crashed writing to the closed trial."""
+    import sqlalchemy as sa
+
+    import budgetnas.search.study as study_mod
+    from budgetnas.search.ledger import SLOTS, BudgetLedger
+    from budgetnas.search.records import status_of
+
+    budget = {"max_device_hours": 1.0} if limit == "device_hours" else {"max_time": 12.0}
+    cfg = _cfg(tmp_path, "paused", max_trials=1, epochs=3, heartbeat_interval=60.0, heartbeat_grace=120.0, **budget)
+    search = Search(cfg, data=splits, data_name="digits", progress=False)
+    train, taken, saves = study_mod.train, [], []
+
+    def pause_mid_epoch(*a, should_stop=None, on_epoch=None, checkpoint=None, **kw):
+        if on_epoch is None:  # (the timing probes)
+            return train(*a, should_stop=should_stop, checkpoint=checkpoint, **kw)
+        calls = [0]
+        save = checkpoint.save
+
+        def counted_save(state):
+            saves.append(state["step"])
+            save(state)
+        checkpoint.save = counted_save
+
+        def paused_then_should_stop():
+            calls[0] += 1
+            if calls[0] == 3 and not taken:  # this worker pauses; another takes its trial over
+                study = open_study(None, storage=cfg.storage, study_name="s")
+                trial = next(t for t in study.get_trials() if t.state == optuna.trial.TrialState.RUNNING)
+                key = trial.user_attrs["trial_key"]
+                with sa.create_engine(cfg.storage).connect() as c:
+                    forecast = c.execute(sa.select(SLOTS.c.forecast).where(SLOTS.c.trial_key == key)).scalar_one()
+                other = BudgetLedger(cfg.storage, "s")
+                assert other.claim_stale(key, "elsewhere:1", grace=-1e9)
+                other.close()
+                study._storage.set_trial_user_attr(trial._trial_id, "status", "interrupted")
+                study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+                study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, "trial_key": key})
+                taken.append(key)
+                # (it wakes past its reservation, or past the session's 12 s of wall time)
+                time.sleep(forecast + 0.5 if limit == "device_hours" else 12.5)
+            return should_stop()
+        return train(*a, should_stop=paused_then_should_stop, on_epoch=on_epoch, checkpoint=checkpoint, **kw)
+
+    monkeypatch.setattr(study_mod, "train", pause_mid_epoch)
+    search.run()  # no crash
+    study = open_study(None, storage=cfg.storage, study_name="s")
+    same = [t for t in study.get_trials() if t.user_attrs.get("trial_key") == taken[0]]
+    assert status_of(same[0]) == "interrupted"  # (as the other worker closed it: not rewritten here)
+    assert saves == [] or min(saves) > 2  # (no checkpoint of the dropped attempt, written at its 3rd step)
+
+
+def test_a_final_model_written_to_another_run_directory_is_not_filed_as_this_ones(
+        tmp_path: Path, splits: DataSplits, monkeypatch) -> None:
+    """A diff review, 2026-12-06: a session moving its run directory's older final model to
+    best/earlier/ took the study's latest record for it, which (written meanwhile by a session
+    with another run directory) described another model: filed under that one's trial, epochs
+    and test result. A record is taken for this directory's model only if it was written here."""
+    import budgetnas.search.study as study_mod
+
+    b_run = str(tmp_path / "b-run")
+    first = Search(replace(_cfg(tmp_path, "x", max_trials=2, final_training=True, final_epochs=1), run_dir=b_run),
+                   data=splits, data_name="digits", progress=False)
+    first.run()  # b's run directory holds a final model of 1 epoch
+    train = study_mod.train
+    both_in_final = threading.Barrier(2, timeout=60)
+
+    def finals_wait_for_each_other(*a, checkpoint=None, **kw):
+        if checkpoint is None or not checkpoint.path.name.startswith("final-"):
+            return train(*a, checkpoint=checkpoint, **kw)
+        both_in_final.wait()
+        result = train(*a, checkpoint=checkpoint, **kw)
+        if a[5].epochs == 3:  # b writes its model once a has written its own (to its run directory)
+            study = open_study(None, storage=f"sqlite:///{tmp_path / 'shared.db'}", study_name="s")
+            deadline = time.time() + 60
+            while (study.user_attrs.get("final") or {}).get("epochs") != 2 and time.time() < deadline:
+                time.sleep(0.1)
+        return result
+
+    monkeypatch.setattr(study_mod, "train", finals_wait_for_each_other)
+    a, b = (Search(replace(_cfg(tmp_path, "x", max_trials=2, final_training=True, final_epochs=e), run_dir=run),
+                   data=splits, data_name="digits", progress=False)
+            for e, run in ((2, str(tmp_path / "a-run")), (3, b_run)))
+    assert _run_both([a, b]) == [None, None]
+    import json
+
+    kept = json.loads((Path(b_run) / "best" / "metrics.json").read_text())["earlier"]
+    assert [k["epochs"] for k in kept] == [1]  # b's own earlier model, as it was: not a's of 2 epochs
+    assert (Path(b_run) / kept[0]["dir"] / "model.pt").exists()
+    assert not (Path(tmp_path / "a-run") / "best" / "earlier").exists()  # (a's directory had no model before)
+
+
+def test_a_worker_waiting_for_a_cell_another_trains_stops_waiting_at_its_time_limit(
+        tmp_path: Path, splits: DataSplits) -> None:
+    """(A diff review, 2026-12-06) The wait for another worker's result checked only for a stop
+    signal: with --max-time, a worker waited past its limit for another's long trial."""
+    from budgetnas.search.ledger import CELL_PREFIX, BudgetLedger
+    from budgetnas.search.records import status_of
+
+    cell = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|"
+    cfg = _cfg(tmp_path, "w", max_trials=2, max_time=8.0, heartbeat_grace=600.0)
+    search = Search(cfg, data=splits, data_name="digits", progress=False)
+    study = open_study(None, ["maximize"], storage=cfg.storage, study_name="s")
+    study.enqueue_trial(search.space.to_decisions(search.space.parse(cell)), user_attrs={"trial_key": "k1"})
+    # Another worker, alive (its claim fresh, the grace 10 minutes), is training the cell.
+    other = BudgetLedger(cfg.storage, "s", heartbeat_interval=1.0)
+    key = search._cache_key(search.space.canonical(search.space.parse(cell)), search._load())
+    assert other.claim_job(CELL_PREFIX + hashlib.blake2b(key.encode(), digest_size=16).hexdigest(),
+                           "elsewhere:1", 600.0) == "claimed"
+    t0 = time.time()
+    search.run()
+    other.close()
+    assert time.time() - t0 < 60  # (not the 10 minutes until the other's claim goes stale)
+    mine = [t for t in open_study(None, storage=cfg.storage, study_name="s").get_trials()
+            if t.user_attrs.get("trial_key") == "k1"]
+    assert status_of(mine[0]) == "interrupted"  # cut at its time limit, queued again for a later session

@@ -242,3 +242,40 @@ def test_heartbeats_go_by_the_databases_clock_not_each_workers(tmp_path: Path, m
     assert ahead.clock_offset() == pytest.approx(-120.0, abs=5.0)
     ahead.close()
     ledger.close()
+
+
+def test_a_slot_closed_and_taken_up_again_by_its_worker_during_a_beat_is_not_lost(tmp_path: Path) -> None:
+    """A diff review, 2026-12-06: between a beat's read of the slots it beats and its check of a
+    refused one, the main thread closed the slot (a trial cut, re-queued) and took it up again (its
+    retry, by the same worker): judged by worker name, the live slot was marked lost and no longer
+    beaten. Each beating has a token of its own now."""
+    ledger = BudgetLedger(f"sqlite:///{tmp_path / 'ledger.db'}", "s", heartbeat_interval=60.0)
+    slot = ledger.reserve("a", "w1", max_trials=None, seconds_limit=None, forecast=1.0)
+    assert slot is not None
+    ledger.start_beating("a", "w1")
+    begin = ledger.engine.begin
+
+    class Interleaved:  # the beat's transaction runs between the main thread's steps
+        def __getattr__(self, name):
+            return getattr(ledger.engine_real, name)
+
+        def begin(self):
+            import contextlib
+
+            @contextlib.contextmanager
+            def between():
+                ledger.engine = ledger.engine_real
+                ledger.commit(slot, 0.5, finished=False)  # main: the trial is cut, its slot re-queued
+                with begin() as c:  # beat: its update is refused (the slot is re-queued)
+                    yield c
+                assert ledger.reserve("a", "w1", max_trials=None, seconds_limit=None, forecast=1.0)  # main: retry
+                ledger.start_beating("a", "w1")
+            return between()
+
+    ledger.engine_real = ledger.engine
+    ledger.engine = Interleaved()
+    ledger.beat()
+    assert not ledger.lost("a")
+    ledger.beat()  # (and it is still beaten: a live slot, this worker's)
+    assert ledger.stale(60.0) == set() and not ledger.lost("a")
+    ledger.close()

@@ -141,3 +141,20 @@ def test_out_of_memory_is_retried_once_at_half_batch(tmp_path: Path, digits, mon
     assert status_of(trials[2]) == "failed" and "nan" in record_of(trials[2])["reason"]
     assert status_of(trials[3]) == "complete" and result.best_arch is not None
     assert TINY  # the same tiny settings as the other search tests
+
+
+def test_out_of_memory_at_batch_2_or_3_is_not_retried_at_a_batch_of_one(tmp_path: Path, digits,
+                                                                          monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    # (a diff review, 2026-12-06) Half of 3 is 1, which the trainer refuses (BatchNorm needs two):
+    # the log promised a retry at batch size 1 and the trial's reason was a config error, hiding
+    # the out-of-memory error. It fails as out of memory now, not retried.
+    from budgetnas.data import DataSplits, from_arrays
+
+    x, y = digits
+    splits = DataSplits(train=from_arrays(x[:300], y[:300]), test=None)
+    monkeypatch.setenv("BUDGETNAS_INJECT_FAULTS", "0:oom")
+    with caplog.at_level("WARNING", logger="budgetnas"):
+        search, _ = _search(tmp_path, splits, max_trials=2, batch_size=3, final_training=False)
+    trial = open_study(search.run_dir).get_trials()[0]
+    assert status_of(trial) == "failed" and "out of memory" in record_of(trial)["reason"].lower()
+    assert "batch_size must be" not in record_of(trial)["reason"] and "retrying once" not in caplog.text
