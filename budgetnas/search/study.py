@@ -2437,7 +2437,10 @@ class Search:
                 bill(pre)  # (the timing is paid for, as the training will be)
             result = train(model, x, y, None, None, cfg, num_classes=p.num_classes, seed=self.config.seed,
                            device=self.device, checkpoint=checkpoint, should_stop=self._stop_requested,
-                           on_epoch=on_epoch, time_limit=max(left - pre - test_reserve, 0.0))
+                           on_epoch=on_epoch, time_limit=max(left - pre - test_reserve, 0.0),
+                           on_resume=lambda restored: log.info(
+                               "the final training of %s resumes from its checkpoint after %d of %d epochs",
+                               best.arch, len(restored), cfg.epochs))
         except BaseException as e:
             bill(time.perf_counter() - start)
             if not isinstance(e, torch.cuda.OutOfMemoryError):
@@ -2489,13 +2492,15 @@ class Search:
         bill(pre + result.device_seconds + test_seconds)  # (the epochs were billed as they ended: the rest)
         seconds = before + billed[0]  # every session of this final training
         if forecast > 0 and seconds > SLOWER_THAN_FORECAST * forecast and result.shortened is None:
-            limited = math.isfinite(self.budget.seconds_left(Spent()))  # (not max_trials alone)
-            log.log(logging.WARNING if limited else logging.INFO,
+            # (overrun: only if the budget is spent past its limit now; a budget with room left,
+            # e.g. raised for a resumed session, was said overrun all the same: a review, 2026-12-06)
+            over = self.budget.seconds_left(self._spent_with_finals(study)) < 0
+            log.log(logging.WARNING if over else logging.INFO,
                     "the final training took %.3g device-s, %.1fx its forecast (%.3g s from the probes): the "
                     "device ran slower than when it was probed (another process on it?)%s%s", seconds,
                     seconds / forecast, forecast,
                     " or compiling it (--fuse) took longer than when timed" if cfg.fuse else "",
-                    ", so the budget was overrun by the difference" if limited else "")
+                    ", so the budget was overrun" if over else "")
         final = {"arch": best.arch, "settings": self._final_settings(), "trial": best.number, "epochs": cfg.epochs,
                  "run_dir": str(self.run_dir.resolve()),
                  "device_seconds": seconds, "cost": self.budget.cost_of(seconds),

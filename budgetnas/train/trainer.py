@@ -693,6 +693,7 @@ def train(
         gen.set_state(state["generator"].to(gen.get_state().device))
         step, first_epoch, first_i = state["step"], state["epoch"], state["i"]
         schedule.load(state.get("schedule"))
+        was = schedule.end
         if time_limit is None:  # (a schedule shortened by another call's limit: this one has none)
             schedule.replan(step, total_steps)
         elif state.get("pace"):  # with one: to what this limit allows at the pace last measured (the
@@ -700,6 +701,10 @@ def train(
             # to them alone, a schedule shortened by a tight limit and resumed under a generous one
             # stayed shortened when fewer steps than that were left: a review, 2026-12-06)
             schedule.replan(step, fitting_end(step, time_limit * (1 - TIME_LIMIT_MARGIN), state["pace"]))
+        if schedule.end != was:  # (said: a rerun with more budget should know it got the whole schedule)
+            log.info("resumed at step %d: its schedule ended after %d of %d steps, and %s it ends after %d",
+                     step, was, total_steps, "with no time limit" if time_limit is None else "in this time limit",
+                     schedule.end)
         order = state["order"].to(dev) if state["order"] is not None else None
         loss_sum.copy_(state["loss_sum"])
         result.curve = [EpochRecord(**r) for r in state["curve"]]

@@ -952,7 +952,7 @@ def _final_on_a_step_clock(monkeypatch, limit: float | None = None, stop_after: 
 
 
 def test_a_shortened_final_stopped_and_resumed_with_the_budget_for_all_of_it_trains_it_all(
-        tmp_path, splits, monkeypatch) -> None:
+        tmp_path, splits, monkeypatch, caplog) -> None:
     searches: list[Search] = []
     _final_on_a_step_clock(monkeypatch, limit=30.0, stop_after=12, searches=searches)  # 64 steps planned
     cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"),
@@ -960,9 +960,14 @@ def test_a_shortened_final_stopped_and_resumed_with_the_budget_for_all_of_it_tra
     searches.append(Search(cfg, data=splits, data_name="digits", progress=False))
     assert "during the final training" in searches[0].run().stop_reason
     monkeypatch.undo()  # an idle device, and the budget for all of it: the checkpoint's shortened plan
-    _, again = _search(tmp_path, splits, max_trials=1, final_epochs=4, max_time=7200)  # is lengthened
+    with caplog.at_level("INFO", logger="budgetnas"):
+        _, again = _search(tmp_path, splits, max_trials=1, final_epochs=4, max_time=7200)  # is lengthened
     final = open_study(again.run_dir).user_attrs["final"]
     assert "shortened" not in final and "shortened" not in again.stop_reason and again.test_metrics
+    # ... and says that it resumed (a review, 2026-12-06: nothing did; the trainer's tests check the
+    # line a lengthened schedule gets), and does not call a budget with room left "overrun"
+    assert "the final training of" in caplog.text and "resumes from its checkpoint after 0 of 4 epochs" in caplog.text
+    assert "overrun" not in caplog.text
 
 
 def test_a_full_retraining_cut_off_is_resumed_not_kept_shortened(tmp_path, splits, monkeypatch) -> None:

@@ -124,7 +124,7 @@ def test_a_schedule_shortened_on_a_slow_device_is_lengthened_back_when_it_speeds
     assert result.shortened is None and len(result.curve) == 8 and result.device_seconds <= 150.0
 
 
-def test_a_shortened_training_stopped_and_resumed_ends_where_it_would_have(tensors, tmp_path) -> None:
+def test_a_shortened_training_stopped_and_resumed_ends_where_it_would_have(tensors, tmp_path, caplog) -> None:
     whole = _train(tensors, StepClock(), time_limit=25.0)
     ck = Checkpointer(tmp_path / "t.ckpt")
     with pytest.raises(Preempted):
@@ -147,8 +147,12 @@ def test_a_shortened_training_stopped_and_resumed_ends_where_it_would_have(tenso
     # schedule too, though fewer steps are left than the pace readings need (about an epoch's)
     # before they re-plan (a review, 2026-12-06: it stayed shortened, and a further rerun trained
     # the cell again in full).
-    roomy = _train(tensors, StepClock(), time_limit=1e6, checkpoint=ck)
+    with caplog.at_level("INFO", logger="budgetnas"):
+        roomy = _train(tensors, StepClock(), time_limit=1e6, checkpoint=ck)
     assert roomy.shortened is None and len(roomy.curve) == 4
+    # (and says so: a rerun with more budget learns that it got the whole schedule)
+    assert "resumed at step 24: its schedule ended after 24 of 40 steps, and in this time limit it ends after 40" \
+        in caplog.text
     # Stopped sooner, at step 20, then: the same.
     stopped = Checkpointer(tmp_path / "stopped.ckpt")
     with pytest.raises(Preempted):
