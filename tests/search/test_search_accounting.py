@@ -1022,15 +1022,16 @@ def test_a_final_shortened_because_the_budget_was_short_says_so_not_that_the_dev
 def test_a_final_training_slower_than_forecast_warns_of_an_overrun_only_where_a_budget_was(
         tmp_path, splits, monkeypatch, caplog, limit) -> None:
     """(review 2026-12-06) With max_trials alone, "so the budget was overrun by the difference"
-    was a warning of something that did not happen: no time or money limit was set."""
+    was a warning of something that did not happen: no time or money limit was set. Nor did it
+    happen with a limit that still had room (a later review: said with 52 s of budget left): the
+    slower final training is said (at INFO), an overrun only where the budget is spent past it."""
     real_probe = Search._probe
     monkeypatch.setattr(Search, "_probe", lambda self, arch, space, *a, **kw: (
         real_probe(self, arch, space, *a, **kw) / (1 if space is self.space else 100)))
     with caplog.at_level(logging.INFO, logger="budgetnas"):
         _search(tmp_path, splits, max_trials=1, final_epochs=2, **limit)
     (rec,) = [r for r in caplog.records if "the final training took" in r.getMessage()]
-    assert rec.levelno == (logging.WARNING if limit else logging.INFO)
-    assert ("so the budget was overrun by the difference" in rec.getMessage()) == bool(limit)
+    assert rec.levelno == logging.INFO and "overrun" not in rec.getMessage()
 
 
 def test_a_tight_max_params_is_not_taken_for_an_exhausted_space(tmp_path, splits) -> None:
