@@ -1291,10 +1291,9 @@ class Search:
         cost_model = CostModel()
         compiled = self._trial_compilations(trials)  # (--fuse all) what compiling each trial's network took
         cache: dict[str, int] = {}
+        _note_trained(trials, cache)
         for t in trials:
             a = record_of(t)
-            if status_of(t) in CACHEABLE and "cache_of" not in a:
-                cache.setdefault(a["cache_key"], t.number)
             if status_of(t) in ("complete", "pruned") and a.get("device_seconds"):
                 # A trial resumed from a checkpoint holds the whole curve but pays (and measured)
                 # only the epochs after the resume; a retried one after an out-of-memory failure
@@ -1451,9 +1450,7 @@ class Search:
                     return stopping[0]
                 trials_now = study.get_trials(deepcopy=False)  # read once per trial, shared below
                 if shared:  # cells other workers finished since: not paid for twice
-                    for t in trials_now:
-                        if status_of(t) in CACHEABLE and "cache_of" not in t.user_attrs:
-                            cache.setdefault(record_of(t).get("cache_key", ""), t.number)
+                    _note_trained(trials_now, cache)
                 so_far = spent_of(study, trials_now)
                 so_far = Spent(so_far.trials, so_far.device_seconds, so_far.cost,
                                wall_before + time.perf_counter() - session_start + self._finals_took(study))
@@ -1579,8 +1576,8 @@ class Search:
             except (_TrialLost, optuna.exceptions.UpdateFinishedTrialError) as e:
                 # Taken over by another worker (this one's heartbeat lapsed): its slot and trial are
                 # that worker's; what this attempt used is billed to the budget all the same. (Found
-                # out by its fenced beat, or by a write to the trial the other worker closed: here
-                # for those outside the training, e.g. a cache hit served after a pause.)
+                # out by its fenced beat or ownership check, or by any write to the trial the other
+                # worker closed: an epoch's progress, a cut trial's records, a cache hit's.)
                 if not (isinstance(e, _TrialLost) or shared):
                     raise
                 seconds = e.seconds if isinstance(e, _TrialLost) else paid.device_seconds
@@ -1802,6 +1799,8 @@ class Search:
         paid.search_macs = record["search_macs"]
 
         def set_progress(curve: list[dict[str, Any]], seconds: float, **extra: Any) -> None:
+            # (``paid`` first: a write refused because another worker closed the trial, raised
+            # below, is handled by the loop as a takeover billed at ``paid.device_seconds``)
             paid.device_seconds, paid.epochs = seconds, len(curve)
             # (the search's wall time so far rides along: the ledger reads it where a session
             # killed outright recorded no more, which lost up to a trial's wall time a kill)
@@ -1898,14 +1897,9 @@ class Search:
         def on_epoch(rec: Any) -> bool:
             curve.append(to_jsonable(rec.to_dict()))
             spent_s[0] += rec.seconds
-            try:
-                set_progress(curve, paid_before_retry + spent_s[0])
-                if single:
-                    trial.report(rec.metrics[metric], rec.epoch)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                if not shared:
-                    raise
-                raise _TrialLost(bill_attempt()) from None  # (re-queued by another worker meanwhile)
+            set_progress(curve, paid_before_retry + spent_s[0])
+            if single:
+                trial.report(rec.metrics[metric], rec.epoch)
             if type(pruner) is BasePruner:
                 return False  # no pruning: no need to read the other trials' curves
             me = refresh_others()
@@ -1994,12 +1988,7 @@ class Search:
                     trial.set_user_attr("oom_retry_batch_size", half)
                     checkpoint.delete()
         except Preempted as e:
-            try:
-                set_progress(curve, bill_attempt())
-            except optuna.exceptions.UpdateFinishedTrialError:
-                if not shared:
-                    raise
-                raise _TrialLost(bill_attempt()) from None  # (re-queued by another worker meanwhile)
+            set_progress(curve, bill_attempt())
             if paid.cut_by_budget and not self._stop_flag:
                 paid.reason = (f"{paid.cut_by} budget spent during trial {trial.number}: it was cut after "
                                f"{paid.cut_after:.3g} s ({e}), "
@@ -2043,13 +2032,8 @@ class Search:
         trained = {"trained_epochs": len(curve) - resumed[0],
                    "trained_seconds": result.device_seconds - result.compile_seconds,
                    **({"compile_seconds": result.compile_seconds} if result.compile_seconds or result.fused else {})}
-        try:
-            set_progress(curve, paid_before_retry + result.device_seconds, step_mode=result.step_mode,
-                         fused=result.fused, batch_size=result.batch_size, **trained)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            if not shared:
-                raise
-            raise _TrialLost(paid_before_retry + result.device_seconds) from None
+        set_progress(curve, paid_before_retry + result.device_seconds, step_mode=result.step_mode,
+                     fused=result.fused, batch_size=result.batch_size, **trained)
         if result.stopped_early:
             trial.set_user_attr("status", "pruned")
             if curve:  # what REA and REINFORCE learn from a pruned cell (multi-objective: no reports)
@@ -2094,10 +2078,7 @@ class Search:
             told = False
             while (got := self.ledger.claim_job(claim, worker, self.config.heartbeat_grace)) != "claimed":
                 if got == "done":  # trained by another worker: its result, as a cache hit
-                    for t in study.get_trials(deepcopy=False):
-                        if (status_of(t) in CACHEABLE and "cache_of" not in t.user_attrs
-                                and record_of(t).get("cache_key") == key):
-                            cache.setdefault(key, t.number)
+                    _note_trained(study.get_trials(deepcopy=False), cache)
                     if key in cache:
                         claim = None
                         break
@@ -2658,6 +2639,14 @@ class DeviceShare:
             mine = self._state()
             inside = mine.weight * (self._virtual - mine.entered) if mine.entered is not None else 0.0
             return mine.total + inside
+
+
+def _note_trained(trials: Iterable[Any], cache: dict[str, int]) -> None:
+    """Enter each trained trial (complete or pruned, not itself a cache hit) in the evaluation
+    ``cache`` by its key; the first trial of a key stays its entry."""
+    for t in trials:
+        if status_of(t) in CACHEABLE and "cache_of" not in t.user_attrs:
+            cache.setdefault(record_of(t).get("cache_key", ""), t.number)
 
 
 def _places(trials: list[Any]) -> dict[int, int]:
