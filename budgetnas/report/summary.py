@@ -192,12 +192,17 @@ def shared_state(running: int, study: optuna.Study) -> str:
     if running:
         return (f"shared study: {plural(running, 'trial')} running now (a worker silent longer than its heartbeat "
                 "grace is re-queued); the search's wall time is counted when each session ends")
-    # (only before any final model: one cut off and then superseded by a tested final model of
-    # other settings keeps its record, and is no training "not finished" then)
-    partial = 0.0 if study.user_attrs.get("final") else sum(final_partials(study).values())
+    partial = sum(_unfinished_finals(study).values())
     return "shared study: no trial running now" + (
         f"; a final training has trained {partial:.1f} device-s and not finished (on a worker now, or cut off: "
         "`budgetnas search` on this study resumes it)" if partial else "")
+
+
+def _unfinished_finals(study: optuna.Study) -> dict[str, float]:
+    """The device seconds of each final training cut off (or running now), while the study has no
+    final model yet; none once it has one (a final training cut off and then superseded by a
+    tested final model of other settings keeps its record, and is no training "not finished")."""
+    return {} if study.user_attrs.get("final") else final_partials(study)
 
 
 def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> dict:
@@ -232,7 +237,7 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
         ([r for r in rows if r.number in front] or rows or [None])[0]
     tested = best is not None and final.get("arch") == best.arch
     status = "search not finished" if live or running or config.storage is None else \
-        "final training not finished" if final_partials(study) and not study.user_attrs.get("final") else \
+        "final training not finished" if _unfinished_finals(study) else \
         "no trial running; why the search stopped is in summary.json of its run directory"
     return {"status": status, "state": state, "objectives": list(config.objectives), "ranked_by": config.metric,
             "best_arch": best.arch if best else None, "best_trial": best.number if best else None,
