@@ -67,6 +67,23 @@ def _errors_in_threads(fn, n: int) -> list[BaseException]:
     return errors
 
 
+def _take_over_the_running_trial(storage: str) -> str:
+    """Do what another worker's _recover_interrupted does to the study's running trial once its
+    worker's heartbeat has lapsed: claim its slot, close it as interrupted, queue its retry. Its key."""
+    from budgetnas.search.ledger import BudgetLedger
+
+    study = open_study(None, storage=storage, study_name="s")
+    trial = next(t for t in study.get_trials() if t.state == optuna.trial.TrialState.RUNNING)
+    key = trial.user_attrs["trial_key"]
+    other = BudgetLedger(storage, "s")
+    assert other.claim_stale(key, "elsewhere:1", grace=-1e9)  # (its heartbeat "lapsed")
+    other.close()
+    study._storage.set_trial_user_attr(trial._trial_id, "status", "interrupted")
+    study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, "trial_key": key})
+    return key
+
+
 def _barrier_on_first(monkeypatch, target: object, name: str, parties: int = 2, timeout: float = 3.0) -> None:
     """Make the first call of ``target.name`` in each of ``parties`` threads wait for the others
     (on the old code, both read the study before either writes); a lock that serializes them
@@ -246,16 +263,8 @@ def test_a_trial_taken_over_while_its_worker_was_paused_is_dropped_not_a_crash(
             return train(*a, should_stop=should_stop, **kw)
 
         def on_epoch_then_take(rec):
-            if rec.epoch == 1 and not taken:  # what another worker's _recover_interrupted does
-                study = open_study(None, storage=cfg.storage, study_name="s")
-                trial = next(t for t in study.get_trials() if t.state == optuna.trial.TrialState.RUNNING)
-                key = trial.user_attrs["trial_key"]
-                other = BudgetLedger(cfg.storage, "s")
-                assert other.claim_stale(key, "elsewhere:1", grace=-1e9)  # (its heartbeat "lapsed")
-                other.close()
-                study._storage.set_trial_user_attr(trial._trial_id, "status", "interrupted")
-                study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-                study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, "trial_key": key})
+            if rec.epoch == 1 and not taken:  # another worker takes the trial over
+                key = _take_over_the_running_trial(cfg.storage)
                 taken.append(key)
                 if noticed_by == "heartbeat":
                     search.ledger.beat()  # (the beat thread's next beat, without waiting for it)
@@ -382,7 +391,7 @@ def test_a_trial_taken_over_that_wakes_past_its_grant_or_deadline_is_dropped_not
     import sqlalchemy as sa
 
     import budgetnas.search.study as study_mod
-    from budgetnas.search.ledger import SLOTS, BudgetLedger
+    from budgetnas.search.ledger import SLOTS
     from budgetnas.search.records import status_of
 
     budget = {"max_device_hours": 1.0} if limit == "device_hours" else {"max_time": 12.0}
@@ -405,17 +414,11 @@ def test_a_trial_taken_over_that_wakes_past_its_grant_or_deadline_is_dropped_not
             calls[0] += 1
             if calls[0] == 3 and not taken:  # this worker pauses; another takes its trial over
                 study = open_study(None, storage=cfg.storage, study_name="s")
-                trial = next(t for t in study.get_trials() if t.state == optuna.trial.TrialState.RUNNING)
-                key = trial.user_attrs["trial_key"]
+                running = next(t for t in study.get_trials() if t.state == optuna.trial.TrialState.RUNNING)
                 with sa.create_engine(cfg.storage).connect() as c:
-                    forecast = c.execute(sa.select(SLOTS.c.forecast).where(SLOTS.c.trial_key == key)).scalar_one()
-                other = BudgetLedger(cfg.storage, "s")
-                assert other.claim_stale(key, "elsewhere:1", grace=-1e9)
-                other.close()
-                study._storage.set_trial_user_attr(trial._trial_id, "status", "interrupted")
-                study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-                study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, "trial_key": key})
-                taken.append(key)
+                    forecast = c.execute(sa.select(SLOTS.c.forecast).where(
+                        SLOTS.c.trial_key == running.user_attrs["trial_key"])).scalar_one()
+                taken.append(_take_over_the_running_trial(cfg.storage))
                 # (it wakes past its reservation, or past the session's 12 s of wall time)
                 time.sleep(forecast + 0.5 if limit == "device_hours" else 12.5)
             return should_stop()
