@@ -610,6 +610,7 @@ class Search:
             self._check_same_data(existing, p)
         if existing is not None and not self._nothing_trained(existing) and self.selection is not None:
             self._check_selection(existing)  # (a finetune's cells chosen otherwise: refused, as the run would)
+        trials = existing.get_trials(deepcopy=False) if existing is not None else []  # (read once, used below)
         n = len(p.search_train_y)
         n_final = len(p.train) + len(p.val)
         # A finetune trains only its candidates: forecast its cheapest and costliest, not the space's.
@@ -623,7 +624,7 @@ class Search:
         per_trial, probes, final_probes, compile_s, trial_compile = {}, 0.0, 0.0, 0.0, 0.0
         compile_probe = 0.0
         if self.config.fuse == "all":  # as the run forecasts it: its trials' compilations, or its probe's
-            known = self._trial_compilations(existing.get_trials(deepcopy=False)) if existing is not None else []
+            known = self._trial_compilations(trials)
             probed = ((existing.user_attrs.get("probe") or {}) if existing is not None else {}).get(
                 "trial_compile_seconds")
             if not known and probed is None:  # (timed once per run, with the probes: a dry run of a run not yet probed pays it)
@@ -677,7 +678,7 @@ class Search:
         if existing is not None:  # what the run probes again (see _search): the rest it has
             prev = existing.user_attrs.get("probe") or {}
             if any(status_of(t) in ("complete", "pruned") and record_of(t).get("device_seconds")
-                   for t in existing.get_trials(deepcopy=False)) or self._search_probe_stands(prev):
+                   for t in trials) or self._search_probe_stands(prev):
                 probes = 0.0  # (measured trials, or a probe on this device: no search probe)
             if self._final_probes_stand(prev):
                 final_probes = 0.0
@@ -700,7 +701,7 @@ class Search:
             # ... and its proposals of cells already trained (or over --max-params): an iteration
             # each that trains nothing, as often per trial as the run has met them so far (a
             # measured run, 2026-12-06: 44 cache hits beside 60 trials in 60 s, digits at C=4 N=1).
-            kinds = [status_of(t) for t in existing.get_trials(deepcopy=False)]
+            kinds = [status_of(t) for t in trials]
             trained = sum(k in ("complete", "pruned", "failed") for k in kinds)
             repeats = sum(k in ("cached", "rejected") for k in kinds)
             if trained and repeats:
