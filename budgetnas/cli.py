@@ -3,7 +3,8 @@
 Every user mistake is reported as one line (``error: ...``) with what to do, exit status 2;
 a search in which every trial failed ends with exit status 1 and the reasons (all of it recorded);
 Ctrl-C leaves the run resumable (exit status 130); a study database that cannot be reached or
-written stops it, resumable, with exit status 75 (EX_TEMPFAIL).
+written stops it, resumable, with exit status 75 (EX_TEMPFAIL); a local study file that is damaged
+or read-only stops it with exit status 1 and what to do.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ Running the same command again on the same --run-dir resumes the search.
 
 exit status: 0 done; 2 a mistake in what was asked (one line says what to do); 1 every trial
 failed (the reasons are listed); 128 + N stopped by signal N (130: Ctrl-C), resumable; 75 the
-study's database could not be reached or written (EX_TEMPFAIL: run it again later, it resumes).
+study's database could not be reached or written (EX_TEMPFAIL: run it again later, it resumes);
+1 also when the run's study file is damaged or read-only (the line says what to do).
 """
 
 
@@ -626,6 +628,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         # (a database restart, a failover, a network blip: every worker of a shared study stopped
         # with sqlalchemy's traceback and exit status 1, a review found, 2026-12-06)
+        study_file = _local_study_file(args)
+        if study_file is not None:
+            return _study_file_failed(study_file, first_line(e.__cause__ or e))
         print(f"error: the study's database could not be reached or written ({first_line(e.__cause__ or e)}). "
               "Nothing finished is lost: run the same command again once the database is reachable; a "
               "trial that was running resumes from its checkpoint (in a shared study, once its heartbeat "
@@ -639,13 +644,35 @@ def main(argv: list[str] | None = None) -> int:
 EXIT_DATABASE_LOST = 75  # sysexits' EX_TEMPFAIL: a supervisor (systemd's Restart=, a shell loop) may retry
 
 
-def _lost_database(e: BaseException) -> bool:
-    """Whether ``e`` is the study's database going away (not a mistake in what was asked)."""
-    import optuna
-    import sqlalchemy
+def _local_study_file(args: argparse.Namespace) -> str | None:
+    """The SQLite file of the command's study, where it has one."""
+    from budgetnas.search.study import storage_url
 
-    return isinstance(e, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-                          optuna.exceptions.StorageInternalError))
+    run_dir, storage = getattr(args, "run_dir", None), getattr(args, "storage", None)
+    if run_dir is None and storage is None:
+        return None
+    url = storage_url(Path(run_dir or "."), storage)
+    return url[len("sqlite:///"):] if url.startswith("sqlite:///") else None
+
+
+def _study_file_failed(path: str, error: str) -> int:
+    """A local study file that failed mid-run: what to do, by SQLite's message, and an exit status
+    that tells a supervisor whether retrying can help (a damaged or read-only file was met with
+    "could not be reached", exit 75, and a restart loop that could never succeed, 2026-12-06)."""
+    from budgetnas.search.study import sqlite_advice
+
+    lasting = any(w in error for w in ("not a database", "malformed", "readonly", "read-only", "unable to open"))
+    print(f"error: the study file {path} could not be read or written ({error}): {sqlite_advice(path, error)}"
+          + ("" if lasting else "; a trial that was running resumes from its checkpoint. Exit status "
+             f"{EXIT_DATABASE_LOST} (EX_TEMPFAIL) means: try again later"), file=sys.stderr)
+    return 1 if lasting else EXIT_DATABASE_LOST
+
+
+def _lost_database(e: BaseException) -> bool:
+    """Whether ``e`` is the study's database failing (not a mistake in what was asked)."""
+    from budgetnas.search.ledger import database_failed
+
+    return database_failed(e)
 
 
 if __name__ == "__main__":

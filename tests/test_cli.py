@@ -558,3 +558,47 @@ def test_max_trials_takes_counts_as_max_params_does() -> None:
     from budgetnas.cli import _trials
 
     assert _trials("1e3") == 1000 and _trials("2k") == 2000 and _trials("50") == 50
+
+
+def test_a_damaged_study_file_says_what_to_do_at_start_and_mid_search(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A damaged SQLite study was met with "check the URL, that the server is running" when opened,
+    and with sqlalchemy's traceback when damaged under a running search (a bare DatabaseError is not
+    an OperationalError), 2026-12-06. Both now name the file and what to do, and exit 1 (not 75:
+    a supervisor that retries could never succeed)."""
+    import sqlite3
+    import threading
+    import time
+
+    run = tmp_path / "run"
+    db = run / "study.db"
+
+    def damage_after_a_trial() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with sqlite3.connect(db, timeout=30) as c:
+                    done = c.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+                if done:
+                    db.open("r+b").write(b"x" * 16)  # (over SQLite's header)
+                    return
+            except sqlite3.Error:
+                pass
+            time.sleep(0.05)
+
+    damager = threading.Thread(target=damage_after_a_trial)
+    damager.start()
+    try:
+        code = main(["search", *FAST, "--max-trials", "40", "--no-final", "--run-dir", str(run)])
+    finally:
+        damager.join()
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err, err
+    assert f"the study file {db} could not be read or written (file is not a database)" in err
+    assert f"mv {db} {db}.damaged" in err
+    # Opening it again: the same advice, as one line, before anything runs.
+    assert main(["search", *FAST, "--max-trials", "40", "--no-final", "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot open the study database {db}: (sqlite3.DatabaseError) file is" in err
+    assert f"mv {db} {db}.damaged" in err and "server" not in err
+    assert main(["show", str(run)]) == 2 and f"mv {db} {db}.damaged" in capsys.readouterr().err

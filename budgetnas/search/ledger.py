@@ -59,6 +59,23 @@ LOCK_PREFIX = "lock:"
 CELL_PREFIX = "cell:"
 
 
+def database_failed(e: BaseException) -> bool:
+    """Whether ``e`` is the study's database failing (gone, unreachable, locked, full, damaged), not
+    a mistake in what was asked nor a bug: the session stops, and what is finished stays stored.
+
+    A SQLite file damaged under a running search raises a bare ``DatabaseError`` ("file is not a
+    database", "database disk image is malformed"), which is not an ``OperationalError``: it ended
+    the search with sqlalchemy's traceback, 2026-12-06.
+    """
+    import sqlite3
+
+    import optuna
+
+    if isinstance(e, (OperationalError, sa.exc.InterfaceError, optuna.exceptions.StorageInternalError)):
+        return True
+    return isinstance(e, sa.exc.DatabaseError) and type(getattr(e, "orig", None)) is sqlite3.DatabaseError
+
+
 @dataclass(frozen=True)
 class Slot:
     trial_key: str

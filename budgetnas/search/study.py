@@ -43,7 +43,7 @@ from budgetnas.errors import (BudgetError, BudgetNASError, ConfigError, DataErro
                               first_line, plural)
 from budgetnas.search.budget import Budget, CostModel, Spent, price_for
 from budgetnas.search.config import METRIC_OBJECTIVES, SIZE_OBJECTIVES, SearchConfig
-from budgetnas.search.ledger import CELL_PREFIX, JOB_PREFIX, BudgetLedger, Slot
+from budgetnas.search.ledger import CELL_PREFIX, JOB_PREFIX, BudgetLedger, Slot, database_failed
 from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner, pruner_note
 from budgetnas.search.records import (final_partials, CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY,
@@ -176,8 +176,31 @@ def open_study(run_dir: Path | None, directions: list[str] | None = None,
                           "for PostgreSQL: pip install 'budgetnas[postgres]'") from None
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
         first = first_line(e)
+        if url.startswith("sqlite:///"):
+            raise ConfigError(f"cannot open the study database {url[len('sqlite:///'):]}: {first}; "
+                              f"{sqlite_advice(url[len('sqlite:///'):], first)}") from None
         raise ConfigError(f"cannot open the study database {_safe_url(url)}: {first}; check the URL, that "
                           "the server is running and that you may write there") from None
+
+
+def sqlite_advice(path: str, error: str) -> str:
+    """What to do about a SQLite study file that cannot be read or written, by SQLite's message.
+    (A damaged file was met with "check the URL, that the server is running", which fits a
+    PostgreSQL server, not a local file, 2026-12-06.)"""
+    if "not a database" in error or "malformed" in error:
+        return (f"the file is damaged or is not a budgetnas study. Restore it from a copy, or move it aside "
+                f"(mv {path} {path}.damaged) to start a new study in this run directory: its "
+                "finished trials are known only to that file")
+    if "readonly" in error or "read-only" in error:
+        return f"make {path} and its folder writable by this user (or give another --run-dir)"
+    if "disk is full" in error or "disk I/O" in error:
+        return f"free space on the disk that holds {path} (or check the disk), then run the same command again"
+    if "locked" in error:
+        return ("another process held the file for over a minute: wait for it (a `budgetnas search` "
+                "on this run directory, or a program reading the file), then run the same command again")
+    if "unable to open" in error:
+        return f"check that the folder of {path} exists and that this user may write there"
+    return f"check that {path} is a budgetnas study and that this user may read and write it"
 
 
 def _directions(objectives: list[str]) -> list[str]:
@@ -2010,8 +2033,7 @@ class Search:
         except Exception as e:  # a failed candidate must never end the search
             if shared and isinstance(e, optuna.exceptions.UpdateFinishedTrialError):
                 raise _TrialLost(bill_attempt()) from None
-            if isinstance(e, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-                              optuna.exceptions.StorageInternalError)):
+            if database_failed(e):
                 raise  # (the study's database went away mid-trial: no fault of the cell; the session
                 # stops, and the trial resumes from its checkpoint when it is run again)
             set_progress(curve, bill_attempt())
