@@ -29,7 +29,7 @@ from budgetnas.data import (
 )
 from budgetnas.errors import ConfigError, DataError
 from budgetnas.search.config import SearchConfig
-from budgetnas.train import TrainConfig
+from budgetnas.train import TRAINER_VERSION, TrainConfig
 
 # Named datasets whose mirror images keep their class (clothes, objects); digits and letters don't.
 FLIP_SAFE = {"cifar10", "cifar-10", "fashion-mnist", "fashionmnist"}
@@ -61,7 +61,6 @@ class Prepared:
     data_fingerprint: str
     fingerprint_fields: dict[str, Any]  # the settings as they take effect (what the fingerprint hashes)
     data_parts: dict[str, str | None]  # the fingerprints of the training data and of the given test split
-    legacy_fingerprint: str  # the fingerprint as runs before 2026-12-02 computed it (raw settings)
     search_train_x: torch.Tensor
     search_train_y: torch.Tensor
     val_x: torch.Tensor
@@ -188,13 +187,12 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
         (full.fingerprint() + ":" + (splits.test.fingerprint() if splits.test is not None else "-")).encode(),
         digest_size=16,
     ).hexdigest()
-    legacy = hashlib.blake2b(json.dumps({"data": data_fp, **config.fingerprint_fields()}, sort_keys=True).encode(),
-                             digest_size=16).hexdigest()
     fields: dict[str, Any] = {
         **config.fingerprint_fields(), "resolution": resolution, "search_resolution": search_res, "hflip": hflip,
         "test_fraction": None if splits.test is not None else config.test_fraction,
         "batch_size": TrainConfig(batch_size=config.batch_size).resolved_batch_size(len(subset), device_type),
         "precision": "bf16-autocast" if device_type == "cuda" else "float32",
+        "trainer": TRAINER_VERSION,  # (runs before it have none: version 1)
     }
     if len(search_val) < len(val):  # (only then: the fingerprints of runs that score it whole stay as they were)
         fields["search_val_images"] = len(search_val)
@@ -203,7 +201,7 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
     return Prepared(
         train=train, val=val, test=test, classes=tuple(full.classes), in_channels=full.shape[0],
         resolution=resolution, search_resolution=search_res, mean=mean, std=std, hflip=hflip,
-        fingerprint=fingerprint, data_fingerprint=data_fp, fingerprint_fields=fields, legacy_fingerprint=legacy,
+        fingerprint=fingerprint, data_fingerprint=data_fp, fingerprint_fields=fields,
         data_parts={"train": full.fingerprint(), "test": splits.test.fingerprint() if splits.test is not None else None},
         search_train_x=sx, search_train_y=torch.tensor(subset.labels, dtype=torch.int64),
         val_x=vx, val_y=torch.tensor(search_val.labels, dtype=torch.int64),

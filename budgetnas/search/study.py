@@ -53,8 +53,8 @@ from budgetnas.search.records import (final_partials, CACHEABLE, COUNTED, PROGRE
 from budgetnas.spaces import BaseSpace, create_space
 from budgetnas.strategies import PARTIAL_SCORE, TrialSeeded, create_strategy
 from budgetnas.strategies._proposer import UNSTARTED_STATUS
-from budgetnas.train import (Checkpointer, Preempted, TrainConfig, eval_batch_size, evaluate, predict_logits,
-                             resolve_device, seeded_build, train)
+from budgetnas.train import (TRAINER_CHANGES, TRAINER_VERSION, Checkpointer, Preempted, TrainConfig,
+                             eval_batch_size, evaluate, predict_logits, resolve_device, seeded_build, train)
 
 log = logging.getLogger("budgetnas")
 # Steps of the two probe runs on CUDA, whose difference gives a step's time: a replayed step takes
@@ -1126,11 +1126,15 @@ class Search:
                 study.set_user_attr("config", to_jsonable(self.config.to_dict()))
                 study.set_user_attr("cwd", os.getcwd())
             return
-        if attrs.get("fingerprint_fields") is None and attrs["fingerprint"] == p.legacy_fingerprint:
-            # A run started before settings were fingerprinted as resolved: the same settings.
-            study.set_user_attr("fingerprint", p.fingerprint)
-            study.set_user_attr("fingerprint_fields", to_jsonable(p.fingerprint_fields))
-            return
+        trained_by = (attrs.get("fingerprint_fields") or {}).get("trainer", 1)
+        if trained_by != TRAINER_VERSION:
+            # (runs from before resolved fingerprints were kept, 2026-12-02, are all version 1)
+            changes = "; ".join(TRAINER_CHANGES.get(v, "?") for v in range(trained_by + 1, TRAINER_VERSION + 1))
+            raise ResumeError(
+                f"{self.run_dir} holds trials trained by an earlier budgetnas trainer (version {trained_by}; this "
+                f"one is version {TRAINER_VERSION}: {changes}), so the same cell would score differently in "
+                "it: its results and new ones must not be ranked together. Start a new --run-dir (`budgetnas "
+                "show` the old one for its best cells), or continue it with the budgetnas that started it")
         old, new = attrs.get("fingerprint_fields"), to_jsonable(p.fingerprint_fields)
         if old is None:  # a run from before resolved settings were kept: compare them as written
             try:
@@ -1816,6 +1820,7 @@ class Search:
             "record_version": RECORD_VERSION, "arch": self.space.format(arch), "canonical": canonical,
             "space": self.space.spec(), "fidelity": fidelity, "seed": cfg.seed,
             "fingerprint": self.prepared.fingerprint if self.prepared else None, "evaluator": "train",
+            "trainer": TRAINER_VERSION,
             "strategy": cfg.strategy, "device": self.device_name, "worker": worker,
             "params": final_cost.params, "macs": final_cost.macs, "search_macs": self._search_macs(arch),
             "cache_key": cache_key,

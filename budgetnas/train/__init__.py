@@ -2,6 +2,8 @@
 
 from budgetnas.train.checkpoint import Checkpointer
 from budgetnas.train.trainer import (
+    TRAINER_CHANGES,
+    TRAINER_VERSION,
     EpochRecord,
     Preempted,
     TrainConfig,
@@ -17,6 +19,8 @@ from budgetnas.train.trainer import (
 
 __all__ = [
     "Checkpointer",
+    "TRAINER_CHANGES",
+    "TRAINER_VERSION",
     "EpochRecord",
     "Preempted",
     "TrainConfig",

@@ -56,6 +56,13 @@ from budgetnas.train.checkpoint import Checkpointer
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
 STEP_MODES = ("auto", "eager", "graph")
 MAX_LR = 1e30  # above it, SGD steps overflow float32 (scaled by batch size up to 1e8 images)
+# What a training computes, as a version: bumped on any change that alters the results of the same
+# cell, data, settings and seed, so that a study never ranks trials of two trainers together (a
+# search-core review, 2026-12-06: a resumed study mixed both warm-ups, and its cache served the
+# older one's results). Each version says what changed from the one before.
+TRAINER_VERSION = 2
+TRAINER_CHANGES = {2: "the learning-rate warm-up starts at peak/(warm-up+1) and reaches the peak a step later "
+                      "(2026-12-06)"}
 TIME_LIMIT_MARGIN = 0.03  # of a time limit, kept for what follows the last step (the caller's test, saving)
 # Evaluation batch sizes: 1024 images fill a GPU; on a CPU a batch is fastest when its activations
 # stay in cache, about this many values for the stem's output (benchmarks/eval_speed.py, 2026-12-06,

@@ -393,13 +393,11 @@ def test_new_final_settings_that_the_budget_cannot_pay_keep_the_old_model(tmp_pa
     assert again.test_metrics == first.test_metrics
 
 
-def test_a_run_from_before_resolved_fingerprints_and_final_settings_resumes(tmp_path, splits) -> None:
+def test_a_run_from_before_final_settings_were_kept_resumes(tmp_path, splits) -> None:
     search, _ = _search(tmp_path, splits, max_trials=1)
     study = open_study(search.run_dir)
-    # What the previous version left: a fingerprint of the settings as written, a final record
-    # without its settings, a probe without the final network's spec.
-    study.set_user_attr("fingerprint", search.prepared.legacy_fingerprint)
-    study.set_user_attr("fingerprint_fields", None)
+    # What the previous version left: a final record without its settings, a probe without the
+    # final network's spec.
     study.set_user_attr("final", {k: v for k, v in study.user_attrs["final"].items() if k != "settings"})
     study.set_user_attr("probe", {k: v for k, v in study.user_attrs["probe"].items() if k != "final_space"})
     paid = study.user_attrs["final_spent"]["device_seconds"]
@@ -412,6 +410,27 @@ def test_a_run_from_before_resolved_fingerprints_and_final_settings_resumes(tmp_
     study = open_study(search.run_dir)
     assert study.user_attrs["final"]["settings"]["space"]["C"] == 8
     assert study.user_attrs["probe"]["final_space"]["C"] == 8
+
+
+@pytest.mark.parametrize("left", ["fields without a trainer", "no fields (before 2026-12-02)"])
+def test_a_run_trained_by_an_earlier_trainer_is_refused_not_mixed(tmp_path, splits, left: str) -> None:
+    """A study resumed after the warm-up changed ranked trials of both trainers together, and its
+    cache served the older results (a search-core review, 2026-12-06). What the trainer computes
+    is versioned in the fingerprint now: such a run is refused, saying why and what to do; one in
+    which nothing was trained yet takes the new trainer."""
+    search, _ = _search(tmp_path, splits, max_trials=1, final_training=False)
+    study = open_study(search.run_dir)
+    fields = dict(study.user_attrs["fingerprint_fields"])
+    assert fields["trainer"] == 2 and record_of(study.get_trials()[0])["trainer"] == 2
+    del fields["trainer"]
+    study.set_user_attr("fingerprint", "from-an-earlier-budgetnas")
+    study.set_user_attr("fingerprint_fields", fields if left.startswith("fields") else None)
+    with pytest.raises(ResumeError) as refused:
+        _search(tmp_path, splits, max_trials=2, final_training=False)
+    assert ("holds trials trained by an earlier budgetnas trainer (version 1; this one is version 2: the "
+            "learning-rate warm-up starts at peak/(warm-up+1)") in str(refused.value)
+    assert "Start a new --run-dir" in str(refused.value)
+    assert len(open_study(search.run_dir).get_trials()) == 1  # nothing added, nothing lost
 
 
 def test_final_partials_read_the_one_record_of_earlier_versions() -> None:
