@@ -138,6 +138,24 @@ class Hyperband(BasePruner):
         return self.brackets[b].should_stop(trial_index, epoch, curve, peers)
 
 
+def pruning_rule(pruner: BasePruner, trial_index: int, max_epochs: int) -> str | None:
+    """The rule that judges the candidate at place ``trial_index`` (None: nothing can stop it).
+
+    A cell pruned before is pruned again from the evaluation cache only under the same rule: a
+    review (2026-12-06) found pruned results served after ``--pruner none`` (and, by Hyperband,
+    to a place in a bracket that prunes less), so a cell once pruned could never be trained out.
+    """
+    name = type(pruner).__name__
+    if isinstance(pruner, Hyperband):
+        b = pruner.bracket_of(trial_index)
+        inner = pruning_rule(pruner.brackets[b], trial_index, max_epochs)
+        return None if inner is None else f"{name} bracket {b}: {inner}"
+    if isinstance(pruner, SuccessiveHalving):
+        rungs = [e for e in range(1, max_epochs) if pruner.is_rung(e)]
+        return f"{name} eta {pruner.eta}, rungs at epochs {rungs}" if rungs else None
+    return None if type(pruner) is BasePruner else name  # (a rule of its own: by its name)
+
+
 def pruner_note(pruner: BasePruner, max_epochs: int) -> str | None:
     """Why ``pruner`` can stop nothing in trials of ``max_epochs`` epochs (None: it can)."""
     if not isinstance(pruner, (SuccessiveHalving, Hyperband)):

@@ -45,7 +45,7 @@ from budgetnas.search.budget import Budget, CostModel, Spent, price_for
 from budgetnas.search.config import METRIC_OBJECTIVES, SIZE_OBJECTIVES, SearchConfig
 from budgetnas.search.ledger import CELL_PREFIX, JOB_PREFIX, BudgetLedger, Slot, database_failed
 from budgetnas.search.prepare import Prepared, prepare
-from budgetnas.search.pruning import BasePruner, create_pruner, pruner_note
+from budgetnas.search.pruning import BasePruner, create_pruner, pruner_note, pruning_rule
 from budgetnas.search.records import (final_partials, CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY,
                                       UNAFFORDABLE_REASON, TrialView,
                                       counts_as_trial, final_epochs_trained, paid_of, pareto, ranked, record_of, spent_of, status_of,
@@ -1849,9 +1849,17 @@ class Search:
             # Worst possible values teach the strategy to avoid it; it costs nothing.
             study.tell(trial, [0.0 if o in METRIC_OBJECTIVES else float(sizes[o]) for o in cfg.objectives])
             return replace(paid, status="rejected")
-        if cache_key in cache:
-            src = study._storage.get_trial(study._storage.get_trial_id_from_study_id_trial_number(
-                study._study_id, cache[cache_key]))
+        src = None if cache_key not in cache else study._storage.get_trial(
+            study._storage.get_trial_id_from_study_id_trial_number(study._study_id, cache[cache_key]))
+        rule, outruled = None, False
+        if src is not None and status_of(src) == "pruned":
+            place = _places(study.get_trials(deepcopy=False)).get(trial.number, trial.number)
+            rule = pruning_rule(pruner, place, cfg.epochs)
+            if rule is None or src.user_attrs.get("pruned_by") != rule:
+                log.info("trial %d: the same cell was pruned as trial %d under another pruning rule; trained "
+                         "now", trial.number, src.number)
+                src, outruled = None, True
+        if src is not None:
             src_record = record_of(src)
             record["search_macs"] = src_record.get("search_macs", 0)
             trial.set_user_attr(STATIC_KEY, to_jsonable(record))
@@ -1863,6 +1871,7 @@ class Search:
                     for e in src_record.get("curve", []):
                         trial.report(e["metrics"][cfg.metric], e["epoch"])
                 trial.set_user_attr("status", "pruned")
+                trial.set_user_attr("pruned_by", rule)
                 if src_record.get("curve"):  # (what strategies learn from a pruned cell: see PARTIAL_SCORE)
                     trial.set_user_attr(PARTIAL_SCORE, src_record["curve"][-1]["metrics"][cfg.metric])
                 trial.set_user_attr("reason", f"pruned as trial {src.number}, the same cell at the same fidelity")
@@ -2064,6 +2073,8 @@ class Search:
                      fused=result.fused, batch_size=result.batch_size, **trained)
         if result.stopped_early:
             trial.set_user_attr("status", "pruned")
+            # (the rule that stopped it: only the same rule prunes the same cell again from the cache)
+            trial.set_user_attr("pruned_by", pruning_rule(pruner, refresh_others(), cfg.epochs))
             if curve:  # what REA and REINFORCE learn from a pruned cell (multi-objective: no reports)
                 trial.set_user_attr(PARTIAL_SCORE, curve[-1]["metrics"][metric])
             study.tell(trial, state=TrialState.PRUNED)
@@ -2071,6 +2082,8 @@ class Search:
             return replace(paid, status="pruned", **trained)
         trial.set_user_attr("status", "complete")
         study.tell(trial, values_from(result.final))
+        if outruled:  # (trained in full where a pruned one stood: it serves from now on)
+            cache[cache_key] = trial.number
         cache.setdefault(cache_key, trial.number)
         return replace(paid, status="complete", **trained)
 
@@ -2669,12 +2682,17 @@ class DeviceShare:
             return mine.total + inside
 
 
-def _note_trained(trials: Iterable[Any], cache: dict[str, int]) -> None:
+def _note_trained(trials: list[Any], cache: dict[str, int]) -> None:
     """Enter each trained trial (complete or pruned, not itself a cache hit) in the evaluation
-    ``cache`` by its key; the first trial of a key stays its entry."""
+    ``cache`` by its key; the first trial of a key stays its entry, unless it was pruned and a
+    later one of the key completed. ``trials``: all of the study's trials."""
+    statuses = {t.number: status_of(t) for t in trials}
     for t in trials:
-        if status_of(t) in CACHEABLE and "cache_of" not in t.user_attrs:
-            cache.setdefault(record_of(t).get("cache_key", ""), t.number)
+        if statuses[t.number] in CACHEABLE and "cache_of" not in t.user_attrs:
+            key = record_of(t).get("cache_key", "")
+            if statuses.get(cache.get(key, -1)) == "pruned" and statuses[t.number] == "complete":
+                cache[key] = t.number
+            cache.setdefault(key, t.number)
 
 
 def _places(trials: list[Any]) -> dict[int, int]:

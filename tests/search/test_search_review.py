@@ -92,6 +92,42 @@ def test_a_pruned_cell_is_not_trained_again(tmp_path: Path, splits: DataSplits, 
     assert status_of(again) == "pruned" and rec["device_seconds"] == 0 and rec["cache_of"] == pruned.number
 
 
+def test_a_pruned_cell_is_trained_when_proposed_under_another_pruning_rule(tmp_path: Path, splits: DataSplits,
+                                                                           monkeypatch) -> None:
+    """Pruned results were served whatever the pruner was now, even --pruner none, so a cell once
+    pruned could never be trained out nor become the final model (a search-core review,
+    2026-12-06). Now it is trained, and from then on its full result is what the cache serves."""
+    monkeypatch.setattr(study_mod, "create_pruner", lambda name, max_epochs: _PruneAtEpoch1())
+    _search(tmp_path, splits, candidates=[BAD], max_trials=1, epochs=3, pruner="sha", final_training=False)
+    study = open_study(tmp_path / "run")
+    (pruned,) = study.get_trials()
+    assert status_of(pruned) == "pruned" and pruned.user_attrs["pruned_by"] == "_PruneAtEpoch1"
+    monkeypatch.setattr(study_mod, "create_pruner", lambda name, max_epochs: BasePruner())
+    study.enqueue_trial(pruned.params)
+    _search(tmp_path, splits, max_trials=2, epochs=3, pruner="none", final_training=False)
+    study = open_study(tmp_path / "run")
+    full = study.get_trials()[1]
+    assert status_of(full) == "complete" and "cache_of" not in full.user_attrs
+    assert len(record_of(full)["curve"]) == 3 and record_of(full)["device_seconds"] > 0
+    study.enqueue_trial(pruned.params)  # proposed once more: its full result, free
+    _search(tmp_path, splits, max_trials=3, epochs=3, pruner="none", final_training=False)
+    third = open_study(tmp_path / "run").get_trials()[2]
+    assert status_of(third) == "cached" and record_of(third)["cache_of"] == full.number
+
+
+def test_pruning_rules_tell_hyperband_brackets_and_pruners_apart() -> None:
+    from budgetnas.search.pruning import Hyperband, pruning_rule
+
+    hb = Hyperband(max_epochs=9)
+    rules = {b: pruning_rule(hb, hb.cycle.index(b), 9) for b in range(len(hb.brackets))}
+    assert rules[0] == "Hyperband bracket 0: SuccessiveHalving eta 3, rungs at epochs [1, 3]"
+    assert rules[1] == "Hyperband bracket 1: SuccessiveHalving eta 3, rungs at epochs [3]"
+    assert rules[2] is None  # the bracket that never prunes
+    sha = study_mod.create_pruner("sha", max_epochs=9)
+    assert pruning_rule(sha, 5, 9) == "SuccessiveHalving eta 3, rungs at epochs [1, 3]"
+    assert pruning_rule(sha, 5, 1) is None and pruning_rule(BasePruner(), 0, 9) is None
+
+
 def test_an_oversize_cell_holds_no_slot_a_concurrent_candidate_needs(tmp_path: Path, splits: DataSplits,
                                                                      monkeypatch) -> None:
     """With two candidates at once, an oversize cell held the last trial slot while it was being
