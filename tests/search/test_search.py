@@ -264,6 +264,20 @@ def test_cached_architectures_are_not_paid_for_twice(tmp_path: Path, splits: Dat
     assert result.spent.trials == 2 and "2/2 trials" in result.stop_reason
 
 
+def test_of_equal_scores_the_smaller_network_is_the_final_model(tmp_path: Path, splits: DataSplits) -> None:
+    """A cache hit ties its source exactly, and ties went to the earlier trial: the final model
+    was the first spelling tried of a function, its dead-edge convolutions and all (a search-core
+    review, 2026-12-06: 3.3x the parameters of the equal spelling found later)."""
+    dead = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|none~1|none~2|"
+    clean = "|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"
+    search, result = _search(tmp_path, splits, candidates=[dead, clean], only=True, max_trials=5)
+    trials = open_study(search.run_dir).get_trials()
+    assert [status_of(t) for t in trials] == ["complete", "cached"]
+    assert record_of(trials[1])["params"] < record_of(trials[0])["params"]
+    assert result.best_arch == clean
+    assert json.loads((search.run_dir / "best" / "metrics.json").read_text())["arch"] == clean
+
+
 def test_a_copied_run_directory_resumes_elsewhere(tmp_path: Path, splits: DataSplits) -> None:
     import shutil
 
