@@ -1355,8 +1355,17 @@ class Search:
             # (the settings are the study's, the device the same), rather than be paid again at
             # every preemption.
             cost_model.add(1.0, dear_macs, float(prev["search_seconds_per_sample"]) * 1.15)
+        def probes_within_budget() -> None:
+            """Refuse once the probes have used the whole budget: a 10 s budget paid 35 s of probes
+            of the final network (C=16, N=5: one per op) before it was refused, and a $0.000001
+            budget 2000 times itself (a user review, 2026-12-06)."""
+            used = time.perf_counter() - session_start
+            if used > min(self.budget.device_seconds_left(spent), self.budget.wall_seconds_left(spent)):
+                raise _ProbesOverBudget(used)
+
         if not len(cost_model) or probe_final or probe_compile or probe_trial_compile:
             update: dict[str, Any] = {}
+            per_op: list[float] = []
             try:
                 if not len(cost_model):
                     # First session: probe the costliest cell, so that the first forecast is an upper bound.
@@ -1365,9 +1374,11 @@ class Search:
                     update = {"search_seconds_per_sample": per_sample, "search_macs": dear_macs,
                               "search_device": self.device_name}
                 if probe_final:  # one cell per op, to forecast any cell's final training (_final_seconds)
-                    update.update({"final_seconds_per_sample": [
-                        self._probe(a, self.final_space, p.resolution, n_final, stoppable=True) for a in uniform],
-                        "final_macs": final_macs, "final_space": final_spec})
+                    for a in uniform:
+                        probes_within_budget()
+                        per_op.append(self._probe(a, self.final_space, p.resolution, n_final, stoppable=True))
+                    update.update({"final_seconds_per_sample": per_op, "final_macs": final_macs,
+                                   "final_space": final_spec})
                 if probe_compile:
                     update["final_compile_seconds"] = self._compile_seconds()
                 if probe_trial_compile:
@@ -1379,6 +1390,16 @@ class Search:
                 # (and their wall time: the loop's `finally`, which records it otherwise, is not reached)
                 self._record_wall(study, spent_of(study).wall_seconds + time.perf_counter() - session_start)
                 return f"stopped by {self._signal_name} during the timing probes; run the same command to resume"
+            except _ProbesOverBudget as over:
+                self._add_to_attr(study, "probe", over.seconds, **update)
+                self._record_wall(study, spent_of(study).wall_seconds + over.seconds)
+                fs = self.final_space.spec()
+                final = f" and of the final network (C={fs.get('C')}, N={fs.get('N')})" if per_op else ""
+                raise self._refused(study, BudgetError(
+                    f"the budget ({self.budget.describe()}) was used up by the timing probes ({over.seconds:.1f} s: "
+                    f"training steps of the search network{final}) before one trial could run, so it cannot pay "
+                    "for a search. Raise the budget, or make the final training cheaper with --final-C and "
+                    "--final-N (or --no-final), and trials with --subset, --search-resolution or -C/-N")) from None
             # (added to the record as it is now: another worker may have probed meanwhile)
             self._add_to_attr(study, "probe", time.perf_counter() - session_start, **update)
         # (read once, not at every forecast)
@@ -1417,7 +1438,8 @@ class Search:
                 f"the budget ({self.budget.describe()}) cannot pay for one trial and the final training "
                 f"({why}): the cheapest cell is forecast at {trial_s:.1f} device-s per trial and the final "
                 f"training at {final} on {self.device_name}. Raise the budget, or make trials "
-                "cheaper with --subset, --epochs, --search-resolution or -C/-N, or --final-epochs")
+                "cheaper with --subset, --epochs, --search-resolution or -C/-N, or the final training with "
+                "--final-epochs, --final-C or --final-N")
 
         # Feasible if the cheapest trial and its final training fit (before any trial, the loop
         # reserves the final training of the cell it is about to try: the best if it is the only one).
@@ -2680,6 +2702,12 @@ class DeviceShare:
             mine = self._state()
             inside = mine.weight * (self._virtual - mine.entered) if mine.entered is not None else 0.0
             return mine.total + inside
+
+
+class _ProbesOverBudget(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"{seconds:.1f} s of probes")
+        self.seconds = seconds
 
 
 def _note_trained(trials: list[Any], cache: dict[str, int]) -> None:
