@@ -125,7 +125,7 @@ class TrainedModel:
         """Raw images -> the normalised tensor the network takes: the training's resolution
         policy and statistics. Images of another size than the training images are resized the
         same way (a warning says so, since a changed aspect ratio distorts them)."""
-        pixels = _pil_as_arrays(x, self.in_channels)
+        pixels = _pil_as_arrays(x, self.in_channels, self.image_size or (self.resolution, self.resolution))
         if pixels is not x:  # (Pillow's images come channels-first, whatever layout arrays had in fit)
             channels_last = False
         else:
@@ -604,7 +604,7 @@ def _aspect_changes(size: tuple[int, int], trained: tuple[int, int]) -> bool:
     return abs(size[0] * trained[1] / (size[1] * trained[0]) - 1) > 0.02
 
 
-def _pil_as_arrays(x: Any, in_channels: int) -> Any:
+def _pil_as_arrays(x: Any, in_channels: int, size: tuple[int, int] | None = None) -> Any:
     """Pillow images (one, or a list) as (N, C, H, W), read as fit reads them (data's _stack_pil:
     as image files are read), converted to the model's 1 or 3 channels; anything else as given."""
     try:
@@ -617,7 +617,7 @@ def _pil_as_arrays(x: Any, in_channels: int) -> Any:
     if isinstance(x, Image.Image):
         return _stack_pil([x], want)
     if isinstance(x, (list, tuple)) and x and all(isinstance(im, Image.Image) for im in x):
-        return _stack_pil(x, want)
+        return _stack_pil(x, want, size)
     return x
 
 

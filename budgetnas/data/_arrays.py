@@ -116,24 +116,33 @@ def _is_pil(value: Any) -> bool:
     return type(value).__module__.startswith("PIL.") and hasattr(value, "getexif")  # (PIL not imported)
 
 
-def _stack_pil(items: Sequence[Any], want: str | None = None) -> np.ndarray:
+def _stack_pil(items: Sequence[Any], want: str | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
     """Pillow images as (N, C, H, W), read as image files are (fit and predict alike): upright by
     their EXIF orientation, 16-bit ones as value / 65535 floats, palettes as colours, transparent
     parts onto black; one channel if every image is gray, else three (``want`` "L" or "RGB":
     that many). np.asarray had read raw 16-bit values, palette indices and alpha channels, which
-    predict, reading files' way, did not: a model fit on 16-bit images scored chance on them."""
+    predict, reading files' way, did not: a model fit on 16-bit images scored chance on them.
+
+    Images of several sizes are resized, with a warning, as an image folder's are: to ``size``
+    (height, width; a model's training images) when given, else to the most common size or the
+    median one. (They were refused, while the same images in a folder were read: a batch of real
+    photos could not be predicted in one call, a user review found, 2026-12-06.)"""
+    from collections import Counter
+
     from PIL import ImageOps
 
-    from budgetnas.data._folder import pil_pixels, stack_pixels
+    from budgetnas.data._folder import _common_size, pil_pixels, stack_pixels
 
     arrays = [pil_pixels(ImageOps.exif_transpose(im), want) for im in items]
-    sizes = [a.shape[:2] for a in arrays]
-    if len(set(sizes)) > 1:
-        i = next(i for i, s in enumerate(sizes) if s != sizes[0])
-        raise DataError(
-            f"images of mixed sizes: found {_size_text(sizes[0])} and {_size_text(sizes[i])} (images 0 and "
-            f"{i}); resize them to one size first (im.resize((width, height))) or use load_image_folder(size=...)")
-    return stack_pixels(arrays, want, sizes[0])
+    counts = Counter(a.shape[:2] for a in arrays)
+    if len(counts) == 1:
+        return stack_pixels(arrays, want, next(iter(counts)))
+    hw, which = (size, "the size of the images the model was trained on") if size else _common_size(counts)
+    warnings.warn(f"the {len(arrays)} images have {len(counts)} different sizes; resized "
+                  f"{len(arrays) - counts.get(hw, 0)} of them to {hw[0]}x{hw[1]} ({which}), which changes "
+                  "the aspect ratio of those of another shape; resize them yourself to choose how",
+                  stacklevel=3)
+    return stack_pixels(arrays, want, hw)
 
 
 def _stack_images(items: Sequence[Any]) -> np.ndarray:

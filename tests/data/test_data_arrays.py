@@ -413,8 +413,12 @@ def test_pillow_images_are_read_as_image_files_are():
     gray8 = Image.fromarray(np.full((6, 6), 255, np.uint8))
     d = from_arrays([gray8, wide[0]], [0, 1])  # 8-bit and 16-bit: one unit, as in a folder
     assert d.images.dtype == np.float32 and d.images[0].max() == 1.0
-    with pytest.raises(DataError, match="images of mixed sizes: found 6x6 and 7x7"):
-        from_arrays([gray8, Image.fromarray(np.zeros((7, 7), np.uint8))], [0, 1])
+    # Pillow images of several sizes are resized as a folder's are (they were refused, review 2026-12-06)
+    seven = Image.fromarray(np.zeros((7, 7), np.uint8))
+    with pytest.warns(UserWarning, match=r"the 3 images have 2 different sizes; resized 1 of them to 6x6 "
+                                         r"\(the most common size\)"):
+        d = from_arrays([gray8, seven, gray8], [0, 1, 0])
+    assert d.shape == (1, 6, 6) and d.images[1].max() == 0 and d.images[0].min() == 255
 
 
 def test_a_list_of_labels_mixing_strings_and_numbers_is_refused_as_an_array_of_them_is():
