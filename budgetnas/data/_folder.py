@@ -270,6 +270,15 @@ def load_image_folder(
                 f"subfolder, e.g. {root / 'cat' / '001.jpg'} and {root / 'dog' / '001.jpg'}"
             )
         if len(subdirs) < 2:
+            # (an archive unpacked into a folder of its name, data/mydata/{train,test}/..., was told
+            # to add classes, though the same layout as a .tar.gz was read: a user review, 2026-12-06)
+            inner = root / subdirs[0]
+            deeper = sorted(e.name for e in inner.iterdir() if e.is_dir() and not _is_hidden(e.name))
+            if len(deeper) >= 2:
+                raise DataError(
+                    f"{root} holds one folder, {subdirs[0]!r}, which holds {', '.join(deeper[:5])}"
+                    f"{', ...' if len(deeper) > 5 else ''}: if those are the classes (or train/ and test/ "
+                    f"folders of them), give {inner} as the data")
             raise DataError(
                 f"found a single class {subdirs[0]!r} in {root}; a classifier needs at least two: "
                 "add a subfolder of images for each other class"

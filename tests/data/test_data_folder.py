@@ -204,6 +204,19 @@ def test_folder_errors(tmp_path):
     _save(single / "cat" / "0.png", _rgb(0))
     with pytest.raises(DataError, match="found a single class 'cat'.*at least two"):
         load_image_folder(single)
+    # An archive unpacked into a folder of its own name: point at that folder (it was told to add classes)
+    deep = tmp_path / "deep"
+    for split in ("train", "test"):
+        for c in ("cat", "dog"):
+            _save(deep / "mydata" / split / c / "0.png", _rgb(0))
+    with pytest.raises(DataError, match=r"deep holds one folder, 'mydata', which holds test, train: if those "
+                                        r"are the classes \(or train/ and test/ folders of them\), give .*mydata as"):
+        load_image_folder(deep)
+    from budgetnas.data import load_dataset
+
+    with pytest.raises(DataError, match=r"give .*deep/mydata as the data"):
+        load_dataset(str(deep))
+    assert load_dataset(str(deep / "mydata")).train.classes == ("cat", "dog")
     no_images = tmp_path / "noimg"
     (no_images / "a").mkdir(parents=True)
     (no_images / "b").mkdir()
