@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,25 @@ class Prepared:
         xa, ya = self.tensors(self.train)
         xb, yb = self.tensors(self.val)
         return torch.cat([xa, xb]), torch.cat([ya, yb])
+
+
+def _warn_unmeasured_classes(classes: Any, train: Any, val: Any, test: Any) -> None:
+    """Warn of classes the validation or test split has no image of: the search never scores them
+    and the test does not measure them, though the model predicts them. (A class of one image
+    went to training alone, silently, a user review found, 2026-12-06.)"""
+    n_train = np.bincount(train.labels, minlength=len(classes))
+    for name, part in (("validation", val), ("test", test)):
+        if part is None:
+            continue
+        absent = np.flatnonzero(np.bincount(part.labels, minlength=len(classes)) == 0)
+        if len(absent):
+            shown = ", ".join(f"{classes[i]!r} ({n_train[i]} training image{'s' if n_train[i] != 1 else ''})"
+                              for i in absent[:5])
+            warnings.warn(
+                f"{len(absent)} class(es) have no {name} image: {shown}{', ...' if len(absent) > 5 else ''}; "
+                f"the {'search cannot score' if name == 'validation' else 'test does not measure'} the model "
+                "on them, though it predicts them. Give each class at least 3 images (a split takes one "
+                "from a class only if it has another left to train on)", stacklevel=3)
 
 
 def _round4(r: int) -> int:
@@ -167,6 +187,7 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
             f"images{'' if test is None else ' and test images'}; give more images, or lower "
             f"--val-fraction{'' if test is None or splits.test is not None else ' or --test-fraction'}"
         )
+    _warn_unmeasured_classes(full.classes, train, val, test)
     h, w = full.shape[1], full.shape[2]
     resolution = _round4(resolve_resolution((h, w), config.resolution))
     search_res = resolution if config.search_resolution is None else _round4(config.search_resolution)

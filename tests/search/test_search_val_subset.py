@@ -90,3 +90,24 @@ def test_a_split_that_leaves_each_class_one_image_says_so() -> None:
     with pytest.raises(DataError, match=r"every class has a single image once 1 test image\(s\) are held out "
                                         r"\(2 in all\)"):
         prepare(DataSplits(from_arrays(x, [0, 0, 1]), None), SearchConfig(data="x"), data_name="x", device_type="cpu")
+
+
+def test_a_class_too_small_for_validation_or_test_is_named(tmp_path) -> None:
+    """A class of one image went to training alone, silently: the search never scored it and the
+    test never measured it (a user review, 2026-12-06)."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, size=(62, 4, 4)).astype(np.uint8)
+    y = np.array([0] * 30 + [1] * 30 + [2] * 2)
+    splits = DataSplits(train=from_arrays(x, y, classes=("cat", "dog", "frog"), name="few"), test=None)
+    with pytest.warns(UserWarning) as caught:
+        prepare(splits, _cfg(tmp_path), data_name="few")
+    said = [str(w.message) for w in caught]
+    # (the test split takes one of its two images, and validation none of the one left)
+    assert any(m.startswith("1 class(es) have no validation image: 'frog' (1 training image); the search cannot "
+                            "score the model on them") for m in said), said
+    assert not any("test image" in m for m in said), said
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every class in every split: nothing to say
+        prepare(_corners(300), _cfg(tmp_path), data_name="corners")
