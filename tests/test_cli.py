@@ -622,3 +622,20 @@ def test_a_budget_the_probes_use_up_is_refused_once_they_have(tmp_path: Path, ca
     assert "search_seconds_per_sample" in probe and "final_seconds_per_sample" not in probe
     assert probe["device_seconds"] < 5  # (the final network's probes at C=16, N=5 take many seconds here)
     assert main(["show", run]) == 0 and "state: refused: the budget (0.01 s wall) was used up" in capsys.readouterr().out
+
+
+def test_show_says_the_price_its_costs_are_at(tmp_path: Path, capsys) -> None:
+    """A --max-cost on a CPU was priced by the cpu preset, which only --dry-run said (a user
+    review, 2026-12-06): dollars without their rate could not be read."""
+    import json
+
+    run = str(tmp_path / "run")
+    assert main(["search", *FAST, "--max-trials", "1", "--no-final", "--max-cost", "1", "--run-dir", run]) == 0
+    assert main(["show", run]) == 0
+    assert re.search(r"spent: 1 trial, [\d.]+ device-s, \$[\d.]+ \(at \$0\.10/h on cpu: preset cpu\)",
+                     capsys.readouterr().out)
+    assert main(["show", run, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["price"] == {"per_hour": 0.1, "source": "preset cpu", "device": "cpu",
+                                                            "rates": [0.1]}
+    assert main(["search", *FAST, "--max-trials", "2", "--no-final", "--gpu-price", "0.5", "--run-dir", run]) == 0
+    assert "(at $0.10/h and $0.50/h: sessions differ; the latest at $0.50/h on cpu: given)" in capsys.readouterr().out

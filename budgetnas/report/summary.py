@@ -42,8 +42,16 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
     probe_s = float((study.user_attrs.get("probe") or {}).get("device_seconds", 0.0))
     final_s = float((study.user_attrs.get("final_spent") or {}).get("device_seconds", 0.0))
     lines.append(_left_line(config, spent, final_s, counts.get("running", 0)))
-    lines.append(f"spent: {plural(spent.trials, 'trial')}, {spent.device_seconds:.1f} device-s, {money(spent.cost)}, "
-                 f"{spent.wall_seconds:.0f} s of search wall time")
+    price = study.user_attrs.get("price") or {}
+    # (the rate the costs are at: a --max-cost on a CPU was priced by the cpu preset, said only by
+    # --dry-run, a user review found, 2026-12-06)
+    rate = (f" (at {money(price['per_hour'])}/h on {price.get('device')}: {price.get('source')})"
+            if "per_hour" in price else "")
+    if len(price.get("rates", [])) > 1:
+        rate = (f" (at {' and '.join(money(r) + '/h' for r in price['rates'])}: sessions differ; the latest at "
+                f"{money(price['per_hour'])}/h on {price.get('device')}: {price.get('source')})")
+    lines.append(f"spent: {plural(spent.trials, 'trial')}, {spent.device_seconds:.1f} device-s, {money(spent.cost)}"
+                 f"{rate}, {spent.wall_seconds:.0f} s of search wall time")
     lines.append(f"  device-s: {spent.device_seconds - probe_s - final_s:.1f} in trials, {probe_s:.1f} in "
                  f"timing probes, {final_s:.1f} in final training")
     lines.append("trials: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none yet")
@@ -243,6 +251,7 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
             "best_arch": best.arch if best else None, "best_trial": best.number if best else None,
             "best_search_metrics": best.metrics if best else {},
             "test_metrics": dict(final.get("test_metrics") or {}) if tested else {}, "spent": spent.to_dict(),
+            **({"price": study.user_attrs["price"]} if study.user_attrs.get("price") else {}),
             **({"pareto_front": sorted(front)} if front else {}),
             **({} if transfer is None else {"transfer": transfer})}
 

@@ -952,6 +952,7 @@ class Search:
             "best_arch": result.best_arch, "best_trial": result.best_trial,
             "best_search_metrics": result.best_metrics, "test_metrics": result.test_metrics,
             "spent": result.spent.to_dict(), "stop_reason": reason,
+            **({"price": price} if (price := study.user_attrs.get("price")) else {}),
             "objectives": list(self.config.objectives), "ranked_by": self.config.metric,
             **({"pareto_front": front} if (front := sorted(pareto(study))) else {}),
         }), indent=2) + "\n")
@@ -1117,6 +1118,7 @@ class Search:
             study.set_user_attr("classes", list(p.classes))
             study.set_user_attr("config", to_jsonable(self.config.to_dict()))
             study.set_user_attr("cwd", os.getcwd())  # (what the config's relative paths are relative to)
+            self._record_price(study)
             return
         self._check_same_data(study, p)
         if attrs["fingerprint"] == p.fingerprint:
@@ -1125,6 +1127,7 @@ class Search:
             if self.record_config:  # the latest search session's budget: what workers and `show` read
                 study.set_user_attr("config", to_jsonable(self.config.to_dict()))
                 study.set_user_attr("cwd", os.getcwd())
+                self._record_price(study)
             return
         trained_by = (attrs.get("fingerprint_fields") or {}).get("trainer", 1)
         if trained_by != TRAINER_VERSION:
@@ -1151,6 +1154,14 @@ class Search:
             f"Results measured under other settings must not be mixed{device}: use the run's settings"
             f"{' and device' if device else ''} to resume it, or a new --run-dir"
         )
+
+    def _record_price(self, study: optuna.Study) -> None:
+        """The hourly price this session's costs are at, and where it came from, for `show`, with
+        the other rates earlier sessions paid at (``rates``: every distinct one)."""
+        before = study.user_attrs.get("price") or {}
+        rates = sorted({*before.get("rates", [before["per_hour"]] if "per_hour" in before else []), self.price})
+        study.set_user_attr("price", {"per_hour": self.price, "source": self.price_source,
+                                      "device": self.device_name, "rates": rates})
 
     def _say_other_budget(self, study: optuna.Study, saved: dict[str, Any]) -> None:
         """Warn when sessions of a shared study are running (trials in flight) under another budget
