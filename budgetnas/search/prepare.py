@@ -190,6 +190,10 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
     _warn_unmeasured_classes(full.classes, train, val, test)
     h, w = full.shape[1], full.shape[2]
     resolution = _round4(resolve_resolution((h, w), config.resolution))
+    if abs(h / w - 1) > 0.02:  # (stretched silently; predict warned of the same, a user review, 2026-12-06)
+        warnings.warn(f"the images are {h}x{w} (height x width) and are resized to {resolution}x{resolution} "
+                      "squares for the search, the final training and prediction alike, which changes their "
+                      "aspect ratio; crop or pad them to squares first where shapes matter", stacklevel=3)
     search_res = resolution if config.search_resolution is None else _round4(config.search_resolution)
     if search_res > resolution:
         raise ConfigError(

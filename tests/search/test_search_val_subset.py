@@ -111,3 +111,11 @@ def test_a_class_too_small_for_validation_or_test_is_named(tmp_path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # every class in every split: nothing to say
         prepare(_corners(300), _cfg(tmp_path), data_name="corners")
+
+
+def test_non_square_images_are_said_to_be_stretched_to_squares(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    wide = DataSplits(train=from_arrays(rng.integers(0, 255, size=(60, 9, 16)).astype(np.uint8),
+                                        np.arange(60) % 3, name="wide"), test=None)
+    with pytest.warns(UserWarning, match=r"the images are 9x16 \(height x width\) and are resized to 16x16 squares"):
+        prepare(wide, _cfg(tmp_path), data_name="wide")
