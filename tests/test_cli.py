@@ -639,3 +639,25 @@ def test_show_says_the_price_its_costs_are_at(tmp_path: Path, capsys) -> None:
                                                             "rates": [0.1]}
     assert main(["search", *FAST, "--max-trials", "2", "--no-final", "--gpu-price", "0.5", "--run-dir", run]) == 0
     assert "(at $0.10/h and $0.50/h: sessions differ; the latest at $0.50/h on cpu: given)" in capsys.readouterr().out
+
+
+def test_other_data_at_a_relative_path_names_where_the_runs_data_was(tmp_path: Path, digits, capsys,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """"'clean' there, 'elsewhere/clean' now ... point --data at the original data" named no place
+    when the run's --data was relative (a user review, 2026-12-06)."""
+    import numpy as np
+
+    x, y = digits
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    np.savez(tmp_path / "a" / "mine.npz", x=x[:300], y=y[:300])
+    np.savez(tmp_path / "b" / "other.npz", x=x[300:600], y=y[300:600])
+    run = str(tmp_path / "run")
+    monkeypatch.chdir(tmp_path / "a")
+    assert main(["search", *FAST, "--data", "mine.npz", "--max-trials", "1", "--no-final", "--run-dir", run]) == 0
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path / "b")
+    assert main(["search", *FAST, "--data", "other.npz", "--max-trials", "2", "--no-final", "--run-dir", run]) == 2
+    err = capsys.readouterr().err
+    said = f"was searched on different data: 'mine.npz' there (from {tmp_path / 'a'}: {tmp_path / 'a' / 'mine.npz'}), "
+    assert said + "'other.npz' now" in err, err

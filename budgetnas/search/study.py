@@ -991,6 +991,10 @@ class Search:
         if attrs.get("data_fingerprint", p.data_fingerprint) != p.data_fingerprint:
             before = (attrs.get("config") or {}).get("data")
             named = f": {before!r} there, {self.config.data!r} now" if before and before != self.config.data else ""
+            if named and (where := _data_path(before, attrs)) is not None:
+                # (a relative --data named no place: "point --data at the original data" could not
+                # be followed, a user review found, 2026-12-06)
+                named = f": {before!r} there (from {attrs.get('cwd')}: {where}), {self.config.data!r} now"
             parts = attrs.get("data_parts") or {}
             if parts.get("train") == p.data_parts["train"]:  # (runs before 2026-12-06 did not keep the parts)
                 then, now = (("a test split", "none") if p.data_parts["test"] is None else
@@ -2713,6 +2717,17 @@ class DeviceShare:
             mine = self._state()
             inside = mine.weight * (self._virtual - mine.entered) if mine.entered is not None else 0.0
             return mine.total + inside
+
+
+def _data_path(data: str, attrs: dict[str, Any]) -> str | None:
+    """Where a run's relative ``--data`` path was, from the folder its search ran in (None for a
+    dataset name, an absolute path, or a run that did not keep its folder)."""
+    from budgetnas.data._datasets import KNOWN_DATASETS
+
+    config, cwd = attrs.get("config") or {}, attrs.get("cwd")
+    if cwd is None or data.lower() in KNOWN_DATASETS or Path(data).expanduser().is_absolute():
+        return None
+    return str(Path(cwd) / Path(config.get("data_root") or ".").expanduser() / data)
 
 
 class _ProbesOverBudget(Exception):
