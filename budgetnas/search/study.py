@@ -1380,7 +1380,18 @@ class Search:
 
         if not len(cost_model) or probe_final or probe_compile or probe_trial_compile:
             update: dict[str, Any] = {}
-            per_op: list[float] = []
+            # The final network's probes an interrupted session took (one per op, seconds each on a
+            # CPU): the next goes on from them (they were all taken again: a user review,
+            # 2026-12-06), where they are of this final network on this device.
+            final_of = {"final_macs": final_macs, "final_space": final_spec, "device": self.device_name}
+            partial = prev.get("final_probes_partial") or {}
+            per_op: list[float] = list(partial.get("per_op", [])) if probe_final and all(
+                partial.get(k) == v for k, v in final_of.items()) else []
+
+            def keep_partial() -> None:
+                if probe_final and 0 < len(per_op) < len(uniform):
+                    update["final_probes_partial"] = {**final_of, "per_op": per_op}
+
             try:
                 if not len(cost_model):
                     # First session: probe the costliest cell, so that the first forecast is an upper bound.
@@ -1389,23 +1400,25 @@ class Search:
                     update = {"search_seconds_per_sample": per_sample, "search_macs": dear_macs,
                               "search_device": self.device_name}
                 if probe_final:  # one cell per op, to forecast any cell's final training (_final_seconds)
-                    for a in uniform:
+                    for a in uniform[len(per_op):]:
                         probes_within_budget()
                         per_op.append(self._probe(a, self.final_space, p.resolution, n_final, stoppable=True))
                     update.update({"final_seconds_per_sample": per_op, "final_macs": final_macs,
-                                   "final_space": final_spec})
+                                   "final_space": final_spec, "final_probes_partial": None})
                 if probe_compile:
                     update["final_compile_seconds"] = self._compile_seconds()
                 if probe_trial_compile:
                     update["trial_compile_seconds"] = self._compile_seconds(final=False)
             except Preempted:
                 # A signal during the probes (the final network's take seconds each on a CPU): stop
-                # now, paid for, keeping the search probe if it was taken (the next session reuses it).
+                # now, paid for, keeping the probes taken (the next session reuses them).
+                keep_partial()
                 self._add_to_attr(study, "probe", time.perf_counter() - session_start, **update)
                 # (and their wall time: the loop's `finally`, which records it otherwise, is not reached)
                 self._record_wall(study, spent_of(study).wall_seconds + time.perf_counter() - session_start)
                 return f"stopped by {self._signal_name} during the timing probes; run the same command to resume"
             except _ProbesOverBudget as over:
+                keep_partial()
                 self._add_to_attr(study, "probe", over.seconds, **update)
                 self._record_wall(study, spent_of(study).wall_seconds + over.seconds)
                 fs = self.final_space.spec()

@@ -69,6 +69,35 @@ def test_a_session_stopped_before_its_first_trial_is_not_probed_again(tmp_path, 
     assert open_study(tmp_path / "run").user_attrs["probe"]["device_seconds"] > paid
 
 
+def test_the_final_networks_probes_an_interrupted_session_took_are_not_taken_again(tmp_path, splits,
+                                                                                  monkeypatch) -> None:
+    """Ctrl-C during the final network's probes (one per op, seconds each on a CPU), then the same
+    command: every probe was taken again, and paid again (a user review, 2026-12-06)."""
+    probed: list[float] = []
+    probe = Search._probe
+
+    def stop_after_two_final_probes(self, arch, space, *a, **kw):
+        seconds = probe(self, arch, space, *a, **kw)
+        if space is not self.space:
+            probed.append(seconds)
+            if stop[0] and len(probed) == 2:
+                self.request_stop("SIGINT")  # the third is interrupted at its first step
+        return seconds
+
+    stop = [True]
+    monkeypatch.setattr(Search, "_probe", stop_after_two_final_probes)
+    _, result = _search(tmp_path, splits, max_trials=1)
+    assert result.preempted and len(probed) == 2
+    record = open_study(tmp_path / "run").user_attrs["probe"]
+    assert record["final_probes_partial"]["per_op"] == probed and "final_seconds_per_sample" not in record
+    first, stop[0] = list(probed), False
+    probed.clear()
+    _, result = _search(tmp_path, splits, max_trials=1)
+    assert result.test_metrics and len(probed) == 3  # the three ops not probed before
+    record = open_study(tmp_path / "run").user_attrs["probe"]
+    assert record["final_seconds_per_sample"] == first + probed and record["final_probes_partial"] is None
+
+
 def test_a_session_stopped_during_the_probes_keeps_their_wall_time(tmp_path, splits, monkeypatch) -> None:
     """(review of 5c80985) A stop during the timing probes returned from _search before the
     search loop's `finally`, the only place that records the session's wall time: the probes'
