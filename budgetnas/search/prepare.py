@@ -219,6 +219,13 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
         "precision": "bf16-autocast" if device_type == "cuda" else "float32",
         "trainer": TRAINER_VERSION,  # (runs before it have none: version 1)
     }
+    if "macs" not in config.objectives:
+        # The final resolution changes no search result where the search runs at a resolution of
+        # its own (then search_resolution, resolved, says so): like --final-C, it is a final-training
+        # setting (see Search._final_settings). It was refused (a search-core review, 2026-12-06).
+        # Image folders are read at a size the resolution sets: other pixels, refused by the data's
+        # fingerprint. The macs objective is the final network's, at this resolution.
+        del fields["resolution"]
     if len(search_val) < len(val):  # (only then: the fingerprints of runs that score it whole stay as they were)
         fields["search_val_images"] = len(search_val)
     fingerprint = hashlib.blake2b(json.dumps({"data": data_fp, **fields}, sort_keys=True).encode(),

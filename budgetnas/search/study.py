@@ -2396,7 +2396,9 @@ class Search:
         # (The evaluation batch does not change the training; 1024, its value before it was chosen
         # per network, keeps the keys, and so the checkpoints, of final trainings cut off before.)
         cfg = replace(self._final_train_config(), eval_batch_size=1024)
-        return hashlib.blake2b(f"{arch}|{self.final_space.spec()}|{cfg}".encode(), digest_size=8).hexdigest()
+        # (the resolution, which may change between sessions: a checkpoint at another is not resumed)
+        return hashlib.blake2b(f"{arch}|{self.final_space.spec()}|{cfg}|{self._load().resolution}".encode(),
+                               digest_size=8).hexdigest()
 
     def _final_to_come(self, study: optuna.Study, arch: str) -> float:
         """Forecast seconds still to pay for ``arch``'s final training: a training cut off (a kill,
@@ -2432,7 +2434,10 @@ class Search:
     def _final_settings(self) -> dict[str, Any]:
         """What the final model depends on besides the cell and the fingerprinted settings; these
         may change between sessions, and then the final model is trained again."""
-        return {"space": self.final_space.spec(), "epochs": self.config.final_epochs}
+        n_final = len(self._load().train) + len(self._load().val)
+        return {"space": self.final_space.spec(), "epochs": self.config.final_epochs,
+                "resolution": self._load().resolution,
+                "batch_size": self._final_train_config().resolved_batch_size(n_final, self.device.type)}
 
     def _final_done(self, study: optuna.Study, arch: str, full: bool = True) -> bool:
         """Whether the study's final model is ``arch`` trained with this session's final settings

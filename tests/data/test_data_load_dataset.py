@@ -388,7 +388,7 @@ def test_the_val_folder_note_is_for_the_runs_own_data_folder(tmp_path):
     _image_folder(tmp_path / "ds" / "val", per_class=4)   # the same folder, now with a val/ beside train/
     with pytest.raises(ResumeError, match=r"different test set .*Since 2026-12-06 a labelled val/ folder"):
         search("ds")
-    with pytest.raises(ResumeError, match="searched on different data: 'ds' there, 'other' now") as err:
+    with pytest.raises(ResumeError, match=r"searched on different data: 'ds' there \(from .*ds\), 'other' now") as err:
         search("other")
     assert "val/" not in str(err.value)
 

@@ -219,6 +219,28 @@ def test_a_final_training_cut_off_resumes_with_other_final_sizes(tmp_path, split
     assert final_partials(open_study(tmp_path / "run")) == cut
 
 
+def test_the_final_resolution_may_change_where_the_search_has_its_own(tmp_path, splits) -> None:
+    """--resolution was refused between sessions even where --search-resolution fixed what every
+    trial measures (a search-core review, 2026-12-06): like --final-C, it is a final-training
+    setting there, and the final model is trained again at it (the earlier one kept)."""
+    search, first = _search(tmp_path, splits, max_trials=1, search_resolution=8, resolution=8)
+    assert first.test_metrics
+    _, again = _search(tmp_path, splits, max_trials=1, search_resolution=8, resolution=12)
+    final = open_study(search.run_dir).user_attrs["final"]
+    assert again.test_metrics and final["settings"]["resolution"] == 12 and len(final["earlier"]) == 1
+    from budgetnas.api import load_model
+
+    assert load_model(search.run_dir).resolution == 12
+    # Where the search runs at the final resolution, or a macs objective is the final network's: refused.
+    with pytest.raises(ResumeError, match="search_resolution: 8 in the run, 12 now"):
+        _search(tmp_path, splits, max_trials=1, resolution=12)
+    _search(tmp_path, splits, max_trials=1, search_resolution=8, resolution=8, objectives=["accuracy", "macs"],
+            name="macs")
+    with pytest.raises(ResumeError, match="resolution: 8 in the run, 12 now"):
+        _search(tmp_path, splits, max_trials=1, search_resolution=8, resolution=12, objectives=["accuracy", "macs"],
+                name="macs")
+
+
 def test_resume_compares_settings_as_they_take_effect(tmp_path, splits) -> None:
     _search(tmp_path, splits, max_trials=1, final_training=False)
     # 8x8 digits: resolution None resolves to 8, so saying 8 is the same run.
@@ -916,17 +938,16 @@ def test_a_shortened_final_is_forecast_in_full_from_its_training_not_its_test() 
     assert study_mod._full_seconds(older) == pytest.approx(20.0)
 
 
-def test_a_final_trainings_key_is_the_one_it_had_before_evaluation_batches_were_chosen_per_network(
-        tmp_path) -> None:
+def test_a_final_trainings_key_stays_what_it_was_for_runs_of_this_trainer(tmp_path) -> None:
     # (Review, 2026-12-06) the key hashes the final training's settings, and the evaluation batch
     # (default 1024, then None) is one: a final training cut off before the change would have
-    # restarted from scratch after it, the seconds it had paid lost. The key was computed by the
-    # code before it (a753479^).
+    # restarted from scratch after it, the seconds it had paid lost. The key changed once since, on
+    # purpose, with the resolution added, when trainer version 2 made runs of version 1 refused.
     cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), max_trials=1, C=4, N=1, final_C=4, final_N=1,
                        final_epochs=2)
     search = Search(cfg, progress=False)
     assert search._final_key("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|none~2|") \
-        == "75d6cd8494a397e2"
+        == "d3d3f0a031df0761"
 
 
 def test_concurrent_trials_that_outrun_the_time_budget_are_cut_at_one_deadline(tmp_path, splits, monkeypatch) -> None:
