@@ -29,7 +29,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import optuna
@@ -631,6 +631,10 @@ class Search:
             # The checks the real run makes first: a dry run on a run it would refuse says so.
             self._check_resume()
             self._check_same_data(existing, p)
+            if existing.user_attrs.get("fingerprint", p.fingerprint) != p.fingerprint:
+                # (the settings as resolved, and the trainer: a dry run said a run of an older
+                # trainer, refused by the run, was fine, 2026-12-06)
+                self._refuse_other_settings(existing.user_attrs, p)
         if existing is not None and not self._nothing_trained(existing) and self.selection is not None:
             self._check_selection(existing)  # (a finetune's cells chosen otherwise: refused, as the run would)
         trials = existing.get_trials(deepcopy=False) if existing is not None else []  # (read once, used below)
@@ -1133,6 +1137,11 @@ class Search:
                 study.set_user_attr("cwd", os.getcwd())
                 self._record_price(study)
             return
+        self._refuse_other_settings(attrs, p)
+
+    def _refuse_other_settings(self, attrs: dict[str, Any], p: Prepared) -> NoReturn:
+        """Raise why a run whose fingerprint (in its study's ``attrs``) is not ``p``'s cannot go
+        on with these settings: trials of another trainer, or the settings that differ."""
         trained_by = (attrs.get("fingerprint_fields") or {}).get("trainer", 1)
         if trained_by != TRAINER_VERSION:
             # (runs from before resolved fingerprints were kept, 2026-12-02, are all version 1)
@@ -1142,13 +1151,8 @@ class Search:
                 f"one is version {TRAINER_VERSION}: {changes}), so the same cell would score differently in "
                 "it: its results and new ones must not be ranked together. Start a new --run-dir (`budgetnas "
                 "show` the old one for its best cells), or continue it with the budgetnas that started it")
-        old, new = attrs.get("fingerprint_fields"), to_jsonable(p.fingerprint_fields)
-        if old is None:  # a run from before resolved settings were kept: compare them as written
-            try:
-                old = to_jsonable(SearchConfig.from_dict(attrs.get("config") or {}).fingerprint_fields())
-            except ConfigError:
-                old = {}
-            new = to_jsonable(self.config.fingerprint_fields())
+        # (a run from before resolved settings were kept, 2026-12-02, has none: a version-1 run, refused above)
+        old, new = attrs["fingerprint_fields"], to_jsonable(p.fingerprint_fields)
         changed = [k for k, v in new.items() if old.get(k) != v]
         diffs = [f"{k}: {old.get(k)!r} in the run, {new[k]!r} now" for k in changed]
         device = " (precision differs between a GPU and a CPU)" if "precision" in changed else ""

@@ -447,6 +447,10 @@ def test_a_run_trained_by_an_earlier_trainer_is_refused_not_mixed(tmp_path, spli
     del fields["trainer"]
     study.set_user_attr("fingerprint", "from-an-earlier-budgetnas")
     study.set_user_attr("fingerprint_fields", fields if left.startswith("fields") else None)
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), **{**TINY, "max_trials": 2,
+                                                                         "final_training": False})
+    with pytest.raises(ResumeError, match="earlier budgetnas trainer"):  # (a dry run said it was fine)
+        Search(cfg, data=splits, data_name="digits", progress=False).dry_run()
     with pytest.raises(ResumeError) as refused:
         _search(tmp_path, splits, max_trials=2, final_training=False)
     assert ("holds trials trained by an earlier budgetnas trainer (version 1; this one is version 2: the "
