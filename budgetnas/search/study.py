@@ -1903,16 +1903,17 @@ class Search:
             # Worst possible values teach the strategy to avoid it; it costs nothing.
             study.tell(trial, [0.0 if o in METRIC_OBJECTIVES else float(sizes[o]) for o in cfg.objectives])
             return replace(paid, status="rejected")
-        src = None if cache_key not in cache else study._storage.get_trial(
-            study._storage.get_trial_id_from_study_id_trial_number(study._study_id, cache[cache_key]))
-        rule, outruled = None, False
-        if src is not None and status_of(src) == "pruned":
+        # A complete result serves; a pruned one only under the rule that pruned it (see _note_trained).
+        hit, rule = cache.get(cache_key), None
+        if hit is None and any(k.startswith(cache_key + _PRUNED_BY) for k in cache):
             place = _places(study.get_trials(deepcopy=False)).get(trial.number, trial.number)
             rule = pruning_rule(pruner, place, cfg.epochs)
-            if rule is None or src.user_attrs.get("pruned_by") != rule:
-                log.info("trial %d: the same cell was pruned as trial %d under another pruning rule; trained "
-                         "now", trial.number, src.number)
-                src, outruled = None, True
+            hit = None if rule is None else cache.get(cache_key + _PRUNED_BY + rule)
+            if hit is None:
+                log.info("trial %d: the same cell was pruned before under another pruning rule; trained now",
+                         trial.number)
+        src = None if hit is None else study._storage.get_trial(
+            study._storage.get_trial_id_from_study_id_trial_number(study._study_id, hit))
         if src is not None:
             src_record = record_of(src)
             record["search_macs"] = src_record.get("search_macs", 0)
@@ -2128,16 +2129,15 @@ class Search:
         if result.stopped_early:
             trial.set_user_attr("status", "pruned")
             # (the rule that stopped it: only the same rule prunes the same cell again from the cache)
-            trial.set_user_attr("pruned_by", pruning_rule(pruner, refresh_others(), cfg.epochs))
+            rule = pruning_rule(pruner, refresh_others(), cfg.epochs)
+            trial.set_user_attr("pruned_by", rule)
             if curve:  # what REA and REINFORCE learn from a pruned cell (multi-objective: no reports)
                 trial.set_user_attr(PARTIAL_SCORE, curve[-1]["metrics"][metric])
             study.tell(trial, state=TrialState.PRUNED)
-            cache.setdefault(cache_key, trial.number)
+            cache.setdefault(cache_key + _PRUNED_BY + str(rule), trial.number)
             return replace(paid, status="pruned", **trained)
         trial.set_user_attr("status", "complete")
         study.tell(trial, values_from(result.final))
-        if outruled:  # (trained in full where a pruned one stood: it serves from now on)
-            cache[cache_key] = trial.number
         cache.setdefault(cache_key, trial.number)
         return replace(paid, status="complete", **trained)
 
@@ -2758,17 +2758,21 @@ class _ProbesOverBudget(Exception):
         self.seconds = seconds
 
 
-def _note_trained(trials: list[Any], cache: dict[str, int]) -> None:
-    """Enter each trained trial (complete or pruned, not itself a cache hit) in the evaluation
-    ``cache`` by its key; the first trial of a key stays its entry, unless it was pruned and a
-    later one of the key completed. ``trials``: all of the study's trials."""
-    statuses = {t.number: status_of(t) for t in trials}
+# A pruned trial's cache entry: its key, this, and the rule that pruned it (pruning.pruning_rule).
+_PRUNED_BY = "|pruned by|"
+
+
+def _note_trained(trials: Iterable[Any], cache: dict[str, int]) -> None:
+    """Enter each trained trial (not itself a cache hit) in the evaluation ``cache``: a complete
+    one by its key, a pruned one by its key and the rule that pruned it, which alone prunes the
+    cell again for free (pruned results were served under any pruner, even none, and a cell once
+    pruned could never be trained out: a review, 2026-12-06). The first trial of an entry stays."""
     for t in trials:
-        if statuses[t.number] in CACHEABLE and "cache_of" not in t.user_attrs:
+        status = status_of(t)
+        if status in CACHEABLE and "cache_of" not in t.user_attrs:
             key = record_of(t).get("cache_key", "")
-            if statuses.get(cache.get(key, -1)) == "pruned" and statuses[t.number] == "complete":
-                cache[key] = t.number
-            cache.setdefault(key, t.number)
+            cache.setdefault(key if status == "complete" else key + _PRUNED_BY + str(t.user_attrs.get("pruned_by")),
+                             t.number)
 
 
 def _places(trials: list[Any]) -> dict[int, int]:

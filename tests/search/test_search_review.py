@@ -115,6 +115,29 @@ def test_a_pruned_cell_is_trained_when_proposed_under_another_pruning_rule(tmp_p
     assert status_of(third) == "cached" and record_of(third)["cache_of"] == full.number
 
 
+class _PruneAtEpoch2(BasePruner):
+    def should_stop(self, trial_index, epoch, curve, others):
+        return epoch == 2
+
+
+def test_a_cell_pruned_under_each_of_two_rules_is_trained_once_under_each(tmp_path: Path, splits: DataSplits,
+                                                                          monkeypatch) -> None:
+    """(diff review, 2026-12-06) The cache kept one entry per cell, the first: a cell pruned under a
+    second rule was trained again at every proposal under it."""
+    monkeypatch.setattr(study_mod, "create_pruner", lambda name, max_epochs: _PruneAtEpoch1())
+    _search(tmp_path, splits, candidates=[BAD], max_trials=1, epochs=3, pruner="sha", final_training=False)
+    (first,) = open_study(tmp_path / "run").get_trials()
+    monkeypatch.setattr(study_mod, "create_pruner", lambda name, max_epochs: _PruneAtEpoch2())
+    study = open_study(tmp_path / "run")
+    for _ in range(3):
+        study.enqueue_trial(first.params)
+    _search(tmp_path, splits, max_trials=3, epochs=3, pruner="sha", final_training=False, only=True)
+    trials = open_study(tmp_path / "run").get_trials()[1:4]
+    assert [status_of(t) for t in trials] == ["pruned"] * 3
+    assert [record_of(t).get("cache_of") for t in trials] == [None, trials[0].number, trials[0].number]
+    assert len(record_of(trials[0])["curve"]) == 2 and record_of(trials[2])["device_seconds"] == 0
+
+
 def test_pruning_rules_tell_hyperband_brackets_and_pruners_apart() -> None:
     from budgetnas.search.pruning import Hyperband, pruning_rule
 
