@@ -124,8 +124,21 @@ class TrainedModel:
     def preprocess(self, x: Any, channels_last: bool | None = None) -> torch.Tensor:
         """Raw images -> the normalised tensor the network takes: the training's resolution
         policy and statistics. Images of another size than the training images are resized the
-        same way (a warning says so, since a changed aspect ratio distorts them)."""
-        pixels = _pil_as_arrays(x, self.in_channels, self.image_size or (self.resolution, self.resolution))
+        same way (a warning says so, since a changed aspect ratio distorts them). Pillow images of
+        several sizes are taken size by size, so that each is read as it would be alone."""
+        sizes = _pil_sizes(x)
+        if len(set(sizes)) > 1:
+            # (resized first to one size, then to the resolution, an image was read otherwise than
+            # alone or beside images of its size, and predicted otherwise: a diff review, 2026-12-06)
+            out: torch.Tensor | None = None
+            for size in dict.fromkeys(sizes):
+                idx = [i for i, s in enumerate(sizes) if s == size]
+                part = self.preprocess([x[i] for i in idx])
+                if out is None:
+                    out = part.new_empty((len(sizes), *part.shape[1:]))
+                out[idx] = part
+            return out
+        pixels = _pil_as_arrays(x, self.in_channels)
         if pixels is not x:  # (Pillow's images come channels-first, whatever layout arrays had in fit)
             channels_last = False
         else:
@@ -604,7 +617,16 @@ def _aspect_changes(size: tuple[int, int], trained: tuple[int, int]) -> bool:
     return abs(size[0] * trained[1] / (size[1] * trained[0]) - 1) > 0.02
 
 
-def _pil_as_arrays(x: Any, in_channels: int, size: tuple[int, int] | None = None) -> Any:
+def _pil_sizes(x: Any) -> list[tuple[int, int]]:
+    """The sizes of a list of Pillow images ([] for anything else)."""
+    from PIL import Image
+
+    if isinstance(x, (list, tuple)) and x and all(isinstance(im, Image.Image) for im in x):
+        return [im.size for im in x]
+    return []
+
+
+def _pil_as_arrays(x: Any, in_channels: int) -> Any:
     """Pillow images (one, or a list) as (N, C, H, W), read as fit reads them (data's _stack_pil:
     as image files are read), converted to the model's 1 or 3 channels; anything else as given."""
     try:
@@ -617,7 +639,7 @@ def _pil_as_arrays(x: Any, in_channels: int, size: tuple[int, int] | None = None
     if isinstance(x, Image.Image):
         return _stack_pil([x], want)
     if isinstance(x, (list, tuple)) and x and all(isinstance(im, Image.Image) for im in x):
-        return _stack_pil(x, want, size)
+        return _stack_pil(x, want)
     return x
 
 

@@ -298,12 +298,13 @@ def test_prediction_inputs_users_pass(tmp_path: Path, digits) -> None:
     assert (clf.predict(rgba) == want).all() and (clf.predict([rgba[0], *rgba[1:]]) == want).all()
     assert (clf.predict([rgba[0], Image.fromarray(rgb[301]), Image.fromarray(rgb[302]).convert("L")]) == want).all()
     assert clf.predict(rgba[0]).tolist() == want[:1].tolist()
-    # Photos of several sizes in one call: each resized to the training images' size, with a warning
-    # (they were refused as "images of mixed sizes", review 2026-12-06).
-    with pytest.warns(UserWarning, match=r"the 3 images have 2 different sizes; resized 1 of them to 8x8 "
-                                         r"\(the size of the images the model was trained on\)"):
-        mixed = clf.predict([*rgba[:2], rgba[2].resize((13, 11))])
-    assert mixed[:2].tolist() == want[:2].tolist() and len(mixed) == 3
+    # Photos of several sizes in one call (they were refused as "images of mixed sizes", review
+    # 2026-12-06), each read as it is alone (not first resized to one size: a diff review).
+    odd = rgba[2].resize((13, 11))
+    with pytest.warns(UserWarning, match=r"these images are 11x13 but the model was trained on 8x8 images"):
+        mixed = clf.predict_proba([*rgba[:2], odd])
+        alone = clf.predict_proba([odd])
+    assert np.argmax(mixed[:2], 1).tolist() == want[:2].tolist() and np.allclose(mixed[2], alone[0], atol=1e-6)
     got = clf.evaluate([rgba[0], Image.fromarray(rgb[301]), Image.fromarray(rgb[302]).convert("L")], y[300:303])
     assert got["accuracy"] == pytest.approx(np.mean(want == y[300:303]))   # (evaluate read them as from_arrays)
     assert clf.predict(rgb[:0]).shape == (0,) and clf.predict_proba([]).shape == (0, 10)

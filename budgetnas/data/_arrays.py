@@ -116,16 +116,15 @@ def _is_pil(value: Any) -> bool:
     return type(value).__module__.startswith("PIL.") and hasattr(value, "getexif")  # (PIL not imported)
 
 
-def _stack_pil(items: Sequence[Any], want: str | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
+def _stack_pil(items: Sequence[Any], want: str | None = None) -> np.ndarray:
     """Pillow images as (N, C, H, W), read as image files are (fit and predict alike): upright by
     their EXIF orientation, 16-bit ones as value / 65535 floats, palettes as colours, transparent
     parts onto black; one channel if every image is gray, else three (``want`` "L" or "RGB":
     that many). np.asarray had read raw 16-bit values, palette indices and alpha channels, which
     predict, reading files' way, did not: a model fit on 16-bit images scored chance on them.
 
-    Images of several sizes are resized, with a warning, as an image folder's are: to ``size``
-    (height, width; a model's training images) when given, else to the most common size or the
-    median one. (They were refused, while the same images in a folder were read: a batch of real
+    Images of several sizes are resized, with a warning, as an image folder's are: to the most
+    common size or the median one (a model's ``preprocess`` takes them size by size instead). (They were refused, while the same images in a folder were read: a batch of real
     photos could not be predicted in one call, a user review found, 2026-12-06.)"""
     from collections import Counter
 
@@ -137,11 +136,12 @@ def _stack_pil(items: Sequence[Any], want: str | None = None, size: tuple[int, i
     counts = Counter(a.shape[:2] for a in arrays)
     if len(counts) == 1:
         return stack_pixels(arrays, want, next(iter(counts)))
-    hw, which = (size, "the size of the images the model was trained on") if size else _common_size(counts)
+    hw, which = _common_size(counts)
+    aspect = any(abs(h * hw[1] / (w * hw[0]) - 1) > 0.02 for h, w in counts)
     warnings.warn(f"the {len(arrays)} images have {len(counts)} different sizes; resized "
-                  f"{len(arrays) - counts.get(hw, 0)} of them to {hw[0]}x{hw[1]} ({which}), which changes "
-                  "the aspect ratio of those of another shape; resize them yourself to choose how",
-                  stacklevel=3)
+                  f"{len(arrays) - counts.get(hw, 0)} of them to {hw[0]}x{hw[1]} ({which})"
+                  + (", which changes the aspect ratio of some; resize them yourself to choose how" if aspect else ""),
+                  stacklevel=4)
     return stack_pixels(arrays, want, hw)
 
 
