@@ -4,7 +4,7 @@ Every user mistake is reported as one line (``error: ...``) with what to do, exi
 a search in which every trial failed ends with exit status 1 and the reasons (all of it recorded);
 Ctrl-C leaves the run resumable (exit status 130); a study database that cannot be reached or
 written stops it, resumable, with exit status 75 (EX_TEMPFAIL); a local study file that is damaged
-or read-only stops it with exit status 1 and what to do.
+or read-only is reported with what to do, exit status 2 when found at the start, 1 when met mid-run.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ Running the same command again on the same --run-dir resumes the search.
 exit status: 0 done; 2 a mistake in what was asked (one line says what to do); 1 every trial
 failed (the reasons are listed); 128 + N stopped by signal N (130: Ctrl-C), resumable; 75 the
 study's database could not be reached or written (EX_TEMPFAIL: run it again later, it resumes);
-1 also when the run's study file is damaged or read-only (the line says what to do).
+1 also when the run's study file is found damaged or read-only mid-run (2 at the start; the line
+says what to do).
 """
 
 

@@ -645,7 +645,12 @@ def test_show_says_the_price_its_costs_are_at(tmp_path: Path, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["price"] == {"per_hour": 0.1, "source": "preset cpu", "device": "cpu",
                                                             "rates": [0.1]}
     assert main(["search", *FAST, "--max-trials", "2", "--no-final", "--gpu-price", "0.5", "--run-dir", run]) == 0
-    assert "(at $0.10/h and $0.50/h: sessions differ; the latest at $0.50/h on cpu: given)" in capsys.readouterr().out
+    assert "(at $0.10/h and $0.50/h: sessions paid at different rates)" in capsys.readouterr().out
+    # A session that pays nothing (its trial budget is spent) adds no rate (it did: a diff review)
+    assert main(["search", *FAST, "--max-trials", "2", "--no-final", "--gpu-price", "7", "--run-dir", run]) == 0
+    capsys.readouterr()
+    assert main(["show", run, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["price"]["rates"] == [0.1, 0.5]
 
 
 def test_other_data_at_a_relative_path_names_where_the_runs_data_was(tmp_path: Path, digits, capsys,
@@ -668,3 +673,7 @@ def test_other_data_at_a_relative_path_names_where_the_runs_data_was(tmp_path: P
     err = capsys.readouterr().err
     said = f"was searched on different data: 'mine.npz' there (from {tmp_path / 'a'}: {tmp_path / 'a' / 'mine.npz'}), "
     assert said + "'other.npz' now" in err, err
+    # The same words from another folder, where they name other data (a diff review, 2026-12-06)
+    np.savez(tmp_path / "b" / "mine.npz", x=x[300:600], y=y[300:600])
+    assert main(["search", *FAST, "--data", "mine.npz", "--max-trials", "2", "--no-final", "--run-dir", run]) == 2
+    assert said + "'mine.npz' now" in capsys.readouterr().err

@@ -45,11 +45,13 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
     price = study.user_attrs.get("price") or {}
     # (the rate the costs are at: a --max-cost on a CPU was priced by the cpu preset, said only by
     # --dry-run, a user review found, 2026-12-06)
-    rate = (f" (at {money(price['per_hour'])}/h on {price.get('device')}: {price.get('source')})"
-            if "per_hour" in price else "")
-    if len(price.get("rates", [])) > 1:
-        rate = (f" (at {' and '.join(money(r) + '/h' for r in price['rates'])}: sessions differ; the latest at "
-                f"{money(price['per_hour'])}/h on {price.get('device')}: {price.get('source')})")
+    rates = price.get("rates") or ([price["per_hour"]] if "per_hour" in price else [])
+    if len(rates) > 1:
+        rate = f" (at {' and '.join(money(r) + '/h' for r in rates)}: sessions paid at different rates)"
+    elif rates and rates[0] == price.get("per_hour"):
+        rate = f" (at {money(rates[0])}/h on {price.get('device')}: {price.get('source')})"
+    else:
+        rate = f" (at {money(rates[0])}/h)" if rates else ""
     lines.append(f"spent: {plural(spent.trials, 'trial')}, {spent.device_seconds:.1f} device-s, {money(spent.cost)}"
                  f"{rate}, {spent.wall_seconds:.0f} s of search wall time")
     lines.append(f"  device-s: {spent.device_seconds - probe_s - final_s:.1f} in trials, {probe_s:.1f} in "

@@ -310,6 +310,7 @@ class Search:
         self._inflight_lock = threading.Lock()
         self._streams = threading.local()  # each concurrent trainer thread's CUDA stream
         self._signal_name: str | None = None
+        self._paid_at_start = math.inf  # (the study's device seconds when this session began: _record_price)
         # (during a session's search loop) the search's wall time so far, written with each trial's
         # progress: a session killed outright (SIGKILL, a spot instance gone) records no more
         self._wall_now: Callable[[], float] | None = None
@@ -952,6 +953,8 @@ class Search:
             test_metrics = dict((study.user_attrs.get("final") or {}).get("test_metrics", {}))
         result = self._result(study, best, test_metrics, reason)
         result.preempted = self._stop_flag
+        if self.record_config and result.spent.device_seconds > self._paid_at_start:
+            self._record_price(study, paid=True)
         (self.run_dir / "summary.json").write_text(json.dumps(to_jsonable({
             "best_arch": result.best_arch, "best_trial": result.best_trial,
             "best_search_metrics": result.best_metrics, "test_metrics": result.test_metrics,
@@ -995,9 +998,11 @@ class Search:
         if attrs.get("data_fingerprint", p.data_fingerprint) != p.data_fingerprint:
             before = (attrs.get("config") or {}).get("data")
             named = f": {before!r} there, {self.config.data!r} now" if before and before != self.config.data else ""
-            if named and (where := _data_path(before, attrs)) is not None:
+            where = _data_path(before, attrs) if before else None
+            if where is not None and (named or attrs.get("cwd") != os.getcwd()):
                 # (a relative --data named no place: "point --data at the original data" could not
-                # be followed, a user review found, 2026-12-06)
+                # be followed, a user review found, 2026-12-06; nor when the same words were given
+                # from another folder, a diff review found)
                 named = f": {before!r} there (from {attrs.get('cwd')}: {where}), {self.config.data!r} now"
             parts = attrs.get("data_parts") or {}
             if parts.get("train") == p.data_parts["train"]:  # (runs before 2026-12-06 did not keep the parts)
@@ -1142,19 +1147,28 @@ class Search:
     def _refuse_other_settings(self, attrs: dict[str, Any], p: Prepared) -> NoReturn:
         """Raise why a run whose fingerprint (in its study's ``attrs``) is not ``p``'s cannot go
         on with these settings: trials of another trainer, or the settings that differ."""
-        trained_by = (attrs.get("fingerprint_fields") or {}).get("trainer", 1)
+        trained_by = (attrs.get("fingerprint_fields") or {}).get("trainer")
         if trained_by != TRAINER_VERSION:
-            # (runs from before resolved fingerprints were kept, 2026-12-02, are all version 1)
-            changes = "; ".join(TRAINER_CHANGES.get(v, "?") for v in range(trained_by + 1, TRAINER_VERSION + 1))
+            # (a run without the version is from before it was kept, 2026-12-06: version 1 or, made
+            # the same day, already 2; which, the run does not say, so it is refused as unknown)
+            since = 1 if trained_by is None else int(trained_by)
+            changes = "; ".join(TRAINER_CHANGES.get(v, "?") for v in range(since + 1, TRAINER_VERSION + 1))
+            which = (f"an earlier budgetnas trainer (version {trained_by}" if trained_by is not None else
+                     "a budgetnas trainer from before trainers were versioned (which may be version 1")
             raise ResumeError(
-                f"{self.run_dir} holds trials trained by an earlier budgetnas trainer (version {trained_by}; this "
-                f"one is version {TRAINER_VERSION}: {changes}), so the same cell would score differently in "
-                "it: its results and new ones must not be ranked together. Start a new --run-dir (`budgetnas "
-                "show` the old one for its best cells), or continue it with the budgetnas that started it")
+                f"{self.run_dir} holds trials trained by {which}; this one is version {TRAINER_VERSION}: "
+                f"{changes}), so the same cell may score differently: its results and new ones must not be "
+                "ranked together. Start a new --run-dir (`budgetnas show` the old one for its best cells), or "
+                "continue it with the budgetnas that started it")
         # (a run from before resolved settings were kept, 2026-12-02, has none: a version-1 run, refused above)
         old, new = attrs["fingerprint_fields"], to_jsonable(p.fingerprint_fields)
         changed = [k for k, v in new.items() if old.get(k) != v]
         diffs = [f"{k}: {old.get(k)!r} in the run, {new[k]!r} now" for k in changed]
+        diffs += [f"{k}: {old[k]!r} in the run, no longer a setting of the search now" for k in old if k not in new]
+        if "search_resolution" in changed and self.config.search_resolution is None:
+            diffs[changed.index("search_resolution")] += (
+                " (it follows --resolution unless --search-resolution is given: give --search-resolution "
+                f"{old.get('search_resolution')} to change only the final training's)")
         device = " (precision differs between a GPU and a CPU)" if "precision" in changed else ""
         raise ResumeError(
             f"{self.run_dir} holds a search whose settings, as they take effect on this data and device, "
@@ -1163,13 +1177,16 @@ class Search:
             f"{' and device' if device else ''} to resume it, or a new --run-dir"
         )
 
-    def _record_price(self, study: optuna.Study) -> None:
-        """The hourly price this session's costs are at, and where it came from, for `show`, with
-        the other rates earlier sessions paid at (``rates``: every distinct one)."""
+    def _record_price(self, study: optuna.Study, paid: bool = False) -> None:
+        """The hourly price this session's costs are at, and where it came from, for `show`; with
+        ``paid`` (at its end, if it paid anything), its rate joins ``rates``, every distinct rate
+        sessions paid at. (Rates were recorded as sessions began, so one that paid nothing showed
+        as a rate paid at: a diff review, 2026-12-06.)"""
         before = study.user_attrs.get("price") or {}
-        rates = sorted({*before.get("rates", [before["per_hour"]] if "per_hour" in before else []), self.price})
+        rates = sorted({*before.get("rates", []), *([self.price] if paid else [])})
         study.set_user_attr("price", {"per_hour": self.price, "source": self.price_source,
                                       "device": self.device_name, "rates": rates})
+        self._paid_at_start = spent_of(study).device_seconds if not paid else self._paid_at_start
 
     def _say_other_budget(self, study: optuna.Study, saved: dict[str, Any]) -> None:
         """Warn when sessions of a shared study are running (trials in flight) under another budget

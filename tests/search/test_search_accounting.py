@@ -232,7 +232,8 @@ def test_the_final_resolution_may_change_where_the_search_has_its_own(tmp_path, 
 
     assert load_model(search.run_dir).resolution == 12
     # Where the search runs at the final resolution, or a macs objective is the final network's: refused.
-    with pytest.raises(ResumeError, match="search_resolution: 8 in the run, 12 now"):
+    with pytest.raises(ResumeError, match=r"search_resolution: 8 in the run, 12 now \(it follows --resolution unless "
+                                          r"--search-resolution is given: give --search-resolution 8 to change only"):
         _search(tmp_path, splits, max_trials=1, resolution=12)
     _search(tmp_path, splits, max_trials=1, search_resolution=8, resolution=8, objectives=["accuracy", "macs"],
             name="macs")
@@ -434,7 +435,7 @@ def test_a_run_from_before_final_settings_were_kept_resumes(tmp_path, splits) ->
     assert study.user_attrs["probe"]["final_space"]["C"] == 8
 
 
-@pytest.mark.parametrize("left", ["fields without a trainer", "no fields (before 2026-12-02)"])
+@pytest.mark.parametrize("left", ["trainer 1", "fields without a trainer", "no fields (before 2026-12-02)"])
 def test_a_run_trained_by_an_earlier_trainer_is_refused_not_mixed(tmp_path, splits, left: str) -> None:
     """A study resumed after the warm-up changed ranked trials of both trainers together, and its
     cache served the older results (a search-core review, 2026-12-06). What the trainer computes
@@ -445,16 +446,20 @@ def test_a_run_trained_by_an_earlier_trainer_is_refused_not_mixed(tmp_path, spli
     fields = dict(study.user_attrs["fingerprint_fields"])
     assert fields["trainer"] == 2 and record_of(study.get_trials()[0])["trainer"] == 2
     del fields["trainer"]
+    if left == "trainer 1":
+        fields["trainer"] = 1
     study.set_user_attr("fingerprint", "from-an-earlier-budgetnas")
-    study.set_user_attr("fingerprint_fields", fields if left.startswith("fields") else None)
+    study.set_user_attr("fingerprint_fields", None if left.startswith("no fields") else fields)
     cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), **{**TINY, "max_trials": 2,
                                                                          "final_training": False})
-    with pytest.raises(ResumeError, match="earlier budgetnas trainer"):  # (a dry run said it was fine)
+    with pytest.raises(ResumeError, match="holds trials trained by"):  # (a dry run said it was fine)
         Search(cfg, data=splits, data_name="digits", progress=False).dry_run()
     with pytest.raises(ResumeError) as refused:
         _search(tmp_path, splits, max_trials=2, final_training=False)
-    assert ("holds trials trained by an earlier budgetnas trainer (version 1; this one is version 2: the "
-            "learning-rate warm-up starts at peak/(warm-up+1)") in str(refused.value)
+    which = ("an earlier budgetnas trainer (version 1" if left == "trainer 1" else
+             "a budgetnas trainer from before trainers were versioned (which may be version 1")
+    assert (f"holds trials trained by {which}; this one is version 2: the learning-rate warm-up starts at "
+            "peak/(warm-up+1)") in str(refused.value)
     assert "Start a new --run-dir" in str(refused.value)
     assert len(open_study(search.run_dir).get_trials()) == 1  # nothing added, nothing lost
 
