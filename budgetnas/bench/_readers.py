@@ -195,6 +195,19 @@ def read_csv(path: Path) -> RawTable:
     if best is not None and best <= 1.0:
         raise DataError(f"{path}: its accuracies are at most {best:g}: fractions, where the NB201 CSV holds "
                         "percent (94.37, not 0.9437); multiply them by 100")
+    for (dataset, metric), c in columns.items():
+        # (a value of 9999 ranked first, and an empty field was read silently as missing: a review,
+        # 2026-12-06)
+        bad = np.flatnonzero(np.isfinite(c) & ((c < 0) | (c > 100))) if "accuracy" in metric else []
+        if len(bad):
+            i = int(bad[0])
+            raise DataError(f"{path} row {i} (line {i + 2}): {CSV_COLUMNS[(dataset, metric)]} is {c[i]:g}, outside "
+                            f"0 to 100 percent{f' (and {len(bad) - 1} more rows)' if len(bad) > 1 else ''}; "
+                            "correct the file, or get the original")
+        gaps = np.flatnonzero(~np.isfinite(c))
+        if len(gaps):
+            warnings.warn(f"{path}: {CSV_COLUMNS[(dataset, metric)]} is missing in {len(gaps):,} row(s) (first: row "
+                          f"{int(gaps[0])}, line {int(gaps[0]) + 2}); those cells have no value for it", stacklevel=4)
     return RawTable("csv", str(path), ops, columns)
 
 

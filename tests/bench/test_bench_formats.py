@@ -366,3 +366,29 @@ def test_a_csv_saved_by_excel_with_a_byte_order_mark_loads(tmp_path: Path) -> No
     bom.write_bytes(b"\xef\xbb\xbf" + NB201_CSV.read_bytes())
     table = load_nb201(bom)
     assert table.query(6111, "cifar10") == load_nb201(NB201_CSV).query(6111, "cifar10")
+
+
+def test_a_csv_with_an_impossible_or_missing_accuracy_says_where(tmp_path: Path) -> None:
+    """(a review, 2026-12-06) A row's accuracy of 9999 was read and ranked first; an empty one was
+    read silently as missing."""
+    from tests.conftest import NB201_CSV
+
+    if not NB201_CSV.exists():
+        pytest.skip("shared NB201 table not present")
+    lines = NB201_CSV.read_text().splitlines()
+    header = lines[0].split(",")
+    first = header.index(next(h for h in header if "acc" in h.lower()))
+
+    def with_field(value: str) -> Path:
+        out = lines[:]
+        row = out[4].split(",")
+        row[first] = value
+        out[4] = ",".join(row)
+        path = tmp_path / f"edited{len(value)}.csv"
+        path.write_text("\n".join(out) + "\n")
+        return path
+
+    with pytest.raises(DataError, match=rf"row 3 \(line 5\): {header[first]} is 9999, outside 0 to 100 percent"):
+        load_nb201(with_field("9999"))
+    with pytest.warns(UserWarning, match=rf"{header[first]} is missing in 1 row\(s\) \(first: row 3, line 5\)"):
+        load_nb201(with_field(""))
