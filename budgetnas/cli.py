@@ -449,6 +449,9 @@ def _finetune(args: argparse.Namespace) -> int:
 
     if args.max_trials is None:
         args.max_trials = args.k
+    if args.strategy != "tpe":  # (given, and silently unused: a review, 2026-12-06)
+        warnings.warn(f"--strategy {args.strategy} is not used by finetune: its cells are the benchmark's top "
+                      "--k (or, with --reverse, k across its range); `budgetnas search` uses a strategy")
     config = _config(args)
     try:
         return _finetune_with(args, config, load_nb201(args.table, trust_pickle=args.trust_pickle))

@@ -677,3 +677,13 @@ def test_other_data_at_a_relative_path_names_where_the_runs_data_was(tmp_path: P
     np.savez(tmp_path / "b" / "mine.npz", x=x[300:600], y=y[300:600])
     assert main(["search", *FAST, "--data", "mine.npz", "--max-trials", "2", "--no-final", "--run-dir", run]) == 2
     assert said + "'mine.npz' now" in capsys.readouterr().err
+
+
+def test_finetune_says_a_strategy_given_is_not_used(tmp_path: Path, capsys) -> None:
+    from tests.conftest import NB201_CSV
+
+    if not NB201_CSV.exists():
+        pytest.skip("shared NB201 table not present")
+    with pytest.warns(UserWarning, match="--strategy rea is not used by finetune: its cells are the benchmark's top"):
+        assert main(["finetune", *FAST, "--from-bench", str(NB201_CSV), "--k", "3", "--strategy", "rea",
+                     "--dry-run", "--run-dir", str(tmp_path / "r")]) == 0
