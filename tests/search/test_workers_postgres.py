@@ -167,8 +167,11 @@ def test_a_killed_workers_trial_is_requeued_by_heartbeat(postgres: str, tmp_path
     cmd = [*_search_cmd(postgres, run, 1, "heartbeat"), "--no-final"]
     cmd[cmd.index("--epochs") + 1] = "20"  # a long trial, so the kill lands inside it
     victim = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # (an epoch recorded and its checkpoint saved: the epoch's record comes first, so a kill landing
+    # between the two, as one CI run's did, 2026-12-06, left nothing to resume from)
     running = _wait_until(lambda: [t for t in open_study(None, storage=postgres, study_name="heartbeat").get_trials()
-                                    if status_of(t) == "running" and record_of(t).get("curve")], victim)
+                                    if status_of(t) == "running" and record_of(t).get("curve") and (
+                                        run / "checkpoints" / f"{record_of(t)['trial_key']}.ckpt").exists()], victim)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     victim_key = record_of(running[0])["trial_key"]
