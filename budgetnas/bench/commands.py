@@ -134,8 +134,11 @@ def _format(rows: list[dict[str, Any]], source: str, path: str, dataset: str, me
         lines.append(f"TEST ORACLE: ranked by test accuracy because {oracle}; "
                      "fine for choosing cells to fine-tune, not for reporting a search result")
     if len(rows) < args.k:
-        lines.append(f"note: only {len(rows)} {'distinct cells (one per canonical class)' if args.dedupe else 'cells'} "
-                     "meet the limits" + (" and the diversity requirement" if args.diverse else ""))
+        what = f"{len(rows):,} {'distinct cells (one per canonical class)' if args.dedupe else 'cells'}"
+        if any(limits) or args.diverse:
+            lines.append(f"note: only {what} meet the limits" + (" and the diversity requirement" if args.diverse else ""))
+        else:  # (said of a --k beyond the table, which has no limits to blame)
+            lines.append(f"note: the table holds only {what}")
     lines.append("MFLOPs: millions of multiply-adds per image, as NAS-Bench-201 counts FLOPs")
     lines.append("")
     lines.append(f"{'rank':>4}  {'index':>5}  {metric:>14}  {'params':>10}  {'MFLOPs':>8}  cell")

@@ -180,7 +180,7 @@ class TransferReport:
 
     def table(self) -> str:
         lines = [f"{'bench rank':>10}  {'bench ' + self.bench_metric + ' %':>24}  {'your val ' + self.metric + ' %':>22}  "
-                 f"{'your rank':>9}  {'params':>8}  architecture"]
+                 f"{'your rank':>9}  {'final params':>12}  architecture"]
         measured = [r for r in self.rows if r.measured is not None]
         # Ranks as rho counts them: equal values share their mean rank (1.5, 1.5, 3, ...).
         your_rank = dict(zip(map(id, measured), rankdata(-np.array([r.measured for r in measured]))))
@@ -194,7 +194,7 @@ class TransferReport:
             note = "" if r.status == "complete" else f" [{r.status}]"
             if r in low:
                 note += " [near chance]"
-            lines.append(f"{br:>10g}  {r.bench_value:>24.2f}  {m:>22}  {yr:>9}  {p:>8}  {r.arch}{note}")
+            lines.append(f"{br:>10g}  {r.bench_value:>24.2f}  {m:>22}  {yr:>9}  {p:>12}  {r.arch}{note}")
         oracle = (" (TEST ORACLE: the benchmark's test accuracy, the table has no validation accuracy)"
                   if self.test_oracle else "")
         if len(measured) < 3 or self.rho != self.rho:  # (nan: too few cells, or all scored alike)
@@ -304,6 +304,11 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
     if config.max_trials is not None and (isinstance(config.max_trials, bool) or config.max_trials < 1):
         raise ConfigError(f"max_trials must be a positive integer (how many of the k cells to train now; "
                           f"default k), got {config.max_trials!r}")
+    if config.max_trials is not None and config.max_trials < 3:
+        # (a dry run said nothing, and the run trained its cells to report "rho not measured": a
+        # review, 2026-12-06)
+        warnings.warn(f"--max-trials {config.max_trials} trains fewer than the 3 cells a rank correlation needs: "
+                      "no rho until a later session with a larger --max-trials trains more", stacklevel=2)
     if reverse and diverse:
         raise ConfigError("--diverse applies to the top-k cells; --reverse spreads its k cells over the "
                           "benchmark's range instead: give one or the other")

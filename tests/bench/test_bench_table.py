@@ -275,6 +275,11 @@ def test_top_command_prints_a_labelled_table_and_json(capsys: pytest.CaptureFixt
     assert 3 < n < 500
     assert f"note: only {n} distinct cells (one per canonical class) meet the limits" in out
     assert "MFLOPs: millions of multiply-adds per image" in out
+    # a --k beyond the table, no limits: the table's size is why (it blamed "the limits", a review)
+    assert top_command(parser.parse_args(["--k", "100000", "--table", str(NB201_CSV)])) == 0
+    out = capsys.readouterr().out
+    n = sum(line[:6].strip().isdigit() for line in out.splitlines())
+    assert f"note: the table holds only {n:,} distinct cells (one per canonical class)" in out and n > 4000
 
 
 # -- finding and validating files ---------------------------------------------------------------------

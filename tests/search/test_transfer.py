@@ -94,6 +94,14 @@ def test_reverse_leaves_out_chance_level_cells_stored_with_float_noise(table, da
     assert values[picks].min() > values.min() + 1e-3
 
 
+def test_a_trial_budget_too_small_for_a_rank_correlation_is_said_first(tmp_path: Path, table) -> None:
+    """(a review, 2026-12-06) A dry run said nothing, and the run trained its cells to report "rho
+    not measured"."""
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "r"), max_trials=2, **TINY)
+    with pytest.warns(UserWarning, match="--max-trials 2 trains fewer than the 3 cells a rank correlation needs"):
+        finetune_from_bench(cfg, table, k=3, dry_run=True)
+
+
 def test_finetune_bad_k(tmp_path: Path, table) -> None:
     cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "r"), max_trials=1, **TINY)
     for k in (2, -1, 2.5, True):
