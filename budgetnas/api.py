@@ -26,6 +26,7 @@ import torch
 
 from budgetnas.data import DataSplits, ImageData, as_images, from_arrays, pixel_range, to_tensor
 from budgetnas.data._arrays import _label_values, _to_numpy, check_same_scale, encode_labels
+from budgetnas.data._tensor import aspect_changes
 from budgetnas.errors import BudgetNASError, ConfigError, DataError, first_line
 from budgetnas.search import Search, SearchConfig, SearchResult
 from budgetnas.spaces import create_space
@@ -169,7 +170,7 @@ class TrainedModel:
                 f"these images are {size[0]}x{size[1]} but the model was trained on "
                 f"{self.image_size[0]}x{self.image_size[1]} images; both are resized to "
                 f"{self.resolution}x{self.resolution}"
-                + (", which changes these images' aspect ratio" if _aspect_changes(size, self.image_size) else "")
+                + (", which changes these images' aspect ratio" if aspect_changes(size, self.image_size) else "")
                 + "; accuracy may suffer",
                 stacklevel=3)
         data = ImageData(images=images, labels=np.zeros(len(images), dtype=np.int64), classes=("0", "1"))
@@ -609,12 +610,8 @@ def _distorts(size: tuple[int, int], trained: tuple[int, int], resolution: int) 
     changed aspect ratio, or enlarged to the resolution where the training images were not. (Images
     larger than the training ones, of their shape, are shrunk as they were: an image folder is
     stored shrunk while read, so its own files are larger than the size the model records.)"""
-    return _aspect_changes(size, trained) or (min(size) < resolution <= min(trained)) or min(size) < min(trained) / 2
+    return aspect_changes(size, trained) or (min(size) < resolution <= min(trained)) or min(size) < min(trained) / 2
 
-
-def _aspect_changes(size: tuple[int, int], trained: tuple[int, int]) -> bool:
-    """Whether images of ``size`` have another aspect ratio (by over 2 %) than ``trained``."""
-    return abs(size[0] * trained[1] / (size[1] * trained[0]) - 1) > 0.02
 
 
 def _pil_sizes(x: Any) -> list[tuple[int, int]]:

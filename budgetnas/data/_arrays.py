@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from budgetnas.data._tensor import aspect_changes
 from budgetnas.data._types import ImageData
 from budgetnas.errors import DataError
 
@@ -137,7 +138,7 @@ def _stack_pil(items: Sequence[Any], want: str | None = None) -> np.ndarray:
     if len(counts) == 1:
         return stack_pixels(arrays, want, next(iter(counts)))
     hw, which = _common_size(counts)
-    aspect = any(abs(h * hw[1] / (w * hw[0]) - 1) > 0.02 for h, w in counts)
+    aspect = any(aspect_changes(size, hw) for size in counts)
     warnings.warn(f"the {len(arrays)} images have {len(counts)} different sizes; resized "
                   f"{len(arrays) - counts.get(hw, 0)} of them to {hw[0]}x{hw[1]} ({which})"
                   + (", which changes the aspect ratio of some; resize them yourself to choose how" if aspect else ""),

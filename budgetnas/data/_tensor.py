@@ -93,6 +93,12 @@ def _float_moments(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     return mean, m2, count
 
 
+def aspect_changes(size: tuple[int, int], other: tuple[int, int]) -> bool:
+    """Whether images of ``size`` (height, width) have another aspect ratio (by over 2 %) than
+    ``other``: resized to it, they are stretched (``other`` (1, 1): to squares)."""
+    return abs(size[0] * other[1] / (size[1] * other[0]) - 1) > 0.02
+
+
 def resolve_resolution(shape_hw: tuple[int, int], requested: int | None, *, cap: int = 32) -> int:
     """The square side length images are trained at: ``requested``, else ``min(max(H, W), cap)``.
 

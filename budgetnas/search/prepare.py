@@ -28,6 +28,7 @@ from budgetnas.data import (
     stratified_subset,
     to_tensor,
 )
+from budgetnas.data._tensor import aspect_changes
 from budgetnas.errors import ConfigError, DataError
 from budgetnas.search.config import SearchConfig
 from budgetnas.train import TRAINER_VERSION, TrainConfig
@@ -190,7 +191,7 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
     _warn_unmeasured_classes(full.classes, train, val, test)
     h, w = full.shape[1], full.shape[2]
     resolution = _round4(resolve_resolution((h, w), config.resolution))
-    if abs(h / w - 1) > 0.02:  # (stretched silently; predict warned of the same, a user review, 2026-12-06)
+    if aspect_changes((h, w), (1, 1)):  # (stretched silently; predict warned of the same, a user review, 2026-12-06)
         warnings.warn(f"the images are {h}x{w} (height x width) and are resized to {resolution}x{resolution} "
                       "squares for the search, the final training and prediction alike, which changes their "
                       "aspect ratio; crop or pad them to squares first where shapes matter", stacklevel=3)
