@@ -650,23 +650,22 @@ EXIT_DATABASE_LOST = 75  # sysexits' EX_TEMPFAIL: a supervisor (systemd's Restar
 
 def _local_study_file(args: argparse.Namespace) -> str | None:
     """The SQLite file of the command's study, where it has one."""
-    from budgetnas.search.study import storage_url
+    from budgetnas.search.study import sqlite_path, storage_url
 
     run_dir, storage = getattr(args, "run_dir", None), getattr(args, "storage", None)
     if run_dir is None and storage is None:
         return None
-    url = storage_url(Path(run_dir or "."), storage)
-    return url[len("sqlite:///"):] if url.startswith("sqlite:///") else None
+    return sqlite_path(storage_url(Path(run_dir or "."), storage))
 
 
 def _study_file_failed(path: str, error: str) -> int:
     """A local study file that failed mid-run: what to do, by SQLite's message, and an exit status
     that tells a supervisor whether retrying can help (a damaged or read-only file was met with
     "could not be reached", exit 75, and a restart loop that could never succeed, 2026-12-06)."""
-    from budgetnas.search.study import sqlite_advice
+    from budgetnas.search.study import sqlite_trouble
 
-    lasting = any(w in error for w in ("not a database", "malformed", "readonly", "read-only", "unable to open"))
-    print(f"error: the study file {path} could not be read or written ({error}): {sqlite_advice(path, error)}"
+    advice, lasting = sqlite_trouble(path, error)
+    print(f"error: the study file {path} could not be read or written ({error}): {advice}"
           + ("" if lasting else "; a trial that was running resumes from its checkpoint. Exit status "
              f"{EXIT_DATABASE_LOST} (EX_TEMPFAIL) means: try again later"), file=sys.stderr)
     return 1 if lasting else EXIT_DATABASE_LOST

@@ -147,8 +147,9 @@ def open_study(run_dir: Path | None, directions: list[str] | None = None,
     import sqlalchemy.exc
 
     url = storage_url(run_dir or Path("."), storage)
-    if directions is None and url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        raise ConfigError(f"there is no study database at {url[len('sqlite:///'):]}; give the run directory "
+    local = sqlite_path(url)
+    if directions is None and local is not None and not Path(local).exists():
+        raise ConfigError(f"there is no study database at {local}; give the run directory "
                           "or storage URL of an existing search")
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     try:
@@ -176,31 +177,38 @@ def open_study(run_dir: Path | None, directions: list[str] | None = None,
                           "for PostgreSQL: pip install 'budgetnas[postgres]'") from None
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
         first = first_line(e)
-        if url.startswith("sqlite:///"):
-            raise ConfigError(f"cannot open the study database {url[len('sqlite:///'):]}: {first}; "
-                              f"{sqlite_advice(url[len('sqlite:///'):], first)}") from None
+        if local is not None:
+            raise ConfigError(f"cannot open the study database {local}: {first}; "
+                              f"{sqlite_trouble(local, first)[0]}") from None
         raise ConfigError(f"cannot open the study database {_safe_url(url)}: {first}; check the URL, that "
                           "the server is running and that you may write there") from None
 
 
-def sqlite_advice(path: str, error: str) -> str:
-    """What to do about a SQLite study file that cannot be read or written, by SQLite's message.
-    (A damaged file was met with "check the URL, that the server is running", which fits a
-    PostgreSQL server, not a local file, 2026-12-06.)"""
+def sqlite_path(url: str) -> str | None:
+    """The file of a SQLite storage URL (None for another database)."""
+    return url[len("sqlite:///"):] if url.startswith("sqlite:///") else None
+
+
+def sqlite_trouble(path: str, error: str) -> tuple[str, bool]:
+    """What to do about a SQLite study file that cannot be read or written, by SQLite's message,
+    and whether the trouble lasts (trying again later cannot help). (A damaged file was met with
+    "check the URL, that the server is running", which fits a PostgreSQL server, not a local
+    file, 2026-12-06.)"""
     if "not a database" in error or "malformed" in error:
         return (f"the file is damaged or is not a budgetnas study. Restore it from a copy, or move it aside "
                 f"(mv {path} {path}.damaged) to start a new study in this run directory: its "
-                "finished trials are known only to that file")
+                "finished trials are known only to that file"), True
     if "readonly" in error or "read-only" in error:
-        return f"make {path} and its folder writable by this user (or give another --run-dir)"
+        return f"make {path} and its folder writable by this user (or give another --run-dir)", True
     if "disk is full" in error or "disk I/O" in error:
-        return f"free space on the disk that holds {path} (or check the disk), then run the same command again"
+        return (f"free space on the disk that holds {path} (or check the disk), then run the same command "
+                "again"), False
     if "locked" in error:
         return ("another process held the file for over a minute: wait for it (a `budgetnas search` "
-                "on this run directory, or a program reading the file), then run the same command again")
+                "on this run directory, or a program reading the file), then run the same command again"), False
     if "unable to open" in error:
-        return f"check that the folder of {path} exists and that this user may write there"
-    return f"check that {path} is a budgetnas study and that this user may read and write it"
+        return f"check that the folder of {path} exists and that this user may write there", True
+    return f"check that {path} is a budgetnas study and that this user may read and write it", False
 
 
 def _directions(objectives: list[str]) -> list[str]:
