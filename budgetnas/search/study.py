@@ -1194,7 +1194,8 @@ class Search:
         rates = sorted({*before.get("rates", []), *([self.price] if paid else [])})
         study.set_user_attr("price", {"per_hour": self.price, "source": self.price_source,
                                       "device": self.device_name, "rates": rates})
-        self._paid_at_start = spent_of(study).device_seconds if not paid else self._paid_at_start
+        if not paid:  # (the session begins: what it pays is what the study holds at its end beyond this)
+            self._paid_at_start = spent_of(study).device_seconds
 
     def _say_other_budget(self, study: optuna.Study, saved: dict[str, Any]) -> None:
         """Warn when sessions of a shared study are running (trials in flight) under another budget
@@ -1933,7 +1934,7 @@ class Search:
         if hit is None and any(k.startswith(cache_key + _PRUNED_BY) for k in cache):
             place = _places(study.get_trials(deepcopy=False)).get(trial.number, trial.number)
             rule = pruning_rule(pruner, place, cfg.epochs)
-            hit = None if rule is None else cache.get(cache_key + _PRUNED_BY + rule)
+            hit = None if rule is None else cache.get(_pruned_entry(cache_key, rule))
             if hit is None:
                 log.info("trial %d: the same cell was pruned before under another pruning rule; trained now",
                          trial.number)
@@ -2159,7 +2160,7 @@ class Search:
             if curve:  # what REA and REINFORCE learn from a pruned cell (multi-objective: no reports)
                 trial.set_user_attr(PARTIAL_SCORE, curve[-1]["metrics"][metric])
             study.tell(trial, state=TrialState.PRUNED)
-            cache.setdefault(cache_key + _PRUNED_BY + str(rule), trial.number)
+            cache.setdefault(_pruned_entry(cache_key, rule), trial.number)
             return replace(paid, status="pruned", **trained)
         trial.set_user_attr("status", "complete")
         study.tell(trial, values_from(result.final))
@@ -2463,9 +2464,9 @@ class Search:
     def _final_settings(self) -> dict[str, Any]:
         """What the final model depends on besides the cell and the fingerprinted settings; these
         may change between sessions, and then the final model is trained again."""
-        n_final = len(self._load().train) + len(self._load().val)
-        return {"space": self.final_space.spec(), "epochs": self.config.final_epochs,
-                "resolution": self._load().resolution,
+        p = self._load()
+        n_final = len(p.train) + len(p.val)
+        return {"space": self.final_space.spec(), "epochs": self.config.final_epochs, "resolution": p.resolution,
                 "batch_size": self._final_train_config().resolved_batch_size(n_final, self.device.type)}
 
     def _final_done(self, study: optuna.Study, arch: str, full: bool = True) -> bool:
@@ -2787,6 +2788,10 @@ class _ProbesOverBudget(Exception):
 _PRUNED_BY = "|pruned by|"
 
 
+def _pruned_entry(key: str, rule: str | None) -> str:
+    return key + _PRUNED_BY + str(rule)
+
+
 def _note_trained(trials: Iterable[Any], cache: dict[str, int]) -> None:
     """Enter each trained trial (not itself a cache hit) in the evaluation ``cache``: a complete
     one by its key, a pruned one by its key and the rule that pruned it, which alone prunes the
@@ -2796,7 +2801,7 @@ def _note_trained(trials: Iterable[Any], cache: dict[str, int]) -> None:
         status = status_of(t)
         if status in CACHEABLE and "cache_of" not in t.user_attrs:
             key = record_of(t).get("cache_key", "")
-            cache.setdefault(key if status == "complete" else key + _PRUNED_BY + str(t.user_attrs.get("pruned_by")),
+            cache.setdefault(key if status == "complete" else _pruned_entry(key, t.user_attrs.get("pruned_by")),
                              t.number)
 
 
