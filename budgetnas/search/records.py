@@ -21,6 +21,7 @@ interrupted trial apart): complete | pruned | failed | cached | rejected | inter
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,16 +118,24 @@ def spent_of(study: optuna.Study, trials: list[FrozenTrial] | None = None) -> Sp
                  wall_seconds=max([float(attrs.get("wall_seconds", 0.0)), *marks]))
 
 
-def ranked(study: optuna.Study, metric: str, trials: list[FrozenTrial] | None = None) -> list[TrialView]:
+def ranked(study: optuna.Study, metric: str, trials: list[FrozenTrial] | None = None,
+           size: Callable[[TrialView], float] | None = None) -> list[TrialView]:
     """Evaluated trials (complete or cached), best first by ``metric``; a tie goes to the smaller
     network, then to the earlier trial. (Ties are common on small validation sets, and a cache hit
     ties its source exactly: by trial number alone, the final model was the first spelling tried
     of a function, convolutions on dead edges and all, 3.3x the parameters of an equal spelling
-    proposed later, a search-core review found, 2026-12-06.)"""
+    proposed later, a search-core review found, 2026-12-06.)
+
+    ``size`` gives a row's network size; by default the final network's parameters its record
+    holds, counted when the trial ran: a search whose ``--final-C``/``--final-N`` changed since
+    passes the size of the network it would build now, as records of two sessions count two sizes.
+    """
     trials = study.get_trials(deepcopy=False) if trials is None else trials
     rows = [TrialView.of(t) for t in trials if status_of(t) in ("complete", "cached")]
-    return sorted(rows, key=lambda r: (-r.metrics.get(metric, float("-inf")),
-                                       r.params if r.params is not None else float("inf"), r.number))
+    if size is None:
+        def size(r: TrialView) -> float:
+            return r.params if r.params is not None else float("inf")
+    return sorted(rows, key=lambda r: (-r.metrics.get(metric, float("-inf")), size(r), r.number))
 
 
 def pareto(study: optuna.Study) -> list[int]:

@@ -2259,7 +2259,7 @@ class Search:
     def _ranked_for_final(self, study: optuna.Study, trials: list[Any] | None = None) -> list[TrialView]:
         """The trials the final training may train, best first: the Pareto front of a multi-
         objective study (by the metric) before the rest, within the size limit."""
-        rows = ranked(study, self.config.metric, trials)
+        rows = ranked(study, self.config.metric, trials, size=self._final_params)
         front = set(pareto(study))
         if front:
             rows = [r for r in rows if r.number in front] + [r for r in rows if r.number not in front]

@@ -280,6 +280,22 @@ def test_of_equal_scores_the_smaller_network_is_the_final_model(tmp_path: Path, 
     assert json.loads((search.run_dir / "best" / "metrics.json").read_text())["arch"] == clean
 
 
+def test_of_equal_scores_the_smaller_network_as_built_now_is_the_final_model(tmp_path: Path,
+                                                                           splits: DataSplits) -> None:
+    """A trial's record counts its final network's parameters at the --final-C/--final-N of its
+    session: a tie between sessions that built other final networks compares what the final
+    training would build now, not a small network's count with a large one's."""
+    dead = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|none~1|none~2|"
+    clean = "|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"
+    _search(tmp_path, splits, candidates=[dead], only=True, max_trials=5, final_training=False)
+    search, result = _search(tmp_path, splits, candidates=[dead, clean], only=True, max_trials=5,
+                             final_C=8)
+    trials = open_study(search.run_dir).get_trials()
+    assert [status_of(t) for t in trials] == ["complete", "cached"]
+    assert record_of(trials[0])["params"] < record_of(trials[1])["params"]  # (counted at two sizes)
+    assert result.best_arch == clean
+
+
 def test_a_copied_run_directory_resumes_elsewhere(tmp_path: Path, splits: DataSplits) -> None:
     import shutil
 
