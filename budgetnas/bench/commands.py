@@ -159,7 +159,8 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
 
 def query_cell(table: Any, cell: str | int) -> dict[str, Any]:
     """Everything the table says of one cell: its index and string, each metric the file has on
-    each dataset with the cell's rank among the 15,625 (1 = best; tied cells share the best rank),
+    each dataset with the cell's rank among the 15,625 (1 = best; tied cells share the best rank,
+    ``tied`` says how many other cells have its value),
     the params and FLOPs of the benchmark's network for each dataset, and its identity keys."""
     import numpy as np
 
@@ -176,7 +177,8 @@ def query_cell(table: Any, cell: str | int) -> dict[str, Any]:
             if not np.isfinite(value):
                 continue
             better = column < value if m.startswith("train_time") else column > value
-            metrics[m] = {"value": value, "rank": int(np.sum(better & np.isfinite(column))) + 1}
+            metrics[m] = {"value": value, "rank": int(np.sum(better & np.isfinite(column))) + 1,
+                          "tied": int(np.sum(column == value)) - 1}  # other cells of the same value
         datasets[d] = {"metrics": metrics, "params": cost.params, "flops": cost.flops_nb201}
     return {"index": i, "arch": table.arch_str(i), "canonical": table.canonical(i),
             "unique_str": table.unique_str(i), "datasets": datasets}
@@ -195,10 +197,13 @@ def query_command(args: argparse.Namespace) -> int:
         print(f"cell {q['index']}: {q['arch']}")
         print(f"  canonical: {q['canonical']}   (benchmark's string: {q['unique_str']})")
         for d, v in q["datasets"].items():
-            shown = ", ".join(f"{m} {r['value']:.2f} (rank {r['rank']:,})" for m, r in v["metrics"].items())
+            shown = ", ".join(f"{m} {r['value']:.2f} (rank {r['rank']:,}"
+                              + (f", tied with {r['tied']:,} other{'s' if r['tied'] > 1 else ''})" if r.get("tied")
+                                 else ")") for m, r in v["metrics"].items())
             print(f"  {d}: {shown or 'no results in this file'}; {v['params'] / 1e6:.3f}M params, "
                   f"{v['flops'] / 1e6:.1f}M FLOPs (multiply-adds)")
-    print(f"(ranks among the table's {len(table):,} cells, 1 = best; from {table.source}: {table.path})")
+    print(f"(ranks among the table's {len(table):,} cells, 1 = best, cells of equal value sharing the best "
+          f"rank; from {table.source}: {table.path})")
     oracle = [d for d in table.datasets if table.is_test_oracle(d)]
     if oracle:
         print(f"(TEST ORACLE on {', '.join(oracle)}: the file has no validation accuracy there, so ranks are by "

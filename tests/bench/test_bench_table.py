@@ -385,11 +385,16 @@ def test_query_command_says_what_the_table_holds_of_a_cell(table: NB201Table, ca
     assert best["datasets"]["cifar10"]["metrics"]["test_accuracy"]["rank"] == 1
     c100 = table.column("cifar100", "test_accuracy")
     assert other["index"] == 5725 and other["datasets"]["cifar100"]["metrics"]["test_accuracy"] == {
-        "value": pytest.approx(c100[5725]), "rank": int((c100 > c100[5725]).sum()) + 1}
+        "value": pytest.approx(c100[5725]), "rank": int((c100 > c100[5725]).sum()) + 1,
+        "tied": int((c100 == c100[5725]).sum()) - 1}
     assert other["canonical"] == table.canonical(3487)  # (the same function: see canonical_form)
     assert query_command(parser.parse_args(["6111", "--table", str(NB201_CSV)])) == 0
     out = capsys.readouterr().out
-    assert "cifar10: test_accuracy 94.37 (rank 1); 1.073M params, 153.3M FLOPs" in out
+    # (another cell has 94.37 on cifar10 too: a rank alone hid that the best is shared)
+    c10 = table.column("cifar10", "test_accuracy")
+    assert int((c10 == c10[6111]).sum()) == 2
+    assert "cifar10: test_accuracy 94.37 (rank 1, tied with 1 other); 1.073M params, 153.3M FLOPs" in out
+    assert "cifar100: test_accuracy 73.22 (rank 3); " in out
     assert "TEST ORACLE on cifar10, cifar100, ImageNet16-120" in out  # (the CSV has test accuracy only)
     with pytest.raises(ArchitectureError, match="did you mean 'nor_conv_3x3'"):
         query_command(parser.parse_args(["|nor_conv_3x33~0|+|none~0|none~1|+|none~0|none~1|none~2|",
