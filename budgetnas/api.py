@@ -12,10 +12,15 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import logging
 import os
+import signal
+import sys
 import warnings
+from collections.abc import Iterator
 import zipfile
 from dataclasses import fields, replace
 from pathlib import Path
@@ -32,6 +37,8 @@ from budgetnas.search import Search, SearchConfig, SearchResult
 from budgetnas.spaces import create_space
 from budgetnas.train import evaluate as _evaluate
 from budgetnas.train import predict_logits
+
+log = logging.getLogger(__name__)
 
 
 class TrainedModel:
@@ -103,8 +110,11 @@ class TrainedModel:
         ``torch.jit.load(path, _extra_files={"budgetnas.json": ""})``)."""
         if self.pixel_range is not None and self.pixel_range[1] > FLOAT_PIXELS_ABOVE:
             lo, hi = self.pixel_range
-            pixels = (f"with pixels as the training images gave them, floats from {lo:g} to {hi:g}, NOT divided "
-                      "by 255 (give uint8 camera pixels as float32 values)")
+            # (integer arrays beyond 0..255, uint16 say, were read as value / 255 too: "NOT divided by
+            # 255" was a wrong recipe for them, off by hundreds of standard deviations, a review, 2026-12-07)
+            pixels = (f"with pixels as the training images were read, from {lo:g} to {hi:g}: float arrays as they "
+                      "were given (NOT divided by 255: give uint8 camera pixels as float32 values), integer "
+                      "arrays of any integer type as value / 255; give images as the training images were given")
         else:
             pixels = "with pixels in [0, 1]: uint8 pixels read as value / 255"
         spec = {
@@ -214,14 +224,17 @@ class TrainedModel:
         seen = pixel_range(images)[1]
         trained = self.pixel_range[1]
         # Only where the input can be on another scale: integer pixels to a model of 0..255 floats,
-        # or 0..255 floats to a model of [0, 1] pixels (dark images of the training's kind are fine).
-        other_kind = (integer and trained > FLOAT_PIXELS_ABOVE) or (not integer and trained <= FLOAT_PIXELS_ABOVE
-                                                                     and seen > FLOAT_PIXELS_ABOVE)
+        # 0..255 floats to a model of [0, 1] pixels, or [0, 1] floats to a model of 0..255 floats
+        # (dark images of the training's kind are fine). (The last, "divided by 255 at test time",
+        # predicted every image alike with no warning: a review, 2026-12-07.)
+        other_kind = (integer and trained > FLOAT_PIXELS_ABOVE) or (
+            not integer and (trained <= FLOAT_PIXELS_ABOVE) != (seen <= FLOAT_PIXELS_ABOVE))
         if seen <= 0 or trained <= 0 or not other_kind or 1 / SCALE_GAP < seen / trained < SCALE_GAP:
             return False
         if trained > FLOAT_PIXELS_ABOVE:
-            advice = (f"the model was trained on float pixels as they were given, up to {trained:g}: give these "
-                      "in that form (uint8 pixels as x.astype(np.float32))")
+            advice = (f"the model was trained on pixels up to {trained:g} as read: give these in the form the "
+                      "training images were given (" + ("uint8 pixels as x.astype(np.float32)" if integer else
+                                                          "not rescaled into [0, 1]") + ")")
         else:
             advice = ("the model was trained on pixels read into [0, 1] (uint8 as value / 255, or floats in "
                       "[0, 1]): give 0..255 pixels as uint8 (x.astype(np.uint8)) or as floats divided by 255")
@@ -380,16 +393,29 @@ class ImageClassifier:
             config.test_fraction = 0.0  # no test split held out unless asked: evaluate() scores yours
         search = Search(config, data=DataSplits(train=train, test=test), data_name="arrays",
                         progress=self.progress)
+        search.second_signal_exits = False
         import optuna
 
         verbosity = optuna.logging.get_verbosity()
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" lines
         try:
-            result = search.run()
+            with _progress_lines(self.progress):
+                result = search.run()
         except BudgetNASError as e:  # the search's advice names command-line flags: name ours
             raise type(e)(_in_api_words(str(e))) from None
         finally:
             optuna.logging.set_verbosity(verbosity)
+        if result.preempted and search._signal_name in ("SIGINT", "SIGTERM"):
+            # Stopped by Ctrl-C (a notebook's "interrupt kernel"): what Python does with it, after the
+            # checkpoint, so that a cell or script stops here (fit returned as if done, and the next
+            # line's predict failed with "no final model": a review, 2026-12-07). SIGTERM ends a
+            # script as its default action would, with the status a shell gives it.
+            message = (f"fit stopped by {search._signal_name}: nothing finished is lost; call fit again with "
+                       f"the same data and run_dir={str(config.run_dir)!r} to resume ({result.stop_reason})")
+            if search._signal_name == "SIGINT":
+                raise KeyboardInterrupt(_in_api_words(message).replace("; run the same command to resume", ""))
+            log.warning(message)
+            raise SystemExit(128 + signal.SIGTERM)
         if result.best_arch is None:
             raise ConfigError(f"no trial finished, so there is no model ({result.stop_reason}); see "
                               f"`budgetnas show {config.run_dir}` for each trial's reason")
@@ -468,6 +494,28 @@ class ImageClassifier:
     def export(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
         """Save the model (see :meth:`TrainedModel.export`)."""
         return self._require_model().export(path, format)
+
+
+@contextlib.contextmanager
+def _progress_lines(progress: bool) -> Iterator[None]:
+    """With ``progress`` and logging left unconfigured, the search's lines (a line per trial where
+    stderr is no terminal for a bar: a notebook, a script under nohup) go to stderr as on the
+    command line; they went to a logger with no handler, and a fit printed nothing for minutes
+    (a review, 2026-12-07). Logging the program configured itself is left as it is."""
+    logger = logging.getLogger("budgetnas")
+    if not progress or logger.hasHandlers():
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _in_api_words(message: str) -> str:

@@ -318,6 +318,10 @@ class Search:
         self._inflight_lock = threading.Lock()
         self._streams = threading.local()  # each concurrent trainer thread's CUDA stream
         self._signal_name: str | None = None
+        # A second SIGTERM/SIGINT exits the process at once (a command line's Ctrl-C twice). False
+        # (the Python API): a second SIGINT raises KeyboardInterrupt instead, as Python does, since
+        # os._exit in a notebook took the kernel and every variable in it (a review, 2026-12-07).
+        self.second_signal_exits = True
         self._paid_at_start = math.inf  # (the study's device seconds when this session began: _record_price)
         # (during a session's search loop) the search's wall time so far, written with each trial's
         # progress: a session killed outright (SIGKILL, a spot instance gone) records no more
@@ -810,10 +814,15 @@ class Search:
         self._stop_flag = True
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        if self._stop_flag:  # the second signal: exit at once (the trial resumes from its last checkpoint)
+        raises = not self.second_signal_exits and signum == signal.SIGINT
+        if self._stop_flag:  # the second signal: stop at once (the trial resumes from its last checkpoint)
+            if raises:
+                raise KeyboardInterrupt(f"interrupted again, at once; the search resumes from its last "
+                                        f"checkpoint when run again on {self.run_dir}")
             os._exit(128 + signum)
         name = signal.Signals(signum).name
-        log.warning("%s received: saving a checkpoint and stopping; send it again to exit at once", name)
+        log.warning("%s received: saving a checkpoint and stopping; %s", name,
+                    "interrupt again to stop at once" if raises else "send it again to exit at once")
         self.request_stop(name)
 
     def run(self) -> SearchResult:
