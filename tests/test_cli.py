@@ -167,13 +167,20 @@ def test_channels_first_npz_and_one_line_warnings(tmp_path: Path, digits, capsys
     args = ["search", *FAST, "--data", str(tmp_path / "chw.npz"), "--max-trials", "1", "--no-final"]
     assert main([*args, "--run-dir", run, "--channels-first"]) == 0
     capsys.readouterr()
-    # Without the flag: read as (N, H, W, C), and the warning says how to fix it, on one line (in a
-    # real process: pytest would catch the warning before it reaches stderr).
+    # Without the flag, 3x8 images of 8 channels are no images: refused, saying how to read them.
+    assert main([*args, "--run-dir", str(tmp_path / "run1")]) == 2
+    err = capsys.readouterr().err
+    assert "images of shape (300, 3, 8, 8) look channels-first" in err and "--channels-first" in err
+    assert not (tmp_path / "run1").exists()
+    # A 5-band stack could be 5x8 images of 8 channels: read as (N, H, W, C), and the warning says
+    # how to fix it, on one line (in a real process: pytest would catch the warning before stderr).
+    np.savez(tmp_path / "bands.npz", x=np.repeat(x[:300, None], 5, axis=1), y=y[:300])
+    args[args.index(str(tmp_path / "chw.npz"))] = str(tmp_path / "bands.npz")
     done = subprocess.run([sys.executable, "-m", "budgetnas", *args, "--run-dir", str(tmp_path / "run2")],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     err = done.stderr
-    assert "warning: images of shape (300, 3, 8, 8) look channels-first" in err and "--channels-first" in err
+    assert "warning: images of shape (300, 5, 8, 8) look channels-first" in err and "--channels-first" in err
     assert "UserWarning" not in err and ".py:" not in err
 
 

@@ -79,6 +79,15 @@ def _as_images(x: Any, channels_last: bool | None) -> np.ndarray:
     if arr.ndim == 3:
         arr = arr[:, None, :, :]
     elif arr.ndim == 4:
+        if channels_last is None and _looks_channels_first(arr.shape) and arr.shape[1] <= 4:
+            # Read channels-last, images 1 to 4 pixels high with more channels than rows: no image
+            # anyone trains on, and a search trained a meaningless model on them after a warning
+            # (a (N, 1, 8, 8) digit stack as 8-channel 1x8 images: a review, 2026-12-07).
+            raise DataError(
+                f"images of shape {arr.shape} look channels-first (N, C, H, W): read as (N, H, W, C) they "
+                f"would be {arr.shape[1]}x{arr.shape[2]} pixels of {arr.shape[3]} channels; pass "
+                "channels_last=False (--channels-first on the command line), or transpose them to "
+                "(N, H, W, C) (x.transpose(0, 2, 3, 1))")
         if channels_last is None and _looks_channels_first(arr.shape):
             warnings.warn(
                 f"images of shape {arr.shape} look channels-first (N, C, H, W) but are read as "

@@ -46,10 +46,18 @@ def test_channels_first_when_told():
     np.testing.assert_array_equal(d.images, x)
 
 
-def test_channels_first_looking_input_warns():
-    with pytest.warns(UserWarning, match="look channels-first.*channels_last=False"):
-        d = from_arrays(_u8(4, 3, 32, 32), [0, 1, 0, 1])
-    assert d.shape == (32, 3, 32)  # read as documented: (N, H, W, C)
+def test_channels_first_looking_input_is_refused_or_warns():
+    """Read channels-last, (N, 3, 32, 32) is 3-pixel-high images of 32 channels: refused (a search
+    trained a meaningless model on them after a warning: a review, 2026-12-07); told, it is read."""
+    with pytest.raises(DataError, match=r"look channels-first .* would be 3x32 pixels of 32 channels; pass "
+                                        r"channels_last=False \(--channels-first on the command line\)"):
+        from_arrays(_u8(4, 3, 32, 32), [0, 1, 0, 1])
+    with pytest.raises(DataError, match="would be 1x8 pixels of 8 channels"):
+        from_arrays(_u8(4, 1, 8, 8), [0, 1, 0, 1])
+    assert from_arrays(_u8(4, 3, 32, 32), [0, 1, 0, 1], channels_last=True).shape == (32, 3, 32)  # (as told)
+    with pytest.warns(UserWarning, match="look channels-first.*channels_last=False"):  # 16 rows: plausible
+        d = from_arrays(_u8(4, 16, 32, 32), [0, 1, 0, 1])
+    assert d.shape == (32, 16, 32)  # read as documented: (N, H, W, C)
 
 
 def test_list_of_arrays_and_torch_tensors_are_accepted():
@@ -346,7 +354,7 @@ def test_as_images_checks_images_alone():
 def test_non_square_channels_first_arrays_warn():
     """(N, 3, 48, 64) read channels-last is 64 channels of 3x48 pixels: say so (review, 2026-12-02)."""
     x = np.zeros((4, 3, 48, 64), np.uint8)
-    with pytest.warns(UserWarning, match="look channels-first"):
+    with pytest.raises(DataError, match="look channels-first"):
         from_arrays(x, [0, 1, 0, 1])
     assert from_arrays(x, [0, 1, 0, 1], channels_last=False).shape == (3, 48, 64)
 
@@ -373,7 +381,7 @@ def test_a_channels_first_multispectral_stack_warns_but_channels_last_images_do_
 def test_a_non_square_channels_first_stack_of_any_band_count_warns():
     """(N, 16, 64, 48) read channels-last is 48 channels of 16x64 pixels: only square stacks, or 1,
     3 or 4 bands, warned (a review, 2026-12-06)."""
-    for shape in ((4, 16, 64, 48), (4, 3, 4 + 5, 40), (4, 8, 200, 100)):
+    for shape in ((4, 16, 64, 48), (4, 5, 4 + 5, 40), (4, 8, 200, 100)):
         with pytest.warns(UserWarning, match="look channels-first"):
             from_arrays(np.zeros(shape, np.uint8), [0, 1, 0, 1])
 
