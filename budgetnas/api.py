@@ -368,7 +368,7 @@ class ImageClassifier:
         layout = self._layout(channels_last)
         if y is None:
             raise DataError("fit needs labels: y is None; give one label per image (a 1-D array or list)")
-        y_arr = np.asarray(_to_numpy(y))
+        y_arr = _column(np.asarray(_to_numpy(y)))
         train = from_arrays(x, y_arr, name="arrays", channels_last=layout)
         labels = np.unique(y_arr) if y_arr.ndim == 1 else None
         test = None
@@ -476,7 +476,7 @@ class ImageClassifier:
     def evaluate(self, x: Any, y: Any, channels_last: bool | None = None) -> dict[str, float]:
         """Accuracy, balanced accuracy, macro-F1 and loss on ``(x, y)``."""
         model = self._require_model()
-        y = np.asarray(y)
+        y = _column(np.asarray(_to_numpy(y)))
         if y.ndim != 1:  # (one-hot rows, say: encode_labels says how to give them)
             encode_labels(y)
         if self._labels is not None:  # map the labels given to fit onto class indices
@@ -538,12 +538,19 @@ def _in_api_words(message: str) -> str:
     return re.sub(r"(?<![\w-])val_fraction(?=: )", "validation_split", message)  # (a resume's list of changes)
 
 
+def _column(y: np.ndarray) -> np.ndarray:
+    """Labels shaped ``(N, 1)`` (keras.datasets gives CIFAR's so) as ``(N,)``; others as they are."""
+    return y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+
+
 def _label_names(y: Any) -> Any:
     """Labels as the class names ``fit`` gives them (integer labels ``3`` -> ``'3'``), so that they
     are matched by name against a classifier's classes, never read as class indices."""
     arr = _to_numpy(y)
     if isinstance(arr, (list, tuple)) and len(arr):
         arr = np.asarray(arr)
+    if isinstance(arr, np.ndarray):
+        arr = _column(arr)
     if not isinstance(arr, np.ndarray) or arr.ndim != 1 or arr.dtype.kind not in "iubfOS":
         return y  # from_arrays says what is wrong with it
     values = _label_values(arr)

@@ -584,3 +584,17 @@ def test_a_notebook_user_sees_progress_and_interrupting_twice_keeps_the_process(
     err = done.stderr
     assert "SIGINT received: saving a checkpoint and stopping; interrupt again to stop at once" in err
     assert "search: 1/3 trials, best accuracy=" in err and "search: 3/3 trials" in err  # (a line a trial)
+
+
+def test_labels_as_a_column_are_read_as_keras_datasets_give_them(tmp_path: Path, digits) -> None:
+    """keras.datasets gives CIFAR's labels shaped (N, 1): fit refused them ("pass y.ravel()": a
+    review, 2026-12-07); fit, test_data and evaluate take them as 1-D labels."""
+    x, y = digits
+    col = y[:, None]
+    clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=1, **FAST)
+    clf.fit(x[:300], col[:300], test_data=(x[300:400], col[300:400]))
+    assert list(clf.classes_) == list(range(10))
+    assert clf.evaluate(x[300:400], col[300:400]) == pytest.approx(clf.result.test_metrics)
+    assert clf.evaluate(x[300:400], torch.tensor(col[300:400])) == pytest.approx(clf.result.test_metrics)
+    with pytest.raises(DataError, match=r"got shape \(300, 2\); if they are one-hot rows, pass y.argmax"):
+        ImageClassifier(run_dir=tmp_path / "r2", max_trials=1, **FAST).fit(x[:300], np.eye(2)[y[:300] % 2])

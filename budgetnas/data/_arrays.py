@@ -281,10 +281,10 @@ def encode_labels(
             f"labels must be a 1-D array or list (one label per image), got a "
             f"{type(y).__name__}; pass e.g. np.array([0, 1, 1, 0])"
         )
+    if arr.ndim == 2 and arr.shape[1] == 1:  # a column, as keras.datasets gives CIFAR's labels
+        arr = arr[:, 0]
     if arr.ndim != 1:
-        if arr.ndim == 2 and arr.shape[1] == 1:
-            hint = "pass y.ravel()"
-        elif arr.ndim == 2:
+        if arr.ndim == 2:
             hint = "if they are one-hot rows, pass y.argmax(axis=1)"
         else:
             hint = "pass one label per image"
