@@ -610,6 +610,10 @@ class _ShapeChecked(torch.nn.Module):
             raise ValueError("budgetnas: this network takes float32 images of shape (N, {}, {}, {}), resized and "
                              "normalised as budgetnas.json inside this file says; got shape {}".format(
                                  self.channels, self.resolution, self.resolution, images.shape))
+        if images.dtype != torch.float32:  # (raw uint8 pixels met "expected scalar type Byte but found Float")
+            raise ValueError("budgetnas: this network takes float32 images, resized and normalised as "
+                             "budgetnas.json inside this file says; got images of another dtype (raw pixels, "
+                             "float64 or half precision): normalise them, then .float()")
         return self.net(images)
 
 

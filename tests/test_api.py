@@ -126,6 +126,9 @@ def test_exports_loads_and_predictions_say_what_is_wrong(tmp_path: Path, digits)
     for wrong in ((2, 1, r * 2, r * 2), (2, 3, r, r), (2, 1, r, r + 1), (1, r, r)):
         with pytest.raises(Exception, match=r"takes float32 images of shape \(N, 1, %d, %d\).*got shape" % (r, r)):
             net(torch.zeros(wrong))
+    for dtype in (torch.uint8, torch.float64):  # (raw pixels met "expected scalar type Byte but found Float")
+        with pytest.raises(Exception, match="takes float32 images, resized and normalised .*another dtype"):
+            net(torch.zeros((2, 1, r, r), dtype=dtype))
     with pytest.raises(DataError, match="is a TorchScript export, not a budgetnas model file: load that with torch.jit.load"):
         load_model(ts)
     (tmp_path / "junk.pt").write_text("not a model")
