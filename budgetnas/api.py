@@ -331,9 +331,36 @@ ONNX_OPSET = 17  # ONNX Runtime 1.12 (2022) and later run it: what older edge de
 class ImageClassifier:
     """Search an image classifier within a budget, then predict, evaluate and export it.
 
-    Keyword arguments are :class:`budgetnas.search.SearchConfig` fields (``max_trials``,
-    ``max_time``, ``max_cost``, ``gpu_price``, ``strategy``, ``epochs``, ``max_params``...).
-    Running ``fit`` again on the same ``run_dir`` and data resumes the search.
+    Keyword arguments are :class:`budgetnas.search.SearchConfig` fields, the command line's flags
+    with underscores; the defaults:
+
+    - budget: ``max_trials=10``, ``max_time=None`` (seconds of wall time), ``max_device_hours=None``,
+      ``max_cost=None`` (USD, priced by ``gpu_price`` per hour or ``device_preset`` such as
+      ``"t4"``, ``"h100"`` or ``"cpu"``); the search stops at the first limit reached.
+    - search: ``strategy="tpe"`` (``gp``, ``rea``, ``reinforce``, ``local``, ``random``),
+      ``objectives=["accuracy"]`` (``balanced_accuracy``, ``macro_f1``; ``"accuracy,params"``
+      for a Pareto front), ``max_params=None`` (of the final network), ``pruner="none"`` (``sha``,
+      ``hyperband``), ``seed=0``.
+    - the candidates (a cheap proxy): ``C=8``, ``N=1``, ``epochs=8``, ``subset=1.0`` (a share of
+      the training images), ``search_resolution=None`` (as ``resolution``), ``batch_size=None``
+      (chosen per device), ``lr=0.1``, ``hflip=None`` (mirror images where the data allows).
+    - the final model: ``final_C=16``, ``final_N=5`` (NAS-Bench-201's network), ``final_epochs=30``,
+      ``final_training=True``, ``resolution=None`` (the images' size, at most 32 px).
+    - the data: ``val_fraction=0.2`` (or fit's ``validation_split``), ``test_fraction``: no test
+      split is held out unless given (pass fit's ``test_data``, or score your own with
+      :meth:`evaluate`); ``channels_first=False``.
+    - the device: ``device="auto"``, ``concurrent=1``, ``step_mode="auto"``, ``fuse="off"``.
+    - ``run_dir="runs/image_classifier"``: everything the search stores (the study, checkpoints,
+      the final model in ``best/``). ``fit`` again on the same run directory and data resumes the
+      search; other data or settings that change what a trial measures are refused (give
+      another ``run_dir`` to start afresh); budgets may change.
+    - ``progress=True``: a bar at a terminal, else a line per trial on stderr.
+
+    Images: numpy arrays ``(N, H, W)`` or ``(N, H, W, C)`` of any size and channel count, torch
+    tensors, or lists of arrays or Pillow images; integer pixels are read as value / 255, floats
+    as they are (give later images in the same form). Labels: one per image, integers or strings
+    (a ``(N, 1)`` column too); ``predict`` answers in the labels' own kind. Ctrl-C stops ``fit``
+    with ``KeyboardInterrupt`` after a checkpoint; ``fit`` again resumes.
     """
 
     def __init__(self, *, run_dir: str | os.PathLike[str] = "runs/image_classifier", max_trials: int | None = 10,

@@ -601,3 +601,19 @@ def test_labels_as_a_column_are_read_as_keras_datasets_give_them(tmp_path: Path,
     assert clf.evaluate(x[300:400], torch.tensor(col[300:400])) == pytest.approx(clf.result.test_metrics)
     with pytest.raises(DataError, match=r"got shape \(300, 2\); if they are one-hot rows, pass y.argmax"):
         ImageClassifier(run_dir=tmp_path / "r2", max_trials=1, **FAST).fit(x[:300], np.eye(2)[y[:300] % 2])
+
+
+def test_the_classifiers_help_names_every_setting_it_takes() -> None:
+    """help(ImageClassifier) said "SearchConfig fields (max_trials, ...)": its defaults could be
+    learnt only from the error of a wrong keyword (a review, 2026-12-07)."""
+    from dataclasses import fields
+
+    from budgetnas.search import SearchConfig
+
+    doc = ImageClassifier.__doc__
+    taken = {f.name for f in fields(SearchConfig)} - {"data", "data_root", "storage", "study_name", "artifacts_dir",
+                                                       "heartbeat_interval", "heartbeat_grace", "space",
+                                                       "max_consecutive_failures", "checkpoint_interval",
+                                                       "keep_checkpoints"}
+    missing = sorted(name for name in taken if f"``{name}" not in doc)
+    assert not missing, f"ImageClassifier's docstring does not name {missing}"
