@@ -334,7 +334,7 @@ class ImageClassifier:
     Keyword arguments are :class:`budgetnas.search.SearchConfig` fields, the command line's flags
     with underscores; the defaults:
 
-    - budget: ``max_trials=10``, ``max_time=None`` (seconds of wall time), ``max_device_hours=None``,
+    - budget: ``max_trials=10``, ``max_time=None`` (wall time: seconds, or ``"20m"``), ``max_device_hours=None``,
       ``max_cost=None`` (USD, priced by ``gpu_price`` per hour or ``device_preset`` such as
       ``"t4"``, ``"h100"`` or ``"cpu"``); the search stops at the first limit reached.
     - search: ``strategy="tpe"`` (``gp``, ``rea``, ``reinforce``, ``local``, ``random``),
