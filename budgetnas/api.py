@@ -407,8 +407,12 @@ class ImageClassifier:
             check_same_scale(x, test_data[0], "fit's images (x)", "test_data's")
             # Test labels are the same kind of labels as y, matched by name: with classes given,
             # from_arrays reads integers as indices, but integer labels' names are their values.
-            test = from_arrays(test_data[0], _label_names(test_data[1]), classes=train.classes,
-                               name="arrays-test", channels_last=layout)
+            lo, hi = pixel_range(train.images)
+            with warnings.catch_warnings():
+                if train.images.dtype.kind == "f" and (lo < 0 or hi > 1):  # (said of fit's x already: once)
+                    warnings.filterwarnings("ignore", message="float images range from", category=UserWarning)
+                test = from_arrays(test_data[0], _label_names(test_data[1]), classes=train.classes,
+                                   name="arrays-test", channels_last=layout)
         config = replace(self.config)
         if validation_split is not None:
             if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
@@ -503,6 +507,8 @@ class ImageClassifier:
     def evaluate(self, x: Any, y: Any, channels_last: bool | None = None) -> dict[str, float]:
         """Accuracy, balanced accuracy, macro-F1 and loss on ``(x, y)``."""
         model = self._require_model()
+        if _no_images(x):  # ("pass at least one image per class" said it less plainly)
+            raise DataError("evaluate needs images to score: x holds none")
         y = _column(np.asarray(_to_numpy(y)))
         if y.ndim != 1:  # (one-hot rows, say: encode_labels says how to give them)
             encode_labels(y)

@@ -599,6 +599,8 @@ def test_labels_as_a_column_are_read_as_keras_datasets_give_them(tmp_path: Path,
     assert list(clf.classes_) == list(range(10))
     assert clf.evaluate(x[300:400], col[300:400]) == pytest.approx(clf.result.test_metrics)
     assert clf.evaluate(x[300:400], torch.tensor(col[300:400])) == pytest.approx(clf.result.test_metrics)
+    with pytest.raises(DataError, match="evaluate needs images to score: x holds none"):
+        clf.evaluate(x[:0], y[:0])
     with pytest.raises(DataError, match=r"got shape \(300, 2\); if they are one-hot rows, pass y.argmax"):
         ImageClassifier(run_dir=tmp_path / "r2", max_trials=1, **FAST).fit(x[:300], np.eye(2)[y[:300] % 2])
 
