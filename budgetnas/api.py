@@ -382,12 +382,15 @@ class ImageClassifier:
         self._fit_channels_last: bool | None = None  # the layout the last successful fit read
 
     def fit(self, x: Any, y: Any, *, validation_split: float | None = None,
+            validation_data: tuple[Any, Any] | None = None,
             test_data: tuple[Any, Any] | None = None, channels_last: bool | None = None) -> "ImageClassifier":
         """Search and train on ``(x, y)``; ``test_data=(x, y)`` is scored once at the end.
         ``channels_last=False`` (or ``ImageClassifier(channels_first=True)``) reads 4-D arrays as
         ``(N, C, H, W)``; predict and evaluate then read them so too unless told otherwise.
         ``validation_split`` (default 0.2, or the classifier's ``val_fraction``) is the share of
         each class held out to score the candidates; a fit that succeeds keeps it for the next.
+        ``validation_data=(x_val, y_val)`` scores the candidates on your own validation images
+        instead (the candidates then train on all of ``x``; the final model on both).
 
         A fit that fails (bad input, a refused resume, an error in the search) leaves the
         classifier as it was: its model, labels and settings are those of the last fit that
@@ -398,21 +401,11 @@ class ImageClassifier:
         y_arr = _column(np.asarray(_to_numpy(y)))
         train = from_arrays(x, y_arr, name="arrays", channels_last=layout)
         labels = np.unique(y_arr) if y_arr.ndim == 1 else None
-        test = None
-        if test_data is not None:
-            if not isinstance(test_data, (tuple, list)) or len(test_data) != 2:
-                raise ConfigError("test_data must be a pair (x_test, y_test), got "
-                                  + (f"a {type(test_data).__name__} of {len(test_data)}"
-                                     if isinstance(test_data, (tuple, list)) else f"a {type(test_data).__name__}"))
-            check_same_scale(x, test_data[0], "fit's images (x)", "test_data's")
-            # Test labels are the same kind of labels as y, matched by name: with classes given,
-            # from_arrays reads integers as indices, but integer labels' names are their values.
-            lo, hi = pixel_range(train.images)
-            with warnings.catch_warnings():
-                if train.images.dtype.kind == "f" and (lo < 0 or hi > 1):  # (said of fit's x already: once)
-                    warnings.filterwarnings("ignore", message="float images range from", category=UserWarning)
-                test = from_arrays(test_data[0], _label_names(test_data[1]), classes=train.classes,
-                                   name="arrays-test", channels_last=layout)
+        if validation_data is not None and validation_split is not None:
+            raise ConfigError("give validation_data or validation_split, not both: validation_split is the "
+                              "share of x held out when no validation images are given")
+        test, val = (None if pair is None else self._other_split(pair, name, x, train, layout)
+                     for pair, name in ((test_data, "test_data"), (validation_data, "validation_data")))
         config = replace(self.config)
         if validation_split is not None:
             if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
@@ -422,7 +415,7 @@ class ImageClassifier:
             config.val_fraction = float(validation_split)
         if test is None and not self._test_fraction_given:
             config.test_fraction = 0.0  # no test split held out unless asked: evaluate() scores yours
-        search = Search(config, data=DataSplits(train=train, test=test), data_name="arrays",
+        search = Search(config, data=DataSplits(train=train, test=test, val=val), data_name="arrays",
                         progress=self.progress)
         search.second_signal_exits = False
         import optuna
@@ -461,6 +454,29 @@ class ImageClassifier:
         self.config, self.result, self.model, self._labels = config, result, model, labels
         self._fit_channels_last = layout
         return self
+
+    @staticmethod
+    def _other_split(pair: Any, name: str, x: Any, train: ImageData, layout: bool | None) -> ImageData:
+        """``test_data`` or ``validation_data``, ``(x, y)``, read as fit's own images and labels."""
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ConfigError(f"{name} must be a pair (x_{name.split('_')[0]}, y_{name.split('_')[0]}), got "
+                              + (f"a {type(pair).__name__} of {len(pair)}"
+                                 if isinstance(pair, (tuple, list)) else f"a {type(pair).__name__}"))
+        check_same_scale(x, pair[0], "fit's images (x)", f"{name}'s")
+        # Its labels are the same kind of labels as y, matched by name: with classes given,
+        # from_arrays reads integers as indices, but integer labels' names are their values.
+        labels = _label_names(pair[1])
+        if isinstance(labels, np.ndarray) and labels.ndim == 1:
+            unknown = sorted(set(labels.astype(str).tolist()) - set(train.classes))
+            if unknown:  # (from_arrays said "add them to classes": no setting of fit's)
+                raise DataError(f"{name}'s labels {unknown[:5]} are not among the labels of y "
+                                f"({list(train.classes)[:10]}); every class to score must be one fit trains")
+        lo, hi = pixel_range(train.images)
+        with warnings.catch_warnings():
+            if train.images.dtype.kind == "f" and (lo < 0 or hi > 1):  # (said of fit's x already: once)
+                warnings.filterwarnings("ignore", message="float images range from", category=UserWarning)
+            return from_arrays(pair[0], labels, classes=train.classes,
+                               name=f"arrays-{name.split('_')[0]}", channels_last=layout)
 
     @property
     def classes_(self) -> np.ndarray:

@@ -548,7 +548,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     from budgetnas.report import format_summary
-    from budgetnas.search import SearchConfig, open_study
+    from budgetnas.search import SearchConfig, open_study, saved_config
 
     if args.storage is not None and args.run_dir is not None:
         raise ConfigError(f"give a run directory or --storage, not both: `show {args.run_dir}` reads the run's own "
@@ -572,7 +572,7 @@ def _show(args: argparse.Namespace) -> int:
     if not (run_dir / "config.json").exists():
         raise ConfigError(f"{run_dir} is not a budgetnas run directory (no study.db/config.json); "
                           "give the --run-dir of a search")
-    config = SearchConfig.load(run_dir / "config.json")
+    config = saved_config(run_dir)
     study = open_study(run_dir, storage=config.storage, study_name=config.study_name)
     if args.json:
         from budgetnas.report.summary import json_summary

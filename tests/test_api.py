@@ -619,3 +619,40 @@ def test_the_classifiers_help_names_every_setting_it_takes() -> None:
                                                        "keep_checkpoints"}
     missing = sorted(name for name in taken if f"``{name}" not in doc)
     assert not missing, f"ImageClassifier's docstring does not name {missing}"
+
+
+def test_validation_data_scores_the_candidates_and_resumes_only_with_the_same(tmp_path: Path, digits) -> None:
+    """fit(..., validation_data=(x, y)) as AutoKeras and Keras take it (a TypeError: a review,
+    2026-12-07): the candidates train on all of x and are scored on those images."""
+    from budgetnas.errors import ResumeError
+    from budgetnas.search import Search
+
+    x, y = digits
+    names = np.array("zero one two three four five six seven eight nine".split())
+    clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=2, **FAST)
+    clf.fit(x[:300], names[y[:300]], validation_data=(x[300:360], names[y[300:360]]))
+    assert clf.model is not None and set(clf.predict(x[400:410])) <= set(names)
+    rows = clf.result.top
+    assert rows and rows[0].metrics["accuracy"] * 60 == pytest.approx(round(rows[0].metrics["accuracy"] * 60))
+    clf.fit(x[:300], names[y[:300]], validation_data=(x[300:360], names[y[300:360]]))  # resumes: nothing new
+    assert clf.result.spent.trials == 2
+    with pytest.raises(ResumeError, match="same training images but a different validation set \\(one validation "
+                                          "set given there, another now\\)"):
+        clf.fit(x[:300], names[y[:300]], validation_data=(x[300:350], names[y[300:350]]))
+    with pytest.raises(ResumeError, match="a different validation set \\(a validation set given there, none now\\)"):
+        clf.fit(x[:300], names[y[:300]])
+    with pytest.raises(ConfigError, match="give validation_data or validation_split, not both"):
+        clf.fit(x[:300], names[y[:300]], validation_data=(x[300:360], names[y[300:360]]), validation_split=0.3)
+    with pytest.raises(ConfigError, match=r"validation_data must be a pair \(x_validation, y_validation\), got a tuple of 3"):
+        clf.fit(x[:300], names[y[:300]], validation_data=(x[300:360], names[y[300:360]], None))
+    with pytest.raises(DataError, match=r"validation_data's labels \['ten'\] are not among the labels of y"):
+        clf.fit(x[:300], names[y[:300]], validation_data=(x[300:302], np.array(["one", "ten"])))
+    # What the search scores: the given images, all of them; the candidates train on all of x.
+    from budgetnas.data import DataSplits, from_arrays
+
+    train = from_arrays(x[:300], y[:300])
+    val = from_arrays(x[300:360], y[300:360], classes=train.classes)
+    cfg = clf.config
+    p = Search(cfg.__class__(**{**cfg.to_dict(), "run_dir": str(tmp_path / "other"), "test_fraction": 0.0}),
+               data=DataSplits(train=train, test=None, val=val), progress=False)._load()
+    assert len(p.val_y) == 60 and len(p.train) == 300 and len(p.final_train()[1]) == 360

@@ -694,3 +694,38 @@ def test_finetune_says_a_strategy_given_is_not_used(tmp_path: Path, capsys) -> N
     with pytest.warns(UserWarning, match="--strategy rea is not used by finetune: its cells are the benchmark's top"):
         assert main(["finetune", *FAST, "--from-bench", str(NB201_CSV), "--k", "3", "--strategy", "rea",
                      "--dry-run", "--run-dir", str(tmp_path / "r")]) == 0
+
+
+_SPY_FIRST_TRAINING = """
+import sys
+import budgetnas.search.study as study
+from budgetnas.cli import main
+
+imported_before = "torch._dynamo" in sys.modules
+seen = []
+real = study.train
+
+
+def spy(*args, **kwargs):
+    seen.append("torch._dynamo" in sys.modules)
+    return real(*args, **kwargs)
+
+
+study.train = spy
+rc = main(sys.argv[1:])
+print(rc, imported_before, seen[:1])
+"""
+
+
+def test_a_resumed_session_pays_pytorchs_first_import_before_its_first_trial_is_timed(tmp_path: Path) -> None:
+    """PyTorch's first optimizer imports torch._dynamo (3.2 s here): a resumed session, which
+    probes nothing, billed it to its first trial as device seconds, and its cost model, learning
+    from that trial, forecast every later one dearer (a kill-and-resume review, 2026-12-07: 3
+    trials bought where a run straight through bought 13)."""
+    script = tmp_path / "spy.py"
+    script.write_text(_SPY_FIRST_TRAINING)
+    args = [sys.executable, str(script), "search", *FAST, "--no-final", "--run-dir", str(tmp_path / "run")]
+    for trials in ("1", "2"):  # a first session, then a resumed one (in a new process each)
+        done = subprocess.run([*args, "--max-trials", trials, "-q"], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1].split() == ["0", "False", "[True]"], done.stdout  # (imported at start: no test)

@@ -170,7 +170,9 @@ class ImageData:
 
 @dataclass(frozen=True)
 class DataSplits:
-    """A training set and, when the source has one, its test set (same classes, same channels).
+    """A training set and, when the source has one, its test set (same classes, same channels);
+    ``val``, when given, is the validation set the search scores candidates on, instead of a
+    stratified share of ``train`` (the final training then trains on both).
 
     Example:
         >>> import numpy as np
@@ -181,27 +183,29 @@ class DataSplits:
 
     train: ImageData
     test: ImageData | None
+    val: ImageData | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.train, ImageData) or not (
-            self.test is None or isinstance(self.test, ImageData)
+        if not isinstance(self.train, ImageData) or not all(
+            part is None or isinstance(part, ImageData) for part in (self.test, self.val)
         ):
             raise DataError(
-                "DataSplits holds ImageData values (test may be None); "
+                "DataSplits holds ImageData values (test and val may be None); "
                 "build them with budgetnas.data.from_arrays"
             )
-        if self.test is None:
-            return
-        if self.test.classes != self.train.classes:
-            raise DataError(
-                f"train and test have different classes: {self.train.classes} vs "
-                f"{self.test.classes}; build the test set with classes=train.classes"
-            )
-        if self.test.shape[0] != self.train.shape[0]:
-            raise DataError(
-                f"train images have {self.train.shape[0]} channel(s) but test images have "
-                f"{self.test.shape[0]}; convert both to the same number of channels"
-            )
+        for name, part in (("test", self.test), ("validation", self.val)):
+            if part is None:
+                continue
+            if part.classes != self.train.classes:
+                raise DataError(
+                    f"train and {name} have different classes: {self.train.classes} vs "
+                    f"{part.classes}; build the {name} set with classes=train.classes"
+                )
+            if part.shape[0] != self.train.shape[0]:
+                raise DataError(
+                    f"train images have {self.train.shape[0]} channel(s) but {name} images have "
+                    f"{part.shape[0]}; convert both to the same number of channels"
+                )
 
 
 def _describe(value: Any) -> str:

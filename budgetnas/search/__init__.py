@@ -3,7 +3,7 @@
 from budgetnas.search.budget import PRICE_PRESETS, Budget, CostModel, Spent
 from budgetnas.search.config import SearchConfig
 from budgetnas.search.pruning import Hyperband, SuccessiveHalving, create_pruner
-from budgetnas.search.study import Search, SearchResult, open_study
+from budgetnas.search.study import Search, SearchResult, open_study, saved_config
 
 __all__ = [
     "PRICE_PRESETS",
@@ -17,4 +17,5 @@ __all__ = [
     "SuccessiveHalving",
     "create_pruner",
     "open_study",
+    "saved_config",
 ]

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from budgetnas._files import write_text_atomic
 from budgetnas.errors import ConfigError
 from budgetnas.search.budget import parse_duration
 
@@ -184,7 +185,7 @@ class SearchConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps({"config_version": CONFIG_VERSION, **self.to_dict()}, indent=2) + "\n")
+        write_text_atomic(path, json.dumps({"config_version": CONFIG_VERSION, **self.to_dict()}, indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> "SearchConfig":

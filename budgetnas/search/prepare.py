@@ -174,8 +174,14 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
     else:
         keep, held = stratified_split(full.labels, config.test_fraction, seed=config.seed)
         rest, test = full.subset(keep), full.subset(held)
-    keep, held = stratified_split(rest.labels, config.val_fraction, seed=config.seed + 1)
-    train, val = rest.subset(keep), rest.subset(held)
+    if splits.val is not None:  # the user's own validation set: the search trains on all the rest
+        train, val = rest, splits.val
+        if tuple(val.classes) != tuple(full.classes) or val.shape[0] != full.shape[0]:
+            raise DataError(f"the validation set's classes or channels differ from the training set's "
+                            f"({list(val.classes)}, {val.shape[0]} vs {list(full.classes)}, {full.shape[0]})")
+    else:
+        keep, held = stratified_split(rest.labels, config.val_fraction, seed=config.seed + 1)
+        train, val = rest.subset(keep), rest.subset(held)
     if len(val) < 1 and np.bincount(rest.labels).max(initial=0) < 2:
         held_out = "" if test is None or splits.test is not None else f" once {len(test)} test image(s) are held out"
         raise DataError(
@@ -201,7 +207,8 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
             f"search resolution {search_res} is above the final resolution {resolution}; "
             "the search is a cheaper proxy, so use a lower or equal one"
         )
-    _check_memory(len(full) + (len(test) if test is not None else 0), full.shape[0], resolution, (h, w))
+    _check_memory(len(full) + (len(test) if test is not None else 0) + (len(val) if splits.val is not None else 0),
+                  full.shape[0], resolution, (h, w))
     mean, std = channel_stats(train.images)
     hflip = config.hflip if config.hflip is not None else flip_safe(data_name, full)
     subset = stratified_subset(train, config.subset, seed=config.seed + 2)
@@ -210,12 +217,14 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
     search_val = val if n_val == len(val) else stratified_subset(val, n_val / len(val), seed=config.seed + 3)
     vx = to_tensor(search_val, mean=mean, std=std, resolution=search_res)
     data_fp = hashlib.blake2b(
-        (full.fingerprint() + ":" + (splits.test.fingerprint() if splits.test is not None else "-")).encode(),
+        (full.fingerprint() + ":" + (splits.test.fingerprint() if splits.test is not None else "-")
+         + (":" + splits.val.fingerprint() if splits.val is not None else "")).encode(),  # (runs without: as before)
         digest_size=16,
     ).hexdigest()
     fields: dict[str, Any] = {
         **config.fingerprint_fields(), "resolution": resolution, "search_resolution": search_res, "hflip": hflip,
         "test_fraction": None if splits.test is not None else config.test_fraction,
+        **({"val_fraction": None} if splits.val is not None else {}),  # (a validation set given: unused)
         "batch_size": TrainConfig(batch_size=config.batch_size).resolved_batch_size(len(subset), device_type),
         "precision": "bf16-autocast" if device_type == "cuda" else "float32",
         "trainer": TRAINER_VERSION,  # (runs before it have none: version 1)
@@ -235,7 +244,8 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
         train=train, val=val, test=test, classes=tuple(full.classes), in_channels=full.shape[0],
         resolution=resolution, search_resolution=search_res, mean=mean, std=std, hflip=hflip,
         fingerprint=fingerprint, data_fingerprint=data_fp, fingerprint_fields=fields,
-        data_parts={"train": full.fingerprint(), "test": splits.test.fingerprint() if splits.test is not None else None},
+        data_parts={"train": full.fingerprint(), "test": splits.test.fingerprint() if splits.test is not None else None,
+                    **({"val": splits.val.fingerprint()} if splits.val is not None else {})},
         search_train_x=sx, search_train_y=torch.tensor(subset.labels, dtype=torch.int64),
         val_x=vx, val_y=torch.tensor(search_val.labels, dtype=torch.int64),
     )

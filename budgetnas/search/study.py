@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import hashlib
 import json
 import logging
 import math
 import os
+import shutil
 import socket
 import statistics
 import tempfile
@@ -38,6 +40,7 @@ import torch
 from optuna.trial import TrialState
 
 from budgetnas import __version__
+from budgetnas._files import stale_temporaries, write_text_atomic
 from budgetnas.data import DataSplits, load_dataset, pixel_range
 from budgetnas.errors import (BudgetError, BudgetNASError, ConfigError, DataError, ResumeError, RunDirError, TrialFailed,
                               first_line, plural)
@@ -54,7 +57,8 @@ from budgetnas.spaces import BaseSpace, create_space
 from budgetnas.strategies import PARTIAL_SCORE, TrialSeeded, create_strategy
 from budgetnas.strategies._proposer import UNSTARTED_STATUS
 from budgetnas.train import (TRAINER_CHANGES, TRAINER_VERSION, Checkpointer, Preempted, TrainConfig,
-                             eval_batch_size, evaluate, predict_logits, resolve_device, seeded_build, train)
+                             eval_batch_size, evaluate, predict_logits, resolve_device, seeded_build, train,
+                             warm_up)
 
 log = logging.getLogger("budgetnas")
 # Steps of the two probe runs on CUDA, whose difference gives a step's time: a replayed step takes
@@ -138,6 +142,46 @@ class _AttrsOnce:
 
     def __init__(self, study: Any) -> None:
         self.user_attrs = study.user_attrs
+
+
+def saved_config(run_dir: Path) -> SearchConfig:
+    """The settings a run directory was searched with: its config.json, or, where that file cannot
+    be read (cut short by a kill while written, by a budgetnas from before it was written whole,
+    or edited by hand), the copy its local study keeps, with a warning. (A damaged config.json
+    refused every later session and ``show`` until it was mended by hand: a kill-and-resume
+    review, 2026-12-07.) The search writes config.json again when it resumes."""
+    path = Path(run_dir) / "config.json"
+    try:
+        return SearchConfig.load(path)
+    except ConfigError as damaged:
+        if not (Path(run_dir) / "study.db").exists():
+            raise
+        try:
+            kept = open_study(Path(run_dir)).user_attrs.get("config")
+        except (ConfigError, optuna.exceptions.OptunaError):
+            kept = None
+        if not kept:
+            raise damaged from None
+        log.warning("%s; read the run's settings from its study instead (a resumed search writes the file again)",
+                    damaged)
+        return SearchConfig.from_dict(kept)
+
+
+EARLIER_SOURCE = ".source"  # in best/earlier/K-.../: whose final model the folder holds (_final_identity)
+
+
+def _final_identity(done: dict[str, Any]) -> str:
+    """What tells one final model of a study from another: its cell, trial, settings and result."""
+    return json.dumps({k: done.get(k) for k in ("arch", "trial", "epochs", "settings", "test_metrics",
+                                                 "device_seconds")}, sort_keys=True)
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def open_study(run_dir: Path | None, directions: list[str] | None = None,
@@ -441,7 +485,7 @@ class Search:
         saved_path = self.run_dir / "config.json"
         if not saved_path.exists():
             return
-        saved = SearchConfig.load(saved_path)
+        saved = saved_config(self.run_dir)
         old, new = saved.fingerprint_fields(), self.config.fingerprint_fields()
         # (settings that resolve against the data and device are compared as resolved, once the
         # data is loaded: see _check_study)
@@ -636,6 +680,7 @@ class Search:
         """Forecast what one trial costs and how many trials the budget buys; trains nothing."""
         self.config.check_session()
         p = self._load()
+        warm_up()  # (else the first probe's "paid once" is mostly an import, which each trial does not pay)
         self._check_max_params()  # (as the run checks it first: a dry run said a refused run was fine)
         existing = self._existing_study()
         if existing is not None:
@@ -840,15 +885,26 @@ class Search:
         handlers = {}
         if threading.current_thread() is threading.main_thread():
             handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        cut: str | None = None
         try:
             return self._run_locked()
         except BudgetNASError:
             if created:  # refused before anything was written: leave no run directory behind
                 _remove_if_only_lock(self.run_dir)
             raise
+        except KeyboardInterrupt as e:
+            if self.second_signal_exits:
+                raise
+            cut = str(e)  # (raised below, once the frames it cut through are gone)
         finally:
             for sig, old in handlers.items():
                 signal.signal(sig, old)
+        # A KeyboardInterrupt raised anywhere (the API's second Ctrl-C) can cut a database
+        # transaction: the frames of its traceback then keep that connection, and its lock on the
+        # study file, alive, and the same process's next fit failed with "database is locked" after
+        # a minute (a test, 2026-12-07). Raised anew, without them, once they are collected.
+        gc.collect()
+        raise KeyboardInterrupt(cut)
 
     def _run_locked(self) -> SearchResult:
         # A local SQLite study has one driver, guarded by a lock; a shared storage has many workers.
@@ -888,6 +944,12 @@ class Search:
         self.config.save(self.run_dir / "config.json")  # (only once the study accepted the settings)
         if self.config.storage is None:
             self._reconcile_ledger(study)
+            # What a killed process left half-written (a checkpoint's or a model's temporary file,
+            # full-size, kept through every later session: a kill-and-resume review, 2026-12-07).
+            # Only here, with the run's lock: no other process writes to these folders.
+            for folder in (self.run_dir, self.run_dir / "best", self.artifacts_dir / "checkpoints"):
+                for path in stale_temporaries(folder):
+                    path.unlink(missing_ok=True)
         self._recover_interrupted(study)
         self._enqueue_candidates(study)
         reason = self._search(study, p)
@@ -972,7 +1034,7 @@ class Search:
         result.preempted = self._stop_flag
         if self.record_config and result.spent.device_seconds > self._paid_at_start:
             self._record_price(study, paid=True)
-        (self.run_dir / "summary.json").write_text(json.dumps(to_jsonable({
+        write_text_atomic(self.run_dir / "summary.json", json.dumps(to_jsonable({
             "best_arch": result.best_arch, "best_trial": result.best_trial,
             "best_search_metrics": result.best_metrics, "test_metrics": result.test_metrics,
             "spent": result.spent.to_dict(), "stop_reason": reason,
@@ -1022,6 +1084,15 @@ class Search:
                 # from another folder, a diff review found)
                 named = f": {before!r} there (from {attrs.get('cwd')}: {where}), {self.config.data!r} now"
             parts = attrs.get("data_parts") or {}
+            if parts.get("train") == p.data_parts["train"] and parts.get("test") == p.data_parts["test"] \
+                    and parts.get("val") != p.data_parts.get("val"):
+                then, now = (("a validation set", "none") if p.data_parts.get("val") is None else
+                             ("none", "a validation set") if parts.get("val") is None else ("one validation set",
+                                                                                        "another"))
+                raise ResumeError(
+                    f"{self.run_dir} was searched on the same training images but a different validation set "
+                    f"({then} given there, {now} now); every trial was scored on it: give the original "
+                    "validation data (or none, as then), or use a new --run-dir")
             if parts.get("train") == p.data_parts["train"]:  # (runs before 2026-12-06 did not keep the parts)
                 then, now = (("a test split", "none") if p.data_parts["test"] is None else
                              ("none", "a test split") if parts.get("test") is None else ("one test split", "another"))
@@ -1392,6 +1463,7 @@ class Search:
 
         cheap, dear = self._extreme_archs()
         n_final = len(p.train) + len(p.val)
+        warm_up()  # (an import's seconds, not the device's: billed to no probe and no trial)
         session_start = time.perf_counter()
         prev = study.user_attrs.get("probe") or {}
         final_spec = self.final_space.spec()
@@ -2491,12 +2563,30 @@ class Search:
         return (done.get("epochs") == self.config.final_epochs
                 and done.get("params") == self._final_cost(self.final_space.parse(arch)).params)
 
+    @staticmethod
+    def _model_file_is(best_dir: Path, done: dict[str, Any]) -> bool:
+        """Whether best/model.pt is the final model the study records (by its SHA-256, where the
+        record has one): a session killed after replacing the file and before recording its model
+        left another model's file beside the record of the earlier one."""
+        path = best_dir / "model.pt"
+        if not path.exists():
+            return False
+        want = done.get("model_sha256")
+        if want is None or _file_sha256(path) == want:
+            return True
+        log.warning("%s is not the final model the study records (a session was stopped between saving a new "
+                    "one and recording it): training it again", path)
+        return False
+
     def _final(self, study: optuna.Study, best: TrialView) -> dict[str, float]:
         """Retrain ``best`` on train+validation at full size, test it once, save the artifacts."""
         done = study.user_attrs.get("final")
         best_dir = self.run_dir / "best"
-        if done and self._final_done(study, best.arch) and (best_dir / "model.pt").exists():
+        if done and self._final_done(study, best.arch) and self._model_file_is(best_dir, done):
             log.info("final model for %s already trained; keeping it", best.arch)
+            orphan = self._earlier_folder(best_dir, done)  # (begun by a session cut off before replacing it)
+            if orphan is not None:
+                shutil.rmtree(orphan, ignore_errors=True)
             return dict(done.get("test_metrics", {}))
         if done and self._final_done(study, best.arch, full=False):
             log.info("the final training of %s was shortened to end within the budget; the budget now pays "
@@ -2594,6 +2684,7 @@ class Search:
         }
         tmp = best_dir / f"model.pt.tmp{os.getpid()}"
         torch.save(artifact, tmp)
+        model_sha = _file_sha256(tmp)
         # The final model now in the study: another session's, written to this run directory while
         # this one trained (two `search` processes of a shared study with other final settings each
         # train theirs), is kept too, not overwritten unlisted (a workers review, 2026-12-06). One
@@ -2603,7 +2694,7 @@ class Search:
             done = latest
         kept = self._keep_earlier_final(best_dir, done, test_metrics)  # (once the new one is written)
         os.replace(tmp, best_dir / "model.pt")
-        (best_dir / "arch.txt").write_text(best.arch + "\n")
+        write_text_atomic(best_dir / "arch.txt", best.arch + "\n")
         test_seconds = time.perf_counter() - test_start  # (and the model's saving)
         bill(pre + result.device_seconds + test_seconds)  # (the epochs were billed as they ended: the rest)
         seconds = before + billed[0]  # every session of this final training
@@ -2624,7 +2715,7 @@ class Search:
                  "flops_nb201": cost.flops_nb201, "resolution": p.resolution,
                  "test_images": n_test, "train_images": len(y), "step_mode": result.step_mode,
                  "fused": result.fused, "batch_size": result.batch_size, "forecast_seconds": forecast,
-                 "test_seconds": pre + test_seconds}
+                 "test_seconds": pre + test_seconds, "model_sha256": model_sha}
         earlier = [*(done or {}).get("earlier", []), *([kept] if kept is not None else [])]
         if earlier:  # (kept on disk: listed even when best/model.pt had gone and nothing was moved)
             final["earlier"] = earlier
@@ -2633,7 +2724,7 @@ class Search:
             final["shortened"] = {"steps": steps, "planned_steps": planned,
                                   "epochs": round(cfg.epochs * steps / planned, 3), "time_limit": left}
             log.warning(_shortened_note(final))
-        (best_dir / "metrics.json").write_text(json.dumps(to_jsonable(final), indent=2) + "\n")
+        write_text_atomic(best_dir / "metrics.json", json.dumps(to_jsonable(final), indent=2) + "\n")
         study.set_user_attr("final", to_jsonable(final))  # (final_spent holds what every final training paid)
         self._set_final_partial(study, key, None)
         checkpoint.delete()
@@ -2644,21 +2735,38 @@ class Search:
 
     def _keep_earlier_final(self, best_dir: Path, done: dict[str, Any] | None,
                             test_metrics: dict[str, float]) -> dict[str, Any] | None:
-        """Move the final model trained before (other settings, or another cell) to
+        """Keep the final model trained before (other settings, or another cell) in
         ``best/earlier/K-trialT-Eep/`` instead of overwriting it: it was paid for, and the new one
-        may test worse (fewer --final-epochs, a smaller --final-C). Returns what was kept, or None."""
+        may test worse (fewer --final-epochs, a smaller --final-C). Returns what was kept, or None.
+
+        Its files are linked there (copied where the file system has no hard links), not moved:
+        best/ keeps them until the new files replace them, each whole, so a kill at any point
+        leaves best/ a whole model. (Moved, a kill between two files left the model in earlier/
+        and its metrics in best/, to be overwritten unlisted: a kill-and-resume review,
+        2026-12-07.) The folder says whose files it holds (``.source``): a session cut off while
+        filling it fills that one, not another."""
         files = [best_dir / n for n in ("model.pt", "metrics.json", "arch.txt")]
         if not done or not files[0].exists():
             return None
-        earlier = best_dir / "earlier"
-        numbers = [int(d.name.split("-")[0]) for d in earlier.glob("*") if d.name.split("-")[0].isdigit()] \
-            if earlier.exists() else []
-        k = max(numbers, default=0) + 1  # (never a number used before, even if its folder was deleted)
-        dest = earlier / f"{k}-trial{done.get('trial', 'x')}-{done.get('epochs', 'x')}ep{'-short' if done.get('shortened') else ''}"
-        dest.mkdir(parents=True, exist_ok=False)
+        dest = self._earlier_folder(best_dir, done)
+        if dest is None and done.get("model_sha256") not in (None, _file_sha256(files[0])):
+            return None  # (best/model.pt is not the model recorded, which is gone: see _model_file_is)
+        if dest is None:
+            earlier = best_dir / "earlier"
+            numbers = [int(d.name.split("-")[0]) for d in earlier.glob("*") if d.name.split("-")[0].isdigit()] \
+                if earlier.exists() else []
+            k = max(numbers, default=0) + 1  # (never a number used before, even if its folder was deleted)
+            dest = earlier / f"{k}-trial{done.get('trial', 'x')}-{done.get('epochs', 'x')}ep{'-short' if done.get('shortened') else ''}"
+            dest.mkdir(parents=True, exist_ok=False)
+            write_text_atomic(dest / EARLIER_SOURCE, _final_identity(done))
         for f in files:
-            if f.exists():
-                os.replace(f, dest / f.name)
+            if f.exists() and not (dest / f.name).exists():
+                tmp = dest / f"{f.name}.tmp{os.getpid()}"
+                try:
+                    os.link(f, tmp)
+                except OSError:  # (no hard links here: a copy)
+                    shutil.copy2(f, tmp)
+                os.replace(tmp, dest / f.name)
         old_acc = (done.get("test_metrics") or {}).get(self.config.metric)
         new_acc = test_metrics.get(self.config.metric)
         worse = old_acc is not None and new_acc is not None and new_acc < old_acc
@@ -2671,6 +2779,18 @@ class Search:
         return {"dir": str(dest.relative_to(self.run_dir)), "arch": done.get("arch"), "trial": done.get("trial"),
                 "epochs": done.get("epochs"), "settings": done.get("settings"),
                 "test_metrics": done.get("test_metrics", {})}
+
+    @staticmethod
+    def _earlier_folder(best_dir: Path, done: dict[str, Any]) -> Path | None:
+        """The folder of best/earlier/ that holds (or was being given) the final model ``done``."""
+        earlier, ident = best_dir / "earlier", _final_identity(done)
+        for d in sorted(earlier.glob("*")) if earlier.exists() else []:
+            try:
+                if (d / EARLIER_SOURCE).read_text() == ident:
+                    return d
+            except OSError:
+                continue
+        return None
 
     def _result(self, study: optuna.Study, best: TrialView | None, test_metrics: dict[str, float],
                 reason: str) -> SearchResult:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from budgetnas._files import write_text_atomic
 from budgetnas.bench import NB201Table, normalize_dataset
 from budgetnas.data import DataSplits
 from budgetnas.errors import ConfigError
@@ -377,7 +378,7 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
                             metric=config.metric, rows=rows, rho=rho, best_arch=result.best_arch,
                             test_metrics=result.test_metrics, search=result, searcher=search,
                             num_classes=prepared.num_classes)
-    Path(search.run_dir, "transfer.json").write_text(json.dumps(to_jsonable({
+    write_text_atomic(Path(search.run_dir, "transfer.json"), json.dumps(to_jsonable({
         "mode": report.mode, "dataset": dataset, "bench_metric": metric, "test_oracle": report.test_oracle,
         "metric": report.metric, "rho": None if math.isnan(rho) else rho,  # (NaN is not JSON)
         "rho_p_value": None if math.isnan(rho) else report.p_value(), "caveats": report.caveats(),

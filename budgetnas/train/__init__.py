@@ -15,6 +15,7 @@ from budgetnas.train.trainer import (
     resolve_device,
     seeded_build,
     train,
+    warm_up,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "resolve_device",
     "seeded_build",
     "train",
+    "warm_up",
 ]

@@ -73,6 +73,19 @@ EVAL_CPU_VALUES = 2 ** 20
 _CAPTURE_LOCK = threading.Lock()
 log = logging.getLogger("budgetnas")
 _SAID_EAGER: set[str] = set()  # device types for which the fallback from step_mode "graph" was logged
+_WARM: list[bool] = []  # [True] once warm_up ran in this process
+
+
+def warm_up() -> None:
+    """Pay, once per process and before anything is timed, what PyTorch's first optimizer pays:
+    its ``__init__`` imports ``torch._dynamo`` (3.2 s on this 2-core CPU, torch 2.13, measured
+    2026-12-07), host time the device is idle for. A search that had probed before (a resumed
+    session) billed it to its first trial as device seconds, 3-4x the trial's epochs, and its cost
+    model, learning from that trial, forecast every later trial dearer: a budget bought 3 trials
+    where a run straight through bought 13 (a kill-and-resume review, 2026-12-07)."""
+    if not _WARM:
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+        _WARM.append(True)
 
 
 @dataclass(frozen=True)

@@ -137,3 +137,97 @@ def test_a_proposal_cut_off_by_a_kill_takes_no_place_in_the_strategys_sequence(t
         _search(tmp_path, splits, max_trials=4, strategy=strategy, final_training=False, name=f"{strategy}-killed")
         assert cells(f"{strategy}-killed") == cells(f"{strategy}-straight"), strategy
         assert status_of(open_study(tmp_path / f"{strategy}-killed").get_trials()[2]) == "unstarted"
+
+
+def test_small_files_are_written_whole_and_a_damaged_config_is_read_from_the_study(tmp_path, splits,
+                                                                                monkeypatch, caplog) -> None:
+    """(a kill-and-resume review, 2026-12-07) config.json was written in place: a kill mid-write left
+    it empty, and every later session and `show` refused the run ("cannot read the run's config")
+    until it was mended by hand. Temporary files of killed writes stayed for good, full-size."""
+    import json
+    import logging
+    import os
+
+    from budgetnas._files import write_text_atomic
+    from budgetnas.search import saved_config
+
+    path = tmp_path / "a.json"
+    path.write_text("old")
+
+    def cut(*args):
+        raise KeyboardInterrupt  # (a signal between the write and the rename)
+
+    monkeypatch.setattr(os, "replace", cut)
+    with pytest.raises(KeyboardInterrupt):
+        write_text_atomic(path, "new")
+    monkeypatch.undo()
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+    search, _ = _search(tmp_path, splits, max_trials=1, final_training=False)
+    run = search.run_dir
+    saved = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text("")  # (as a kill during the old in-place write left it)
+    dead = 2**22 + 12345  # (above the default pid_max: no process has it)
+    left = [run / f"summary.json.tmp{dead}", run / "best" / f"model.pt.tmp{dead}",
+            run / "checkpoints" / f"k.ckpt.tmp{dead}", run / "checkpoints" / f"k.ckpt.tmp{os.getpid()}"]
+    for p in left:
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(b"x" * 100)
+    with caplog.at_level(logging.WARNING, logger="budgetnas"):
+        assert saved_config(run).to_dict() == {k: v for k, v in saved.items() if k != "config_version"}
+    assert "cannot read the run's config" in caplog.text and "read the run's settings from its study" in caplog.text
+    search, result = _search(tmp_path, splits, max_trials=2, final_training=False)  # resumes: one more trial
+    assert result.spent.trials == 2 and json.loads((run / "config.json").read_text()) == {**saved, "max_trials": 2}
+    assert [p.exists() for p in left] == [False, False, False, True]  # (a live process's: kept)
+
+
+def test_a_kill_while_keeping_the_earlier_final_model_loses_nothing(tmp_path, splits, monkeypatch, caplog) -> None:
+    """(a kill-and-resume review, 2026-12-07) The earlier final model was moved to best/earlier/ file
+    by file: a kill between two files left its model there and its metrics in best/, overwritten
+    unlisted by the next session's; a rerun with the old settings trained it again. Its files are
+    linked there now, best/ keeping a whole model at every point."""
+    import json
+    import logging
+    import os
+
+    _search(tmp_path, splits, max_trials=1)
+    best = tmp_path / "run" / "best"
+    first = json.loads((best / "metrics.json").read_text())
+    links = [0]
+    link = os.link
+
+    def killed_at_the_second(src, dst):
+        links[0] += 1
+        if links[0] == 2:
+            raise KeyboardInterrupt  # (as a kill: nothing after it runs)
+        return link(src, dst)
+
+    monkeypatch.setattr(os, "link", killed_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        _search(tmp_path, splits, max_trials=1, final_epochs=2)
+    monkeypatch.undo()
+    partial = list((best / "earlier").iterdir())
+    assert len(partial) == 1 and sorted(p.name for p in partial[0].iterdir()) == [".source", "model.pt"]
+    assert json.loads((best / "metrics.json").read_text()) == first  # (best/ is still the whole first model)
+    # The old settings again: the first model is kept, not trained again, and the half-made copy goes.
+    _, result = _search(tmp_path, splits, max_trials=1)
+    assert json.loads((best / "metrics.json").read_text()) == first and not list((best / "earlier").iterdir())
+    # The new settings: the first model is kept whole in earlier/, and listed.
+    _search(tmp_path, splits, max_trials=1, final_epochs=2)
+    second = json.loads((best / "metrics.json").read_text())
+    (kept,) = second["earlier"]
+    folder = tmp_path / "run" / kept["dir"]
+    assert kept["test_metrics"] == first["test_metrics"] and second["epochs"] == 2
+    assert json.loads((folder / "metrics.json").read_text()) == first
+    assert sorted(p.name for p in folder.iterdir()) == [".source", "arch.txt", "metrics.json", "model.pt"]
+    # A model file that is not the one recorded (replaced, and the session stopped before recording
+    # it) is not served as the recorded one, nor kept as it: trained again.
+    (best / "model.pt").unlink()
+    (best / "model.pt").write_bytes((folder / "model.pt").read_bytes())
+    with caplog.at_level(logging.WARNING, logger="budgetnas"):
+        _search(tmp_path, splits, max_trials=1, final_epochs=2)
+    assert "model.pt is not the final model the study records" in caplog.text
+    again = json.loads((best / "metrics.json").read_text())
+    assert again["model_sha256"] == second["model_sha256"]  # (trained again, bit for bit as before)
+    assert again["device_seconds"] != second["device_seconds"]
+    assert again["earlier"] == second["earlier"] and len(list((best / "earlier").iterdir())) == 1

@@ -1,0 +1,61 @@
+"""Files written whole or not at all (the bottom layer: no budgetnas imports).
+
+A run directory's small files (config.json, summary.json, best/metrics.json...) were written in
+place: a process killed mid-write (a preempted spot instance) left config.json empty, and every
+later session and ``budgetnas show`` refused the run until it was mended by hand (a kill-and-resume
+review, 2026-12-07). Written to a temporary file beside it and renamed over it, a file is always
+the old one or the new one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+TMP_MARK = ".tmp"  # temporary files are named <name>.tmp<pid>: see stale_temporaries
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename it.
+
+    Example::
+
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "a.json"
+        >>> write_text_atomic(p, "{}"); p.read_text()
+        '{}'
+    """
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def stale_temporaries(folder: Path) -> list[Path]:
+    """The temporary files a killed process left in ``folder`` (``<name>.tmp<pid>``) whose process
+    is gone from this machine; only for a folder no other machine writes to."""
+    out = []
+    for path in folder.glob(f"*{TMP_MARK}*") if folder.is_dir() else []:
+        pid = path.name.rpartition(TMP_MARK)[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            out.append(path)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
