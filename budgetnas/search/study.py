@@ -680,7 +680,7 @@ class Search:
         """Forecast what one trial costs and how many trials the budget buys; trains nothing."""
         self.config.check_session()
         p = self._load()
-        warm_up()  # (else the first probe's "paid once" is mostly an import, which each trial does not pay)
+        warm_up(self.device)  # (else the first probe's "paid once" is mostly an import, which each trial does not pay)
         self._check_max_params()  # (as the run checks it first: a dry run said a refused run was fine)
         existing = self._existing_study()
         if existing is not None:
@@ -1463,7 +1463,7 @@ class Search:
 
         cheap, dear = self._extreme_archs()
         n_final = len(p.train) + len(p.val)
-        warm_up()  # (an import's seconds, not the device's: billed to no probe and no trial)
+        warm_up(self.device)  # (an import's seconds, not the device's: billed to no probe and no trial)
         session_start = time.perf_counter()
         prev = study.user_attrs.get("probe") or {}
         final_spec = self.final_space.spec()

@@ -73,19 +73,29 @@ EVAL_CPU_VALUES = 2 ** 20
 _CAPTURE_LOCK = threading.Lock()
 log = logging.getLogger("budgetnas")
 _SAID_EAGER: set[str] = set()  # device types for which the fallback from step_mode "graph" was logged
-_WARM: list[bool] = []  # [True] once warm_up ran in this process
+_WARM: set[str] = set()  # "import", and the CUDA devices warm_up set up, in this process
 
 
-def warm_up() -> None:
+def warm_up(device: torch.device | str | None = None) -> None:
     """Pay, once per process and before anything is timed, what PyTorch's first optimizer pays:
     its ``__init__`` imports ``torch._dynamo`` (3.2 s on this 2-core CPU, torch 2.13, measured
     2026-12-07), host time the device is idle for. A search that had probed before (a resumed
     session) billed it to its first trial as device seconds, 3-4x the trial's epochs, and its cost
     model, learning from that trial, forecast every later trial dearer: a budget bought 3 trials
-    where a run straight through bought 13 (a kill-and-resume review, 2026-12-07)."""
-    if not _WARM:
+    where a run straight through bought 13 (a kill-and-resume review, 2026-12-07). On a CUDA
+    ``device``, its context and the convolution libraries' first use too (set-up, not any
+    trial's cost; GPU timing of it pending a GPU run)."""
+    if "import" not in _WARM:
         torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-        _WARM.append(True)
+        _WARM.add("import")
+    dev = torch.device(device) if device is not None else None
+    if dev is not None and dev.type == "cuda" and str(dev) not in _WARM:
+        x = torch.randn(2, 3, 8, 8, device=dev, requires_grad=True)
+        w = torch.randn(4, 3, 3, 3, device=dev, requires_grad=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            F.conv2d(x, w, padding=1).float().sum().backward()
+        torch.cuda.synchronize(dev)
+        _WARM.add(str(dev))
 
 
 @dataclass(frozen=True)

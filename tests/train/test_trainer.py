@@ -312,3 +312,25 @@ def test_the_warm_up_rises_to_the_peak_at_its_end_and_one_step_of_it_is_still_on
         assert rates[warmup] == 0.4 and rates[warmup + 1] < 0.4  # ... the peak, where the decay starts
         assert rates[0] == pytest.approx(0.4 / (warmup + 1))
     assert _lr_at(0, 20, 0, 0.4) == 0.4  # no warm-up: the peak at once
+
+
+def test_warm_up_imports_what_the_first_optimizer_would_once() -> None:
+    """The first optimizer of a process imports torch._dynamo (3.2 s here), which a resumed
+    session billed to its first trial; warm_up pays it before anything is timed, once."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from budgetnas.train import warm_up; from budgetnas.train.trainer import _WARM; "
+            "before = 'torch._dynamo' in sys.modules; warm_up('cpu'); warm_up(); "
+            "print(before, 'torch._dynamo' in sys.modules, sorted(_WARM))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True", "['import']"], out  # (a CPU needs nothing more)
+
+
+@pytest.mark.gpu
+def test_warm_up_sets_up_a_cuda_device() -> None:
+    from budgetnas.train import warm_up
+    from budgetnas.train.trainer import _WARM
+
+    warm_up("cuda")
+    assert "cuda" in _WARM and torch.cuda.is_initialized()
