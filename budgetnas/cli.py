@@ -601,6 +601,16 @@ def _with_flag(message: str, parser: argparse.ArgumentParser, *commands: str | N
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``budgetnas`` command; returns its exit status."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # (before a command began: while the libraries were being imported,
+        # a Ctrl-C printed a traceback and exited -2: a kill-and-resume review, 2026-12-07)
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

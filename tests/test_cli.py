@@ -729,3 +729,18 @@ def test_a_resumed_session_pays_pytorchs_first_import_before_its_first_trial_is_
         done = subprocess.run([*args, "--max-trials", trials, "-q"], capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines()[-1].split() == ["0", "False", "[True]"], done.stdout  # (imported at start: no test)
+
+
+def test_ctrl_c_before_a_command_begins_is_an_interruption_not_a_traceback(monkeypatch, capsys) -> None:
+    """(a kill-and-resume review, 2026-12-07) Ctrl-C while the libraries were imported, before a
+    command's own handling began, printed a KeyboardInterrupt traceback and exited -2."""
+    import logging
+
+    import budgetnas.cli as cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(logging, "basicConfig", interrupted)  # (the first thing after parsing)
+    assert cli.main(["show", "runs/nowhere"]) == 130
+    assert capsys.readouterr().err == "\ninterrupted\n"
