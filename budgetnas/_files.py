@@ -38,13 +38,16 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
         raise
 
 
-def stale_temporaries(folder: Path) -> list[Path]:
+def stale_temporaries(folder: Path, *, this_process_too: bool = False) -> list[Path]:
     """The temporary files a killed process left in ``folder`` (``<name>.tmp<pid>``) whose process
-    is gone from this machine; only for a folder no other machine writes to."""
+    is gone from this machine; only for a folder no other machine writes to. ``this_process_too``:
+    and this process's own, for a caller that knows none of its writes is under way (a Python
+    session whose earlier call was interrupted keeps its pid)."""
     out = []
     for path in folder.glob(f"*{TMP_MARK}*") if folder.is_dir() else []:
         pid = path.name.rpartition(TMP_MARK)[2]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and path.is_file() and (
+                not _alive(int(pid)) or (this_process_too and int(pid) == os.getpid())):
             out.append(path)
     return out
 

@@ -571,7 +571,7 @@ print("trials", clf.result.spent.trials, "model", clf.model is not None)
 
 def test_a_notebook_user_sees_progress_and_interrupting_twice_keeps_the_process(tmp_path: Path) -> None:
     """(a review, 2026-12-07) A second Ctrl-C called os._exit: in Jupyter ("interrupt kernel"
-    twice) the kernel died with every variable in it. And with logging unconfigured and stderr no
+    twice) the kernel died with every variable in it; it is said to be stopping already now. And with logging unconfigured and stderr no
     terminal (a notebook, nohup), progress=True printed nothing for minutes."""
     import subprocess
     import sys
@@ -582,10 +582,14 @@ def test_a_notebook_user_sees_progress_and_interrupting_twice_keeps_the_process(
                           timeout=600, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout.splitlines()
-    assert out[0].startswith("interrupted: interrupted again, at once; the search resumes"), done.stdout
+    assert out[0].startswith("interrupted: fit stopped by SIGINT: nothing finished is lost"), done.stdout
     assert out[-1] == "trials 3 model True", done.stdout
     err = done.stderr
-    assert "SIGINT received: saving a checkpoint and stopping; interrupt again to stop at once" in err
+    assert "SIGINT received: saving a checkpoint and stopping; fit then stops with KeyboardInterrupt" in err
+    # (the second, with the study open: the clean stop goes on; raised at any line, it could cut a
+    # database transaction whose lock held every later write, the next fit's too, for a minute)
+    assert "already stopping: the running trial saves a checkpoint at its next step" in err
+    assert "database is locked" not in err
     assert "search: 1/3 trials, best accuracy=" in err and "search: 3/3 trials" in err  # (a line a trial)
 
 
@@ -636,6 +640,9 @@ def test_validation_data_scores_the_candidates_and_resumes_only_with_the_same(tm
     assert rows and rows[0].metrics["accuracy"] * 60 == pytest.approx(round(rows[0].metrics["accuracy"] * 60))
     clf.fit(x[:300], names[y[:300]], validation_data=(x[300:360], names[y[300:360]]))  # resumes: nothing new
     assert clf.result.spent.trials == 2
+    # (validation_split, val_fraction, is unused beside validation_data: no reason to refuse)
+    other = ImageClassifier(run_dir=tmp_path / "run", max_trials=2, val_fraction=0.3, **FAST)
+    assert other.fit(x[:300], names[y[:300]], validation_data=(x[300:360], names[y[300:360]])).result.spent.trials == 2
     with pytest.raises(ResumeError, match="same training images but a different validation set \\(one validation "
                                           "set given there, another now\\)"):
         clf.fit(x[:300], names[y[:300]], validation_data=(x[300:350], names[y[300:350]]))

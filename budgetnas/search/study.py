@@ -176,6 +176,27 @@ def _final_identity(done: dict[str, Any]) -> str:
                                                  "device_seconds")}, sort_keys=True)
 
 
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """``dst`` becomes ``src``'s file, whole or not at all: a hard link (a copy where the file
+    system has none) made under a temporary name and renamed over ``dst``."""
+    tmp = dst.with_name(f"{dst.name}.tmp{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:  # (no hard links here: a copy)
+        shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
+
+
+def _same_content(a: Path, b: Path) -> bool:
+    try:
+        if os.path.samefile(a, b):
+            return True
+    except OSError:
+        return False
+    return a.stat().st_size == b.stat().st_size and _file_sha256(a) == _file_sha256(b)
+
+
 def _file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -363,9 +384,11 @@ class Search:
         self._streams = threading.local()  # each concurrent trainer thread's CUDA stream
         self._signal_name: str | None = None
         # A second SIGTERM/SIGINT exits the process at once (a command line's Ctrl-C twice). False
-        # (the Python API): a second SIGINT raises KeyboardInterrupt instead, as Python does, since
-        # os._exit in a notebook took the kernel and every variable in it (a review, 2026-12-07).
+        # (the Python API): never, since os._exit in a notebook took the kernel and every variable
+        # in it (a review, 2026-12-07); a second SIGINT raises KeyboardInterrupt before the study is
+        # open, and once it is, lets the clean stop finish (see _on_signal).
         self.second_signal_exits = True
+        self._study_open = False
         self._paid_at_start = math.inf  # (the study's device seconds when this session began: _record_price)
         # (during a session's search loop) the search's wall time so far, written with each trial's
         # progress: a session killed outright (SIGKILL, a spot instance gone) records no more
@@ -489,8 +512,11 @@ class Search:
         old, new = saved.fingerprint_fields(), self.config.fingerprint_fields()
         # (settings that resolve against the data and device are compared as resolved, once the
         # data is loaded: see _check_study)
+        given_val = self._data is not None and self._data.val is not None  # (then val_fraction is unused:
+        if given_val:  # the run's is kept, for a later session without the validation set to compare)
+            self.config.val_fraction = saved.val_fraction
         diffs = [f"{k}: {old[k]!r} in the run, {new[k]!r} now" for k in new
-                 if k not in RESOLVED_FIELDS and old.get(k) != new[k]]
+                 if k not in RESOLVED_FIELDS and old.get(k) != new[k] and not (given_val and k == "val_fraction")]
         sizes = [o for o in self.config.objectives if o in SIZE_OBJECTIVES]
         if sizes:
             # A size objective is the final network's size, stored with each trial: another final
@@ -861,13 +887,21 @@ class Search:
     def _on_signal(self, signum: int, frame: Any) -> None:
         raises = not self.second_signal_exits and signum == signal.SIGINT
         if self._stop_flag:  # the second signal: stop at once (the trial resumes from its last checkpoint)
-            if raises:
-                raise KeyboardInterrupt(f"interrupted again, at once; the search resumes from its last "
-                                        f"checkpoint when run again on {self.run_dir}")
-            os._exit(128 + signum)
+            if not raises:
+                os._exit(128 + signum)
+            if not self._study_open:  # (reading the data, say: nothing to record)
+                raise KeyboardInterrupt(f"interrupted again, at once; nothing was recorded yet in {self.run_dir}")
+            # With the study open, a KeyboardInterrupt raised at any line could cut a database
+            # transaction, whose lock then held every write after it (the trial's records, the
+            # next fit's) for a minute, to fail with "database is locked" (a test, 2026-12-07):
+            # the clean stop already asked for goes on, at the trial's next step.
+            log.warning("already stopping: the running trial saves a checkpoint at its next step and fit "
+                        "then stops with KeyboardInterrupt (to stop the process itself, restart it: the "
+                        "search resumes from its last checkpoint)")
+            return
         name = signal.Signals(signum).name
         log.warning("%s received: saving a checkpoint and stopping; %s", name,
-                    "interrupt again to stop at once" if raises else "send it again to exit at once")
+                    "fit then stops with KeyboardInterrupt" if raises else "send it again to exit at once")
         self.request_stop(name)
 
     def run(self) -> SearchResult:
@@ -882,6 +916,7 @@ class Search:
         if self.artifacts_dir.resolve() != self.run_dir.resolve():  # checkpoints go there
             _check_writable(self.artifacts_dir / "checkpoints", "artifacts directory", "--artifacts-dir")
         self._stop_flag, self._signal_name = False, None  # a Search can run again after a stop
+        self._study_open = False
         handlers = {}
         if threading.current_thread() is threading.main_thread():
             handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -899,8 +934,9 @@ class Search:
         finally:
             for sig, old in handlers.items():
                 signal.signal(sig, old)
-        # A KeyboardInterrupt raised anywhere (the API's second Ctrl-C) can cut a database
-        # transaction: the frames of its traceback then keep that connection, and its lock on the
+            self._study_open = False
+        # A KeyboardInterrupt raised anywhere (the API's second Ctrl-C before the study opened; one
+        # raised by other code, a thread's) can cut a database transaction: the frames of its traceback then keep that connection, and its lock on the
         # study file, alive, and the same process's next fit failed with "database is locked" after
         # a minute (a test, 2026-12-07). Raised anew, without them, once they are collected.
         gc.collect()
@@ -913,6 +949,7 @@ class Search:
             self._check_resume()
             p = self._load()
             self._check_max_params()  # before anything is written: a bad limit leaves no trace
+            self._study_open = True
             study = open_study(self.run_dir, _directions(self.config.objectives),
                                storage=self.config.storage, study_name=self.config.study_name)
             try:
@@ -947,9 +984,13 @@ class Search:
             # What a killed process left half-written (a checkpoint's or a model's temporary file,
             # full-size, kept through every later session: a kill-and-resume review, 2026-12-07).
             # Only here, with the run's lock: no other process writes to these folders.
-            for folder in (self.run_dir, self.run_dir / "best", self.artifacts_dir / "checkpoints"):
-                for path in stale_temporaries(folder):
+            earlier = sorted(p for p in (self.run_dir / "best" / "earlier").glob("*") if p.is_dir())
+            for folder in (self.run_dir, self.run_dir / "best", self.artifacts_dir / "checkpoints", *earlier):
+                for path in stale_temporaries(folder, this_process_too=True):  # (a notebook's last fit's too)
                     path.unlink(missing_ok=True)
+            for folder in earlier:  # a kill between making a folder of earlier/ and its first file
+                if not any(folder.iterdir()):
+                    folder.rmdir()
         self._recover_interrupted(study)
         self._enqueue_candidates(study)
         reason = self._search(study, p)
@@ -2563,6 +2604,27 @@ class Search:
         return (done.get("epochs") == self.config.final_epochs
                 and done.get("params") == self._final_cost(self.final_space.parse(arch)).params)
 
+    def _restore_recorded_final(self, best_dir: Path, done: dict[str, Any]) -> bool:
+        """Put the recorded final model back in best/ where a session, cut off after replacing it
+        and before recording its own, left its copy in best/earlier/ (found by ``.source``) and
+        another model in best/; True (nothing to restore, or restored). A record from before
+        model_sha256 was kept could tell them apart only so: the rerun served the other model
+        under the recorded one's metrics and deleted the only copy of the recorded one (a diff
+        review, 2026-12-07). The other model's training stays in its checkpoint (final-*.ckpt),
+        which a rerun with its settings finishes."""
+        folder = self._earlier_folder(best_dir, done)
+        kept, here = (folder / "model.pt") if folder is not None else None, best_dir / "model.pt"
+        if kept is None or not kept.exists() or (here.exists() and _same_content(kept, here)):
+            return True
+        if done.get("model_sha256") not in (None, _file_sha256(kept)):
+            return True  # (not the recorded model either: _model_file_is decides)
+        for name in ("model.pt", "metrics.json", "arch.txt"):
+            if (folder / name).exists():
+                _link_or_copy(folder / name, best_dir / name)
+        log.warning("%s was not the final model the study records (a session was stopped between saving a new one "
+                    "and recording it): the recorded one is restored from %s", here, folder)
+        return True
+
     @staticmethod
     def _model_file_is(best_dir: Path, done: dict[str, Any]) -> bool:
         """Whether best/model.pt is the final model the study records (by its SHA-256, where the
@@ -2582,7 +2644,8 @@ class Search:
         """Retrain ``best`` on train+validation at full size, test it once, save the artifacts."""
         done = study.user_attrs.get("final")
         best_dir = self.run_dir / "best"
-        if done and self._final_done(study, best.arch) and self._model_file_is(best_dir, done):
+        if done and self._final_done(study, best.arch) and self._restore_recorded_final(best_dir, done) \
+                and self._model_file_is(best_dir, done):
             log.info("final model for %s already trained; keeping it", best.arch)
             orphan = self._earlier_folder(best_dir, done)  # (begun by a session cut off before replacing it)
             if orphan is not None:
@@ -2761,12 +2824,7 @@ class Search:
             write_text_atomic(dest / EARLIER_SOURCE, _final_identity(done))
         for f in files:
             if f.exists() and not (dest / f.name).exists():
-                tmp = dest / f"{f.name}.tmp{os.getpid()}"
-                try:
-                    os.link(f, tmp)
-                except OSError:  # (no hard links here: a copy)
-                    shutil.copy2(f, tmp)
-                os.replace(tmp, dest / f.name)
+                _link_or_copy(f, dest / f.name)
         old_acc = (done.get("test_metrics") or {}).get(self.config.metric)
         new_acc = test_metrics.get(self.config.metric)
         worse = old_acc is not None and new_acc is not None and new_acc < old_acc

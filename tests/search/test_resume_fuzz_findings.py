@@ -169,16 +169,23 @@ def test_small_files_are_written_whole_and_a_damaged_config_is_read_from_the_stu
     (run / "config.json").write_text("")  # (as a kill during the old in-place write left it)
     dead = 2**22 + 12345  # (above the default pid_max: no process has it)
     left = [run / f"summary.json.tmp{dead}", run / "best" / f"model.pt.tmp{dead}",
-            run / "checkpoints" / f"k.ckpt.tmp{dead}", run / "checkpoints" / f"k.ckpt.tmp{os.getpid()}"]
+            run / "checkpoints" / f"k.ckpt.tmp{dead}", run / "checkpoints" / f"k.ckpt.tmp{os.getpid()}",
+            run / "checkpoints" / f"k.ckpt.tmp{os.getppid()}"]
     for p in left:
         p.parent.mkdir(exist_ok=True)
         p.write_bytes(b"x" * 100)
+    empty = run / "best" / "earlier" / "3-trial0-1ep"  # (a kill right after making it)
+    empty.mkdir(parents=True)
+    (empty.parent / "2-trial0-1ep").mkdir()
+    (empty.parent / "2-trial0-1ep" / f"model.pt.tmp{dead}").write_bytes(b"x")  # (a copy cut short)
     with caplog.at_level(logging.WARNING, logger="budgetnas"):
         assert saved_config(run).to_dict() == {k: v for k, v in saved.items() if k != "config_version"}
     assert "cannot read the run's config" in caplog.text and "read the run's settings from its study" in caplog.text
     search, result = _search(tmp_path, splits, max_trials=2, final_training=False)  # resumes: one more trial
     assert result.spent.trials == 2 and json.loads((run / "config.json").read_text()) == {**saved, "max_trials": 2}
-    assert [p.exists() for p in left] == [False, False, False, True]  # (a live process's: kept)
+    # (this process's own: an interrupted fit's in a notebook, which keeps its pid; a live one's: kept)
+    assert [p.exists() for p in left] == [False, False, False, False, True]
+    assert not (run / "best" / "earlier").exists() or not list((run / "best" / "earlier").iterdir())
 
 
 def test_a_kill_while_keeping_the_earlier_final_model_loses_nothing(tmp_path, splits, monkeypatch, caplog) -> None:
@@ -231,3 +238,50 @@ def test_a_kill_while_keeping_the_earlier_final_model_loses_nothing(tmp_path, sp
     assert again["model_sha256"] == second["model_sha256"]  # (trained again, bit for bit as before)
     assert again["device_seconds"] != second["device_seconds"]
     assert again["earlier"] == second["earlier"] and len(list((best / "earlier").iterdir())) == 1
+
+
+@pytest.mark.parametrize("recorded_sha", [True, False], ids=["record-with-sha", "record-from-before-sha"])
+def test_a_kill_between_replacing_the_final_model_and_recording_it(tmp_path, splits, monkeypatch, caplog,
+                                                                    recorded_sha) -> None:
+    """(a diff review, 2026-12-07) A session with new final settings replaced best/model.pt and was
+    killed before recording it: a rerun with the old settings served the new file under the old
+    record (a record without model_sha256) and deleted the only copy of the recorded model, or
+    (with it) trained the recorded model again. It is restored from best/earlier/ instead."""
+    import json
+    import logging
+
+    import budgetnas.search.study as study_mod
+
+    _search(tmp_path, splits, max_trials=1)
+    run = tmp_path / "run"
+    best = run / "best"
+    first = json.loads((best / "metrics.json").read_text())
+    first_model = (best / "model.pt").read_bytes()
+    if not recorded_sha:
+        st = open_study(run)
+        st.set_user_attr("final", {k: v for k, v in st.user_attrs["final"].items() if k != "model_sha256"})
+    write = study_mod.write_text_atomic
+
+    def killed_after_the_model(path, text):
+        if path.name == "arch.txt" and path.parent == best:
+            raise KeyboardInterrupt  # (as a kill, right after best/model.pt was replaced)
+        return write(path, text)
+
+    monkeypatch.setattr(study_mod, "write_text_atomic", killed_after_the_model)
+    with pytest.raises(KeyboardInterrupt):
+        _search(tmp_path, splits, max_trials=1, final_epochs=2)
+    monkeypatch.undo()
+    assert (best / "model.pt").read_bytes() != first_model  # (the new, unrecorded model)
+    paid = open_study(run).user_attrs["final_spent"]["device_seconds"]
+    with caplog.at_level(logging.WARNING, logger="budgetnas"):
+        _search(tmp_path, splits, max_trials=1)  # the old settings: the recorded model, restored
+    assert "the recorded one is restored from" in caplog.text
+    assert (best / "model.pt").read_bytes() == first_model
+    assert json.loads((best / "metrics.json").read_text()) == first
+    assert not list((best / "earlier").iterdir())  # (its copy is best/ again)
+    assert open_study(run).user_attrs["final_spent"]["device_seconds"] == paid  # (nothing trained again)
+    # The new settings again: the killed session's training is finished from its checkpoint, and
+    # the recorded model is kept in earlier/.
+    _search(tmp_path, splits, max_trials=1, final_epochs=2)
+    second = json.loads((best / "metrics.json").read_text())
+    assert second["epochs"] == 2 and [e["test_metrics"] for e in second["earlier"]] == [first["test_metrics"]]
