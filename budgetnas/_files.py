@@ -10,6 +10,7 @@ the old one or the new one.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 TMP_MARK = ".tmp"  # temporary files are named <name>.tmp<pid>: see stale_temporaries
@@ -36,6 +37,18 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def link_or_copy_atomic(src: Path, dst: Path) -> None:
+    """``dst`` becomes ``src``'s file, whole or not at all: a hard link (a copy where the file
+    system has none) made under a temporary name and renamed over ``dst``."""
+    tmp = dst.with_name(f"{dst.name}{TMP_MARK}{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:  # (no hard links here: a copy)
+        shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
 
 
 def stale_temporaries(folder: Path, *, this_process_too: bool = False) -> list[Path]:

@@ -20,8 +20,8 @@ import os
 import signal
 import sys
 import warnings
-from collections.abc import Iterator
 import zipfile
+from collections.abc import Iterator
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -719,7 +719,6 @@ def _distorts(size: tuple[int, int], trained: tuple[int, int], resolution: int) 
     larger than the training ones, of their shape, are shrunk as they were: an image folder is
     stored shrunk while read, so its own files are larger than the size the model records.)"""
     return aspect_changes(size, trained) or (min(size) < resolution <= min(trained)) or min(size) < min(trained) / 2
-
 
 
 def _pil_sizes(x: Any) -> list[tuple[int, int]]:

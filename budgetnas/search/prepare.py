@@ -174,11 +174,8 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
     else:
         keep, held = stratified_split(full.labels, config.test_fraction, seed=config.seed)
         rest, test = full.subset(keep), full.subset(held)
-    if splits.val is not None:  # the user's own validation set: the search trains on all the rest
-        train, val = rest, splits.val
-        if tuple(val.classes) != tuple(full.classes) or val.shape[0] != full.shape[0]:
-            raise DataError(f"the validation set's classes or channels differ from the training set's "
-                            f"({list(val.classes)}, {val.shape[0]} vs {list(full.classes)}, {full.shape[0]})")
+    if splits.val is not None:  # the user's own validation set (its classes and channels checked by
+        train, val = rest, splits.val  # DataSplits): the search trains on all the rest
     else:
         keep, held = stratified_split(rest.labels, config.val_fraction, seed=config.seed + 1)
         train, val = rest.subset(keep), rest.subset(held)

@@ -40,7 +40,7 @@ import torch
 from optuna.trial import TrialState
 
 from budgetnas import __version__
-from budgetnas._files import stale_temporaries, write_text_atomic
+from budgetnas._files import link_or_copy_atomic, stale_temporaries, write_text_atomic
 from budgetnas.data import DataSplits, load_dataset, pixel_range
 from budgetnas.errors import (BudgetError, BudgetNASError, ConfigError, DataError, ResumeError, RunDirError, TrialFailed,
                               first_line, plural)
@@ -174,18 +174,6 @@ def _final_identity(done: dict[str, Any]) -> str:
     """What tells one final model of a study from another: its cell, trial, settings and result."""
     return json.dumps({k: done.get(k) for k in ("arch", "trial", "epochs", "settings", "test_metrics",
                                                  "device_seconds")}, sort_keys=True)
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    """``dst`` becomes ``src``'s file, whole or not at all: a hard link (a copy where the file
-    system has none) made under a temporary name and renamed over ``dst``."""
-    tmp = dst.with_name(f"{dst.name}.tmp{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:  # (no hard links here: a copy)
-        shutil.copy2(src, tmp)
-    os.replace(tmp, dst)
 
 
 def _same_content(a: Path, b: Path) -> bool:
@@ -2620,7 +2608,7 @@ class Search:
             return True  # (not the recorded model either: _model_file_is decides)
         for name in ("model.pt", "metrics.json", "arch.txt"):
             if (folder / name).exists():
-                _link_or_copy(folder / name, best_dir / name)
+                link_or_copy_atomic(folder / name, best_dir / name)
         log.warning("%s was not the final model the study records (a session was stopped between saving a new one "
                     "and recording it): the recorded one is restored from %s", here, folder)
         return True
@@ -2824,7 +2812,7 @@ class Search:
             write_text_atomic(dest / EARLIER_SOURCE, _final_identity(done))
         for f in files:
             if f.exists() and not (dest / f.name).exists():
-                _link_or_copy(f, dest / f.name)
+                link_or_copy_atomic(f, dest / f.name)
         old_acc = (done.get("test_metrics") or {}).get(self.config.metric)
         new_acc = test_metrics.get(self.config.metric)
         worse = old_acc is not None and new_acc is not None and new_acc < old_acc
