@@ -168,9 +168,13 @@ def test_an_oversize_cell_holds_no_slot_a_concurrent_candidate_needs(tmp_path: P
         return run_trial(self, study, trial, arch, p, *a, **kw)
 
     monkeypatch.setattr(Search, "_run_trial", slow_reject)
+    # (The small cells' final networks have 4,822-5,214 parameters, the big one's 23,302: the big one
+    # is the first rejected; under a lower limit every cell slept, 50 s.)
     _, result = _search(tmp_path, splits, candidates=[small[0], small[1], big, small[2], small[3]], max_trials=3,
-                        concurrent=2, final_training=False, max_params=5000, epochs=2)
+                        concurrent=2, final_training=False, max_params=6000, epochs=2)
     assert result.spent.trials == 3, result.stop_reason
+    rejected = [t for t in open_study(tmp_path / "run").get_trials() if t.user_attrs.get("status") == "rejected"]
+    assert rejected[0].user_attrs["reason"].startswith("23,302 parameters"), rejected[0].user_attrs
 
 
 def test_the_ledger_limit_leaves_out_what_was_paid_outside_it(tmp_path: Path, splits: DataSplits,
