@@ -42,6 +42,26 @@ def test_help_is_complete() -> None:
     assert build_parser().parse_args(["search", "--data", "digits", "--strategy", "rea"]).strategy == "rea"
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["search", "--help"], ["search", "--data", "digits", "--bogus"],
+                                  ["bench", "query", "6111"], ["bench", "top", "--k", "3", "--max-params", "0.5M"]])
+def test_help_mistakes_and_table_queries_do_not_wait_for_pytorch(argv: list[str]) -> None:
+    """Importing torch takes 2-3 s of every command on a 2-core CPU (4.4 s for a mistyped flag or
+    a table query, before): the help, the argument errors and the table's commands do without it."""
+    from tests.conftest import NB201_CSV
+
+    if argv[0] == "bench":
+        if not NB201_CSV.exists():
+            pytest.skip("the shared NB201 table is not here")
+        argv = [*argv, "--table", str(NB201_CSV)]
+    code = ("import sys\nfrom budgetnas.cli import main\ntry:\n    status = main(sys.argv[1:])\n"
+            "except SystemExit as e:\n    status = e.code\n"
+            "print('torch' in sys.modules, status, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+    torch_loaded, status = done.stderr.strip().splitlines()[-1].split()
+    assert (torch_loaded, status) == ("False", "2" if "--bogus" in argv else "0"), done.stderr
+    assert done.stdout or "--bogus" in argv
+
+
 def test_search_then_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import numpy as np
 

@@ -25,78 +25,30 @@ import itertools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from budgetnas.errors import ArchitectureError, ConfigError
-from budgetnas.nn.ops import AvgPool, Identity, ReLUConvBN, ResidualReduction
 from budgetnas.spaces.base import BaseSpace, Cost, register_space
+
+if TYPE_CHECKING:
+    from torch import nn
 
 NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 NB201Arch = tuple[str, str, str, str, str, str]
 
-_CONV_KERNEL = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
+# The modules (NB201Cell, NB201Network) are in budgetnas.spaces._nb201_net, imported by build():
+# strings, costs and the canonical form need no torch (its import takes 1.5-3 s), so the table's
+# queries and the command line's help do not wait for it. They are importable from here too.
+_NETWORK_NAMES = ("NB201Cell", "NB201Network")
 
 
-def _op_module(op: str, channels: int) -> nn.Module:
-    if op in _CONV_KERNEL:
-        return ReLUConvBN(channels, channels, _CONV_KERNEL[op])
-    if op == "avg_pool_3x3":
-        return AvgPool()
-    if op == "skip_connect":
-        return Identity()
-    raise AssertionError(op)  # "none" edges are never built
+def __getattr__(name: str) -> Any:
+    if name in _NETWORK_NAMES:
+        from budgetnas.spaces import _nb201_net
 
-
-class NB201Cell(nn.Module):
-    """One cell: node j is the sum of op(node i) over its incoming edges; node 3 is the output."""
-
-    def __init__(self, arch: NB201Arch, channels: int) -> None:
-        super().__init__()
-        self.edges = nn.ModuleList()
-        self.wiring: list[tuple[int, int]] = []  # (to, from) of each module in self.edges
-        for (to, frm), op in zip(EDGES, arch):
-            if op != "none":
-                self.edges.append(_op_module(op, channels))
-                self.wiring.append((to, frm))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        for to in (1, 2, 3):
-            total: torch.Tensor | None = None
-            for m, (t, frm) in zip(self.edges, self.wiring):
-                if t == to:
-                    out = m(nodes[frm])
-                    # plain adds: torch.stack(...).sum() would first copy every term (+25% bytes)
-                    total = out if total is None else total + out
-            nodes.append(total if total is not None else torch.zeros_like(x))
-        return nodes[3]
-
-
-class NB201Network(nn.Module):
-    """NB201's skeleton (AutoDL's ``TinyNetwork``) around one repeated cell."""
-
-    def __init__(self, arch: NB201Arch, *, C: int, N: int, in_channels: int, num_classes: int) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, C, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(C)
-        )
-        layers: list[nn.Module] = []
-        c_prev = C
-        for stage, c in enumerate((C, 2 * C, 4 * C)):
-            if stage > 0:
-                layers.append(ResidualReduction(c_prev, c))
-            layers.extend(NB201Cell(arch, c) for _ in range(N))
-            c_prev = c
-        self.cells = nn.Sequential(*layers)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=True))
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_prev, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.lastact(self.cells(self.stem(x)))
-        return self.classifier(torch.flatten(self.pool(x), 1))
+        return getattr(_nb201_net, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @register_space("nb201")
@@ -201,6 +153,8 @@ class NB201Space(BaseSpace):
 
     # -- building and costs ---------------------------------------------------------------------
     def build(self, arch: NB201Arch, *, in_channels: int, num_classes: int) -> nn.Module:
+        from budgetnas.spaces._nb201_net import NB201Network
+
         return NB201Network(self.from_ops(arch), C=self.C, N=self.N, in_channels=in_channels,
                             num_classes=num_classes)
 
