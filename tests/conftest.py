@@ -18,6 +18,19 @@ NB201_CSV = SHARED / "data" / "nb201" / "nats_tss_200ep_test.csv"
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _a_cache_of_the_tests_own(tmp_path_factory: pytest.TempPathFactory):
+    """Archives are extracted, and image folders' decoded arrays kept, under $BUDGETNAS_CACHE: the
+    tests' go to a folder of their own (which their subprocesses inherit), not ~/.cache."""
+    saved = os.environ.get("BUDGETNAS_CACHE")
+    os.environ["BUDGETNAS_CACHE"] = str(tmp_path_factory.mktemp("budgetnas-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("BUDGETNAS_CACHE", None)
+    else:
+        os.environ["BUDGETNAS_CACHE"] = saved
+
+
 @pytest.fixture(autouse=True)
 def _no_search_process_outlives_its_test(monkeypatch: pytest.MonkeyPatch):
     """A `budgetnas` process a test started and did not end (the test failed before it killed or

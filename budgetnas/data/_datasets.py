@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib.util
@@ -608,6 +609,8 @@ def extract_archive(archive: Path) -> Path:
                     continue
                 with src, open(dest, "wb") as out:
                     shutil.copyfileobj(src, out)
+                with contextlib.suppress(OverflowError, OSError, ValueError):  # as tar does: the
+                    os.utime(dest, (member.mtime, member.mtime))  # folder cache reads file times
         (tmp / _COMPLETE).write_text(f"extracted from {archive}\n")
         try:
             os.rename(tmp, target)
