@@ -318,24 +318,24 @@ def load_image_folder(
         )
     # Decoded once: a resumed search, another worker or the final training reads the arrays back
     # from the cache (CIFAR-10's 60,000 JPEGs: 17 s to decode on 2 cores, 2026-12-07) while no
-    # file was added, removed or changed (by name, size and modification time).
+    # file was added, removed or changed (by name, size, inode, modification or change time).
     cached = _FolderCache.at(root, files, (want, box, hw, tuple(class_names), classes is None))
     hit = cached.read() if cached is not None else None
     if hit is not None:
-        data, notes = hit
-        for note in notes:  # what decoding the folder warned of, as each time it was decoded
+        data, replay = hit
+        for note in replay:  # what decoding the folder warned of, as each time it was decoded
             warnings.warn(note, UserWarning, stacklevel=2)
         return data
-    caught: list[warnings.WarningMessage] = []
+    notes: list[str] = []
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            data = _decode_folder(root, files, want, box, hw, class_names, classes)
-    finally:  # (from here, to point at the caller as before; also before a DataError)
-        for w in caught:
-            warnings.warn(w.message, w.category, stacklevel=2)
-    if cached is not None:
-        cached.write(data, [str(w.message) for w in caught])
+        data, failed = _decode_folder(root, files, want, box, hw, class_names, classes, notes)
+    finally:  # (also before a DataError)
+        for note in notes:
+            warnings.warn(note, UserWarning, stacklevel=2)
+    if cached is not None and not failed:
+        # (a file that could not be read may be read later: fixed permissions, a larger
+        # PIL.Image.MAX_IMAGE_PIXELS, a network drive back; it is tried every time)
+        cached.write(data, notes)
     return data
 
 
@@ -346,34 +346,45 @@ FOLDER_CACHE_MAX_BYTES = 16 << 30  # a folder decoded larger than this is not ca
 class _FolderCache:
     """A folder's decoded arrays, kept in ``<cache>/folders/`` (``$BUDGETNAS_CACHE``, default
     ``~/.cache/budgetnas``; ``BUDGETNAS_FOLDER_CACHE=off`` reads every folder afresh): one file per
-    folder and reading options, used while its key (every image file's path, class, size and
-    modification time) is unchanged, replaced when it changes. Reading or writing it never fails
+    folder and reading options, used while its key (every image file's path, class, size, inode,
+    modification and change times, and the Pillow version) is unchanged, replaced when it changes. Reading or writing it never fails
     a load: a cache that cannot be read is decoded again, one that cannot be written is skipped."""
 
-    def __init__(self, path: Path, key: str, name: str, newest: int) -> None:
-        self.path, self.key, self.name, self.newest = path, key, name, newest
+    def __init__(self, path: Path, key: str, name: str, newest: int, started: int) -> None:
+        self.path, self.key, self.name, self.newest, self.started = path, key, name, newest, started
 
     @classmethod
     def at(cls, root: Path, files: list[tuple[str, int]], options: tuple) -> "_FolderCache | None":
         if os.environ.get("BUDGETNAS_FOLDER_CACHE", "").strip().lower() in ("0", "off", "no", "false"):
             return None
+        from PIL import Image, __version__ as pillow
+
         from budgetnas.data._datasets import cache_root
 
-        real = os.path.realpath(root)
-        place = hashlib.blake2b(f"{FOLDER_CACHE_VERSION}\0{real}\0{options!r}".encode(), digest_size=8)
-        key = hashlib.blake2b(f"{FOLDER_CACHE_VERSION}\0{options!r}".encode(), digest_size=16)
-        prefix = str(root) + os.sep
-        newest = 0
         try:
+            started = time.time_ns()
+            options = (*options, pillow)  # (another Pillow may decode otherwise)
+            real = os.path.realpath(root)
+            place = hashlib.blake2b(f"{FOLDER_CACHE_VERSION}\0{real}\0{options!r}".encode("utf-8", "surrogateescape"),
+                                    digest_size=8)
+            key = hashlib.blake2b(f"{FOLDER_CACHE_VERSION}\0{options!r}\0{Image.MAX_IMAGE_PIXELS}".encode(),
+                                  digest_size=16)
+            prefix = str(root) + os.sep
+            newest = 0
             for fpath, label in files:
                 st = os.stat(fpath)
                 newest = max(newest, st.st_mtime_ns)
                 rel = fpath[len(prefix):] if fpath.startswith(prefix) else fpath
-                key.update(f"\0{rel}\0{label}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8", "surrogateescape"))
-        except OSError:  # (a file that went away meanwhile: decoding reports it)
+                # (the inode and change time too: a copy that kept size and mtime, cp -p or rsync of a
+                # same-size BMP, an EXIF tag edited with its mtime kept, changes its ctime)
+                key.update(f"\0{rel}\0{label}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}"
+                           f"\0{st.st_dev}".encode("utf-8", "surrogateescape"))
+            stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in os.path.basename(real))[:40] or "folder"
+            return cls(cache_root() / "folders" / f"{stem}-{place.hexdigest()}.npz", key.hexdigest(), root.name,
+                       newest, started)
+        except Exception as exc:  # noqa: BLE001 - (a file gone meanwhile: decoding reports it; no home folder)
+            log.debug("no folder cache for %s: %s", root, exc)
             return None
-        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in root.name)[:40] or "folder"
-        return cls(cache_root() / "folders" / f"{stem}-{place.hexdigest()}.npz", key.hexdigest(), root.name, newest)
 
     def read(self) -> tuple[ImageData, list[str]] | None:
         """The cached data and the warnings its decoding gave, or None (absent, stale, unreadable)."""
@@ -392,9 +403,9 @@ class _FolderCache:
         return data, notes
 
     def write(self, data: ImageData, notes: list[str]) -> None:
-        if data.images.nbytes > FOLDER_CACHE_MAX_BYTES or self.newest > time.time_ns() - 2_000_000_000:
-            # (a file changed in the last 2 s may change again within its clock tick, keeping its
-            # modification time: the folder is still being written, so it is not cached yet)
+        if data.images.nbytes > FOLDER_CACHE_MAX_BYTES or self.newest > self.started - 2_000_000_000:
+            # (a file changed in the 2 s before its time was read may change again within its clock
+            # tick, keeping its times: the folder is still being written, so it is not cached yet)
             return
         folder = self.path.parent
         tmp = self.path.with_name(f"{self.path.name}{TMP_MARK}{os.getpid()}")
@@ -417,9 +428,10 @@ class _FolderCache:
 
 
 def _decode_folder(root: Path, files: list[tuple[str, int]], want: str | None, box: int | None,
-                   hw: tuple[int, int] | None, class_names: list[str], classes: Sequence[str] | None) -> ImageData:
-    """The listed files decoded into ImageData (the slow part of reading a folder); its warnings
-    are re-issued by :func:`load_image_folder`."""
+                   hw: tuple[int, int] | None, class_names: list[str], classes: Sequence[str] | None,
+                   notes: list[str]) -> tuple[ImageData, int]:
+    """The listed files decoded into ImageData (the slow part of reading a folder), and how many
+    could not be read; what to warn of goes to ``notes`` (:func:`load_image_folder` warns)."""
     # Sequential on purpose: for small images (CIFAR's 32x32: ~0.12 ms each, 10,000 in 1.2 s on
     # 2 CPU cores, 2026-11) Pillow's Python-side overhead dominates and a thread pool was slower.
     decoded = [_decode(f, want, box, hw) for f, _ in files]
@@ -436,40 +448,37 @@ def _decode_folder(root: Path, files: list[tuple[str, int]], want: str | None, b
     if failed:
         example, reason = failed[0]
         bombs = [f for f, r in failed if r.startswith("DecompressionBombError")]
-        warnings.warn(
+        notes.append(
             f"skipped {len(failed)} of {len(files)} files that could not be read, e.g. "
             f"{example} ({reason}); delete or replace them"
             + (f". {len(bombs)} of them (e.g. {bombs[0]}) are larger than Pillow reads by default "
                "(its guard against decompression bombs): shrink them, or, if you trust them, raise "
-               "PIL.Image.MAX_IMAGE_PIXELS in Python before loading" if bombs else ""),
-            stacklevel=3,
-        )
+               "PIL.Image.MAX_IMAGE_PIXELS in Python before loading" if bombs else ""))
     if not arrays:
         raise DataError(
             f"none of the {len(files)} image files in {root} could be read; "
             "check that they are valid images"
         )
 
-    class_names, labels_arr = _drop_empty_classes(root, class_names, np.asarray(labels), classes)
+    class_names, labels_arr = _drop_empty_classes(root, class_names, np.asarray(labels), classes, notes)
 
     counts = Counter(a.shape[:2] for a in arrays)
     if hw is None and len(counts) > 1:
         hw, which = _common_size(counts)
         n_resized = len(arrays) - counts.get(hw, 0)
-        warnings.warn(
+        notes.append(
             f"images in {root} have {len(counts)} different sizes"
             + (f" (after shrinking to at most {box} pixels a side)" if box is not None else "")
             + f"; resized {n_resized} of {len(arrays)} to {hw[0]}x{hw[1]} ({which}). A search then resizes "
             "them to its --resolution; in Python, load_image_folder(..., size=(height, width)) chooses "
-            "this size",
-            stacklevel=3,
-        )
+            "this size")
     if hw is None:
         hw = next(iter(counts))
-    return ImageData(stack_pixels(arrays, want, hw), labels_arr, tuple(class_names), root.name)
+    return ImageData(stack_pixels(arrays, want, hw, notes), labels_arr, tuple(class_names), root.name), len(failed)
 
 
-def stack_pixels(arrays: Sequence[np.ndarray], want: str | None, hw: tuple[int, int]) -> np.ndarray:
+def stack_pixels(arrays: Sequence[np.ndarray], want: str | None, hw: tuple[int, int],
+                 notes: list[str] | None = None) -> np.ndarray:
     """(N, C, H, W) from images as :func:`pil_pixels` reads them, resized to ``hw``: one channel
     when ``want`` is "L" or (None) every image is gray, else three; uint8, or float32 in uint8's
     units (value / 255) as soon as one image is wider than 8 bits, so that no image is read on
@@ -482,10 +491,13 @@ def stack_pixels(arrays: Sequence[np.ndarray], want: str | None, hw: tuple[int, 
         floats = [a for a in arrays if a.dtype == np.float32]
         hi = max(float(a.max()) for a in floats)
         if hi > 1.5:
-            warnings.warn(f"{len(floats)} float image(s) (e.g. 32-bit float TIFFs) hold values up to {hi:g}, read "
-                          f"as stored, beside {len(arrays) - len(floats)} 8-bit image(s) read as value / 255 (0..1): "
-                          "two scales in one set; convert the float images to 8-bit or scale them to 0..1",
-                          stacklevel=3)
+            note = (f"{len(floats)} float image(s) (e.g. 32-bit float TIFFs) hold values up to {hi:g}, read "
+                    f"as stored, beside {len(arrays) - len(floats)} 8-bit image(s) read as value / 255 (0..1): "
+                    "two scales in one set; convert the float images to 8-bit or scale them to 0..1")
+            if notes is None:
+                warnings.warn(note, stacklevel=3)
+            else:
+                notes.append(note)
     out = np.empty((len(arrays), channels, hw[0], hw[1]), np.float32 if wide else np.uint8)
     for i, a in enumerate(arrays):
         if a.shape[:2] != hw:
@@ -540,18 +552,16 @@ def _warn_nested_splits(root: Path, class_names: Sequence[str]) -> None:
 
 
 def _drop_empty_classes(
-    root: Path, class_names: list[str], labels: np.ndarray, given: Sequence[str] | None
+    root: Path, class_names: list[str], labels: np.ndarray, given: Sequence[str] | None, notes: list[str]
 ) -> tuple[list[str], np.ndarray]:
     counts = np.bincount(labels, minlength=len(class_names))
     empty = [c for c, n in zip(class_names, counts) if n == 0]
     if not empty:
         return class_names, labels
     if given is not None:
-        warnings.warn(
+        notes.append(
             f"class(es) {empty[:5]} have no readable images in {root}; they stay in classes "
-            "(as given) with zero samples",
-            stacklevel=3,
-        )
+            "(as given) with zero samples")
         return class_names, labels
     kept = [c for c, n in zip(class_names, counts) if n > 0]
     if len(kept) < 2:
@@ -559,10 +569,8 @@ def _drop_empty_classes(
             f"only class {kept[0]!r} in {root} has readable images (folders {empty[:5]} have "
             "none); a classifier needs at least two classes: add images to those folders"
         )
-    warnings.warn(
+    notes.append(
         f"class folder(s) {empty[:5]} in {root} hold no readable images and were left out; "
-        f"{len(kept)} classes remain",
-        stacklevel=3,
-    )
+        f"{len(kept)} classes remain")
     remap = np.cumsum(counts > 0) - 1
     return kept, remap[labels]
