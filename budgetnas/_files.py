@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Any
 
 TMP_MARK = ".tmp"  # temporary files are named <name>.tmp<pid>: see stale_temporaries
 
@@ -26,11 +28,17 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
         >>> write_text_atomic(p, "{}"); p.read_text()
         '{}'
     """
+    write_atomic(path, lambda f: f.write(text), mode="w")
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[Any]], object], *, mode: str = "wb") -> None:
+    """Call ``write`` with a file open (``mode``) on a temporary file beside ``path``, then flush it
+    to the disk and rename it over ``path``; on any failure the temporary file is removed."""
     path = Path(path)
     tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
     try:
-        with open(tmp, "w") as f:
-            f.write(text)
+        with open(tmp, mode) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

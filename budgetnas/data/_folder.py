@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -17,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from budgetnas._files import TMP_MARK, stale_temporaries
+from budgetnas._files import stale_temporaries, write_atomic
 from budgetnas.data._arrays import _check_classes
 from budgetnas.data._types import ImageData
 from budgetnas.errors import DataError
@@ -408,23 +407,17 @@ class _FolderCache:
             # tick, keeping its times: the folder is still being written, so it is not cached yet)
             return
         folder = self.path.parent
-        tmp = self.path.with_name(f"{self.path.name}{TMP_MARK}{os.getpid()}")
         try:
             folder.mkdir(parents=True, exist_ok=True)
             for stale in stale_temporaries(folder):  # a killed process's half-written cache
                 stale.unlink(missing_ok=True)
             if shutil.disk_usage(folder).free < 2 * data.images.nbytes + (1 << 30):
                 return  # (never the reason a disk fills up)
-            with open(tmp, "wb") as f:
-                np.savez(f, key=np.array(self.key), images=data.images, labels=data.labels,
-                         classes=np.array(data.classes, dtype=str), notes=np.array(notes, dtype=str))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            write_atomic(self.path, lambda f: np.savez(
+                f, key=np.array(self.key), images=data.images, labels=data.labels,
+                classes=np.array(data.classes, dtype=str), notes=np.array(notes, dtype=str)))
         except OSError as exc:
             log.debug("folder cache %s not written: %s", self.path, exc)
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
 
 
 def _decode_folder(root: Path, files: list[tuple[str, int]], want: str | None, box: int | None,

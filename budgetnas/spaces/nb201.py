@@ -23,9 +23,7 @@ from __future__ import annotations
 import difflib
 import itertools
 from collections.abc import Iterator, Mapping
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from budgetnas.errors import ArchitectureError, ConfigError
 from budgetnas.spaces.base import BaseSpace, Cost, register_space

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from budgetnas._files import write_atomic
+
 
 class Checkpointer:
     """Saves and loads one training run's state at ``path``.
@@ -35,13 +37,13 @@ class Checkpointer:
         torch.save(state, buf)
         payload = buf.getvalue()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + f".tmp{os.getpid()}")
-        with open(tmp, "wb") as f:
-            f.write(hashlib.sha256(payload).hexdigest().encode() + b"\n")
+        digest = hashlib.sha256(payload).hexdigest().encode() + b"\n"
+
+        def write(f: Any) -> None:  # (the checksum line, then the state: two writes, no joined copy)
+            f.write(digest)
             f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+
+        write_atomic(self.path, write)
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None when there is none or it fails its checksum (with a warning)."""
