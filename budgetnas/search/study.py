@@ -1389,6 +1389,20 @@ class Search:
                                     user_attrs={"candidate": True})
                 known.add(text)
 
+    def _queue_rank(self) -> Callable[[Any], float] | None:
+        """A queued trial's place among the given cells (``candidates``: a finetune's, best first);
+        None without them."""
+        if not self.candidates:
+            return None
+        place = {self.space.format(self.space.parse(text)): i for i, text in enumerate(self.candidates)}
+
+        def rank(t: Any) -> float:
+            params = self._cell_params(t)
+            if params is None:
+                return math.inf
+            return float(place.get(self.space.format(self.space.from_decisions(params)), math.inf))
+        return rank
+
     def _cell_params(self, t: Any) -> dict[str, Any] | None:
         """A trial's cell as the space's decisions: those it suggested, or, not yet suggested, the
         ones it was queued with; None when neither names every decision."""
@@ -1690,7 +1704,7 @@ class Search:
                     self._recover_interrupted(study)
                 if self.candidates_only and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
                     return "every given cell was evaluated"
-                trial = study.ask()
+                trial = _ask_in_order(study, self._queue_rank())
                 key = trial.user_attrs.get("trial_key")  # a re-queued trial keeps its identity
                 if key is None:
                     key = uuid.uuid4().hex
@@ -3085,6 +3099,35 @@ def _shortened_note(final: dict[str, Any]) -> str:
         done = f"the final training was shortened to {got} to end within the budget"
     return (f"{done}: {why}; at the pace it trained, all of it needs {_full_seconds(final):.3g} device-s: run "
             "the search again with a budget that leaves that much to train it in full")
+
+
+def _ask_in_order(study: optuna.Study, rank: Callable[[Any], float] | None = None) -> optuna.Trial:
+    """``study.ask()``, but the queued trials in their order: first a re-queued one (``retry_of``:
+    interrupted, its cell resumes from its checkpoint and the ledger still holds its slot), then by
+    ``rank`` (a finetune's cells by the benchmark's ranking), then as queued.
+
+    Optuna takes queued trials oldest first, and a cell queued again (a retry; a cell the budget
+    could not pay, handed back) goes behind the rest: a resumed finetune trained its lower-ranked
+    cells first, and with a budget that had room for the interrupted cell alone (its slot
+    reserved) it refused the next of them and stopped, training nothing, at every rerun (found
+    2026-12-07). Claimed as Optuna claims a queued trial (WAITING to RUNNING, atomic in the
+    storage: two workers cannot both take it)."""
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    order = sorted(waiting, key=lambda t: ("retry_of" not in t.user_attrs, rank(t) if rank is not None else 0.0,
+                                           t.number))
+    if not order or order[0] is waiting[0]:
+        return study.ask()  # (Optuna's own order takes it first)
+    for t in order:
+        try:
+            if not study._storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
+                continue  # (another worker's now)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+        cache = getattr(study, "_thread_local", None)
+        if cache is not None and hasattr(cache, "cached_all_trials"):
+            cache.cached_all_trials = None  # (as ask() does: the sampler reads the trials afresh)
+        return optuna.Trial(study, t._trial_id)
+    return study.ask()
 
 
 def _worker_name() -> str:
