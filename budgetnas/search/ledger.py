@@ -146,6 +146,17 @@ class BudgetLedger:
                     # A trial cut off earlier keeps its trial slot but gave its seconds back when
                     # it stopped: reserve its forecast again, under the same limit as a new one.
                     cond = [BUDGET.c.study == self.study]
+                    if max_trials is not None:
+                        # and only while the trials finished or running leave it room: a trial
+                        # budget lowered on resume below the slots held (re-queued ones count) let
+                        # every re-queued trial resume at once with --concurrent, beyond it (found
+                        # 2026-12-07: 4 trials counted of 3). (Counted in the statement that takes
+                        # the slot: SQLite runs it under its write lock.)
+                        cond.append(sa.select(sa.func.count()).select_from(SLOTS).where(
+                            SLOTS.c.study == self.study, SLOTS.c.trial_key != trial_key,
+                            SLOTS.c.state.in_(("running", "done")),
+                            *[~SLOTS.c.trial_key.startswith(prefix) for prefix in (JOB_PREFIX, LOCK_PREFIX, CELL_PREFIX)]
+                        ).scalar_subquery() < max_trials)
                     if seconds_limit is not None:
                         cond.append(BUDGET.c.seconds_committed + BUDGET.c.seconds_reserved + forecast
                                     <= seconds_limit)
@@ -282,9 +293,10 @@ class BudgetLedger:
             rows = c.execute(sa.select(SLOTS.c.trial_key).where(SLOTS.c.study == self.study)).all()
         return {r.trial_key for r in rows}
 
-    def claim_stale(self, trial_key: str, worker: str, grace: float) -> bool:
+    def claim_stale(self, trial_key: str, worker: str, grace: float | None) -> bool:
         """Atomically take over a dead worker's slot (marking it re-queued, with a fresh heartbeat);
-        True for exactly one claimant. Only ``reserve`` makes a slot running again, so a retry that
+        True for exactly one claimant. ``grace=None``: whatever its heartbeat (a local run's new
+        session, whose earlier processes are all dead). Only ``reserve`` makes a slot running again, so a retry that
         another worker has just picked up is never mistaken for a dead one.
 
         The dead attempt's forecast is given back in the same transaction (as a trial stopped by a
@@ -301,8 +313,8 @@ class BudgetLedger:
             done = c.execute(sa.update(SLOTS).where(
                 SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key,
                 SLOTS.c.state.in_(("running", "requeued")), SLOTS.c.forecast == row.forecast,
-                SLOTS.c.heartbeat < now - grace).values(heartbeat=now, worker=worker, state="requeued",
-                                                        forecast=0.0))
+                *([] if grace is None else [SLOTS.c.heartbeat < now - grace])).values(
+                    heartbeat=now, worker=worker, state="requeued", forecast=0.0))
             if done.rowcount != 1:
                 return False
             if row.forecast:

@@ -1389,6 +1389,17 @@ class Search:
                                     user_attrs={"candidate": True})
                 known.add(text)
 
+    def _epochs_left(self, t: Any, trials: list[Any]) -> int:
+        """The epochs a trial has to train: all of them, or, for a retry, those after the epochs
+        the trial it retries recorded (its checkpoint holds them: at most the epoch in progress at
+        a kill is lost, and a trial that outruns its forecast is cut with a checkpoint at the
+        budget's end, not over it). At least one (what is left to do then is its evaluation)."""
+        of = t.user_attrs.get("retry_of")
+        if of is None:
+            return self.config.epochs
+        done = next((len(record_of(r).get("curve") or []) for r in trials if r.number == of), 0)
+        return max(self.config.epochs - done, 1)
+
     def _queue_rank(self) -> Callable[[Any], float] | None:
         """A queued trial's place among the given cells (``candidates``: a finetune's, best first);
         None without them."""
@@ -1415,14 +1426,20 @@ class Search:
     def _reconcile_ledger(self, study: optuna.Study) -> None:
         """A local run's session start (every earlier process is dead): close the slots a kill left
         open between a trial's end and its slot's commit (else their forecasts stay reserved for
-        good), and queue again a cell whose kill fell between closing its trial and re-queuing it."""
+        good), and queue again a cell whose kill fell between closing its trial and re-queuing it.
+        A slot whose trial is to run again is marked re-queued, its forecast given back, as a shared
+        study's workers mark a dead worker's (BudgetLedger.claim_stale): its retry reserves what it
+        still needs, and a trial budget lowered since is kept (BudgetLedger.reserve)."""
         by_key: dict[str, list[Any]] = {}
         for t in study.get_trials(deepcopy=False):
             by_key.setdefault(t.user_attrs.get("trial_key", ""), []).append(t)
+        worker = _worker_name()
         for slot in self.ledger.open_slots():
             trials = by_key.get(slot.trial_key, [])
             if any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials):
-                continue  # running ones are recovered next; waiting ones reuse the slot
+                # (running ones are recovered next, as interrupted; waiting ones take the slot again)
+                self.ledger.claim_stale(slot.trial_key, worker, None)
+                continue
             if not trials:
                 self.ledger.release(slot)
                 continue
@@ -1433,6 +1450,7 @@ class Search:
             elif status == "interrupted" and self._cell_params(last) is not None:
                 study.enqueue_trial(self._cell_params(last),
                                     user_attrs={"retry_of": last.number, "trial_key": slot.trial_key})
+                self.ledger.claim_stale(slot.trial_key, worker, None)
                 log.info("trial %d was cut off while being re-queued; queued again", last.number)
             else:
                 self.ledger.release(slot)
@@ -1605,8 +1623,24 @@ class Search:
                 return self._final_to_come(study, self.final_space.format(first))
             return self._final_to_come(study, best.arch) if best is not None else self._final_seconds(study, None)
 
-        def trial_forecast(arch: Any) -> float:
-            return cost_model.forecast(n_train * cfg.epochs, self._search_macs(arch)) + compile_allowance()
+        def trial_forecast(arch: Any, epochs: int | None = None) -> float:
+            """A trial's device seconds: of ``epochs`` (default all: a retry has only those left
+            that its checkpoint lacks, _epochs_left)."""
+            return cost_model.forecast(n_train * (cfg.epochs if epochs is None else epochs),
+                                       self._search_macs(arch)) + compile_allowance()
+
+        def next_cheapest(trials: list[Any]) -> float:
+            """The least a next trial can cost: the cheapest cell's, or a queued retry's (taken
+            first, _ask_in_order), which needs only its epochs left. (Priced as a whole trial, a
+            trial cut off one epoch before its end never resumed under a budget with room for that
+            epoch, its seconds lost: found 2026-12-07.)"""
+            cheapest = trial_forecast(cheap)
+            retry = next((t for t in trials if t.state == TrialState.WAITING and "retry_of" in t.user_attrs
+                          and self._cell_params(t) is not None), None)
+            if retry is not None:
+                cheapest = min(cheapest, trial_forecast(self.space.from_decisions(self._cell_params(retry)),
+                                                        self._epochs_left(retry, trials)))
+            return cheapest
 
         def compile_allowance() -> float:
             return FINAL_MARGIN * self._trial_compile_mean(compiled, trial_compile_probe) if cfg.fuse == "all" \
@@ -1627,7 +1661,7 @@ class Search:
         # reserves the final training of the cell it is about to try: the best if it is the only one).
         spent = spent_of(study)
         reserve = final_forecast(first=cheap)
-        cheapest = trial_forecast(cheap)
+        cheapest = next_cheapest(study.get_trials(deepcopy=False))
         wall_so_far = spent.wall_seconds + time.perf_counter() - session_start + self._finals_took(study)
         reason = self.budget.stop_reason(
             self.budget.with_reserve(Spent(0, spent.device_seconds, spent.cost, wall_so_far), reserve), cheapest, cheapest)
@@ -1643,9 +1677,7 @@ class Search:
         wall_before = spent.wall_seconds
         self._wall_now = lambda: wall_before + time.perf_counter() - session_start
         worker = _worker_name()
-        seconds_limit = self.budget.device_seconds_left(Spent())
-        if math.isinf(seconds_limit):
-            seconds_limit = None
+        seconds_limited = not math.isinf(self.budget.device_seconds_left(Spent()))  # (device-hours or dollars)
         bar = self._bar(spent)
         lock = threading.RLock()  # guards the loop's own state when several trials run at once
         counts = {"failures": 0, "repeats": 0}
@@ -1695,7 +1727,7 @@ class Search:
                 # seconds of wall time. First: can even the cheapest cell still be paid for? (With
                 # the final training reserved now: the chosen cell's, or the cheapest's before any.)
                 _, base = with_final(cheap)
-                cheapest = trial_forecast(cheap)
+                cheapest = next_cheapest(trials_now)
                 stop = self.budget.stop_reason(base, cheapest, cheapest * k + extra)
                 if stop is not None:
                     budget_stop.append(stop)
@@ -1718,7 +1750,7 @@ class Search:
                 oversize = cfg.max_params is not None and self._final_cost(arch).params > cfg.max_params
                 cell_key = self._cache_key(self.space.canonical(arch), p)
                 free = oversize or cell_key in cache
-                forecast = 0.0 if free else trial_forecast(arch)
+                forecast = 0.0 if free else trial_forecast(arch, self._epochs_left(trial, trials_now))
                 final_s, spent = with_final(arch)  # (before any result: this cell's final training)
                 stop = self.budget.stop_reason(spent, forecast, forecast * k + extra)
                 unpayable = None if free or self.candidates_only else self._unpayable(
@@ -1743,12 +1775,16 @@ class Search:
                         return stopping[-1]
                     return None
                 limit = None
-                if seconds_limit is not None:
+                if seconds_limited:
                     # The ledger holds the trials' seconds; what it does not hold (probes, final
-                    # trainings, attempts whose process was killed) comes off its limit.
+                    # trainings, attempts whose process was killed) comes off its limit: its limit
+                    # is what the budget has left (at today's price: seconds an earlier session
+                    # paid at another price are counted in its dollars, found 2026-12-07: the whole
+                    # dollar budget at today's higher price, less the ledger's seconds, refused
+                    # trials the dollars left paid for, at every rerun) plus what the ledger holds.
                     running = sum(paid_of(t)[0] for t in trials_now if t.state == TrialState.RUNNING)
-                    outside = so_far.device_seconds - running - self.ledger.committed()
-                    limit = seconds_limit - final_s - max(outside, 0.0)
+                    held = min(self.ledger.committed() + running, so_far.device_seconds)
+                    limit = self.budget.device_seconds_left(so_far) - final_s + held
                 # The reservation also counts the trials still running (their forecasts), so
                 # concurrent trials, here or on other workers, cannot overshoot the budget.
                 slot = None if stop is not None or free else self.ledger.reserve(

@@ -161,11 +161,19 @@ def test_sigterm_checkpoints_every_running_candidate_and_the_rerun_finishes(tmp_
     assert len(cut) == 2  # both running candidates stopped cleanly and were queued again
     for t in cut:
         assert (run / "checkpoints" / f"{record_of(t)['trial_key']}.ckpt").exists()
+    # Rerun with a trial budget below the two slots they hold: one resumes, the other waits (both
+    # resumed at once, the budget was overrun: 2 trials counted of 1, found 2026-12-07).
+    one = subprocess.run([*cmd[:cmd.index("--max-trials") + 1], "1", *cmd[cmd.index("--max-trials") + 2:]],
+                         capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stderr
+    trials = open_study(run).get_trials()
+    assert len([t for t in trials if counts_as_trial(t)]) == 1
+    assert len([t for t in trials if status_of(t) == "waiting" and record_of(t).get("retry_of") is not None]) == 1
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     trials = open_study(run).get_trials()
     assert len([t for t in trials if counts_as_trial(t)]) == 4
-    retries = [t for t in trials if record_of(t).get("retry_of") in {c.number for c in cut}]
+    retries = [t for t in trials if counts_as_trial(t) and record_of(t).get("retry_of") in {c.number for c in cut}]
     assert len(retries) == 2 and all(record_of(t).get("resumed_from_epoch", 1) > 1 for t in retries)
 
 

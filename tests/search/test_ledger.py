@@ -279,3 +279,22 @@ def test_a_slot_closed_and_taken_up_again_by_its_worker_during_a_beat_is_not_los
     ledger.beat()  # (and it is still beaten: a live slot, this worker's)
     assert ledger.stale(60.0) == set() and not ledger.lost("a")
     ledger.close()
+
+
+def test_requeued_trials_resume_only_while_the_trial_budget_has_room(tmp_path: Path) -> None:
+    # A search of 4 slots (2 done, 2 cut off and re-queued) resumed with max_trials=3: one of the
+    # re-queued trials may run, not both (both did with two candidates at once: 4 counted of 3).
+    ledger = _ledger(tmp_path)
+    slots = {key: ledger.reserve(key, "w", max_trials=4, seconds_limit=None, forecast=1.0) for key in "abcd"}
+    ledger.commit(slots["a"], 1.0)
+    ledger.commit(slots["b"], 1.0)
+    # c was stopped by a signal (re-queued); d's process was killed (its slot still says running,
+    # until the next local session marks it re-queued: claim_stale without a grace)
+    ledger.commit(slots["c"], 0.5, finished=False)
+    assert not ledger.claim_stale("d", "w2", 60.0)  # (a live worker's heartbeat: not taken over)
+    assert ledger.claim_stale("d", "w2", None) and ledger.usage() == (4, 2.5)
+    c = ledger.reserve("c", "w2", max_trials=3, seconds_limit=None, forecast=1.0)
+    assert c is not None
+    assert ledger.reserve("d", "w2", max_trials=3, seconds_limit=None, forecast=1.0) is None  # 2 done + c
+    assert ledger.reserve("d", "w2", max_trials=4, seconds_limit=None, forecast=1.0) is not None
+    ledger.close()

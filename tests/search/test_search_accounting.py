@@ -49,6 +49,24 @@ def _make_the_ops_of_dear(search: Search, study, arch: str, dear: float = 1e-2, 
                                   "final_seconds_per_sample": [dear if o in dear_ops else cheap for o in ops]})
 
 
+def _stop_after_epoch(monkeypatch, searches: list[Search], epoch: int) -> None:
+    """While ``searches`` holds one search, a search trial is stopped (as by a signal) once it has
+    recorded ``epoch`` epochs."""
+    train = study_mod.train
+
+    def stopping(*a, on_epoch=None, **kw):
+        if on_epoch is None:
+            return train(*a, **kw)
+
+        def hook(rec):
+            if rec.epoch == epoch and len(searches) == 1:
+                searches[0].request_stop("test")
+            return on_epoch(rec)
+        return train(*a, on_epoch=hook, **kw)
+
+    monkeypatch.setattr(study_mod, "train", stopping)
+
+
 def test_each_trial_is_checked_and_reserved_at_its_own_cells_forecast(tmp_path, splits, monkeypatch) -> None:
     # Three cheap cells, then the costliest: its reservation must be its own forecast, not that of
     # a "typical" cell (the mean of the cells seen, which let one dear trial overrun a nearly spent
@@ -140,20 +158,8 @@ def test_a_trial_out_of_memory_twice_is_billed_once_for_both_attempts(tmp_path, 
 
 def test_a_resumed_trial_tells_the_cost_model_only_what_it_trained_and_drops_its_checkpoint(
         tmp_path, splits, monkeypatch) -> None:
-    train = study_mod.train
     searches: list[Search] = []
-
-    def stop_in_epoch_4(*a, on_epoch=None, **kw):
-        if on_epoch is None:
-            return train(*a, **kw)
-
-        def hook(rec):
-            if rec.epoch == 3 and len(searches) == 1:
-                searches[0].request_stop("test")
-            return on_epoch(rec)
-        return train(*a, on_epoch=hook, **kw)
-
-    monkeypatch.setattr(study_mod, "train", stop_in_epoch_4)
+    _stop_after_epoch(monkeypatch, searches, 3)
     cfg = dict(max_trials=2, epochs=4, final_training=False, keep_checkpoints=0)
     first = Search(SearchConfig(data="digits", run_dir=str(tmp_path / "run"), **{**TINY, **cfg}),
                    data=splits, data_name="digits", progress=False)
@@ -1177,3 +1183,49 @@ def test_a_trial_requeued_while_waiting_for_the_final_is_trained_before_it(tmp_p
     final = open_study(None, storage=cfg.storage, study_name="s").user_attrs["final"]
     assert final["trial"] in {t.number for t in trials if status_of(t) == "complete"}
     assert _worker_name()  # (the dead worker was another host's)
+
+
+def test_a_retry_is_priced_at_the_epochs_it_has_left(tmp_path, splits, monkeypatch) -> None:
+    """(found 2026-12-07) A trial cut off in its last epoch was priced as a whole trial: a budget
+    with room for that epoch refused it (and, no trial done yet, called the budget too small for
+    one), so it never finished and its paid epochs were lost."""
+    from budgetnas.search.records import spent_of
+
+    searches: list[Search] = []
+    _stop_after_epoch(monkeypatch, searches, 7)
+    cfg = dict(epochs=8, final_training=False)
+    first = Search(SearchConfig(data="digits", run_dir=str(tmp_path / "run"), max_trials=2, **{**TINY, **cfg}),
+                   data=splits, data_name="digits", progress=False)
+    searches.append(first)
+    assert first.run().preempted
+    searches.append(first)  # (no more stops)
+    study = open_study(tmp_path / "run")
+    cut = record_of(study.get_trials()[0])
+    assert len(cut["curve"]) == 7
+    # Room for about 3 of its epochs as it trained them: not for a whole trial, but for its last.
+    budget = spent_of(study).device_seconds + 3 * cut["device_seconds"] / 7
+    _, result = _search(tmp_path, splits, max_device_hours=budget / 3600, **cfg)
+    trials = open_study(tmp_path / "run").get_trials()
+    retry = next(t for t in trials if record_of(t).get("retry_of") == 0)
+    assert status_of(retry) == "complete" and retry.user_attrs["resumed_from_epoch"] == 8
+    assert len(record_of(retry)["curve"]) == 8
+    assert spent_of(open_study(tmp_path / "run")).device_seconds <= budget
+
+
+def test_a_dollar_budget_counts_an_earlier_sessions_seconds_at_their_own_price(tmp_path, splits) -> None:
+    """(found 2026-12-07) The ledger's limit was the whole dollar budget at today's price, less
+    every second the ledger held: seconds paid at an earlier, cheaper price were counted at
+    today's, and a budget with dollars left refused every trial, at every rerun."""
+    from budgetnas.search.records import spent_of
+
+    cfg = dict(epochs=2, final_training=False)
+    _search(tmp_path, splits, max_trials=4, gpu_price=0.01, **cfg)
+    before = spent_of(open_study(tmp_path / "run"))
+    assert before.trials == 4
+    # Today at $1/h, with dollars left for about as many device seconds as the first session used
+    # (at $0.01/h they cost almost nothing): the dollars left pay for trials.
+    max_cost = before.cost + before.device_seconds / 3600
+    _, result = _search(tmp_path, splits, max_cost=max_cost, gpu_price=1.0, **cfg)
+    after = spent_of(open_study(tmp_path / "run"))
+    assert after.trials > before.trials, result.stop_reason
+    assert after.cost <= max_cost * 1.001
