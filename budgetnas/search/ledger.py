@@ -150,8 +150,12 @@ class BudgetLedger:
                         # and only while the trials finished or running leave it room: a trial
                         # budget lowered on resume below the slots held (re-queued ones count) let
                         # every re-queued trial resume at once with --concurrent, beyond it (found
-                        # 2026-12-07: 4 trials counted of 3). (Counted in the statement that takes
-                        # the slot: SQLite runs it under its write lock.)
+                        # 2026-12-07: 4 trials counted of 3). Counted in the statement that takes
+                        # the slot, which SQLite runs under its write lock; PostgreSQL first locks
+                        # the budget's row, so that the count sees every slot taken before (a
+                        # blocked UPDATE re-checks only its row: its subquery kept the old snapshot,
+                        # and two retries both resumed, a workers review found).
+                        c.execute(sa.select(BUDGET.c.trials).where(BUDGET.c.study == self.study).with_for_update())
                         cond.append(sa.select(sa.func.count()).select_from(SLOTS).where(
                             SLOTS.c.study == self.study, SLOTS.c.trial_key != trial_key,
                             SLOTS.c.state.in_(("running", "done")),

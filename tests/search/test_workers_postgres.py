@@ -198,6 +198,42 @@ def test_trials_outrunning_their_forecasts_together_never_hold_more_than_the_lim
     extend_together(postgres, "extend")
 
 
+def test_two_requeued_trials_cannot_both_resume_past_a_lowered_trial_budget(postgres: str) -> None:
+    """(a workers review, 2026-12-07) Under PostgreSQL a reservation blocked by another re-checked
+    only the budget's row: its count of the slots taken kept the old snapshot, and both retries
+    resumed past --max-trials 3 (SQLite's write lock kept it: test_ledger.py)."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from budgetnas.search.ledger import SLOTS, BudgetLedger
+
+    ledger = BudgetLedger(postgres, "lowered")
+    for key in ("d1", "d2", "r1", "r2"):  # two trials done, two cut off and re-queued
+        slot = ledger.reserve(key, "w0", max_trials=None, seconds_limit=None, forecast=1.0)
+        ledger.commit(slot, 1.0, finished=key.startswith("d"))
+    a, b = BudgetLedger(postgres, "lowered"), BudgetLedger(postgres, "lowered")
+
+    @sa.event.listens_for(a.engine, "after_execute")
+    def slow(conn, clause, *args):  # worker A is slow to commit once it has taken its slot
+        if str(clause).startswith("UPDATE budgetnas_slots"):
+            time.sleep(1.5)
+
+    got: dict[str, object] = {}
+    first = threading.Thread(target=lambda: got.__setitem__("a", a.reserve(
+        "r1", "wA", max_trials=3, seconds_limit=None, forecast=1.0)))
+    first.start()
+    time.sleep(0.5)
+    got["b"] = b.reserve("r2", "wB", max_trials=3, seconds_limit=None, forecast=1.0)
+    first.join()
+    assert got["a"] is not None and got["b"] is None
+    with a.engine.connect() as c:
+        states = [r.state for r in c.execute(sa.select(SLOTS.c.state).where(SLOTS.c.study == "lowered"))]
+    assert sorted(states) == ["done", "done", "requeued", "running"]
+    for each in (a, b, ledger):
+        each.close()
+
+
 def test_heartbeats_go_by_the_servers_clock_and_a_taken_slots_beat_is_refused(postgres: str, monkeypatch) -> None:
     # (test_ledger.py checks both on SQLite; here PostgreSQL's clock and its row updates)
     from budgetnas.search.ledger import BudgetLedger
