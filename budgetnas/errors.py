@@ -13,6 +13,21 @@ def first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for ``warnings.warn``, called in the function that warns, that names the
+    first caller outside budgetnas: the user's line, however deep in budgetnas the warning is
+    raised (``ImageClassifier.predict`` reaches the preprocessing's warnings four calls down; a
+    fixed stacklevel named a line of budgetnas.api: a review, 2026-12-07)."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 class BudgetNASError(Exception):
     """Base class of every error a user can cause and fix."""
 

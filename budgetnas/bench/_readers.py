@@ -73,7 +73,7 @@ from typing import Any
 import numpy as np
 
 from budgetnas.bench._cell import standard_strings
-from budgetnas.errors import ArchitectureError, DataError
+from budgetnas.errors import ArchitectureError, DataError, user_stacklevel
 
 N_CELLS = 15625
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
@@ -185,7 +185,7 @@ def read_csv(path: Path) -> RawTable:
         # queried or kept in a run is another cell's; the cells' own results stay right)
         warnings.warn(f"{path}: its rows are not in NAS-Bench-201's index order, so the indices read from it "
                       "are row numbers of this file, not the benchmark's (a cell's results are still its own); "
-                      "use the file in its original row order to quote benchmark indices", stacklevel=4)
+                      "use the file in its original row order to quote benchmark indices", stacklevel=user_stacklevel())
     columns: dict[tuple[str, str], np.ndarray] = {}
     for key, name in CSV_COLUMNS.items():
         if name in col:
@@ -207,7 +207,7 @@ def read_csv(path: Path) -> RawTable:
         gaps = np.flatnonzero(~np.isfinite(c))
         if len(gaps):
             warnings.warn(f"{path}: {CSV_COLUMNS[(dataset, metric)]} is missing in {len(gaps):,} row(s) (first: row "
-                          f"{int(gaps[0])}, line {int(gaps[0]) + 2}); those cells have no value for it", stacklevel=4)
+                          f"{int(gaps[0])}, line {int(gaps[0]) + 2}); those cells have no value for it", stacklevel=user_stacklevel())
     return RawTable("csv", str(path), ops, columns)
 
 
@@ -447,7 +447,7 @@ def _columns_from_records(records: Mapping[int, Any], path: Path) -> tuple[dict[
 def _warn_partial(n: int, path: Path) -> None:
     if n < N_CELLS:
         warnings.warn(f"{path} has results for {n:,} of {N_CELLS:,} cells; the others read as NaN",
-                      stacklevel=3)
+                      stacklevel=user_stacklevel())
 
 
 def _dict_file(data: Any, path: Path) -> RawTable | None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from budgetnas.data._tensor import aspect_changes
 from budgetnas.data._types import ImageData
-from budgetnas.errors import DataError
+from budgetnas.errors import DataError, user_stacklevel
 
 
 def from_arrays(
@@ -94,7 +94,7 @@ def _as_images(x: Any, channels_last: bool | None) -> np.ndarray:
                 f"(N, H, W, C), giving {arr.shape[3]} channels of {arr.shape[1]}x{arr.shape[2]} "
                 "pixels; pass channels_last=False (--channels-first on the command line) if they "
                 "are channels-first",
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
         if channels_last is None or channels_last:
             arr = arr.transpose(0, 3, 1, 2)
@@ -151,7 +151,7 @@ def _stack_pil(items: Sequence[Any], want: str | None = None) -> np.ndarray:
     warnings.warn(f"the {len(arrays)} images have {len(counts)} different sizes; resized "
                   f"{len(arrays) - counts.get(hw, 0)} of them to {hw[0]}x{hw[1]} ({which})"
                   + (", which changes the aspect ratio of some; resize them yourself to choose how" if aspect else ""),
-                  stacklevel=4)
+                  stacklevel=user_stacklevel())
     return stack_pixels(arrays, want, hw)
 
 
@@ -238,7 +238,7 @@ def _convert(arr: np.ndarray) -> np.ndarray:
             f"integer images range from {lo} to {hi}, beyond 0..255; they are read as pixel "
             "values like uint8 ones (stored as float32 value / 255) and normalised with the "
             "training set's mean and std",
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
         return np.ascontiguousarray(arr, dtype=np.float32) / np.float32(255.0)
     with np.errstate(over="ignore"):
@@ -258,7 +258,7 @@ def _convert(arr: np.ndarray) -> np.ndarray:
             f"float images range from {lo:g} to {hi:g}, not [0, 1]{hint if lo >= 0 and 16 < hi <= 255 else ''}; "
             "floats are read as they are (integer pixels as value / 255) and normalised with the training "
             "set's mean and std, so give later images (test, predict) in this same form",
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
     return np.ascontiguousarray(as32)
 

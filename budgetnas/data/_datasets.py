@@ -25,7 +25,7 @@ from budgetnas.data._cifar import (
 from budgetnas.data._folder import _is_hidden, in_one_unit, load_image_folder
 from budgetnas.data._idx import load_idx_pair, read_idx_pair
 from budgetnas.data._types import DataSplits
-from budgetnas.errors import DataError
+from budgetnas.errors import DataError, user_stacklevel
 
 log = logging.getLogger("budgetnas")
 FASHION_MNIST_CLASSES = (
@@ -418,7 +418,7 @@ def _load_split_folders(path: Path, max_side: int | None = None) -> DataSplits:
             f"ignored folder(s) {extra[:5]} in {path}: only {train_dir.name}/ and "
             f"{test_dir.name if test_dir is not None else 'test'}/ are read (the validation split is "
             f"drawn from {train_dir.name}/)",
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
     train = load_image_folder(train_dir, max_side=max_side)
     if val_dir is not None:
@@ -437,7 +437,7 @@ def _load_split_folders(path: Path, max_side: int | None = None) -> DataSplits:
             f"and cannot score the model: it is ignored, and a test split is held out from "
             f"{train_dir.name}/ instead. To use it, sort its images into folders named like "
             f"{train_dir.name}/'s classes",
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
         test_dir = None
     if test_dir is not None:
@@ -544,11 +544,11 @@ def _warn_npz_oddities(path: Path, train: Any, test: Any, named: bool) -> None:
         if empty:
             warnings.warn(f"{path}: its classes array names {len(empty)} class(es) no training image has "
                           f"({empty[:5]}); the model gets an output for each that it never learns: drop them from "
-                          "classes, or add their images", stacklevel=4)
+                          "classes, or add their images", stacklevel=user_stacklevel())
     if test is not None and test.shape[1:] != train.shape[1:]:
         warnings.warn(f"{path}: x_test's images are {test.shape[1]}x{test.shape[2]} px, x_train's "
                       f"{train.shape[1]}x{train.shape[2]}; both are resized to the network's input, but "
-                      "check that they are the same kind of images", stacklevel=4)
+                      "check that they are the same kind of images", stacklevel=user_stacklevel())
 
 
 # ----------------------------------------------------------------------------- archives

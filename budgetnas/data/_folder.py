@@ -19,7 +19,7 @@ import numpy as np
 from budgetnas._files import stale_temporaries, write_atomic
 from budgetnas.data._arrays import _check_classes
 from budgetnas.data._types import ImageData
-from budgetnas.errors import DataError
+from budgetnas.errors import DataError, user_stacklevel
 
 log = logging.getLogger("budgetnas")
 
@@ -306,14 +306,14 @@ def load_image_folder(
             f"ignored {sum(others.values())} image file(s) in the class folders of {root} in formats "
             f"that are not read ({', '.join(f'{e}: {n}' for e, n in others.most_common(6))}); "
             "convert them to JPEG or PNG to use them",
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     loose = [f.name for f in root.iterdir() if f.is_file() and _is_image(f.name)]
     if loose:
         warnings.warn(
             f"ignored {len(loose)} image(s) directly in {root} (e.g. {loose[0]}): they are in no "
             "class folder, so they have no label; move them into one",
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     # Decoded once: a resumed search, another worker or the final training reads the arrays back
     # from the cache (CIFAR-10's 60,000 JPEGs: 17 s to decode on 2 cores, 2026-12-07) while no
@@ -323,14 +323,14 @@ def load_image_folder(
     if hit is not None:
         data, replay = hit
         for note in replay:  # what decoding the folder warned of, as each time it was decoded
-            warnings.warn(note, UserWarning, stacklevel=2)
+            warnings.warn(note, UserWarning, stacklevel=user_stacklevel())
         return data
     notes: list[str] = []
     try:
         data, failed = _decode_folder(root, files, want, box, hw, class_names, classes, notes)
     finally:  # (also before a DataError)
         for note in notes:
-            warnings.warn(note, UserWarning, stacklevel=2)
+            warnings.warn(note, UserWarning, stacklevel=user_stacklevel())
     if cached is not None and not failed:
         # (a file that could not be read may be read later: fixed permissions, a larger
         # PIL.Image.MAX_IMAGE_PIXELS, a network drive back; it is tried every time)
@@ -488,7 +488,7 @@ def stack_pixels(arrays: Sequence[np.ndarray], want: str | None, hw: tuple[int, 
                     f"as stored, beside {len(arrays) - len(floats)} 8-bit image(s) read as value / 255 (0..1): "
                     "two scales in one set; convert the float images to 8-bit or scale them to 0..1")
             if notes is None:
-                warnings.warn(note, stacklevel=3)
+                warnings.warn(note, stacklevel=user_stacklevel())
             else:
                 notes.append(note)
     out = np.empty((len(arrays), channels, hw[0], hw[1]), np.float32 if wide else np.uint8)
@@ -531,7 +531,7 @@ def _warn_nested_splits(root: Path, class_names: Sequence[str]) -> None:
             f"{len(grouped)} class folder(s) of {root} hold subfolders and no images of their own ({shown}): "
             "each is read as one class, its subfolders' images merged; if the subfolders are the classes, "
             "move them up one level",
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
         return
     if len(grouped) == len(class_names) and len(inner) == 1:
@@ -540,7 +540,7 @@ def _warn_nested_splits(root: Path, class_names: Sequence[str]) -> None:
             f"({', '.join(next(iter(inner))[:4])}) and no images of its own: the classes are read as "
             f"{list(class_names[:4])}; if the subfolders are the classes, give one of those folders "
             "(or name the split folders train/ and test/)",
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
 
 

@@ -13,7 +13,7 @@ import re
 import warnings
 from dataclasses import asdict, dataclass
 
-from budgetnas.errors import ConfigError, plural
+from budgetnas.errors import ConfigError, plural, user_stacklevel
 
 # Approximate on-demand prices in USD per device-hour, for one GPU (late 2025, major clouds;
 # spot/marketplace prices are often 2-3x lower). Override with an explicit price.
@@ -34,7 +34,7 @@ def price_for(preset: str | None, price: float | None, device_name: str) -> tupl
             raise ConfigError(f"the price per device-hour must be a non-negative number, got {price!r}")
         if preset is not None:
             warnings.warn(f"both a price ({price:g}/h) and a preset ({preset}) were given; the price is used",
-                          stacklevel=3)
+                          stacklevel=user_stacklevel())
         return float(price), "given"
     if preset is not None:
         key = preset.lower()

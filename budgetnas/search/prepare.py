@@ -29,7 +29,7 @@ from budgetnas.data import (
     to_tensor,
 )
 from budgetnas.data._tensor import aspect_changes
-from budgetnas.errors import ConfigError, DataError
+from budgetnas.errors import ConfigError, DataError, user_stacklevel
 from budgetnas.search.config import SearchConfig
 from budgetnas.train import TRAINER_VERSION, TrainConfig
 
@@ -99,7 +99,7 @@ def _warn_unmeasured_classes(classes: Any, train: Any, val: Any, test: Any) -> N
                 f"{len(absent)} class(es) have no {name} image: {shown}{', ...' if len(absent) > 5 else ''}; "
                 f"the {'search cannot score' if name == 'validation' else 'test does not measure'} the model "
                 "on them, though it predicts them. Give each class at least 3 images (a split takes one "
-                "from a class only if it has another left to train on)", stacklevel=3)
+                "from a class only if it has another left to train on)", stacklevel=user_stacklevel())
 
 
 def _round4(r: int) -> int:
@@ -197,7 +197,7 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
     if aspect_changes((h, w), (1, 1)):  # (stretched silently; predict warned of the same, a user review, 2026-12-06)
         warnings.warn(f"the images are {h}x{w} (height x width) and are resized to {resolution}x{resolution} "
                       "squares for the search, the final training and prediction alike, which changes their "
-                      "aspect ratio; crop or pad them to squares first where shapes matter", stacklevel=3)
+                      "aspect ratio; crop or pad them to squares first where shapes matter", stacklevel=user_stacklevel())
     search_res = resolution if config.search_resolution is None else _round4(config.search_resolution)
     if search_res > resolution:
         raise ConfigError(

@@ -24,7 +24,7 @@ import numpy as np
 from budgetnas._files import write_text_atomic
 from budgetnas.bench import NB201Table, normalize_dataset
 from budgetnas.data import DataSplits
-from budgetnas.errors import ConfigError
+from budgetnas.errors import ConfigError, user_stacklevel
 from budgetnas.search.config import SearchConfig
 from budgetnas.search.records import record_of, status_of, to_jsonable
 from budgetnas.search.study import Search, SearchResult, named_selection, open_study
@@ -243,17 +243,19 @@ def _pick_reverse(table: NB201Table, k: int, dataset: str, metric: str, seed: in
             seen.add(canonical)
             first.append(i)
     ok = np.asarray(first, dtype=np.int64)
-    if len(ok) < k:
-        raise ConfigError(f"only {len(ok)} benchmark cells fit the limits given, fewer than k={k}; "
-                          "raise --max-params or lower --k")
     rng = np.random.default_rng(seed)
     ok = ok[rng.permutation(len(ok))]
     # chance level: the table stores it with float noise (cifar100 has 340 cells at 1.0000000x %)
-    floor = values[ok].min()
+    floor = values[ok].min() if len(ok) else 0.0
     ok = ok[values[ok] > floor + 1e-6 * max(1.0, abs(floor))]
+    if len(ok) < 3:
+        raise ConfigError(f"only {len(ok)} distinct benchmark cell(s) within the limits given score above "
+                          "chance level, and a rank correlation needs at least 3: raise --max-params")
     if len(ok) < k:
-        raise ConfigError(f"only {len(ok)} benchmark cells within the limits given score above chance "
-                          f"level, fewer than k={k}; raise --max-params or lower --k")
+        # (as the top-k check does: those there are, said; it refused, a review found, 2026-12-07)
+        warnings.warn(f"only {len(ok)} distinct benchmark cells within the limits given score above chance "
+                      f"level: training those, not k={k}", stacklevel=user_stacklevel())
+        k = len(ok)
     lo, hi = values[ok].min(), values[ok].max()
     chosen: list[int] = []
     for target in np.linspace(lo, hi, k):
@@ -305,11 +307,6 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
     if config.max_trials is not None and (isinstance(config.max_trials, bool) or config.max_trials < 1):
         raise ConfigError(f"max_trials must be a positive integer (how many of the k cells to train now; "
                           f"default k), got {config.max_trials!r}")
-    if config.max_trials is not None and config.max_trials < 3:
-        # (a dry run said nothing, and the run trained its cells to report "rho not measured": a
-        # review, 2026-12-06)
-        warnings.warn(f"--max-trials {config.max_trials} trains fewer than the 3 cells a rank correlation needs: "
-                      "no rho until a later session with a larger --max-trials trains more", stacklevel=2)
     if reverse and diverse:
         raise ConfigError("--diverse applies to the top-k cells; --reverse spreads its k cells over the "
                           "benchmark's range instead: give one or the other")
@@ -320,6 +317,16 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
     search = Search(replace(config, max_trials=config.max_trials or k), data=data, data_name=data_name,
                     progress=progress)
     search.candidates_only = True  # the benchmark's cells only: no strategy fills the budget up
+    if config.max_trials is not None and config.max_trials < 3:
+        # (a dry run said nothing, and the run trained its cells to report "rho not measured": a
+        # review, 2026-12-06; not where earlier sessions trained 3 or more already, whose rho this
+        # run reports: a review, 2026-12-07)
+        study = search._existing_study()
+        trained = 0 if study is None else sum(status_of(t) in ("complete", "cached") for t in study.get_trials(deepcopy=False))
+        if trained < 3:
+            warnings.warn(f"--max-trials {config.max_trials} trains fewer than the 3 cells a rank correlation needs: "
+                          "no rho until a later session with a larger --max-trials trains more",
+                          stacklevel=user_stacklevel())
     prepared = search._load()
     if reverse:
         allowed = None
@@ -339,7 +346,7 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
                               "rank correlation needs at least 3: raise --max-params or lower --diverse")
         if len(indices) < k:
             warnings.warn(f"only {len(indices)} distinct benchmark cells meet the limits given: training "
-                          f"those, not k={k}", stacklevel=2)
+                          f"those, not k={k}", stacklevel=user_stacklevel())
     search.candidates = [table.arch_str(i) for i in indices]
     test_oracle = metric.startswith("test_")  # (ranked by a test accuracy, whatever else the file has)
     search.selection = to_jsonable({

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from budgetnas._files import write_atomic
+from budgetnas.errors import user_stacklevel
 
 
 class Checkpointer:
@@ -54,12 +55,12 @@ class Checkpointer:
         digest, _, payload = raw.partition(b"\n")
         if len(digest) != 64 or hashlib.sha256(payload).hexdigest().encode() != digest:
             warnings.warn(f"checkpoint {self.path} is corrupt or half-written (checksum mismatch); "
-                          "ignoring it and training from the start", stacklevel=2)
+                          "ignoring it and training from the start", stacklevel=user_stacklevel())
             return None
         try:
             return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
         except Exception as e:  # a valid checksum over something torch cannot read
-            warnings.warn(f"checkpoint {self.path} cannot be read ({e}); ignoring it", stacklevel=2)
+            warnings.warn(f"checkpoint {self.path} cannot be read ({e}); ignoring it", stacklevel=user_stacklevel())
             return None
 
     def delete(self) -> None:

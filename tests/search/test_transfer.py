@@ -75,6 +75,14 @@ def test_finetune_trains_the_top_k_and_reports_rho(tmp_path: Path, table, digits
     trials = open_study(tmp_path / "run").get_trials()
     assert len([t for t in trials if status_of(t) == "complete"]) == 3
     assert again.rho == pytest.approx(report.rho)
+    # A lower --max-trials on that run: no "no rho" warning, as its 3 cells give one (a review, 2026-12-07).
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*rank correlation needs")
+        fewer = finetune_from_bench(replace(cfg, max_trials=2), table, k=3, dataset="cifar100", max_params=20_000,
+                                    data=splits, data_name="digits", progress=False)
+    assert fewer.rho == pytest.approx(report.rho)
 
 
 def test_reverse_check_spreads_over_the_range(table) -> None:
@@ -182,8 +190,15 @@ def test_reverse_honours_the_parameter_limit(table) -> None:
     small = table.params(in_channels=1, num_classes=10, C=4, N=1) <= 5_000
     picks = _pick_reverse(table, 5, "cifar10", "test_accuracy", seed=0, allowed=small)
     assert len(picks) == 5 and small[picks].all()
-    with pytest.raises(ConfigError, match="only 0 benchmark cells fit the limits"):
+    with pytest.raises(ConfigError, match="only 0 distinct benchmark cell.* a rank correlation needs at least 3"):
         _pick_reverse(table, 5, "cifar10", "test_accuracy", seed=0, allowed=np.zeros(len(table), bool))
+    # Fewer cells than k fit: those there are, said, as the top-k check does (it refused: a review,
+    # 2026-12-07), each once and spread over the range as before.
+    n = int(small.sum())
+    with pytest.warns(UserWarning, match=r"only \d+ distinct benchmark cells .* training those, not k=5000") as seen:
+        every = _pick_reverse(table, 5000, "cifar10", "test_accuracy", seed=0, allowed=small)
+    assert 3 <= len(every) < n and len(set(every)) == len(every) and small[every].all()
+    assert seen[0].filename == __file__
 
 
 def test_finetune_trains_only_the_benchmark_cells(tmp_path: Path, table, digits) -> None:
