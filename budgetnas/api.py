@@ -32,7 +32,7 @@ import torch
 from budgetnas.data import DataSplits, ImageData, as_images, from_arrays, pixel_range, to_tensor
 from budgetnas.data._arrays import _label_values, _to_numpy, check_same_scale, encode_labels
 from budgetnas.data._tensor import aspect_changes
-from budgetnas.errors import BudgetNASError, ConfigError, DataError, first_line
+from budgetnas.errors import BudgetNASError, ConfigError, DataError, first_line, user_stacklevel
 from budgetnas.search import Search, SearchConfig, SearchResult
 from budgetnas.spaces import create_space
 from budgetnas.train import evaluate as _evaluate
@@ -63,6 +63,9 @@ class TrainedModel:
         # the training pixels' range as read (uint8 as value / 255, floats as given); older models lack it
         rng = artifact.get("pixel_range")
         self.pixel_range: tuple[float, float] | None = (float(rng[0]), float(rng[1])) if rng else None
+        # 4-D arrays as the training's were given: (N, C, H, W) where it was told channels_first
+        # (load_model refused them, asking for channels_last=False: a review, 2026-12-07)
+        self.channels_first = bool(artifact.get("channels_first", False))
         self.device = device
         self.source: Path | None = None  # the file it was loaded from (an export never overwrites it)
 
@@ -136,7 +139,11 @@ class TrainedModel:
         """Raw images -> the normalised tensor the network takes: the training's resolution
         policy and statistics. Images of another size than the training images are resized the
         same way (a warning says so, since a changed aspect ratio distorts them). Pillow images of
-        several sizes are taken size by size, so that each is read as it would be alone."""
+        several sizes are taken size by size, so that each is read as it would be alone. 4-D
+        arrays are read as the training's were given ((N, C, H, W) after a channels-first fit)
+        unless ``channels_last`` says otherwise."""
+        if channels_last is None and self.channels_first:
+            channels_last = False
         sizes = _pil_sizes(x)
         if len(set(sizes)) > 1:
             # (resized first to one size, then to the resolution, an image was read otherwise than
@@ -182,7 +189,7 @@ class TrainedModel:
                 f"{self.resolution}x{self.resolution}"
                 + (", which changes these images' aspect ratio" if aspect_changes(size, self.image_size) else "")
                 + "; accuracy may suffer",
-                stacklevel=3)
+                stacklevel=user_stacklevel())
         data = ImageData(images=images, labels=np.zeros(len(images), dtype=np.int64), classes=("0", "1"))
         tensor = to_tensor(data, mean=self.mean, std=self.std, resolution=self.resolution)
         if self._check_pixel_scale(images):
@@ -196,7 +203,7 @@ class TrainedModel:
                 "them as the training images were given (integer arrays are read as value / 255, "
                 "float arrays as they are, 16-bit image files as value / 65535: an array read from "
                 "a 16-bit file needs x / 65535.0)",
-                stacklevel=3)
+                stacklevel=user_stacklevel())
         return tensor
 
     def _refuse_one_image(self, x: Any) -> None:
@@ -242,7 +249,7 @@ class TrainedModel:
             f"these images' pixels reach {seen:g} as read ({images.dtype}: integer pixels are read as value / "
             f"255, floats as they are) but the training images' reached {trained:g}, {max(seen / trained, trained / seen):.0f}x "
             f"{'more' if seen > trained else 'less'}: the predictions would be made on the wrong scale; {advice}",
-            stacklevel=3)
+            stacklevel=user_stacklevel())
         return True
 
     def predict_proba(self, x: Any, channels_last: bool | None = None) -> np.ndarray:
@@ -418,6 +425,7 @@ class ImageClassifier:
         search = Search(config, data=DataSplits(train=train, test=test, val=val), data_name="arrays",
                         progress=self.progress)
         search.second_signal_exits = False
+        search.channels_first = layout is False
         import optuna
 
         verbosity = optuna.logging.get_verbosity()
@@ -440,6 +448,9 @@ class ImageClassifier:
                 raise KeyboardInterrupt(_in_api_words(message).replace("; run the same command to resume", ""))
             log.warning(message)
             raise SystemExit(128 + signal.SIGTERM)
+        # (its reason names settings as this classifier's arguments, not as flags: "more than
+        # max_trials 3", not "--max-trials 3": a review, 2026-12-07)
+        result.stop_reason = _in_api_words(result.stop_reason)
         if result.best_arch is None:
             raise ConfigError(f"no trial finished, so there is no model ({result.stop_reason}); see "
                               f"`budgetnas show {config.run_dir}` for each trial's reason")

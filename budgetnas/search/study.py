@@ -83,6 +83,13 @@ OPTUNA_NATIVE = ("random", "tpe", "gp")  # samplers whose RNG state lives only i
 RESOLVED_FIELDS = ("resolution", "search_resolution", "hflip", "batch_size", "test_fraction")
 
 
+class _FinalLost(Exception):
+    """A shared study's final training taken over by another session while this one trained it
+    (its claim's heartbeat lapsed: a paused machine): the training is the other's now, and this
+    one drops it, writing neither its checkpoint nor a model. (It trained on to the end and
+    replaced best/: the final model trained and paid twice, a workers review found, 2026-12-07.)"""
+
+
 class _TrialLost(Exception):
     """A shared study's trial taken over by another worker while this one trained it (this
     worker's heartbeat lapsed for longer than the grace period: a paused VM, a suspended machine, a
@@ -388,6 +395,9 @@ class Search:
         self.space: BaseSpace = create_space(config.space, C=config.C, N=config.N)
         self.final_space: BaseSpace = create_space(config.space, C=config.final_C, N=config.final_N)
         self.candidates = [self.space.format(self.space.parse(c)) for c in (candidates or [])]
+        # Whether the data's 4-D arrays were (N, C, H, W), as the final model file says for
+        # load_model (None: as config.channels_first says; ImageClassifier.fit sets it)
+        self.channels_first: bool | None = None
         self.candidates_only = False  # True: stop once the queued cells are evaluated (finetune)
         # what chose the candidates (finetune's benchmark selection), kept in the study: a resumed
         # run must evaluate the same cells, or its ranking would mix two selections
@@ -1038,14 +1048,18 @@ class Search:
             elif claim == "claimed":
                 trained = False
                 try:
-                    test_metrics = self._final(study, best)
+                    test_metrics = self._final(study, best, claim=job if shared else None)
                     trained = not (study.user_attrs.get("final") or {}).get("shortened")
                 except Preempted as e:
                     reason = f"stopped by {self._signal_name} during the final training ({e})"
+                except _FinalLost:
+                    reason += "; the final training was taken over by another session of this study (this one's " \
+                              "heartbeat lapsed): it trains and records the final model"
                 finally:
                     if shared:  # done, or handed back for another session to claim (one shortened
-                        # by the budget too: a session with the budget for all of it trains it in full)
-                        self.ledger.finish_job(job, done=trained)
+                        # by the budget too: a session with the budget for all of it trains it in full);
+                        # only while the claim is still this session's
+                        self.ledger.finish_job(job, done=trained, worker=_worker_name())
             else:
                 done = study.user_attrs.get("final") or {}
                 if claim == "done" and self._final_done(study, best.arch, full=False):
@@ -2595,6 +2609,8 @@ class Search:
         a signal) resumes from its checkpoint, so what it paid before is not needed again. (Without
         this, a rerun after a kill in the final training found the cell it was training too dear for
         what was left and trained another, wasting the part paid.)"""
+        if self._earlier_copy(study, arch) is not None:
+            return 0.0  # (trained before with these settings and kept: restored, not trained again)
         return max(0.0, self._final_seconds(study, arch) - final_partials(study).get(self._final_key(arch), 0.0))
 
     def _why_keep_final(self, study: optuna.Study, best: TrialView) -> str | None:
@@ -2678,8 +2694,10 @@ class Search:
                     "one and recording it): training it again", path)
         return False
 
-    def _final(self, study: optuna.Study, best: TrialView) -> dict[str, float]:
-        """Retrain ``best`` on train+validation at full size, test it once, save the artifacts."""
+    def _final(self, study: optuna.Study, best: TrialView, claim: str | None = None) -> dict[str, float]:
+        """Retrain ``best`` on train+validation at full size, test it once, save the artifacts.
+        ``claim``: a shared study's job key this session holds for it; should another session take
+        it over meanwhile, this one stops (_FinalLost) without writing a checkpoint or a model."""
         done = study.user_attrs.get("final")
         best_dir = self.run_dir / "best"
         if done and self._final_done(study, best.arch) and self._restore_recorded_final(best_dir, done) \
@@ -2689,6 +2707,9 @@ class Search:
             if orphan is not None:
                 shutil.rmtree(orphan, ignore_errors=True)
             return dict(done.get("test_metrics", {}))
+        restored = self._restore_earlier_final(study, best, done, best_dir)
+        if restored is not None:
+            return restored
         if done and self._final_done(study, best.arch, full=False):
             log.info("the final training of %s was shortened to end within the budget; the budget now pays "
                      "for all of it: training it again in full", best.arch)
@@ -2734,6 +2755,19 @@ class Search:
         # it is left out of the limit, at the larger of its forecast and its pace timed now.
         left = self.budget.seconds_left(self._spent_with_finals(study))
         tx, ty = p.tensors(p.test) if p.test is not None else (None, None)
+        worker = _worker_name()
+
+        def still_mine() -> None:
+            if claim is not None and (self.ledger.lost(claim) or not self.ledger.holds(claim, worker)):
+                raise _FinalLost(claim)
+
+        def should_stop() -> bool:
+            if claim is not None and self.ledger.lost(claim):  # (as its heartbeat found)
+                raise _FinalLost(claim)
+            stop = self._stop_requested()
+            if stop:
+                still_mine()  # (before its checkpoint is written: the other session's now, if taken)
+            return stop
         test_reserve = pre = 0.0
         try:
             if tx is not None and len(ty) and math.isfinite(left):
@@ -2743,7 +2777,7 @@ class Search:
                 epoch_seconds[0] = pre = time.perf_counter() - start
                 bill(pre)  # (the timing is paid for, as the training will be)
             result = train(model, x, y, None, None, cfg, num_classes=p.num_classes, seed=self.config.seed,
-                           device=self.device, checkpoint=checkpoint, should_stop=self._stop_requested,
+                           device=self.device, checkpoint=checkpoint, should_stop=should_stop,
                            on_epoch=on_epoch, time_limit=max(left - pre - test_reserve, 0.0),
                            on_resume=lambda restored: log.info(
                                "the final training of %s resumes from its checkpoint after %d of %d epochs",
@@ -2772,6 +2806,7 @@ class Search:
                     "are NaN or infinite, so no model is saved. The search results are kept: run again with "
                     "other --final-epochs or --final-C/--final-N to train it again (a lower --lr needs a "
                     "new --run-dir: it changes the search)")
+        still_mine()  # (before the model is written: another session's to write, if taken)
         cost = self._final_cost(arch)
         best_dir.mkdir(exist_ok=True)
         artifact = {
@@ -2780,6 +2815,8 @@ class Search:
             "in_channels": p.in_channels, "num_classes": p.num_classes, "classes": list(p.classes),
             "resolution": p.resolution, "image_size": list(p.train.shape[1:]), "pixel_range": list(pixel_range(p.train.images)),
             "mean": p.mean.tolist(), "std": p.std.tolist(),
+            # (how its 4-D arrays were laid out: load_model reads them so; a review, 2026-12-07)
+            "channels_first": bool(self.config.channels_first if self.channels_first is None else self.channels_first),
             "state_dict": {k: v.detach().cpu() for k, v in result.model.state_dict().items()},
             "test_metrics": test_metrics, "params": cost.params, "macs": cost.macs,
         }
@@ -2833,6 +2870,63 @@ class Search:
             for stale in (self.artifacts_dir / "checkpoints").glob("final-*.ckpt"):
                 stale.unlink(missing_ok=True)
         return test_metrics
+
+    def _earlier_copy(self, study: optuna.Study, arch: str, *, verify: bool = False
+                      ) -> tuple[dict[str, Any], Path, dict[str, Any]] | None:
+        """The final model of ``arch`` with this session's final settings, trained in full, that a
+        later final training with other settings left in best/earlier/: (its entry in the record's
+        ``earlier``, its folder, its record), or None. ``verify``: only if its model file is the
+        one its record names (by SHA-256)."""
+        done = study.user_attrs.get("final") or {}
+        if done.get("run_dir") not in (None, str(self.run_dir.resolve())):
+            return None  # (another run directory's model: its earlier/ is not this one's)
+        settings = self._final_settings()
+        for entry in done.get("earlier") or []:
+            if entry.get("arch") != arch or entry.get("settings") != settings or not entry.get("dir"):
+                continue
+            folder = self.run_dir / entry["dir"]
+            try:
+                rec = json.loads((folder / "metrics.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if rec.get("shortened") or rec.get("settings") != settings or not (folder / "model.pt").exists():
+                continue
+            if verify and rec.get("model_sha256") != _file_sha256(folder / "model.pt"):
+                continue
+            return entry, folder, rec
+        return None
+
+    def _restore_earlier_final(self, study: optuna.Study, best: TrialView, done: dict[str, Any] | None,
+                               best_dir: Path) -> dict[str, float] | None:
+        """Put back in best/ the final model of ``best`` with this session's final settings where a
+        final training with other settings after it left it in best/earlier/ (the model in best/
+        kept there in turn), rather than train and pay for it again; its test metrics, or None
+        when there is none. (--final-epochs 1, then 2, then 1 again trained the first model a
+        second time, beside its copy in earlier/: a review, 2026-12-07.)
+
+        Linked back file by file, each whole, then recorded: a kill before the record leaves
+        best/ a model the study does not record, which the next session restores from earlier/
+        (_restore_recorded_final), as after a kill in a final training's saving."""
+        found = self._earlier_copy(study, best.arch, verify=True)
+        if found is None:
+            return None
+        entry, folder, rec = found
+        kept = self._keep_earlier_final(best_dir, done, rec.get("test_metrics") or {}) if done else None
+        for name in ("model.pt", "metrics.json", "arch.txt"):
+            if (folder / name).exists():
+                link_or_copy_atomic(folder / name, best_dir / name)
+        earlier = [e for e in (done or {}).get("earlier", []) if e.get("dir") != entry["dir"]]
+        earlier += [kept] if kept is not None else []
+        final = {k: v for k, v in rec.items() if k != "earlier"}
+        if earlier:
+            final["earlier"] = earlier
+        write_text_atomic(best_dir / "metrics.json", json.dumps(to_jsonable(final), indent=2) + "\n")
+        study.set_user_attr("final", to_jsonable(final))
+        shutil.rmtree(folder, ignore_errors=True)
+        log.info("the final model of %s with these final settings was trained before (%s, test %s %s): "
+                 "restored from %s, not trained again", best.arch, final_epochs_trained(rec), self.config.metric,
+                 (rec.get("test_metrics") or {}).get(self.config.metric), entry["dir"])
+        return dict(rec.get("test_metrics") or {})
 
     def _keep_earlier_final(self, best_dir: Path, done: dict[str, Any] | None,
                             test_metrics: dict[str, float]) -> dict[str, Any] | None:

@@ -285,3 +285,39 @@ def test_a_kill_between_replacing_the_final_model_and_recording_it(tmp_path, spl
     _search(tmp_path, splits, max_trials=1, final_epochs=2)
     second = json.loads((best / "metrics.json").read_text())
     assert second["epochs"] == 2 and [e["test_metrics"] for e in second["earlier"]] == [first["test_metrics"]]
+
+
+def test_the_final_settings_of_an_earlier_model_restore_it_not_train_it_again(tmp_path, splits) -> None:
+    """(a review, 2026-12-07) --final-epochs 1, then 2, then 1 again trained the first model a
+    second time, paid again, beside its copy in best/earlier/. It is put back from there."""
+    import json
+    from pathlib import Path
+
+    from budgetnas import load_model
+
+    _search(tmp_path, splits, max_trials=1)
+    run = tmp_path / "run"
+    best = run / "best"
+    first = json.loads((best / "metrics.json").read_text())
+    first_model = (best / "model.pt").read_bytes()
+    _search(tmp_path, splits, max_trials=1, final_epochs=2)
+    second = json.loads((best / "metrics.json").read_text())
+    paid = open_study(run).user_attrs["final_spent"]["device_seconds"]
+    _, result = _search(tmp_path, splits, max_trials=1)  # the first settings again
+    assert open_study(run).user_attrs["final_spent"]["device_seconds"] == paid  # nothing trained
+    assert (best / "model.pt").read_bytes() == first_model
+    assert result.test_metrics == first["test_metrics"]
+    restored = json.loads((best / "metrics.json").read_text())
+    assert {k: v for k, v in restored.items() if k != "earlier"} == first
+    assert open_study(run).user_attrs["final"] == restored
+    # The 2-epoch model is kept in earlier/ in turn, and the first one's copy there is gone.
+    (kept,) = restored["earlier"]
+    assert kept["epochs"] == 2 and kept["test_metrics"] == second["test_metrics"]
+    assert [p.name for p in (best / "earlier").iterdir()] == [Path(kept["dir"]).name]
+    assert json.loads((run / kept["dir"] / "metrics.json").read_text()) == second
+    assert load_model(run).predict(splits.test.images[:3], channels_last=False).shape == (3,)
+    # And back to 2 epochs: restored the same way.
+    _search(tmp_path, splits, max_trials=1, final_epochs=2)
+    assert open_study(run).user_attrs["final_spent"]["device_seconds"] == paid
+    again = json.loads((best / "metrics.json").read_text())
+    assert again["model_sha256"] == second["model_sha256"] and [e["epochs"] for e in again["earlier"]] == [1]

@@ -1229,3 +1229,38 @@ def test_a_dollar_budget_counts_an_earlier_sessions_seconds_at_their_own_price(t
     after = spent_of(open_study(tmp_path / "run"))
     assert after.trials > before.trials, result.stop_reason
     assert after.cost <= max_cost * 1.001
+
+
+def test_a_final_training_taken_over_by_another_session_is_dropped_not_saved(tmp_path, splits, monkeypatch) -> None:
+    """(a workers review, 2026-12-07) A session paused in its final training past the grace period
+    had its claim taken over by another session; woken, it trained on to the end and replaced
+    best/: the final model trained and paid twice. It drops the training now."""
+    import sqlalchemy as sa
+
+    from budgetnas.search.ledger import JOB_PREFIX, SLOTS
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    train = study_mod.train
+
+    def taken_over_after_an_epoch(*a, checkpoint=None, on_epoch=None, **kw):
+        if checkpoint is None or not checkpoint.path.name.startswith("final-"):
+            return train(*a, checkpoint=checkpoint, on_epoch=on_epoch, **kw)
+
+        def hook(rec):
+            other = BudgetLedger(url, "s")
+            with other.engine.connect() as c:
+                (job,) = c.execute(sa.select(SLOTS.c.trial_key).where(SLOTS.c.trial_key.startswith(JOB_PREFIX))).scalars()
+            assert other.claim_job(job, "another-session", -1e9) == "claimed"  # (its heartbeat lapsed)
+            other.stop_beating(job)
+            return on_epoch(rec)
+        return train(*a, checkpoint=checkpoint, on_epoch=hook, **kw)
+
+    monkeypatch.setattr(study_mod, "train", taken_over_after_an_epoch)
+    _, result = _search(tmp_path, splits, max_trials=1, final_epochs=3, storage=url, study_name="s",
+                        heartbeat_interval=30.0, heartbeat_grace=60.0)
+    assert "the final training was taken over by another session" in result.stop_reason
+    assert not result.test_metrics and not (tmp_path / "run" / "best" / "model.pt").exists()
+    assert "final" not in open_study(None, storage=url, study_name="s").user_attrs
+    with BudgetLedger(url, "s").engine.connect() as c:  # (the claim is left to its new holder)
+        assert [tuple(r) for r in c.execute(sa.select(SLOTS.c.worker, SLOTS.c.state).where(
+            SLOTS.c.trial_key.startswith(JOB_PREFIX)))] == [("another-session", "running")]
