@@ -46,7 +46,7 @@ from budgetnas.errors import (BudgetError, BudgetNASError, ConfigError, DataErro
                               first_line, plural)
 from budgetnas.search.budget import Budget, CostModel, Spent, price_for
 from budgetnas.search.config import METRIC_OBJECTIVES, SIZE_OBJECTIVES, SearchConfig
-from budgetnas.search.ledger import CELL_PREFIX, JOB_PREFIX, BudgetLedger, Slot, database_failed
+from budgetnas.search.ledger import CELL_PREFIX, JOB_PREFIX, LOCK_PREFIX, BudgetLedger, Slot, database_failed
 from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner, pruner_note, pruning_rule
 from budgetnas.search.records import (final_partials, CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY,
@@ -1511,6 +1511,41 @@ class Search:
             study.enqueue_trial(params, user_attrs={"retry_of": t.number, "trial_key": key},
                                 skip_if_exists=False)
             log.info("trial %d was interrupted; re-queued with the same architecture", t.number)
+        if shared:
+            self._recover_orphan_slots(study, stale, worker)
+
+    def _recover_orphan_slots(self, study: optuna.Study, stale: set[str], worker: str) -> None:
+        """A shared study's slots left open by a worker killed after closing their trial: between
+        closing it as interrupted and queuing its retry (the trial was lost: no retry, ever), or
+        between recording it and committing its slot (the slot's forecast stayed reserved for
+        good). Every rerun then stopped with "budget spent by all workers" while `show` said the
+        budget had seconds left (a workers review, 2026-12-07). As _reconcile_ledger does at a
+        local session's start, once the slot's heartbeat is stale, and by the one worker whose
+        claim of it succeeds: committed, re-queued or released."""
+        keys = {k for k in stale if not k.startswith((JOB_PREFIX, LOCK_PREFIX, CELL_PREFIX))}
+        if not keys:
+            return
+        by_key: dict[str, list[Any]] = {}
+        for t in study.get_trials(deepcopy=False):
+            by_key.setdefault(t.user_attrs.get("trial_key", ""), []).append(t)
+        grace = self.config.heartbeat_grace
+        for key in sorted(keys):
+            trials = by_key.get(key, [])
+            if not trials or any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials):
+                continue  # (running: recovered above; waiting: its retry takes the slot)
+            last = max(trials, key=lambda t: t.number)
+            if not self.ledger.claim_stale(key, worker, grace):
+                continue  # (beaten again, or another worker's claim)
+            if counts_as_trial(last):
+                self.ledger.commit(Slot(key, 0.0), float(record_of(last).get("device_seconds", 0.0)))
+                log.info("trial %d's slot was left open by a worker that stopped; committed", last.number)
+            elif status_of(last) == "interrupted" and self._cell_params(last) is not None:
+                study.enqueue_trial(self._cell_params(last), user_attrs={"retry_of": last.number, "trial_key": key},
+                                    skip_if_exists=False)
+                log.info("trial %d was cut off before it was re-queued; re-queued with the same architecture",
+                         last.number)
+            else:
+                self.ledger.release(Slot(key, 0.0))
 
     def _search(self, study: optuna.Study, p: Prepared) -> str:
         cfg = self.config

@@ -1264,3 +1264,56 @@ def test_a_final_training_taken_over_by_another_session_is_dropped_not_saved(tmp
     with BudgetLedger(url, "s").engine.connect() as c:  # (the claim is left to its new holder)
         assert [tuple(r) for r in c.execute(sa.select(SLOTS.c.worker, SLOTS.c.state).where(
             SLOTS.c.trial_key.startswith(JOB_PREFIX)))] == [("another-session", "running")]
+
+
+@pytest.mark.parametrize("window", ["between-record-and-commit", "between-interrupt-and-requeue"])
+def test_a_shared_studys_slot_left_open_by_a_killed_worker_is_recovered(tmp_path, splits, monkeypatch,
+                                                                         window) -> None:
+    """(a workers review, 2026-12-07) A worker killed between recording its trial and committing its
+    slot left the slot's forecast reserved for good; one killed between closing its trial as
+    interrupted and queuing its retry lost the trial, its slot held for good: every later session
+    stopped with "budget spent by all workers". Once the slot's heartbeat is stale, another
+    worker commits it, or queues the retry."""
+    from budgetnas.search.records import counts_as_trial
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    shared = dict(storage=url, study_name="s", heartbeat_interval=0.2, heartbeat_grace=1.0, final_training=False,
+                  epochs=2)
+    if window == "between-record-and-commit":
+        commit, calls = BudgetLedger.commit, [0]
+
+        def killed_at_the_second(self, slot, seconds, *, finished=True):
+            calls[0] += 1
+            if calls[0] == 2:
+                raise KeyboardInterrupt  # (as a kill: nothing after it runs)
+            return commit(self, slot, seconds, finished=finished)
+
+        monkeypatch.setattr(BudgetLedger, "commit", killed_at_the_second)
+        with pytest.raises(KeyboardInterrupt):
+            _search(tmp_path, splits, max_trials=2, **shared)
+    else:
+        searches: list[Search] = []
+        _stop_after_epoch(monkeypatch, searches, 1)
+        enqueue = optuna.Study.enqueue_trial
+
+        def killed_before_the_retry(self, params=None, user_attrs=None, **kw):
+            if user_attrs and "retry_of" in user_attrs:
+                raise KeyboardInterrupt
+            return enqueue(self, params, user_attrs=user_attrs, **kw)
+
+        monkeypatch.setattr(optuna.Study, "enqueue_trial", killed_before_the_retry)
+        first = Search(SearchConfig(data="digits", run_dir=str(tmp_path / "run"), max_trials=2, **{**TINY, **shared}),
+                       data=splits, data_name="digits", progress=False)
+        searches.append(first)
+        with pytest.raises(KeyboardInterrupt):
+            first.run()
+    monkeypatch.undo()
+    time.sleep(1.5)  # (the dead worker's heartbeat goes stale)
+    _, result = _search(tmp_path, splits, max_trials=2, **shared)
+    trials = open_study(None, storage=url, study_name="s").get_trials()
+    assert sum(counts_as_trial(t) for t in trials) == 2, [(t.number, status_of(t)) for t in trials]
+    ledger = BudgetLedger(url, "s")
+    assert ledger.open_slots() == []  # nothing left reserved
+    # (every attempt's seconds, the interrupted one's too, as the study holds them)
+    assert ledger.committed() == pytest.approx(sum(record_of(t)["device_seconds"] for t in trials), rel=1e-6)
+    ledger.close()
