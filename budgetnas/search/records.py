@@ -98,6 +98,11 @@ class TrialView:
         )
 
 
+# A study attribute: device seconds of trial attempts taken over by another worker (a shared
+# study's worker whose heartbeat lapsed) beyond what their trials' records hold; billed all the same.
+TAKEN_OVER_KEY = "taken_over"
+
+
 def spent_of(study: optuna.Study, trials: list[FrozenTrial] | None = None) -> Spent:
     """The ledger: device time and cost of every trial (paid for even if it failed), probes and
     the final training, the number of trials that count against the budget, and wall time."""
@@ -106,7 +111,7 @@ def spent_of(study: optuna.Study, trials: list[FrozenTrial] | None = None) -> Sp
     paid = [paid_of(t) for t in trials]
     seconds = sum(s for s, _ in paid)
     cost = sum(c for _, c in paid)
-    for key in ("probe", "final_spent"):
+    for key in ("probe", "final_spent", TAKEN_OVER_KEY):
         extra = attrs.get(key) or {}
         seconds += float(extra.get("device_seconds", 0.0))
         cost += float(extra.get("cost", 0.0))

@@ -50,7 +50,7 @@ from budgetnas.search.ledger import CELL_PREFIX, JOB_PREFIX, LOCK_PREFIX, Budget
 from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner, pruner_note, pruning_rule
 from budgetnas.search.records import (final_partials, CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY,
-                                      UNAFFORDABLE_REASON, TrialView,
+                                      TAKEN_OVER_KEY, UNAFFORDABLE_REASON, TrialView,
                                       counts_as_trial, final_epochs_trained, paid_of, pareto, ranked, record_of, spent_of, status_of,
                                       to_jsonable)
 from budgetnas.spaces import BaseSpace, create_space
@@ -1900,6 +1900,14 @@ class Search:
                 seconds = e.seconds if isinstance(e, _TrialLost) else paid.device_seconds
                 self.ledger.stop_beating(key)
                 self.ledger.bill(seconds)
+                # The study holds this attempt up to its trial's last recorded epoch; what it used
+                # after (a paused machine's wall time included) is recorded beside, so that the
+                # study's spent seconds stay the ledger's (the ledger held 50.7 s, the study 33.3,
+                # and later sessions stopped with seconds left by `show`: a workers review,
+                # 2026-12-07).
+                recorded = paid_of(study._storage.get_trial(trial._trial_id))[0]
+                if seconds > recorded:
+                    self._add_to_attr(study, TAKEN_OVER_KEY, seconds - recorded)
                 log.warning("trial %d was taken over by another worker of this study while this one trained it "
                             "(its heartbeat lapsed for over %.0f s: a paused or suspended machine, or a lost "
                             "connection); dropped here, the %.1f device-s it used billed to the budget",

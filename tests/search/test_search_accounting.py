@@ -1317,3 +1317,40 @@ def test_a_shared_studys_slot_left_open_by_a_killed_worker_is_recovered(tmp_path
     # (every attempt's seconds, the interrupted one's too, as the study holds them)
     assert ledger.committed() == pytest.approx(sum(record_of(t)["device_seconds"] for t in trials), rel=1e-6)
     ledger.close()
+
+
+def test_a_trial_taken_over_from_a_paused_worker_is_billed_in_the_study_as_in_the_ledger(
+        tmp_path, splits, monkeypatch) -> None:
+    """(a workers review, 2026-12-07) A worker paused mid-trial past the grace billed its attempt's
+    seconds (the pause included) to the ledger while the study held them up to the trial's last
+    epoch only: later sessions stopped with "budget spent" while `show` said seconds were left."""
+    from budgetnas.search.records import TAKEN_OVER_KEY, paid_of
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    train = study_mod.train
+    paused = []
+
+    def paused_after_an_epoch(*a, checkpoint=None, on_epoch=None, **kw):
+        if checkpoint is None or checkpoint.path.name.startswith("final-") or paused:
+            return train(*a, checkpoint=checkpoint, on_epoch=on_epoch, **kw)
+
+        def hook(rec):
+            result = on_epoch(rec)
+            if not paused:
+                paused.append(True)
+                other = BudgetLedger(url, "s")
+                assert other.claim_stale(checkpoint.path.stem, "another-worker", -1e9)  # (its heartbeat lapsed)
+                time.sleep(0.8)  # (this worker, paused meanwhile, finds its beat refused when it wakes)
+            return result
+        return train(*a, checkpoint=checkpoint, on_epoch=hook, **kw)
+
+    monkeypatch.setattr(study_mod, "train", paused_after_an_epoch)
+    _search(tmp_path, splits, max_trials=2, epochs=3, final_training=False, storage=url, study_name="s",
+            heartbeat_interval=0.2, heartbeat_grace=1.0)
+    study = open_study(None, storage=url, study_name="s")
+    over = study.user_attrs[TAKEN_OVER_KEY]["device_seconds"]
+    assert over >= 0.7  # (the pause: billed, as the machine was held)
+    trials = study.get_trials()
+    ledger = BudgetLedger(url, "s")
+    assert ledger.committed() == pytest.approx(sum(paid_of(t)[0] for t in trials) + over, rel=1e-6)
+    ledger.close()
