@@ -1539,8 +1539,11 @@ class Search:
             if counts_as_trial(last):
                 self.ledger.commit(Slot(key, 0.0), float(record_of(last).get("device_seconds", 0.0)))
                 log.info("trial %d's slot was left open by a worker that stopped; committed", last.number)
-            elif status_of(last) == "interrupted" and self._cell_params(last) is not None:
-                study.enqueue_trial(self._cell_params(last), user_attrs={"retry_of": last.number, "trial_key": key},
+            elif any(status_of(t) == "interrupted" for t in trials) and self._cell_params(last) is not None:
+                # (cut off, then its retry closed untrained, e.g. refused by the budget, and the
+                # worker killed before queuing it again: re-queued as that retry was)
+                of = last.number if status_of(last) == "interrupted" else last.user_attrs.get("retry_of", last.number)
+                study.enqueue_trial(self._cell_params(last), user_attrs={"retry_of": of, "trial_key": key},
                                     skip_if_exists=False)
                 log.info("trial %d was cut off before it was re-queued; re-queued with the same architecture",
                          last.number)
