@@ -863,10 +863,10 @@ def test_a_final_training_on_a_slowed_device_is_shortened_to_end_within_the_budg
     limits: list[float] = []
     real_final = Search._final
 
-    def five_seconds_left(self, study, best):
+    def five_seconds_left(self, study, best, **kw):
         limits.append(self._spent_with_finals(study).wall_seconds + 4.0)
         self.budget = replace(self.budget, max_time=limits[-1])
-        return real_final(self, study, best)
+        return real_final(self, study, best, **kw)
 
     monkeypatch.setattr(Search, "_final", five_seconds_left)
     search, result = _search(tmp_path, splits, max_trials=1, final_epochs=8, max_time=3600)
@@ -918,9 +918,9 @@ def test_the_final_models_test_is_reserved_inside_its_time_limit_and_paid_for(tm
     lefts: list[float] = []
     real_final = Search._final
 
-    def left_at_start(self, study, best):
+    def left_at_start(self, study, best, **kw):
         lefts.append(self.budget.seconds_left(self._spent_with_finals(study)))
-        return real_final(self, study, best)
+        return real_final(self, study, best, **kw)
 
     monkeypatch.setattr(Search, "_final", left_at_start)
     search, result = _search(tmp_path, splits, max_trials=1, final_epochs=2, max_time=3600)
