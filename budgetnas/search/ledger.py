@@ -57,6 +57,13 @@ LOCK_PREFIX = "lock:"
 # Keys of cells being trained (claim_job, by the evaluation cache's key): a worker proposed a cell
 # another is training waits for its result instead of paying for it twice.
 CELL_PREFIX = "cell:"
+# The keys of slots that are no trial's: a key with none of them is a trial's (a uuid hex).
+NON_TRIAL_PREFIXES = (JOB_PREFIX, LOCK_PREFIX, CELL_PREFIX)
+
+
+def _trial_slots() -> list[sa.ColumnElement]:
+    """SQL conditions that keep the slots of trials, leaving out job claims, locks and cells."""
+    return [~SLOTS.c.trial_key.startswith(prefix) for prefix in NON_TRIAL_PREFIXES]
 
 
 def database_failed(e: BaseException) -> bool:
@@ -159,7 +166,7 @@ class BudgetLedger:
                         cond.append(sa.select(sa.func.count()).select_from(SLOTS).where(
                             SLOTS.c.study == self.study, SLOTS.c.trial_key != trial_key,
                             SLOTS.c.state.in_(("running", "done")),
-                            *[~SLOTS.c.trial_key.startswith(prefix) for prefix in (JOB_PREFIX, LOCK_PREFIX, CELL_PREFIX)]
+                            *_trial_slots()
                         ).scalar_subquery() < max_trials)
                     if seconds_limit is not None:
                         cond.append(BUDGET.c.seconds_committed + BUDGET.c.seconds_reserved + forecast
@@ -288,7 +295,7 @@ class BudgetLedger:
         with self.engine.connect() as c:
             rows = c.execute(sa.select(SLOTS.c.trial_key, SLOTS.c.forecast).where(
                 SLOTS.c.study == self.study, SLOTS.c.state.in_(("running", "requeued")),
-                *[~SLOTS.c.trial_key.startswith(prefix) for prefix in (JOB_PREFIX, LOCK_PREFIX, CELL_PREFIX)])).all()
+                *_trial_slots())).all()
         return [Slot(r.trial_key, float(r.forecast)) for r in rows]
 
     def slot_keys(self) -> set[str]:

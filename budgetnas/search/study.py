@@ -46,7 +46,7 @@ from budgetnas.errors import (BudgetError, BudgetNASError, ConfigError, DataErro
                               first_line, plural)
 from budgetnas.search.budget import Budget, CostModel, Spent, price_for
 from budgetnas.search.config import METRIC_OBJECTIVES, SIZE_OBJECTIVES, SearchConfig
-from budgetnas.search.ledger import CELL_PREFIX, JOB_PREFIX, LOCK_PREFIX, BudgetLedger, Slot, database_failed
+from budgetnas.search.ledger import CELL_PREFIX, JOB_PREFIX, NON_TRIAL_PREFIXES, BudgetLedger, Slot, database_failed
 from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner, pruner_note, pruning_rule
 from budgetnas.search.records import (final_partials, CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY,
@@ -1444,9 +1444,7 @@ class Search:
         A slot whose trial is to run again is marked re-queued, its forecast given back, as a shared
         study's workers mark a dead worker's (BudgetLedger.claim_stale): its retry reserves what it
         still needs, and a trial budget lowered since is kept (BudgetLedger.reserve)."""
-        by_key: dict[str, list[Any]] = {}
-        for t in study.get_trials(deepcopy=False):
-            by_key.setdefault(t.user_attrs.get("trial_key", ""), []).append(t)
+        by_key = _trials_by_key(study)
         worker = _worker_name()
         for slot in self.ledger.open_slots():
             trials = by_key.get(slot.trial_key, [])
@@ -1522,12 +1520,10 @@ class Search:
         budget had seconds left (a workers review, 2026-12-07). As _reconcile_ledger does at a
         local session's start, once the slot's heartbeat is stale, and by the one worker whose
         claim of it succeeds: committed, re-queued or released."""
-        keys = {k for k in stale if not k.startswith((JOB_PREFIX, LOCK_PREFIX, CELL_PREFIX))}
+        keys = {k for k in stale if not k.startswith(NON_TRIAL_PREFIXES)}
         if not keys:
             return
-        by_key: dict[str, list[Any]] = {}
-        for t in study.get_trials(deepcopy=False):
-            by_key.setdefault(t.user_attrs.get("trial_key", ""), []).append(t)
+        by_key = _trials_by_key(study)
         grace = self.config.heartbeat_grace
         for key in sorted(keys):
             trials = by_key.get(key, [])
@@ -1729,6 +1725,7 @@ class Search:
         wall_before = spent.wall_seconds
         self._wall_now = lambda: wall_before + time.perf_counter() - session_start
         worker = _worker_name()
+        queue_rank = self._queue_rank()  # (the given cells' places, parsed once, not per trial)
         seconds_limited = not math.isinf(self.budget.device_seconds_left(Spent()))  # (device-hours or dollars)
         bar = self._bar(spent)
         lock = threading.RLock()  # guards the loop's own state when several trials run at once
@@ -1788,7 +1785,7 @@ class Search:
                     self._recover_interrupted(study)
                 if self.candidates_only and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
                     return "every given cell was evaluated"
-                trial = _ask_in_order(study, self._queue_rank())
+                trial = _ask_in_order(study, queue_rank)
                 key = trial.user_attrs.get("trial_key")  # a re-queued trial keeps its identity
                 if key is None:
                     key = uuid.uuid4().hex
@@ -2803,8 +2800,8 @@ class Search:
         tx, ty = p.tensors(p.test) if p.test is not None else (None, None)
         worker = _worker_name()
 
-        def still_mine() -> None:
-            if claim is not None and (self.ledger.lost(claim) or not self.ledger.holds(claim, worker)):
+        def still_mine() -> None:  # (read in the database: a claim lost by a refused beat is not held there either)
+            if claim is not None and not self.ledger.holds(claim, worker):
                 raise _FinalLost(claim)
 
         def should_stop() -> bool:
@@ -2958,7 +2955,7 @@ class Search:
             return None
         entry, folder, rec = found
         kept = self._keep_earlier_final(best_dir, done, rec.get("test_metrics") or {}) if done else None
-        for name in ("model.pt", "metrics.json", "arch.txt"):
+        for name in ("model.pt", "arch.txt"):  # (metrics.json: its record is written below)
             if (folder / name).exists():
                 link_or_copy_atomic(folder / name, best_dir / name)
         earlier = [e for e in (done or {}).get("earlier", []) if e.get("dir") != entry["dir"]]
@@ -3275,6 +3272,14 @@ def _shortened_note(final: dict[str, Any]) -> str:
         done = f"the final training was shortened to {got} to end within the budget"
     return (f"{done}: {why}; at the pace it trained, all of it needs {_full_seconds(final):.3g} device-s: run "
             "the search again with a budget that leaves that much to train it in full")
+
+
+def _trials_by_key(study: optuna.Study) -> dict[str, list[Any]]:
+    """The study's trials by their ``trial_key`` (a trial and its retries share one)."""
+    by_key: dict[str, list[Any]] = {}
+    for t in study.get_trials(deepcopy=False):
+        by_key.setdefault(t.user_attrs.get("trial_key", ""), []).append(t)
+    return by_key
 
 
 def _ask_in_order(study: optuna.Study, rank: Callable[[Any], float] | None = None) -> optuna.Trial:
