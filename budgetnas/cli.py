@@ -3,7 +3,8 @@
 Every user mistake is reported as one line (``error: ...``) with what to do, exit status 2;
 a search in which every trial failed ends with exit status 1 and the reasons (all of it recorded);
 Ctrl-C leaves the run resumable (exit status 130); a study database that cannot be reached or
-written stops it, resumable, with exit status 75 (EX_TEMPFAIL); a local study file that is damaged
+written (a server that stays away past --db-wait) stops it, resumable, with exit status 75
+(EX_TEMPFAIL); a local study file that is damaged
 or read-only is reported with what to do, exit status 2 when found at the start, 1 when met mid-run.
 """
 
@@ -16,13 +17,16 @@ import re
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from budgetnas.bench.commands import parse_count
 from budgetnas.errors import BudgetNASError, ConfigError, first_line, plural, seconds_text
 
 if TYPE_CHECKING:
     from budgetnas.search import Search, SearchConfig
+
+T = TypeVar("T")
 
 EPILOG_SEARCH = """\
 examples:
@@ -35,7 +39,8 @@ Running the same command again on the same --run-dir resumes the search.
 
 exit status: 0 done; 2 a mistake in what was asked (one line says what to do); 1 every trial
 failed (the reasons are listed); 128 + N stopped by signal N (130: Ctrl-C), resumable; 75 the
-study's database could not be reached or written (EX_TEMPFAIL: run it again later, it resumes);
+study's database server could not be reached or written for --db-wait (EX_TEMPFAIL: run it again
+later, it resumes);
 1 also when the run's study file is found damaged or read-only mid-run (2 at the start; the line
 says what to do).
 """
@@ -120,6 +125,12 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+DB_WAIT = 600.0
+DB_WAIT_HELP = ("with --storage on a database server: when the server goes away (a restart, a failover, a "
+                "network blip), wait this long for it, then go on in the same process, the running trial "
+                "resumed from its checkpoint; 0 stops at once with exit status 75 (default 10m)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -214,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--storage", help="database URL of a study shared by many workers, e.g. "
                                      "postgresql://user:pass@host/db (default: SQLite in --run-dir)")
     g.add_argument("--study-name", default="budgetnas", help="name of the study in --storage (budgetnas)")
+    g.add_argument("--db-wait", type=_duration, default=DB_WAIT, metavar="DURATION",
+                   help=DB_WAIT_HELP)
 
     w = sub.add_parser("worker", help="join a search on shared storage as one more worker",
                        description="Work on a study started by `budgetnas search --storage URL`: the same "
@@ -227,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--run-dir", help="local folder for this worker's files (default: the study's run dir)")
     w.add_argument("--data-root", help="where this machine keeps the dataset, if not where the study says")
     w.add_argument("--device", help="auto, cpu or cuda[:N] (default: the study's)")
+    w.add_argument("--db-wait", type=_duration, default=DB_WAIT, metavar="DURATION", help=DB_WAIT_HELP)
     w.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     b = sub.add_parser("bench", help="query NAS-Bench-201 and simulate strategies on it (no training)",
@@ -348,7 +362,7 @@ def _search(args: argparse.Namespace) -> int:
     if args.dry_run:
         _say_probing(args)
         return _print_forecast(search.dry_run(), config)
-    result = search.run()
+    result = _riding_out_outages(args, search.run)
     study = open_study(search.run_dir, storage=config.storage, study_name=config.study_name)
     print(format_summary(study, config, run_dir=search.run_dir))
     print(f"\nstopped: {result.stop_reason}")
@@ -478,7 +492,7 @@ def _finetune_with(args: argparse.Namespace, config: Any, table: Any) -> int:
         if len(cells) > DRY_RUN_CELLS:
             print(f"  ... and {len(cells) - DRY_RUN_CELLS} more")
         return _print_forecast(f, config, what="cell's training")
-    report = finetune_from_bench(config, table, **options)
+    report = _riding_out_outages(args, lambda: finetune_from_bench(config, table, **options))
     print(report.table())
     if report.best_arch:
         m = report.test_metrics
@@ -541,7 +555,7 @@ def _worker(args: argparse.Namespace) -> int:
         if getattr(args, field_name):
             setattr(config, field_name, getattr(args, field_name))
     search = Search(config, progress=not args.quiet, record_config=False)
-    result = search.run()
+    result = _riding_out_outages(args, search.run)
     print(f"worker stopped: {result.stop_reason} ({plural(result.spent.trials, 'trial')} in the study)")
     return _preempted_exit(search) if result.preempted else 0
 
@@ -679,6 +693,80 @@ def _study_file_failed(path: str, error: str) -> int:
           + ("" if lasting else "; a trial that was running resumes from its checkpoint. Exit status "
              f"{EXIT_DATABASE_LOST} (EX_TEMPFAIL) means: try again later"), file=sys.stderr)
     return 1 if lasting else EXIT_DATABASE_LOST
+
+
+# A session that ran this long before the database failed again met a new outage: --db-wait anew.
+OUTAGE_SETTLED = 60.0
+
+
+def _riding_out_outages(args: argparse.Namespace, session: Callable[[], T]) -> T:
+    """Run ``session`` (a search's, a worker's, a finetune's); when a database server under it
+    goes away (a restart, a failover, a network blip), wait up to ``--db-wait`` for it and run the
+    session again in this process: it resumes as the same command run again would, and takes back
+    at once the trials this process was training (BudgetLedger.close leaves them to it), where a
+    new process waits a heartbeat grace for them. Every worker of a shared study stopped with exit
+    status 75 at a server restart, each to be restarted by hand or by a supervisor. A local study
+    file (SQLite) is not waited for: its trouble is reported at once (_study_file_failed)."""
+    import time
+
+    patience = getattr(args, "db_wait", 0.0) or 0.0
+    waited = 0.0
+    while True:
+        started = time.monotonic()
+        try:
+            return session()
+        except Exception as e:
+            if (not patience or getattr(args, "storage", None) is None or _local_study_file(args) is not None
+                    or not _lost_database(e)):
+                raise
+            if time.monotonic() - started > OUTAGE_SETTLED:
+                waited = 0.0  # (the session ran a while: a new outage, not the same one flapping)
+            left = patience - waited
+            if left <= 0:
+                raise
+            print(f"warning: the study's database could not be reached or written ({first_line(e.__cause__ or e)}); "
+                  f"waiting up to {seconds_text(left)} for it (--db-wait), then this {args.command} goes on, the "
+                  "running trial from its checkpoint (Ctrl-C stops it: the same command resumes it later)",
+                  file=sys.stderr)
+            t0 = time.monotonic()
+            back = _wait_for_database(args.storage, left)
+            waited += time.monotonic() - t0
+            if not back:
+                raise
+            print(f"the study's database is back after {seconds_text(time.monotonic() - t0)}: the {args.command} "
+                  "goes on", file=sys.stderr)
+
+
+def _wait_for_database(storage: str, patience: float) -> bool:
+    """Whether the database at ``storage`` answers a query within ``patience`` seconds (tried at
+    growing intervals, 1 s to 15 s)."""
+    import time
+
+    import sqlalchemy as sa
+
+    from budgetnas.search.study import storage_url
+
+    url = storage_url(Path("."), storage)
+    deadline = time.monotonic() + patience
+    pause = 1.0
+    while True:
+        left = deadline - time.monotonic()
+        # (a server that drops packets would hold a connection attempt for minutes: bounded)
+        args = {"connect_timeout": max(1, int(min(left, 10)))} if url.startswith("postgresql") else {}
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=args)
+        try:
+            with engine.connect() as c:
+                c.execute(sa.text("select 1"))
+            return True
+        except sa.exc.SQLAlchemyError:
+            pass
+        finally:
+            engine.dispose()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 15.0)
 
 
 def _lost_database(e: BaseException) -> bool:

@@ -16,6 +16,11 @@ trials of all the others). A worker whose slot was taken over (it stopped beatin
 the grace period: a paused VM, a suspended laptop, a network partition) finds its beat refused
 (fencing: only the slot's worker, while it is running, may beat it) and drops the trial
 (:meth:`lost`), rather than train on beside the worker that took it over.
+
+A session that ends with claims still open (its database went away mid-trial) leaves them to this
+process's next session (:func:`ended_claims`): their worker, this process, is known to be off
+them, so that session takes them back at once instead of waiting a grace period for them to go
+stale (``budgetnas search/worker --db-wait`` runs it in the same process once the database is back).
 """
 
 from __future__ import annotations
@@ -66,6 +71,19 @@ def _trial_slots() -> list[sa.ColumnElement]:
     return [~SLOTS.c.trial_key.startswith(prefix) for prefix in NON_TRIAL_PREFIXES]
 
 
+# Claims (slot key -> worker name) that sessions of this process left open when they ended (the
+# database failed under them): by (database URL, study). Only the same worker name takes them back
+# early (a worker is this host and process), and only while the slot is still that worker's.
+_ENDED: dict[tuple[str, str], dict[str, str]] = {}
+_ENDED_LOCK = threading.Lock()
+
+
+def ended_claims(url: str, study: str) -> dict[str, str]:
+    """The claims that ended sessions of this process left open on ``study`` at ``url``."""
+    with _ENDED_LOCK:
+        return dict(_ENDED.get((url, study), {}))
+
+
 def database_failed(e: BaseException) -> bool:
     """Whether ``e`` is the study's database failing (gone, unreachable, locked, full, damaged), not
     a mistake in what was asked nor a bug: the session stops, and what is finished stays stored.
@@ -99,6 +117,7 @@ class BudgetLedger:
         else:
             self.engine = sa.create_engine(url, pool_pre_ping=True)
         self.study = study
+        self.url = url
         self.heartbeat_interval = heartbeat_interval
         for attempt in range(5):  # workers starting together race to create the tables
             try:
@@ -235,8 +254,7 @@ class BudgetLedger:
 
     def release(self, slot: Slot) -> None:
         """Give a slot back unused (e.g. a cell over the size limit, which costs nothing)."""
-        self.stop_beating(slot.trial_key)  # (first: a beat refused by the closed slot is no loss)
-        with self.engine.begin() as c:
+        with self._closing(slot.trial_key), self.engine.begin() as c:
             gone = c.execute(sa.delete(SLOTS).where(SLOTS.c.study == self.study,
                                                     SLOTS.c.trial_key == slot.trial_key)).rowcount
             if gone == 1:  # released once, however many workers try
@@ -260,8 +278,7 @@ class BudgetLedger:
 
     def commit(self, slot: Slot, seconds: float, *, finished: bool = True) -> None:
         """Replace the slot's forecast by the device seconds it used; ``finished`` closes it."""
-        self.stop_beating(slot.trial_key)  # (first: a beat refused by the closed slot is no loss)
-        with self.engine.begin() as c:
+        with self._closing(slot.trial_key), self.engine.begin() as c:
             c.execute(sa.update(BUDGET).where(BUDGET.c.study == self.study).values(
                 seconds_reserved=BUDGET.c.seconds_reserved - slot.forecast,
                 seconds_committed=BUDGET.c.seconds_committed + seconds))
@@ -287,8 +304,38 @@ class BudgetLedger:
         with self.engine.connect() as c:
             rows = c.execute(sa.select(SLOTS.c.trial_key).where(
                 SLOTS.c.study == self.study, SLOTS.c.state.in_(("running", "requeued")),
-                SLOTS.c.heartbeat < self._now() - grace)).all()
+                sa.or_(SLOTS.c.heartbeat < self._now() - grace, self._ended_by(None)))).all()
         return {r.trial_key for r in rows}
+
+    def _ended_by(self, worker: str | None, key: str | None = None) -> sa.ColumnElement:
+        """SQL condition: the slot is a claim an ended session of this process left open, and
+        still that session's worker's (``worker``: only when it is that one's; ``key``: that slot only)."""
+        ended = ended_claims(self.url, self.study)
+        pairs = [(k, w) for k, w in ended.items() if (key is None or k == key) and (worker is None or w == worker)]
+        if not pairs:
+            return sa.false()
+        return sa.or_(*(sa.and_(SLOTS.c.trial_key == k, SLOTS.c.worker == w) for k, w in pairs))
+
+    def _forget_ended(self, key: str) -> None:
+        """``key`` is taken up again (by this process's new session, or its claim was settled)."""
+        with _ENDED_LOCK:
+            _ENDED.get((self.url, self.study), {}).pop(key, None)
+
+    @contextlib.contextmanager
+    def _closing(self, key: str):
+        """Stop beating ``key`` for a block that closes its claim (first: a beat refused by the
+        closed slot is no loss); if the block fails (the database went away), the claim is left
+        to this process's next session as an ended one, as :meth:`close` leaves those still beaten."""
+        with self._lock:
+            beaten = self._beating.pop(key, None)
+        try:
+            yield
+        except BaseException:
+            if beaten is not None:
+                with self._lock:
+                    self._beating[key] = beaten
+                self.abandon(key)
+            raise
 
     def open_slots(self) -> list[Slot]:
         """Trial slots not closed yet (running or re-queued); one-off job claims are left out."""
@@ -324,10 +371,12 @@ class BudgetLedger:
             done = c.execute(sa.update(SLOTS).where(
                 SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key,
                 SLOTS.c.state.in_(("running", "requeued")), SLOTS.c.forecast == row.forecast,
-                *([] if grace is None else [SLOTS.c.heartbeat < now - grace])).values(
+                *([] if grace is None else [sa.or_(SLOTS.c.heartbeat < now - grace,
+                                                    self._ended_by(worker, trial_key))])).values(
                     heartbeat=now, worker=worker, state="requeued", forecast=0.0))
             if done.rowcount != 1:
                 return False
+            self._forget_ended(trial_key)
             if row.forecast:
                 c.execute(sa.update(BUDGET).where(BUDGET.c.study == self.study).values(
                     seconds_reserved=BUDGET.c.seconds_reserved - float(row.forecast)))
@@ -350,7 +399,8 @@ class BudgetLedger:
             with self.engine.begin() as c:
                 taken = c.execute(sa.update(SLOTS).where(
                     SLOTS.c.study == self.study, SLOTS.c.trial_key == key,
-                    SLOTS.c.state.in_(("running", "requeued")), SLOTS.c.heartbeat < now - grace)
+                    SLOTS.c.state.in_(("running", "requeued")),
+                    sa.or_(SLOTS.c.heartbeat < now - grace, self._ended_by(worker, key)))
                     .values(worker=worker, state="running", heartbeat=now)).rowcount
                 if not taken:
                     row = c.execute(sa.select(SLOTS.c.state).where(
@@ -362,11 +412,10 @@ class BudgetLedger:
     def finish_job(self, key: str, *, done: bool = True, worker: str | None = None) -> None:
         """Mark a claimed job done (or hand it back with ``done=False``, e.g. when stopped); with
         ``worker``, only while the claim is still that worker's (not one taken over meanwhile)."""
-        self.stop_beating(key)
         mine = [SLOTS.c.study == self.study, SLOTS.c.trial_key == key]
         if worker is not None:
             mine.append(SLOTS.c.worker == worker)
-        with self.engine.begin() as c:
+        with self._closing(key), self.engine.begin() as c:
             if done:
                 c.execute(sa.update(SLOTS).where(*mine).values(state="done"))
             else:
@@ -389,6 +438,7 @@ class BudgetLedger:
 
     # -- heartbeat ------------------------------------------------------------------------------
     def start_beating(self, trial_key: str, worker: str) -> None:
+        self._forget_ended(trial_key)  # (this session holds it now)
         with self._lock:
             self._beating[trial_key] = (worker, object())
             self._lost.discard(trial_key)
@@ -400,6 +450,16 @@ class BudgetLedger:
     def stop_beating(self, trial_key: str) -> None:
         with self._lock:
             self._beating.pop(trial_key, None)
+
+    def abandon(self, trial_key: str) -> None:
+        """Stop beating ``trial_key``, whose attempt ended with its claim open (an error, the
+        database gone): the claim is left to this process's next session, as :meth:`close` leaves
+        those still beaten."""
+        with self._lock:
+            beaten = self._beating.pop(trial_key, None)
+        if beaten is not None:
+            with _ENDED_LOCK:
+                _ENDED.setdefault((self.url, self.study), {})[trial_key] = beaten[0]
 
     def lost(self, trial_key: str) -> bool:
         """Whether the slot this worker beats for ``trial_key`` was taken over by another worker
@@ -452,7 +512,15 @@ class BudgetLedger:
                                     "goes on, other workers will re-queue this worker's trial", e)
 
     def close(self) -> None:
+        """Stop beating and disconnect. Claims still beaten (the session ended without closing
+        them: its database went away mid-trial) are left to this process's next session."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        with self._lock:
+            left = {key: worker for key, (worker, _) in self._beating.items()}
+            self._beating.clear()
+        if left:
+            with _ENDED_LOCK:
+                _ENDED.setdefault((self.url, self.study), {}).update(left)
         self.engine.dispose()

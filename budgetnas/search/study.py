@@ -46,7 +46,8 @@ from budgetnas.errors import (BudgetError, BudgetNASError, ConfigError, DataErro
                               first_line, plural)
 from budgetnas.search.budget import Budget, CostModel, Spent, price_for
 from budgetnas.search.config import METRIC_OBJECTIVES, SIZE_OBJECTIVES, SearchConfig
-from budgetnas.search.ledger import CELL_PREFIX, JOB_PREFIX, NON_TRIAL_PREFIXES, BudgetLedger, Slot, database_failed
+from budgetnas.search.ledger import (CELL_PREFIX, JOB_PREFIX, NON_TRIAL_PREFIXES, BudgetLedger, Slot, database_failed,
+                                     ended_claims)
 from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner, pruner_note, pruning_rule
 from budgetnas.search.records import (final_partials, CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY,
@@ -1479,11 +1480,13 @@ class Search:
         stale = self.ledger.stale(grace) if shared else set()
         worker = _worker_name()
         slots = self.ledger.slot_keys() if shared else set()
+        # (a session of this process that ended with the database gone: its trials are dead now)
+        ended = set(ended_claims(self.ledger.url, self.ledger.study)) if shared else set()
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             key = t.user_attrs.get("trial_key")
             if shared:
                 age = time.time() - t.datetime_start.timestamp() if t.datetime_start else 0.0
-                if age < grace:  # a trial another worker has only just started
+                if age < grace and key not in ended:  # a trial another worker has only just started
                     continue
                 # A key with no slot, older than the grace period: its worker died between
                 # naming the trial and reserving its slot (a live one does that at once).
@@ -1927,7 +1930,7 @@ class Search:
                 return (f"stopped by {self._signal_name}: trial {trial.number} saved a checkpoint "
                         "and will resume from it; run the same command to resume")
             except BaseException:
-                self.ledger.stop_beating(key)
+                self.ledger.abandon(key)  # (its claim open: this process's next session takes it back)
                 raise
             with lock:
                 status = outcome.status
@@ -2433,12 +2436,15 @@ class Search:
         try:
             yield
         finally:
-            if claim is not None:  # done if it was trained here (a cache entry now), else handed back
-                self.ledger.finish_job(claim, done=key in cache, worker=worker)
-            if mine is not None:
-                with self._inflight_lock:
-                    del self._inflight[key]
-                mine.set()
+            try:
+                if claim is not None:  # done if it was trained here (a cache entry now), else handed back
+                    self.ledger.finish_job(claim, done=key in cache, worker=worker)
+            finally:  # (also when that failed, the database gone: this Search's next session waited
+                # here for good for its own dead attempt, 2026-12-07)
+                if mine is not None:
+                    with self._inflight_lock:
+                        del self._inflight[key]
+                    mine.set()
 
     @contextlib.contextmanager
     def _device_slot(self, share: "DeviceShare | None", weight: float = 1.0) -> Any:

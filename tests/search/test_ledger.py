@@ -298,3 +298,42 @@ def test_requeued_trials_resume_only_while_the_trial_budget_has_room(tmp_path: P
     assert ledger.reserve("d", "w2", max_trials=3, seconds_limit=None, forecast=1.0) is None  # 2 done + c
     assert ledger.reserve("d", "w2", max_trials=4, seconds_limit=None, forecast=1.0) is not None
     ledger.close()
+
+
+def test_claims_left_open_by_an_ended_session_are_taken_back_at_once_by_its_own_process_only(
+        tmp_path: Path) -> None:
+    """A session whose database went away mid-trial ends with its slot and job claims open and
+    their heartbeats fresh; `--db-wait` runs the next session in the same process, which waited a
+    whole heartbeat grace for its own dead claims (a minute by default) before it could resume
+    them. They are this process's own now: taken back at once, by the same worker name only, and
+    only while the slot is still that worker's."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    first = BudgetLedger(url, "ended", heartbeat_interval=0.2)
+    dead = first.reserve("dead", "me", max_trials=None, seconds_limit=None, forecast=4.0)
+    other = first.reserve("other", "me", max_trials=None, seconds_limit=None, forecast=1.0)
+    assert dead is not None and other is not None and first.claim_job("job:final", "me", grace=60.0) == "claimed"
+    first.start_beating("dead", "me")
+    first.stop_beating("other")  # (not beaten when the session ended: not this session's to leave)
+    first.close()  # the session ends with "dead" and the job still beaten
+    second = BudgetLedger(url, "ended", heartbeat_interval=0.2)
+    assert second.stale(grace=60.0) == {"dead", "job:final"}  # fresh heartbeats, yet known dead
+    assert not second.claim_stale("dead", "someone else", grace=60.0)  # others wait the grace
+    assert second.claim_job("job:final", "someone else", grace=60.0) == "running"
+    assert second.claim_stale("dead", "me", grace=60.0)  # its own process: at once
+    assert second.claim_job("job:final", "me", grace=60.0) == "claimed"
+    assert second.usage() == (2, 1.0)  # the dead attempt's forecast given back
+    # Taken back, they are live claims again: not stale, not taken back twice.
+    assert second.stale(grace=60.0) == set() and not second.claim_stale("dead", "me", grace=60.0)
+    second.finish_job("job:final")
+    second.close()
+    # A claim another worker took over meanwhile (after the grace) is not taken back from it.
+    third = BudgetLedger(url, "ended", heartbeat_interval=0.2)
+    taken = third.reserve("taken", "me", max_trials=None, seconds_limit=None, forecast=2.0)
+    assert taken is not None
+    third.start_beating("taken", "me")
+    third.close()
+    fourth = BudgetLedger(url, "ended", heartbeat_interval=0.2)
+    assert fourth.claim_stale("taken", "another", grace=0.0)  # (its grace passed)
+    assert fourth.reserve("taken", "another", max_trials=None, seconds_limit=None, forecast=2.0) is not None
+    assert "taken" not in fourth.stale(grace=60.0) and not fourth.claim_stale("taken", "me", grace=60.0)
+    fourth.close()

@@ -257,12 +257,13 @@ def test_heartbeats_go_by_the_servers_clock_and_a_taken_slots_beat_is_refused(po
 
 def test_a_database_that_goes_away_mid_trial_stops_the_worker_cleanly_and_nothing_is_lost(tmp_path: Path) -> None:
     """A review, 2026-12-06: a database restart (or a failover, a network blip) stopped every worker
-    with sqlalchemy's traceback and exit status 1. It is one line now and exit status 75
-    (EX_TEMPFAIL: a supervisor may retry), the running trial is not recorded as the cell's failure,
-    and the same command, run again once the server is back, resumes it from its checkpoint."""
+    with sqlalchemy's traceback and exit status 1. It is one line now and, once the server has
+    stayed away for --db-wait, exit status 75 (EX_TEMPFAIL: a supervisor may retry); the running
+    trial is not recorded as the cell's failure, and the same command, run again once the server is
+    back, resumes it from its checkpoint."""
     with _server() as (url, ctl):
         run = tmp_path / "run"
-        cmd = [*_search_cmd(url, run, 1, "gone"), "--no-final"]
+        cmd = [*_search_cmd(url, run, 1, "gone"), "--no-final", "--db-wait", "3s"]
         cmd[cmd.index("--epochs") + 1] = "30"  # a long trial, so the server goes away inside it
         proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
@@ -272,6 +273,7 @@ def test_a_database_that_goes_away_mid_trial_stops_the_worker_cleanly_and_nothin
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 75, err
         assert "error: the study's database could not be reached or written" in err and "Traceback" not in err
+        assert "waiting up to 3.0 s for it (--db-wait)" in err and "is back" not in err
         ctl("start")
         # Run again (with a short heartbeat grace, not to wait the default minute for it).
         from budgetnas.search import Search, SearchConfig
@@ -285,6 +287,57 @@ def test_a_database_that_goes_away_mid_trial_stops_the_worker_cleanly_and_nothin
         trials = open_study(None, storage=url, study_name="gone").get_trials()
         assert [status_of(t) for t in trials] == ["interrupted", "complete"]  # not "failed": no fault of the cell
         assert record_of(trials[1]).get("resumed_from_epoch", 1) > 2  # from its checkpoint
+
+
+def test_a_database_restarted_mid_trial_is_waited_for_and_its_trial_resumed_by_the_same_process(
+        tmp_path: Path, monkeypatch, capsys) -> None:
+    """A server restart stopped every worker (exit 75), each to be restarted by hand or by a
+    supervisor, and the new process then waited a heartbeat grace before it could resume the trial
+    it had been training. With --db-wait the command waits for the server and goes on in the same
+    process, which takes its own dead trial back at once (the grace here is an hour: waited for,
+    the trial would still be running and the trial budget of one spent)."""
+    import dataclasses
+    import threading
+
+    from budgetnas import cli
+
+    with _server() as (url, ctl):
+        run = tmp_path / "run"
+        argv = [*_search_cmd(url, run, 1, "blip")[3:], "--no-final", "--db-wait", "2m"]
+        argv[argv.index("--epochs") + 1] = "30"  # a long trial, so the server goes away inside it
+        config = cli._config
+        monkeypatch.setattr(cli, "_config", lambda a: dataclasses.replace(config(a), heartbeat_grace=3600.0))
+        restarted: list[bool] = []
+
+        def restart_mid_trial() -> None:
+            deadline = time.time() + 120
+            while time.time() < deadline and not any(
+                    len(record_of(t).get("curve") or []) >= 2 for t in _trials_or_none(url, "blip")
+                    if status_of(t) == "running"):
+                time.sleep(0.2)
+            ctl("stop")
+            time.sleep(3)
+            ctl("start")
+            restarted.append(True)
+
+        blip = threading.Thread(target=restart_mid_trial, daemon=True)
+        blip.start()
+        code = cli.main(argv)
+        blip.join(timeout=60)
+        err = capsys.readouterr().err
+        assert restarted and code == 0, err
+        assert "for it (--db-wait)" in err and "the study's database is back after" in err and "Traceback" not in err
+        trials = open_study(None, storage=url, study_name="blip").get_trials()
+        assert [status_of(t) for t in trials] == ["interrupted", "complete"]  # not "failed": no fault of the cell
+        assert record_of(trials[1]).get("resumed_from_epoch", 1) > 2  # from its checkpoint
+
+
+def _trials_or_none(url: str, name: str) -> list:
+    """The study's trials, or none while it is being created (or the server is away)."""
+    try:
+        return open_study(None, storage=url, study_name=name).get_trials()
+    except Exception:
+        return []
 
 
 def test_a_postgres_url_spelled_as_heroku_does_opens_the_study(postgres: str) -> None:
