@@ -276,14 +276,26 @@ class BudgetLedger:
             c.execute(sa.update(BUDGET).where(BUDGET.c.study == self.study).values(
                 seconds_committed=BUDGET.c.seconds_committed + seconds))
 
-    def commit(self, slot: Slot, seconds: float, *, finished: bool = True) -> None:
-        """Replace the slot's forecast by the device seconds it used; ``finished`` closes it."""
+    def commit(self, slot: Slot, seconds: float, *, finished: bool = True, worker: str | None = None) -> bool:
+        """Replace the slot's forecast by the device seconds it used; ``finished`` closes it.
+
+        Once only: a slot closed already (by another worker's repair of it, while this one was
+        paused between recording its trial and committing: its forecast given back twice and its
+        seconds counted twice) is left as it is, and False returned; with ``worker``, also one that
+        is not that worker's any more. (The slot row first, then the totals, as claim_stale and
+        extend lock them.)"""
+        mine = [SLOTS.c.study == self.study, SLOTS.c.trial_key == slot.trial_key,
+                SLOTS.c.state.in_(("running", "requeued"))]
+        if worker is not None:
+            mine.append(SLOTS.c.worker == worker)
         with self._closing(slot.trial_key), self.engine.begin() as c:
+            if c.execute(sa.update(SLOTS).where(*mine).values(
+                    state="done" if finished else "requeued", forecast=0.0)).rowcount != 1:
+                return False
             c.execute(sa.update(BUDGET).where(BUDGET.c.study == self.study).values(
                 seconds_reserved=BUDGET.c.seconds_reserved - slot.forecast,
                 seconds_committed=BUDGET.c.seconds_committed + seconds))
-            c.execute(sa.update(SLOTS).where(SLOTS.c.study == self.study, SLOTS.c.trial_key == slot.trial_key)
-                      .values(state="done" if finished else "requeued", forecast=0.0))
+        return True
 
     def committed(self) -> float:
         """Device seconds committed by finished (or cut-off) trials."""

@@ -1885,7 +1885,7 @@ class Search:
                 reuse its reservation without a check against the limit."""
                 held = grant.slot if grant is not None else slot  # (with what it was extended by)
                 if held is not None and not settled:
-                    self.ledger.commit(held, seconds, finished=False)
+                    self.ledger.commit(held, seconds, finished=False, worker=worker)
                     settled.append(True)
 
             try:
@@ -1940,7 +1940,7 @@ class Search:
                 if slot is not None and status in ("rejected", "cached"):  # e.g. a cell that was in
                     self.ledger.release(slot)  # flight on a concurrent candidate: served, not paid
                 elif slot is not None:
-                    self.ledger.commit(slot, outcome.device_seconds)
+                    self.ledger.commit(slot, outcome.device_seconds, worker=worker)
                 after = None  # the study after this trial, read once for the checkpoints and the bar
                 if status in ("complete", "pruned", "failed"):
                     after = study.get_trials(deepcopy=False)

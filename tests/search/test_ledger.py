@@ -337,3 +337,23 @@ def test_claims_left_open_by_an_ended_session_are_taken_back_at_once_by_its_own_
     assert fourth.reserve("taken", "another", max_trials=None, seconds_limit=None, forecast=2.0) is not None
     assert "taken" not in fourth.stale(grace=60.0) and not fourth.claim_stale("taken", "me", grace=60.0)
     fourth.close()
+
+
+def test_a_slot_is_committed_once_even_by_a_worker_that_wakes_after_its_repair(tmp_path: Path) -> None:
+    """A worker paused past the grace between recording its trial and committing its slot had the
+    slot committed by another worker's repair (the orphan repair: trial closed, slot stale); when it
+    woke, its own commit gave the forecast back a second time and counted the seconds twice (a
+    leftover of a workers review, 2026-12-07). The second commit now changes nothing."""
+    ledger = _ledger(tmp_path)
+    slot = ledger.reserve("paused", "w1", max_trials=None, seconds_limit=10.0, forecast=4.0)
+    other = ledger.reserve("other", "w1", max_trials=None, seconds_limit=10.0, forecast=2.0)
+    assert slot is not None and other is not None and ledger.usage() == (2, 6.0)
+    assert ledger.claim_stale("paused", "w2", grace=0.0)  # w2 repairs it: forecast given back
+    assert ledger.commit(type(slot)("paused", 0.0), 3.0)  # ... and the recorded seconds committed
+    assert ledger.usage() == (2, 5.0)
+    assert not ledger.commit(slot, 3.0, worker="w1")  # w1 wakes: nothing more
+    assert ledger.usage() == (2, 5.0)
+    assert not ledger.commit(type(slot)("paused", 0.0), 3.0)  # closed: once, whoever commits
+    assert not ledger.commit(other, 1.0, worker="w2")  # another worker's slot
+    assert ledger.commit(other, 1.0, worker="w1") and ledger.usage() == (2, 4.0)
+    ledger.close()

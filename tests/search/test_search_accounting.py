@@ -370,8 +370,8 @@ def test_a_shared_studys_trial_that_outruns_the_device_budget_is_cut_where_the_l
     monkeypatch.setattr(BudgetLedger, "extend", spy)
     events: list[str] = []  # the cut trial's slot must be closed before its retry is queued (review)
     commit, enqueue = BudgetLedger.commit, optuna.Study.enqueue_trial
-    monkeypatch.setattr(BudgetLedger, "commit", lambda self, slot, seconds, finished=True: (
-        events.append(f"commit finished={finished}"), commit(self, slot, seconds, finished=finished))[1])
+    monkeypatch.setattr(BudgetLedger, "commit", lambda self, slot, seconds, finished=True, **kw: (
+        events.append(f"commit finished={finished}"), commit(self, slot, seconds, finished=finished, **kw))[1])
     monkeypatch.setattr(optuna.Study, "enqueue_trial", lambda self, *a, **kw: (
         events.append("enqueue retry" if "retry_of" in (kw.get("user_attrs") or {}) else "enqueue"),
         enqueue(self, *a, **kw))[1])
@@ -1282,11 +1282,11 @@ def test_a_shared_studys_slot_left_open_by_a_killed_worker_is_recovered(tmp_path
     if window == "between-record-and-commit":
         commit, calls = BudgetLedger.commit, [0]
 
-        def killed_at_the_second(self, slot, seconds, *, finished=True):
+        def killed_at_the_second(self, slot, seconds, *, finished=True, **kw):
             calls[0] += 1
             if calls[0] == 2:
                 raise KeyboardInterrupt  # (as a kill: nothing after it runs)
-            return commit(self, slot, seconds, finished=finished)
+            return commit(self, slot, seconds, finished=finished, **kw)
 
         monkeypatch.setattr(BudgetLedger, "commit", killed_at_the_second)
         with pytest.raises(KeyboardInterrupt):
