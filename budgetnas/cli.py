@@ -701,40 +701,74 @@ OUTAGE_SETTLED = 60.0
 
 def _riding_out_outages(args: argparse.Namespace, session: Callable[[], T]) -> T:
     """Run ``session`` (a search's, a worker's, a finetune's); when a database server under it
-    goes away (a restart, a failover, a network blip), wait up to ``--db-wait`` for it and run the
-    session again in this process: it resumes as the same command run again would, and takes back
-    at once the trials this process was training (BudgetLedger.close leaves them to it), where a
-    new process waits a heartbeat grace for them. Every worker of a shared study stopped with exit
-    status 75 at a server restart, each to be restarted by hand or by a supervisor. A local study
-    file (SQLite) is not waited for: its trouble is reported at once (_study_file_failed)."""
+    goes away (a restart, a failover, a network blip), wait for it and run the session again in
+    this process, for up to ``--db-wait`` from the outage's start: it resumes as the same command
+    run again would, and takes back at once the trials this process was training (BudgetLedger.close
+    leaves them to it), where a new process waits a heartbeat grace for them. (Every worker of a
+    shared study stopped with exit status 75 at a server restart, each to be restarted by hand or by
+    a supervisor.) Sessions run again at growing intervals, also when the server answers at once
+    (an error that lasts, a read-only standby, is not retried in a tight loop), and none after a
+    stop signal (a session stopped by SIGTERM during an outage failed writing its stop, and was
+    run again). A local study file (SQLite) is not waited for: its trouble is reported at once
+    (_study_file_failed)."""
+    import signal
     import time
 
+    from budgetnas.search.study import signals_taken
+
     patience = getattr(args, "db_wait", 0.0) or 0.0
-    waited = 0.0
+    outage: float | None = None  # when the outage began
+    pause = 1.0
     while True:
-        started = time.monotonic()
+        started, signals = time.monotonic(), signals_taken()
         try:
             return session()
         except Exception as e:
             if (not patience or getattr(args, "storage", None) is None or _local_study_file(args) is not None
-                    or not _lost_database(e)):
+                    or signals_taken() != signals):
                 raise
-            if time.monotonic() - started > OUTAGE_SETTLED:
-                waited = 0.0  # (the session ran a while: a new outage, not the same one flapping)
-            left = patience - waited
+            # (a session run again that meets the server gone at its start reports it as a setting
+            # that does not work: "check the URL"; the first session's start does so at once)
+            lost = _lost_database(e) or (outage is not None and isinstance(e, BudgetNASError)
+                                         and e.__context__ is not None and _lost_database(e.__context__))
+            if not lost:
+                raise
+            now = time.monotonic()
+            if outage is None or now - started > OUTAGE_SETTLED:  # (a session ran a while: a new outage)
+                outage, pause = now, 1.0
+            left = patience - (now - outage)
             if left <= 0:
                 raise
-            print(f"warning: the study's database could not be reached or written ({first_line(e.__cause__ or e)}); "
+            cause = e.__cause__ or (e.__context__ if isinstance(e, BudgetNASError) else None) or e
+            print(f"warning: the study's database could not be reached or written ({first_line(cause)}); "
                   f"waiting up to {seconds_text(left)} for it (--db-wait), then this {args.command} goes on, the "
                   "running trial from its checkpoint (Ctrl-C stops it: the same command resumes it later)",
                   file=sys.stderr)
-            t0 = time.monotonic()
-            back = _wait_for_database(args.storage, left)
-            waited += time.monotonic() - t0
-            if not back:
+            # SIGTERM while waiting (a machine shut down, a spot instance reclaimed): nothing to save
+            def stop(signum: int, frame: Any) -> None:
+                print(f"{signal.Signals(signum).name}: stopped while waiting for the study's database; run the "
+                      "same command to resume", file=sys.stderr)
+                raise SystemExit(128 + signum)
+
+            old = signal.signal(signal.SIGTERM, stop) if _main_thread() else None
+            try:
+                time.sleep(min(pause, left))  # (not at once, even if the server answers: see above)
+                pause = min(pause * 2, 15.0)
+                back = _wait_for_database(args.storage, patience - (time.monotonic() - outage))
+            finally:
+                if old is not None:
+                    signal.signal(signal.SIGTERM, old)
+            if not back or time.monotonic() - outage >= patience:  # (sessions run within --db-wait only)
                 raise
-            print(f"the study's database is back after {seconds_text(time.monotonic() - t0)}: the {args.command} "
-                  "goes on", file=sys.stderr)
+            print(f"the study's database answers again, {seconds_text(time.monotonic() - outage)} into the "
+                  f"outage: the {args.command} goes on", file=sys.stderr)
+
+
+def _main_thread() -> bool:
+    """Whether this is the main thread (the only one that may set signal handlers)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def _wait_for_database(storage: str, patience: float) -> bool:

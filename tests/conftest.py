@@ -32,6 +32,18 @@ def _a_cache_of_the_tests_own(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(autouse=True)
+def _no_claims_left_over_from_earlier_tests():
+    """The ledger's registry of claims this process's ended sessions left open (taken back at
+    once by this process's next session) starts empty in each test: a test that simulates a
+    killed worker in-process would otherwise recover its trial as this process's own."""
+    from budgetnas.search import ledger
+
+    with ledger._ENDED_LOCK:
+        ledger._ENDED.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _no_search_process_outlives_its_test(monkeypatch: pytest.MonkeyPatch):
     """A `budgetnas` process a test started and did not end (the test failed before it killed or
     waited for it) is killed when the test ends: left running, one such search took a CPU core

@@ -284,16 +284,17 @@ class BudgetLedger:
         seconds counted twice) is left as it is, and False returned; with ``worker``, also one that
         is not that worker's any more. (The slot row first, then the totals, as claim_stale and
         extend lock them.)"""
+        # (a worker commits its running slot; a repair, the slot it has just claimed, re-queued)
         mine = [SLOTS.c.study == self.study, SLOTS.c.trial_key == slot.trial_key,
-                SLOTS.c.state.in_(("running", "requeued"))]
-        if worker is not None:
-            mine.append(SLOTS.c.worker == worker)
+                *([SLOTS.c.state.in_(("running", "requeued"))] if worker is None
+                  else [SLOTS.c.state == "running", SLOTS.c.worker == worker])]
         with self._closing(slot.trial_key), self.engine.begin() as c:
-            if c.execute(sa.update(SLOTS).where(*mine).values(
+            row = c.execute(sa.select(SLOTS.c.forecast).where(*mine).with_for_update()).first()
+            if row is None or c.execute(sa.update(SLOTS).where(*mine, SLOTS.c.forecast == row.forecast).values(
                     state="done" if finished else "requeued", forecast=0.0)).rowcount != 1:
                 return False
             c.execute(sa.update(BUDGET).where(BUDGET.c.study == self.study).values(
-                seconds_reserved=BUDGET.c.seconds_reserved - slot.forecast,
+                seconds_reserved=BUDGET.c.seconds_reserved - float(row.forecast),  # (what the slot holds)
                 seconds_committed=BUDGET.c.seconds_committed + seconds))
         return True
 
@@ -319,11 +320,19 @@ class BudgetLedger:
                 sa.or_(SLOTS.c.heartbeat < self._now() - grace, self._ended_by(None)))).all()
         return {r.trial_key for r in rows}
 
-    def _ended_by(self, worker: str | None, key: str | None = None) -> sa.ColumnElement:
-        """SQL condition: the slot is a claim an ended session of this process left open, and
-        still that session's worker's (``worker``: only when it is that one's; ``key``: that slot only)."""
-        ended = ended_claims(self.url, self.study)
-        pairs = [(k, w) for k, w in ended.items() if (key is None or k == key) and (worker is None or w == worker)]
+    def silent(self, seconds: float) -> set[str]:
+        """Keys of running trial slots whose worker has not beaten for ``seconds`` (fewer than a
+        grace period: a worker that has missed a beat or two, probably dead, not yet stale)."""
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(SLOTS.c.trial_key).where(
+                SLOTS.c.study == self.study, SLOTS.c.state == "running",
+                SLOTS.c.heartbeat < self._now() - seconds, *_trial_slots())).all()
+        return {r.trial_key for r in rows}
+
+    def _ended_by(self, worker: str | None) -> sa.ColumnElement:
+        """SQL condition: the slot is a claim an ended session of this process left open, and still
+        that session's worker's (with ``worker``: only the ones of that worker)."""
+        pairs = [(k, w) for k, w in ended_claims(self.url, self.study).items() if worker in (None, w)]
         if not pairs:
             return sa.false()
         return sa.or_(*(sa.and_(SLOTS.c.trial_key == k, SLOTS.c.worker == w) for k, w in pairs))
@@ -332,6 +341,25 @@ class BudgetLedger:
         """``key`` is taken up again (by this process's new session, or its claim was settled)."""
         with _ENDED_LOCK:
             _ENDED.get((self.url, self.study), {}).pop(key, None)
+
+    @contextlib.contextmanager
+    def _taking_ended(self, key: str, worker: str):
+        """For a block that takes over the claim ``key``: the SQL condition that it is an ended
+        claim of ``worker`` (this process's own, taken back at once), held for this block alone
+        (taken out of the registry first, so that a second claimant of this process, a thread or
+        another Search, does not take it too, and put back unless the block says ``taken``)."""
+        with _ENDED_LOCK:
+            ended = _ENDED.get((self.url, self.study), {})
+            own = ended.get(key) == worker
+            if own:
+                del ended[key]
+        outcome = {"taken": False}
+        try:
+            yield (sa.and_(SLOTS.c.trial_key == key, SLOTS.c.worker == worker) if own else sa.false()), outcome
+        finally:
+            if own and not outcome["taken"]:
+                with _ENDED_LOCK:
+                    _ENDED.setdefault((self.url, self.study), {}).setdefault(key, worker)
 
     @contextlib.contextmanager
     def _closing(self, key: str):
@@ -375,7 +403,7 @@ class BudgetLedger:
         dead worker's trial shrank the seconds budget of the study by its forecast.)
         """
         now = self._now()
-        with self.engine.begin() as c:
+        with self._taking_ended(trial_key, worker) as (own, outcome), self.engine.begin() as c:
             row = c.execute(sa.select(SLOTS.c.forecast).where(
                 SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key)).first()
             if row is None:
@@ -383,15 +411,14 @@ class BudgetLedger:
             done = c.execute(sa.update(SLOTS).where(
                 SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key,
                 SLOTS.c.state.in_(("running", "requeued")), SLOTS.c.forecast == row.forecast,
-                *([] if grace is None else [sa.or_(SLOTS.c.heartbeat < now - grace,
-                                                    self._ended_by(worker, trial_key))])).values(
+                *([] if grace is None else [sa.or_(SLOTS.c.heartbeat < now - grace, own)])).values(
                     heartbeat=now, worker=worker, state="requeued", forecast=0.0))
             if done.rowcount != 1:
                 return False
-            self._forget_ended(trial_key)
             if row.forecast:
                 c.execute(sa.update(BUDGET).where(BUDGET.c.study == self.study).values(
                     seconds_reserved=BUDGET.c.seconds_reserved - float(row.forecast)))
+            outcome["taken"] = True
         return True
 
     # -- one-off jobs ---------------------------------------------------------------------------
@@ -408,16 +435,16 @@ class BudgetLedger:
                 c.execute(sa.insert(SLOTS).values(study=self.study, trial_key=key, worker=worker,
                                                   state="running", forecast=0.0, heartbeat=now))
         except IntegrityError:
-            with self.engine.begin() as c:
+            with self._taking_ended(key, worker) as (own, outcome), self.engine.begin() as c:
                 taken = c.execute(sa.update(SLOTS).where(
                     SLOTS.c.study == self.study, SLOTS.c.trial_key == key,
-                    SLOTS.c.state.in_(("running", "requeued")),
-                    sa.or_(SLOTS.c.heartbeat < now - grace, self._ended_by(worker, key)))
+                    SLOTS.c.state.in_(("running", "requeued")), sa.or_(SLOTS.c.heartbeat < now - grace, own))
                     .values(worker=worker, state="running", heartbeat=now)).rowcount
                 if not taken:
                     row = c.execute(sa.select(SLOTS.c.state).where(
                         SLOTS.c.study == self.study, SLOTS.c.trial_key == key)).first()
                     return "done" if row is not None and row.state == "done" else "running"
+                outcome["taken"] = True
         self.start_beating(key, worker)
         return "claimed"
 

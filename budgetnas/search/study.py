@@ -899,6 +899,7 @@ class Search:
                         "search resumes from its last checkpoint)")
             return
         name = signal.Signals(signum).name
+        _SIGNALS.append(name)
         log.warning("%s received: saving a checkpoint and stopping; %s", name,
                     "fit then stops with KeyboardInterrupt" if raises else "send it again to exit at once")
         self.request_stop(name)
@@ -993,22 +994,27 @@ class Search:
         self._recover_interrupted(study)
         self._enqueue_candidates(study)
         reason = self._search(study, p)
-        if self.config.storage is not None and self.config.final_training:
+        if self.config.storage is not None:
             def queued_retries() -> set[int]:
                 return {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
                         if "retry_of" in t.user_attrs}
 
             for _ in range(MAX_RETRY_ROUNDS):
                 before = queued_retries()  # (this session's own: cut by the budget, or unaffordable)
-                self._wait_for_other_workers(study)
+                if self.config.final_training:
+                    self._wait_for_other_workers(study)
+                else:
+                    self._wait_for_silent_workers(study)
                 # A dead worker's trial, re-queued while waiting, is trained before the final
                 # training chooses its cell (it was going to pick from the others, and a rerun
-                # would have trained it and then a second final model).
+                # would have trained it and then a second final model); by a worker, before it
+                # stops (its slot held the budget this one stopped for).
                 requeued = queued_retries() - before
                 if not requeued or self._stop_flag:
                     break
-                log.info("%s of a worker that stopped re-queued: training %s before the final training",
-                         plural(len(requeued), "trial"), "it" if len(requeued) == 1 else "them")
+                log.info("%s of a worker that stopped re-queued: training %s%s", plural(len(requeued), "trial"),
+                         "it" if len(requeued) == 1 else "them",
+                         " before the final training" if self.config.final_training else "")
                 done = spent_of(study).trials
                 again = self._search(study, p)
                 if spent_of(study).trials == done:
@@ -1391,6 +1397,37 @@ class Search:
             self._recover_interrupted(study)
             time.sleep(min(2.0, self.config.heartbeat_interval))
 
+    def _wait_for_silent_workers(self, study: optuna.Study) -> None:
+        """A worker's end (or a ``search --no-final``'s): the trials whose workers have missed two
+        heartbeats are probably a dead worker's, and their slots hold the budget this session
+        stopped for. Wait for them to go stale (the heartbeat grace, within the time budget) and
+        re-queue them, rather than leave them, untrained, to the final ``search`` (every worker
+        quit with "budget spent by all workers" while a killed worker's slot held it: found
+        2026-12-07). A worker killed a moment ago looks alive until it misses its beats: the
+        running trials are watched for two heartbeat intervals first; a live worker's trial is not
+        waited for beyond that (it beats every interval)."""
+        cfg = self.config
+        wall_left = self.budget.wall_seconds_left(self._spent_with_finals(study))
+        start = time.perf_counter()
+        deadline = start + min(cfg.heartbeat_grace + 2 * cfg.heartbeat_interval, wall_left)
+        watched = start + 2 * cfg.heartbeat_interval + 1.0  # (two beats, and a second for the database)
+        told = False
+        while not self._stop_flag and time.perf_counter() < deadline:
+            silent = self.ledger.silent(2 * cfg.heartbeat_interval)
+            if not silent and (time.perf_counter() > watched or not self.ledger.silent(0.0)):
+                return  # (every running trial's worker beats; or none runs)
+            if not silent:
+                time.sleep(min(1.0, cfg.heartbeat_interval))
+                continue
+            if not told:
+                log.info("%s of this study %s missed two heartbeats (a worker that stopped?): waiting up to "
+                         "%.0f s for %s to be re-queued, to train %s here", plural(len(silent), "trial"),
+                         "has" if len(silent) == 1 else "have", cfg.heartbeat_grace,
+                         "it" if len(silent) == 1 else "them", "it" if len(silent) == 1 else "them")
+                told = True
+            self._recover_interrupted(study)
+            time.sleep(min(1.0, cfg.heartbeat_interval))
+
     def _enqueue_candidates(self, study: optuna.Study) -> None:
         """Queue the given cells once each; a resumed run finds them queued or done already."""
         known = set()
@@ -1486,7 +1523,7 @@ class Search:
             key = t.user_attrs.get("trial_key")
             if shared:
                 age = time.time() - t.datetime_start.timestamp() if t.datetime_start else 0.0
-                if age < grace and key not in ended:  # a trial another worker has only just started
+                if age < grace and not (key in ended and key in stale):  # one another worker has just started
                     continue
                 # A key with no slot, older than the grace period: its worker died between
                 # naming the trial and reserving its slot (a live one does that at once).
@@ -3315,6 +3352,17 @@ def _ask_in_order(study: optuna.Study, rank: Callable[[Any], float] | None = Non
             cache.cached_all_trials = None  # (as ask() does: the sampler reads the trials afresh)
         return optuna.Trial(study, t._trial_id)
     return study.ask()
+
+
+# The stop signals searches of this process took (a caller that runs sessions again, as the CLI's
+# --db-wait does, must not run one after a stop was asked for: a session's stop writes to the
+# database, and one stopped during an outage failed there, was run again and ignored the signal).
+_SIGNALS: list[str] = []
+
+
+def signals_taken() -> int:
+    """How many stop signals (SIGTERM, SIGINT) searches of this process have taken so far."""
+    return len(_SIGNALS)
 
 
 def _worker_name() -> str:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from budgetnas.search.ledger import BudgetLedger
+import sqlalchemy as sa
+
+from budgetnas.search.ledger import SLOTS, BudgetLedger
 
 
 def _ledger(tmp_path: Path) -> BudgetLedger:
@@ -325,6 +327,10 @@ def test_claims_left_open_by_an_ended_session_are_taken_back_at_once_by_its_own_
     # Taken back, they are live claims again: not stale, not taken back twice.
     assert second.stale(grace=60.0) == set() and not second.claim_stale("dead", "me", grace=60.0)
     second.finish_job("job:final")
+    second.abandon("dead")  # (not beaten: nothing to leave)
+    second.start_beating("dead", "me")
+    second.abandon("dead")  # an attempt that raised: left to the next session
+    assert second.stale(grace=60.0) == {"dead"}
     second.close()
     # A claim another worker took over meanwhile (after the grace) is not taken back from it.
     third = BudgetLedger(url, "ended", heartbeat_interval=0.2)
@@ -333,6 +339,11 @@ def test_claims_left_open_by_an_ended_session_are_taken_back_at_once_by_its_own_
     third.start_beating("taken", "me")
     third.close()
     fourth = BudgetLedger(url, "ended", heartbeat_interval=0.2)
+    with fourth.engine.begin() as c:  # (another process took it over after its grace: not this one's)
+        c.execute(sa.update(SLOTS).where(SLOTS.c.trial_key == "taken").values(worker="another"))
+    assert "taken" not in fourth.stale(grace=60.0) and not fourth.claim_stale("taken", "me", grace=60.0)
+    with fourth.engine.begin() as c:
+        c.execute(sa.update(SLOTS).where(SLOTS.c.trial_key == "taken").values(worker="me"))
     assert fourth.claim_stale("taken", "another", grace=0.0)  # (its grace passed)
     assert fourth.reserve("taken", "another", max_trials=None, seconds_limit=None, forecast=2.0) is not None
     assert "taken" not in fourth.stale(grace=60.0) and not fourth.claim_stale("taken", "me", grace=60.0)

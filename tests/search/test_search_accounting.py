@@ -1319,6 +1319,35 @@ def test_a_shared_studys_slot_left_open_by_a_killed_worker_is_recovered(tmp_path
     ledger.close()
 
 
+def test_a_worker_stopped_by_a_dead_workers_slot_waits_for_it_and_trains_its_trial(tmp_path, splits) -> None:
+    """A worker (or `search --no-final`) stopped with "budget spent by all workers" while the budget
+    was held by the slot of a worker killed moments before (its heartbeat not yet stale): the killed
+    worker's trial stayed untrained, left to the final `search` (a leftover of a workers review,
+    2026-12-07). Slots that missed two heartbeats are waited for, up to the grace, and their trials
+    re-queued and trained before the worker stops."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    shared = dict(storage=url, study_name="s", heartbeat_interval=0.5, heartbeat_grace=6.0, final_training=False)
+    first, _ = _search(tmp_path, splits, max_trials=1, **shared)
+    study = open_study(None, storage=url, study_name="s")
+    # A worker on another machine took the second trial's slot and was killed at once: its trial is
+    # running in the study, its slot held, its heartbeat fresh (for a few seconds more).
+    cell = first.space.to_decisions(first.space.parse(DEAR))
+    study.enqueue_trial(cell, user_attrs={"trial_key": "dead-workers-trial"})
+    dead = study.ask()
+    ledger = BudgetLedger(url, "s")
+    assert ledger.reserve("dead-workers-trial", "elsewhere:1", max_trials=3, seconds_limit=None,
+                          forecast=1.0) is not None
+    ledger.close()
+    t0 = time.perf_counter()
+    search, result = _search(tmp_path, splits, max_trials=3, **shared)  # its own trial, then the dead one's
+    trials = open_study(None, storage=url, study_name="s").get_trials()
+    assert [status_of(t) for t in trials if t.number == dead.number] == ["interrupted"]
+    assert sum(status_of(t) in ("complete", "cached") for t in trials) == 3, [(t.number, status_of(t)) for t in trials]
+    assert any(record_of(t).get("arch") == DEAR and status_of(t) == "complete" for t in trials)
+    assert time.perf_counter() - t0 < 60  # (it waited for the grace, not beyond)
+    assert BudgetLedger(url, "s").open_slots() == []
+
+
 def test_a_trial_taken_over_from_a_paused_worker_is_billed_in_the_study_as_in_the_ledger(
         tmp_path, splits, monkeypatch) -> None:
     """(a workers review, 2026-12-07) A worker paused mid-trial past the grace billed its attempt's
