@@ -424,7 +424,7 @@ def test_time_lost_between_trials_does_not_slide_the_reserve_to_a_worse_cell(
     final = study.user_attrs["final"]
     # Its reserve was not eaten away: at most shortened a little where the machine ran slower than
     # probed (another job on it), not to half its epochs by the time lost after the last trial.
-    assert final["arch"] == good and (final.get("shortened") or {}).get("epochs", 4) >= 3
+    assert final["arch"] == good and (final.get("shortened") or {}).get("epochs", 4) >= 3, final
 
 
 def test_a_resumed_search_prunes_the_cells_an_uninterrupted_one_prunes(tmp_path: Path, splits: DataSplits,
