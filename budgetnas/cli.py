@@ -729,16 +729,19 @@ def _riding_out_outages(args: argparse.Namespace, session: Callable[[], T]) -> T
                 raise
             # (a session run again that meets the server gone at its start reports it as a setting
             # that does not work: "check the URL"; the first session's start does so at once)
-            lost = _lost_database(e) or (outage is not None and isinstance(e, BudgetNASError)
-                                         and e.__context__ is not None and _lost_database(e.__context__))
-            if not lost:
+            lost = e if _lost_database(e) else e.__context__ if (
+                outage is not None and isinstance(e, BudgetNASError) and e.__context__ is not None
+                and _lost_database(e.__context__)) else None
+            if lost is None:
                 raise
+            # (given up: the database's error, exit 75, not the "check the URL" of a rerun's start)
+            give_up = e if lost is e else lost
             now = time.monotonic()
             if outage is None or now - started > OUTAGE_SETTLED:  # (a session ran a while: a new outage)
                 outage, pause = now, 1.0
             left = patience - (now - outage)
             if left <= 0:
-                raise
+                raise give_up
             cause = e.__cause__ or (e.__context__ if isinstance(e, BudgetNASError) else None) or e
             print(f"warning: the study's database could not be reached or written ({first_line(cause)}); "
                   f"waiting up to {seconds_text(left)} for it (--db-wait), then this {args.command} goes on, the "
@@ -759,7 +762,7 @@ def _riding_out_outages(args: argparse.Namespace, session: Callable[[], T]) -> T
                 if old is not None:
                     signal.signal(signal.SIGTERM, old)
             if not back or time.monotonic() - outage >= patience:  # (sessions run within --db-wait only)
-                raise
+                raise give_up
             print(f"the study's database answers again, {seconds_text(time.monotonic() - outage)} into the "
                   f"outage: the {args.command} goes on", file=sys.stderr)
 

@@ -98,7 +98,13 @@ def database_failed(e: BaseException) -> bool:
 
     if isinstance(e, (OperationalError, sa.exc.InterfaceError, optuna.exceptions.StorageInternalError)):
         return True
-    return isinstance(e, sa.exc.DatabaseError) and type(getattr(e, "orig", None)) is sqlite3.DatabaseError
+    orig = getattr(e, "orig", None)
+    # A server that refuses writes for a while: a read-only standby after a failover, one shutting
+    # down or still starting (PostgreSQL's SQLSTATEs; psycopg2 names it pgcode, psycopg 3 sqlstate).
+    if isinstance(e, sa.exc.DBAPIError) and (getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)) in (
+            "25006", "57P01", "57P02", "57P03"):
+        return True
+    return isinstance(e, sa.exc.DatabaseError) and type(orig) is sqlite3.DatabaseError
 
 
 @dataclass(frozen=True)
@@ -236,9 +242,14 @@ class BudgetLedger:
                 return None
             c.execute(sa.update(BUDGET).where(BUDGET.c.study == self.study)
                       .values(seconds_reserved=BUDGET.c.seconds_reserved + grant))
+            # (added to what the row holds, not to the caller's copy: an extension whose commit
+            # went through while its answer was lost left the copy short, and the next one wrote
+            # it back, the first grant reserved in the totals for good: a review, 2026-12-07)
             c.execute(sa.update(SLOTS).where(SLOTS.c.study == self.study, SLOTS.c.trial_key == slot.trial_key)
-                      .values(forecast=slot.forecast + grant))
-        return Slot(slot.trial_key, slot.forecast + grant)
+                      .values(forecast=SLOTS.c.forecast + grant))
+            held = c.execute(sa.select(SLOTS.c.forecast).where(
+                SLOTS.c.study == self.study, SLOTS.c.trial_key == slot.trial_key)).scalar_one()
+        return Slot(slot.trial_key, float(held))
 
     def holds(self, trial_key: str, worker: str) -> bool:
         """Whether ``worker`` still holds the running slot of ``trial_key`` (read now, in the

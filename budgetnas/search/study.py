@@ -389,6 +389,7 @@ class Search:
         # (during a session's search loop) the search's wall time so far, written with each trial's
         # progress: a session killed outright (SIGKILL, a spot instance gone) records no more
         self._wall_now: Callable[[], float] | None = None
+        self._stopped_for_others = False  # the last _search stopped for what other workers hold
         self.run_dir = Path(config.run_dir)
         self._data = data
         self._data_name = data_name or config.data
@@ -1003,7 +1004,7 @@ class Search:
                 before = queued_retries()  # (this session's own: cut by the budget, or unaffordable)
                 if self.config.final_training:
                     self._wait_for_other_workers(study)
-                else:
+                elif self._stopped_for_others:  # (a worker's: the budget others hold, or their cells)
                     self._wait_for_silent_workers(study)
                 # A dead worker's trial, re-queued while waiting, is trained before the final
                 # training chooses its cell (it was going to pick from the others, and a rerun
@@ -1017,6 +1018,9 @@ class Search:
                          " before the final training" if self.config.final_training else "")
                 done = spent_of(study).trials
                 again = self._search(study, p)
+                if self._stop_flag:  # (a signal during it: the reason is the signal's)
+                    reason = again
+                    break
                 if spent_of(study).trials == done:
                     break  # the budget paid for none of them: why the search stopped is as it was
                 reason = again
@@ -1406,9 +1410,15 @@ class Search:
         2026-12-07). A worker killed a moment ago looks alive until it misses its beats: the
         running trials are watched for two heartbeat intervals first; a live worker's trial is not
         waited for beyond that (it beats every interval)."""
-        cfg = self.config
         wall_left = self.budget.wall_seconds_left(self._spent_with_finals(study))
-        start = time.perf_counter()
+        wall_before, start = spent_of(study).wall_seconds, time.perf_counter()
+        try:
+            self._wait_for_silent_workers_until(study, start, wall_left)
+        finally:  # (the wait is the search's wall time: a time budget and `show` count it)
+            self._record_wall(study, wall_before + time.perf_counter() - start)
+
+    def _wait_for_silent_workers_until(self, study: optuna.Study, start: float, wall_left: float) -> None:
+        cfg = self.config
         deadline = start + min(cfg.heartbeat_grace + 2 * cfg.heartbeat_interval, wall_left)
         watched = start + 2 * cfg.heartbeat_interval + 1.0  # (two beats, and a second for the database)
         told = False
@@ -1588,6 +1598,7 @@ class Search:
 
     def _search(self, study: optuna.Study, p: Prepared) -> str:
         cfg = self.config
+        self._stopped_for_others = False
         n_train = len(p.search_train_y)
         trials = study.get_trials(deepcopy=False)
         cost_model = CostModel()
@@ -1824,6 +1835,7 @@ class Search:
                 if shared:
                     self._recover_interrupted(study)
                 if self.candidates_only and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                    self._stopped_for_others = shared  # (the last given cells may be other workers')
                     return "every given cell was evaluated"
                 trial = _ask_in_order(study, queue_rank)
                 key = trial.user_attrs.get("trial_key")  # a re-queued trial keeps its identity
@@ -1881,6 +1893,7 @@ class Search:
                 if slot is None and not free:  # over the budget, or the shared budget is spent
                     self._hand_back(study, trial)
                     if stop is None:
+                        self._stopped_for_others = shared  # (the ledger's refusal: others hold the rest)
                         used, secs = self.ledger.usage()
                         who = "all workers" if shared else f"the {k} candidates training at once" if k > 1 \
                             else "this search"

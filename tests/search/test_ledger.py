@@ -368,3 +368,18 @@ def test_a_slot_is_committed_once_even_by_a_worker_that_wakes_after_its_repair(t
     assert not ledger.commit(other, 1.0, worker="w2")  # another worker's slot
     assert ledger.commit(other, 1.0, worker="w1") and ledger.usage() == (2, 4.0)
     ledger.close()
+
+
+def test_an_extension_adds_to_what_the_slot_holds_not_to_the_callers_copy(tmp_path: Path) -> None:
+    """An extension whose commit went through while its answer was lost (the worker kept its old
+    copy of the slot) was overwritten by the next one, written from that copy: the first grant
+    stayed reserved in the totals for good (a review, 2026-12-07)."""
+    ledger = _ledger(tmp_path)
+    slot = ledger.reserve("a", "w", max_trials=None, seconds_limit=10.0, forecast=2.0)
+    assert slot is not None
+    assert ledger.extend(slot, 1.0, seconds_limit=10.0, worker="w") is not None  # (its answer lost)
+    extended = ledger.extend(slot, 1.5, seconds_limit=10.0, worker="w")  # from the old copy
+    assert extended is not None and extended.forecast == 4.5  # what the slot holds: 2 + 1 + 1.5
+    assert ledger.commit(extended, 3.0, worker="w")
+    assert ledger.usage() == (1, 3.0)  # nothing left reserved
+    ledger.close()

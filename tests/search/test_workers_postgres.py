@@ -426,3 +426,46 @@ def test_db_wait_is_left_at_once_on_sigterm_with_the_exit_status_of_a_signal(cap
         cli._riding_out_outages(_db_wait_args(f"postgresql+psycopg2://postgres@127.0.0.1:{port}/x", 60.0), failing)
     assert stopped.value.code == 128 + signal.SIGTERM
     assert "SIGTERM: stopped while waiting for the study's database" in capsys.readouterr().err
+
+
+def test_db_wait_gives_up_with_the_databases_error_not_the_config_error_of_a_reruns_start(postgres: str) -> None:
+    """A session run again that met the server gone at its start reported it as a setting that
+    does not work ("check the URL", ConfigError); when --db-wait ran out on such a session, that
+    was the error the command ended with (exit 2), not the database's (exit 75: try later)."""
+    import sqlalchemy as sa
+
+    from budgetnas import cli
+    from budgetnas.errors import ConfigError
+
+    calls: list[int] = []
+
+    def session() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise _server_gone()
+        try:
+            raise _server_gone()
+        except Exception:  # (as open_study and the ledger's start report it)
+            raise ConfigError("cannot open the study database: the server is gone; check the URL") from None
+
+    with pytest.raises(sa.exc.OperationalError):
+        cli._riding_out_outages(_db_wait_args(postgres, 2.5), session)
+    assert len(calls) >= 2
+
+
+def test_a_server_that_refuses_writes_for_a_while_is_a_database_outage(postgres: str) -> None:
+    """A read-only standby after a failover refuses writes with SQLSTATE 25006, which SQLAlchemy
+    raises as an InternalError: it was not taken for the database failing, so --db-wait did not
+    wait for it and the command ended with a traceback (a review, 2026-12-07)."""
+    import sqlalchemy as sa
+
+    from budgetnas.search.ledger import BudgetLedger, database_failed
+
+    admin = sa.create_engine(postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text("CREATE DATABASE standby"))
+        c.execute(sa.text("ALTER DATABASE standby SET default_transaction_read_only = on"))
+    admin.dispose()
+    with pytest.raises(sa.exc.DBAPIError) as refused:
+        BudgetLedger(postgres.rsplit("/", 1)[0] + "/standby", "s")
+    assert database_failed(refused.value), repr(refused.value)
