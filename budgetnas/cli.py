@@ -734,16 +734,13 @@ def _riding_out_outages(args: argparse.Namespace, session: Callable[[], T]) -> T
                 and _lost_database(e.__context__)) else None
             if lost is None:
                 raise
-            # (given up: the database's error, exit 75, not the "check the URL" of a rerun's start)
-            give_up = e if lost is e else lost
             now = time.monotonic()
             if outage is None or now - started > OUTAGE_SETTLED:  # (a session ran a while: a new outage)
                 outage, pause = now, 1.0
             left = patience - (now - outage)
-            if left <= 0:
-                raise give_up
-            cause = e.__cause__ or (e.__context__ if isinstance(e, BudgetNASError) else None) or e
-            print(f"warning: the study's database could not be reached or written ({first_line(cause)}); "
+            if left <= 0:  # (given up: the database's error, exit 75, not a rerun's "check the URL")
+                raise lost
+            print(f"warning: the study's database could not be reached or written ({first_line(e.__cause__ or lost)}); "
                   f"waiting up to {seconds_text(left)} for it (--db-wait), then this {args.command} goes on, the "
                   "running trial from its checkpoint (Ctrl-C stops it: the same command resumes it later)",
                   file=sys.stderr)
@@ -762,7 +759,7 @@ def _riding_out_outages(args: argparse.Namespace, session: Callable[[], T]) -> T
                 if old is not None:
                     signal.signal(signal.SIGTERM, old)
             if not back or time.monotonic() - outage >= patience:  # (sessions run within --db-wait only)
-                raise give_up
+                raise lost
             print(f"the study's database answers again, {seconds_text(time.monotonic() - outage)} into the "
                   f"outage: the {args.command} goes on", file=sys.stderr)
 

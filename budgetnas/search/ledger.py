@@ -328,7 +328,7 @@ class BudgetLedger:
         with self.engine.connect() as c:
             rows = c.execute(sa.select(SLOTS.c.trial_key).where(
                 SLOTS.c.study == self.study, SLOTS.c.state.in_(("running", "requeued")),
-                sa.or_(SLOTS.c.heartbeat < self._now() - grace, self._ended_by(None)))).all()
+                sa.or_(SLOTS.c.heartbeat < self._now() - grace, self._ended()))).all()
         return {r.trial_key for r in rows}
 
     def silent(self, seconds: float) -> set[str]:
@@ -340,13 +340,19 @@ class BudgetLedger:
                 SLOTS.c.heartbeat < self._now() - seconds, *_trial_slots())).all()
         return {r.trial_key for r in rows}
 
-    def _ended_by(self, worker: str | None) -> sa.ColumnElement:
+    def _ended(self) -> sa.ColumnElement:
         """SQL condition: the slot is a claim an ended session of this process left open, and still
-        that session's worker's (with ``worker``: only the ones of that worker)."""
-        pairs = [(k, w) for k, w in ended_claims(self.url, self.study).items() if worker in (None, w)]
+        that session's worker's."""
+        pairs = ended_claims(self.url, self.study).items()
         if not pairs:
             return sa.false()
         return sa.or_(*(sa.and_(SLOTS.c.trial_key == k, SLOTS.c.worker == w) for k, w in pairs))
+
+    def _leave(self, claims: dict[str, str]) -> None:
+        """Leave ``claims`` (key -> worker), still open, to this process's next session."""
+        if claims:
+            with _ENDED_LOCK:
+                _ENDED.setdefault((self.url, self.study), {}).update(claims)
 
     def _forget_ended(self, key: str) -> None:
         """``key`` is taken up again (by this process's new session, or its claim was settled)."""
@@ -383,9 +389,7 @@ class BudgetLedger:
             yield
         except BaseException:
             if beaten is not None:
-                with self._lock:
-                    self._beating[key] = beaten
-                self.abandon(key)
+                self._leave({key: beaten[0]})
             raise
 
     def open_slots(self) -> list[Slot]:
@@ -508,8 +512,7 @@ class BudgetLedger:
         with self._lock:
             beaten = self._beating.pop(trial_key, None)
         if beaten is not None:
-            with _ENDED_LOCK:
-                _ENDED.setdefault((self.url, self.study), {})[trial_key] = beaten[0]
+            self._leave({trial_key: beaten[0]})
 
     def lost(self, trial_key: str) -> bool:
         """Whether the slot this worker beats for ``trial_key`` was taken over by another worker
@@ -570,7 +573,5 @@ class BudgetLedger:
         with self._lock:
             left = {key: worker for key, (worker, _) in self._beating.items()}
             self._beating.clear()
-        if left:
-            with _ENDED_LOCK:
-                _ENDED.setdefault((self.url, self.study), {}).update(left)
+        self._leave(left)
         self.engine.dispose()

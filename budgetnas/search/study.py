@@ -1410,33 +1410,28 @@ class Search:
         2026-12-07). A worker killed a moment ago looks alive until it misses its beats: the
         running trials are watched for two heartbeat intervals first; a live worker's trial is not
         waited for beyond that (it beats every interval)."""
+        cfg = self.config
         wall_left = self.budget.wall_seconds_left(self._spent_with_finals(study))
         wall_before, start = spent_of(study).wall_seconds, time.perf_counter()
-        try:
-            self._wait_for_silent_workers_until(study, start, wall_left)
-        finally:  # (the wait is the search's wall time: a time budget and `show` count it)
-            self._record_wall(study, wall_before + time.perf_counter() - start)
-
-    def _wait_for_silent_workers_until(self, study: optuna.Study, start: float, wall_left: float) -> None:
-        cfg = self.config
         deadline = start + min(cfg.heartbeat_grace + 2 * cfg.heartbeat_interval, wall_left)
         watched = start + 2 * cfg.heartbeat_interval + 1.0  # (two beats, and a second for the database)
         told = False
-        while not self._stop_flag and time.perf_counter() < deadline:
-            silent = self.ledger.silent(2 * cfg.heartbeat_interval)
-            if not silent and (time.perf_counter() > watched or not self.ledger.silent(0.0)):
-                return  # (every running trial's worker beats; or none runs)
-            if not silent:
+        try:
+            while not self._stop_flag and time.perf_counter() < deadline:
+                silent = self.ledger.silent(2 * cfg.heartbeat_interval)
+                if not silent and (time.perf_counter() > watched or not self.ledger.silent(0.0)):
+                    return  # (every running trial's worker beats; or none runs)
+                if silent:
+                    if not told:
+                        log.info("%s of this study %s missed two heartbeats (a worker that stopped?): waiting up "
+                                 "to %.0f s for %s to be re-queued, to train %s here", plural(len(silent), "trial"),
+                                 "has" if len(silent) == 1 else "have", cfg.heartbeat_grace,
+                                 "it" if len(silent) == 1 else "them", "it" if len(silent) == 1 else "them")
+                        told = True
+                    self._recover_interrupted(study)
                 time.sleep(min(1.0, cfg.heartbeat_interval))
-                continue
-            if not told:
-                log.info("%s of this study %s missed two heartbeats (a worker that stopped?): waiting up to "
-                         "%.0f s for %s to be re-queued, to train %s here", plural(len(silent), "trial"),
-                         "has" if len(silent) == 1 else "have", cfg.heartbeat_grace,
-                         "it" if len(silent) == 1 else "them", "it" if len(silent) == 1 else "them")
-                told = True
-            self._recover_interrupted(study)
-            time.sleep(min(1.0, cfg.heartbeat_interval))
+        finally:  # (the wait is the search's wall time: a time budget and `show` count it)
+            self._record_wall(study, wall_before + time.perf_counter() - start)
 
     def _enqueue_candidates(self, study: optuna.Study) -> None:
         """Queue the given cells once each; a resumed run finds them queued or done already."""
