@@ -1209,7 +1209,10 @@ def test_a_retry_is_priced_at_the_epochs_it_has_left(tmp_path, splits, monkeypat
     retry = next(t for t in trials if record_of(t).get("retry_of") == 0)
     assert status_of(retry) == "complete" and retry.user_attrs["resumed_from_epoch"] == 8
     assert len(record_of(retry)["curve"]) == 8
-    assert spent_of(open_study(tmp_path / "run")).device_seconds <= budget
+    # Within the budget, to the grain the stop is polled at: before each step, so an epoch's last
+    # step and its validation pass run past a deadline they began before. (CI, 2026-12-07: a load
+    # burst made this one-epoch retry take 3.3 epochs' time, 0.13 s of it past the budget.)
+    assert spent_of(open_study(tmp_path / "run")).device_seconds <= budget + record_of(retry)["curve"][-1]["seconds"]
 
 
 def test_a_dollar_budget_counts_an_earlier_sessions_seconds_at_their_own_price(tmp_path, splits) -> None:
