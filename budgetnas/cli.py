@@ -778,6 +778,7 @@ def _wait_for_database(storage: str, patience: float) -> bool:
 
     import sqlalchemy as sa
 
+    from budgetnas.search.ledger import connect_args
     from budgetnas.search.study import storage_url
 
     url = storage_url(Path("."), storage)
@@ -786,7 +787,9 @@ def _wait_for_database(storage: str, patience: float) -> bool:
     while True:
         left = deadline - time.monotonic()
         # (a server that drops packets would hold a connection attempt for minutes: bounded)
-        args = {"connect_timeout": max(1, int(min(left, 10)))} if url.startswith("postgresql") else {}
+        args = connect_args(url)
+        if "connect_timeout" in args:
+            args["connect_timeout"] = max(1, min(int(left), int(args["connect_timeout"])))  # type: ignore[call-overload]
         engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=args)
         try:
             with engine.connect() as c:

@@ -36,6 +36,47 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 log = logging.getLogger("budgetnas")
 _META = sa.MetaData()
+
+# Bounds on a PostgreSQL connection (libpq's options). Without them a worker whose database host
+# vanished while it waited for an answer (a spot instance, a network partition: no reset sent;
+# a row-lock wait, a heartbeat) waited for ever, its trial's slot held, and one connecting to a
+# host that drops packets waited minutes (review, 2026-12-07). Keepalives find a silent server in
+# about a minute (idle 30 s, then 3 probes 10 s apart); ``tcp_user_timeout`` (libpq 12+) ends a
+# send left unacknowledged a minute, where keepalives are not sent. The error is a database
+# outage: ``--db-wait`` waits for the server and runs the session again.
+CONNECT_TIMEOUT = 10
+_PG_OPTIONS = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+TCP_USER_TIMEOUT_MS = 60_000
+
+
+def _libpq_version(driver: str) -> int:
+    try:
+        if driver == "psycopg":
+            import psycopg
+            return int(psycopg.pq.version())
+        import psycopg2.extensions
+        return int(psycopg2.extensions.libpq_version())
+    except (ImportError, AttributeError):  # (no driver: opening the database says so)
+        return 0
+
+
+def connect_args(url: str) -> dict[str, object]:
+    """The DBAPI ``connect_args`` for the study's database at ``url``: SQLite's busy timeout; for
+    PostgreSQL through libpq (psycopg2, psycopg), a connect timeout and keepalives, each unless
+    the URL sets it itself (``?connect_timeout=30``)."""
+    try:
+        u = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return {}  # (create_engine says what is wrong with it)
+    backend, driver = u.get_backend_name(), u.get_driver_name()
+    if backend == "sqlite":
+        return {"timeout": 60}
+    if backend != "postgresql" or driver not in ("psycopg2", "psycopg"):
+        return {}  # (another driver spells its options its own way)
+    wanted: dict[str, object] = {"connect_timeout": CONNECT_TIMEOUT, **_PG_OPTIONS}
+    if _libpq_version(driver) >= 120000:
+        wanted["tcp_user_timeout"] = TCP_USER_TIMEOUT_MS
+    return {k: v for k, v in wanted.items() if k not in u.query}
 BUDGET = sa.Table(
     "budgetnas_budget", _META,
     sa.Column("study", sa.String(512), primary_key=True),
@@ -119,9 +160,9 @@ class BudgetLedger:
     def __init__(self, url: str, study: str, *, heartbeat_interval: float = 10.0) -> None:
         """Connect to ``url`` (the study's database) and create the tables if missing."""
         if url.startswith("sqlite"):
-            self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"timeout": 60})
+            self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args(url))
         else:
-            self.engine = sa.create_engine(url, pool_pre_ping=True)
+            self.engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args(url))
         self.study = study
         self.url = url
         self.heartbeat_interval = heartbeat_interval
@@ -170,8 +211,14 @@ class BudgetLedger:
         """Take a slot for ``trial_key`` (or re-use its old one); None if the budget is spent."""
         now = self._now()
         with self.engine.begin() as c:
+            # The slot's row locked first, then the budget's, as commit, extend, release and
+            # claim_stale lock them. A retry reserved (budget, then slot) while its slot was
+            # committed (slot, then budget) deadlocked under PostgreSQL, which aborts one of the
+            # two: a database error, read as an outage. No caller interleaves them so today (a
+            # repair commits only slots no retry waits for), but one lock order keeps it so
+            # (review, 2026-12-07). (A new key has no row to lock.)
             old = c.execute(sa.select(SLOTS.c.forecast, SLOTS.c.state).where(
-                SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key)).first()
+                SLOTS.c.study == self.study, SLOTS.c.trial_key == trial_key).with_for_update()).first()
             if old is not None:
                 forecast_now = float(old.forecast)
                 if old.state == "requeued":

@@ -46,8 +46,8 @@ from budgetnas.errors import (BudgetError, BudgetNASError, ConfigError, DataErro
                               first_line, plural)
 from budgetnas.search.budget import Budget, CostModel, Spent, price_for
 from budgetnas.search.config import METRIC_OBJECTIVES, SIZE_OBJECTIVES, SearchConfig
-from budgetnas.search.ledger import (CELL_PREFIX, JOB_PREFIX, NON_TRIAL_PREFIXES, BudgetLedger, Slot, database_failed,
-                                     ended_claims)
+from budgetnas.search.ledger import (CELL_PREFIX, JOB_PREFIX, NON_TRIAL_PREFIXES, BudgetLedger, Slot, connect_args,
+                                     database_failed, ended_claims)
 from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner, pruner_note, pruning_rule
 from budgetnas.search.records import (final_partials, CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY,
@@ -212,7 +212,9 @@ def open_study(run_dir: Path | None, directions: list[str] | None = None,
     if directions is None and local is not None and not Path(local).exists():
         raise ConfigError(f"there is no study database at {local}; give the run directory "
                           "or storage URL of an existing search")
-    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"connect_args": connect_args(url)}
+    if not url.startswith("sqlite"):
+        kwargs["pool_pre_ping"] = True
     try:
         for attempt in range(5):
             try:

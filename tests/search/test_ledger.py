@@ -383,3 +383,21 @@ def test_an_extension_adds_to_what_the_slot_holds_not_to_the_callers_copy(tmp_pa
     assert ledger.commit(extended, 3.0, worker="w")
     assert ledger.usage() == (1, 3.0)  # nothing left reserved
     ledger.close()
+
+
+def test_postgresql_connections_are_bounded_unless_the_url_sets_its_own() -> None:
+    """(review, 2026-12-07) No connect timeout and no keepalives: a worker whose database host
+    vanished while it waited for an answer waited for ever. Set for libpq's drivers only (another
+    driver spells them its own way), and never over what the user's URL says."""
+    from budgetnas.search.ledger import CONNECT_TIMEOUT, connect_args
+
+    assert connect_args("sqlite:///run/study.db") == {"timeout": 60}
+    for url in ("postgresql://nas:pw@db/nas", "postgresql+psycopg2://nas@db:5433/nas"):
+        got = connect_args(url)
+        assert got["connect_timeout"] == CONNECT_TIMEOUT and got["keepalives"] == 1
+        assert got["keepalives_idle"] * 1 + got["keepalives_interval"] * got["keepalives_count"] <= 90
+    own = connect_args("postgresql://nas@db/nas?connect_timeout=30&keepalives_idle=5")
+    assert "connect_timeout" not in own and "keepalives_idle" not in own and own["keepalives"] == 1
+    assert connect_args("postgresql+pg8000://nas@db/nas") == {}
+    assert connect_args("mysql+pymysql://nas@db/nas") == {}
+    assert connect_args("not a url") == {}

@@ -235,6 +235,52 @@ def test_two_requeued_trials_cannot_both_resume_past_a_lowered_trial_budget(post
         each.close()
 
 
+def test_a_retry_reserved_while_a_repair_commits_its_dead_attempt_does_not_deadlock(postgres: str) -> None:
+    """(review, 2026-12-07) reserve locked the budget's row, then the slot's; commit the slot's,
+    then the budget's. Together on one re-queued slot, PostgreSQL found a deadlock and aborted one
+    of them: a database error, read as an outage. (No caller does this today: a repair commits only
+    slots no retry waits for; the ledger's calls must not deadlock however workers interleave
+    them.) Both lock the slot's row first now: the second waits for the first."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from budgetnas.search.ledger import SLOTS, BudgetLedger, Slot
+
+    ledger = BudgetLedger(postgres, "lock-order")
+    slot = ledger.reserve("k", "w0", max_trials=None, seconds_limit=None, forecast=1.0)
+    ledger.commit(slot, 0.5, finished=False)  # cut off: re-queued, its retry to come
+    a, b = BudgetLedger(postgres, "lock-order"), BudgetLedger(postgres, "lock-order")
+
+    @sa.event.listens_for(a.engine, "after_execute")
+    def slow(conn, clause, *args):  # worker A holds what it has locked a while
+        if str(clause).startswith("SELECT") and "FOR UPDATE" in str(clause):
+            time.sleep(1.5)
+
+    got: dict[str, object] = {}
+
+    def reserve() -> None:
+        try:
+            got["a"] = a.reserve("k", "wA", max_trials=5, seconds_limit=100.0, forecast=2.0)
+        except Exception as e:  # noqa: BLE001 (the deadlock's error, asserted on below)
+            got["a"] = e
+    first = threading.Thread(target=reserve)
+    first.start()
+    time.sleep(0.5)
+    try:
+        got["b"] = b.commit(Slot("k", 0.0), 0.25, finished=False)  # the repair's commit
+    except Exception as e:  # noqa: BLE001
+        got["b"] = e
+    first.join()
+    assert not isinstance(got["a"], Exception) and not isinstance(got["b"], Exception), got
+    with a.engine.connect() as c:
+        forecast = c.execute(sa.select(SLOTS.c.forecast).where(SLOTS.c.study == "lock-order")).scalar_one()
+    # Whichever went first, the totals hold what the slot does: nothing reserved twice or lost.
+    assert ledger.usage()[1] == pytest.approx(0.5 + forecast + (0.25 if got["b"] else 0.0))
+    for each in (a, b, ledger):
+        each.close()
+
+
 def test_heartbeats_go_by_the_servers_clock_and_a_taken_slots_beat_is_refused(postgres: str, monkeypatch) -> None:
     # (test_ledger.py checks both on SQLite; here PostgreSQL's clock and its row updates)
     from budgetnas.search.ledger import BudgetLedger
@@ -469,3 +515,75 @@ def test_a_server_that_refuses_writes_for_a_while_is_a_database_outage(postgres:
     with pytest.raises(sa.exc.DBAPIError) as refused:
         BudgetLedger(postgres.rsplit("/", 1)[0] + "/standby", "s")
     assert database_failed(refused.value), repr(refused.value)
+
+
+def test_a_database_server_that_never_answers_is_given_up_on_not_waited_for_for_ever(monkeypatch) -> None:
+    """(review, 2026-12-07) A host that takes the connection and then says nothing (gone silent
+    mid-handshake, a proxy in front of a dead server) held the worker for good: no connect timeout.
+    Now each opening of the study's database fails as an outage (which --db-wait waits out)."""
+    pytest.importorskip("psycopg2")
+    import threading
+
+    from budgetnas.search import ledger as ledger_mod
+    from budgetnas.errors import ConfigError
+
+    monkeypatch.setattr(ledger_mod, "CONNECT_TIMEOUT", 2, raising=False)
+    held: list[socket.socket] = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        server.settimeout(0.2)
+        stop = threading.Event()
+
+        def take_and_say_nothing() -> None:
+            while not stop.is_set():
+                with contextlib.suppress(OSError):
+                    held.append(server.accept()[0])
+        silent = threading.Thread(target=take_and_say_nothing, daemon=True)
+        silent.start()
+        url = f"postgresql+psycopg2://nas@127.0.0.1:{server.getsockname()[1]}/nas"
+        got: dict[str, BaseException | None] = {}
+
+        def attempt(name: str, call: Callable[[], object]) -> None:
+            try:
+                call()
+                got[name] = None
+            except BaseException as e:  # noqa: BLE001 (asserted on below)
+                got[name] = e
+        calls = {"ledger": lambda: ledger_mod.BudgetLedger(url, "s"),
+                 "study": lambda: open_study(None, storage=url, study_name="s")}
+        threads = [threading.Thread(target=attempt, args=item, daemon=True) for item in calls.items()]
+        start = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        stop.set()
+        silent.join()
+    for s in held:
+        s.close()
+    assert set(got) == {"ledger", "study"}, f"still waiting after {time.monotonic() - start:.0f} s: {got}"
+    assert ledger_mod.database_failed(got["ledger"]), got
+    assert isinstance(got["study"], ConfigError) and "timeout" in str(got["study"]).lower(), got
+
+
+def test_the_studys_connections_carry_keepalives(postgres: str) -> None:
+    # (what the kernel does with them cannot be shown without cutting a live connection off)
+    from budgetnas.search.ledger import BudgetLedger
+
+    ledger = BudgetLedger(postgres, "keepalive")
+    raw = ledger.engine.raw_connection()
+    try:
+        params = raw.dbapi_connection.get_dsn_parameters()
+    finally:
+        raw.close()
+    assert params.get("keepalives") == "1" and params.get("keepalives_idle") == "30", params
+    assert params.get("connect_timeout") == "10", params
+    study = open_study(None, storage=postgres, study_name="keepalive-study", directions=["maximize"])
+    raw = study._storage._backend.engine.raw_connection() if hasattr(study._storage, "_backend") \
+        else study._storage.engine.raw_connection()
+    try:
+        assert raw.dbapi_connection.get_dsn_parameters().get("keepalives_idle") == "30"
+    finally:
+        raw.close()
+    ledger.close()
