@@ -587,3 +587,64 @@ def test_the_studys_connections_carry_keepalives(postgres: str) -> None:
     finally:
         raw.close()
     ledger.close()
+
+
+_SILENT_HOST = r'''
+import json, subprocess, sys, threading, time
+import sqlalchemy as sa
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+from budgetnas.search import ledger as ledger_mod
+from tests.search.test_workers_postgres import _server
+ledger_mod.TCP_USER_TIMEOUT_MS = 2000  # (a minute, and 30 s + 3 x 10 s of keepalives, in use)
+getattr(ledger_mod, "_PG_OPTIONS", {}).update(keepalives_idle=1, keepalives_interval=1, keepalives_count=2)
+out = {}
+with _server() as (url, _):
+    ledger = ledger_mod.BudgetLedger(url, "silent")
+    assert ledger.reserve("k", "w", max_trials=None, seconds_limit=None, forecast=1.0) is not None
+    waiting = ledger_mod.BudgetLedger(url, "silent")
+
+    def answer_never_comes():  # a query sent and taken in; then the host goes silent
+        t = time.monotonic()
+        try:
+            with waiting.engine.connect() as c:
+                c.execute(sa.text("select pg_sleep(120)"))
+            out["waiting"] = ["answered", time.monotonic() - t]
+        except Exception as e:
+            out["waiting"] = [type(e).__name__, time.monotonic() - t, ledger_mod.database_failed(e)]
+    th = threading.Thread(target=answer_never_comes, daemon=True)
+    th.start()
+    time.sleep(1.0)
+    subprocess.run(["ip", "link", "set", "lo", "down"], check=True)  # the host goes silent
+    t = time.monotonic()
+    try:
+        ledger.usage()  # a query on the pooled connection: sent, never acknowledged
+        out["sending"] = ["answered", time.monotonic() - t]
+    except Exception as e:
+        out["sending"] = [type(e).__name__, time.monotonic() - t, ledger_mod.database_failed(e)]
+    th.join(timeout=40)
+    print(json.dumps(out), flush=True)
+'''
+
+
+def test_a_database_host_gone_silent_mid_session_is_an_outage_within_the_keepalive_bounds(tmp_path: Path) -> None:
+    """(review, 2026-12-07) A host gone silent (no reset sent: a spot instance reclaimed, a
+    partition) held a worker for good: a query waiting for its answer waits for ever without
+    keepalives, and one whose sending is not acknowledged for about 15 minutes (the kernel's
+    retries). Here a private network namespace whose loopback is taken down under a live server,
+    with the bounds shortened to seconds: both end as a database outage."""
+    if _pg_bin("initdb") is None or subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs PostgreSQL's server and a private network namespace (root: unshare -n)")
+    pytest.importorskip("psycopg2")
+    script = tmp_path / "silent.py"
+    script.write_text(_SILENT_HOST)
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(["unshare", "-n", sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, env=env, cwd=root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    import json
+
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    for case in ("sending", "waiting"):
+        name, seconds, outage = out[case]
+        assert outage and seconds < 20, (case, out)
