@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from budgetnas.data._types import ImageData
-from budgetnas.errors import DataError
+from budgetnas.errors import DataError, user_stacklevel
 
 if TYPE_CHECKING:
     import torch
 
 _STD_FLOOR = 1e-6
+_FLAT = 1e-3  # a channel whose std is below this fraction of the widest channel's is taken as constant
 _CHUNK_ELEMENTS = 1 << 23  # ~8M values (64 MiB in float64) per chunk
 
 
@@ -24,7 +26,14 @@ def _chunk_len(images: np.ndarray) -> int:
 
 
 def channel_stats(images: np.ndarray | ImageData) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std (float64, population std, floor 1e-6) of ``(N, C, H, W)`` images.
+    """Per-channel mean and std (float64, population std) of ``(N, C, H, W)`` images.
+
+    A channel that is constant in these images (an empty colour channel, an alpha channel always
+    opaque, a band with no data: its std below 1/1000 of the widest channel's) gets the widest
+    channel's std instead of its own (1 where every channel is constant), with a warning. Divided by
+    its own near-zero spread, a value there at prediction that training never saw (one pixel off by
+    2/255) was multiplied by about a million and flipped the prediction (found in review, 2026-12-07);
+    nothing can be learnt from such a channel, and now it cannot swamp the others either.
 
     uint8 images are measured in [0, 1] units (divided by 255), float images as they are, so the
     result plugs straight into :func:`to_tensor`. Works in chunks (exact histograms for uint8, a
@@ -33,8 +42,8 @@ def channel_stats(images: np.ndarray | ImageData) -> tuple[np.ndarray, np.ndarra
     Example:
         >>> import numpy as np
         >>> mean, std = channel_stats(np.full((2, 3, 4, 4), 255, np.uint8))
-        >>> mean.tolist(), std.tolist()
-        ([1.0, 1.0, 1.0], [1e-06, 1e-06, 1e-06])
+        >>> mean.tolist(), std.tolist()  # (and a warning: every channel is constant)
+        ([1.0, 1.0, 1.0], [1.0, 1.0, 1.0])
     """
     if isinstance(images, ImageData):
         images = images.images
@@ -54,7 +63,29 @@ def channel_stats(images: np.ndarray | ImageData) -> tuple[np.ndarray, np.ndarra
             "the images' mean or std is not finite (NaN/inf pixels or overflow); "
             "build the data with from_arrays(), which rejects NaN and inf"
         )
-    return mean, np.maximum(std, _STD_FLOOR)
+    return mean, _usable_std(mean, std, arr.dtype == np.uint8)
+
+
+def _usable_std(mean: np.ndarray, std: np.ndarray, uint8: bool) -> np.ndarray:
+    """``std`` with each constant channel's replaced by the widest channel's (see channel_stats)."""
+    widest = float(std.max())
+    flat = std < max(_STD_FLOOR, _FLAT * widest)
+    if not flat.any():
+        return std
+    scale = widest if widest >= _STD_FLOOR else 1.0
+    many = flat.sum() > 1
+    ks = np.flatnonzero(flat)
+    its, it = ("their", "them") if many else ("its", "it")
+    warnings.warn(
+        f"channel{'s' if many else ''} {', '.join(str(k) for k in ks)} of {len(std)} (counting from 0) "
+        f"{'are' if many else 'is'} {', '.join(f'{mean[k]:.4g}' for k in ks)}{' (in 0-1 units)' if uint8 else ''} "
+        f"in every training image: nothing can be learnt from {it}. {'They are' if many else 'It is'} normalised "
+        f"with a std of {scale:.4g} ({'the widest channel' + chr(39) + 's' if widest >= _STD_FLOOR else 'every channel is constant'}), "
+        f"not {its} zero spread, so that other values there at prediction cannot swamp the rest. If "
+        f"{'they' if many else 'it'} should vary, check how the images were made", stacklevel=user_stacklevel())
+    out = std.copy()
+    out[flat] = scale
+    return out
 
 
 def _uint8_moments(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:

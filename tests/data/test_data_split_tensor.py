@@ -15,6 +15,7 @@ from budgetnas.data import (
     stratified_subset,
     to_tensor,
 )
+from budgetnas.data._types import ImageData
 from budgetnas.errors import DataError
 
 
@@ -117,10 +118,36 @@ def test_channel_stats_float_chunked_is_accurate_far_from_zero(monkeypatch):
 
 def test_channel_stats_floor_and_imagedata_input():
     d = from_arrays(np.full((4, 3, 3, 16), 7, np.uint8), [0, 1, 0, 1])
-    mean, std = channel_stats(d)
+    with pytest.warns(UserWarning, match=r"channels 0, 1, .* of 16 .* every training image.*std of 1 \(every channel"):
+        mean, std = channel_stats(d)
     assert mean.shape == (16,)
     np.testing.assert_allclose(mean, 7 / 255)
-    assert np.all(std == 1e-6)
+    assert np.all(std == 1.0)
+
+
+def test_a_channel_constant_in_training_cannot_swamp_the_others_at_prediction():
+    """(review, 2026-12-07) Its std floored at 1e-6, an empty blue channel turned one pixel off by
+    2/255 at prediction into a normalised value of ~8,000: predictions flipped, unwarned. It takes
+    the widest channel's std now (with a warning), so such a pixel moves by what it would in the
+    others."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (50, 3, 8, 8)).astype(np.uint8)
+    x[:, 2] = 0  # empty blue
+    x[:3, 1, 0, 0] = 9  # (green varies; nearly constant is not constant)
+    with pytest.warns(UserWarning, match=r"channel 2 of 3 \(counting from 0\) is 0 \(in 0-1 units\) in every training"):
+        mean, std = channel_stats(x)
+    assert std[2] == std.max() and std[0] == pytest.approx(x[:, 0].astype(float).std() / 255)
+    seen = x[:1].copy()
+    seen[0, 2, 0, 0] = 2
+    t = to_tensor(ImageData(seen, np.zeros(1, np.int64), ("a", "b"), "seen"), mean=mean, std=std)
+    assert abs(float(t[0, 2, 0, 0])) == pytest.approx(2 / 255 / std.max()) and abs(float(t[0, 2, 0, 0])) < 0.05
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (a channel that varies, however little against the others: as it was)
+        y = x.copy()
+        y[:, 2] = rng.integers(0, 2, y[:, 2].shape)
+        assert channel_stats(y)[1][2] == pytest.approx(y[:, 2].astype(float).std() / 255)
 
 
 def test_channel_stats_errors():
