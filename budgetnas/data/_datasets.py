@@ -499,9 +499,9 @@ def _load_npz(path: Path, channels_last: bool | None = None) -> DataSplits:
     given_names = None if given is None else [c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c)
                                            for c in given.tolist()]
     if y_te is None:
-        classes = given_names
-        return DataSplits(from_arrays(x_tr, y_tr, classes=classes, name=path.stem, channels_last=channels_last),
-                          None)
+        train = from_arrays(x_tr, y_tr, classes=given_names, name=path.stem, channels_last=channels_last)
+        _warn_npz_oddities(path, train, None, given is not None)  # (named classes without images: as with a test)
+        return DataSplits(train, None)
     # Encode train and test labels together so both use the same class indices.
     y_tr, y_te = np.asarray(y_tr), np.asarray(y_te)
     if y_tr.ndim != 1 or y_te.ndim != 1:

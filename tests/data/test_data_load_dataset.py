@@ -434,3 +434,21 @@ def test_the_val_folder_note_names_only_a_val_folder_the_loader_reads(tmp_path):
     with pytest.raises(ResumeError, match="different") as err:
         Search(cfg, progress=False).run()
     assert "val/" not in str(err.value), err.value
+
+
+def test_a_npz_whose_named_classes_have_no_images_is_warned_of_and_one_class_refused(tmp_path):
+    """(review, 2026-12-07) A .npz without a test split, naming two classes with images of one,
+    loaded without a word and was searched: validation accuracy 1.0, test accuracy 0, model saved."""
+    from budgetnas.search import SearchConfig
+    from budgetnas.search.prepare import prepare
+
+    x = np.random.default_rng(0).integers(0, 256, (40, 8, 8)).astype(np.uint8)
+    np.savez(tmp_path / "three.npz", x=x, y=np.array([0, 1] * 20), classes=np.array(["cat", "dog", "bird"]))
+    with pytest.warns(UserWarning, match=r"names 1 class\(es\) no training image has \(\['bird'\]\)"):
+        load_dataset(tmp_path / "three.npz")
+    np.savez(tmp_path / "one.npz", x=x, y=np.zeros(40, np.int64), classes=np.array(["cat", "dog"]))
+    with pytest.warns(UserWarning, match="no training image has"):
+        splits = load_dataset(tmp_path / "one.npz")
+    cfg = SearchConfig(data="one", run_dir=str(tmp_path / "run"), max_trials=1, epochs=1)
+    with pytest.raises(DataError, match=r"every training image is of class 'cat': the other 1 class\(es\) named \('dog'\)"):
+        prepare(splits, cfg, data_name="one")
