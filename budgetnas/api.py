@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from budgetnas.data import DataSplits, ImageData, as_images, from_arrays, pixel_range, to_tensor
-from budgetnas.data._arrays import _label_values, _to_numpy, check_same_scale, encode_labels
+from budgetnas.data._arrays import _label_values, _to_numpy, check_same_scale, encode_labels, refuse_mixed_labels
 from budgetnas.data._tensor import aspect_changes
 from budgetnas.errors import BudgetNASError, ConfigError, DataError, first_line, user_stacklevel
 from budgetnas.search import Search, SearchConfig, SearchResult
@@ -405,7 +405,7 @@ class ImageClassifier:
         layout = self._layout(channels_last)
         if y is None:
             raise DataError("fit needs labels: y is None; give one label per image (a 1-D array or list)")
-        y_arr = _column(np.asarray(_to_numpy(y)))
+        y_arr = _label_array(y)
         train = from_arrays(x, y_arr, name="arrays", channels_last=layout)
         labels = np.unique(y_arr) if y_arr.ndim == 1 else None
         if validation_data is not None and validation_split is not None:
@@ -536,7 +536,7 @@ class ImageClassifier:
         model = self._require_model()
         if _no_images(x):  # ("pass at least one image per class" said it less plainly)
             raise DataError("evaluate needs images to score: x holds none")
-        y = _column(np.asarray(_to_numpy(y)))
+        y = _label_array(y)
         if y.ndim != 1:  # (one-hot rows, say: encode_labels says how to give them)
             encode_labels(y)
         if self._labels is not None:  # map the labels given to fit onto class indices
@@ -596,6 +596,14 @@ def _in_api_words(message: str) -> str:
 
     message = re.sub(r"(?<![\w-])--([A-Za-z][A-Za-z0-9-]*)", word, message)
     return re.sub(r"(?<![\w-])val_fraction(?=: )", "validation_split", message)  # (a resume's list of changes)
+
+
+def _label_array(y: Any) -> np.ndarray:
+    """``y`` as fit and evaluate take labels: an array, a column as ``(N,)``. A list mixing strings
+    and integers is refused first, as from_arrays refuses it: np.asarray made every label a string
+    before that check ran, and predict answered the integer 0 as the string '0' (a review,
+    2026-12-07)."""
+    return _column(np.asarray(refuse_mixed_labels(_to_numpy(y))))
 
 
 def _column(y: np.ndarray) -> np.ndarray:

@@ -88,6 +88,9 @@ def test_api_mistakes(tmp_path: Path, digits) -> None:
         clf.fit(bad, y[:100])
     with pytest.raises(DataError, match="mixed sizes"):
         clf.fit([np.zeros((8, 8)), np.zeros((9, 9))], [0, 1])
+    # (review, 2026-12-07: np.asarray made them all strings first; predict then said '0' for 0)
+    with pytest.raises(DataError, match=r"labels mix types \(int, str\)"):
+        clf.fit(x[:100], [0 if v == 0 else str(v) for v in y[:100].tolist()])
     with pytest.raises(DataError, match="dtype"):
         clf.fit(np.array([["a"] * 8] * 8 * 4).reshape(4, 8, 8), [0, 1, 0, 1])
     for bad in (0, 0.0, 1.5, "0.2"):  # said "split fraction must be in (0, 1)" from deep inside, or a TypeError

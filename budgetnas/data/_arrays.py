@@ -263,6 +263,15 @@ def _convert(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(as32)
 
 
+def refuse_mixed_labels(labels: Any) -> Any:
+    """``labels`` as they are, unless a list mixes strings with other labels (np.asarray would
+    make ["a", 1] two strings): a DataError then."""
+    if isinstance(labels, (list, tuple)) and len({isinstance(v, (str, bytes)) for v in labels}) > 1:
+        kinds = sorted({type(v).__name__ for v in labels})
+        raise DataError(f"labels mix types ({', '.join(kinds)}); use all strings or all integers")
+    return labels
+
+
 def encode_labels(
     y: Any, *, n: int | None = None, classes: Sequence[str] | None = None
 ) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -270,11 +279,8 @@ def encode_labels(
 
     Internal helper shared by every loader (also used to encode train and test labels together).
     """
-    arr = _to_numpy(y)
+    arr = refuse_mixed_labels(_to_numpy(y))
     if isinstance(arr, (list, tuple)):
-        if len({isinstance(v, (str, bytes)) for v in arr}) > 1:  # (np.asarray made ["a", 1] two strings)
-            kinds = sorted({type(v).__name__ for v in arr})
-            raise DataError(f"labels mix types ({', '.join(kinds)}); use all strings or all integers")
         arr = np.asarray(arr) if len(arr) else np.zeros(0, np.int64)
     if not isinstance(arr, np.ndarray) or arr.ndim == 0:
         raise DataError(
@@ -321,8 +327,12 @@ def _label_values(arr: np.ndarray) -> np.ndarray:
         return arr.astype(np.int64)
     if kind == "U":
         return arr
-    if kind == "S":
-        return arr.astype(str)
+    if kind == "S":  # (bytes, as h5py and many exported files store names: UTF-8, else Latin-1; astype(str)
+        # decoded them as ASCII and "café" ended the load in a UnicodeDecodeError: a review, 2026-12-07)
+        try:
+            return np.char.decode(arr, "utf-8")
+        except UnicodeDecodeError:
+            return np.char.decode(arr, "latin-1")
     if kind == "f":
         finite = np.isfinite(arr)
         whole = finite & (arr == np.round(np.where(finite, arr, 0)))

@@ -432,3 +432,13 @@ def test_pillow_images_are_read_as_image_files_are():
 def test_a_list_of_labels_mixing_strings_and_numbers_is_refused_as_an_array_of_them_is():
     with pytest.raises(DataError, match=r"labels mix types \(int, str\)"):
         from_arrays(np.zeros((2, 4, 4), np.uint8), ["a", 1])
+
+
+def test_labels_stored_as_bytes_are_decoded_as_utf8():
+    """(review, 2026-12-07) h5py and many exported files keep names as bytes: "café" was decoded as
+    ASCII and the load ended in a UnicodeDecodeError."""
+    x = np.zeros((4, 4, 4), np.uint8)
+    d = from_arrays(x, np.array(["café".encode(), b"tea"] * 2))
+    assert d.classes == ("café", "tea") and d.labels.tolist() == [0, 1, 0, 1]
+    latin = from_arrays(x, np.array(["café".encode("latin-1"), b"tea"] * 2))  # (not UTF-8: read as Latin-1)
+    assert latin.classes == ("café", "tea")
