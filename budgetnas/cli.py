@@ -485,7 +485,7 @@ def _finetune_with(args: argparse.Namespace, config: Any, table: Any) -> int:
         cells = f["cells"]
         print(f"cells: {len(cells)} from the benchmark ({'spread over its range' if args.reverse else 'its top'} "
               f"on {args.bench_dataset}; index, its {f.get('bench_metric', 'accuracy')} %, cell)"
-              + (" - TEST ORACLE: chosen by the benchmark's test accuracy, the table has no validation accuracy"
+              + (f" - TEST ORACLE: chosen by the benchmark's test accuracy, {f['test_oracle_why']}"
                  if f.get("test_oracle") else "") + ":")
         for c in cells[:DRY_RUN_CELLS]:
             print(f"  {c['index']:>5}  {c['bench_value']:6.2f}  {c['arch']}")

@@ -130,6 +130,8 @@ class TransferReport:
     search: SearchResult
     searcher: Search | None = None
     num_classes: int | None = None  # of your data: where chance level lies
+    # why a test oracle ranked the cells: the user's choice, or the table's want of validation results
+    oracle_why: str = "the table has no validation accuracy"
     _p_value: float | None = field(default=None, init=False, repr=False, compare=False)
 
     # A cell whose measured score is under this many times chance level (1 / classes) learned
@@ -172,6 +174,11 @@ class TransferReport:
                          f"{100 * self.NEAR_CHANCE / self.num_classes:.3g} % with {self.num_classes} classes): they "
                          "learned next to nothing in the search's training, so their ranks are noise; train "
                          "longer (--epochs) or on more data (--subset)")
+        pruned = [r for r in self.rows if r.status == "pruned"]
+        if pruned:  # (left out of rho; not at random: each scored below the others at a rung)
+            notes.append(f"{len(pruned)} of the {len(self.rows)} cells were pruned and are left out: rho ranks "
+                         "only the cells that trained to the end, and the pruned ones scored below them when "
+                         "stopped, so it can overstate the agreement; run without --pruner for a ranking of all")
         values = [r.bench_value for r in done]
         if max(values) - min(values) < self.BENCH_NOISE:
             notes.append(f"the benchmark's values of these cells span {max(values) - min(values):.2f} points, within "
@@ -196,8 +203,7 @@ class TransferReport:
             if r in low:
                 note += " [near chance]"
             lines.append(f"{br:>10g}  {r.bench_value:>24.2f}  {m:>22}  {yr:>9}  {p:>12}  {r.arch}{note}")
-        oracle = (" (TEST ORACLE: the benchmark's test accuracy, the table has no validation accuracy)"
-                  if self.test_oracle else "")
+        oracle = f" (TEST ORACLE: the benchmark's test accuracy, {self.oracle_why})" if self.test_oracle else ""
         if len(measured) < 3 or self.rho != self.rho:  # (nan: too few cells, or all scored alike)
             if len(measured) >= 3:
                 why = "every cell scored the same on one side, so there is no ranking to compare"
@@ -310,6 +316,10 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
     if reverse and diverse:
         raise ConfigError("--diverse applies to the top-k cells; --reverse spreads its k cells over the "
                           "benchmark's range instead: give one or the other")
+    if max_params is None:  # (the run's own cap picks the cells too: with SearchConfig(max_params=...)
+        # alone, cells over it were picked, rejected by the search and shown as "not run", the advice
+        # to run again never training them: a review, 2026-12-07)
+        max_params = config.max_params
     # (as the run keeps it: another spelling of the same dataset, CIFAR-10 for cifar10, resumes)
     dataset = normalize_dataset(dataset, table.datasets)
     metric = metric or table.search_metric(dataset)
@@ -349,6 +359,10 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
                           f"those, not k={k}", stacklevel=user_stacklevel())
     search.candidates = [table.arch_str(i) for i in indices]
     test_oracle = metric.startswith("test_")  # (ranked by a test accuracy, whatever else the file has)
+    # (said "the table has no validation accuracy" where the user chose a test metric on one that
+    # has: a review, 2026-12-07; `bench top` told them apart)
+    oracle_why = "you chose a test metric" if table.has(dataset, "valid_accuracy") else \
+        "the table has no validation accuracy"
     search.selection = to_jsonable({
         "mode": "reverse" if reverse else "top-k", "dataset": dataset, "metric": metric, "k": k,
         "max_params": max_params, "diverse": diverse, "cells": indices})
@@ -359,13 +373,14 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
         values = table.column(dataset, metric)
         forecast["bench_metric"] = metric
         forecast["test_oracle"] = test_oracle
+        forecast["test_oracle_why"] = oracle_why
         forecast["cells"] = [{"index": i, "arch": a, "bench_value": float(values[i])}
                              for i, a in zip(indices, search.candidates)]
         return forecast
     result = search.run()
     study = open_study(search.run_dir, storage=config.storage, study_name=config.study_name)
     by_arch = {record_of(t).get("arch"): t for t in study.get_trials(deepcopy=False)
-               if status_of(t) in ("complete", "cached", "pruned", "failed")}
+               if status_of(t) in ("complete", "cached", "pruned", "failed", "rejected")}
     bench_values = table.column(dataset, metric)
     rows = []
     for i in indices:
@@ -381,7 +396,7 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
     rho = spearman(tie_float_noise(np.array([r.bench_value for r in done])),
                    np.array([r.measured for r in done]))
     report = TransferReport(mode="reverse" if reverse else "top-k", dataset=dataset, bench_metric=metric,
-                            test_oracle=test_oracle,
+                            test_oracle=test_oracle, oracle_why=oracle_why,
                             metric=config.metric, rows=rows, rho=rho, best_arch=result.best_arch,
                             test_metrics=result.test_metrics, search=result, searcher=search,
                             num_classes=prepared.num_classes)

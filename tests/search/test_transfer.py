@@ -339,6 +339,12 @@ def test_a_rho_from_few_cells_near_chance_or_benchmark_ties_comes_with_its_cavea
     assert "caution: the benchmark's values of these cells span 0.03 points" in text
     strong = report(list(np.linspace(60, 94, 10)), list(np.linspace(0.5, 0.9, 10)))
     assert strong.caveats() == [] and "caution" not in strong.table()
+    # (review, 2026-12-07) Pruned cells are left out of rho, and not at random: said so.
+    pruned = report(list(np.linspace(60, 94, 10)), list(np.linspace(0.5, 0.9, 10)))
+    for r in pruned.rows[:4]:
+        r.measured, r.status = None, "pruned"
+    assert "caution: 4 of the 10 cells were pruned and are left out: rho ranks only the cells that trained to " \
+        "the end" in pruned.table()
 
 
 def test_an_interrupted_finetune_says_to_run_the_same_command_again() -> None:
@@ -383,7 +389,11 @@ def test_finetune_ranks_by_an_accuracy_says_test_oracle_by_its_metric_and_reads_
         finetune_from_bench(cfg, nats, metric="train_time", **kw)  # (it took the fastest cells as the best)
     with pytest.raises(DataError, match="no_such"):
         finetune_from_bench(cfg, table, metric="no_such", **kw)
-    assert finetune_from_bench(cfg, nats, metric="test_accuracy", **kw)["test_oracle"] is True  # (was False)
+    oracle = finetune_from_bench(cfg, nats, metric="test_accuracy", **kw)
+    assert oracle["test_oracle"] is True  # (was False)
+    # (review, 2026-12-07: it said "the table has no validation accuracy" of a table that has)
+    assert oracle["test_oracle_why"] == "you chose a test metric"
+    assert finetune_from_bench(cfg, table, **kw)["test_oracle_why"] == "the table has no validation accuracy"
     assert finetune_from_bench(cfg, nats, **kw)["test_oracle"] is False  # (valid_accuracy)
     # A run made with --bench-dataset cifar10 resumes as CIFAR-10 (refused as another selection).
     finetune_from_bench(replace(cfg, max_trials=1), table, **{**kw, "dry_run": False})
@@ -411,3 +421,20 @@ def test_a_reverse_run_from_before_the_rule_changed_resumes_with_its_own_cells(t
     assert [c["index"] for c in f["cells"]] == old_cells and f["spent"]["trials"] == 1
     with pytest.raises(Exception, match="Mixing them would rank cells of two selections together"):
         finetune_from_bench(cfg, table, dry_run=True, **{**kw, "k": 4})  # (another spread: refused still)
+
+
+def test_the_runs_own_parameter_cap_picks_the_cells(tmp_path: Path, table, digits) -> None:
+    """(review, 2026-12-07) With SearchConfig(max_params=...) and no max_params keyword, the top-k
+    took cells over the cap, which the search rejected: "not run", and running again never trained
+    them."""
+    x, y = digits
+    splits = DataSplits(train=from_arrays(x[:300], y[:300]), test=from_arrays(x[1600:1650], y[1600:1650]))
+    cap = 18_000
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), max_params=cap, **TINY)
+    got = finetune_from_bench(cfg, table, k=3, dataset="cifar10", data=splits, data_name="digits",
+                              progress=False, dry_run=True)
+    want = table.top_k(3, dataset="cifar10", max_params=cap, in_channels=1, num_classes=10, C=4, N=1,
+                       resolution=8)
+    assert [c["index"] for c in got["cells"]] == [int(p["index"]) for p in want]
+    assert [c["index"] for c in got["cells"]] != [int(p["index"]) for p in table.top_k(
+        3, dataset="cifar10", in_channels=1, num_classes=10, C=4, N=1, resolution=8)]  # (the cap matters here)
