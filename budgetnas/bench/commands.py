@@ -172,13 +172,14 @@ def query_cell(table: Any, cell: str | int) -> dict[str, Any]:
         cost = table.cost(i, num_classes=DATASET_CLASSES[d], resolution=DATASET_RESOLUTION[d])
         metrics = {}
         for m in table.metrics(d):
-            column = table.column(d, m)
-            value = float(column[i])
+            value = float(table.column(d, m)[i])
             if not np.isfinite(value):
                 continue
-            better = column < value if m.startswith("train_time") else column > value
+            column = table.tied_column(d, m)  # (values apart by float noise alone are one value)
+            at = column[i]
+            better = column < at if m.startswith("train_time") else column > at
             metrics[m] = {"value": value, "rank": int(np.sum(better & np.isfinite(column))) + 1,
-                          "tied": int(np.sum(column == value)) - 1}  # other cells of the same value
+                          "tied": int(np.sum(column == at)) - 1}  # other cells of the same value
         datasets[d] = {"metrics": metrics, "params": cost.params, "flops": cost.flops_nb201}
     return {"index": i, "arch": table.arch_str(i), "canonical": table.canonical(i),
             "unique_str": table.unique_str(i), "datasets": datasets}

@@ -23,6 +23,7 @@ import numpy as np
 
 from budgetnas._files import write_text_atomic
 from budgetnas.bench import NB201Table, normalize_dataset
+from budgetnas.bench.table import tie_float_noise
 from budgetnas.data import DataSplits
 from budgetnas.errors import ConfigError, user_stacklevel
 from budgetnas.search.config import SearchConfig
@@ -88,20 +89,6 @@ def permutation_p(a: np.ndarray, b: np.ndarray, *, draws: int = 20000, seed: int
     orders = np.argsort(np.random.default_rng(seed).random((draws, n)), axis=1)
     rhos = (rb[orders] @ ra) / denom
     return float((np.sum(np.abs(rhos) >= abs(rho) - 1e-12) + 1) / (draws + 1))  # (never 0 from a sample)
-
-
-def tie_float_noise(x: np.ndarray) -> np.ndarray:
-    """``x`` with values that differ only by float noise made equal, so that ranks tie them: the
-    benchmark stores equal accuracies as, e.g., 70.29333333333333 and 70.29333326822916 (means of
-    float32 results). Values within 1e-6 of each other (relative, as ``_pick_reverse`` reads chance
-    level) are one value; distinct accuracies differ far more (100/30000 of a percent point: 3 seeds of
-    10,000 CIFAR test images)."""
-    x = np.array(x, dtype=float)
-    order = np.argsort(x, kind="mergesort")
-    for a, b in itertools.pairwise(order):
-        if x[b] - x[a] <= 1e-6 * max(1.0, abs(x[a])):
-            x[b] = x[a]
-    return x
 
 
 @dataclass
@@ -271,17 +258,18 @@ def _pick_reverse(table: NB201Table, k: int, dataset: str, metric: str, seed: in
     return chosen
 
 
-def _stored_reverse_cells(search: Search, dataset: str, metric: str, k: int,
-                          max_params: float | None) -> list[int] | None:
-    """The cells a --reverse run being resumed picked, where it asked for this same spread: the
-    rule that spreads them has changed (one per canonical class since 2026-12-06), and a resumed
-    run goes on with its own cells rather than be refused for another selection."""
+def _stored_cells(search: Search, mode: str, dataset: str, metric: str, k: int, max_params: float | None,
+                  diverse: int) -> list[int] | None:
+    """The cells a run being resumed picked, where it asked for this same selection: the rules
+    that pick them have changed (a --reverse spread one per canonical class since 2026-12-06; the
+    top-k order ties values apart by float noise alone by index since 2026-12-07), and a resumed run
+    goes on with its own cells rather than be refused for another selection."""
     study = search._existing_study()
     saved = named_selection(study.user_attrs.get("selection")) if study is not None else None
-    if not saved or saved.get("mode") != "reverse" or not saved.get("cells"):
+    if not saved or saved.get("mode") != mode or not saved.get("cells"):
         return None
     if not (saved.get("dataset") == dataset and saved.get("metric") == metric and saved.get("k") == k
-            and saved.get("max_params") == max_params and not saved.get("diverse")):
+            and saved.get("max_params") == max_params and (saved.get("diverse") or 0) == (diverse or 0)):
         return None
     return [int(i) for i in saved["cells"]]
 
@@ -343,14 +331,14 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
         if max_params is not None:
             allowed = table.params(in_channels=prepared.in_channels, num_classes=prepared.num_classes,
                                    C=config.final_C, N=config.final_N) <= max_params
-        indices = _stored_reverse_cells(search, dataset, metric, k, max_params) or \
+        indices = _stored_cells(search, "reverse", dataset, metric, k, max_params, 0) or \
             _pick_reverse(table, k, dataset, metric, config.seed, allowed)
     else:
-        picks = table.top_k(k, dataset=dataset, metric=metric, max_params=max_params,
-                            in_channels=prepared.in_channels, num_classes=prepared.num_classes,
-                            C=config.final_C, N=config.final_N, resolution=prepared.resolution,
-                            diverse=diverse)
-        indices = [int(p["index"]) for p in picks]
+        indices = _stored_cells(search, "top-k", dataset, metric, k, max_params, diverse) or [
+            int(p["index"]) for p in table.top_k(k, dataset=dataset, metric=metric, max_params=max_params,
+                                                 in_channels=prepared.in_channels, num_classes=prepared.num_classes,
+                                                 C=config.final_C, N=config.final_N, resolution=prepared.resolution,
+                                                 diverse=diverse)]
         if len(indices) < 3:
             raise ConfigError(f"only {len(indices)} distinct benchmark cell(s) meet the limits given, and a "
                               "rank correlation needs at least 3: raise --max-params or lower --diverse")

@@ -400,22 +400,24 @@ def test_finetune_ranks_by_an_accuracy_says_test_oracle_by_its_metric_and_reads_
     assert finetune_from_bench(cfg, table, **{**kw, "dataset": "CIFAR-10"})["spent"]["trials"] == 1
 
 
-def test_a_reverse_run_from_before_the_rule_changed_resumes_with_its_own_cells(tmp_path: Path, table,
-                                                                              digits) -> None:
+@pytest.mark.parametrize("reverse", [True, False])
+def test_a_run_from_before_the_rule_changed_resumes_with_its_own_cells(tmp_path: Path, table, digits,
+                                                                       reverse: bool) -> None:
     # (the diff review, 2026-12-06) --reverse now spreads one cell per canonical class, so an older
     # run's picks differed from today's and every older --reverse run was refused as "another
-    # selection"; so was one that kept its dataset as spelled ("CIFAR-10"). Both resume now.
+    # selection"; so was one that kept its dataset as spelled ("CIFAR-10"). Both resume now. So does
+    # a top-k run from before ties by float noise were ordered by index (2026-12-07).
     x, y = digits
     splits = DataSplits(train=from_arrays(x[:300], y[:300]), test=from_arrays(x[1600:1650], y[1600:1650]))
     cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), strategy="random", **TINY)
-    kw = dict(k=3, reverse=True, data=splits, data_name="digits", progress=False)
+    kw = dict(k=3, reverse=reverse, data=splits, data_name="digits", progress=False)
     finetune_from_bench(replace(cfg, max_trials=1), table, **kw)
     study = open_study(tmp_path / "run")
     sel = study.user_attrs["selection"]
     from budgetnas.search.records import record_of
 
     trained = table.index(record_of(study.get_trials()[0])["arch"])
-    old_cells = [trained, *[i for i in (6111, 9930, 13714) if i not in sel["cells"]][:2]]
+    old_cells = [trained, *[i for i in (6111, 9930, 13714, 3731, 4418) if i not in sel["cells"]][:2]]
     study.set_user_attr("selection", {**sel, "dataset": "CIFAR-10", "cells": old_cells})  # as an older run kept it
     f = finetune_from_bench(cfg, table, dry_run=True, **kw)
     assert [c["index"] for c in f["cells"]] == old_cells and f["spent"]["trials"] == 1
