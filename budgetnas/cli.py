@@ -549,6 +549,14 @@ def _worker(args: argparse.Namespace) -> int:
         raise ConfigError("that study belongs to a local search, which one process runs at a time: run "
                           "`budgetnas search` with its --run-dir to continue it; workers join searches "
                           "started with --storage URL (a database they can all reach)")
+    selection = study.user_attrs.get("selection")
+    if isinstance(selection, dict):  # (refused below as "another selection", with advice that could not work)
+        raise ConfigError(
+            f"that study is a finetune of {len(selection.get('cells') or [])} benchmark cells (its "
+            f"{selection.get('mode')} on {selection.get('dataset')}), whose cells come from the benchmark's table, "
+            "which a worker does not have: to train them on this machine too, run the same `budgetnas finetune` "
+            "command (its --from-bench table and options) with this --storage and --study-name; it takes the cells "
+            "no other process holds")
     config = SearchConfig.from_dict({**saved, "storage": args.storage, "study_name": args.study_name,
                                      "final_training": False})
     for field_name in ("run_dir", "data_root", "device"):

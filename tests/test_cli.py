@@ -764,3 +764,21 @@ def test_ctrl_c_before_a_command_begins_is_an_interruption_not_a_traceback(monke
     monkeypatch.setattr(logging, "basicConfig", interrupted)  # (the first thing after parsing)
     assert cli.main(["show", "runs/nowhere"]) == 130
     assert capsys.readouterr().err == "\ninterrupted\n"
+
+
+def test_a_worker_asked_to_join_a_finetune_says_what_does(tmp_path: Path, capsys) -> None:
+    """(review, 2026-12-07) A worker on a finetune's shared study was refused as "another selection",
+    told to repeat the run's options (a worker has none) or use a new --run-dir (refused alike)."""
+    from tests.conftest import NB201_CSV
+
+    if not NB201_CSV.exists():
+        pytest.skip("shared NB201 table not present")
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    assert main(["finetune", *FAST, "--from-bench", str(NB201_CSV), "--k", "3", "--max-params", "30k",
+                 "--max-trials", "1", "--no-final", "--storage", url, "--study-name", "ft", "--quiet",
+                 "--run-dir", str(tmp_path / "r")]) == 0
+    capsys.readouterr()
+    assert main(["worker", "--storage", url, "--study-name", "ft", "--quiet", "--run-dir", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err
+    assert "that study is a finetune of 3 benchmark cells (its top-k on cifar10)" in err
+    assert "run the same `budgetnas finetune` command (its --from-bench table and options) with this --storage" in err
