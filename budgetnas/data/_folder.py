@@ -92,16 +92,21 @@ def _fit(a: np.ndarray, box: int | None) -> np.ndarray:
 
 
 def _decode(
-    path: str, want: str | None, box: int | None = None, target: tuple[int, int] | None = None
+    path: str, want: str | None, box: int | None = None, target: tuple[int, int] | None = None,
+    narrowed: list[str] | None = None,
 ) -> np.ndarray | str:
     """(H, W) or (H, W, 3) array (uint8, or float32 for 16-bit and float images), upright as its
     EXIF orientation says, resized to ``target`` = (height, width) when given, else shrunk to fit
     ``box``, or the reason it could not be read. A target is reached in one resize, never by
-    fitting the longer side first (which would then stretch the shorter side back up)."""
+    fitting the longer side first (which would then stretch the shorter side back up). A 16-bit
+    colour file, which Pillow reads at 8 bits a channel (its top byte), is added to ``narrowed``."""
     from PIL import Image, ImageOps
 
     try:
         with Image.open(path) as im:
+            if narrowed is not None and im.mode in ("RGB", "RGBA") and any(
+                    ";16" in str(getattr(t, "args", "")) for t in im.tile):  # (rawmode RGB;16B: read only before load)
+                narrowed.append(path)
             if box is not None:
                 im.draft(None, (box, box))  # JPEG: decode at 1/2, 1/4 or 1/8 scale, still >= box
             im.load()
@@ -140,6 +145,9 @@ def _shrink(a: np.ndarray, box: int | None, target: tuple[int, int] | None) -> n
 def _resize(a: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     from PIL import Image
 
+    if a.ndim == 3 and a.dtype != np.uint8:  # (16-bit gray repeated to 3 channels: Pillow has no 3-channel
+        # float mode, and load_image_folder(grayscale=False) of mixed sizes raised TypeError: a review, 2026-12-07)
+        return np.stack([_resize(a[..., c], hw) for c in range(a.shape[2])], axis=2)
     h, w = hw
     return np.asarray(Image.fromarray(a).resize((w, h), Image.Resampling.BILINEAR))
 
@@ -338,7 +346,7 @@ def load_image_folder(
     return data
 
 
-FOLDER_CACHE_VERSION = "1"  # bump when a folder's decoded arrays would come out otherwise
+FOLDER_CACHE_VERSION = "2"  # bump when a folder's decoded arrays (or their notes) would come out otherwise
 FOLDER_CACHE_MAX_BYTES = 16 << 30  # a folder decoded larger than this is not cached
 
 
@@ -427,7 +435,12 @@ def _decode_folder(root: Path, files: list[tuple[str, int]], want: str | None, b
     could not be read; what to warn of goes to ``notes`` (:func:`load_image_folder` warns)."""
     # Sequential on purpose: for small images (CIFAR's 32x32: ~0.12 ms each, 10,000 in 1.2 s on
     # 2 CPU cores, 2026-11) Pillow's Python-side overhead dominates and a thread pool was slower.
-    decoded = [_decode(f, want, box, hw) for f, _ in files]
+    narrowed: list[str] = []
+    decoded = [_decode(f, want, box, hw, narrowed) for f, _ in files]
+    if narrowed:  # (the README said 16-bit images keep their precision: gray ones do: a review, 2026-12-07)
+        notes.append(f"{len(narrowed)} of the {len(files)} images (e.g. {narrowed[0]}) are 16-bit colour, which "
+                     "Pillow reads at 8 bits a channel (its top byte): their finer levels are lost. 16-bit gray "
+                     "images keep them; for colour, give the pixels as a .npz of floats scaled to 0..1")
 
     arrays: list[np.ndarray] = []
     labels: list[int] = []

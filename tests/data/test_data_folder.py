@@ -588,3 +588,37 @@ def test_a_killed_cache_write_leaves_nothing_that_is_read(tmp_path, monkeypatch)
     load_image_folder(root)
     assert not dead.exists() and mine.exists()
     assert len(list(cached.glob("*.npz"))) == 1
+
+
+def _png_rgb16(path, pixels: np.ndarray) -> None:
+    """A 16-bit RGB PNG (Pillow writes none): (H, W, 3) uint16, filter 0 on every row."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    h, w, _ = pixels.shape
+    raw = b"".join(b"\0" + pixels[r].astype(">u2").tobytes() for r in range(h))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_16bit_colour_images_read_at_8_bits_say_so_and_16bit_gray_ones_of_mixed_sizes_load_as_rgb(tmp_path):
+    """(review, 2026-12-07) The README said 16-bit images keep their precision: Pillow reads 16-bit
+    colour at 8 bits a channel, unsaid; and 16-bit gray images of two sizes read with
+    grayscale=False raised TypeError (Pillow resizes no 3-channel float image)."""
+    levels = (np.arange(48, dtype=np.uint16).reshape(4, 4, 3) * 1000)
+    for cls in ("a", "b"):
+        _png_rgb16(tmp_path / "rgb" / cls / "x.png", levels)
+    with pytest.warns(UserWarning, match=r"2 of the 2 images .* are 16-bit colour, which Pillow reads at 8 bits"):
+        d = load_image_folder(tmp_path / "rgb")
+    assert d.images.dtype == np.uint8  # (what Pillow gives: the top byte)
+    for cls, size in (("a", 20), ("b", 24)):
+        (tmp_path / "gray" / cls).mkdir(parents=True)
+        Image.fromarray((np.arange(size * size, dtype=np.uint16) * 97 % 65535).astype(np.uint16).reshape(size, size)) \
+            .save(tmp_path / "gray" / cls / "x.png")
+    with pytest.warns(UserWarning, match="different sizes"):
+        g = load_image_folder(tmp_path / "gray", grayscale=False)
+    assert g.images.dtype == np.float32 and g.shape[0] == 3
+    np.testing.assert_array_equal(g.images[:, 0], g.images[:, 1])  # (gray, repeated)
