@@ -294,7 +294,16 @@ def _load_path(path: Path, channels_last: bool | None = None, max_side: int | No
         if is_cifar_python_archive(path):
             return load_cifar10_archive(path)
         _refuse_cifar100(path)
-        return _load_path(extract_archive(path), channels_last, max_side)
+        folder = extract_archive(path)
+        entries = [e for e in folder.iterdir() if not _is_hidden(e.name)]
+        if len(entries) == 1 and entries[0].is_file() and entries[0].suffix.lower() == ".npz":
+            # (a .tar.gz of a .npz, as the error below offers: it was read as an image folder and
+            # refused for its want of class folders, the message naming the cache: a review, 2026-12-07)
+            return _load_npz(entries[0], channels_last)
+        try:
+            return _load_path(folder, channels_last, max_side)
+        except DataError as e:
+            raise DataError(f"{e} (in {path}, extracted into {folder})") from None
     if path.suffix.lower() == ".npy":
         raise DataError(
             f"{path} is a .npy file: it holds one array, and a search needs labels too. Save the images "

@@ -255,6 +255,19 @@ def test_archive_of_a_wrapped_image_folder(tmp_path, monkeypatch):
     assert splits.train.shape == (1, 4, 4)
 
 
+def test_an_archive_of_a_npz_is_read_and_one_of_neither_is_named_in_the_error(tmp_path, monkeypatch):
+    """(review, 2026-12-07) "a .tar.gz of those" was offered for a .npz, which was then read as an
+    image folder and refused for want of class folders, the message naming only the cache."""
+    monkeypatch.setenv("BUDGETNAS_CACHE", str(tmp_path / "cache"))
+    buf = io.BytesIO()
+    np.savez(buf, x_train=np.zeros((6, 4, 4), np.uint8), y_train=np.array([0, 1] * 3))
+    splits = load_dataset(_tar_with(tmp_path / "data.tar.gz", {"data.npz": buf.getvalue()}))
+    assert len(splits.train) == 6 and splits.train.num_classes == 2
+    loose = _tar_with(tmp_path / "loose.tar.gz", {"notes.txt": b"no images here", "more.txt": b"x"})
+    with pytest.raises(DataError, match=r"\(in .*loose\.tar\.gz, extracted into .*cache"):
+        load_dataset(loose)
+
+
 @pytest.mark.parametrize("bad_name", ["../escape.png", "/tmp/absolute.png", "ok/../../escape.png"])
 def test_archive_members_escaping_the_folder_are_refused(tmp_path, monkeypatch, bad_name):
     cache = tmp_path / "cache"
