@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -73,7 +74,7 @@ def _as_images(x: Any, channels_last: bool | None) -> np.ndarray:
             raise DataError(
                 f"images must be a numpy array shaped (N, H, W) or (N, H, W, C), or a list of "
                 f"images, got a {type(x).__name__}; load files with load_image_folder() or "
-                "load_dataset() instead"
+                "load_dataset() instead" + (_FILE_HINT if isinstance(x, (str, os.PathLike)) else "")
             )
     _check_image_dtype(arr)
     if arr.ndim == 3:
@@ -173,10 +174,19 @@ def _stack_images(items: Sequence[Any]) -> np.ndarray:
         if not isinstance(a, np.ndarray):
             raise DataError(
                 f"image {i} in the list is a {type(item).__name__}, not an array; pass arrays "
-                "shaped (H, W) or (H, W, C)"
+                "shaped (H, W) or (H, W, C)" + (_FILE_HINT if isinstance(item, (str, os.PathLike)) else "")
             )
         if first_shape is None:
             first_shape = a.shape
+        elif a.shape[:2] == first_shape[:2] and _channels(a.shape) != _channels(first_shape):
+            # (said "mixed sizes ... resize them": they are one size, some gray and some colour, as
+            # grey JPEGs among colour ones are; a review, 2026-12-07)
+            raise DataError(
+                f"images of one size but different channels: image 0 has {_channels(first_shape)} and image {i} "
+                f"{_channels(a.shape)} (gray images among colour ones?); give every image the same channels, e.g. "
+                "np.repeat(gray[..., None], 3, axis=2), or pass the Pillow images themselves (read alike, "
+                "gray ones as colour beside colour ones)"
+            )
         elif a.shape != first_shape:
             raise DataError(
                 f"images of mixed sizes: found {_size_text(first_shape)} and "
@@ -261,6 +271,15 @@ def _convert(arr: np.ndarray) -> np.ndarray:
             stacklevel=user_stacklevel(),
         )
     return np.ascontiguousarray(as32)
+
+
+# (predict("photo.jpg") was told to use load_image_folder, which wants class folders and labels)
+_FILE_HINT = "; for image files, pass the Pillow images: [PIL.Image.open(p) for p in paths]"
+
+
+def _channels(shape: tuple[int, ...]) -> int:
+    """The channels of one image shaped (H, W) or (H, W, C)."""
+    return 1 if len(shape) == 2 else int(shape[-1])
 
 
 def refuse_mixed_labels(labels: Any) -> Any:

@@ -512,11 +512,15 @@ def _load_npz(path: Path, channels_last: bool | None = None) -> DataSplits:
         _warn_npz_oddities(path, train, None, given is not None)  # (named classes without images: as with a test)
         return DataSplits(train, None)
     # Encode train and test labels together so both use the same class indices.
-    y_tr, y_te = np.asarray(y_tr), np.asarray(y_te)
+    # (columns, as keras.datasets gives CIFAR's labels: read as from_arrays reads them, which a .npz
+    # without a test split did; with one they were refused: a review, 2026-12-07)
+    y_tr, y_te = (y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y for y in (np.asarray(y_tr), np.asarray(y_te)))
     if y_tr.ndim != 1 or y_te.ndim != 1:
+        onehot = y_tr.ndim == 2 and y_te.ndim == 2
         raise DataError(
             f"{path}: y_train and y_test must be 1-D (one label per image), got shapes "
             f"{y_tr.shape} and {y_te.shape}"
+            + ("; if they are one-hot rows, save y.argmax(axis=1) instead" if onehot else "")
         )
     try:
         y_all = np.concatenate([y_tr, y_te])

@@ -442,3 +442,25 @@ def test_labels_stored_as_bytes_are_decoded_as_utf8():
     assert d.classes == ("café", "tea") and d.labels.tolist() == [0, 1, 0, 1]
     latin = from_arrays(x, np.array(["café".encode("latin-1"), b"tea"] * 2))  # (not UTF-8: read as Latin-1)
     assert latin.classes == ("café", "tea")
+
+
+def test_mistakes_in_lists_of_images_and_labels_get_advice_that_fits(tmp_path):
+    """(review, 2026-12-07) Gray images among colour ones of one size were told to "resize them";
+    predict("photo.jpg") to use load_image_folder (which wants class folders); a .npz with a test
+    split refused label columns that one without a split read."""
+    from budgetnas.data import load_dataset
+
+    with pytest.raises(DataError, match=r"one size but different channels: image 0 has 3 and image 3 1"):
+        from_arrays([np.zeros((8, 8, 3), np.uint8)] * 3 + [np.zeros((8, 8), np.uint8)], [0, 1, 0, 1])
+    with pytest.raises(DataError, match=r"for image files, pass the Pillow images: \[PIL\.Image\.open\(p\)"):
+        from_arrays("photo.jpg", [0])
+    with pytest.raises(DataError, match=r"image 0 in the list is a str.*PIL\.Image\.open"):
+        from_arrays(["a.jpg", "b.jpg"], [0, 1])
+    x = np.zeros((8, 4, 4), np.uint8)
+    np.savez(tmp_path / "col.npz", x_train=x, y_train=np.array([[0], [1]] * 4), x_test=x[:4],
+             y_test=np.array([[0], [1]] * 2))
+    splits = load_dataset(tmp_path / "col.npz")
+    assert splits.train.labels.tolist() == [0, 1] * 4 and splits.test.labels.tolist() == [0, 1] * 2
+    np.savez(tmp_path / "hot.npz", x_train=x, y_train=np.eye(2)[[0, 1] * 4], x_test=x[:4], y_test=np.eye(2)[[0, 1] * 2])
+    with pytest.raises(DataError, match=r"one-hot rows, save y\.argmax\(axis=1\)"):
+        load_dataset(tmp_path / "hot.npz")
