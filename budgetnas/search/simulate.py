@@ -93,6 +93,10 @@ class StrategySpec:
             if not sep or not key.strip():
                 raise ConfigError(f"strategy parameter {p!r} in {text!r} must look like key=value, "
                                   "e.g. rea:population=20:sample_size=5")
+            if key.strip() in ("seed", "space"):  # (the simulator passes them itself: a TypeError from
+                # deep inside, or an int taken for the search space: a review, 2026-12-07)
+                raise ConfigError(f"strategy parameter {key.strip()!r} in {text!r} is the simulator's own: the "
+                                  "space is NAS-Bench-201's, and each repeat's seed comes from --seed")
             try:
                 params[key.strip()] = ast.literal_eval(value.strip())
             except (ValueError, SyntaxError):

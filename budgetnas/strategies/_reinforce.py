@@ -82,8 +82,11 @@ class Reinforce(ReplayProposer[_Policy]):
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
             raise ConfigError(f"REINFORCE lr must be a positive number, got {lr!r} (NATS-Bench used 0.01)")
         if (isinstance(momentum, bool) or not isinstance(momentum, (int, float))
-                or not 0.0 <= momentum < 1.0):
-            raise ConfigError(f"REINFORCE momentum must be in [0, 1), got {momentum!r} (NB201 used 0.9)")
+                or not 0.0 < momentum < 1.0):
+            # (0 made the baseline the reward itself, which it takes in before the advantage is read:
+            # every advantage 0, a controller that never learns: a review, 2026-12-07)
+            raise ConfigError(f"REINFORCE momentum must be in (0, 1), got {momentum!r} (NB201 used 0.9): "
+                              "the baseline is a moving average of the rewards, and at 0 it is the reward itself")
         self.lr = float(lr)
         self.momentum = float(momentum)
 

@@ -270,3 +270,13 @@ def test_a_run_before_its_first_result_has_no_best_not_minus_infinity(table: Any
     text = r.format_table()
     assert r.found("random", "cifar10") < 20  # (seeded: some runs queried only cells without a result)
     assert "that the file has a result for" in text and "time budget" not in text.split("[k/")[1]
+
+
+@pytest.mark.parametrize("text", ["tpe:seed=3", "rea:space=1"])
+def test_the_simulators_own_arguments_are_refused_as_strategy_parameters(text: str) -> None:
+    """(review, 2026-12-07) tpe:seed=3 ended in a TypeError from deep inside, rea:space=1 in an
+    AttributeError (an int taken for the search space)."""
+    from budgetnas.search.simulate import StrategySpec
+
+    with pytest.raises(ConfigError, match=r"is the simulator's own: .*seed comes from --seed"):
+        StrategySpec.parse(text)

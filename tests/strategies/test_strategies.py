@@ -77,7 +77,9 @@ def test_every_strategy_is_registered_and_is_an_optuna_sampler() -> None:
     (dict(name="rea", population=2.5), "population must be an integer"),
     (dict(name="reinforce", lr=0), "lr must be a positive number"),
     (dict(name="reinforce", lr=float("nan")), "lr must be a positive number"),
-    (dict(name="reinforce", momentum=1.0), r"momentum must be in \[0, 1\)"),
+    (dict(name="reinforce", momentum=1.0), r"momentum must be in \(0, 1\)"),
+    # (a review, 2026-12-07: at 0 the baseline is the reward, every advantage 0: it never learnt)
+    (dict(name="reinforce", momentum=0.0), r"momentum must be in \(0, 1\).*at 0 it is the reward itself"),
     (dict(name="rea", mutation_rate=0.5), "strategy 'rea' has no hyperparameter 'mutation_rate'; it takes population, sample_size"),
     (dict(name="tpe", population=3), "strategy 'tpe' has no hyperparameter 'population'; it takes n_startup_trials"),
     (dict(name="annealing"), "unknown strategy 'annealing'"),
