@@ -632,7 +632,8 @@ def test_a_database_host_gone_silent_mid_session_is_an_outage_within_the_keepali
     keepalives, and one whose sending is not acknowledged for about 15 minutes (the kernel's
     retries). Here a private network namespace whose loopback is taken down under a live server,
     with the bounds shortened to seconds: both end as a database outage."""
-    if _pg_bin("initdb") is None or subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+    if _pg_bin("initdb") is None or shutil.which("ip") is None or shutil.which("unshare") is None or \
+            subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
         pytest.skip("needs PostgreSQL's server and a private network namespace (root: unshare -n)")
     pytest.importorskip("psycopg2")
     script = tmp_path / "silent.py"
