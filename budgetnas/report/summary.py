@@ -113,6 +113,9 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
             acc = (e.get("test_metrics") or {}).get("accuracy")
             lines.append(f"replaced, kept in {e['dir']}: trial #{e.get('trial')}, {plural(e.get('epochs') or 0, 'epoch')}"
                          + (f", test accuracy {acc:.4f}" if acc is not None else ""))
+        note = overtaken_note(study, config)
+        if note is not None:
+            lines.append(note)
     transfer = read_transfer(run_dir)
     if transfer is not None:
         lines.append("")
@@ -243,8 +246,8 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
     # The cell of the final model where there is one (the search may have trained a cell that fits
     # the budget in place of the best), else the best so far: as summary.json names it. It named the
     # best by accuracy, over the size limit, with no test result (a user review, 2026-12-06).
-    best = next((r for r in rows if final and r.arch == final.get("arch")), None) or \
-        ([r for r in rows if r.number in front] or rows or [None])[0]
+    best = final_overtaken(rows, final, front) or next((r for r in rows if final and r.arch == final.get("arch")),
+                                                       None) or ([r for r in rows if r.number in front] or rows or [None])[0]
     tested = best is not None and final.get("arch") == best.arch
     status = "search not finished" if live or running or config.storage is None else \
         "final training not finished" if _unfinished_finals(study) else \
@@ -256,6 +259,36 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
             **({"price": study.user_attrs["price"]} if study.user_attrs.get("price") else {}),
             **({"pareto_front": sorted(front)} if front else {}),
             **({} if transfer is None else {"transfer": transfer})}
+
+
+def final_overtaken(rows: list[TrialView], final: dict | None, front: set[int]) -> TrialView | None:
+    """The trial that ranks first now (the Pareto front first, as the search chooses), where it is
+    not the final model's cell and finished after that final training, which it would be now:
+    a session run with --no-final since found it (a review, 2026-12-07: `show` and its JSON named
+    the old final model as the best). None where the final model is the current choice, or was
+    trained in place of a better cell whose final training the budget could not pay."""
+    if not final or not rows or final.get("latest_trial") is None:  # (records before 2026-12-07: unknown)
+        return None
+    top = next((r for r in rows if r.number in front), rows[0])
+    if top.arch == final.get("arch") or top.number <= int(final["latest_trial"]):
+        return None
+    return top
+
+
+def overtaken_note(study: optuna.Study, config: SearchConfig) -> str | None:
+    """:func:`final_overtaken`'s note for ``study`` (what `show` and `export` say), or None."""
+    final = study.user_attrs.get("final")
+    choice = ranked(study, config.metric)
+    if config.max_params is not None:
+        choice = [r for r in choice if r.params is None or r.params <= config.max_params]
+    top = final_overtaken(choice, final, set(pareto(study)))
+    return None if top is None else _overtaken_line(top, final, config.metric)
+
+
+def _overtaken_line(top: TrialView, final: dict, metric: str) -> str:
+    return (f"note: trial #{top.number} ({metric} {top.metrics.get(metric, 0):.4f}) now ranks above the final model's "
+            f"cell (trial #{final['trial']}), and was found after that final training: best/ holds trial "
+            f"#{final['trial']}'s model. Run the same command without --no-final to train trial #{top.number}'s")
 
 
 def run_state(run_dir: Path, running: int, spent: Spent, refused: dict | None = None) -> str:

@@ -2949,7 +2949,10 @@ class Search:
                  "flops_nb201": cost.flops_nb201, "resolution": p.resolution,
                  "test_images": n_test, "train_images": len(y), "step_mode": result.step_mode,
                  "fused": result.fused, "batch_size": result.batch_size, "forecast_seconds": forecast,
-                 "test_seconds": pre + test_seconds, "model_sha256": model_sha}
+                 "test_seconds": pre + test_seconds, "model_sha256": model_sha,
+                 # (the last trial it knew of: one finished later that ranks higher overtook it: show says so)
+                 "latest_trial": max((t.number for t in study.get_trials(deepcopy=False) if counts_as_trial(t)),
+                                     default=best.number)}
         earlier = [*(done or {}).get("earlier", []), *([kept] if kept is not None else [])]
         if earlier:  # (kept on disk: listed even when best/model.pt had gone and nothing was moved)
             final["earlier"] = earlier

@@ -459,3 +459,38 @@ def test_a_resumed_search_prunes_the_cells_an_uninterrupted_one_prunes(tmp_path:
     trials = open_study(resumed.run_dir).get_trials()
     retry = next(t for t in trials if "retry_of" in t.user_attrs)
     assert _places(trials)[retry.number] == _places(trials)[retry.user_attrs["retry_of"]] == 2
+
+
+def test_a_final_model_overtaken_by_a_later_no_final_session_is_said_so_by_show_and_export(
+        tmp_path: Path, splits: DataSplits, capsys) -> None:
+    """(review, 2026-12-07) After a session with --no-final found a better cell, `show` and its JSON
+    named the old final model's cell as the best (with its test result), and `export` exported it,
+    unsaid."""
+    from budgetnas.cli import main
+    from budgetnas.report.summary import format_summary, json_summary
+    from budgetnas.search import saved_config
+
+    weak = "|none~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|"  # (a constant network: chance level)
+    good = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|skip_connect~1|nor_conv_3x3~2|"
+    _search(tmp_path, splits, candidates=[weak], only=True, max_trials=1, epochs=2)
+    s, _ = _search(tmp_path, splits, candidates=[weak, good], only=True, max_trials=2, epochs=2,
+                   final_training=False)
+    study = open_study(s.run_dir)
+    config = saved_config(s.run_dir)
+    final = study.user_attrs["final"]
+    assert final["arch"] == weak and final["latest_trial"] == 0
+    trials = {record_of(t)["arch"]: t for t in study.get_trials()}
+    assert trials[good].values[0] > trials[weak].values[0]
+    text = format_summary(study, config, run_dir=s.run_dir)
+    assert f"note: trial #{trials[good].number} (accuracy " in text and "now ranks above the final model's cell " \
+        "(trial #0)" in text and "without --no-final" in text
+    (s.run_dir / "summary.json").unlink()  # (as after a kill: the study alone says what is best)
+    js = json_summary(study, config, s.run_dir)
+    assert js["best_arch"] == good and js["test_metrics"] == {}
+    capsys.readouterr()
+    assert main(["export", str(s.run_dir), str(tmp_path / "m.onnx")]) == 0
+    assert f"note: trial #{trials[good].number}" in capsys.readouterr().err
+    # The final training of the better cell: nothing to say any more.
+    _search(tmp_path, splits, candidates=[weak, good], only=True, max_trials=2, epochs=2)
+    study = open_study(s.run_dir)
+    assert study.user_attrs["final"]["arch"] == good and "note: trial" not in format_summary(study, config)
