@@ -13,7 +13,7 @@ from budgetnas.errors import plural
 from budgetnas.search.config import SearchConfig
 from budgetnas.search.budget import Spent, dollars
 from budgetnas.search.records import (UNAFFORDABLE_REASON, TrialView, final_epochs_trained, final_partials, pareto,
-                                      ranked, spent_of, status_of)
+                                      ranked, record_of, spent_of, status_of)
 
 
 def _fmt_params(n: int | None) -> str:
@@ -64,7 +64,16 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
         lines.append(f"state: {run_state(run_dir, counts.get('running', 0), spent, study.user_attrs.get('refused'))}")
     elif config.storage is not None:  # (no run lock to read: its workers say they live by their heartbeats)
         lines.append(f"state: {shared_state(counts.get('running', 0), study)}")
-    rows = [r for r in ranked(study, metric) if r.status != "cached"][:top]  # (a hit repeats its source)
+    # A cache hit repeats its source, unless it is another cell of the same function (the one without
+    # dead convolutions wins the tie: fewer parameters), the final model's or on the Pareto front:
+    # those were hidden, the final model and front members named in lines with no row (a review,
+    # 2026-12-07)
+    source = {t.number: t.user_attrs.get("cache_of") for t in trials}
+    arch_of = {t.number: record_of(t).get("arch") for t in trials}
+    front = set(pareto(study))
+    keep = front | {int((study.user_attrs.get("final") or {}).get("trial", -1))}
+    rows = [r for r in ranked(study, metric) if r.status != "cached" or r.number in keep
+            or arch_of.get(source.get(r.number)) != r.arch][:top]
     if rows:
         lines.append("")
         # (the three metrics always, in one order; the one the search ranks by is marked ^)
@@ -72,9 +81,8 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
                                                                ("balanced_accuracy", "bal_acc"), ("macro_f1", "macro_f1"))]
         lines.append(f"{'#':>4}  {heads[0]:>10}  {heads[1]:>8}  {heads[2]:>9}  {'params':>8}  "
                      f"{'dev-s':>7}  {'cost':>9}  architecture")
-        front = set(pareto(study))
         for r in rows:
-            lines.append(_row(r, metric, front))
+            lines.append(_row(r, metric, front, source.get(r.number)))
         lines.append(f"^ the metric the search ranks by ({metric}, on the validation split)")
         if front:
             lines.append(f"* on the Pareto front of {' vs '.join(config.objectives)} "
@@ -314,9 +322,9 @@ def run_state(run_dir: Path, running: int, spent: Spent, refused: dict | None = 
 money = dollars  # (kept under this name: the CLI and tests import it from here)
 
 
-def _row(r: TrialView, metric: str, front: set[int] | None = None) -> str:
+def _row(r: TrialView, metric: str, front: set[int] | None = None, cache_of: int | None = None) -> str:
     m = r.metrics
-    flag = "" if r.status == "complete" else f" [{r.status}]"
+    flag = "" if r.status == "complete" else f" [cache of #{cache_of}]" if cache_of is not None else f" [{r.status}]"
     mark = "*" if front and r.number in front else " "
     return (f"{r.number:>4}{mark} {m.get('accuracy', 0):>10.4f}  {m.get('balanced_accuracy', 0):>8.4f}  "
             f"{m.get('macro_f1', 0):>9.4f}  {_fmt_params(r.params):>8}  {r.device_seconds:>7.1f}  "

@@ -190,6 +190,12 @@ def test_a_cache_hit_keeps_its_own_size_objective(tmp_path, splits) -> None:
     assert status_of(second) == "cached" and second.values[0] == first.values[0]
     assert second.values[1] == record_of(second)["params"] < first.values[1]
     assert [t.number for t in study.best_trials] == [1]  # as good, and smaller: it dominates
+    # (a review, 2026-12-07) `show` listed no cache hit: the front named #1, which had no row.
+    from budgetnas.report.summary import format_summary
+    from budgetnas.search import saved_config
+
+    text = format_summary(study, saved_config(result.run_dir), run_dir=result.run_dir)
+    assert "   1* " in text and f"{b} [cache of #0]" in text and "(1 trial(s): #1)" in text
 
 
 def test_changed_final_settings_train_the_final_model_again(tmp_path, splits) -> None:
