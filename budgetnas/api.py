@@ -79,6 +79,10 @@ class TrainedModel:
             if (Path(path) / "study.db").exists():
                 why = (" (the run has no final model: it ran with --no-final / final_training=False, or "
                        "stopped before the final training; run it again with the final training to make one)")
+                if _finished_trials(Path(path) / "study.db") == 0:  # (advice that could not work: a review, 2026-12-07)
+                    why = (f" (the run has no final model: none of its trials finished, so there is no cell to "
+                           f"train; `budgetnas show {path}` says why, e.g. the failed trials' errors: fix the cause "
+                           "and search again)")
             raise DataError(f"no budgetnas model at {path}{why}; give a run directory or its best/model.pt")
         if zipfile.is_zipfile(p):
             with zipfile.ZipFile(p) as z:
@@ -764,6 +768,18 @@ def _pil_as_arrays(x: Any, in_channels: int) -> Any:
     if isinstance(x, (list, tuple)) and x and all(isinstance(im, Image.Image) for im in x):
         return _stack_pil(x, want)
     return x
+
+
+def _finished_trials(db: Path) -> int | None:
+    """How many trials of the study file ``db`` finished with a score (complete or pruned); None
+    when it cannot be read (then nothing is said of them)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as con:
+            return int(con.execute("select count(*) from trials where state in ('COMPLETE', 'PRUNED')").fetchone()[0])
+    except sqlite3.Error:
+        return None
 
 
 def _is_onnx(path: Path) -> bool:

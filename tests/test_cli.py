@@ -782,3 +782,15 @@ def test_a_worker_asked_to_join_a_finetune_says_what_does(tmp_path: Path, capsys
     err = capsys.readouterr().err
     assert "that study is a finetune of 3 benchmark cells (its top-k on cifar10)" in err
     assert "run the same `budgetnas finetune` command (its --from-bench table and options) with this --storage" in err
+
+
+def test_exporting_a_run_whose_every_trial_failed_says_so(tmp_path: Path, capsys) -> None:
+    """(review, 2026-12-07) It said the run "ran with --no-final ... run it again with the final
+    training": it had not, and running it again repeats what failed."""
+    run = tmp_path / "fail"
+    assert main(["search", *FAST, "--lr", "1e9", "--max-failures", "2", "--max-trials", "3", "--run-dir", str(run)]) != 0
+    capsys.readouterr()
+    assert main(["export", str(run), str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "none of its trials finished, so there is no cell to train" in err and f"budgetnas show {run}" in err
+    assert "--no-final" not in err
