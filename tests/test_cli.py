@@ -794,3 +794,20 @@ def test_exporting_a_run_whose_every_trial_failed_says_so(tmp_path: Path, capsys
     err = capsys.readouterr().err
     assert "none of its trials finished, so there is no cell to train" in err and f"budgetnas show {run}" in err
     assert "--no-final" not in err
+
+
+def test_show_of_a_local_run_killed_mid_trial_does_not_call_its_trial_running(tmp_path: Path, capsys) -> None:
+    """(review, 2026-12-07) "2 of 3 trials (1 more running)" beside "state: stopped: the process
+    ended mid-trial": no process held the run."""
+    import optuna
+
+    run = tmp_path / "r"
+    assert main(["search", *FAST, "--max-trials", "3", "--no-final", "--run-dir", str(run)]) == 0
+    study = optuna.load_study(storage=f"sqlite:///{run / 'study.db'}", study_name="budgetnas")
+    cut = study.ask()  # (as a SIGKILL leaves a trial)
+    cut.set_user_attr("status", "running")
+    capsys.readouterr()
+    assert main(["show", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "of 3 trials (1 cut off, to resume)" in out and "more running" not in out
+    assert "state: stopped: the process ended mid-trial" in out

@@ -41,7 +41,11 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
                  f"(search C={config.C} N={config.N}, final C={config.final_C} N={config.final_N})")
     probe_s = float((study.user_attrs.get("probe") or {}).get("device_seconds", 0.0))
     final_s = float((study.user_attrs.get("final_spent") or {}).get("device_seconds", 0.0))
-    lines.append(_left_line(config, spent, final_s, counts.get("running", 0)))
+    # (trials marked running in a local run no process holds were cut off: "1 more running" was
+    # said of a dead process, the state line below saying it had ended: a review, 2026-12-07)
+    cut = run_dir is not None and config.storage is None and counts.get("running", 0) > 0 \
+        and _lock_holder(run_dir) is None
+    lines.append(_left_line(config, spent, final_s, counts.get("running", 0), cut))
     price = study.user_attrs.get("price") or {}
     # (the rate the costs are at: a --max-cost on a CPU was priced by the cpu preset, said only by
     # --dry-run, a user review found, 2026-12-06)
@@ -131,14 +135,21 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
     return "\n".join(lines)
 
 
-def _left_line(config: SearchConfig, spent: Spent, final_s: float, running: int = 0) -> str:
+def _lock_holder(run_dir: Path) -> str | None:
+    from budgetnas.search.study import RunLock
+
+    return RunLock.holder(run_dir)
+
+
+def _left_line(config: SearchConfig, spent: Spent, final_s: float, running: int = 0, cut: bool = False) -> str:
     """The budget: each limit in its own unit, used of the limit and what is left (the time limit
     counts the final trainings' time as the search does, beside the search's own wall time).
     Trials count when they end: those ``running`` are said beside them (they hold their slots)."""
     parts = []
     if config.max_trials:
         parts.append(f"{spent.trials} of {plural(config.max_trials, 'trial')}"
-                     + (f" ({running} more running)" if running else ""))
+                     + (f" ({running} cut off, to resume)" if running and cut else
+                        f" ({running} more running)" if running else ""))
     if config.max_time:
         used = spent.wall_seconds + final_s
         parts.append(f"{used:.0f} of {config.max_time:.0f} s wall ({max(config.max_time - used, 0):.0f} s left)")
@@ -303,9 +314,7 @@ def run_state(run_dir: Path, running: int, spent: Spent, refused: dict | None = 
     """Whether a process is searching in ``run_dir`` now (it holds the run's lock), and if not,
     how the last one ended (``spent``: the study's ledger now, to tell whether the summary the
     last session wrote is still current)."""
-    from budgetnas.search.study import RunLock
-
-    holder = RunLock.holder(run_dir)
+    holder = _lock_holder(run_dir)
     if holder is not None:
         return f"searching now ({holder})"
     if running:
