@@ -609,10 +609,18 @@ def _show(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not run_dir.exists():
         raise ConfigError(f"{run_dir} does not exist; give the --run-dir of a search")
-    if not (run_dir / "config.json").exists():
+    has_study = (run_dir / "study.db").exists()
+    if not (run_dir / "config.json").exists() and not has_study:  # (a study alone keeps the settings too)
         raise ConfigError(f"{run_dir} is not a budgetnas run directory (no study.db/config.json); "
                           "give the --run-dir of a search")
-    config = saved_config(run_dir)
+    try:
+        config = saved_config(run_dir)
+    except ConfigError as e:
+        if has_study:
+            raise
+        # (another program's config.json: "unknown config keys [...]" read like a typo: a review, 2026-12-07)
+        raise ConfigError(f"{run_dir} is not a budgetnas run directory: it has no study.db, and its config.json "
+                          f"is not a search's ({first_line(e)}); give the --run-dir of a search") from None
     study = open_study(run_dir, storage=config.storage, study_name=config.study_name)
     if args.json:
         from budgetnas.report.summary import json_summary

@@ -811,3 +811,20 @@ def test_show_of_a_local_run_killed_mid_trial_does_not_call_its_trial_running(tm
     out = capsys.readouterr().out
     assert "of 3 trials (1 cut off, to resume)" in out and "more running" not in out
     assert "state: stopped: the process ended mid-trial" in out
+
+
+def test_show_reads_a_run_whose_config_json_is_gone_and_names_another_programs_folder(tmp_path: Path, capsys) -> None:
+    """(review, 2026-12-07) With config.json gone, show said "not a budgetnas run directory" of a run
+    whose study.db keeps its settings; another program's config.json got "unknown config keys"."""
+    run = tmp_path / "r"
+    assert main(["search", *FAST, "--max-trials", "1", "--no-final", "--run-dir", str(run)]) == 0
+    (run / "config.json").unlink()
+    capsys.readouterr()
+    assert main(["show", str(run)]) == 0
+    assert "trials: 1 complete" in capsys.readouterr().out
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text('{"a": 1}')
+    assert main(["show", str(other)]) == 2
+    assert "is not a budgetnas run directory: it has no study.db, and its config.json is not a search's" in \
+        capsys.readouterr().err
