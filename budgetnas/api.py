@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from budgetnas.data import DataSplits, ImageData, as_images, from_arrays, pixel_range, to_tensor
-from budgetnas.data._arrays import _label_values, _to_numpy, check_same_scale, encode_labels, refuse_mixed_labels
+from budgetnas.data._arrays import (_label_values, _to_numpy, check_same_scale, encode_labels, label_column,
+                                    refuse_mixed_labels)
 from budgetnas.data._tensor import aspect_changes
 from budgetnas.errors import BudgetNASError, ConfigError, DataError, first_line, user_stacklevel
 from budgetnas.search import Search, SearchConfig, SearchResult
@@ -607,12 +608,7 @@ def _label_array(y: Any) -> np.ndarray:
     and integers is refused first, as from_arrays refuses it: np.asarray made every label a string
     before that check ran, and predict answered the integer 0 as the string '0' (a review,
     2026-12-07)."""
-    return _column(np.asarray(refuse_mixed_labels(_to_numpy(y))))
-
-
-def _column(y: np.ndarray) -> np.ndarray:
-    """Labels shaped ``(N, 1)`` (keras.datasets gives CIFAR's so) as ``(N,)``; others as they are."""
-    return y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+    return label_column(np.asarray(refuse_mixed_labels(_to_numpy(y))))
 
 
 def _label_names(y: Any) -> Any:
@@ -622,7 +618,7 @@ def _label_names(y: Any) -> Any:
     if isinstance(arr, (list, tuple)) and len(arr):
         arr = np.asarray(arr)
     if isinstance(arr, np.ndarray):
-        arr = _column(arr)
+        arr = label_column(arr)
     if not isinstance(arr, np.ndarray) or arr.ndim != 1 or arr.dtype.kind not in "iubfOS":
         return y  # from_arrays says what is wrong with it
     values = _label_values(arr)

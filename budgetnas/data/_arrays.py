@@ -282,6 +282,11 @@ def _channels(shape: tuple[int, ...]) -> int:
     return 1 if len(shape) == 2 else int(shape[-1])
 
 
+def label_column(y: np.ndarray) -> np.ndarray:
+    """Labels shaped ``(N, 1)`` (keras.datasets gives CIFAR's so) as ``(N,)``; others as they are."""
+    return y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+
+
 def refuse_mixed_labels(labels: Any) -> Any:
     """``labels`` as they are, unless a list mixes strings with other labels (np.asarray would
     make ["a", 1] two strings): a DataError then."""
@@ -306,8 +311,7 @@ def encode_labels(
             f"labels must be a 1-D array or list (one label per image), got a "
             f"{type(y).__name__}; pass e.g. np.array([0, 1, 1, 0])"
         )
-    if arr.ndim == 2 and arr.shape[1] == 1:  # a column, as keras.datasets gives CIFAR's labels
-        arr = arr[:, 0]
+    arr = label_column(arr)
     if arr.ndim != 1:
         if arr.ndim == 2:
             hint = "if they are one-hot rows, pass y.argmax(axis=1)"

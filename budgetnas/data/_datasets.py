@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from budgetnas.data._arrays import check_same_scale, encode_labels, from_arrays
+from budgetnas.data._arrays import check_same_scale, encode_labels, from_arrays, label_column
 from budgetnas.data._cifar import (
     is_cifar100_python_archive,
     is_cifar_python_archive,
@@ -514,7 +514,7 @@ def _load_npz(path: Path, channels_last: bool | None = None) -> DataSplits:
     # Encode train and test labels together so both use the same class indices.
     # (columns, as keras.datasets gives CIFAR's labels: read as from_arrays reads them, which a .npz
     # without a test split did; with one they were refused: a review, 2026-12-07)
-    y_tr, y_te = (y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y for y in (np.asarray(y_tr), np.asarray(y_te)))
+    y_tr, y_te = label_column(np.asarray(y_tr)), label_column(np.asarray(y_te))
     if y_tr.ndim != 1 or y_te.ndim != 1:
         onehot = y_tr.ndim == 2 and y_te.ndim == 2
         raise DataError(

@@ -257,10 +257,8 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
     transfer = read_transfer(run_dir)
     if summary is not None:
         return summary if transfer is None else {**summary, "transfer": transfer}
-    rows = ranked(study, config.metric, trials)
+    rows = _final_candidates(study, config, trials)
     front = set(pareto(study))
-    if config.max_params is not None:  # (as the search picks its final cell: within today's size limit)
-        rows = [r for r in rows if r.params is None or r.params <= config.max_params]
     final = study.user_attrs.get("final") or {}
     # The cell of the final model where there is one (the search may have trained a cell that fits
     # the budget in place of the best), else the best so far: as summary.json names it. It named the
@@ -280,6 +278,14 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
             **({} if transfer is None else {"transfer": transfer})}
 
 
+def _final_candidates(study: optuna.Study, config: SearchConfig, trials: list | None = None) -> list[TrialView]:
+    """The ranked trials, as the search picks its final cell: within today's size limit."""
+    rows = ranked(study, config.metric, trials)
+    if config.max_params is not None:
+        rows = [r for r in rows if r.params is None or r.params <= config.max_params]
+    return rows
+
+
 def final_overtaken(rows: list[TrialView], final: dict | None, front: set[int]) -> TrialView | None:
     """The trial that ranks first now (the Pareto front first, as the search chooses), where it is
     not the final model's cell and finished after that final training, which it would be now:
@@ -297,10 +303,7 @@ def final_overtaken(rows: list[TrialView], final: dict | None, front: set[int]) 
 def overtaken_note(study: optuna.Study, config: SearchConfig) -> str | None:
     """:func:`final_overtaken`'s note for ``study`` (what `show` and `export` say), or None."""
     final = study.user_attrs.get("final")
-    choice = ranked(study, config.metric)
-    if config.max_params is not None:
-        choice = [r for r in choice if r.params is None or r.params <= config.max_params]
-    top = final_overtaken(choice, final, set(pareto(study)))
+    top = final_overtaken(_final_candidates(study, config), final, set(pareto(study)))
     return None if top is None else _overtaken_line(top, final, config.metric)
 
 

@@ -77,6 +77,8 @@ def connect_args(url: str) -> dict[str, object]:
     if _libpq_version(driver) >= 120000:
         wanted["tcp_user_timeout"] = TCP_USER_TIMEOUT_MS
     return {k: v for k, v in wanted.items() if k not in u.query}
+
+
 BUDGET = sa.Table(
     "budgetnas_budget", _META,
     sa.Column("study", sa.String(512), primary_key=True),
@@ -159,10 +161,8 @@ class BudgetLedger:
 
     def __init__(self, url: str, study: str, *, heartbeat_interval: float = 10.0) -> None:
         """Connect to ``url`` (the study's database) and create the tables if missing."""
-        if url.startswith("sqlite"):
-            self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args(url))
-        else:
-            self.engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args(url))
+        pool: dict[str, object] = {"poolclass": sa.pool.NullPool} if url.startswith("sqlite") else {"pool_pre_ping": True}
+        self.engine = sa.create_engine(url, connect_args=connect_args(url), **pool)
         self.study = study
         self.url = url
         self.heartbeat_interval = heartbeat_interval

@@ -161,9 +161,10 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
         raise DataError(f"the training data has a single class {full.classes}; a classifier needs two")
     present = np.unique(full.labels)
     if len(present) == 1:  # (classes named, by a .npz's classes array or classes=, but without images)
+        only = full.classes[int(present[0])]
         raise DataError(
-            f"every training image is of class {full.classes[int(present[0])]!r}: the other "
-            f"{full.num_classes - 1} class(es) named ({', '.join(repr(c) for c in full.classes if c != full.classes[int(present[0])])[:200]}) "
+            f"every training image is of class {only!r}: the other "
+            f"{full.num_classes - 1} class(es) named ({', '.join(repr(c) for c in full.classes if c != only)[:200]}) "
             "have no training image, and a classifier needs images of at least two; add images of another "
             "class, or check that the labels were read correctly")
     if splits.test is not None:
