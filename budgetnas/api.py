@@ -626,8 +626,30 @@ def _label_names(y: Any) -> Any:
 
 
 def load_model(path: str | os.PathLike[str], device: str = "cpu") -> TrainedModel:
-    """Load a final model saved by a search (a run directory or its ``best/model.pt``)."""
-    return TrainedModel.load(path, device=device)
+    """Load a final model saved by a search (a run directory or its ``best/model.pt``). Where a
+    later session (``--no-final`` / ``final_training=False``) found a better cell than the one
+    ``best/`` holds, it warns so: the model loaded is the older cell's."""
+    model = TrainedModel.load(path, device=device)
+    note = overtaken_in(Path(path))
+    if note is not None:  # (only `show` and `export` said so; load_model gave the older model unsaid)
+        warnings.warn(note.removeprefix("note: "), UserWarning, stacklevel=2)
+    return model
+
+
+def overtaken_in(run_dir: Path) -> str | None:
+    """Where ``run_dir`` is a run directory whose final model a later trial overtook, what `show`
+    says of it; else None (a model file, or a run that cannot be read: the model loaded, which is
+    what the caller asked for)."""
+    from budgetnas.report.summary import overtaken_note
+    from budgetnas.search import open_study, saved_config
+
+    if not (run_dir / "config.json").is_file():
+        return None
+    try:
+        config = saved_config(run_dir)
+        return overtaken_note(open_study(run_dir, storage=config.storage, study_name=config.study_name), config)
+    except Exception:  # noqa: BLE001 (a note only: never what stops loading a model that loaded)
+        return None
 
 
 # What an export's file suffix says: its format, or the formats it may hold (.pt is PyTorch's

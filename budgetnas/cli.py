@@ -308,10 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _export(args: argparse.Namespace) -> int:
     from budgetnas.api import export_format, load_model
 
-    model = load_model(args.model)
-    note = _overtaken_in(Path(args.model))
-    if note is not None:  # (it exported an older cell's model unsaid: a review, 2026-12-07)
-        print(note, file=sys.stderr)
+    model = load_model(args.model)  # (it warns where a later trial overtook the final model's cell)
     out = model.export(args.out, args.format)
     if export_format(out, args.format) == "state":
         print(f"wrote {out}: {model.arch} with its preprocessing (load it with budgetnas.load_model)")
@@ -320,21 +317,6 @@ def _export(args: argparse.Namespace) -> int:
               f"(N, {model.in_channels}, {model.resolution}, {model.resolution}) resized and normalised as "
               "its budgetnas.json says (`budgetnas show` the run for its test result)")
     return 0
-
-
-def _overtaken_in(run_dir: Path) -> str | None:
-    """Where ``run_dir`` is a run directory whose final model a later trial overtook, what `show`
-    says of it; else None (a model file, or a run that cannot be read: load_model said what it could)."""
-    from budgetnas.report.summary import overtaken_note
-    from budgetnas.search import open_study, saved_config
-
-    if not (run_dir / "config.json").is_file():
-        return None
-    try:
-        config = saved_config(run_dir)
-        return overtaken_note(open_study(run_dir, storage=config.storage, study_name=config.study_name), config)
-    except Exception:  # noqa: BLE001 (a note only: never what stops an export of a model that loaded)
-        return None
 
 
 def _concurrent(text: str) -> int:

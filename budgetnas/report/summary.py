@@ -310,7 +310,8 @@ def overtaken_note(study: optuna.Study, config: SearchConfig) -> str | None:
 def _overtaken_line(top: TrialView, final: dict, metric: str) -> str:
     return (f"note: trial #{top.number} ({metric} {top.metrics.get(metric, 0):.4f}) now ranks above the final model's "
             f"cell (trial #{final['trial']}), and was found after that final training: best/ holds trial "
-            f"#{final['trial']}'s model. Run the same command without --no-final to train trial #{top.number}'s")
+            f"#{final['trial']}'s model. Run the same command without --no-final (in Python: fit again with "
+            f"final_training=True) to train trial #{top.number}'s")
 
 
 def run_state(run_dir: Path, running: int, spent: Spent, refused: dict | None = None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -488,9 +489,20 @@ def test_a_final_model_overtaken_by_a_later_no_final_session_is_said_so_by_show_
     js = json_summary(study, config, s.run_dir)
     assert js["best_arch"] == good and js["test_metrics"] == {}
     capsys.readouterr()
-    assert main(["export", str(s.run_dir), str(tmp_path / "m.onnx")]) == 0
-    assert f"note: trial #{trials[good].number}" in capsys.readouterr().err
+    with pytest.warns(UserWarning, match=rf"^trial #{trials[good].number} \(accuracy "):  # (stderr: "warning: trial ...")
+        assert main(["export", str(s.run_dir), str(tmp_path / "m.onnx")]) == 0
+    # load_model says so too (it gave the older cell's model unsaid), and not for the model file alone
+    from budgetnas import load_model
+
+    with pytest.warns(UserWarning, match=rf"trial #{trials[good].number} .*now ranks above .*final_training=True"):
+        assert load_model(s.run_dir).arch == weak
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_model(s.run_dir / "best" / "model.pt")
     # The final training of the better cell: nothing to say any more.
     _search(tmp_path, splits, candidates=[weak, good], only=True, max_trials=2, epochs=2)
     study = open_study(s.run_dir)
     assert study.user_attrs["final"]["arch"] == good and "note: trial" not in format_summary(study, config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_model(s.run_dir).arch == good
