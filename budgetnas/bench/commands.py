@@ -112,8 +112,7 @@ def top_command(args: argparse.Namespace) -> int:
             "diverse": args.diverse, "k": args.k, "results": rows,
         }, indent=2))
         return 0
-    why = None if not oracle else ("you chose a test metric" if table.has(dataset, "valid_accuracy") else
-                                   "the file has no validation accuracy")
+    why = table.test_oracle_reason(dataset) if oracle else None
     print(_format(rows, table.source, table.path, dataset, metric, why, network, args))
     return 0
 

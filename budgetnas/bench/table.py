@@ -210,6 +210,12 @@ class NB201Table:
         """Whether the loaded file has ``metric`` for ``dataset``."""
         return (normalize_dataset(dataset, self.datasets), metric) in self._columns
 
+    def test_oracle_reason(self, dataset: str) -> str:
+        """Why a ranking of ``dataset`` by a test metric is one (said beside it by `bench top`
+        and `finetune`): the user chose it, or the file has no validation accuracy to rank by."""
+        return ("you chose a test metric" if self.has(dataset, "valid_accuracy") else
+                "the table has no validation accuracy")
+
     def column(self, dataset: str, metric: str = "test_accuracy") -> np.ndarray:
         """All 15,625 values of one metric (float64, read-only; NaN where the file has no result).
 

@@ -349,8 +349,7 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
     test_oracle = metric.startswith("test_")  # (ranked by a test accuracy, whatever else the file has)
     # (said "the table has no validation accuracy" where the user chose a test metric on one that
     # has: a review, 2026-12-07; `bench top` told them apart)
-    oracle_why = "you chose a test metric" if table.has(dataset, "valid_accuracy") else \
-        "the table has no validation accuracy"
+    oracle_why = table.test_oracle_reason(dataset)
     search.selection = to_jsonable({
         "mode": "reverse" if reverse else "top-k", "dataset": dataset, "metric": metric, "k": k,
         "max_params": max_params, "diverse": diverse, "cells": indices})

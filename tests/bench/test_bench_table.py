@@ -262,6 +262,7 @@ def test_top_command_prints_a_labelled_table_and_json(capsys: pytest.CaptureFixt
     assert top_command(args) == 0
     out = capsys.readouterr().out
     assert "TEST ORACLE" in out and "params <= 500,000" in out and "6925" in out
+    assert "the table has no validation accuracy" in out  # (the words finetune says: one source)
     args = parser.parse_args(["--k", "3", "--json", "--no-dedupe", "--classes", "100", "-C", "8",
                               "-N", "1", "--table", str(NB201_CSV)])
     assert top_command(args) == 0
