@@ -129,7 +129,7 @@ class _Parser(argparse.ArgumentParser):
 
 DB_WAIT = 600.0
 DB_WAIT_HELP = ("with --storage on a database server: when the server goes away (a restart, a failover, a "
-                "network blip), wait this long for it, then go on in the same process, the running trial "
+                "network blip) or is not up yet at the start, wait this long for it, then go on in the same process, the running trial "
                 "resumed from its checkpoint; 0 stops at once with exit status 75 (default 10m)")
 
 
@@ -743,13 +743,17 @@ def _riding_out_outages(args: argparse.Namespace, session: Callable[[], T]) -> T
             if (not patience or getattr(args, "storage", None) is None or _local_study_file(args) is not None
                     or signals_taken() != signals):
                 raise
-            # (a session run again that meets the server gone at its start reports it as a setting
-            # that does not work: "check the URL"; the first session's start does so at once)
-            lost = e if _lost_database(e) else e.__context__ if (
-                outage is not None and isinstance(e, BudgetNASError) and e.__context__ is not None
-                and _lost_database(e.__context__)) else None
+            # (a session that meets the server gone at its start reports it as a setting that does
+            # not work: "check the URL". Run again in an outage, that is the outage; at the first
+            # start too where the server did not answer (refused, timed out, starting up), as for a
+            # worker started beside its database: it exited 2 at once, --db-wait or not. A name
+            # that does not resolve, a password refused, a database missing: a mistake, said at once.)
+            cause = e.__context__ if isinstance(e, BudgetNASError) else None
+            lost = e if _lost_database(e) else cause if (
+                cause is not None and _lost_database(cause) and (outage is not None or _not_answering(cause))) else None
             if lost is None:
                 raise
+            first_start = outage is None and lost is cause
             now = time.monotonic()
             if outage is None or now - started > OUTAGE_SETTLED:  # (a session ran a while: a new outage)
                 outage, pause = now, 1.0
@@ -757,9 +761,10 @@ def _riding_out_outages(args: argparse.Namespace, session: Callable[[], T]) -> T
             if left <= 0:  # (given up: the database's error, exit 75, not a rerun's "check the URL")
                 raise lost
             print(f"warning: the study's database could not be reached or written ({first_line(e.__cause__ or lost)}); "
-                  f"waiting up to {seconds_text(left)} for it (--db-wait), then this {args.command} goes on, the "
-                  "running trial from its checkpoint (Ctrl-C stops it: the same command resumes it later)",
-                  file=sys.stderr)
+                  f"waiting up to {seconds_text(left)} for it (--db-wait), then this {args.command} "
+                  + ("starts (Ctrl-C stops it; if the URL is wrong, stop it and check its host and port)" if first_start
+                     else "goes on, the running trial from its checkpoint (Ctrl-C stops it: the same command "
+                          "resumes it later)"), file=sys.stderr)
             # SIGTERM while waiting (a machine shut down, a spot instance reclaimed): nothing to save
             def stop(signum: int, frame: Any) -> None:
                 print(f"{signal.Signals(signum).name}: stopped while waiting for the study's database; run the "
@@ -820,6 +825,18 @@ def _wait_for_database(storage: str, patience: float) -> bool:
             return False
         time.sleep(min(pause, left))
         pause = min(pause * 2, 15.0)
+
+
+# What a server that is down, starting or out of reach says at connection (libpq's words): not a
+# wrong name (that does not resolve), password or database, which waiting would not mend.
+NOT_ANSWERING = ("connection refused", "timeout expired", "timed out", "no route to host", "network is unreachable",
+                 "the database system is starting up", "the database system is shutting down",
+                 "server closed the connection unexpectedly", "the database system is in recovery mode")
+
+
+def _not_answering(e: BaseException) -> bool:
+    """Whether ``e`` says the database server did not answer (down, starting, out of reach)."""
+    return any(words in str(e).lower() for words in NOT_ANSWERING)
 
 
 def _lost_database(e: BaseException) -> bool:

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -377,6 +378,42 @@ def test_a_database_restarted_mid_trial_is_waited_for_and_its_trial_resumed_by_t
         trials = open_study(None, storage=url, study_name="blip").get_trials()
         assert [status_of(t) for t in trials] == ["interrupted", "complete"]  # not "failed": no fault of the cell
         assert record_of(trials[1]).get("resumed_from_epoch", 1) > 2  # from its checkpoint
+
+
+def test_a_search_started_before_its_database_server_waits_for_it_and_a_wrong_host_is_said_at_once(
+        tmp_path: Path) -> None:
+    """A worker started beside its database (a compose file, a cluster job) met a server still down
+    and exited 2 at once, "check the URL", --db-wait or not (a session-30 leftover). A server that
+    does not answer is waited for at the first start too; a host name that does not resolve is a
+    mistake, said at once."""
+    with _server() as (url, ctl):
+        ctl("stop")
+        run = tmp_path / "run"
+        cmd = [*_search_cmd(url, run, 1, "early"), "--no-final", "--db-wait", "2m"]
+        proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 120
+        while not any("waiting up to" in line for line in lines) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.5)
+        assert proc.poll() is None, "".join(lines)  # (waiting, not gone with exit status 2)
+        ctl("start")
+        proc.wait(timeout=180)
+        reader.join(timeout=30)
+        err = "".join(lines)
+        assert proc.returncode == 0, err
+        assert "waiting up to" in err and "then this search starts" in err and "check its host and port" in err
+        assert "the study's database answers again" in err and "Traceback" not in err
+        assert [status_of(t) for t in open_study(None, storage=url, study_name="early").get_trials()] == ["complete"]
+    wrong = url.replace("127.0.0.1", "no-such-host.invalid")
+    started = time.monotonic()
+    done = subprocess.run([*_search_cmd(wrong, tmp_path / "wrong", 1, "early"), "--db-wait", "2m"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and time.monotonic() - started < 60, done.stderr
+    assert "check the URL" in done.stderr and "waiting up to" not in done.stderr
 
 
 def _trials_or_none(url: str, name: str) -> list:
