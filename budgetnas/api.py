@@ -307,7 +307,9 @@ class TrainedModel:
                     f"the folder {out.parent} does not exist; create it first")
             raise ConfigError(f"cannot export to {out}: {what}")
         tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-        net = copy.deepcopy(self.model).cpu().eval()  # (the model stays on its device)
+        # (the model stays on its device; no gradients: a TorchScript export's logits tracked them,
+        # so .numpy() failed outside torch.no_grad() and every call built an autograd graph)
+        net = copy.deepcopy(self.model).cpu().eval().requires_grad_(False)
         example = torch.zeros(1, self.in_channels, self.resolution, self.resolution)
         spec = json.dumps(self.input_spec())
         try:
@@ -726,9 +728,13 @@ def _other_kind_of_file(path: Path) -> str | None:
     model file is a zip archive (or, saved by an old PyTorch, a pickle, which starts with 0x80)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(16)
+            head = f.read(65)
     except OSError:
         return None  # (torch.load says why it cannot be read)
+    if len(head) == 65 and head[64:] == b"\n" and all(c in b"0123456789abcdef" for c in head[:64]):
+        # (our own checkpoint format: "not a PyTorch file" was news to a user who found it in the run)
+        return ("a budgetnas training checkpoint (an unfinished or kept trial's state, which a rerun "
+                "resumes), not a final model")
     for magic, what in ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
                         (b"SQLite format 3", "an SQLite database (a run's study.db?)"), (b"PK", None),
                         (b"\x80", None)):

@@ -35,6 +35,7 @@ def test_fit_predict_evaluate_export(tmp_path: Path, digits) -> None:
     model = load_model(tmp_path / "run")
     xt = model.preprocess(x[:4, :, :, None])
     assert torch.allclose(scripted(xt), model.model(xt), atol=1e-5)
+    assert scripted(xt).numpy().shape == (4, 10)  # (inference only: its logits tracked gradients)
     state = clf.export(tmp_path / "model.pt", format="state")
     assert (load_model(state).predict_index(x[:20]) == model.predict_index(x[:20])).all()
     # A loaded model names its classes as fit was given them: the same labels as the classifier.
@@ -427,6 +428,12 @@ def test_exports_are_whole_or_not_at_all_and_say_what_is_wrong(tmp_path: Path, d
         load_model(tmp_path / "run" / "study.db")
     with pytest.raises(DataError, match=r"it is not a PyTorch file"):
         load_model(tmp_path / "afile.txt") if (tmp_path / "afile.txt").write_text("e" * 200) else None
+    from budgetnas.train.checkpoint import Checkpointer
+
+    Checkpointer(tmp_path / "t.ckpt").save({"weights": torch.zeros(2)})  # (as in a run's checkpoints/)
+    with pytest.raises(DataError, match=r"t.ckpt is not a budgetnas model file: it is a budgetnas training "
+                                        r"checkpoint .*give a run directory or its best/model.pt"):
+        load_model(tmp_path / "t.ckpt")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert clf.export("~/home.pt", format="state") == tmp_path / "home.pt"
     assert (load_model(tmp_path / "home.pt").predict(x[:5]) == model.predict(x[:5])).all()
