@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -348,13 +349,15 @@ def load_image_folder(
 
 FOLDER_CACHE_VERSION = "2"  # bump when a folder's decoded arrays (or their notes) would come out otherwise
 FOLDER_CACHE_MAX_BYTES = 16 << 30  # a folder decoded larger than this is not cached
+FOLDER_CACHE_TOTAL_BYTES = 32 << 30  # past this, the least recently used folders' files are removed
 
 
 class _FolderCache:
     """A folder's decoded arrays, kept in ``<cache>/folders/`` (``$BUDGETNAS_CACHE``, default
     ``~/.cache/budgetnas``; ``BUDGETNAS_FOLDER_CACHE=off`` reads every folder afresh): one file per
     folder and reading options, used while its key (every image file's path, class, size, inode,
-    modification and change times, and the Pillow version) is unchanged, replaced when it changes. Reading or writing it never fails
+    modification and change times, and the Pillow version) is unchanged, replaced when it changes;
+    past FOLDER_CACHE_TOTAL_BYTES the least recently used files are removed. Reading or writing it never fails
     a load: a cache that cannot be read is decoded again, one that cannot be written is skipped."""
 
     def __init__(self, path: Path, key: str, name: str, newest: int, started: int) -> None:
@@ -407,6 +410,8 @@ class _FolderCache:
             log.debug("folder cache %s not used: %s", self.path, exc)
             return None
         log.debug("read %s from the folder cache %s", self.name, self.path)
+        with contextlib.suppress(OSError):  # (used now: the last to be evicted; a read-only cache stays as it is)
+            os.utime(self.path)
         return data, notes
 
     def write(self, data: ImageData, notes: list[str]) -> None:
@@ -426,6 +431,28 @@ class _FolderCache:
                 classes=np.array(data.classes, dtype=str), notes=np.array(notes, dtype=str)))
         except OSError as exc:
             log.debug("folder cache %s not written: %s", self.path, exc)
+            return
+        _evict(folder, keep=self.path)
+
+
+def _evict(folder: Path, keep: Path) -> None:
+    """Remove the least recently used folder caches in ``folder`` (a read touches its file) until
+    they take at most FOLDER_CACHE_TOTAL_BYTES, never ``keep``: the cache grew for ever, one file per
+    folder, size and cache version a user ever read (CIFAR-10 at 32 px: 180 MB each)."""
+    files: list[tuple[int, int, Path]] = []
+    for f in folder.glob("*.npz"):
+        with contextlib.suppress(OSError):  # (removed meanwhile by another process)
+            st = f.stat()
+            files.append((st.st_mtime_ns, st.st_size, f))
+    total = sum(size for _, size, _ in files)
+    for _, size, f in sorted(files):
+        if total <= FOLDER_CACHE_TOTAL_BYTES:
+            break
+        if f != keep:
+            with contextlib.suppress(OSError):
+                f.unlink()
+                log.info("removed the least recently used folder cache %s (%d MB)", f, size >> 20)
+            total -= size
 
 
 def _decode_folder(root: Path, files: list[tuple[str, int]], want: str | None, box: int | None,

@@ -622,3 +622,40 @@ def test_16bit_colour_images_read_at_8_bits_say_so_and_16bit_gray_ones_of_mixed_
         g = load_image_folder(tmp_path / "gray", grayscale=False)
     assert g.images.dtype == np.float32 and g.shape[0] == 3
     np.testing.assert_array_equal(g.images[:, 0], g.images[:, 1])  # (gray, repeated)
+
+
+def test_the_folder_cache_removes_the_least_recently_used_folders_past_its_size(tmp_path, monkeypatch):
+    """The cache grew for ever: one file per folder, size and cache version ever read (a session-30
+    leftover). Past FOLDER_CACHE_TOTAL_BYTES the least recently used go, a read counting as a use."""
+    import os
+    import time
+
+    from budgetnas.data import _folder
+
+    cached = _cache_files(monkeypatch, tmp_path)
+    roots = []
+    for k in range(3):
+        root = tmp_path / f"set{k}"
+        for i, cls in enumerate(["cat", "dog"]):
+            for j in range(2):
+                _save(root / cls / f"{j}.png", _rgb(100 * k + 10 * i + j, h=16, w=16))
+        _aged(root)
+        roots.append(root)
+    load_image_folder(roots[0])
+    load_image_folder(roots[1])
+    one = max(f.stat().st_size for f in cached.glob("*.npz"))
+    monkeypatch.setattr(_folder, "FOLDER_CACHE_TOTAL_BYTES", 2 * one + one // 2)  # room for two
+    by_root = {f.name.split("-")[0]: f for f in cached.glob("*.npz")}
+    for name, age in (("set0", 30), ("set1", 60)):  # set1 older than set0...
+        os.utime(by_root[name], (time.time() - age, time.time() - age))
+    load_image_folder(roots[1])  # ...until read now: set0 is the least recently used
+    load_image_folder(roots[2])  # a third folder: one must go
+    assert sorted(f.name.split("-")[0] for f in cached.glob("*.npz")) == ["set1", "set2"]
+    calls = []
+    real = _folder._decode_folder
+    monkeypatch.setattr(_folder, "_decode_folder", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    assert len(load_image_folder(roots[1])) == 4 and not calls  # (the kept one still serves)
+    # A cache smaller than one folder keeps the folder just written.
+    monkeypatch.setattr(_folder, "FOLDER_CACHE_TOTAL_BYTES", 1)
+    load_image_folder(roots[0])
+    assert [f.name.split("-")[0] for f in cached.glob("*.npz")] == ["set0"]
