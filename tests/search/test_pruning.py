@@ -28,6 +28,19 @@ def test_successive_halving_keeps_the_top_third_at_each_rung() -> None:
         SuccessiveHalving(eta=1)
 
 
+@pytest.mark.parametrize("epochs, rungs", [(4, [1]), (8, [1, 3]), (10, [1, 3]), (17, [1, 3, 9]), (20, [2, 6]),
+                                           (27, [3, 9]), (50, [5, 15]), (100, [11, 33])])
+def test_sha_rungs_leave_a_third_of_the_training_to_save(epochs, rungs) -> None:
+    """(review C, 2026-12-07) A rung at 9 of 10 epochs, 45 of 50 or 99 of 100 cut a third of the
+    trials that reached it, all but fully paid for, to save 1 to 10 % of their training; and a cell
+    pruned there can never be the final model."""
+    sha = create_pruner("sha", max_epochs=epochs)
+    assert [e for e in range(1, epochs) if sha.is_rung(e)] == rungs
+    peers = {i: [0.9] * epochs for i in range(5)}
+    assert not sha.should_stop(9, epochs - 1, [0.0] * (epochs - 1), peers)  # (a rung no more)
+    assert sha.should_stop(9, rungs[-1], [0.0] * rungs[-1], peers)
+
+
 def test_hyperband_brackets_get_trials_in_li_et_al_proportions() -> None:
     hb = Hyperband(max_epochs=9, eta=3)
     # Li et al. 2018, R = 9, eta = 3: brackets start at 1, 3 and 9 epochs; the last never prunes
