@@ -80,12 +80,14 @@ def main(argv: list[str] | None = None) -> int:
                      f"on 2 cores: **{met}** ({wall:.1f} s on {os.cpu_count()} cores)")
     if "rea" in result.strategies and "random" in result.strategies:
         wins = {d: result.beats("rea", "random", d) for d in result.datasets}
-        diffs = ", ".join(f"{d} {result.final('rea', d)[0] - result.final('random', d)[0]:+.2f}"
-                          for d in result.datasets)
+        gaps = {d: result.difference("rea", "random", d) for d in result.datasets}
+        diffs = ", ".join(f"{d} {m:+.2f} ± {h:.2f}" for d, (m, h) in gaps.items())
+        clear = [d for d, (m, h) in gaps.items() if m - h > 0]  # (the interval above zero: not noise)
         verdict = ("REA beat random search on the mean final test accuracy on all "
                    f"{len(wins)} datasets" if all(wins.values()) else
                    "REA did NOT beat random search on " + ", ".join(d for d, w in wins.items() if not w))
-        lines.append(f"- {verdict} (REA minus random: {diffs} points)")
+        verdict += (f"; beyond the 95 % interval on {', '.join(clear) if clear else 'none of them'}")
+        lines.append(f"- {verdict} (REA minus random, with its 95 % confidence interval: {diffs} points)")
     for line in lines:
         print(line)
 

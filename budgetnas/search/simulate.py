@@ -173,6 +173,19 @@ class SimulationResult:
         """Whether ``a``'s mean final test accuracy is higher than ``b``'s on ``dataset``."""
         return self.final(a, dataset)[0] > self.final(b, dataset)[0]
 
+    def difference(self, a: str, b: str, dataset: str) -> tuple[float, float]:
+        """``a``'s mean final test accuracy minus ``b``'s, and the half-width of its 95 % confidence
+        interval (Welch's, normal approximation: the runs are independent): a higher mean alone may
+        be noise, as with a few repeats (NaN half-width where either has under two runs)."""
+        x, y = (self.best_test[(s, dataset)][:, -1] for s in (a, b))
+        x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+        if not len(x) or not len(y):
+            return math.nan, math.nan
+        diff = float(x.mean() - y.mean())
+        if len(x) < 2 or len(y) < 2:
+            return diff, math.nan
+        return diff, 1.96 * math.sqrt(x.var(ddof=1) / len(x) + y.var(ddof=1) / len(y))
+
     def oracle_note(self) -> str:
         """The one-line warning every output carries when a dataset was searched on test accuracy."""
         oracle = [d for d in self.datasets if self.test_oracle[d]]
@@ -244,6 +257,7 @@ class SimulationResult:
                 m, sd = self.final(s, d)
                 rows.append({"strategy": s, "dataset": d, "search_metric": self.search_metric[d],
                              "test_oracle": self.test_oracle[d], "final_test_mean": m, "final_test_std": sd,
+                             "final_test_ci95": 1.96 * sd / math.sqrt(self.found(s, d)) if self.found(s, d) > 1 else math.nan,
                              "final_search_mean": _mean_found(self.best_search[(s, d)][:, -1]),
                              "queries_mean": float(np.mean(self.n_queries[(s, d)])),
                              "sim_seconds_mean": float(np.mean(self.sim_seconds[(s, d)])),

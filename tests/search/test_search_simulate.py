@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -104,6 +105,15 @@ def test_rea_beats_random_on_all_three_datasets(table: Any) -> None:
     r = simulate(table, ["rea", "random"], dataset=table.datasets, queries=150, repeats=50, seed=0, workers=2)
     for d in r.datasets:
         assert r.beats("rea", "random", d), (d, r.final("rea", d), r.final("random", d))
+        diff, half = r.difference("rea", "random", d)
+        x, y = (r.best_test[(s, d)][:, -1] for s in ("rea", "random"))
+        assert diff == pytest.approx(x.mean() - y.mean())
+        assert half == pytest.approx(1.96 * np.sqrt(x.var(ddof=1) / 50 + y.var(ddof=1) / 50))
+        assert 0 < half < 2  # (a real interval: neither zero nor the accuracy's scale)
+    row = next(row for row in r.summary() if row["strategy"] == "rea")
+    assert row["final_test_ci95"] == pytest.approx(1.96 * row["final_test_std"] / np.sqrt(50))
+    one = simulate(table, ["rea", "random"], dataset="cifar10", queries=20, repeats=1, seed=0, workers=1)
+    assert math.isnan(one.difference("rea", "random", "cifar10")[1])  # (one run: no interval to claim)
 
 
 def test_time_budget_and_validation_accuracy(table: Any) -> None:
