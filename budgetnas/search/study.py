@@ -979,8 +979,13 @@ class Search:
             study.sampler = TrialSeeded(lambda s: create_strategy(name, seed=s, space=self.space), seed=seed)
         else:
             study.sampler = create_strategy(name, seed=seed, space=self.space)
-        self._check_study(study, p)
+        with self._attrs_held():
+            self._check_study_kind(study)
+        # The selection before _check_study, which records this session's settings in the study (its
+        # budget, its strategy) for workers and `show`: a finetune refused here had stored them (review A,
+        # 2026-12-07: a worker then trained to the refused finetune's k trials).
         self._check_selection(study)
+        self._check_study(study, p)
         self.config.save(self.run_dir / "config.json")  # (only once the study accepted the settings)
         if self.config.storage is None:
             self._reconcile_ledger(study)

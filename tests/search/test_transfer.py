@@ -181,8 +181,14 @@ def test_a_run_dir_refuses_another_selection(tmp_path: Path, table, digits) -> N
     other = SearchConfig(data="digits", run_dir=str(tmp_path / "plain"), max_trials=1, strategy="random",
                          final_training=False, **TINY)
     Search(other, data=splits, data_name="digits", progress=False).run()
+    before = open_study(Path(other.run_dir)).user_attrs["config"]
     with pytest.raises(ResumeError, match="holds cells chosen otherwise"):
-        finetune_from_bench(other, table, k=3, dataset="cifar10", max_params=20_000, **kw)
+        finetune_from_bench(replace(other, max_trials=None, strategy="tpe"), table, k=3,
+                            dataset="cifar10", max_params=20_000, **kw)
+    # A refused session leaves the study as it was: it stored its settings (max_trials k, its own
+    # strategy) first, which workers and `show` read: a worker then trained cells nobody paid for
+    # (review A, 2026-12-07).
+    assert open_study(Path(other.run_dir)).user_attrs["config"] == before
 
 
 def test_reverse_honours_the_parameter_limit(table) -> None:
