@@ -132,6 +132,7 @@ def test_dry_run_says_what_the_budget_buys(tmp_path: Path, capsys: pytest.Captur
 
 @pytest.mark.parametrize("args,message", [
     (["--max-trials", "0"], "max_trials must be a positive integer"),
+    (["--max-trials", "1e30"], "max_trials must be at most 1,000,000,000, got 1,000,000,000,000,000,019,884,624,838,656: for a search without a trial limit, leave it out"),
     (["--max-trials", "2.5"], "not a whole number of trials: '2.5'"),
     (["--max-trials", "lots"], "not a positive whole number of trials: 'lots'"),
     ([], "give at least one budget"),

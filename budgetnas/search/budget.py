@@ -79,6 +79,9 @@ def dollars(x: float) -> str:
     return f"${x:.{max(4, 1 - math.floor(math.log10(abs(x))))}f}"
 
 
+MAX_TRIALS = 10**9  # more than any search trains; what the ledger's integer columns hold with room to spare
+
+
 @dataclass(frozen=True)
 class Budget:
     """Limits on a search; any that is None is not enforced. At least one must be set."""
@@ -92,6 +95,11 @@ class Budget:
     def __post_init__(self) -> None:
         if self.max_trials is not None and (not isinstance(self.max_trials, int) or self.max_trials < 1):
             raise ConfigError(f"max_trials must be a positive integer, got {self.max_trials!r}")
+        if self.max_trials is not None and self.max_trials > MAX_TRIALS:
+            # (1e30 reached the ledger's database, which stores 64-bit integers: a traceback, after the
+            # probes were paid, and a trial left running: review A, 2026-12-07)
+            raise ConfigError(f"max_trials must be at most {MAX_TRIALS:,}, got {self.max_trials:,}: for a search "
+                              "without a trial limit, leave it out and give a time, device-hour or dollar budget")
         for name in ("max_time", "max_device_hours", "max_cost"):
             value = getattr(self, name)
             if value is not None and not (value > 0 and math.isfinite(value)):

@@ -49,6 +49,7 @@ def test_an_unknown_device_has_no_price_and_a_dollar_budget_then_needs_one() -> 
     ({}, "give at least one budget"),
     ({"max_trials": 0}, "max_trials must be a positive integer"),
     ({"max_trials": 2.5}, "max_trials must be a positive integer"),
+    ({"max_trials": 10**30}, "max_trials must be at most 1,000,000,000"),
     ({"max_time": -5.0}, "max_time must be a positive number"),
     ({"max_device_hours": math.nan}, "max_device_hours must be a positive number"),
     ({"max_cost": math.inf, "price_per_hour": 1.0}, "max_cost must be a positive number"),
