@@ -181,29 +181,40 @@ def _data_env_dir(key: str) -> Path | None:
     return Path(base).expanduser() / key if base else None
 
 
+def _idx_files(folder: Path) -> tuple[dict[str, Path] | None, str]:
+    """The four IDX files in ``folder``, or None and why not."""
+    if not folder.is_dir():
+        return None, f"{folder} (no such folder)"
+    files = {k: _idx_file(folder, stem) for k, stem in _IDX_FILES.items()}
+    missing = [f"{_IDX_FILES[k]}[.gz]" for k, v in files.items() if v is None]
+    if missing:
+        return None, f"{folder} (missing {', '.join(missing)})"
+    return files, str(folder)  # type: ignore[return-value]
+
+
 def _load_idx_dataset(key: str, root: str | os.PathLike[str] | None) -> DataSplits:
-    candidates: list[Path] = []
-    if root is not None:
-        candidates += [Path(root).expanduser(), Path(root).expanduser() / key]
     env_dir = _data_env_dir(key)
-    if env_dir is not None:
-        candidates.append(env_dir)
-    candidates += list(_SYSTEM_DIRS.get(key, ()))
+    elsewhere = ([env_dir] if env_dir is not None else []) + list(_SYSTEM_DIRS.get(key, ()))
+    # A root given is the only place looked: a typo in it fell back to the installed copy unsaid, and
+    # the run recorded the root it did not read (review A, 2026-12-07).
+    candidates = [Path(root).expanduser(), Path(root).expanduser() / key] if root is not None else elsewhere
     looked: list[str] = []
     for folder in candidates:
-        if not folder.is_dir():
-            looked.append(f"{folder} (no such folder)")
-            continue
-        files = {k: _idx_file(folder, stem) for k, stem in _IDX_FILES.items()}
-        missing = [f"{_IDX_FILES[k]}[.gz]" for k, v in files.items() if v is None]
-        if missing:
-            looked.append(f"{folder} (missing {', '.join(missing)})")
+        files, why = _idx_files(folder)
+        if files is None:
+            looked.append(why)
             continue
         classes = FASHION_MNIST_CLASSES if key == "fashion-mnist" else MNIST_CLASSES
         train = load_idx_pair(files["train_x"], files["train_y"], classes=classes, name=key)
         test = load_idx_pair(files["test_x"], files["test_y"], classes=classes, name=f"{key}-test")
         return DataSplits(train=train, test=test)
     where = "; ".join(looked) if looked else "nowhere (no root given and BUDGETNAS_DATA is not set)"
+    if root is not None:
+        other = next((f for f in elsewhere if _idx_files(f)[0] is not None), None)
+        if other is not None:
+            raise DataError(f"{key} not found in the root given; looked in: {where}. A copy is at {other}: leave "
+                            "the root out (--data-root on the command line) to use it, or give the folder that "
+                            f"holds the four {key} IDX files")
     if key == "fashion-mnist":
         fix = (
             "Install it with `apt-get install dataset-fashion-mnist`, or when online call "
@@ -227,7 +238,7 @@ def _load_cifar10(root: str | os.PathLike[str] | None, max_side: int | None = No
     if root is not None:
         candidates += [Path(root).expanduser(), Path(root).expanduser() / "cifar10"]
     env_dir = _data_env_dir("cifar10")
-    if env_dir is not None:
+    if env_dir is not None and root is None:  # (a root given is the only place looked, as for the IDX sets)
         candidates.append(env_dir)
     looked = []
     for place in candidates:

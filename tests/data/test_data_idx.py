@@ -130,13 +130,36 @@ def test_missing_fashion_mnist_says_where_it_looked_and_how_to_get_it(tmp_path, 
     _idx_folder(partial)
     (partial / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(DataError) as info:
-        load_dataset("fashion-mnist", root=partial)
+        load_dataset("fashion-mnist")
     msg = str(info.value)
-    assert "missing t10k-labels-idx1-ubyte[.gz]" in msg
     assert str(tmp_path / "env" / "fashion-mnist") in msg and "(no such folder)" in msg
     assert str(tmp_path / "system") in msg
     assert "apt-get install dataset-fashion-mnist" in msg
     assert "download_fashion_mnist(dest)" in msg
+    with pytest.raises(DataError) as info:  # a root given: the only place looked
+        load_dataset("fashion-mnist", root=partial)
+    msg = str(info.value)
+    assert "missing t10k-labels-idx1-ubyte[.gz]" in msg and "download_fashion_mnist(dest)" in msg
+    assert str(tmp_path / "env") not in msg and str(tmp_path / "system") not in msg
+
+
+def test_a_data_root_without_the_dataset_is_said_not_passed_over_for_an_installed_copy(tmp_path, monkeypatch):
+    """(review A, 2026-12-07) --data-root naming a folder without Fashion-MNIST (a typo, another
+    dataset's folder) trained on the installed copy unsaid, and the run recorded the root it did not read."""
+    installed = _idx_folder(tmp_path / "system")
+    monkeypatch.setitem(datasets_mod._SYSTEM_DIRS, "fashion-mnist", (installed,))
+    monkeypatch.delenv("BUDGETNAS_DATA", raising=False)
+    assert len(load_dataset("fashion-mnist").train) == 12  # (no root: the installed copy)
+    (tmp_path / "pictures").mkdir()
+    with pytest.raises(DataError, match=rf"fashion-mnist not found in the root given; looked in: "
+                                        rf"{tmp_path / 'pictures'} \(missing train-images.*A copy is at {installed}: leave "
+                                        r"the root out"):
+        load_dataset("fashion-mnist", root=tmp_path / "pictures")
+    monkeypatch.setenv("BUDGETNAS_DATA", str(tmp_path / "env"))  # (CIFAR-10 alike: the root, not the env)
+    (tmp_path / "env" / "cifar10").mkdir(parents=True)
+    with pytest.raises(DataError, match=rf"CIFAR-10 not found; looked in: {tmp_path / 'pictures'}; "
+                                        rf"{tmp_path / 'pictures' / 'cifar10'} \(does not exist\)\. Pass root"):
+        load_dataset("cifar10", root=tmp_path / "pictures")
 
 
 @pytest.mark.skipif(not HAVE_FASHION, reason="Fashion-MNIST IDX files are not installed")
