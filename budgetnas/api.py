@@ -55,6 +55,12 @@ class TrainedModel:
         self.model.load_state_dict(artifact["state_dict"])
         self.model.eval()
         self.classes: list[str] = list(artifact["classes"])
+        # What predict answers: the labels fit was given where they were integers (saved beside the
+        # names: a loaded model answered '3' where the classifier answered 3, so comparing its
+        # predictions with the labels was silently all wrong: review A, 2026-12-07), else the names.
+        values = artifact.get("label_values")
+        self.labels: np.ndarray = (np.asarray(values, dtype=np.int64) if values is not None
+                                   and len(values) == len(self.classes) else np.asarray(self.classes))
         self.mean = np.asarray(artifact["mean"])
         self.std = np.asarray(artifact["std"])
         self.resolution = int(artifact["resolution"])
@@ -129,11 +135,14 @@ class TrainedModel:
             "input": f"float32 (N, {self.in_channels}, {self.resolution}, {self.resolution}), channels first: "
                      "images resized (antialiased bilinear) to resolution x resolution, then (pixels - mean) / "
                      f"std per channel, {pixels} (what TrainedModel.preprocess does)",
-            "output": "logits (N, len(classes)); softmax gives probabilities",
+            "output": "logits (N, len(classes)); softmax gives probabilities; argmax indexes classes (and "
+                      "labels, where fit was given integers)",
             "in_channels": self.in_channels, "resolution": self.resolution,
             "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std],
             "classes": list(self.classes), "arch": self.arch,
         }
+        if self.labels.dtype.kind == "i":  # (what predict answers: the integer labels fit was given)
+            spec["labels"] = [int(v) for v in self.labels]
         if self.pixel_range is not None:
             spec["pixel_range"] = list(self.pixel_range)
         if self.image_size is not None:
@@ -271,15 +280,16 @@ class TrainedModel:
         return self.predict_proba(x, channels_last).argmax(1)
 
     def predict(self, x: Any, channels_last: bool | None = None) -> np.ndarray:
-        """The predicted class name for each image (from ``classes``: integer labels given to the
-        search come back as their strings, e.g. ``'7'``; ``predict_index`` gives the positions).
+        """The predicted label for each image (from ``labels``: as ``ImageClassifier.fit`` was given
+        them, integers as integers; else the class names, e.g. a folder's; ``predict_index`` gives
+        the positions in ``classes``).
 
         Example::
 
             model = load_model("runs/demo")
             model.predict(images[:5])      # array(['3', '7', ...])
         """
-        return np.asarray(self.classes)[self.predict_index(x, channels_last)]
+        return self.labels[self.predict_index(x, channels_last)]
 
     def export(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
         """Save the model: ``torchscript`` (the traced network, taking normalised images, with
@@ -433,6 +443,8 @@ class ImageClassifier:
                         progress=self.progress)
         search.second_signal_exits = False
         search.channels_first = layout is False
+        # (integer labels: saved in the model, so that load_model's predictions are integers too)
+        search.label_values = [int(v) for v in labels] if labels is not None and labels.dtype.kind in "iu" else None
         import optuna
 
         verbosity = optuna.logging.get_verbosity()

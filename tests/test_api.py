@@ -52,9 +52,13 @@ def test_integer_labels_come_back_as_given_and_fit_resumes(tmp_path: Path, digit
     clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=1, **FAST)
     clf.fit(x[keep][:200], y[keep][:200])
     assert set(clf.predict(x[keep][200:260])) <= {3, 7}
-    loaded = load_model(tmp_path / "run")  # without the classifier the integer labels are names
-    assert set(loaded.predict(x[keep][200:260])) <= {"3", "7"}
-    assert (loaded.predict(x[keep][200:260]).astype(int) == clf.predict(x[keep][200:260])).all()
+    # Without the classifier too, integer labels come back as integers (they came back as names,
+    # '3', so comparing a loaded model's predictions with the labels was all wrong: review A, 2026-12-07)
+    loaded = load_model(tmp_path / "run")
+    assert loaded.predict(x[keep][200:260]).dtype.kind == "i" and loaded.classes == ["3", "7"]
+    assert (loaded.predict(x[keep][200:260]) == clf.predict(x[keep][200:260])).all()
+    state = load_model(loaded.export(tmp_path / "m.pt", format="state"))  # (kept through a state export)
+    assert (state.predict(x[keep][200:260]) == clf.predict(x[keep][200:260])).all()
     scores = clf.evaluate(x[keep][200:260], y[keep][200:260])  # labels 3 and 7, not 0 and 1
     assert scores["accuracy"] == pytest.approx((clf.predict(x[keep][200:260]) == y[keep][200:260]).mean())
     with pytest.raises(DataError, match="not among the classes"):
@@ -126,7 +130,7 @@ def test_exports_loads_and_predictions_say_what_is_wrong(tmp_path: Path, digits)
     assert spec["classes"] == list(clf.model.classes) and spec["resolution"] == clf.model.resolution
     with torch.no_grad():
         logits = net(clf.model.preprocess(x[:8]))
-    assert (np.asarray(clf.model.classes)[logits.argmax(1).numpy()] == clf.model.predict(x[:8])).all()
+    assert (np.asarray(spec["labels"])[logits.argmax(1).numpy()] == clf.model.predict(x[:8])).all()
     # Images not resized to the network's resolution are refused, not answered (global pooling
     # let the bare network run on them and give wrong classes).
     r = clf.model.resolution
@@ -203,10 +207,10 @@ def test_channels_first_arrays_fit_evaluate_and_predict(tmp_path: Path, digits) 
     with pytest.raises(DataError, match="read as channels-first .*as the training images were.*channels_last=True"):
         clf.predict(nhwc)  # (fit read channels-first arrays: so does predict, unless told)
     # The model file says so too: its model reads them so (it refused them: a review, 2026-12-07).
-    assert (clf.model.predict(chw[200:210]) == clf.predict(chw[200:210]).astype(str)).all()
+    assert (clf.model.predict(chw[200:210]) == clf.predict(chw[200:210])).all()
     with pytest.raises(DataError, match="read as channels-first .*as the training images were.*channels_last=True"):
         clf.model.predict(nhwc)
-    assert (clf.model.predict(nhwc, channels_last=True) == clf.predict(chw[200:210]).astype(str)).all()
+    assert (clf.model.predict(nhwc, channels_last=True) == clf.predict(chw[200:210])).all()
     # The config field that says so for .npz files says so for arrays too (it was ignored).
     again = ImageClassifier(run_dir=tmp_path / "run2", max_trials=1, channels_first=True, **FAST)
     again.fit(chw[:200], y[:200])
@@ -381,9 +385,9 @@ def test_channels_first_fit_is_remembered_by_predict_and_evaluate(tmp_path: Path
     # ...and the model file says so: load_model in another process reads them so too (it refused
     # them, asking for channels_last=False: a review, 2026-12-07).
     model = load_model(tmp_path / "run")
-    assert (model.predict(chw[200:210]) == clf.predict(chw[200:210]).astype(str)).all()
+    assert (model.predict(chw[200:210]) == clf.predict(chw[200:210])).all()
     assert (model.predict(chw[200:210].transpose(0, 2, 3, 1), channels_last=True)
-            == clf.predict(chw[200:210]).astype(str)).all()
+            == clf.predict(chw[200:210])).all()
 
 
 def test_exports_are_whole_or_not_at_all_and_say_what_is_wrong(tmp_path: Path, digits, monkeypatch) -> None:

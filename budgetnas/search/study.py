@@ -402,6 +402,8 @@ class Search:
         # Whether the data's 4-D arrays were (N, C, H, W), as the final model file says for
         # load_model (None: as config.channels_first says; ImageClassifier.fit sets it)
         self.channels_first: bool | None = None
+        # the integer labels ImageClassifier.fit was given, in the order of the classes (None: names)
+        self.label_values: list[int] | None = None
         self.candidates_only = False  # True: stop once the queued cells are evaluated (finetune)
         # what chose the candidates (finetune's benchmark selection), kept in the study: a resumed
         # run must evaluate the same cells, or its ranking would mix two selections
@@ -2920,6 +2922,8 @@ class Search:
             "channels_first": bool(self.config.channels_first if self.channels_first is None else self.channels_first),
             "state_dict": {k: v.detach().cpu() for k, v in result.model.state_dict().items()},
             "test_metrics": test_metrics, "params": cost.params, "macs": cost.macs,
+            **({"label_values": list(self.label_values)} if self.label_values is not None
+               and len(self.label_values) == len(p.classes) else {}),
         }
         tmp = best_dir / f"model.pt.tmp{os.getpid()}"
         torch.save(artifact, tmp)
