@@ -1059,7 +1059,13 @@ class Search:
                 time.sleep(min(2.0, self.config.heartbeat_interval))
                 claim = self.ledger.claim_job(job, _worker_name(), self.config.heartbeat_grace)
             keep = self._why_keep_final(study, best) if claim == "claimed" else None
-            if keep is not None:
+            unpaid = self._why_no_final(study, best) if claim == "claimed" and keep is None else None
+            if unpaid is not None:
+                log.warning(unpaid)
+                reason += f"; {unpaid}"
+                if shared:
+                    self.ledger.finish_job(job, done=False)
+            elif keep is not None:
                 log.warning(keep)
                 reason += f"; {keep}"
                 test_metrics = dict((study.user_attrs.get("final") or {}).get("test_metrics", {}))
@@ -2715,6 +2721,21 @@ class Search:
         if self._earlier_copy(study, arch) is not None:
             return 0.0  # (trained before with these settings and kept: restored, not trained again)
         return max(0.0, self._final_seconds(study, arch) - final_partials(study).get(self._final_key(arch), 0.0))
+
+    def _why_no_final(self, study: optuna.Study, best: TrialView) -> str | None:
+        """Why ``best``'s final training is not run at all (None: run it): the budget has not one
+        epoch of it left, as when a run is resumed with a budget lowered below what it spent. (It
+        trained its least, an epoch, anyway: 2.5 times a dollar cap, exit status 0, unsaid: review D,
+        2026-12-07.) A final model done, or kept from before, costs nothing: never refused here."""
+        if self._final_done(study, best.arch, full=False):
+            return None
+        to_come = self._final_to_come(study, best.arch)
+        left = self.budget.seconds_left(self._spent_with_finals(study))
+        if to_come <= 0 or left >= to_come / max(1, self.config.final_epochs):
+            return None
+        return (f"no final training: the budget ({self.budget.describe()}) has {max(left, 0):.3g} device-s left, "
+                f"less than one epoch of trial {best.number}'s final training (forecast {to_come:.3g} s for "
+                f"{plural(self.config.final_epochs, 'epoch')}); raise the budget and run the same command to train it")
 
     def _why_keep_final(self, study: optuna.Study, best: TrialView) -> str | None:
         """Why the final model of ``best``, trained before with other final settings, must be kept

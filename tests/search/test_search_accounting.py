@@ -41,6 +41,19 @@ def _stop_final_trainings_after_3_steps(monkeypatch, searches: list[Search]) -> 
     stop_trainings_after_3_steps(monkeypatch, searches, lambda path: path.name.startswith("final-"))
 
 
+def _final_cut_off(tmp_path: Path, splits: DataSplits, monkeypatch, **settings) -> Search:
+    """A search of ``TINY`` (and ``settings``) in tmp_path/run whose final training is cut off after
+    3 steps (as by a signal); the monkeypatching is undone after it."""
+    searches: list[Search] = []
+    _stop_final_trainings_after_3_steps(monkeypatch, searches)
+    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), **{**TINY, **settings})
+    searches.append(Search(cfg, data=splits, data_name="digits", progress=False))
+    assert "during the final training" in searches[0].run().stop_reason
+    searches.clear()
+    monkeypatch.undo()
+    return Search(cfg, data=splits, data_name="digits", progress=False)
+
+
 def _make_the_ops_of_dear(search: Search, study, arch: str, dear: float = 1e-2, cheap: float = 1e-3) -> None:
     """Final-network probes that make the ops of ``arch`` dear (cells without them are cheaper)."""
     ops = list(search.final_space.decisions()[0][1])
@@ -215,12 +228,7 @@ def test_changed_final_settings_train_the_final_model_again(tmp_path, splits) ->
 
 
 def test_a_final_training_cut_off_resumes_with_other_final_sizes(tmp_path, splits, monkeypatch) -> None:
-    searches: list[Search] = []
-    _stop_final_trainings_after_3_steps(monkeypatch, searches)
-    cfg = SearchConfig(data="digits", run_dir=str(tmp_path / "run"), **{**TINY, "max_trials": 1, "final_epochs": 2})
-    searches.append(Search(cfg, data=splits, data_name="digits", progress=False))
-    assert "during the final training" in searches[0].run().stop_reason
-    searches.clear()
+    _final_cut_off(tmp_path, splits, monkeypatch, max_trials=1, final_epochs=2)
     cut = final_partials(open_study(tmp_path / "run"))
     assert len(cut) == 1 and list(cut.values())[0] > 0  # what the cut-off final training used
     # The checkpoint of the C=4 final network must not be loaded into the C=8 one.
@@ -657,6 +665,22 @@ def test_a_final_training_cut_off_is_resumed_not_swapped_for_a_cheaper_cell(tmp_
     final = open_study(tmp_path / "run").user_attrs["final"]
     assert final["arch"] == top.arch, result.stop_reason
     assert "scored higher" not in result.stop_reason
+
+
+def test_a_run_resumed_with_a_budget_below_what_it_spent_trains_no_final_model(tmp_path, splits, monkeypatch) -> None:
+    """(review D, 2026-12-07) A run stopped before its final training, resumed with its dollar cap
+    lowered below what it had spent, trained the final model's least (an epoch) anyway: 2.5 times
+    the cap, exit status 0, unsaid. Now no final training, and why, in the stop reason."""
+    _final_cut_off(tmp_path, splits, monkeypatch, max_trials=2, final_epochs=2)
+    before = study_mod.spent_of(open_study(tmp_path / "run"))
+    _, result = _search(tmp_path, splits, max_trials=2, final_epochs=2,
+                        max_device_hours=before.device_seconds / 2 / 3600)
+    assert "no final training: the budget" in result.stop_reason and "less than one epoch" in result.stop_reason
+    assert not result.test_metrics and not (tmp_path / "run" / "best" / "model.pt").exists()
+    assert study_mod.spent_of(open_study(tmp_path / "run")).device_seconds == pytest.approx(before.device_seconds)
+    # With the budget for it, the same command trains it (from its checkpoint).
+    _, paid = _search(tmp_path, splits, max_trials=2, final_epochs=2)
+    assert paid.test_metrics and (tmp_path / "run" / "best" / "model.pt").exists()
 
 
 def test_a_queued_cell_rejected_as_unaffordable_is_kept_for_a_later_session(tmp_path, splits, monkeypatch) -> None:
