@@ -1340,11 +1340,19 @@ class Search:
         sessions paid at. (Rates were recorded as sessions began, so one that paid nothing showed
         as a rate paid at: a diff review, 2026-12-06.)"""
         before = study.user_attrs.get("price") or {}
-        rates = sorted({*before.get("rates", []), *([self.price] if paid else [])})
+        now = spent_of(study).device_seconds
+        earlier: list[float] = []
+        if not paid and self.config.storage is None and "per_hour" in before and now > before.get("paid_from", now):
+            # The session before ended without recording its rate (killed: SIGKILL, a spot instance
+            # reclaimed) yet paid: `show` named only later rates for its seconds (review D, 2026-12-07).
+            # (A local run: one session at a time, so what the study gained since was that session's.)
+            earlier = [before["per_hour"]]
+        rates = sorted({*before.get("rates", []), *earlier, *([self.price] if paid else [])})
         study.set_user_attr("price", {"per_hour": self.price, "source": self.price_source,
-                                      "device": self.device_name, "rates": rates})
+                                      "device": self.device_name, "rates": rates,
+                                      **({} if paid else {"paid_from": now})})
         if not paid:  # (the session begins: what it pays is what the study holds at its end beyond this)
-            self._paid_at_start = spent_of(study).device_seconds
+            self._paid_at_start = now
 
     def _say_other_budget(self, study: optuna.Study, saved: dict[str, Any]) -> None:
         """Warn when sessions of a shared study are running (trials in flight) under another budget

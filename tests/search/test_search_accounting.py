@@ -1245,6 +1245,26 @@ def test_a_retry_is_priced_at_the_epochs_it_has_left(tmp_path, splits, monkeypat
     assert spent_of(open_study(tmp_path / "run")).device_seconds <= budget + record_of(retry)["curve"][-1]["seconds"]
 
 
+def test_the_rate_a_killed_session_paid_at_is_among_the_rates_show_names(tmp_path, splits, monkeypatch) -> None:
+    """(review D, 2026-12-07) A session's rate joined the study's rates only at its end: one killed
+    (SIGKILL) after paying at $0.36/h, resumed at $0.10/h, was shown as paid at $0.10/h alone."""
+    from budgetnas.report.summary import format_summary
+    from budgetnas.search import saved_config
+
+    record = Search._record_price
+    monkeypatch.setattr(Search, "_record_price",  # (the end a killed session never reaches)
+                        lambda self, study, paid=False: None if paid else record(self, study, paid))
+    _search(tmp_path, splits, max_trials=1, final_training=False, gpu_price=0.36)
+    assert open_study(tmp_path / "run").user_attrs["price"]["rates"] == []
+    monkeypatch.undo()
+    _search(tmp_path, splits, max_trials=2, final_training=False, gpu_price=0.10)
+    study = open_study(tmp_path / "run")
+    assert study.user_attrs["price"]["rates"] == [0.10, 0.36]
+    assert "sessions paid at different rates" in format_summary(study, saved_config(tmp_path / "run"))
+    _search(tmp_path, splits, max_trials=2, final_training=False, gpu_price=0.20)  # (paid nothing: no rate)
+    assert open_study(tmp_path / "run").user_attrs["price"]["rates"] == [0.10, 0.36]
+
+
 def test_a_dollar_budget_counts_an_earlier_sessions_seconds_at_their_own_price(tmp_path, splits) -> None:
     """(found 2026-12-07) The ledger's limit was the whole dollar budget at today's price, less
     every second the ledger held: seconds paid at an earlier, cheaper price were counted at
