@@ -1654,11 +1654,16 @@ class Search:
         # (--fuse all compiles every trial's network too: timed once per run)
         probe_trial_compile = cfg.fuse == "all" and "trial_compile_seconds" not in prev
         dear_macs = self._search_macs(dear)
+        # A probe times training steps; a trial also scores the validation images every epoch (at
+        # most EVAL_FRACTION of a training image each): without them the first forecast was 1.4 to 2
+        # times too cheap on small data, and budgets that could not pay a trial were let through to
+        # be cut in it (review D, 2026-12-07). Measured trials include it: the cost model's own.
+        with_validation = 1.0 + EVAL_FRACTION * len(p.val_y) / max(1, n_train)
         if not len(cost_model) and self._search_probe_stands(prev):
             # An earlier session probed and was stopped before a trial finished: its probe stands
             # (the settings are the study's, the device the same), rather than be paid again at
             # every preemption.
-            cost_model.add(1.0, dear_macs, float(prev["search_seconds_per_sample"]) * 1.15)
+            cost_model.add(1.0, dear_macs, float(prev["search_seconds_per_sample"]) * 1.15 * with_validation)
         def probes_within_budget() -> None:
             """Refuse once the probes have used the whole budget: a 10 s budget paid 35 s of probes
             of the final network (C=16, N=5: one per op) before it was refused, and a $0.000001
@@ -1685,7 +1690,7 @@ class Search:
                 if not len(cost_model):
                     # First session: probe the costliest cell, so that the first forecast is an upper bound.
                     per_sample = self._probe(dear, self.space, p.search_resolution, n_train, stoppable=True)
-                    cost_model.add(1.0, dear_macs, per_sample * 1.15)
+                    cost_model.add(1.0, dear_macs, per_sample * 1.15 * with_validation)
                     update = {"search_seconds_per_sample": per_sample, "search_macs": dear_macs,
                               "search_device": self.device_name}
                 if probe_final:  # one cell per op, to forecast any cell's final training (_final_seconds)

@@ -1245,6 +1245,26 @@ def test_a_retry_is_priced_at_the_epochs_it_has_left(tmp_path, splits, monkeypat
     assert spent_of(open_study(tmp_path / "run")).device_seconds <= budget + record_of(retry)["curve"][-1]["seconds"]
 
 
+def test_the_first_trials_forecast_includes_its_validation_passes(tmp_path, splits, monkeypatch) -> None:
+    """(review D, 2026-12-07) Before any trial, the forecast was the probe's training steps alone;
+    a trial also scores the validation images every epoch, so the first forecast was 1.4 to 2 times
+    too cheap on small data and budgets that could not pay a trial were let through."""
+    monkeypatch.setattr(Search, "_probe", lambda self, *a, **kw: 1e-3)  # (seconds per training image)
+    seen: list[float] = []
+    reserve = BudgetLedger.reserve
+
+    def spy(self, *a, **kw):
+        seen.append(kw["forecast"])
+        return reserve(self, *a, **kw)
+
+    monkeypatch.setattr(BudgetLedger, "reserve", spy)
+    search, _ = _search(tmp_path, splits, max_trials=1, final_training=False, epochs=2, val_fraction=0.4)
+    p = search._load()
+    n_train, n_val = len(p.search_train_y), len(p.val_y)
+    assert n_val > 0.5 * n_train  # (a validation share that matters)
+    assert seen[0] == pytest.approx(1e-3 * 1.15 * 2 * (n_train + study_mod.EVAL_FRACTION * n_val))
+
+
 def test_the_rate_a_killed_session_paid_at_is_among_the_rates_show_names(tmp_path, splits, monkeypatch) -> None:
     """(review D, 2026-12-07) A session's rate joined the study's rates only at its end: one killed
     (SIGKILL) after paying at $0.36/h, resumed at $0.10/h, was shown as paid at $0.10/h alone."""
