@@ -80,6 +80,11 @@ def test_api_mistakes(tmp_path: Path, digits) -> None:
     x, y = digits
     with pytest.raises(ConfigError, match="unknown arguments"):
         ImageClassifier(max_trails=3)
+    # (review A, 2026-12-07: a str met a TypeError from a comparison deep inside)
+    with pytest.raises(ConfigError, match=r"max_params must be a number, e.g. 2000000.0, got '2e6' \(a str\)"):
+        ImageClassifier(max_trials=1, max_params="2e6")
+    with pytest.raises(ConfigError, match=r"subset must be a number, e.g. 0.2, got 'small'"):
+        ImageClassifier(max_trials=1, subset="small")
     clf = ImageClassifier(run_dir=tmp_path / "r", max_trials=1, **FAST)
     with pytest.raises(ConfigError, match="call fit"):
         clf.predict(x[:2])

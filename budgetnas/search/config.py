@@ -115,6 +115,14 @@ class SearchConfig:
         if not isinstance(self.concurrent, int) or isinstance(self.concurrent, bool) or not 0 <= self.concurrent <= 8:
             raise ConfigError(f"concurrent must be 0 (auto) or a number of candidates from 1 to 8, "
                               f"got {self.concurrent!r}")
+        for name in ("subset", "val_fraction", "test_fraction", "max_params", "checkpoint_interval",
+                     "heartbeat_interval", "heartbeat_grace"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                # (a str, '2e6' as the command line spells it, met "must be real number, not str", a
+                # TypeError from a comparison: review A, 2026-12-07)
+                raise ConfigError(f"{name} must be a number, e.g. {2e6 if name == 'max_params' else 0.2!r}, got "
+                                  f"{v!r} (a {type(v).__name__})")
         if self.step_mode not in ("auto", "eager", "graph"):
             raise ConfigError(f"step_mode must be auto, eager or graph, got {self.step_mode!r}")
         if self.fuse not in FUSE_CHOICES:
