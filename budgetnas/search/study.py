@@ -1294,6 +1294,12 @@ class Search:
         if attrs["fingerprint"] == p.fingerprint:
             if self.config.storage is not None and self.record_config:
                 self._say_other_budget(study, attrs.get("config") or {})
+            saved = attrs.get("config") or {}
+            changed = [f"--{k} {saved[k]} before, {getattr(self.config, k)} now" for k in ("strategy", "pruner")
+                       if self.record_config and k in saved and saved[k] != getattr(self.config, k)]
+            if changed:  # (allowed, and was unsaid: review A, 2026-12-07)
+                log.info("this session searches with another %s than the last (%s): it takes over from every "
+                         "result so far", " and ".join(k.split()[0][2:] for k in changed), "; ".join(changed))
             if self.record_config:  # the latest search session's budget: what workers and `show` read
                 study.set_user_attr("config", to_jsonable(self.config.to_dict()))
                 study.set_user_attr("cwd", os.getcwd())

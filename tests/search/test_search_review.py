@@ -506,3 +506,19 @@ def test_a_final_model_overtaken_by_a_later_no_final_session_is_said_so_by_show_
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_model(s.run_dir).arch == good
+
+
+def test_a_strategy_changed_on_resume_is_said(tmp_path: Path, splits: DataSplits, caplog) -> None:
+    """(review A, 2026-12-07) --strategy and --pruner may change between sessions; it was unsaid,
+    and the README listed neither among what may change."""
+    import logging
+
+    _search(tmp_path, splits, max_trials=1, final_training=False)  # (TINY: strategy random)
+    with caplog.at_level(logging.INFO, logger="budgetnas"):
+        _search(tmp_path, splits, max_trials=2, final_training=False, strategy="rea", pruner="sha")
+    assert ("another strategy and pruner than the last (--strategy random before, rea now; --pruner none before, "
+            "sha now)") in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="budgetnas"):
+        _search(tmp_path, splits, max_trials=3, final_training=False, strategy="rea", pruner="sha")
+    assert "than the last" not in caplog.text
