@@ -76,6 +76,6 @@ def seconds_text(s: float) -> str:
         return f"{s:.1f} s"
     if s < 120:
         return f"{s:.0f} s"
-    if s < 7200:
+    if round(s / 60, 1) < 120:  # (7199 s read "120.0 min")
         return f"{s / 60:.1f} min"
     return f"{s / 3600:.1f} h"

@@ -82,6 +82,17 @@ def test_search_then_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     cfg = SearchConfig(data="digits", run_dir=run, max_time=60.0, max_device_hours=0.01, max_cost=0.5)
     line = _left_line(cfg, Spent(trials=3, device_seconds=12.5, cost=0.1, wall_seconds=20.0), final_s=10.0)
     assert line == "budget used: 30 of 60 s wall (30 s left); 12.5 of 36.0 device-s (23.5 left); $0.10 of $0.50 ($0.40 left)"
+    # An overrun says so, in each unit (review D, 2026-12-07: "$0.0016 of $0.0016 ($0 left)" hid 1.5 %)
+    cfg = SearchConfig(data="digits", run_dir=run, max_time=60.0, max_device_hours=0.01, max_cost=0.0016)
+    line = _left_line(cfg, Spent(trials=3, device_seconds=37.0, cost=0.0016234, wall_seconds=55.0), final_s=10.0)
+    assert line == ("budget used: 65 of 60 s wall (5.0 s over); 37.0 of 36.0 device-s (1.0 over); $0.0016 of $0.0016 "
+                    "($0.000023 over)")
+    from budgetnas.errors import seconds_text
+    from budgetnas.search.budget import dollars
+
+    assert [dollars(v) for v in (0.000999, 0.001, 0.000031, 12.345, 0.2)] == ["$0.0010", "$0.0010", "$0.000031",
+                                                                            "$12.35", "$0.20"]
+    assert [seconds_text(v) for v in (7199, 7100, 119.6)] == ["2.0 h", "118.3 min", "120 s"]  # (not "120.0 min")
     from budgetnas.search.study import RunLock
 
     with RunLock(Path(run)):  # a search holding the run: show says it is live

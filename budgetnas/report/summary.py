@@ -150,16 +150,21 @@ def _left_line(config: SearchConfig, spent: Spent, final_s: float, running: int 
         parts.append(f"{spent.trials} of {plural(config.max_trials, 'trial')}"
                      + (f" ({running} cut off, to resume)" if running and cut else
                         f" ({running} more running)" if running else ""))
+    # (an overrun says so: "$0.0016 of $0.0016 ($0 left)" hid one of 1.5 %: review D, 2026-12-07)
     if config.max_time:
         used = spent.wall_seconds + final_s
-        parts.append(f"{used:.0f} of {config.max_time:.0f} s wall ({max(config.max_time - used, 0):.0f} s left)")
+        over = used - config.max_time
+        parts.append(f"{used:.0f} of {config.max_time:.0f} s wall ("
+                     + (f"{over:.1f} s over)" if over > 0.05 else f"{max(-over, 0):.0f} s left)"))
     if config.max_device_hours:
         limit = config.max_device_hours * 3600
-        parts.append(f"{spent.device_seconds:.1f} of {limit:.1f} device-s ({max(limit - spent.device_seconds, 0):.1f} "
-                     "left)")
+        over = spent.device_seconds - limit
+        parts.append(f"{spent.device_seconds:.1f} of {limit:.1f} device-s ("
+                     + (f"{over:.1f} over)" if over >= 0.05 else f"{max(-over, 0):.1f} left)"))
     if config.max_cost:
-        parts.append(f"{money(spent.cost)} of {money(config.max_cost)} ({money(max(config.max_cost - spent.cost, 0))} "
-                     "left)")
+        over = spent.cost - config.max_cost
+        parts.append(f"{money(spent.cost)} of {money(config.max_cost)} ("
+                     + (f"{money(over)} over)" if over > 1e-3 * config.max_cost else f"{money(max(-over, 0))} left)"))
     return "budget used: " + "; ".join(parts) if parts else "budget: no limit set"
 
 

@@ -76,7 +76,9 @@ def dollars(x: float) -> str:
         return "$0"
     if abs(x) >= 1 or (abs(x) >= 0.01 and round(x, 2) == x):  # $0.20, not $0.2000
         return f"${x:.2f}"
-    return f"${x:.{max(4, 1 - math.floor(math.log10(abs(x))))}f}"
+    # (digits from the value rounded to two figures: $0.000999 read "$0.00100" beside a budget of
+    # "$0.0010": review D, 2026-12-07)
+    return f"${x:.{max(4, 1 - math.floor(math.log10(float(f'{abs(x):.2g}'))))}f}"
 
 
 MAX_TRIALS = 10**9  # more than any search trains; what the ledger's integer columns hold with room to spare
