@@ -44,7 +44,7 @@ from budgetnas._files import link_or_copy_atomic, stale_temporaries, write_text_
 from budgetnas.data import DataSplits, load_dataset, pixel_range
 from budgetnas.errors import (BudgetError, BudgetNASError, ConfigError, DataError, ResumeError, RunDirError, TrialFailed,
                               first_line, plural)
-from budgetnas.search.budget import Budget, CostModel, Spent, price_for
+from budgetnas.search.budget import Budget, CostModel, Spent, dollars, price_for
 from budgetnas.search.config import METRIC_OBJECTIVES, SIZE_OBJECTIVES, SearchConfig
 from budgetnas.search.ledger import (CELL_PREFIX, JOB_PREFIX, NON_TRIAL_PREFIXES, BudgetLedger, Slot, connect_args,
                                      database_failed, ended_claims)
@@ -1723,6 +1723,13 @@ class Search:
                 self._record_wall(study, spent_of(study).wall_seconds + over.seconds)
                 fs = self.final_space.spec()
                 final = f" and of the final network (C={fs.get('C')}, N={fs.get('N')})" if per_op else ""
+                if spent.trials and min(self.budget.device_seconds_left(spent), self.budget.wall_seconds_left(spent)) <= 0:
+                    # (spent before this session began, as by a cap lowered on resume: the probes
+                    # were blamed, "0.0 s", "before one trial could run", after trials had: review D)
+                    raise self._refused(study, BudgetError(
+                        f"the budget ({self.budget.describe()}) was spent before this session began "
+                        f"({spent.trials} trials, {spent.device_seconds:.1f} device-s, {dollars(spent.cost)}): raise "
+                        "it to search more or to train the final model")) from None
                 raise self._refused(study, BudgetError(
                     f"the budget ({self.budget.describe()}) was used up by the timing probes ({over.seconds:.1f} s: "
                     f"training steps of the search network{final}) before one trial could run, so it cannot pay "

@@ -1245,6 +1245,15 @@ def test_a_retry_is_priced_at_the_epochs_it_has_left(tmp_path, splits, monkeypat
     assert spent_of(open_study(tmp_path / "run")).device_seconds <= budget + record_of(retry)["curve"][-1]["seconds"]
 
 
+def test_a_rerun_whose_budget_was_spent_before_it_began_says_so_not_that_its_probes_used_it(tmp_path, splits) -> None:
+    """(review D, 2026-12-07) A --no-final run resumed with the final training and a cap below what
+    it had spent was refused as if "used up by the timing probes (0.0 s) before one trial could run"."""
+    _, first = _search(tmp_path, splits, max_trials=2, final_training=False)
+    with pytest.raises(BudgetError, match=r"was spent before this session began \(2 trials, [0-9.]+ device-s, "
+                                          r"\$[0-9.]+\): raise it"):
+        _search(tmp_path, splits, max_trials=2, max_device_hours=first.spent.device_seconds / 2 / 3600)
+
+
 def test_the_first_trials_forecast_includes_its_validation_passes(tmp_path, splits, monkeypatch) -> None:
     """(review D, 2026-12-07) Before any trial, the forecast was the probe's training steps alone;
     a trial also scores the validation images every epoch, so the first forecast was 1.4 to 2 times
