@@ -58,7 +58,12 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
         rate = f" (at {money(rates[0])}/h)" if rates else ""
     lines.append(f"spent: {plural(spent.trials, 'trial')}, {spent.device_seconds:.1f} device-s, {money(spent.cost)}"
                  f"{rate}, {spent.wall_seconds:.0f} s of search wall time")
-    lines.append(f"  device-s: {spent.device_seconds - probe_s - final_s:.1f} in trials, {probe_s:.1f} in "
+    # (trials cut off and resumed by a retry have no row below: their seconds were counted but
+    # nowhere shown, so the rows did not add up to this line: review D, 2026-12-07)
+    cut_off = [TrialView.of(t).device_seconds for t in trials if status_of(t) == "interrupted"]
+    cut_s = f" ({sum(cut_off):.1f} of them in {plural(len(cut_off), 'trial')} cut off, resumed by a retry)" \
+        if sum(cut_off) >= 0.05 else ""
+    lines.append(f"  device-s: {spent.device_seconds - probe_s - final_s:.1f} in trials{cut_s}, {probe_s:.1f} in "
                  f"timing probes, {final_s:.1f} in final training")
     lines.append("trials: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none yet")
                  + (" (unstarted: proposed but never trained, as the budget could not pay for them or the process "

@@ -189,6 +189,13 @@ def test_a_resumed_trial_tells_the_cost_model_only_what_it_trained_and_drops_its
     # keep_checkpoints=0: the interrupted trial shares its key with the finished retry, whose
     # checkpoint is no longer needed.
     assert not list((result.run_dir / "checkpoints").glob("*.ckpt"))
+    # show says where the cut-off trial's seconds are: it has no row (review D, 2026-12-07)
+    from budgetnas.report.summary import format_summary
+    from budgetnas.search import saved_config
+
+    cut = record_of(next(t for t in trials if t.number == 0))["device_seconds"]
+    assert f"in trials ({cut:.1f} of them in 1 trial cut off, resumed by a retry)" in format_summary(
+        open_study(result.run_dir), saved_config(result.run_dir))
 
 
 def test_a_cache_hit_keeps_its_own_size_objective(tmp_path, splits) -> None:
