@@ -46,7 +46,7 @@ def test_fit_predict_evaluate_export(tmp_path: Path, digits) -> None:
         clf.predict(np.zeros((2, 8, 8, 3), np.uint8))
 
 
-def test_integer_labels_come_back_as_given_and_fit_resumes(tmp_path: Path, digits) -> None:
+def test_integer_labels_come_back_as_given_and_fit_resumes(tmp_path: Path, digits, capsys) -> None:
     x, y = digits
     keep = np.isin(y, [3, 7])
     clf = ImageClassifier(run_dir=tmp_path / "run", max_trials=1, **FAST)
@@ -74,6 +74,14 @@ def test_integer_labels_come_back_as_given_and_fit_resumes(tmp_path: Path, digit
     with pytest.raises(ResumeError, match="searched on different data") as err:
         ImageClassifier(run_dir=tmp_path / "run", max_trials=3, **FAST).fit(x[keep][:150], y[keep][:150])
     assert "fit's x, y" in str(err.value) and "new run_dir" in str(err.value) and "--" not in str(err.value)
+    # The command line on it: told whose run it is (review A, 2026-12-07: "point --data at the
+    # original data", at a folder 'arrays' that never was)
+    from budgetnas.cli import main
+
+    assert main(["search", "--data", "digits", "--run-dir", str(tmp_path / "run"), "--max-trials", "3", "-C", "4",
+                 "-N", "1", "--epochs", "1", "--strategy", "random", "--quiet"]) == 2
+    said = capsys.readouterr().err
+    assert "was made by ImageClassifier.fit from images given in memory, not 'digits'" in said and "arrays" not in said
 
 
 def test_api_mistakes(tmp_path: Path, digits) -> None:

@@ -1147,6 +1147,13 @@ class Search:
             before = (attrs.get("config") or {}).get("data")
             named = f": {before!r} there, {self.config.data!r} now" if before and before != self.config.data else ""
             where = _data_path(before, attrs) if before else None
+            if before == "arrays" and self.config.data != "arrays" and where is not None and not Path(where).exists():
+                # (images ImageClassifier.fit was given in memory: "point --data at the original data",
+                # at a folder 'arrays' that never was, could not be followed: review A, 2026-12-07)
+                raise ResumeError(
+                    f"{self.run_dir} was made by ImageClassifier.fit from images given in memory, not {self.config.data!r}: "
+                    f"resume it in Python, ImageClassifier(run_dir={str(self.run_dir)!r}, ...).fit(x, y) with the same "
+                    "images, or use a new --run-dir for this data")
             if where is not None and (named or attrs.get("cwd") != os.getcwd()):
                 # (a relative --data named no place: "point --data at the original data" could not
                 # be followed, a user review found, 2026-12-06; nor when the same words were given
