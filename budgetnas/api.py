@@ -505,8 +505,15 @@ class ImageClassifier:
         with warnings.catch_warnings():
             if train.images.dtype.kind == "f" and (lo < 0 or hi > 1):  # (said of fit's x already: once)
                 warnings.filterwarnings("ignore", message="float images range from", category=UserWarning)
-            return from_arrays(pair[0], labels, classes=train.classes,
-                               name=f"arrays-{name.split('_')[0]}", channels_last=layout)
+            other = from_arrays(pair[0], labels, classes=train.classes,
+                                name=f"arrays-{name.split('_')[0]}", channels_last=layout)
+        if other.shape[1:] != train.shape[1:]:
+            # (accepted unsaid, while x of mixed sizes is refused: review A, 2026-12-07)
+            warnings.warn(f"{name}'s images are {other.shape[1]}x{other.shape[2]} pixels, fit's x "
+                          f"{train.shape[1]}x{train.shape[2]}: they are resized to the same network "
+                          f"input, but scored at another scale than the network trains at; give {name} images "
+                          "of x's size", UserWarning, stacklevel=user_stacklevel())
+        return other
 
     @property
     def classes_(self) -> np.ndarray:

@@ -116,6 +116,15 @@ def test_api_mistakes(tmp_path: Path, digits) -> None:
             clf.fit(x[:100], y[:100], validation_split=bad)
 
 
+def test_validation_images_of_another_size_than_x_are_warned_of(tmp_path: Path, digits) -> None:
+    """(review A, 2026-12-07) 16x16 validation images beside 8x8 training images were accepted unsaid."""
+    x, y = digits
+    clf = ImageClassifier(run_dir=tmp_path / "r", max_trials=1, final_training=False, **FAST)
+    big = np.repeat(np.repeat(x[300:350], 2, axis=1), 2, axis=2)
+    with pytest.warns(UserWarning, match="validation_data's images are 16x16 pixels, fit's x 8x8"):
+        clf.fit(x[:300], y[:300], validation_data=(big, y[300:350]))
+
+
 def test_api_arguments_as_the_command_line_spells_them(tmp_path: Path) -> None:
     clf = ImageClassifier(run_dir=tmp_path / "r", max_time="1m30s", objectives="accuracy,params", **FAST)
     assert clf.config.max_time == 90.0 and clf.config.objectives == ["accuracy", "params"]
