@@ -129,8 +129,9 @@ class _Parser(argparse.ArgumentParser):
 
 DB_WAIT = 600.0
 DB_WAIT_HELP = ("with --storage on a database server: when the server goes away (a restart, a failover, a "
-                "network blip) or is not up yet at the start, wait this long for it, then go on in the same process, the running trial "
-                "resumed from its checkpoint; 0 stops at once with exit status 75 (default 10m)")
+                "network blip) or is not up yet at the start, wait this long for it, then go on in the same "
+                "process, the running trial resumed from its checkpoint; 0 stops at once with exit status 75 "
+                "(default 10m)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -65,6 +65,7 @@ from budgetnas.errors import ConfigError
 DEFAULT_STRATEGIES = ("rea", "random", "reinforce", "tpe")
 DEFAULT_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 CURVE_POINTS = (10, 25, 50, 100, 150, 200, 300, 500, 1000)
+Z95 = 1.96  # the normal quantile of a two-sided 95 % confidence interval
 
 
 # -- strategy specs ---------------------------------------------------------------------------------
@@ -184,7 +185,7 @@ class SimulationResult:
         diff = float(x.mean() - y.mean())
         if len(x) < 2 or len(y) < 2:
             return diff, math.nan
-        return diff, 1.96 * math.sqrt(x.var(ddof=1) / len(x) + y.var(ddof=1) / len(y))
+        return diff, Z95 * math.sqrt(x.var(ddof=1) / len(x) + y.var(ddof=1) / len(y))
 
     def oracle_note(self) -> str:
         """The one-line warning every output carries when a dataset was searched on test accuracy."""
@@ -257,7 +258,7 @@ class SimulationResult:
                 m, sd = self.final(s, d)
                 rows.append({"strategy": s, "dataset": d, "search_metric": self.search_metric[d],
                              "test_oracle": self.test_oracle[d], "final_test_mean": m, "final_test_std": sd,
-                             "final_test_ci95": 1.96 * sd / math.sqrt(self.found(s, d)) if self.found(s, d) > 1 else math.nan,
+                             "final_test_ci95": Z95 * sd / math.sqrt(self.found(s, d)) if self.found(s, d) > 1 else math.nan,
                              "final_search_mean": _mean_found(self.best_search[(s, d)][:, -1]),
                              "queries_mean": float(np.mean(self.n_queries[(s, d)])),
                              "sim_seconds_mean": float(np.mean(self.sim_seconds[(s, d)])),

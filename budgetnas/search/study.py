@@ -981,8 +981,7 @@ class Search:
             study.sampler = TrialSeeded(lambda s: create_strategy(name, seed=s, space=self.space), seed=seed)
         else:
             study.sampler = create_strategy(name, seed=seed, space=self.space)
-        with self._attrs_held():
-            self._check_study_kind(study)
+        self._check_study_kind(study)  # (reads only: no lock; first, as every check after it assumes our study)
         # The selection before _check_study, which records this session's settings in the study (its
         # budget, its strategy) for workers and `show`: a finetune refused here had stored them (review A,
         # 2026-12-07: a worker then trained to the refused finetune's k trials).
@@ -1277,8 +1276,7 @@ class Search:
                               "give a new --run-dir (or --study-name) for these objectives")
 
     def _check_study_locked(self, study: optuna.Study, p: Prepared) -> None:
-        self._check_study_kind(study)
-        attrs = study.user_attrs
+        attrs = study.user_attrs  # (its kind checked by _run_study first)
         if "fingerprint" in attrs and attrs["fingerprint"] != p.fingerprint and self._nothing_trained(study):
             # Nothing was measured under the old settings: take the new ones; the probes' cost
             # stays on the ledger, their timings (of other settings) are taken again.
@@ -1302,11 +1300,12 @@ class Search:
             if self.config.storage is not None and self.record_config:
                 self._say_other_budget(study, attrs.get("config") or {})
             saved = attrs.get("config") or {}
-            changed = [f"--{k} {saved[k]} before, {getattr(self.config, k)} now" for k in ("strategy", "pruner")
+            changed = [k for k in ("strategy", "pruner")
                        if self.record_config and k in saved and saved[k] != getattr(self.config, k)]
             if changed:  # (allowed, and was unsaid: review A, 2026-12-07)
                 log.info("this session searches with another %s than the last (%s): it takes over from every "
-                         "result so far", " and ".join(k.split()[0][2:] for k in changed), "; ".join(changed))
+                         "result so far", " and ".join(changed),
+                         "; ".join(f"--{k} {saved[k]} before, {getattr(self.config, k)} now" for k in changed))
             if self.record_config:  # the latest search session's budget: what workers and `show` read
                 study.set_user_attr("config", to_jsonable(self.config.to_dict()))
                 study.set_user_attr("cwd", os.getcwd())
