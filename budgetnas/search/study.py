@@ -724,7 +724,7 @@ class Search:
                 # trainer, refused by the run, was fine, 2026-12-06)
                 self._refuse_other_settings(existing.user_attrs, p)
         if existing is not None and not self._nothing_trained(existing) and self.selection is not None:
-            self._check_selection(existing)  # (a finetune's cells chosen otherwise: refused, as the run would)
+            self._check_selection(existing, record=False)  # (a finetune's cells chosen otherwise: refused, as the run would)
         trials = existing.get_trials(deepcopy=False) if existing is not None else []  # (read once, used below)
         n = len(p.search_train_y)
         n_final = len(p.train) + len(p.val)
@@ -1382,14 +1382,17 @@ class Search:
                         "settings are each trained; give every session the same budget and final settings",
                         "; ".join(differ))
 
-    def _check_selection(self, study: optuna.Study) -> None:
+    def _check_selection(self, study: optuna.Study, record: bool = True) -> None:
         """Refuse to resume a run whose cells were chosen otherwise (another benchmark selection, or
-        a strategy's search where a finetune comes now, or the reverse); nothing trained: take it."""
+        a strategy's search where a finetune comes now, or the reverse); nothing trained: take it.
+        ``record``: keep the selection in the study where it is taken (not by a dry run, which
+        changes nothing)."""
         attrs = study.user_attrs
+        keep = study.set_user_attr if record else (lambda key, value: None)
         saved, now = attrs.get("selection"), self.selection
         if _same_selection(saved, now):
             if saved != now:
-                study.set_user_attr("selection", now)  # (kept as spelled now: one spelling from here on)
+                keep("selection", now)  # (kept as spelled now: one spelling from here on)
             return
         if "selection" not in attrs and now is not None:
             # first finetune session, or one from before selections were kept: every cell the run
@@ -1397,10 +1400,10 @@ class Search:
             cells = set(self.candidates)
             held = [self._cell_params(t) for t in study.get_trials(deepcopy=False)]
             if all(h is not None and self.space.format(self.space.from_decisions(h)) in cells for h in held):
-                study.set_user_attr("selection", now)
+                keep("selection", now)
                 return
         elif self._nothing_trained(study):
-            study.set_user_attr("selection", now)
+            keep("selection", now)
             return
         def say(sel: Any) -> str:
             if sel is None:

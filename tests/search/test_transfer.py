@@ -427,6 +427,8 @@ def test_a_run_from_before_the_rule_changed_resumes_with_its_own_cells(tmp_path:
     study.set_user_attr("selection", {**sel, "dataset": "CIFAR-10", "cells": old_cells})  # as an older run kept it
     f = finetune_from_bench(cfg, table, dry_run=True, **kw)
     assert [c["index"] for c in f["cells"]] == old_cells and f["spent"]["trials"] == 1
+    # (a dry run changes nothing: it respelled the stored selection, 2026-12-07)
+    assert open_study(tmp_path / "run").user_attrs["selection"]["dataset"] == "CIFAR-10"
     with pytest.raises(Exception, match="Mixing them would rank cells of two selections together"):
         finetune_from_bench(cfg, table, dry_run=True, **{**kw, "k": 4})  # (another spread: refused still)
 
