@@ -1650,6 +1650,8 @@ class Search:
                     continue  # (--fuse all before its compilation was timed apart: a fixed cost in its seconds)
                 cost_model.add(n_train * epochs, a.get("search_macs", 0), a.get("trained_seconds", a["device_seconds"]))
         spent = spent_of(study, trials)
+        # (this session's wall time is counted from here: the probes record theirs as they go)
+        wall_at_start = spent.wall_seconds
         if spent.trials:
             log.info("resuming %s: %d trials done, %.1f device-s spent", self.run_dir, spent.trials,
                      spent.device_seconds)
@@ -1701,6 +1703,18 @@ class Search:
                 if probe_final and 0 < len(per_op) < len(uniform):
                     update["final_probes_partial"] = {**final_of, "per_op": per_op}
 
+            billed = [0.0]  # this session's probe seconds already in the study's record
+
+            def bill() -> None:
+                """Add the seconds since the last bill to the record, with what the probes found so
+                far: a process killed outright (SIGKILL) during the next probe loses neither what
+                it paid nor the probes taken (both were lost, and the probes taken again)."""
+                keep_partial()
+                now = time.perf_counter() - session_start
+                self._add_to_attr(study, "probe", now - billed[0], **update)
+                self._record_wall(study, wall_at_start + now)
+                billed[0] = now
+
             try:
                 if not len(cost_model):
                     # First session: probe the costliest cell, so that the first forecast is an upper bound.
@@ -1708,10 +1722,14 @@ class Search:
                     cost_model.add(1.0, dear_macs, per_sample * 1.15 * with_validation)
                     update = {"search_seconds_per_sample": per_sample, "search_macs": dear_macs,
                               "search_device": self.device_name}
+                    if probe_final or probe_compile or probe_trial_compile:
+                        bill()
                 if probe_final:  # one cell per op, to forecast any cell's final training (_final_seconds)
                     for a in uniform[len(per_op):]:
                         probes_within_budget()
                         per_op.append(self._probe(a, self.final_space, p.resolution, n_final, stoppable=True))
+                        if len(per_op) < len(uniform):
+                            bill()
                     update.update({"final_seconds_per_sample": per_op, "final_macs": final_macs,
                                    "final_space": final_spec, "final_probes_partial": None})
                 if probe_compile:
@@ -1722,14 +1740,14 @@ class Search:
                 # A signal during the probes (the final network's take seconds each on a CPU): stop
                 # now, paid for, keeping the probes taken (the next session reuses them).
                 keep_partial()
-                self._add_to_attr(study, "probe", time.perf_counter() - session_start, **update)
+                self._add_to_attr(study, "probe", time.perf_counter() - session_start - billed[0], **update)
                 # (and their wall time: the loop's `finally`, which records it otherwise, is not reached)
-                self._record_wall(study, spent_of(study).wall_seconds + time.perf_counter() - session_start)
+                self._record_wall(study, wall_at_start + time.perf_counter() - session_start)
                 return f"stopped by {self._signal_name} during the timing probes; run the same command to resume"
             except _ProbesOverBudget as over:
                 keep_partial()
-                self._add_to_attr(study, "probe", over.seconds, **update)
-                self._record_wall(study, spent_of(study).wall_seconds + over.seconds)
+                self._add_to_attr(study, "probe", over.seconds - billed[0], **update)
+                self._record_wall(study, wall_at_start + over.seconds)
                 fs = self.final_space.spec()
                 final = f" and of the final network (C={fs.get('C')}, N={fs.get('N')})" if per_op else ""
                 if spent.trials and min(self.budget.device_seconds_left(spent), self.budget.wall_seconds_left(spent)) <= 0:
@@ -1745,7 +1763,7 @@ class Search:
                     "for a search. Raise the budget, or make the final training cheaper with --final-C and "
                     "--final-N (or --no-final), and trials with --subset, --search-resolution or -C/-N")) from None
             # (added to the record as it is now: another worker may have probed meanwhile)
-            self._add_to_attr(study, "probe", time.perf_counter() - session_start, **update)
+            self._add_to_attr(study, "probe", time.perf_counter() - session_start - billed[0], **update)
         # (read once, not at every forecast)
         trial_compile_probe = float((study.user_attrs.get("probe") or {}).get("trial_compile_seconds", 0.0)) \
             if cfg.fuse == "all" else 0.0
@@ -1806,11 +1824,11 @@ class Search:
         spent = spent_of(study)
         reserve = final_forecast(first=cheap)
         cheapest = next_cheapest(study.get_trials(deepcopy=False))
-        wall_so_far = spent.wall_seconds + time.perf_counter() - session_start + self._finals_took(study)
+        wall_so_far = wall_at_start + time.perf_counter() - session_start + self._finals_took(study)
         reason = self.budget.stop_reason(
             self.budget.with_reserve(Spent(0, spent.device_seconds, spent.cost, wall_so_far), reserve), cheapest, cheapest)
         if reason is not None and spent.trials == 0:  # (a trial limit cannot stop zero trials)
-            self._record_wall(study, spent.wall_seconds + time.perf_counter() - session_start)  # (the probes')
+            self._record_wall(study, wall_at_start + time.perf_counter() - session_start)  # (the probes')
             raise self._refused(study, cannot_pay(reason, cheapest))
         if study.user_attrs.get("refused"):
             study.set_user_attr("refused", None)  # (an earlier session's refusal: this one goes on)
@@ -1818,7 +1836,7 @@ class Search:
         pruner = create_pruner(cfg.pruner, max_epochs=cfg.epochs)
         if (note := pruner_note(pruner, cfg.epochs)) is not None:
             log.warning(note)
-        wall_before = spent.wall_seconds
+        wall_before = wall_at_start
         self._wall_now = lambda: wall_before + time.perf_counter() - session_start
         worker = _worker_name()
         queue_rank = self._queue_rank()  # (the given cells' places, parsed once, not per trial)

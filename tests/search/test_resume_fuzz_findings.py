@@ -98,6 +98,47 @@ def test_the_final_networks_probes_an_interrupted_session_took_are_not_taken_aga
     assert record["final_seconds_per_sample"] == first + probed and record["final_probes_partial"] is None
 
 
+class _Killed(BaseException):
+    """The process ending where it is (SIGKILL): nothing after it runs, no handler records a thing."""
+
+
+def test_a_session_killed_during_the_final_probes_keeps_those_taken_and_their_cost(tmp_path, splits,
+                                                                                  monkeypatch) -> None:
+    """A SIGKILL during the final network's probes (one per op, seconds each on a CPU) lost every
+    probe the session had taken and what they cost: they were recorded only when the probes ended
+    or were stopped by a signal, so the next session took and paid for them all again, and the
+    budget never saw the first payment (a known leftover of 2026-12-07). Each is billed as it ends."""
+    import time
+
+    probed: list[float] = []
+    probe = Search._probe
+
+    def killed_during_the_third_final_probe(self, arch, space, *a, **kw):
+        if kill[0] and space is not self.space and len(probed) == 2:
+            raise _Killed()
+        seconds = probe(self, arch, space, *a, **kw)
+        if space is not self.space:
+            probed.append(seconds)
+        return seconds
+
+    kill = [True]
+    monkeypatch.setattr(Search, "_probe", killed_during_the_third_final_probe)
+    t0 = time.perf_counter()
+    with pytest.raises(_Killed):
+        _search(tmp_path, splits, max_trials=1)
+    took = time.perf_counter() - t0
+    attrs = open_study(tmp_path / "run").user_attrs
+    record = attrs["probe"]
+    assert record["final_probes_partial"]["per_op"] == probed and "search_seconds_per_sample" in record
+    assert 0 < record["device_seconds"] <= took and 0 < attrs["wall_seconds"] <= took
+    paid, first, kill[0] = record["device_seconds"], list(probed), False
+    probed.clear()
+    _, result = _search(tmp_path, splits, max_trials=1)
+    assert result.test_metrics and len(probed) == 3  # the three ops not probed before
+    record = open_study(tmp_path / "run").user_attrs["probe"]
+    assert record["final_seconds_per_sample"] == first + probed and record["device_seconds"] > paid
+
+
 def test_a_session_stopped_during_the_probes_keeps_their_wall_time(tmp_path, splits, monkeypatch) -> None:
     """(review of 5c80985) A stop during the timing probes returned from _search before the
     search loop's `finally`, the only place that records the session's wall time: the probes'
