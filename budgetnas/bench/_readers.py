@@ -198,7 +198,7 @@ def read_csv(path: Path) -> RawTable:
     for (dataset, metric), c in columns.items():
         # (a value of 9999 ranked first, and an empty field was read silently as missing: a review,
         # 2026-12-06)
-        bad = np.flatnonzero(np.isfinite(c) & ((c < 0) | (c > 100))) if "accuracy" in metric else []
+        bad = np.flatnonzero(~np.isnan(c) & ((c < 0) | (c > 100))) if "accuracy" in metric else []  # (inf too)
         if len(bad):
             i = int(bad[0])
             raise DataError(f"{path} row {i} (line {i + 2}): {CSV_COLUMNS[(dataset, metric)]} is {c[i]:g}, outside "
@@ -530,6 +530,7 @@ def read_any(path: Path, trust: bool) -> RawTable:
     with open(path, "rb") as f:
         head = f.read(len(TORCH_LEGACY_HEAD))
     name = path.name.lower()
+    _refuse_other_archives(path, head)
     if head.startswith(b"BZh") or name.endswith(".pbz2"):
         return read_nats_file(path, trust)
     if head.startswith(b"PK\x03\x04") or head.startswith(TORCH_LEGACY_HEAD):
@@ -541,6 +542,37 @@ def read_any(path: Path, trust: bool) -> RawTable:
     if name.endswith(".pth"):
         return read_nb201_pth(path, trust)
     return read_csv(path)
+
+
+def _refuse_other_archives(path: Path, head: bytes) -> None:
+    """A compressed CSV or a zip of the benchmark's files: say so and what to do. (They were read
+    as what their first bytes resemble and called corrupt downloads: a .csv.bz2 'not a readable
+    pickle', a .zip 'not a readable torch file, truncated or corrupt': review F, 2026-12-07.)"""
+    import bz2
+    import zipfile
+
+    unpack = None
+    if head.startswith(b"\x1f\x8b"):
+        unpack = "gzip-compressed: decompress it (gunzip) and pass the file it gives"
+    elif head.startswith(b"BZh"):
+        try:
+            with bz2.open(path) as f:
+                first = f.read(1)
+        except (OSError, EOFError):
+            return  # (left to the reader, which says what is wrong with the file)
+        if first and first != b"\x80":  # (a pickle opens with its protocol byte)
+            unpack = "bz2-compressed, but not a pickle (a CSV?): decompress it (bunzip2) and pass the file it gives"
+    elif head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except (OSError, zipfile.BadZipFile):
+            return
+        if not any(n.endswith("data.pkl") for n in names):  # (torch.save's zip holds <name>/data.pkl)
+            unpack = (f"a zip archive ({len(names)} file(s): {', '.join(names[:3])}{', ...' if len(names) > 3 else ''}),"
+                      " not a PyTorch file: unzip it and pass the CSV, .pth or NATS-Bench folder it holds")
+    if unpack:
+        raise DataError(f"{path} is {unpack}. {HOW_TO_GET}")
 
 
 # torch.save's legacy (non-zip) format opens with its magic number, pickled (protocol 2, LONG1)

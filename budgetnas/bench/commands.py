@@ -178,8 +178,11 @@ def query_cell(table: Any, cell: str | int) -> dict[str, Any]:
             at = column[i]
             better = column < at if m.startswith("train_time") else column > at
             metrics[m] = {"value": value, "rank": int(np.sum(better & np.isfinite(column))) + 1,
-                          "tied": int(np.sum(column == at)) - 1}  # other cells of the same value
-        datasets[d] = {"metrics": metrics, "params": cost.params, "flops": cost.flops_nb201}
+                          "tied": int(np.sum(column == at)) - 1,  # other cells of the same value
+                          "of": int(np.sum(np.isfinite(column)))}  # the cells ranked (a partial file: fewer)
+        # (the JSON said nothing of the test oracle the text names: review F, 2026-12-07)
+        datasets[d] = {"metrics": metrics, "params": cost.params, "flops": cost.flops_nb201,
+                       "test_oracle": table.is_test_oracle(d)}
     return {"index": i, "arch": table.arch_str(i), "canonical": table.canonical(i),
             "unique_str": table.unique_str(i), "datasets": datasets}
 
@@ -198,12 +201,14 @@ def query_command(args: argparse.Namespace) -> int:
         print(f"  canonical: {q['canonical']}   (benchmark's string: {q['unique_str']})")
         for d, v in q["datasets"].items():
             shown = ", ".join(f"{m} {r['value']:.2f} (rank {r['rank']:,}"
+                              + (f" of {r['of']:,}" if r["of"] < len(table) else "")
                               + (f", tied with {r['tied']:,} other{'s' if r['tied'] > 1 else ''})" if r.get("tied")
                                  else ")") for m, r in v["metrics"].items())
             print(f"  {d}: {shown or 'no results in this file'}; {v['params'] / 1e6:.3f}M params, "
                   f"{v['flops'] / 1e6:.1f}M FLOPs (multiply-adds)")
-    print(f"(ranks among the table's {len(table):,} cells, 1 = best, cells of equal value sharing the best "
-          f"rank; from {table.source}: {table.path})")
+    # (said "among the table's 15,625 cells" of a file with results for 3: review F, 2026-12-07)
+    print(f"(ranks among the table's {len(table):,} cells, or those of them with a value where a rank says 'of', "
+          f"1 = best, cells of equal value sharing the best rank; from {table.source}: {table.path})")
     oracle = [d for d in table.datasets if table.is_test_oracle(d)]
     if oracle:
         print(f"(TEST ORACLE on {', '.join(oracle)}: the file has no validation accuracy there, so ranks are by "

@@ -49,11 +49,13 @@ def rankdata(x: np.ndarray) -> np.ndarray:
 
 def _centered_ranks(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
     """The ranks of ``a`` and ``b`` less their means, and the product of their norms (Spearman's
-    denominator); None below 3 pairs or where one side is all ties (no ranking)."""
+    denominator); None below 3 pairs, where a value is not a number, or where one side is all ties
+    (no ranking)."""
     if len(a) != len(b):
         raise ValueError("spearman needs two sequences of equal length")
-    if len(a) < 3:
-        return None
+    if len(a) < 3 or not (np.isfinite(np.asarray(a, dtype=float)).all()
+                          and np.isfinite(np.asarray(b, dtype=float)).all()):
+        return None  # (a NaN was ranked as the largest value, as a number: review F, 2026-12-07)
     ra, rb = rankdata(a), rankdata(b)
     ra -= ra.mean()
     rb -= rb.mean()
@@ -62,7 +64,8 @@ def _centered_ranks(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rank correlation (Pearson correlation of the ranks); NaN below 3 pairs."""
+    """Spearman's rank correlation (Pearson correlation of the ranks); NaN below 3 pairs or where a
+    value is NaN or infinite."""
     centered = _centered_ranks(a, b)
     if centered is None:
         return float("nan")
@@ -343,8 +346,11 @@ def finetune_from_bench(config: SearchConfig, table: NB201Table, *, k: int = 12,
             raise ConfigError(f"only {len(indices)} distinct benchmark cell(s) meet the limits given, and a "
                               "rank correlation needs at least 3: raise --max-params or lower --diverse")
         if len(indices) < k:
-            warnings.warn(f"only {len(indices)} distinct benchmark cells meet the limits given: training "
-                          f"those, not k={k}", stacklevel=user_stacklevel())
+            # (blamed "the limits given" where none was given: at most 5 cells differ on every edge)
+            limits = "the limits given" + (f" and --diverse {diverse} (cells differing on that many edges)"
+                                           if diverse else "")
+            warnings.warn(f"only {len(indices)} distinct benchmark cells meet {limits}: training those, not k={k}"
+                          + ("; lower --diverse for more" if diverse else ""), stacklevel=user_stacklevel())
     search.candidates = [table.arch_str(i) for i in indices]
     test_oracle = metric.startswith("test_")  # (ranked by a test accuracy, whatever else the file has)
     # (said "the table has no validation accuracy" where the user chose a test metric on one that

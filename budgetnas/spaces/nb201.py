@@ -123,7 +123,8 @@ class NB201Space(BaseSpace):
                 )
             for token in group[1:-1].split("|"):
                 op, sep, frm_s = token.partition("~")
-                if not sep or not frm_s.isdigit():
+                # (ASCII digits, no leading zero: str.isdigit took '²', then int() failed in a traceback)
+                if not sep or not (frm_s.isascii() and frm_s.isdigit() and str(int(frm_s)) == frm_s):
                     raise ArchitectureError(
                         f"bad token {token!r} in node {to} of {text!r}: each edge is 'op~i' "
                         "with i the index of an earlier node"

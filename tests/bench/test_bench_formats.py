@@ -177,6 +177,34 @@ def test_nats_simple_folder(nats_dir: Path) -> None:
         table = load_nb201(d)
     check_values(table, "nats-tss")
     assert math.isnan(table.query(1, "cifar10"))
+    # A cell's ranks are among the 5 cells with a value, and say so (they were said to be "among the
+    # table's 15,625 cells": review F, 2026-12-07).
+    from budgetnas.bench.commands import query_cell
+
+    ranked = query_cell(table, META[0])["datasets"]["cifar10"]["metrics"]["valid_accuracy"]
+    assert ranked["of"] == 5 and 1 <= ranked["rank"] <= 5
+    assert query_cell(table, META[0])["datasets"]["cifar10"]["test_oracle"] is False  # (validation accuracy)
+
+
+def test_a_compressed_or_zipped_table_is_named_so_not_a_corrupt_download(tmp_path: Path, nats_file: Path) -> None:
+    """(review F, 2026-12-07) A .csv.bz2 was 'not a readable pickle ... truncated or corrupt', a
+    .csv.gz 'not UTF-8 text', a zip of the CSV 'not a readable torch file'."""
+    import bz2
+    import gzip
+    import zipfile
+
+    text = "ArchitectureString\n" + "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\n"
+    (tmp_path / "t.csv.bz2").write_bytes(bz2.compress(text.encode()))
+    (tmp_path / "t.csv.gz").write_bytes(gzip.compress(text.encode()))
+    with zipfile.ZipFile(tmp_path / "t.zip", "w") as z:
+        z.writestr("nats_tss_200ep_test.csv", text)
+    for name, match in (("t.csv.bz2", r"bz2-compressed, but not a pickle.*bunzip2"),
+                        ("t.csv.gz", r"gzip-compressed.*gunzip"),
+                        ("t.zip", r"a zip archive \(1 file\(s\): nats_tss_200ep_test.csv\), not a PyTorch file.*unzip")):
+        with pytest.raises(DataError, match=match):
+            load_nb201(tmp_path / name)
+    with pytest.warns(UserWarning, match="5 of 15,625"):  # (NATS-Bench's own .pbz2 and torch zips as before)
+        load_nb201(nats_file)
 
 
 def test_nats_single_file(nats_file: Path) -> None:
@@ -390,5 +418,8 @@ def test_a_csv_with_an_impossible_or_missing_accuracy_says_where(tmp_path: Path)
 
     with pytest.raises(DataError, match=rf"row 3 \(line 5\): {header[first]} is 9999, outside 0 to 100 percent"):
         load_nb201(with_field("9999"))
+    # (an infinite value was called "missing": review F, 2026-12-07)
+    with pytest.raises(DataError, match=rf"row 3 \(line 5\): {header[first]} is -inf, outside 0 to 100 percent"):
+        load_nb201(with_field("-inf"))
     with pytest.warns(UserWarning, match=rf"{header[first]} is missing in 1 row\(s\) \(first: row 3, line 5\)"):
         load_nb201(with_field(""))

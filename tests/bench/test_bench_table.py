@@ -389,7 +389,8 @@ def test_query_command_says_what_the_table_holds_of_a_cell(table: NB201Table, ca
     near = np.abs(c100 - c100[5725]) <= 1e-4  # (float noise: one value)
     assert other["index"] == 5725 and other["datasets"]["cifar100"]["metrics"]["test_accuracy"] == {
         "value": pytest.approx(c100[5725]), "rank": int((c100 > c100[5725] + 1e-4).sum()) + 1,
-        "tied": int(near.sum()) - 1}
+        "tied": int(near.sum()) - 1, "of": 15_625}
+    assert best["datasets"]["cifar10"]["test_oracle"] is True  # (the CSV has test accuracy only)
     assert other["canonical"] == table.canonical(3487)  # (the same function: see canonical_form)
     assert query_command(parser.parse_args(["6111", "--table", str(NB201_CSV)])) == 0
     out = capsys.readouterr().out

@@ -28,6 +28,9 @@ def test_spearman_matches_scipy_with_ties() -> None:
         assert spearman(a, b) == pytest.approx(spearmanr(a, b).statistic)
     assert list(rankdata(np.array([3.0, 1.0, 3.0, 2.0]))) == [3.5, 1.0, 3.5, 2.0]
     assert np.isnan(spearman(np.array([1.0, 2.0]), np.array([2.0, 1.0])))
+    # (a NaN was ranked as the largest number: 0.8 where scipy says nan; review F, 2026-12-07)
+    assert np.isnan(spearman(np.array([1.0, 2.0, np.nan, 4.0]), np.array([1.0, 2.0, 3.0, 4.0])))
+    assert np.isnan(spearman(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, np.inf, 3.0, 4.0])))
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +158,10 @@ def test_finetune_warns_when_fewer_cells_than_k_fit(tmp_path: Path, table, digit
     with pytest.warns(UserWarning, match="only 4 distinct benchmark cells meet the limits given: training those"):
         report = finetune_from_bench(cfg, four, k=12, data=splits, data_name="digits", progress=False)
     assert sorted(r.bench_index for r in report.rows) == [0, 1, 6111, 9930]
+    # (with no limit given, the diversity rule was blamed as "the limits given": review F, 2026-12-07)
+    with pytest.warns(UserWarning, match=r"only 5 distinct .* and --diverse 6 .*lower --diverse for more"):
+        finetune_from_bench(replace(cfg, run_dir=str(tmp_path / "d")), table, k=8, diverse=6, data=splits,
+                            data_name="digits", progress=False, dry_run=True)
 
 
 def test_a_run_dir_refuses_another_selection(tmp_path: Path, table, digits) -> None:

@@ -118,6 +118,10 @@ def test_parse_accepts_edges_in_any_order_and_whitespace(nb201: NB201Space) -> N
     ("|nor_conv_3x3~0|+|none~0|+|none~0|none~1|none~2|", r"node 2 .* lacks edges from ~1"),
     ("|nor_conv_3x3|+|none~0|none~1|+|none~0|none~1|none~2|", r"bad token 'nor_conv_3x3'"),
     ("nor_conv_3x3~0+|none~0|none~1|+|none~0|none~1|none~2|", r"node 1 .* must look like"),
+    # (a traceback from int('²'); '０' and '00' were read as 0: review F, 2026-12-07)
+    ("|nor_conv_3x3~\u00b2|+|none~0|none~1|+|none~0|none~1|none~2|", r"bad token 'nor_conv_3x3~\u00b2'"),
+    ("|nor_conv_3x3~\uff10|+|none~0|none~1|+|none~0|none~1|none~2|", r"bad token"),
+    ("|nor_conv_3x3~00|+|none~0|none~1|+|none~0|none~1|none~2|", r"bad token 'nor_conv_3x3~00'"),
 ])
 def test_bad_strings_name_the_bad_token(nb201: NB201Space, text: str, match: str) -> None:
     with pytest.raises(ArchitectureError, match=match):
