@@ -206,7 +206,7 @@ class TrainedModel:
                 stacklevel=user_stacklevel())
         data = ImageData(images=images, labels=np.zeros(len(images), dtype=np.int64), classes=("0", "1"))
         tensor = to_tensor(data, mean=self.mean, std=self.std, resolution=self.resolution)
-        if self._check_pixel_scale(images):
+        if self._check_pixel_scale(images, getattr(pixels, "dtype", None)):
             return tensor
         shift = tensor.mean(dim=(0, 2, 3)).abs().max().item() if len(tensor) else 0.0
         if shift > 8:  # training images average 0 here; a 255x scale mistake lands near 100s
@@ -234,16 +234,24 @@ class TrainedModel:
                 f"{shape[0]}x{shape[1]} image of {shape[2]} channel{'s' if shape[2] > 1 else ''} add a leading axis "
                 "(x[None])")
 
-    def _check_pixel_scale(self, images: np.ndarray) -> bool:
+    def _check_pixel_scale(self, images: np.ndarray, given: Any = None) -> bool:
         """Warn (and say True) where these images' brightest pixel, as read, is over SCALE_GAP times
         brighter or darker than the training images' was: the sign of 0..255 floats given to a
         model trained on uint8 pixels, or uint8 pixels to one trained on 0..255 floats, which the
-        normalisation alone does not show (measured: such a model scored chance, with no warning)."""
+        normalisation alone does not show (measured: such a model scored chance, with no warning).
+        ``given``: the dtype the caller's array had, before it was read."""
         if self.pixel_range is None or not images.size:
             return False
+        given = np.dtype(given) if isinstance(given, np.dtype) else images.dtype
         integer = images.dtype == np.uint8
         seen = pixel_range(images)[1]
         trained = self.pixel_range[1]
+        if given.kind in "iu" and given.itemsize > 1 and trained > FLOAT_PIXELS_ABOVE:
+            # Wider integers (uint16, int32) are read as value / 255, as a model of such integers
+            # was trained, whatever this batch's range: a dark uint16 batch was warned, and advised
+            # into floats, which made it wrong (review E, 2026-12-07). Of 0..255 floats, the model
+            # cannot tell such a one: no warning either way.
+            return False
         # Only where the input can be on another scale: integer pixels to a model of 0..255 floats,
         # 0..255 floats to a model of [0, 1] pixels, or [0, 1] floats to a model of 0..255 floats
         # (dark images of the training's kind are fine). (The last, "divided by 255 at test time",
@@ -260,7 +268,7 @@ class TrainedModel:
             advice = ("the model was trained on pixels read into [0, 1] (uint8 as value / 255, or floats in "
                       "[0, 1]): give 0..255 pixels as uint8 (x.astype(np.uint8)) or as floats divided by 255")
         warnings.warn(
-            f"these images' pixels reach {seen:g} as read ({images.dtype}: integer pixels are read as value / "
+            f"these images' pixels reach {seen:g} as read ({given}: integer pixels are read as value / "
             f"255, floats as they are) but the training images' reached {trained:g}, {max(seen / trained, trained / seen):.0f}x "
             f"{'more' if seen > trained else 'less'}: the predictions would be made on the wrong scale; {advice}",
             stacklevel=user_stacklevel())

@@ -465,6 +465,20 @@ def test_exports_are_whole_or_not_at_all_and_say_what_is_wrong(tmp_path: Path, d
     assert (load_model(tmp_path / "home.pt").predict(x[:5]) == model.predict(x[:5])).all()
 
 
+def test_a_dark_batch_of_wide_integers_is_not_warned_of(tmp_path: Path, digits) -> None:
+    """(review E, 2026-12-07) A model of uint16 pixels (read as value / 255) warned of a dark uint16
+    batch that they were "uint8" pixels to give as floats: the advice made them wrong."""
+    x, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (fit says integers beyond 0..255 are read as value / 255)
+        wide = ImageClassifier(run_dir=tmp_path / "u16", max_trials=1, **FAST).fit(
+            x[:300].astype(np.uint16) * 100, y[:300]).model
+    assert wide.pixel_range == (0.0, 100.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        wide.predict((x[300:340] // 100).astype(np.uint16))  # (0..2: read as uint8, value / 255 as trained)
+
+
 def test_a_model_knows_its_pixel_scale_its_file_and_its_export_formats(tmp_path: Path, digits) -> None:
     """(review 2026-12-06) A model fit on 0..255 floats scored chance on uint8 pixels with no
     warning, and its spec said "uint8 pixels read as value / 255"; `export RUN RUN/best/model.pt`
