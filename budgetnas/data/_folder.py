@@ -80,7 +80,13 @@ def _gray_array(im: Any) -> np.ndarray:
         if not np.isfinite(a).all():
             raise ValueError("the float image holds NaN or infinite pixel values")
         return a
-    return (np.clip(a, 0, 65535) / 65535.0).astype(np.float32)
+    lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+    if lo < 0 or hi > 65535:
+        # (a 32-bit "I" image beyond 16 bits was clipped unsaid: a class of 100000..150000 became one
+        # constant white image, review E, 2026-12-07)
+        raise ValueError(f"its 32-bit integer pixels range from {lo} to {hi}, beyond 0..65535 (16 bits), where "
+                         "they would be clipped; scale the images into 16 bits, or give them as a .npz of floats")
+    return (a / 65535.0).astype(np.float32)
 
 
 def _fit(a: np.ndarray, box: int | None) -> np.ndarray:

@@ -94,6 +94,22 @@ def test_16bit_images_keep_their_precision(tmp_path):
     np.testing.assert_allclose(d.images[0, 0], levels / 65535, rtol=1e-6)
 
 
+def test_32bit_integer_images_beyond_16_bits_are_not_clipped_unsaid(tmp_path):
+    """(review E, 2026-12-07) A class of "I" TIFFs valued 100000..150000 was clipped to 65535: one
+    constant white image, with no word. Such files are skipped and named; those within 16 bits read."""
+    rng = np.random.default_rng(0)
+    pixels = {}
+    for cls, lo in (("a", 0), ("b", 10_000), ("c", 100_000)):
+        (tmp_path / cls).mkdir()
+        for i in range(2):
+            pixels[cls, i] = rng.integers(lo, lo + 50_000, (8, 8)).astype(np.int32)
+            Image.fromarray(pixels[cls, i], "I").save(tmp_path / cls / f"{i}.tif")
+    with pytest.warns(UserWarning, match=r"skipped 2 of 6 files.*range from 1\d{5} to 1\d{5}, beyond 0..65535"):
+        d = load_image_folder(tmp_path)
+    assert d.classes == ("a", "b") and len(d) == 4
+    np.testing.assert_allclose(d.images[0, 0], pixels["a", 0] / 65535, rtol=1e-6)
+
+
 def test_hidden_and_non_image_files_are_ignored(tmp_path):
     _save(tmp_path / "a" / "0.png", _rgb(0))
     _save(tmp_path / "b" / "0.png", _rgb(1))
