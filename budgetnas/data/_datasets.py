@@ -605,13 +605,16 @@ def extract_archive(archive: Path) -> Path:
 
     The folder is ``<cache>/<archive stem>-<hash8>`` (the hash covers the archive's path, size and
     modification time), written under a temporary name and renamed when complete, so an
-    interrupted extraction is never used. Links and special files are skipped; members with
-    absolute paths or '..' raise :class:`DataError`.
+    interrupted extraction is never used. A link (hard or symbolic) to a file in the archive is
+    written as a copy of that file, read from the archive (never from outside it); other links and
+    special files are skipped, with a warning; members with absolute paths or '..' raise
+    :class:`DataError`.
     """
     lower = archive.name.lower()
     stem = next(archive.name[: -len(s)] for s in _ARCHIVE_SUFFIXES if lower.endswith(s))
     st = archive.stat()
-    key = f"{archive.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()
+    # (|links: extractions from before links were followed are made again)
+    key = f"{archive.resolve()}|{st.st_size}|{st.st_mtime_ns}|links".encode()
     target = cache_root() / f"{stem}-{hashlib.blake2b(key, digest_size=4).hexdigest()}"
     if (target / _COMPLETE).is_file():
         return _data_root(target)
@@ -621,20 +624,34 @@ def extract_archive(archive: Path) -> Path:
             shutil.rmtree(target)
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
+        skipped: list[str] = []
         with tarfile.open(archive, "r:*") as tf:
             for member in tf:
                 parts = _safe_parts(member.name, archive)
-                if not member.isfile() or not parts or parts[0] in ("__MACOSX",):
-                    continue  # folders are made as needed; links and devices are never written
+                if member.isdir() or not parts or parts[0] in ("__MACOSX",):
+                    continue  # folders are made as needed
+                if not (member.isfile() or member.issym() or member.islnk()):
+                    skipped.append(member.name)  # devices, fifos: never written
+                    continue
+                try:
+                    # (a link's target's data, from the archive: links were skipped unsaid, so a
+                    # tree of linked images read as a folder lost them all as an archive, review E)
+                    src = tf.extractfile(member)
+                except KeyError:  # a link to nothing in the archive (outside it, say): never followed
+                    src = None
+                if src is None:
+                    skipped.append(member.name)
+                    continue
                 dest = tmp.joinpath(*parts)
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                src = tf.extractfile(member)
-                if src is None:
-                    continue
                 with src, open(dest, "wb") as out:
                     shutil.copyfileobj(src, out)
                 with contextlib.suppress(OverflowError, OSError, ValueError):  # as tar does: the
                     os.utime(dest, (member.mtime, member.mtime))  # folder cache reads file times
+        if skipped:
+            warnings.warn(f"{archive}: skipped {len(skipped)} member(s) that are neither files nor links to files "
+                          f"in the archive (e.g. {skipped[0]!r}); if they are images, archive the files themselves",
+                          stacklevel=user_stacklevel())
         (tmp / _COMPLETE).write_text(f"extracted from {archive}\n")
         try:
             os.rename(tmp, target)
