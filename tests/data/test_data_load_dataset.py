@@ -7,6 +7,7 @@ import io
 import subprocess
 import sys
 import tarfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -86,12 +87,27 @@ def test_unknown_name_lists_known_names(tmp_path):
 def test_train_and_test_folders(tmp_path):
     _image_folder(tmp_path / "ds" / "train", per_class=3)
     _image_folder(tmp_path / "ds" / "test", per_class=2, size=12, mode="L")
-    splits = load_dataset(tmp_path / "ds")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (12x12 to 8x8: the same aspect ratio, nothing to warn of)
+        splits = load_dataset(tmp_path / "ds")
     assert len(splits.train) == 6 and len(splits.test) == 4
     # test images follow train: resized to its size, converted to its channels, same classes
     assert splits.test.shape == splits.train.shape == (3, 8, 8)
     assert splits.test.classes == splits.train.classes == ("a", "b")
     assert splits.train.name == "ds" and splits.test.name == "ds-test"
+
+
+def test_a_test_folder_of_another_aspect_ratio_is_warned_of(tmp_path):
+    """(review E, 2026-12-07) Test images of 48x24 beside 24x48 training ones were stretched unsaid;
+    those of the same aspect ratio (12x12 beside 8x8, above) are not warned of."""
+    for split, shape in (("train", (24, 48)), ("test", (48, 24))):
+        for cls in ("a", "b"):
+            (tmp_path / "ds" / split / cls).mkdir(parents=True)
+            Image.fromarray(np.zeros(shape, np.uint8)).save(tmp_path / "ds" / split / cls / "0.png")
+    with pytest.warns(UserWarning, match=r"2 of the 2 images in .*test .*48x24\) have another aspect ratio than "
+                                         r"24x48.*stretched"):
+        splits = load_dataset(tmp_path / "ds")
+    assert splits.test.shape == (1, 24, 48)
 
 
 def test_train_folder_only_and_extra_folders(tmp_path):
