@@ -373,8 +373,9 @@ def _idx_folder(path: Path) -> DataSplits | None:
         name = path.parent.name  # (torchvision's FashionMNIST/raw/, a Kaggle download's data/)
     if y_all.dtype.kind in "iu" and set(np.unique(y_tr).tolist()) == set(range(10)) and y_all.max() < 10:
         # MNIST's digits or Fashion-MNIST's garments (every label 0..9 in training); Fashion-MNIST
-        # by its folder's name (not any folder above it)
-        fashion = "fashion" in name.lower()
+        # by its folder's name (not any folder above it) or by its training labels' bytes (its own
+        # files in a folder named otherwise were read as digits, unflipped: review E, 2026-12-07)
+        fashion = "fashion" in name.lower() or _is_fashion_mnist_labels(files["train_y"])
         names: tuple[str, ...] = FASHION_MNIST_CLASSES if fashion else MNIST_CLASSES
         name = "fashion-mnist" if fashion else name
         codes = y_all.astype(np.int64)
@@ -391,6 +392,14 @@ def _idx_folder(path: Path) -> DataSplits | None:
     train = from_arrays(x_tr, codes[:n], classes=names, name=name)
     test = from_arrays(x_te, codes[n:], classes=names, name=f"{name}-test")
     return DataSplits(train=train, test=test)
+
+
+def _is_fashion_mnist_labels(path: Path) -> bool:
+    """Whether ``path`` is Fashion-MNIST's training labels file (raw or gzipped), by its sha256."""
+    from budgetnas.data._download import FASHION_MNIST_FILES
+    from budgetnas.data._idx import read_file_bytes
+
+    return hashlib.sha256(read_file_bytes(path)).hexdigest() == FASHION_MNIST_FILES["train-labels-idx1-ubyte.gz"][1]
 
 
 def _refuse_cifar100(path: Path) -> None:

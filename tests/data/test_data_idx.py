@@ -171,6 +171,16 @@ def test_real_fashion_mnist(monkeypatch):
     assert splits.train.classes == FASHION_MNIST_CLASSES and splits.train.num_classes == 10
     assert np.bincount(splits.train.labels).tolist() == [6000] * 10
     assert np.bincount(splits.test.labels).tolist() == [1000] * 10
+    # (review E, 2026-12-07) Its files in a folder named otherwise (a Kaggle download's archive/)
+    # were read as MNIST's digits '0'..'9', unflipped; they are known by their labels' bytes.
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.symlink(FASHION_DIR, Path(tmp) / "archive")
+        other = load_dataset(Path(tmp) / "archive")
+    assert other.train.classes == FASHION_MNIST_CLASSES and other.train.name == "fashion-mnist"
+    assert other.train.fingerprint() == splits.train.fingerprint()
 
 
 # ----------------------------------------------------------------------------- downloads
