@@ -10,7 +10,9 @@ import logging
 import os
 import shutil
 import tarfile
+import time
 import warnings
+import zipfile
 from typing import Any
 from pathlib import Path, PurePosixPath
 
@@ -55,7 +57,7 @@ _IDX_FILES = {
     "test_x": "t10k-images-idx3-ubyte",
     "test_y": "t10k-labels-idx1-ubyte",
 }
-_ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar")
+_ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")
 _COMPLETE = ".budgetnas-complete"
 
 
@@ -330,7 +332,7 @@ def _load_path(path: Path, channels_last: bool | None = None, max_side: int | No
     raise DataError(
         f"cannot tell how to read {path}: pass a folder with one subfolder per class, a folder "
         "with train/ and test/, a folder of MNIST-style IDX files, a .npz with x_train and y_train, "
-        "or a .tar.gz of those"
+        "or a .tar.gz or .zip of those"
     )
 
 
@@ -610,7 +612,7 @@ def _safe_parts(name: str, archive: Path) -> tuple[str, ...]:
 
 
 def extract_archive(archive: Path) -> Path:
-    """Extract a tar archive once into the cache and return the folder holding its data.
+    """Extract a tar or zip archive once into the cache and return the folder holding its data.
 
     The folder is ``<cache>/<archive stem>-<hash8>`` (the hash covers the archive's path, size and
     modification time), written under a temporary name and renamed when complete, so an
@@ -634,29 +636,40 @@ def extract_archive(archive: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         skipped: list[str] = []
-        with tarfile.open(archive, "r:*") as tf:
-            for member in tf:
-                parts = _safe_parts(member.name, archive)
-                if member.isdir() or not parts or parts[0] in ("__MACOSX",):
-                    continue  # folders are made as needed
-                if not (member.isfile() or member.issym() or member.islnk()):
-                    skipped.append(member.name)  # devices, fifos: never written
-                    continue
-                try:
-                    # (a link's target's data, from the archive: links were skipped unsaid, so a
-                    # tree of linked images read as a folder lost them all as an archive, review E)
-                    src = tf.extractfile(member)
-                except KeyError:  # a link to nothing in the archive (outside it, say): never followed
-                    src = None
-                if src is None:
-                    skipped.append(member.name)
-                    continue
-                dest = tmp.joinpath(*parts)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with src, open(dest, "wb") as out:
-                    shutil.copyfileobj(src, out)
-                with contextlib.suppress(OverflowError, OSError, ValueError):  # as tar does: the
-                    os.utime(dest, (member.mtime, member.mtime))  # folder cache reads file times
+
+        def write(parts: tuple[str, ...], src: Any, mtime: float) -> None:
+            dest = tmp.joinpath(*parts)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with src, open(dest, "wb") as out:
+                shutil.copyfileobj(src, out)
+            with contextlib.suppress(OverflowError, OSError, ValueError):  # as tar does: the
+                os.utime(dest, (mtime, mtime))  # folder cache reads file times
+
+        if lower.endswith(".zip"):  # (most downloads come zipped; it was "cannot tell how to read": review E)
+            with zipfile.ZipFile(archive) as z:
+                for info in z.infolist():
+                    parts = _safe_parts(info.filename, archive)
+                    if not info.is_dir() and parts and parts[0] != "__MACOSX":
+                        write(parts, z.open(info), time.mktime((*info.date_time, 0, 0, -1)))
+        else:
+            with tarfile.open(archive, "r:*") as tf:
+                for member in tf:
+                    parts = _safe_parts(member.name, archive)
+                    if member.isdir() or not parts or parts[0] in ("__MACOSX",):
+                        continue  # folders are made as needed
+                    if not (member.isfile() or member.issym() or member.islnk()):
+                        skipped.append(member.name)  # devices, fifos: never written
+                        continue
+                    try:
+                        # (a link's target's data, from the archive: links were skipped unsaid, so a
+                        # tree of linked images read as a folder lost them all as an archive, review E)
+                        src = tf.extractfile(member)
+                    except KeyError:  # a link to nothing in the archive (outside it, say): never followed
+                        src = None
+                    if src is None:
+                        skipped.append(member.name)
+                        continue
+                    write(parts, src, member.mtime)
         if skipped:
             warnings.warn(f"{archive}: skipped {len(skipped)} member(s) that are neither files nor links to files "
                           f"in the archive (e.g. {skipped[0]!r}); if they are images, archive the files themselves",
@@ -671,11 +684,14 @@ def extract_archive(archive: Path) -> Path:
     except DataError:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    except (tarfile.TarError, EOFError) as exc:
+    except (tarfile.TarError, EOFError, zipfile.BadZipFile) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise DataError(
             f"cannot extract {archive} ({exc}); the archive is damaged: download or create it again"
         ) from exc
+    except (RuntimeError, NotImplementedError) as exc:  # (zipfile: encrypted, or an unknown compression)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(f"cannot extract {archive} ({exc}): unzip it yourself and give the folder") from exc
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise DataError(

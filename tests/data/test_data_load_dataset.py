@@ -271,6 +271,30 @@ def test_archive_of_a_wrapped_image_folder(tmp_path, monkeypatch):
     assert splits.train.shape == (1, 4, 4)
 
 
+def test_a_zip_of_an_image_folder_is_read_as_its_tar_is(tmp_path, monkeypatch):
+    """(review E, 2026-12-07) Most downloads come as .zip: 'cannot tell how to read c10small.zip'."""
+    import zipfile
+
+    monkeypatch.setenv("BUDGETNAS_CACHE", str(tmp_path / "cache"))
+    members = {"pets/cat/0.png": _png_bytes(1), "pets/cat/1.png": _png_bytes(2), "pets/dog/0.png": _png_bytes(3),
+               "__MACOSX/pets/._cat": b"junk"}
+    with zipfile.ZipFile(tmp_path / "pets.zip", "w") as z:
+        z.writestr("pets/", "")
+        for name, data in members.items():
+            z.writestr(name, data)
+    tarred = load_dataset(_tar_with(tmp_path / "pets.tgz", members)).train
+    zipped = load_dataset(tmp_path / "pets.zip").train
+    assert zipped.classes == ("cat", "dog") and zipped.fingerprint() == tarred.fingerprint()
+    with zipfile.ZipFile(tmp_path / "evil.zip", "w") as z:
+        z.writestr("../escape.png", _png_bytes(1))
+    with pytest.raises(DataError, match="absolute path or one with '..'.*may be malicious"):
+        load_dataset(tmp_path / "evil.zip")
+    (tmp_path / "damaged.zip").write_bytes((tmp_path / "pets.zip").read_bytes()[:-30])
+    with pytest.raises(DataError, match="damaged.zip.*the archive is damaged"):
+        load_dataset(tmp_path / "damaged.zip")
+    assert not (tmp_path / "escape.png").exists()
+
+
 def test_an_archive_of_a_npz_is_read_and_one_of_neither_is_named_in_the_error(tmp_path, monkeypatch):
     """(review, 2026-12-07) "a .tar.gz of those" was offered for a .npz, which was then read as an
     image folder and refused for want of class folders, the message naming only the cache."""
