@@ -176,6 +176,8 @@ def _stack_images(items: Sequence[Any]) -> np.ndarray:
                 f"image {i} in the list is a {type(item).__name__}, not an array; pass arrays "
                 "shaped (H, W) or (H, W, C)" + (_FILE_HINT if isinstance(item, (str, os.PathLike)) else "")
             )
+        if a.ndim == 3 and a.shape[2] == 1:
+            a = a[:, :, 0]  # (H, W, 1) is (H, W): it was refused beside one as "8x8 and 8x8x1", mixed sizes
         if first_shape is None:
             first_shape = a.shape
         elif a.shape[:2] == first_shape[:2] and _channels(a.shape) != _channels(first_shape):

@@ -522,7 +522,9 @@ def _decode_folder(root: Path, files: list[tuple[str, int]], want: str | None, b
         notes.append(
             f"images in {root} have {len(counts)} different sizes"
             + (f" (after shrinking to at most {box} pixels a side)" if box is not None else "")
-            + f"; resized {n_resized} of {len(arrays)} to {hw[0]}x{hw[1]} ({which}). A search then resizes "
+            + f"; resized {n_resized} of {len(arrays)} to {hw[0]}x{hw[1]} ({which})"
+            + (", which changes the aspect ratio of some" if any(aspect_changes(c, hw) for c in counts) else "")
+            + ". A search then resizes "
             "them to its --resolution; in Python, load_image_folder(..., size=(height, width)) chooses "
             "this size")
     if hw is None:
@@ -541,8 +543,9 @@ def stack_pixels(arrays: Sequence[np.ndarray], want: str | None, hw: tuple[int, 
     if wide and any(a.dtype == np.uint8 for a in arrays):
         # Float ("F") images are read as stored: where they hold 0..255 beside 8-bit images (read as
         # value / 255), one set holds two scales (a data review, 2026-12-06)
-        floats = [a for a in arrays if a.dtype == np.float32]
-        hi = max(float(a.max()) for a in floats)
+        # (only those beyond 0..1: 16-bit images, read into it, were counted too: review E, 2026-12-07)
+        floats = [a for a in arrays if a.dtype == np.float32 and float(a.max()) > 1.5]
+        hi = max((float(a.max()) for a in floats), default=0.0)
         if hi > 1.5:
             note = (f"{len(floats)} float image(s) (e.g. 32-bit float TIFFs) hold values up to {hi:g}, read "
                     f"as stored, beside {len(arrays) - len(floats)} 8-bit image(s) read as value / 255 (0..1): "

@@ -110,6 +110,28 @@ def test_32bit_integer_images_beyond_16_bits_are_not_clipped_unsaid(tmp_path):
     np.testing.assert_allclose(d.images[0, 0], pixels["a", 0] / 65535, rtol=1e-6)
 
 
+def test_three_messages_say_what_is_so(tmp_path):
+    """(review E, 2026-12-07) 16-bit images were counted among the float images 'holding values up
+    to 240'; a mixed-size folder resized to another aspect ratio did not say so; (8, 8) and (8, 8, 1)
+    arrays were refused as 'mixed sizes: 8x8 and 8x8x1'."""
+    from budgetnas.data import from_arrays
+
+    _save(tmp_path / "f" / "a" / "0.png", _gray(0))
+    Image.fromarray(_gray(1).astype(np.uint16) * 257).save(tmp_path / "f" / "a" / "1.png")  # 16-bit, in 0..1
+    (tmp_path / "f" / "b").mkdir()
+    Image.fromarray(np.full((8, 8), 240.0, np.float32), "F").save(tmp_path / "f" / "b" / "2.tif")
+    with pytest.warns(UserWarning, match=r"^1 float image\(s\) .* up to 240"):
+        load_image_folder(tmp_path / "f")
+    _save(tmp_path / "m" / "a" / "0.png", _rgb(0, 8, 8))
+    _save(tmp_path / "m" / "a" / "1.png", _rgb(1, 8, 8))
+    _save(tmp_path / "m" / "b" / "0.png", _rgb(2, 8, 16))
+    with pytest.warns(UserWarning, match=r"resized 1 of 3 to 8x8 \(the most common size\), which changes the "
+                                         r"aspect ratio of some"):
+        load_image_folder(tmp_path / "m")
+    d = from_arrays([_gray(0), _gray(1)[..., None]], [0, 1])
+    assert d.shape == (1, 8, 8)
+
+
 def test_hidden_and_non_image_files_are_ignored(tmp_path):
     _save(tmp_path / "a" / "0.png", _rgb(0))
     _save(tmp_path / "b" / "0.png", _rgb(1))
