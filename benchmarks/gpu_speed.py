@@ -4,7 +4,7 @@
 Issue 5's evidence. For NB201's best CIFAR-10 cell and a wide, a deep and a tiny cell (the cells
 of ``roofline.py``; C=16, N=5, 10 classes, 3x32x32), at several batch sizes, it reports training
 images/s in these modes, all through ``budgetnas.train.train`` with its augmentation, schedule,
-label smoothing and clipping (what a search trial really runs):
+label smoothing, clipping and flips (what a search trial on CIFAR-10 really runs):
 
 * ``eager``: ``step_mode="eager"`` (bf16 autocast, channels_last, fused SGD);
 * ``graph``: ``step_mode="graph"``: each step replayed from a CUDA graph;
@@ -159,7 +159,8 @@ def train_once(cell: str, mode: str, bs: int, epochs: int, x: torch.Tensor, y: t
     """Wall seconds to train ``k`` candidates (1 unless concurrent), their results, and for each
     the ``time.perf_counter()`` at the start of epoch 2 and at the end of every later epoch."""
     step_mode = "eager" if mode == "eager" else "graph"
-    cfg = TrainConfig(epochs=epochs, batch_size=bs, step_mode=step_mode, fuse=mode.endswith("fused"))
+    # (flips on, as a search on CIFAR-10 turns them on: TrainConfig's default is off; review H, 2026-12-07)
+    cfg = TrainConfig(epochs=epochs, batch_size=bs, step_mode=step_mode, fuse=mode.endswith("fused"), hflip=True)
     results: list = [None] * k
     stamps: list[list[float]] = [[] for _ in range(k)]
     errors: list[BaseException] = []

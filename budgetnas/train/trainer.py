@@ -14,8 +14,8 @@ copied into the graph's static input; the learning rate lives in a device tensor
 captured optimizer reads, so the schedule needs no re-capture. Where capture is impossible (the
 CPU, a failed capture) the same step runs eagerly, and the log says so. On CUDA both modes use
 the same kernels (fused SGD with a tensor learning rate, autocast without its weight cache) and
-drop the last partial batch (static shapes), so eager and graph training follow the same
-trajectory.
+drop the last partial batch (static shapes; every device drops it), so eager and graph
+training follow the same trajectory.
 
 ``fuse=True`` also compiles the forward pass and the loss with ``torch.compile`` (inductor), and so
 the backward pass: elementwise layers (BatchNorm's normalisation, ReLU, the node sums) are fused
@@ -34,6 +34,7 @@ on CUDA, cuDNN's algorithm choice and bf16 make them equal within a small tolera
 from __future__ import annotations
 
 import collections
+import hashlib
 import itertools
 import logging
 import math
@@ -60,9 +61,11 @@ MAX_LR = 1e30  # above it, SGD steps overflow float32 (scaled by batch size up t
 # cell, data, settings and seed, so that a study never ranks trials of two trainers together (a
 # search-core review, 2026-12-06: a resumed study mixed both warm-ups, and its cache served the
 # older one's results). Each version says what changed from the one before.
-TRAINER_VERSION = 2
+TRAINER_VERSION = 3
 TRAINER_CHANGES = {2: "the learning-rate warm-up starts at peak/(warm-up+1) and reaches the peak a step later "
-                      "(2026-12-06)"}
+                      "(2026-12-06)",
+                   3: "the last partial batch of an epoch is dropped on every device, as on CUDA, not trained as a "
+                      "full step of a few images (2026-12-07)"}
 TIME_LIMIT_MARGIN = 0.03  # of a time limit, kept for what follows the last step (the caller's test, saving)
 # Evaluation batch sizes: 1024 images fill a GPU; on a CPU a batch is fastest when its activations
 # stay in cache, about this many values for the stem's output (benchmarks/eval_speed.py, 2026-12-06,
@@ -100,7 +103,15 @@ def warm_up(device: torch.device | str | None = None) -> None:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How one candidate is trained. ``lr`` is the peak rate at batch 256, scaled linearly."""
+    """How one candidate is trained. ``lr`` is the peak rate at batch 256, scaled linearly.
+
+    NAS-Bench-201's protocol (SGD, Nesterov momentum 0.9, weight decay 5e-4, lr 0.1 at batch 256,
+    cosine to zero stepped every iteration, crop with padding and flips) with these differences:
+    label smoothing 0.1; a linear warm-up of ``warmup_epochs`` (at most half of all steps);
+    gradients clipped to norm ``grad_clip``; no weight decay on 1-D parameters (BatchNorm's
+    weights and biases, the classifier's bias); the crop pads with the normalised mean (0), not
+    black; the last partial batch of each epoch is dropped (each image is seen in other epochs).
+    """
 
     epochs: int = 10
     batch_size: int | None = None  # None: per device, see resolved_batch_size
@@ -622,7 +633,9 @@ def train(
     Training then ends mid-epoch; that epoch's record covers the steps it ran, and
     ``result.shortened`` says how many of how many. A shortened schedule is kept in the
     checkpoint; resumed without a limit it is lengthened to the whole schedule again, with one,
-    to what that limit allows.
+    to what that limit allows. The pace counts training steps only: with validation data given,
+    each epoch's evaluation comes on top of the limit (the search's final training, the one
+    call given a limit, has none).
 
     Example::
 
@@ -645,13 +658,14 @@ def train(
     y_all = train_y.to(dev, non_blocking=True)
     n = x_all.shape[0]
     bs = config.resolved_batch_size(n, dev.type)
-    # Static shapes on CUDA (a graph replays one batch size) and when compiled (another shape is
-    # another compilation): the last partial batch is dropped; every image is still seen, in
-    # another position, in the other epochs.
-    static = cuda or config.fuse
-    # A last batch of a single image is dropped too: BatchNorm cannot normalise one value per
-    # channel (at 1x1 after the reductions, e.g. 4x4 inputs) and one image is a noisy step anyway.
-    drop_last = static or (n > bs and n % bs == 1)
+    # The last partial batch is dropped (every image is still seen, in another position, in the
+    # other epochs): on CUDA (a graph replays one batch size) and when compiled (another shape is
+    # another compilation) for static shapes, and on every device alike, as a batch of a few images
+    # took a full learning-rate step and moved BatchNorm's running statistics just before each
+    # epoch's evaluation: on the CPU, 1282 training images (a last batch of 2 at 256) scored 0.66 ±
+    # 0.14 where 1280 scored 0.87 ± 0.05 (review H, 2026-12-07). A set smaller than one batch is
+    # one batch of all of it.
+    drop_last = n > bs
     steps_per_epoch = n // bs if drop_last else math.ceil(n / bs)
     total_steps = steps_per_epoch * config.epochs
     warmup = min(int(config.warmup_epochs * steps_per_epoch), total_steps // 2)
@@ -666,7 +680,11 @@ def train(
             "momentum": config.momentum, "weight_decay": config.weight_decay,
             "label_smoothing": config.label_smoothing, "grad_clip": config.grad_clip, "pad": pad,
             "hflip": bool(config.hflip), "labels": int((y_all.long() * torch.arange(1, n + 1, device=dev)).sum()),
-            "weights": {k: list(v.shape) for k, v in model.state_dict().items()}}
+            "weights": {k: list(v.shape) for k, v in model.state_dict().items()},
+            # (the modules' kinds where they sit: two cells differing in a skip and a none edge have
+            # the same weights, and one resumed the other's checkpoint unsaid: review H, 2026-12-07)
+            "wiring": hashlib.sha256(" ".join(f"{k}:{type(m).__name__}:{getattr(m, 'wiring', '')}"
+                                              for k, m in model.named_modules()).encode()).hexdigest()[:16]}
 
     decay, no_decay = [], []
     for p in model.parameters():
@@ -921,7 +939,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, num_classes:
              device: str | torch.device = "auto", batch_size: int | None = None) -> dict[str, float]:
     """Accuracy, balanced accuracy, macro-F1 and mean cross-entropy of ``model`` on ``(x, y)``."""
     logits = predict_logits(model, x, device=device, batch_size=batch_size)
-    y = y.cpu()
+    y = y.cpu().long()  # (uint8 labels, which training takes, wrapped around in y * num_classes: review H)
     pred = logits.argmax(1)
     conf = torch.bincount(y * num_classes + pred, minlength=num_classes * num_classes)
     out = metrics_from_confusion(conf.reshape(num_classes, num_classes))

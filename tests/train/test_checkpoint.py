@@ -151,23 +151,26 @@ def test_a_process_killed_during_the_epochs_decision_resumes_before_that_epoch(t
     assert len(restored) == 1 and seen == [2, 3]  # (epoch 2's decision is taken again)
 
 
-@pytest.mark.parametrize("change", ["seed", "lr", "network"])
+@pytest.mark.parametrize("change", ["seed", "lr", "network", "wiring"])
 def test_a_checkpoint_saved_by_another_training_is_not_resumed_as_this_ones(tmp_path: Path, data, caplog,
                                                                            change: str) -> None:
     """A review, 2026-12-06: a checkpoint of another seed or rate was resumed silently (the other
     run's generator and weights continued), and one of another network failed with
-    load_state_dict's raw size-mismatch error. Each now starts from the beginning and says why."""
+    load_state_dict's raw size-mismatch error. Each now starts from the beginning and says why. So
+    does another cell of the same weights, a skip and a none edge swapped (review H, 2026-12-07)."""
     ck = Checkpointer(tmp_path / "t.ckpt")
     with pytest.raises(Preempted):
         train(_model(), *data, CFG, num_classes=10, seed=0, device="cpu", checkpoint=ck,
               should_stop=lambda: True)
     seed = 7 if change == "seed" else 0
     cfg = TrainConfig(epochs=3, batch_size=32, lr=0.05 if change == "lr" else CFG.lr)
+    swapped = (*ARCH[:3], ARCH[4], ARCH[3], ARCH[5])  # (skip_connect on 3<-1 where it was on 3<-0)
     model = (lambda: seeded_build(lambda: NB201Space(C=6, N=1).build(ARCH, in_channels=1, num_classes=10), 0)) \
-        if change == "network" else _model
+        if change == "network" else (lambda: seeded_build(lambda: NB201Space(C=4, N=1).build(
+            swapped, in_channels=1, num_classes=10), 0)) if change == "wiring" else _model
     with caplog.at_level("WARNING", logger="budgetnas"):
         again = train(model(), *data, cfg, num_classes=10, seed=seed, device="cpu", checkpoint=ck)
-    named = {"seed": "seed", "lr": "peak_lr", "network": "weights"}[change]
+    named = {"seed": "seed", "lr": "peak_lr", "network": "weights", "wiring": "wiring"}[change]
     assert again.resumed_from is None and "saved by another training" in caplog.text and named in caplog.text
     straight = train(model(), *data, cfg, num_classes=10, seed=seed, device="cpu")
     assert [r.train_loss for r in again.curve] == [r.train_loss for r in straight.curve]

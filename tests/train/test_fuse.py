@@ -49,8 +49,7 @@ class _DataDependent(nn.Module):
 def _fit(build, tensors, seed: int = 0, epochs: int = 2, **kw):
     model = seeded_build(build, seed)
     x, y, vx, vy = tensors
-    # 576 images: whole batches of 64, so the eager runs (which keep a last partial batch on the
-    # CPU) and the compiled ones (static shapes: they drop it) see the same batches.
+    # 576 images: whole batches of 64 (a last partial batch would be dropped by both).
     return train(model, x[:576], y[:576], vx, vy, TrainConfig(epochs=epochs, batch_size=64, **kw), num_classes=10,
                  seed=seed, device="cpu")
 

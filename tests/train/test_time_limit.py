@@ -17,7 +17,16 @@ from budgetnas.train import Checkpointer, Preempted, TrainConfig, seeded_build, 
 from budgetnas.train.trainer import TIME_LIMIT_MARGIN, _lr_at, _Schedule
 
 ARCH = ("nor_conv_3x3", "skip_connect", "nor_conv_1x1", "skip_connect", "none", "nor_conv_3x3")
-STEPS_PER_EPOCH = 10  # 600 training images at batch 64 (the last batch of 24 kept)
+STEPS_PER_EPOCH = 10  # 640 training images at batch 64 (whole batches: a last partial one is dropped)
+
+
+@pytest.fixture(scope="module")
+def tensors(digits) -> tuple[torch.Tensor, ...]:
+    """Digits as the trainer takes them: 640 training images (10 whole batches of 64), 300 to validate."""
+    x, y = digits
+    xt = torch.tensor(x[:, None], dtype=torch.float32) / 255
+    xt, yt = (xt - xt.mean()) / xt.std(), torch.tensor(y)
+    return xt[:640], yt[:640], xt[640:940], yt[640:940]
 
 
 class StepClock:
@@ -173,7 +182,7 @@ def test_a_graph_captured_training_is_shortened_as_an_eager_one(tensors) -> None
                            seed=0, device="cuda", clock=clock, should_stop=clock.should_stop, time_limit=25.0)
     eager, graph = runs["eager"], runs["graph"]
     assert graph.step_mode == "graph" and eager.step_mode == "eager"
-    steps_per_epoch = 600 // 64  # (static shapes on CUDA: the last partial batch is dropped)
+    steps_per_epoch = STEPS_PER_EPOCH
     assert eager.shortened == graph.shortened and eager.shortened[1] == 4 * steps_per_epoch
     for a, b in zip(eager.curve, graph.curve):
         assert abs(a.train_loss - b.train_loss) <= 0.02 * max(a.train_loss, b.train_loss), (a, b)

@@ -156,6 +156,24 @@ def test_a_last_batch_of_one_image_is_dropped_not_a_batchnorm_crash() -> None:
     assert len(result.curve) == 2 and all(np.isfinite(r.train_loss) for r in result.curve)
 
 
+def test_a_last_partial_batch_is_dropped_on_every_device() -> None:
+    """(review H, 2026-12-07) On the CPU a last batch of a few images took a full learning-rate step
+    and moved BatchNorm's statistics before each evaluation: 1282 training images (a last batch of 2
+    at 256) scored 0.66 +- 0.14 where 1280 scored 0.87 +- 0.05. CUDA dropped it; the CPU now does."""
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(66, 1, 8, 8, generator=gen), torch.randint(0, 3, (66,), generator=gen)
+    model = seeded_build(lambda: NB201Space(C=4, N=1).build(ARCH, in_channels=1, num_classes=3), 0)
+    batches: list[int] = []
+    model.register_forward_pre_hook(lambda m, args: batches.append(len(args[0])) if m.training else None)
+    train(model, x, y, x[:6], y[:6], TrainConfig(epochs=2, batch_size=32), num_classes=3, device="cpu")
+    assert batches == [32, 32, 32, 32]  # (2 of the 66 left out of each epoch, others each time)
+    batches.clear()
+    model = seeded_build(lambda: NB201Space(C=4, N=1).build(ARCH, in_channels=1, num_classes=3), 0)
+    model.register_forward_pre_hook(lambda m, args: batches.append(len(args[0])) if m.training else None)
+    train(model, x[:20], y[:20], x[:6], y[:6], TrainConfig(epochs=1, batch_size=32), num_classes=3, device="cpu")
+    assert batches == [20]  # (a set smaller than a batch: one batch of all of it)
+
+
 def test_predicting_zero_images_gives_zero_rows_of_class_logits() -> None:
     space = NB201Space(C=4, N=1)
     model = seeded_build(lambda: space.build(ARCH, in_channels=1, num_classes=3), 0)
