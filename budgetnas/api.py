@@ -85,7 +85,8 @@ class TrainedModel:
             why = ""
             if (Path(path) / "study.db").exists():
                 why = (" (the run has no final model: it ran with --no-final / final_training=False, or "
-                       "stopped before the final training; run it again with the final training to make one)")
+                       "stopped before or during the final training; run it again with the final training to make "
+                       "or finish one)")
                 if _finished_trials(Path(path) / "study.db") == 0:  # (advice that could not work: a review, 2026-12-07)
                     why = (f" (the run has no final model: none of its trials finished, so there is no cell to "
                            f"train; `budgetnas show {path}` says why, e.g. the failed trials' errors: fix the cause "
@@ -306,7 +307,8 @@ class TrainedModel:
         loadable with :func:`load_model`). Without ``format``, the name says: ``.onnx`` onnx,
         ``.ts``/``.pt``/``.pth`` torchscript (another name needs a format, and a name saying another
         format than the one given is refused). It never writes over the file the model was loaded
-        from. The file is written
+        from, nor over any existing file but an earlier export (or model file) outside a run's
+        ``best/`` and ``checkpoints/``. The file is written
         whole or not at all: an existing file at ``path`` is replaced only by a finished export.
 
         Example::
@@ -324,6 +326,7 @@ class TrainedModel:
             what = (f"{out.parent} is a file, not a folder" if out.parent.exists() else
                     f"the folder {out.parent} does not exist; create it first")
             raise ConfigError(f"cannot export to {out}: {what}")
+        _check_replaceable(out)
         tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
         # (the model stays on its device; no gradients: a TorchScript export's logits tracked them,
         # so .numpy() failed outside torch.no_grad() and every call built an autograd graph)
@@ -770,6 +773,28 @@ def _other_kind_of_file(path: Path) -> str | None:
     if not head:
         return "empty"
     return "not a PyTorch file (it starts with neither a zip archive's nor a pickle's bytes)"
+
+
+def _check_replaceable(out: Path) -> None:
+    """Refuse to replace an existing file at ``out`` unless it is an earlier export or model file
+    (re-exporting to one name is common) outside a run's ``best/`` and ``checkpoints/``. (Any
+    file was replaced: `export RUN RUN/study.db --format state` destroyed the run's study, exit
+    status 0: review G, 2026-12-07.)"""
+    if not out.exists():
+        return
+    real = out.resolve()
+    run = next((d for d in real.parents if (d / "study.db").is_file() or (d / "config.json").is_file()), None)
+    if run is not None and real.parent.name in ("best", "checkpoints", "earlier") and run in real.parents:
+        raise ConfigError(f"cannot export to {out}: it is the run {run}'s own file, which the export would "
+                          "replace; give a path outside its best/ and checkpoints/ folders")
+    try:
+        ours = real.is_file() and any(mark in real.read_bytes() for mark in (b"budgetnas.json", b"budgetnas-model"))
+    except OSError:
+        ours = False
+    if not ours:
+        raise ConfigError(f"cannot export to {out}: the file exists and is not a budgetnas export or model, so "
+                          "the export would destroy it; give another path, or delete it first if you mean to "
+                          "replace it")
 
 
 def _within(x: Any, pixel_range: tuple[float, float]) -> bool:

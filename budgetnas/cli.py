@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-time", type=_duration, help="wall time of the search, e.g. 30m or 2h")
     g.add_argument("--max-gpu-hours", "--max-device-hours", dest="max_device_hours", type=_number,
                    help="device-hours (search, probes and final training)")
-    g.add_argument("--max-cost", type=_number, help="US dollars (needs a price)")
+    g.add_argument("--max-cost", type=_number, help="US dollars, at --gpu-price (else --device-preset's rate, else this device's preset)")
     g.add_argument("--gpu-price", type=_number, help="price of the device in USD per hour")
     g.add_argument("--device-preset", help="price preset: cpu, t4, v100, a100, h100, h200")
     g.add_argument("--max-failures", dest="max_consecutive_failures", type=int, default=5, help="stop after this many failed trials in a row (5)")

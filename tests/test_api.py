@@ -463,6 +463,20 @@ def test_exports_are_whole_or_not_at_all_and_say_what_is_wrong(tmp_path: Path, d
     monkeypatch.setenv("HOME", str(tmp_path))
     assert clf.export("~/home.pt", format="state") == tmp_path / "home.pt"
     assert (load_model(tmp_path / "home.pt").predict(x[:5]) == model.predict(x[:5])).all()
+    # (review G, 2026-12-07) Any existing file was replaced: `export RUN RUN/study.db --format state`
+    # destroyed the run's study. Earlier exports of every format are replaced; other files are not.
+    study = (tmp_path / "run" / "study.db").read_bytes()
+    other = load_model(tmp_path / "home.pt")  # (the run's model itself refuses its own file, as before)
+    for name, fmt in (("study.db", "state"), ("config.json", "onnx"), ("best/model.pt", "torchscript")):
+        with pytest.raises(ConfigError, match=r"is not a budgetnas export or model|the run .* own file"):
+            other.export(tmp_path / "run" / name, format=fmt)
+    assert (tmp_path / "run" / "study.db").read_bytes() == study and (load_model(tmp_path / "run").predict(x[:5]) == model.predict(x[:5])).all()
+    with pytest.raises(ConfigError, match="afile.txt: the file exists and is not a budgetnas export"):
+        clf.export(tmp_path / "afile.txt", format="state")
+    monkeypatch.undo()  # (torch.onnx.export was a full disk above)
+    for name in ("again.ts", "again.onnx", "home.pt"):
+        clf.export(tmp_path / name, format="state" if name == "home.pt" else None)
+        clf.export(tmp_path / name, format="state" if name == "home.pt" else None)  # (replaced: an export)
 
 
 def test_a_dark_batch_of_wide_integers_is_not_warned_of(tmp_path: Path, digits) -> None:

@@ -823,6 +823,24 @@ def test_show_of_a_local_run_killed_mid_trial_does_not_call_its_trial_running(tm
     out = capsys.readouterr().out
     assert "of 3 trials (1 cut off, to resume)" in out and "more running" not in out
     assert "state: stopped: the process ended mid-trial" in out
+    # (review G, 2026-12-07) "trials: ..., 1 running" beside it; and no word of the final model
+    assert "trials: 3 complete, 1 cut off" in out and "final: none (--no-final)" in out
+
+
+def test_show_lists_pruned_trials_and_says_the_final_params(tmp_path: Path, capsys) -> None:
+    """(review G, 2026-12-07) Pruned trials had no row and no line: their seconds were in "in
+    trials" and nowhere else. The params column is the final network's: said so."""
+    run = tmp_path / "p"
+    args = [*FAST, "--epochs", "9", "--pruner", "sha", "--strategy", "random", "--max-trials", "8", "--no-final"]
+    assert main(["search", *args, "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["show", str(run)]) == 0
+    out = capsys.readouterr().out
+    pruned = re.search(r"trials: .*?(\d+) pruned", out)
+    assert pruned, out
+    listed = re.search(r"pruned \(stopped early by --pruner sha, not ranked\): ((?:#\d+, )+)[0-9.]+ device-s", out)
+    assert listed and listed.group(1).count("#") == int(pruned.group(1)), out
+    assert "final params" in out
 
 
 def test_show_reads_a_run_whose_config_json_is_gone_and_names_another_programs_folder(tmp_path: Path, capsys) -> None:

@@ -65,7 +65,9 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
         if sum(cut_off) >= 0.05 else ""
     lines.append(f"  device-s: {spent.device_seconds - probe_s - final_s:.1f} in trials{cut_s}, {probe_s:.1f} in "
                  f"timing probes, {final_s:.1f} in final training")
-    lines.append("trials: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none yet")
+    # (a cut trial said "1 running" beside "1 cut off, to resume" above: review G, 2026-12-07)
+    shown = {("cut off" if cut and k == "running" else k): v for k, v in counts.items()}
+    lines.append("trials: " + (", ".join(f"{v} {k}" for k, v in sorted(shown.items())) or "none yet")
                  + (" (unstarted: proposed but never trained, as the budget could not pay for them or the process "
                     "stopped while proposing; not paid)"
                     if counts.get("unstarted") else ""))
@@ -88,7 +90,8 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
         # (the three metrics always, in one order; the one the search ranks by is marked ^)
         heads = [f"{h}{'^' if k == metric else ''}" for k, h in (("accuracy", "accuracy"),
                                                                ("balanced_accuracy", "bal_acc"), ("macro_f1", "macro_f1"))]
-        lines.append(f"{'#':>4}  {heads[0]:>10}  {heads[1]:>8}  {heads[2]:>9}  {'params':>8}  "
+        # ("params": the final network's, as finetune says: not the searched proxy's, review G)
+        lines.append(f"{'#':>4}  {heads[0]:>10}  {heads[1]:>8}  {heads[2]:>9}  {'final params':>12}  "
                      f"{'dev-s':>7}  {'cost':>9}  architecture")
         for r in rows:
             lines.append(_row(r, metric, front, source.get(r.number)))
@@ -96,6 +99,13 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
         if front:
             lines.append(f"* on the Pareto front of {' vs '.join(config.objectives)} "
                          f"({len(front)} trial(s): {', '.join(f'#{n}' for n in sorted(front)[:12])})")
+    # (pruned trials had no row and no line: their seconds were in "in trials" and nowhere else:
+    # review G, 2026-12-07)
+    pruned = [TrialView.of(t) for t in trials if status_of(t) == "pruned"]
+    if pruned:
+        lines.append(f"pruned (stopped early by --pruner {config.pruner}, not ranked): "
+                     f"{', '.join(f'#{r.number}' for r in pruned[:12])}{', ...' if len(pruned) > 12 else ''}, "
+                     f"{sum(r.device_seconds for r in pruned):.1f} device-s")
     failed = [TrialView.of(t) for t in trials if status_of(t) == "failed"]
     if failed:
         lines.append("")
@@ -133,6 +143,17 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
         note = overtaken_note(study, config)
         if note is not None:
             lines.append(note)
+    else:  # (a run without a final model said nothing of it: review G, 2026-12-07)
+        lines.append("")
+        cut_final = sum(final_partials(study).values())
+        if cut_final > 0:
+            lines.append(f"final: none yet: a final training was cut off after {cut_final:.1f} device-s; run the "
+                         "same command to finish it (from its checkpoint)")
+        elif not config.final_training:
+            lines.append("final: none (--no-final): run the search again without --no-final to train and test "
+                         "the best cell")
+        else:
+            lines.append("final: none yet (trained when the search ends)")
     transfer = read_transfer(run_dir)
     if transfer is not None:
         lines.append("")
@@ -350,5 +371,5 @@ def _row(r: TrialView, metric: str, front: set[int] | None = None, cache_of: int
     flag = "" if r.status == "complete" else f" [cache of #{cache_of}]" if cache_of is not None else f" [{r.status}]"
     mark = "*" if front and r.number in front else " "
     return (f"{r.number:>4}{mark} {m.get('accuracy', 0):>10.4f}  {m.get('balanced_accuracy', 0):>8.4f}  "
-            f"{m.get('macro_f1', 0):>9.4f}  {_fmt_params(r.params):>8}  {r.device_seconds:>7.1f}  "
+            f"{m.get('macro_f1', 0):>9.4f}  {_fmt_params(r.params):>12}  {r.device_seconds:>7.1f}  "
             f"{money(r.cost):>9}  {r.arch}{flag}")
