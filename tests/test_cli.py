@@ -312,6 +312,9 @@ def test_show_does_not_report_the_summary_of_an_earlier_session(tmp_path: Path,
     assert main(["show", str(run), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["status"] == "search not finished" and shown["spent"]["trials"] == 2
+    # (review G, 2026-12-07) the two shapes of show --json: summary.json's had no status, state or
+    # final model; the study's no stop reason
+    assert shown["stop_reason"] is None and shown["final"] is None
     assert main(["show", str(run)]) == 0
     out = capsys.readouterr().out
     assert "(1/1 trials)" not in out and "state: stopped before the end of a session" in out
@@ -321,6 +324,13 @@ def test_show_does_not_report_the_summary_of_an_earlier_session(tmp_path: Path,
     assert main(["show", str(run), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["spent"]["trials"] == 2 and "(2/2 trials)" in shown["stop_reason"]
+    assert main(["search", *FAST, "--max-trials", "2", "--run-dir", str(run)]) == 0  # (the final model now)
+    capsys.readouterr()
+    assert main(["show", str(run), "--json"]) == 0
+    ended = json.loads(capsys.readouterr().out)
+    assert ended["status"] == "session ended" and ended["state"].startswith("stopped")
+    assert ended["stop_reason"] and ended["final"]["test_metrics"] == ended["test_metrics"]
+    assert ended["final"]["trial"] == ended["best_trial"] and "overtaken" not in ended["final"]
 
 
 def test_dry_run_of_a_run_whose_trial_budget_is_used_up(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -589,6 +599,10 @@ def test_show_says_a_refused_run_was_refused_and_why(tmp_path: Path, capsys) -> 
     assert main(["show", run]) == 0
     out = capsys.readouterr().out
     assert re.search("state: refused: " + why, out) and "resume" not in out
+    import json
+
+    assert main(["show", run, "--json"]) == 0  # (it said "search not finished": review G, 2026-12-07)
+    assert json.loads(capsys.readouterr().out)["status"] == "refused"
     assert main(["search", *FAST, "--max-trials", "1", "--run-dir", run]) == 0  # a larger budget goes on
     from budgetnas.search import open_study
 

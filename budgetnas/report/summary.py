@@ -272,8 +272,11 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
     """What ``budgetnas show --json`` prints, for a run directory and for ``--storage`` alike: the
     run's ``summary.json`` when it describes the study as it is now (a shared study's run
     directory may be on another machine); else the same fields read from the study (the best
-    trial so far, the test result of its final model if trained, the ledger), with the run's
-    ``status`` and ``state``: only the stop reason is in summary.json alone."""
+    trial so far, the test result of its final model if trained, the ledger), ``stop_reason``
+    None: it is in summary.json alone. Both have the run's ``status`` and ``state``, and
+    ``final``: the final model's record (its trial, cell, epochs, whether shortened, params,
+    test result), with ``overtaken`` where a later trial ranks above its cell; None if there
+    is none. (The two had other keys, and the final model was in neither: review G, 2026-12-07.)"""
     trials = study.get_trials(deepcopy=False)
     spent = spent_of(study, trials)
     running = sum(status_of(t) == "running" for t in trials)
@@ -286,21 +289,31 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
     # summary.json is written when a session ends: one killed later (SIGKILL) left an older one
     summary = None if live or running else current_summary(run_dir, spent)
     transfer = read_transfer(run_dir)
+    final = study.user_attrs.get("final") or {}
+    final_json = ({**final, **({"overtaken": note} if (note := overtaken_note(study, config)) else {})}
+                  if final else None)
+    if study.user_attrs.get("refused") and not live and not running:
+        status = "refused"
+    elif _unfinished_finals(study) and not live and not running:
+        status = "final training not finished"
+    elif summary is not None:
+        status = "session ended"
+    elif live or running or config.storage is None:
+        status = "search not finished"
+    else:
+        status = "no trial running; why the search stopped is in summary.json of its run directory"
     if summary is not None:
-        return summary if transfer is None else {**summary, "transfer": transfer}
+        return {**summary, "status": status, "state": state, "final": final_json,
+                **({} if transfer is None else {"transfer": transfer})}
     rows = _final_candidates(study, config, trials)
     front = set(pareto(study))
-    final = study.user_attrs.get("final") or {}
     # The cell of the final model where there is one (the search may have trained a cell that fits
     # the budget in place of the best), else the best so far: as summary.json names it. It named the
     # best by accuracy, over the size limit, with no test result (a user review, 2026-12-06).
     best = final_overtaken(rows, final, front) or next((r for r in rows if final and r.arch == final.get("arch")),
                                                        None) or ([r for r in rows if r.number in front] or rows or [None])[0]
     tested = best is not None and final.get("arch") == best.arch
-    status = "search not finished" if live or running or config.storage is None else \
-        "final training not finished" if _unfinished_finals(study) else \
-        "no trial running; why the search stopped is in summary.json of its run directory"
-    return {"status": status, "state": state, "objectives": list(config.objectives), "ranked_by": config.metric,
+    return {"status": status, "state": state, "stop_reason": None, "final": final_json, "objectives": list(config.objectives), "ranked_by": config.metric,
             "best_arch": best.arch if best else None, "best_trial": best.number if best else None,
             "best_search_metrics": best.metrics if best else {},
             "test_metrics": dict(final.get("test_metrics") or {}) if tested else {}, "spent": spent.to_dict(),
