@@ -70,6 +70,8 @@ class TrainedModel:
         # the training pixels' range as read (uint8 as value / 255, floats as given); older models lack it
         rng = artifact.get("pixel_range")
         self.pixel_range: tuple[float, float] | None = (float(rng[0]), float(rng[1])) if rng else None
+        # whether they were given as integers (any integer dtype; None: unknown, as for a folder)
+        self.integer_pixels: bool | None = artifact.get("integer_pixels")
         # 4-D arrays as the training's were given: (N, C, H, W) where it was told channels_first
         # (load_model refused them, asking for channels_last=False: a review, 2026-12-07)
         self.channels_first = bool(artifact.get("channels_first", False))
@@ -247,11 +249,11 @@ class TrainedModel:
         integer = images.dtype == np.uint8
         seen = pixel_range(images)[1]
         trained = self.pixel_range[1]
-        if given.kind in "iu" and given.itemsize > 1 and trained > FLOAT_PIXELS_ABOVE:
-            # Wider integers (uint16, int32) are read as value / 255, as a model of such integers
-            # was trained, whatever this batch's range: a dark uint16 batch was warned, and advised
-            # into floats, which made it wrong (review E, 2026-12-07). Of 0..255 floats, the model
-            # cannot tell such a one: no warning either way.
+        if given.kind in "iu" and given.itemsize > 1 and self.integer_pixels:
+            # Wider integers (uint16, int32) are read as value / 255 whatever this batch's range, as
+            # the model's integer training pixels were: a dark uint16 batch was warned of as "uint8"
+            # and advised into floats, which made it wrong (review E, 2026-12-07). A model of 0..255
+            # floats is warned of still (int64 0..255 values: a diff review).
             return False
         # Only where the input can be on another scale: integer pixels to a model of 0..255 floats,
         # 0..255 floats to a model of [0, 1] pixels, or [0, 1] floats to a model of 0..255 floats
@@ -456,6 +458,8 @@ class ImageClassifier:
         search.channels_first = layout is False
         # (integer labels: saved in the model, so that load_model's predictions are integers too)
         search.label_values = [int(v) for v in labels] if labels is not None and labels.dtype.kind in "iu" else None
+        kind = getattr(getattr(_to_numpy(x), "dtype", None), "kind", None)  # (arrays and tensors; None: lists)
+        search.integer_pixels = None if kind is None else kind in "iu"
         import optuna
 
         verbosity = optuna.logging.get_verbosity()

@@ -487,7 +487,7 @@ def test_a_dark_batch_of_wide_integers_is_not_warned_of(tmp_path: Path, digits) 
         warnings.simplefilter("ignore")  # (fit says integers beyond 0..255 are read as value / 255)
         wide = ImageClassifier(run_dir=tmp_path / "u16", max_trials=1, **FAST).fit(
             x[:300].astype(np.uint16) * 100, y[:300]).model
-    assert wide.pixel_range == (0.0, 100.0)
+    assert wide.pixel_range == (0.0, 100.0) and wide.integer_pixels is True
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         wide.predict((x[300:340] // 100).astype(np.uint16))  # (0..2: read as uint8, value / 255 as trained)
@@ -510,6 +510,8 @@ def test_a_model_knows_its_pixel_scale_its_file_and_its_export_formats(tmp_path:
         want = clf.predict(x[300:340].astype(np.float32))
     with pytest.warns(UserWarning, match=r"reach 1 as read .* reached 255, 255x less.*as x.astype\(np.float32\)"):
         clf.predict(x[300:340])
+    with pytest.warns(UserWarning, match=r"reach 1 as read \(int64.* 255x less"):  # (wider integers too: a diff review)
+        clf.predict(x[300:340].astype(np.int64))
     # (a review, 2026-12-06) Images already normalised (-1..1) still warn, as before pixel ranges were
     # kept; dark images of the training's own kind do not.
     with pytest.warns(UserWarning, match="float images range from -1 to 1"), \

@@ -404,6 +404,9 @@ class Search:
         self.channels_first: bool | None = None
         # the integer labels ImageClassifier.fit was given, in the order of the classes (None: names)
         self.label_values: list[int] | None = None
+        # whether the training pixels were given as integers (ImageClassifier.fit sets it; None:
+        # unknown): a model of uint16 pixels and one of 0..255 floats read alike otherwise
+        self.integer_pixels: bool | None = None
         self.candidates_only = False  # True: stop once the queued cells are evaluated (finetune)
         # what chose the candidates (finetune's benchmark selection), kept in the study: a resumed
         # run must evaluate the same cells, or its ranking would mix two selections
@@ -2996,6 +2999,7 @@ class Search:
             "channels_first": bool(self.config.channels_first if self.channels_first is None else self.channels_first),
             "state_dict": {k: v.detach().cpu() for k, v in result.model.state_dict().items()},
             "test_metrics": test_metrics, "params": cost.params, "macs": cost.macs,
+            **({"integer_pixels": self.integer_pixels} if self.integer_pixels is not None else {}),
             **({"label_values": list(self.label_values)} if self.label_values is not None
                and len(self.label_values) == len(p.classes) else {}),
         }
