@@ -143,6 +143,17 @@ def _check_memory(images: int, channels: int, resolution: int, native: tuple[int
             f"{native[0]}x{native[1]}: lower --resolution (the default trains at their size, at most 32)")
 
 
+def trials_trainer_version(n: int, batch: int, device_type: str, fused: bool) -> int:
+    """The earliest trainer version that trains these trials as this one does, kept in the
+    fingerprint so that runs it trained alike resume: version 3 drops the last partial batch on
+    the CPU, which CUDA and compiled trials always dropped, and which is none, or one image
+    (dropped by version 2 too), where the batch divides the images. (Every version-2 run was
+    refused, GPU searches and shared studies among them: a diff review, 2026-12-07.)"""
+    if TRAINER_VERSION == 3 and (device_type == "cuda" or fused or n <= batch or n % batch in (0, 1)):
+        return 2
+    return TRAINER_VERSION
+
+
 def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_type: str = "cpu",
             shrink_val: bool = True) -> Prepared:
     """Split, subset, normalise and resize according to ``config``; fingerprint the result.
@@ -230,9 +241,10 @@ def prepare(splits: DataSplits, config: SearchConfig, *, data_name: str, device_
         **config.fingerprint_fields(), "resolution": resolution, "search_resolution": search_res, "hflip": hflip,
         "test_fraction": None if splits.test is not None else config.test_fraction,
         **({"val_fraction": None} if splits.val is not None else {}),  # (a validation set given: unused)
-        "batch_size": TrainConfig(batch_size=config.batch_size).resolved_batch_size(len(subset), device_type),
+        "batch_size": (bs := TrainConfig(batch_size=config.batch_size).resolved_batch_size(len(subset), device_type)),
         "precision": "bf16-autocast" if device_type == "cuda" else "float32",
-        "trainer": TRAINER_VERSION,  # (runs before it have none: version 1)
+        # (runs before it have none: version 1)
+        "trainer": trials_trainer_version(len(subset), bs, device_type, config.fuse == "all"),
     }
     if "macs" not in config.objectives:
         # The final resolution changes no search result where the search runs at a resolution of

@@ -471,7 +471,7 @@ def test_a_run_trained_by_an_earlier_trainer_is_refused_not_mixed(tmp_path, spli
     search, _ = _search(tmp_path, splits, max_trials=1, final_training=False)
     study = open_study(search.run_dir)
     fields = dict(study.user_attrs["fingerprint_fields"])
-    assert fields["trainer"] == 2 and record_of(study.get_trials()[0])["trainer"] == 2
+    assert fields["trainer"] in (2, 3) and record_of(study.get_trials()[0])["trainer"] == 3
     del fields["trainer"]
     if left == "trainer 1":
         fields["trainer"] = 1
@@ -485,10 +485,22 @@ def test_a_run_trained_by_an_earlier_trainer_is_refused_not_mixed(tmp_path, spli
         _search(tmp_path, splits, max_trials=2, final_training=False)
     which = ("an earlier budgetnas trainer (version 1" if left == "trainer 1" else
              "a budgetnas trainer from before trainers were versioned (which may be version 1")
-    assert (f"holds trials trained by {which}; this one is version 2: the learning-rate warm-up starts at "
-            "peak/(warm-up+1)") in str(refused.value)
+    assert (f"holds trials trained by {which}; this one is version 3: the learning-rate warm-up starts at "
+            "peak/(warm-up+1)") in str(refused.value) and "the last partial batch of an epoch is dropped" in str(refused.value)
     assert "Start a new --run-dir" in str(refused.value)
     assert len(open_study(search.run_dir).get_trials()) == 1  # nothing added, nothing lost
+
+
+def test_runs_the_new_trainer_trains_alike_keep_their_version() -> None:
+    """(a diff review, 2026-12-07) Trainer version 3 drops the last partial batch on the CPU too:
+    runs whose trials train alike under both (CUDA and compiled trials dropped it already; a batch
+    that divides the images, or leaves one, which version 2 dropped) keep version 2 in their
+    fingerprint, and resume; every version-2 run was refused."""
+    from budgetnas.search.prepare import trials_trainer_version
+
+    assert trials_trainer_version(1000, 64, "cpu", False) == 3  # (a last batch of 40: trained by version 2)
+    assert [trials_trainer_version(n, 64, "cpu", False) for n in (640, 641, 50)] == [2, 2, 2]
+    assert trials_trainer_version(1000, 64, "cuda", False) == trials_trainer_version(1000, 64, "cpu", True) == 2
 
 
 def test_final_partials_read_the_one_record_of_earlier_versions() -> None:
