@@ -787,18 +787,37 @@ def _check_replaceable(out: Path) -> None:
     if not out.exists():
         return
     real = out.resolve()
-    run = next((d for d in real.parents if (d / "study.db").is_file() or (d / "config.json").is_file()), None)
-    if run is not None and real.parent.name in ("best", "checkpoints", "earlier") and run in real.parents:
-        raise ConfigError(f"cannot export to {out}: it is the run {run}'s own file, which the export would "
-                          "replace; give a path outside its best/ and checkpoints/ folders")
-    try:
-        ours = real.is_file() and any(mark in real.read_bytes() for mark in (b"budgetnas.json", b"budgetnas-model"))
-    except OSError:
-        ours = False
-    if not ours:
+    run = next((d for d in real.parents if (d / "study.db").is_file()
+                or ((d / "config.json").is_file() and (d / "best").is_dir())), None)
+    if run is not None and real.relative_to(run).parts[0] in ("best", "checkpoints"):
+        raise ConfigError(f"cannot export to {out}: it is in the run {run}'s {real.relative_to(run).parts[0]}/ "
+                          "folder, whose files the run keeps (its final models, checkpoints); give a path outside it")
+    if not _is_export(real):
         raise ConfigError(f"cannot export to {out}: the file exists and is not a budgetnas export or model, so "
                           "the export would destroy it; give another path, or delete it first if you mean to "
                           "replace it")
+
+
+def _is_export(path: Path) -> bool:
+    """Whether ``path`` is what :meth:`TrainedModel.export` writes, by its structure: a TorchScript
+    zip holding ``extra/budgetnas.json``, a torch.save zip of a budgetnas model, or an ONNX file
+    with the ``budgetnas.json`` metadata key (at its end, after the graph)."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+                if any(n.endswith("extra/budgetnas.json") for n in names):
+                    return True
+                pickled = next((n for n in names if n.endswith("/data.pkl")), None)
+                return pickled is not None and b"budgetnas-model" in z.read(pickled)
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(64)
+            f.seek(max(0, size - (1 << 20)))
+            tail = f.read()
+        return head[:1] == b"\x08" and b"pytorch" in head and b"budgetnas.json" in tail
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _within(x: Any, pixel_range: tuple[float, float]) -> bool:

@@ -468,11 +468,20 @@ def test_exports_are_whole_or_not_at_all_and_say_what_is_wrong(tmp_path: Path, d
     study = (tmp_path / "run" / "study.db").read_bytes()
     other = load_model(tmp_path / "home.pt")  # (the run's model itself refuses its own file, as before)
     for name, fmt in (("study.db", "state"), ("config.json", "onnx"), ("best/model.pt", "torchscript")):
-        with pytest.raises(ConfigError, match=r"is not a budgetnas export or model|the run .* own file"):
+        with pytest.raises(ConfigError, match=r"is not a budgetnas export or model|it is in the run .*'s best/ folder"):
             other.export(tmp_path / "run" / name, format=fmt)
     assert (tmp_path / "run" / "study.db").read_bytes() == study and (load_model(tmp_path / "run").predict(x[:5]) == model.predict(x[:5])).all()
     with pytest.raises(ConfigError, match="afile.txt: the file exists and is not a budgetnas export"):
         clf.export(tmp_path / "afile.txt", format="state")
+    # (a diff review) a final model one folder deeper (best/earlier/K/) was replaced; a script that
+    # merely names budgetnas.json was taken for an export
+    (tmp_path / "run" / "best" / "earlier" / "1").mkdir(parents=True)
+    (tmp_path / "run" / "best" / "earlier" / "1" / "model.pt").write_bytes((tmp_path / "home.pt").read_bytes())
+    with pytest.raises(ConfigError, match=r"it is in the run .*'s best/ folder"):
+        other.export(tmp_path / "run" / "best" / "earlier" / "1" / "model.pt", format="state")
+    (tmp_path / "use.py").write_text('torch.jit.load(p, _extra_files={"budgetnas.json": ""})\n')
+    with pytest.raises(ConfigError, match="use.py: the file exists and is not a budgetnas export"):
+        clf.export(tmp_path / "use.py", format="torchscript")
     monkeypatch.undo()  # (torch.onnx.export was a full disk above)
     for name in ("again.ts", "again.onnx", "home.pt"):
         clf.export(tmp_path / name, format="state" if name == "home.pt" else None)
