@@ -601,6 +601,7 @@ def test_show_says_a_refused_run_was_refused_and_why(tmp_path: Path, capsys) -> 
     assert re.search("state: refused: " + why, out) and "resume" not in out
     import json
 
+    assert "final: none (the last session was refused" in out
     assert main(["show", run, "--json"]) == 0  # (it said "search not finished": review G, 2026-12-07)
     assert json.loads(capsys.readouterr().out)["status"] == "refused"
     assert main(["search", *FAST, "--max-trials", "1", "--run-dir", run]) == 0  # a larger budget goes on
@@ -852,7 +853,7 @@ def test_show_lists_pruned_trials_and_says_the_final_params(tmp_path: Path, caps
     out = capsys.readouterr().out
     pruned = re.search(r"trials: .*?(\d+) pruned", out)
     assert pruned, out
-    listed = re.search(r"pruned \(stopped early by --pruner sha, not ranked\): ((?:#\d+, )+)[0-9.]+ device-s", out)
+    listed = re.search(r"pruned \(stopped early by the pruner, not ranked\): ((?:#\d+, )+)[0-9.]+ device-s", out)
     assert listed and listed.group(1).count("#") == int(pruned.group(1)), out
     assert "final params" in out
 

@@ -103,7 +103,7 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
     # review G, 2026-12-07)
     pruned = [TrialView.of(t) for t in trials if status_of(t) == "pruned"]
     if pruned:
-        lines.append(f"pruned (stopped early by --pruner {config.pruner}, not ranked): "
+        lines.append("pruned (stopped early by the pruner, not ranked): "
                      f"{', '.join(f'#{r.number}' for r in pruned[:12])}{', ...' if len(pruned) > 12 else ''}, "
                      f"{sum(r.device_seconds for r in pruned):.1f} device-s")
     failed = [TrialView.of(t) for t in trials if status_of(t) == "failed"]
@@ -145,15 +145,7 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
             lines.append(note)
     else:  # (a run without a final model said nothing of it: review G, 2026-12-07)
         lines.append("")
-        cut_final = sum(final_partials(study).values())
-        if cut_final > 0:
-            lines.append(f"final: none yet: a final training was cut off after {cut_final:.1f} device-s; run the "
-                         "same command to finish it (from its checkpoint)")
-        elif not config.final_training:
-            lines.append("final: none (--no-final): run the search again without --no-final to train and test "
-                         "the best cell")
-        else:
-            lines.append("final: none yet (trained when the search ends)")
+        lines.append(_no_final_line(study, config, run_dir, spent, counts.get("running", 0)))
     transfer = read_transfer(run_dir)
     if transfer is not None:
         lines.append("")
@@ -192,6 +184,28 @@ def _left_line(config: SearchConfig, spent: Spent, final_s: float, running: int 
         parts.append(f"{money(spent.cost)} of {money(config.max_cost)} ("
                      + (f"{money(over)} over)" if over > 1e-3 * config.max_cost else f"{money(max(-over, 0))} left)"))
     return "budget used: " + "; ".join(parts) if parts else "budget: no limit set"
+
+
+def _no_final_line(study: optuna.Study, config: SearchConfig, run_dir: Path | None, spent: Spent,
+                   running: int) -> str:
+    """What `show` says of a run without a final model: why, and what would make one."""
+    # (a local run's trials marked running with no process holding the run were cut off: not live)
+    live = _lock_holder(run_dir) is not None if run_dir is not None and config.storage is None else running > 0
+    refused = study.user_attrs.get("refused")
+    cut_final = sum(final_partials(study).values())
+    if live:
+        return "final: none yet (the search is running: trained when it ends)"
+    if cut_final > 0:
+        return (f"final: none yet: a final training was cut off after {cut_final:.1f} device-s; run the same "
+                "command to finish it (from its checkpoint)")
+    if refused and refused.get("trials") == spent.trials:
+        return "final: none (the last session was refused: see its state above)"
+    if not config.final_training:
+        return "final: none (--no-final): run the search again without --no-final to train and test the best cell"
+    summary = current_summary(Path(run_dir), spent) if run_dir is not None else None
+    if summary and summary.get("stop_reason"):  # (the budget could not pay it, no trial finished...)
+        return f"final: none (the last session ended so: {summary['stop_reason']})"
+    return "final: none yet (trained when the search ends)"
 
 
 def read_transfer(run_dir: Path | None) -> dict | None:
@@ -292,7 +306,8 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
     final = study.user_attrs.get("final") or {}
     final_json = ({**final, **({"overtaken": note} if (note := overtaken_note(study, config)) else {})}
                   if final else None)
-    if study.user_attrs.get("refused") and not live and not running:
+    refused = study.user_attrs.get("refused")
+    if refused and refused.get("trials") == spent.trials and not live and not running:  # (no trial since)
         status = "refused"
     elif _unfinished_finals(study) and not live and not running:
         status = "final training not finished"
