@@ -9,6 +9,7 @@ import importlib.util
 import logging
 import os
 import shutil
+import stat
 import tarfile
 import time
 import warnings
@@ -616,17 +617,20 @@ def extract_archive(archive: Path) -> Path:
 
     The folder is ``<cache>/<archive stem>-<hash8>`` (the hash covers the archive's path, size and
     modification time), written under a temporary name and renamed when complete, so an
-    interrupted extraction is never used. A link (hard or symbolic) to a file in the archive is
-    written as a copy of that file, read from the archive (never from outside it); other links and
-    special files are skipped, with a warning; members with absolute paths or '..' raise
+    interrupted extraction is never used. A tar's link (hard or symbolic) to a file in the archive
+    is written as a copy of that file, read from the archive (never from outside it); other links
+    (a zip's among them), loops of links and special files are skipped, with a warning; an
+    extraction of the same archive from before links were followed is removed. Members with
+    absolute paths or '..' raise
     :class:`DataError`.
     """
     lower = archive.name.lower()
     stem = next(archive.name[: -len(s)] for s in _ARCHIVE_SUFFIXES if lower.endswith(s))
     st = archive.stat()
-    # (|links: extractions from before links were followed are made again)
-    key = f"{archive.resolve()}|{st.st_size}|{st.st_mtime_ns}|links".encode()
-    target = cache_root() / f"{stem}-{hashlib.blake2b(key, digest_size=4).hexdigest()}"
+    # (|links: extractions from before links were followed are made again, and the older one removed)
+    key = f"{archive.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()
+    older = cache_root() / f"{stem}-{hashlib.blake2b(key, digest_size=4).hexdigest()}"
+    target = cache_root() / f"{stem}-{hashlib.blake2b(key + b'|links', digest_size=4).hexdigest()}"
     if (target / _COMPLETE).is_file():
         return _data_root(target)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
@@ -649,8 +653,12 @@ def extract_archive(archive: Path) -> Path:
             with zipfile.ZipFile(archive) as z:
                 for info in z.infolist():
                     parts = _safe_parts(info.filename, archive)
-                    if not info.is_dir() and parts and parts[0] != "__MACOSX":
-                        write(parts, z.open(info), time.mktime((*info.date_time, 0, 0, -1)))
+                    if info.is_dir() or not parts or parts[0] == "__MACOSX":
+                        continue
+                    if stat.S_ISLNK(info.external_attr >> 16):  # (its data is the link's target path)
+                        skipped.append(info.filename)
+                        continue
+                    write(parts, z.open(info), time.mktime((*info.date_time, 0, 0, -1)))
         else:
             with tarfile.open(archive, "r:*") as tf:
                 for member in tf:
@@ -664,17 +672,20 @@ def extract_archive(archive: Path) -> Path:
                         # (a link's target's data, from the archive: links were skipped unsaid, so a
                         # tree of linked images read as a folder lost them all as an archive, review E)
                         src = tf.extractfile(member)
-                    except KeyError:  # a link to nothing in the archive (outside it, say): never followed
-                        src = None
+                    except (KeyError, RecursionError):  # a link to nothing in the archive (outside it,
+                        src = None  # say), or a loop of links: never followed
                     if src is None:
                         skipped.append(member.name)
                         continue
                     write(parts, src, member.mtime)
         if skipped:
             warnings.warn(f"{archive}: skipped {len(skipped)} member(s) that are neither files nor links to files "
-                          f"in the archive (e.g. {skipped[0]!r}); if they are images, archive the files themselves",
+                          f"in the archive (e.g. {skipped[0]!r}; a zip's links are skipped too); if they are images, "
+                          "archive the files themselves",
                           stacklevel=user_stacklevel())
         (tmp / _COMPLETE).write_text(f"extracted from {archive}\n")
+        if (older / _COMPLETE).is_file():  # (an extraction from before links were followed: a copy too many)
+            shutil.rmtree(older, ignore_errors=True)
         try:
             os.rename(tmp, target)
         except OSError:  # another process finished first
@@ -690,6 +701,8 @@ def extract_archive(archive: Path) -> Path:
             f"cannot extract {archive} ({exc}); the archive is damaged: download or create it again"
         ) from exc
     except (RuntimeError, NotImplementedError) as exc:  # (zipfile: encrypted, or an unknown compression)
+        if not lower.endswith(".zip"):
+            raise
         shutil.rmtree(tmp, ignore_errors=True)
         raise DataError(f"cannot extract {archive} ({exc}): unzip it yourself and give the folder") from exc
     except OSError as exc:

@@ -347,6 +347,31 @@ def test_archive_links_are_not_written(tmp_path, monkeypatch):
     assert len(splits.train) == 5 and sorted(splits.train.labels.tolist()) == [0, 0, 1, 1, 1]
     assert not list((tmp_path / "cache").rglob("passwd.png"))
     assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_symlink()]  # (copies, never links)
+    # (a diff review, 2026-12-07) a loop of links ended the whole extraction in a RecursionError
+    # ("unzip it yourself"); a zip's symlink was written as a file holding the target's path
+    looped = tmp_path / "loop.tar"
+    with tarfile.open(looped, "w") as tf:
+        for name, value in (("a/0.png", 1), ("b/0.png", 2)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data := _png_bytes(value))
+            tf.addfile(info, io.BytesIO(data))
+        for name, target in (("a/x.png", "y.png"), ("a/y.png", "x.png")):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tf.addfile(info)
+    with pytest.warns(UserWarning, match=r"skipped 2 member\(s\)"):
+        assert len(load_dataset(looped).train) == 2
+    import stat
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "links.zip", "w") as z:
+        z.writestr("a/0.png", _png_bytes(1))
+        z.writestr("b/0.png", _png_bytes(2))
+        link = zipfile.ZipInfo("b/1.png")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        z.writestr(link, "../a/0.png")
+    with pytest.warns(UserWarning, match=r"skipped 1 member\(s\) .*'b/1.png'.*a zip's links"):
+        assert len(load_dataset(tmp_path / "links.zip").train) == 2
 
 
 @pytest.mark.parametrize("train_name,test_name", [("Training", "Testing"), ("training_set", "test_set"),
