@@ -229,8 +229,7 @@ def speed(cell: str, mode: str, bs: int, args: argparse.Namespace, x: torch.Tens
     is the cold one.)"""
     k = args.concurrent if mode.startswith("concurrent") else 1
     _, results, stamps = train_once(cell, mode, bs, 1 + args.epochs, x, y, dev, k)
-    static = dev.type == "cuda" or mode.endswith("fused")  # the trainer drops the last partial batch
-    images_per_epoch = len(y) // bs * bs if static else len(y)
+    images_per_epoch = len(y) // bs * bs  # the trainer drops the last partial batch (every device, version 3)
     ran = results[0].step_mode + ("+fused" if results[0].fused else "")
     ips = steady_rate(stamps, images_per_epoch)
     compiled = max(r.compile_seconds for r in results) if mode.endswith("fused") else None

@@ -285,9 +285,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {mode} batch {bs}: out of memory", file=sys.stderr)
                     torch.cuda.empty_cache()
                     continue
-                # On CUDA the trainer drops the last partial batch (a graph replays one shape): count
-                # only the images it trained on (the plain loop trains on all of them).
-                trained = len(y) // bs * bs if device.type == "cuda" and not mode.startswith("plain") else len(y)
+                # The trainer drops the last partial batch (on every device since trainer version 3):
+                # count only the images it trained on (the plain loop trains on all of them).
+                trained = len(y) // bs * bs if not mode.startswith("plain") else len(y)
                 ips = trained / statistics.median(times)
                 rows.append((mode, bs, ips))
                 print(f"  {mode} batch {bs}: {ips:,.0f} images/s (epochs: "

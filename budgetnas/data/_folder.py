@@ -85,8 +85,8 @@ def _gray_array(im: Any) -> np.ndarray:
     if lo < 0 or hi > 65535:
         # (a 32-bit "I" image beyond 16 bits was clipped unsaid: a class of 100000..150000 became one
         # constant white image, review E, 2026-12-07)
-        raise ValueError(f"its 32-bit integer pixels range from {lo} to {hi}, beyond 0..65535 (16 bits), where "
-                         "they would be clipped; scale the images into 16 bits, or give them as a .npz of floats")
+        raise ValueError(f"its integer pixels (mode {im.mode}) range from {lo} to {hi}, beyond 0..65535 (16 bits), "
+                         "where they would be clipped; scale the images into 16 bits, or give them as a .npz of floats")
     return (a / 65535.0).astype(np.float32)
 
 
@@ -548,7 +548,7 @@ def stack_pixels(arrays: Sequence[np.ndarray], want: str | None, hw: tuple[int, 
         hi = max((float(a.max()) for a in floats), default=0.0)
         if hi > 1.5:
             note = (f"{len(floats)} float image(s) (e.g. 32-bit float TIFFs) hold values up to {hi:g}, read "
-                    f"as stored, beside {len(arrays) - len(floats)} 8-bit image(s) read as value / 255 (0..1): "
+                    f"as stored, beside {sum(a.dtype == np.uint8 for a in arrays)} 8-bit image(s) read as value / 255 (0..1): "
                     "two scales in one set; convert the float images to 8-bit or scale them to 0..1")
             if notes is None:
                 warnings.warn(note, stacklevel=user_stacklevel())
