@@ -245,7 +245,7 @@ class TrainedModel:
         ``given``: the dtype the caller's array had, before it was read."""
         if self.pixel_range is None or not images.size:
             return False
-        given = np.dtype(given) if isinstance(given, np.dtype) else images.dtype
+        given = given if isinstance(given, np.dtype) else images.dtype
         integer = images.dtype == np.uint8
         seen = pixel_range(images)[1]
         trained = self.pixel_range[1]
@@ -789,8 +789,9 @@ def _check_replaceable(out: Path) -> None:
     real = out.resolve()
     run = next((d for d in real.parents if (d / "study.db").is_file()
                 or ((d / "config.json").is_file() and (d / "best").is_dir())), None)
-    if run is not None and real.relative_to(run).parts[0] in ("best", "checkpoints"):
-        raise ConfigError(f"cannot export to {out}: it is in the run {run}'s {real.relative_to(run).parts[0]}/ "
+    kept = real.relative_to(run).parts[0] if run is not None else None
+    if kept in ("best", "checkpoints"):
+        raise ConfigError(f"cannot export to {out}: it is in the run {run}'s {kept}/ "
                           "folder, whose files the run keeps (its final models, checkpoints); give a path outside it")
     if not _is_export(real):
         raise ConfigError(f"cannot export to {out}: the file exists and is not a budgetnas export or model, so "
@@ -815,7 +816,7 @@ def _is_export(path: Path) -> bool:
             head = f.read(64)
             f.seek(max(0, size - (1 << 20)))
             tail = f.read()
-        return head[:1] == b"\x08" and b"pytorch" in head and b"budgetnas.json" in tail
+        return _onnx_head(head) and b"budgetnas.json" in tail
     except (OSError, zipfile.BadZipFile):
         return False
 
@@ -890,6 +891,12 @@ def _is_onnx(path: Path) -> bool:
             head = f.read(64)
     except OSError:
         return False  # (torch.load says why it cannot be read)
+    return _onnx_head(head)
+
+
+def _onnx_head(head: bytes) -> bool:
+    """Whether a file's first 64 bytes open an ONNX ModelProto written by PyTorch (field 1,
+    ir_version, then the producer's name)."""
     return head[:1] == b"\x08" and b"pytorch" in head
 
 

@@ -663,7 +663,7 @@ def extract_archive(archive: Path) -> Path:
             with tarfile.open(archive, "r:*") as tf:
                 for member in tf:
                     parts = _safe_parts(member.name, archive)
-                    if member.isdir() or not parts or parts[0] in ("__MACOSX",):
+                    if member.isdir() or not parts or parts[0] == "__MACOSX":
                         continue  # folders are made as needed
                     if not (member.isfile() or member.issym() or member.islnk()):
                         skipped.append(member.name)  # devices, fifos: never written

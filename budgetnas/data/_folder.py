@@ -544,10 +544,9 @@ def stack_pixels(arrays: Sequence[np.ndarray], want: str | None, hw: tuple[int, 
         # Float ("F") images are read as stored: where they hold 0..255 beside 8-bit images (read as
         # value / 255), one set holds two scales (a data review, 2026-12-06)
         # (only those beyond 0..1: 16-bit images, read into it, were counted too: review E, 2026-12-07)
-        floats = [a for a in arrays if a.dtype == np.float32 and float(a.max()) > 1.5]
-        hi = max((float(a.max()) for a in floats), default=0.0)
-        if hi > 1.5:
-            note = (f"{len(floats)} float image(s) (e.g. 32-bit float TIFFs) hold values up to {hi:g}, read "
+        over = [peak for a in arrays if a.dtype == np.float32 and (peak := float(a.max())) > 1.5]
+        if over:
+            note = (f"{len(over)} float image(s) (e.g. 32-bit float TIFFs) hold values up to {max(over):g}, read "
                     f"as stored, beside {sum(a.dtype == np.uint8 for a in arrays)} 8-bit image(s) read as value / 255 (0..1): "
                     "two scales in one set; convert the float images to 8-bit or scale them to 0..1")
             if notes is None:

@@ -43,8 +43,10 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
     final_s = float((study.user_attrs.get("final_spent") or {}).get("device_seconds", 0.0))
     # (trials marked running in a local run no process holds were cut off: "1 more running" was
     # said of a dead process, the state line below saying it had ended: a review, 2026-12-07)
-    cut = run_dir is not None and config.storage is None and counts.get("running", 0) > 0 \
-        and _lock_holder(run_dir) is None
+    local = run_dir is not None and config.storage is None
+    holder = _lock_holder(run_dir) if local else None  # (read once: the cut-off trials and the final line)
+    cut = local and counts.get("running", 0) > 0 and holder is None
+    live = holder is not None if local else counts.get("running", 0) > 0
     lines.append(_left_line(config, spent, final_s, counts.get("running", 0), cut))
     price = study.user_attrs.get("price") or {}
     # (the rate the costs are at: a --max-cost on a CPU was priced by the cpu preset, said only by
@@ -72,7 +74,7 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
                     "stopped while proposing; not paid)"
                     if counts.get("unstarted") else ""))
     if run_dir is not None and config.storage is None:
-        lines.append(f"state: {run_state(run_dir, counts.get('running', 0), spent, study.user_attrs.get('refused'))}")
+        lines.append(f"state: {run_state(run_dir, counts.get('running', 0), spent, standing_refusal(study, spent))}")
     elif config.storage is not None:  # (no run lock to read: its workers say they live by their heartbeats)
         lines.append(f"state: {shared_state(counts.get('running', 0), study)}")
     # A cache hit repeats its source, unless it is another cell of the same function (the one without
@@ -145,7 +147,7 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
             lines.append(note)
     else:  # (a run without a final model said nothing of it: review G, 2026-12-07)
         lines.append("")
-        lines.append(_no_final_line(study, config, run_dir, spent, counts.get("running", 0)))
+        lines.append(_no_final_line(study, config, run_dir, spent, live))
     transfer = read_transfer(run_dir)
     if transfer is not None:
         lines.append("")
@@ -187,18 +189,16 @@ def _left_line(config: SearchConfig, spent: Spent, final_s: float, running: int 
 
 
 def _no_final_line(study: optuna.Study, config: SearchConfig, run_dir: Path | None, spent: Spent,
-                   running: int) -> str:
-    """What `show` says of a run without a final model: why, and what would make one."""
-    # (a local run's trials marked running with no process holding the run were cut off: not live)
-    live = _lock_holder(run_dir) is not None if run_dir is not None and config.storage is None else running > 0
-    refused = study.user_attrs.get("refused")
+                   live: bool) -> str:
+    """What `show` says of a run without a final model: why, and what would make one. ``live``:
+    a process searches in it now (a local run's trials marked running with none were cut off)."""
     cut_final = sum(final_partials(study).values())
     if live:
         return "final: none yet (the search is running: trained when it ends)"
     if cut_final > 0:
         return (f"final: none yet: a final training was cut off after {cut_final:.1f} device-s; run the same "
                 "command to finish it (from its checkpoint)")
-    if refused and refused.get("trials") == spent.trials:
+    if standing_refusal(study, spent):
         return "final: none (the last session was refused: see its state above)"
     if not config.final_training:
         return "final: none (--no-final): run the search again without --no-final to train and test the best cell"
@@ -295,25 +295,25 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
     spent = spent_of(study, trials)
     running = sum(status_of(t) == "running" for t in trials)
     if config.storage is None:
-        state = run_state(run_dir, running, spent, study.user_attrs.get("refused"))
+        state = run_state(run_dir, running, spent, standing_refusal(study, spent))
         live = state.startswith("searching now")
     else:  # workers anywhere: the study alone says whether trials are being trained
         state = shared_state(running, study)
         live = False
+    idle = not live and not running
     # summary.json is written when a session ends: one killed later (SIGKILL) left an older one
-    summary = None if live or running else current_summary(run_dir, spent)
+    summary = current_summary(run_dir, spent) if idle else None
     transfer = read_transfer(run_dir)
     final = study.user_attrs.get("final") or {}
     final_json = ({**final, **({"overtaken": note} if (note := overtaken_note(study, config)) else {})}
                   if final else None)
-    refused = study.user_attrs.get("refused")
-    if refused and refused.get("trials") == spent.trials and not live and not running:  # (no trial since)
+    if idle and standing_refusal(study, spent):
         status = "refused"
-    elif _unfinished_finals(study) and not live and not running:
+    elif idle and _unfinished_finals(study):
         status = "final training not finished"
     elif summary is not None:
         status = "session ended"
-    elif live or running or config.storage is None:
+    elif not idle or config.storage is None:
         status = "search not finished"
     else:
         status = "no trial running; why the search stopped is in summary.json of its run directory"
@@ -373,10 +373,17 @@ def _overtaken_line(top: TrialView, final: dict, metric: str) -> str:
             f"final_training=True) to train trial #{top.number}'s")
 
 
+def standing_refusal(study: optuna.Study, spent: Spent) -> dict | None:
+    """The study's record of a refused session while no trial has run since it (``spent``: the
+    ledger now), so still what was said; else None."""
+    refused = study.user_attrs.get("refused")
+    return refused if refused and refused.get("trials") == spent.trials else None
+
+
 def run_state(run_dir: Path, running: int, spent: Spent, refused: dict | None = None) -> str:
     """Whether a process is searching in ``run_dir`` now (it holds the run's lock), and if not,
     how the last one ended (``spent``: the study's ledger now, to tell whether the summary the
-    last session wrote is still current)."""
+    last session wrote is still current; ``refused``: :func:`standing_refusal`)."""
     holder = _lock_holder(run_dir)
     if holder is not None:
         return f"searching now ({holder})"
@@ -386,7 +393,7 @@ def run_state(run_dir: Path, running: int, spent: Spent, refused: dict | None = 
     summary = current_summary(run_dir, spent)
     if summary is not None:
         return f"stopped: {summary.get('stop_reason', 'finished')}"
-    if refused and refused.get("trials") == spent.trials:  # (no trial since: still what was said)
+    if refused:
         return f"refused: {refused['reason']}"
     return "stopped before the end of a session; run the same command to resume"
 

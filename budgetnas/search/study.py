@@ -1741,11 +1741,9 @@ class Search:
                     update["trial_compile_seconds"] = self._compile_seconds(final=False)
             except Preempted:
                 # A signal during the probes (the final network's take seconds each on a CPU): stop
-                # now, paid for, keeping the probes taken (the next session reuses them).
-                keep_partial()
-                self._add_to_attr(study, "probe", time.perf_counter() - session_start - billed[0], **update)
-                # (and their wall time: the loop's `finally`, which records it otherwise, is not reached)
-                self._record_wall(study, wall_at_start + time.perf_counter() - session_start)
+                # now, paid for, keeping the probes taken (the next session reuses them), and their
+                # wall time (the loop's `finally`, which records it otherwise, is not reached).
+                bill()
                 return f"stopped by {self._signal_name} during the timing probes; run the same command to resume"
             except _ProbesOverBudget as over:
                 keep_partial()
