@@ -12,8 +12,8 @@ import optuna
 from budgetnas.errors import plural
 from budgetnas.search.config import SearchConfig
 from budgetnas.search.budget import Spent, dollars
-from budgetnas.search.records import (UNAFFORDABLE_REASON, TrialView, final_epochs_trained, final_partials, pareto,
-                                      ranked, record_of, spent_of, status_of)
+from budgetnas.search.records import (UNAFFORDABLE_REASON, TrialView, final_epochs_trained, final_gap_note,
+                                      final_partials, pareto, ranked, record_of, spent_of, status_of)
 
 
 def _fmt_params(n: int | None) -> str:
@@ -137,6 +137,9 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
                 f"accuracy {m.get('balanced_accuracy', 0):.4f}, macro-F1 {m.get('macro_f1', 0):.4f}")
         else:
             lines.append("test: no test set was held out (evaluate the model on your own test data)")
+        gap = _final_gap(final, trials, config)
+        if gap is not None:
+            lines.append(f"warning: {gap}")
         lines.append(f"architecture: {final['arch']}")
         for e in final.get("earlier", []):
             acc = (e.get("test_metrics") or {}).get("accuracy")
@@ -153,6 +156,16 @@ def format_summary(study: optuna.Study, config: SearchConfig, *, top: int = 10,
         lines.append("")
         lines.extend(_transfer_lines(transfer, run_dir))
     return "\n".join(lines)
+
+
+def _final_gap(final: dict, trials: list, config: SearchConfig) -> str | None:
+    """final_gap_note for the study's final model, with its trial's validation scores (read from the
+    trial for final models recorded before they were kept in the record)."""
+    search, epochs = final.get("search_metrics"), final.get("search_epochs")
+    if search is None:
+        trial = next((TrialView.of(t) for t in trials if t.number == final.get("trial")), None)
+        search, epochs = (trial.metrics, trial.epochs) if trial is not None else (None, None)
+    return final_gap_note(final, search, config.metric, trial_epochs=epochs, search_network=(config.C, config.N))
 
 
 def _lock_holder(run_dir: Path) -> str | None:
@@ -305,7 +318,8 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
     summary = current_summary(run_dir, spent) if idle else None
     transfer = read_transfer(run_dir)
     final = study.user_attrs.get("final") or {}
-    final_json = ({**final, **({"overtaken": note} if (note := overtaken_note(study, config)) else {})}
+    final_json = ({**final, **({"overtaken": note} if (note := overtaken_note(study, config)) else {}),
+                   **({"warning": gap} if (gap := _final_gap(final, trials, config)) else {})}
                   if final else None)
     if idle and standing_refusal(study, spent):
         status = "refused"

@@ -158,6 +158,44 @@ def final_epochs_trained(final: dict[str, Any]) -> str:
     return f"{shortened['epochs']:.3g} of {planned}" if shortened else planned
 
 
+# A final model's test score this far below its trial's validation score (in absolute terms, and
+# below FINAL_GAP_RATIO of it) is reported: the final network is the search's cell at full size,
+# trained longer on more images, and should score about as well.
+FINAL_GAP = 0.10
+FINAL_GAP_RATIO = 0.8
+
+
+def final_gap_note(final: dict[str, Any], search_metrics: dict[str, float] | None, metric: str, *,
+                   trial_epochs: int | None = None, search_network: tuple[int, int] | None = None) -> str | None:
+    """What to tell a user whose final model tests far below its trial's validation score (None if
+    it does not): a final training too short for the network (a few steps of C=16 N=5 left digits
+    at 16% test accuracy where its trial scored 72%, unsaid, 2026-12-08), or test images unlike
+    those searched on. ``trial_epochs``: how long the trial trained; ``search_network``: its (C, N)."""
+    test = (final.get("test_metrics") or {}).get(metric)
+    val = (search_metrics or {}).get(metric)
+    if test is None or val is None or not final.get("test_images") or not (
+            test < val - FINAL_GAP and test < FINAL_GAP_RATIO * val):
+        return None
+    if final.get("shortened"):
+        why = "its final training was shortened to end within the budget (above): train it in full"
+    else:
+        space = (final.get("settings") or {}).get("space") or {}
+        final_network = (space["C"], space["N"]) if "C" in space and "N" in space else None
+        batch, images, epochs = final.get("batch_size"), final.get("train_images"), int(final.get("epochs") or 0)
+        said = [final_epochs_trained(final) + (f" where its trial trained {trial_epochs}"
+                                               if trial_epochs and epochs < trial_epochs else "")]
+        if batch and images:
+            said.append(f"{epochs * (images // batch if images > batch else 1)} steps at batch {batch}")
+        if final_network is not None:
+            said.append(f"of the C={final_network[0]} N={final_network[1]} network")
+        bigger = final_network is not None and search_network is not None and final_network != tuple(search_network)
+        why = (f"its final training ({', '.join(said)}) may be too short for it: raise --final-epochs"
+               + (f", or bring --final-C/--final-N nearer the search network's (C={search_network[0]} "
+                  f"N={search_network[1]})" if bigger else ""))
+    return (f"the final model's test {metric} ({test:.4f}) is far below its trial's on the validation images "
+            f"({val:.4f}): {why}; or the test images differ from those it was searched on")
+
+
 def to_jsonable(x: Any) -> Any:
     """Floats, ints, strings, lists and dicts only (Optuna user attributes must be JSON)."""
     if isinstance(x, dict):

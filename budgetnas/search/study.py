@@ -52,7 +52,7 @@ from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner, pruner_note, pruning_rule
 from budgetnas.search.records import (final_partials, CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY,
                                       TAKEN_OVER_KEY, UNAFFORDABLE_REASON, TrialView,
-                                      counts_as_trial, final_epochs_trained, paid_of, pareto, ranked, record_of, spent_of, status_of,
+                                      counts_as_trial, final_epochs_trained, final_gap_note, paid_of, pareto, ranked, record_of, spent_of, status_of,
                                       to_jsonable)
 from budgetnas.spaces import BaseSpace, create_space
 from budgetnas.strategies import PARTIAL_SCORE, TrialSeeded, create_strategy
@@ -3035,6 +3035,7 @@ class Search:
                  "test_images": n_test, "train_images": len(y), "step_mode": result.step_mode,
                  "fused": result.fused, "batch_size": result.batch_size, "forecast_seconds": forecast,
                  "test_seconds": pre + test_seconds, "model_sha256": model_sha,
+                 "search_metrics": dict(best.metrics), "search_epochs": best.epochs,  # (its trial's, on validation)
                  # (the last trial it knew of: one finished later that ranks higher overtook it: show says so)
                  "latest_trial": max((t.number for t in study.get_trials(deepcopy=False) if counts_as_trial(t)),
                                      default=best.number)}
@@ -3046,6 +3047,10 @@ class Search:
             final["shortened"] = {"steps": steps, "planned_steps": planned,
                                   "epochs": round(cfg.epochs * steps / planned, 3), "time_limit": left}
             log.warning(_shortened_note(final))
+        gap = final_gap_note(final, best.metrics, self.config.metric, trial_epochs=best.epochs,
+                             search_network=(self.config.C, self.config.N))
+        if gap is not None:
+            log.warning(gap)
         write_text_atomic(best_dir / "metrics.json", json.dumps(to_jsonable(final), indent=2) + "\n")
         study.set_user_attr("final", to_jsonable(final))  # (final_spent holds what every final training paid)
         self._set_final_partial(study, key, None)

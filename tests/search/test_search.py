@@ -521,3 +521,46 @@ def test_a_session_that_trains_no_final_model_keeps_the_studys_test_result_in_su
     assert summary["test_metrics"] == first.test_metrics == again.test_metrics
     study = open_study(search.run_dir)
     assert json_summary(study, search.config, search.run_dir)["test_metrics"] == first.test_metrics
+
+
+def test_a_final_model_far_below_its_trial_is_reported(tmp_path: Path, splits: DataSplits,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """A final training too short for its network (one epoch where the trial trained four) tests
+    far below the trial's validation score: the search, show and show --json say so, and why
+    (it was silent: a few steps of C=16 N=5 left digits at 16% test accuracy, its trial at 72%)."""
+    from budgetnas.report.summary import format_summary, json_summary
+    from budgetnas.search.study import saved_config
+
+    with caplog.at_level("WARNING", logger="budgetnas"):
+        search, result = _search(tmp_path, splits, max_trials=2, epochs=4, final_epochs=1)
+    final = open_study(search.run_dir).user_attrs["final"]
+    test, val = final["test_metrics"]["accuracy"], final["search_metrics"]["accuracy"]
+    assert test < val - 0.1 and final["search_epochs"] == 4, (test, val)  # (seeded: what this test is about)
+    said = [r.getMessage() for r in caplog.records if "far below its trial's" in r.getMessage()]
+    assert len(said) == 1 and f"({test:.4f})" in said[0] and f"({val:.4f})" in said[0]
+    assert "1 epoch where its trial trained 4" in said[0] and "raise --final-epochs" in said[0]
+    assert "--final-C" not in said[0]  # (the final network is the search network: no advice to change it)
+    study = open_study(search.run_dir)
+    assert f"warning: {said[0]}" in format_summary(study, saved_config(search.run_dir), run_dir=search.run_dir)
+    assert json_summary(study, saved_config(search.run_dir), search.run_dir)["final"]["warning"] == said[0]
+
+
+def test_final_gap_note_speaks_only_of_a_real_gap() -> None:
+    from budgetnas.search.records import final_gap_note
+
+    final = {"test_metrics": {"accuracy": 0.60}, "test_images": 200, "epochs": 30, "batch_size": 64,
+             "train_images": 1000, "settings": {"space": {"space": "nb201", "C": 16, "N": 5}}}
+    assert final_gap_note(final, {"accuracy": 0.68}, "accuracy") is None  # (0.08 below: noise, not a gap)
+    assert final_gap_note(final, {"accuracy": 0.35}, "accuracy") is None  # (better than its trial)
+    assert final_gap_note({**final, "test_images": 0}, {"accuracy": 0.9}, "accuracy") is None  # (no test set)
+    assert final_gap_note(final, None, "accuracy") is None
+    assert final_gap_note(final, {"accuracy": 0.9}, "macro_f1") is None  # (no such test metric recorded)
+    note = final_gap_note(final, {"accuracy": 0.9}, "accuracy", trial_epochs=8, search_network=(8, 1))
+    assert note is not None and "(0.6000)" in note and "(0.9000)" in note
+    assert "30 epochs, 450 steps at batch 64, of the C=16 N=5 network" in note  # (no "where its trial": longer)
+    assert "--final-C/--final-N nearer the search network's (C=8 N=1)" in note
+    shortened = final_gap_note({**final, "shortened": {"steps": 45, "planned_steps": 450, "epochs": 3.0}},
+                               {"accuracy": 0.9}, "accuracy")
+    assert shortened is not None and "shortened to end within the budget" in shortened
+    # (a ranked metric other than accuracy is compared as such)
+    assert final_gap_note({**final, "test_metrics": {"macro_f1": 0.2}}, {"macro_f1": 0.5}, "macro_f1") is not None
