@@ -673,12 +673,17 @@ def load_model(path: str | os.PathLike[str], device: str = "cpu") -> TrainedMode
 
 
 def overtaken_in(run_dir: Path) -> str | None:
-    """Where ``run_dir`` is a run directory whose final model a later trial overtook, what `show`
-    says of it; else None (a model file, or a run that cannot be read: the model loaded, which is
-    what the caller asked for)."""
+    """Where ``run_dir`` is a run directory whose final model a later trial overtook, or that run's
+    ``best/model.pt`` (or ``best/``), what `show` says of it; else None (another model file, or a run
+    that cannot be read: the model loaded, which is what the caller asked for). (The run's own
+    best/model.pt loaded unwarned, the README's words notwithstanding: a review, 2026-12-08.)"""
     from budgetnas.report.summary import overtaken_note
     from budgetnas.search import open_study, saved_config
 
+    if run_dir.name == "model.pt" and run_dir.parent.name == "best":
+        run_dir = run_dir.parent.parent
+    elif run_dir.name == "best" and (run_dir / "model.pt").is_file():
+        run_dir = run_dir.parent
     if not (run_dir / "config.json").is_file():
         return None
     try:

@@ -2967,7 +2967,7 @@ class Search:
             raise BudgetError(
                 f"the final training of {best.arch} ran out of GPU memory at batch size "
                 f"{cfg.resolved_batch_size(len(y), self.device.type)}; the search results are kept: run again with a smaller "
-                "--batch-size or --final-C/--final-N") from None
+                "--final-C/--final-N (a smaller --batch-size needs a new --run-dir: it changes the search)") from None
         test_metrics: dict[str, float] = {}
         n_test = 0
         test_start = time.perf_counter()

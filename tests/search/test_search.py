@@ -564,3 +564,26 @@ def test_final_gap_note_speaks_only_of_a_real_gap() -> None:
     assert shortened is not None and "shortened to end within the budget" in shortened
     # (a ranked metric other than accuracy is compared as such)
     assert final_gap_note({**final, "test_metrics": {"macro_f1": 0.2}}, {"macro_f1": 0.5}, "macro_f1") is not None
+
+
+def test_a_final_training_out_of_gpu_memory_gives_advice_that_works(tmp_path: Path, splits: DataSplits,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """(review, 2026-12-08) It advised "a smaller --batch-size", which the run then refused as a
+    change of its settings: only --final-C/--final-N change the final network in the same run."""
+    import torch
+
+    train = study_mod.train
+
+    def out_of_memory_in_the_final(*a, checkpoint=None, **kw):
+        if checkpoint is not None and checkpoint.path.name.startswith("final-"):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+        return train(*a, checkpoint=checkpoint, **kw)
+
+    monkeypatch.setattr(study_mod, "train", out_of_memory_in_the_final)
+    with pytest.raises(BudgetError, match=r"ran out of GPU memory .* smaller --final-C/--final-N \(a smaller "
+                                          r"--batch-size needs a new --run-dir: it changes the search\)"):
+        _search(tmp_path, splits, max_trials=1)
+    assert spent_of(open_study(tmp_path / "run")).trials == 1  # (the search results are kept)
+    monkeypatch.setattr(study_mod, "train", train)
+    _, result = _search(tmp_path, splits, max_trials=1, final_N=2)  # (the advice, followed: it resumes)
+    assert result.spent.trials == 1 and (tmp_path / "run" / "best" / "model.pt").is_file()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -491,14 +492,19 @@ def test_a_final_model_overtaken_by_a_later_no_final_session_is_said_so_by_show_
     capsys.readouterr()
     with pytest.warns(UserWarning, match=rf"^trial #{trials[good].number} \(accuracy "):  # (stderr: "warning: trial ...")
         assert main(["export", str(s.run_dir), str(tmp_path / "m.onnx")]) == 0
-    # load_model says so too (it gave the older cell's model unsaid), and not for the model file alone
+    # load_model says so too (it gave the older cell's model unsaid), of the run's best/model.pt and
+    # best/ too (they loaded unwarned: a review, 2026-12-08), and not of a model file copied elsewhere
     from budgetnas import load_model
 
-    with pytest.warns(UserWarning, match=rf"trial #{trials[good].number} .*now ranks above .*final_training=True"):
-        assert load_model(s.run_dir).arch == weak
+    for path in (s.run_dir, s.run_dir / "best" / "model.pt", s.run_dir / "best"):
+        with pytest.warns(UserWarning, match=rf"trial #{trials[good].number} .*now ranks above .*final_training=True"):
+            assert load_model(path).arch == weak
+    shutil.copy(s.run_dir / "best" / "model.pt", tmp_path / "model.pt")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        load_model(s.run_dir / "best" / "model.pt")
+        load_model(tmp_path / "model.pt")
+    with pytest.warns(UserWarning, match=rf"^trial #{trials[good].number} \(accuracy "):
+        assert main(["export", str(s.run_dir / "best" / "model.pt"), str(tmp_path / "m2.onnx")]) == 0
     # The final training of the better cell: nothing to say any more.
     _search(tmp_path, splits, candidates=[weak, good], only=True, max_trials=2, epochs=2)
     study = open_study(s.run_dir)
