@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 
-from budgetnas.errors import plural
+from budgetnas.errors import BudgetNASError, plural
 from budgetnas.search.config import SearchConfig
 from budgetnas.search.budget import Spent, dollars
-from budgetnas.search.records import (UNAFFORDABLE_REASON, TrialView, final_epochs_trained, final_gap_note,
-                                      final_partials, pareto, ranked, record_of, spent_of, status_of)
+from budgetnas.search.records import (NETWORK_IO_KEY, UNAFFORDABLE_REASON, TrialView, final_candidates,
+                                      final_epochs_trained, final_gap_note, final_partials, pareto, ranked,
+                                      record_of, spent_of, status_of)
+from budgetnas.spaces import create_space
 
 
 def _fmt_params(n: int | None) -> str:
@@ -352,11 +355,30 @@ def json_summary(study: optuna.Study, config: SearchConfig, run_dir: Path) -> di
 
 
 def _final_candidates(study: optuna.Study, config: SearchConfig, trials: list | None = None) -> list[TrialView]:
-    """The ranked trials, as the search picks its final cell: within today's size limit."""
-    rows = ranked(study, config.metric, trials)
-    if config.max_params is not None:
-        rows = [r for r in rows if r.params is None or r.params <= config.max_params]
-    return rows
+    """The ranked trials, as the search picks its final cell: within today's size limit, of the
+    final network today's --final-C/--final-N build (as recorded, for runs before 2026-12-08)."""
+    return final_candidates(study, config.metric, max_params=config.max_params,
+                            size=_final_size(study, config), trials=trials)
+
+
+def _final_size(study: optuna.Study, config: SearchConfig) -> Callable[[TrialView], float] | None:
+    """A row's final network's parameters as the search counts them now (None: as recorded)."""
+    io = study.user_attrs.get(NETWORK_IO_KEY)
+    resolution = (study.user_attrs.get("fingerprint_fields") or {}).get("search_resolution")
+    if not io or not resolution:
+        return None
+    try:
+        space = create_space(config.space, C=config.final_C, N=config.final_N)
+    except BudgetNASError:
+        return None
+
+    def size(r: TrialView) -> float:
+        try:
+            return space.cost(space.parse(r.arch), in_channels=int(io["in_channels"]),
+                              num_classes=int(io["num_classes"]), resolution=int(resolution)).params
+        except (ValueError, KeyError, TypeError, BudgetNASError):  # an unreadable cell: as recorded
+            return r.params if r.params is not None else 0
+    return size
 
 
 def final_overtaken(rows: list[TrialView], final: dict | None, front: set[int]) -> TrialView | None:

@@ -98,6 +98,10 @@ class TrialView:
         )
 
 
+# A study attribute: the networks' input channels and classes (`show` counts a cell's final network
+# with them, as the search does now).
+NETWORK_IO_KEY = "network_io"
+
 # A study attribute: device seconds of trial attempts taken over by another worker (a shared
 # study's worker whose heartbeat lapsed) beyond what their trials' records hold; billed all the same.
 TAKEN_OVER_KEY = "taken_over"
@@ -141,6 +145,24 @@ def ranked(study: optuna.Study, metric: str, trials: list[FrozenTrial] | None = 
         def size(r: TrialView) -> float:
             return r.params if r.params is not None else float("inf")
     return sorted(rows, key=lambda r: (-r.metrics.get(metric, float("-inf")), size(r), r.number))
+
+
+def final_candidates(study: optuna.Study, metric: str, *, max_params: float | None = None,
+                     size: Callable[[TrialView], float] | None = None,
+                     trials: list[FrozenTrial] | None = None) -> list[TrialView]:
+    """The trials a final training may train, best first: the Pareto front of a multi-objective
+    study (by ``metric``) before the rest, within ``max_params`` as ``size`` counts a row's final
+    network (default: as its record holds it; see :func:`ranked`). The search and `show` both rank
+    so (they ranked apart, `show` by the sizes recorded, which --final-C/--final-N may have changed
+    since: a review, 2026-12-08)."""
+    rows = ranked(study, metric, trials, size=size)
+    front = set(pareto(study))
+    if front:
+        rows = [r for r in rows if r.number in front] + [r for r in rows if r.number not in front]
+    if max_params is not None:
+        rows = [r for r in rows if (size(r) if size is not None else r.params if r.params is not None else 0)
+                <= max_params]
+    return rows
 
 
 def pareto(study: optuna.Study) -> list[int]:

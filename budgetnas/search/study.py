@@ -50,9 +50,9 @@ from budgetnas.search.ledger import (CELL_PREFIX, JOB_PREFIX, NON_TRIAL_PREFIXES
                                      database_failed, ended_claims)
 from budgetnas.search.prepare import Prepared, prepare
 from budgetnas.search.pruning import BasePruner, create_pruner, pruner_note, pruning_rule
-from budgetnas.search.records import (final_partials, CACHEABLE, COUNTED, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY,
+from budgetnas.search.records import (final_partials, CACHEABLE, COUNTED, NETWORK_IO_KEY, PROGRESS_KEY, RECORD_VERSION, STATIC_KEY,
                                       TAKEN_OVER_KEY, UNAFFORDABLE_REASON, TrialView,
-                                      counts_as_trial, final_epochs_trained, final_gap_note, paid_of, pareto, ranked, record_of, spent_of, status_of,
+                                      counts_as_trial, final_candidates, final_epochs_trained, final_gap_note, paid_of, pareto, ranked, record_of, spent_of, status_of,
                                       to_jsonable)
 from budgetnas.spaces import BaseSpace, create_space
 from budgetnas.strategies import PARTIAL_SCORE, TrialSeeded, create_strategy
@@ -1294,6 +1294,7 @@ class Search:
             study.set_user_attr("record_version", RECORD_VERSION)
             study.set_user_attr("budgetnas_version", __version__)
             study.set_user_attr("classes", list(p.classes))
+            study.set_user_attr(NETWORK_IO_KEY, {"in_channels": p.in_channels, "num_classes": p.num_classes})
             study.set_user_attr("config", to_jsonable(self.config.to_dict()))
             study.set_user_attr("cwd", os.getcwd())  # (what the config's relative paths are relative to)
             self._record_price(study)
@@ -1309,6 +1310,8 @@ class Search:
                 log.info("this session searches with another %s than the last (%s): it takes over from every "
                          "result so far", " and ".join(changed),
                          "; ".join(f"--{k} {saved[k]} before, {getattr(self.config, k)} now" for k in changed))
+            if NETWORK_IO_KEY not in attrs:  # (runs before 2026-12-08: `show` sizes cells with it)
+                study.set_user_attr(NETWORK_IO_KEY, {"in_channels": p.in_channels, "num_classes": p.num_classes})
             if self.record_config:  # the latest search session's budget: what workers and `show` read
                 study.set_user_attr("config", to_jsonable(self.config.to_dict()))
                 study.set_user_attr("cwd", os.getcwd())
@@ -2596,15 +2599,10 @@ class Search:
     def _ranked_for_final(self, study: optuna.Study, trials: list[Any] | None = None) -> list[TrialView]:
         """The trials the final training may train, best first: the Pareto front of a multi-
         objective study (by the metric) before the rest, within the size limit."""
-        rows = ranked(study, self.config.metric, trials, size=self._final_params)
-        front = set(pareto(study))
-        if front:
-            rows = [r for r in rows if r.number in front] + [r for r in rows if r.number not in front]
-        if self.config.max_params is not None:
-            # The size of the network the final training builds now: a trial's record holds it as
-            # it was when the trial ran, and --final-C/--final-N may have changed since.
-            rows = [r for r in rows if self._final_params(r) <= self.config.max_params]
-        return rows
+        # (by the size of the network the final training builds now: a trial's record holds it as
+        # it was when the trial ran, and --final-C/--final-N may have changed since)
+        return final_candidates(study, self.config.metric, max_params=self.config.max_params,
+                                size=self._final_params, trials=trials)
 
     def _final_choice(self, study: optuna.Study, spent: Spent,
                       trials: list[Any] | None = None) -> tuple[TrialView | None, str | None]:

@@ -587,3 +587,25 @@ def test_a_final_training_out_of_gpu_memory_gives_advice_that_works(tmp_path: Pa
     monkeypatch.setattr(study_mod, "train", train)
     _, result = _search(tmp_path, splits, max_trials=1, final_N=2)  # (the advice, followed: it resumes)
     assert result.spent.trials == 1 and (tmp_path / "run" / "best" / "model.pt").is_file()
+
+
+def test_show_ranks_the_final_candidates_as_the_search_does_after_final_C_changes(tmp_path: Path,
+                                                                                   splits: DataSplits) -> None:
+    """(review, 2026-12-08) `show` filtered --max-params by the sizes recorded when the trials ran,
+    the search by the network today's --final-C/--final-N build: after a change, the two (and the
+    "overtaken" note of show, export and load_model) could name different cells."""
+    from budgetnas.report.summary import _final_candidates
+
+    first, _ = _search(tmp_path, splits, max_trials=4, final_training=False)  # (final C=4 N=1)
+    study = open_study(first.run_dir)
+    now = Search(SearchConfig(data="digits", run_dir=str(first.run_dir), **{**TINY, "final_C": 8, "max_trials": 4}),
+                 data=splits, data_name="digits", progress=False)
+    rows = now._ranked_for_final(study)
+    sizes = sorted({now._final_params(r) for r in rows})
+    assert len(sizes) >= 2, sizes
+    limit = sizes[0]  # (the smallest cell fits the limit at C=8; every recorded C=4 size fits it too)
+    assert all(r.params <= limit for r in rows), (limit, [r.params for r in rows])
+    now.config.max_params = limit
+    by_search = [r.number for r in now._ranked_for_final(study)]
+    assert 0 < len(by_search) < len(rows)
+    assert [r.number for r in _final_candidates(study, now.config)] == by_search
