@@ -619,6 +619,13 @@ def _progress_lines(progress: bool) -> Iterator[None]:
         logger.setLevel(level)
 
 
+# Command-line flags whose setting has another name in Python (they stayed flags in the API's
+# messages: "--no-final", "--objective": a review, 2026-12-08).
+_API_WORDS = {"data": "fit's x, y", "val_fraction": "fit's validation_split", "no_final": "final_training=False",
+              "no_hflip": "hflip=False", "objective": "objectives", "max_gpu_hours": "max_device_hours",
+              "max_failures": "max_consecutive_failures"}
+
+
 def _in_api_words(message: str) -> str:
     """A search message for Python users: ``--run-dir`` -> ``run_dir``, ``--data`` -> fit's x, y
     (flags that are no setting of the classifier stay as they are)."""
@@ -629,10 +636,8 @@ def _in_api_words(message: str) -> str:
 
     def word(m: re.Match[str]) -> str:
         name = m.group(1).replace("-", "_")
-        if name == "data":
-            return "fit's x, y"
-        if name == "val_fraction":
-            return "fit's validation_split"
+        if name in _API_WORDS:
+            return _API_WORDS[name]
         return name if name in fields else m.group(0)
 
     message = re.sub(r"(?<![\w-])--([A-Za-z][A-Za-z0-9-]*)", word, message)

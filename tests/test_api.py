@@ -114,6 +114,20 @@ def test_api_mistakes(tmp_path: Path, digits) -> None:
     for bad in (0, 0.0, 1.5, "0.2"):  # said "split fraction must be in (0, 1)" from deep inside, or a TypeError
         with pytest.raises(ConfigError, match="validation_split must be a fraction in"):
             clf.fit(x[:100], y[:100], validation_split=bad)
+    # (review, 2026-12-08: flags that are no keyword of the classifier stayed as flags: "--objective")
+    with pytest.raises(ConfigError, match=r"use strategy tpe, gp or random .* keep rea with objectives accuracy "
+                                          r"and cap the size with max_params$"):
+        ImageClassifier(run_dir=tmp_path / "r2", max_trials=1, strategy="rea", objectives=["accuracy", "params"],
+                        progress=False).fit(x[:100], y[:100])
+
+
+def test_search_messages_in_python_words() -> None:
+    from budgetnas.api import _in_api_words
+
+    assert _in_api_words("run again without --no-final, with --objective accuracy, --max-gpu-hours 2, "
+                         "--max-failures 9 or --no-hflip; --run-dir, --data and --val-fraction; --dry-run") == (
+        "run again without final_training=False, with objectives accuracy, max_device_hours 2, "
+        "max_consecutive_failures 9 or hflip=False; run_dir, fit's x, y and fit's validation_split; --dry-run")
 
 
 def test_validation_images_of_another_size_than_x_are_warned_of(tmp_path: Path, digits) -> None:
