@@ -90,9 +90,9 @@ class TrainedModel:
                        "stopped before or during the final training; run it again with the final training to make "
                        "or finish one)")
                 if _finished_trials(Path(path) / "study.db") == 0:  # (advice that could not work: a review, 2026-12-07)
-                    why = (f" (the run has no final model: none of its trials finished, so there is no cell to "
-                           f"train; `budgetnas show {path}` says why, e.g. the failed trials' errors: fix the cause "
-                           "and search again)")
+                    why = (f" (the run has no final model: none of its trials finished with a cell to train "
+                           f"(failed, pruned, or over the size limit); `budgetnas show {path}` says why, e.g. the "
+                           "failed trials' errors: fix the cause and search again)")
             raise DataError(f"no budgetnas model at {path}{why}; give a run directory or its best/model.pt")
         if zipfile.is_zipfile(p):
             with zipfile.ZipFile(p) as z:
@@ -881,13 +881,17 @@ def _pil_as_arrays(x: Any, in_channels: int) -> Any:
 
 
 def _finished_trials(db: Path) -> int | None:
-    """How many trials of the study file ``db`` finished with a score (complete or pruned); None
-    when it cannot be read (then nothing is said of them)."""
+    """How many trials of the study file ``db`` scored a cell a final training can take (complete,
+    or a cache hit of one: not pruned, nor rejected over the size limit, which Optuna holds complete
+    too: a review, 2026-12-08); None when it cannot be read (then nothing is said of them)."""
     import sqlite3
 
     try:
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as con:
-            return int(con.execute("select count(*) from trials where state in ('COMPLETE', 'PRUNED')").fetchone()[0])
+            return int(con.execute(
+                "select count(*) from trials t where t.state = 'COMPLETE' and coalesce((select a.value_json "
+                "from trial_user_attributes a where a.trial_id = t.trial_id and a.key = 'status'), '\"complete\"') "
+                "in ('\"complete\"', '\"cached\"')").fetchone()[0])
     except sqlite3.Error:
         return None
 

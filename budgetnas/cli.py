@@ -524,7 +524,7 @@ def _absolute_paths(saved: dict[str, Any], cwd: str | None) -> dict[str, Any]:
     """The search's configuration with its relative paths (run directory, data, data root) taken
     from the directory the search was started in, as the search read them; a worker started
     elsewhere used to read them from its own (a stray run directory, data not found)."""
-    from budgetnas.data._datasets import _ALIASES
+    from budgetnas.data._datasets import dataset_name
 
     if not cwd or not Path(cwd).is_dir():  # (a worker on another machine: the paths as given)
         return saved
@@ -533,7 +533,7 @@ def _absolute_paths(saved: dict[str, Any], cwd: str | None) -> dict[str, Any]:
         v = out.get(name)
         if not isinstance(v, str) or not v or Path(v).expanduser().is_absolute():
             continue
-        if name == "data" and (v.strip().lower() in _ALIASES or out.get("data_root")):
+        if name == "data" and (dataset_name(v) is not None or out.get("data_root")):
             continue  # a dataset's name (looked up by name), or a path under the data root
         there = Path(cwd) / v
         if name == "run_dir" or there.exists():

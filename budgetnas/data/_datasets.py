@@ -47,6 +47,15 @@ _ALIASES = {
     "cifar-10": "cifar10",
     "cifar_10": "cifar10",
 }
+
+
+def dataset_name(value: object) -> str | None:
+    """The named dataset ``value`` spells (any case, surrounding spaces, the aliases above), or
+    None: a path. (Two places told names from paths apart two ways: a run searched on "cifar-10"
+    had its name taken for a relative path: a review, 2026-12-08.)"""
+    return _ALIASES.get(value.strip().lower()) if isinstance(value, str) else None
+
+
 # Where operating systems install the data (Debian: `apt-get install dataset-fashion-mnist`).
 _SYSTEM_DIRS: dict[str, tuple[Path, ...]] = {
     "fashion-mnist": (Path("/usr/share/datasets/fashion-mnist"),),
@@ -99,7 +108,7 @@ def load_dataset(
     if root is not None and not Path(root).expanduser().exists():
         raise DataError(f"the data root {root} does not exist (root=, --data-root on the command line); "
                         "check the path")
-    key = _ALIASES.get(str(name_or_path).strip().lower()) if isinstance(name_or_path, str) else None
+    key = dataset_name(name_or_path)
     if key == "digits":
         return _load_digits()
     if key in ("fashion-mnist", "mnist"):

@@ -3276,10 +3276,10 @@ class DeviceShare:
 def _data_path(data: str, attrs: dict[str, Any]) -> str | None:
     """Where a run's relative ``--data`` path was, from the folder its search ran in (None for a
     dataset name, an absolute path, or a run that did not keep its folder)."""
-    from budgetnas.data._datasets import KNOWN_DATASETS
+    from budgetnas.data._datasets import dataset_name
 
     config, cwd = attrs.get("config") or {}, attrs.get("cwd")
-    if cwd is None or data.lower() in KNOWN_DATASETS or Path(data).expanduser().is_absolute():
+    if cwd is None or dataset_name(data) is not None or Path(data).expanduser().is_absolute():
         return None
     return str(Path(cwd) / Path(config.get("data_root") or ".").expanduser() / data)
 

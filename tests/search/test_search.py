@@ -198,6 +198,11 @@ def test_max_params_rejects_oversize_cells_for_free(tmp_path: Path, splits: Data
 
     shown = format_summary(open_study(search.run_dir), search.config)
     assert f"rejected before training, at no cost: {len(rejected)} over max_params" in shown
+    # (what load_model counts, read from the file alone, to tell a run with no cell to train: the
+    # rejected cells, which Optuna holds complete, counted as finished: a review, 2026-12-08)
+    from budgetnas.api import _finished_trials
+
+    assert _finished_trials(search.run_dir / "study.db") == sum(status_of(t) in ("complete", "cached") for t in trials)
 
 
 def test_multi_objective_search_with_pruning(tmp_path: Path, splits: DataSplits) -> None:
@@ -609,3 +614,15 @@ def test_show_ranks_the_final_candidates_as_the_search_does_after_final_C_change
     by_search = [r.number for r in now._ranked_for_final(study)]
     assert 0 < len(by_search) < len(rows)
     assert [r.number for r in _final_candidates(study, now.config)] == by_search
+
+
+def test_a_dataset_name_is_never_read_as_a_relative_path() -> None:
+    """(review, 2026-12-08) The "different data" refusal took a run's "cifar-10" or "fashion_mnist"
+    (names load_dataset reads) for folders under the run's directory: only canonical names were known."""
+    from budgetnas.search.study import _data_path
+
+    attrs = {"cwd": "/somewhere", "config": {}}
+    for name in ("cifar-10", " Fashion_MNIST ", "digits", "MNIST", "cifar10"):
+        assert _data_path(name, attrs) is None, name
+    assert _data_path("my_images", attrs) == "/somewhere/my_images"
+    assert _data_path("my_images", {"cwd": "/somewhere", "config": {"data_root": "data"}}) == "/somewhere/data/my_images"
