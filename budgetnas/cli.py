@@ -1,4 +1,6 @@
-"""The command line: ``budgetnas search``, ``budgetnas show RUN``, ``budgetnas export RUN FILE``.
+"""The command line: ``budgetnas search``, ``show RUN``, ``export RUN FILE``, ``worker`` (another
+process of a shared study), ``finetune`` (NAS-Bench-201's top-k on your data) and ``bench``
+(query, top-k and simulated searches of the NAS-Bench-201 table).
 
 Every user mistake is reported as one line (``error: ...``) with what to do, exit status 2;
 a search in which every trial failed ends with exit status 1 and the reasons (all of it recorded);

@@ -201,8 +201,10 @@ class CostModel:
     ``samples = images x epochs``, fitted by least squares on the measured trials with negative
     coefficients clipped to zero (a conservative stand-in for a non-negative fit: it tends to
     forecast high), never below the cheapest measured cost per sample, and monotone in compute:
-    never below the cost per sample measured for a cell with less compute per sample; before two trials of
-    different cells exist it scales the one measurement (or a probe) linearly by work.
+    never below the cost per sample measured for a cell with less compute per sample. Before two
+    trials of different cells exist it scales the dearest measurement per sample (or the probe of
+    the costliest cell) up by work but never down: every cell is forecast at least at that cost
+    per sample, an upper bound until a second cell is measured.
     """
 
     def __init__(self) -> None:

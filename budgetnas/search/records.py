@@ -5,8 +5,8 @@ in its own database transaction, so version 2 groups them by when they change (v
 attribute per key, about 25 transactions per trial; version 2 has about 4 plus one per epoch):
 
 - ``record``, written once when the trial starts: ``record_version, arch, canonical, space,
-  fidelity, seed, fingerprint, evaluator, strategy, device, worker, params, macs, search_macs,
-  cache_key``;
+  fidelity, seed, fingerprint, evaluator, trainer, strategy, device, worker, params, macs,
+  search_macs, cache_key``;
 - ``progress``, rewritten after every epoch and at the end: ``curve, device_seconds, cost``, and
   at the end how the trainer ran: ``step_mode`` (eager or graph), ``fused`` (compiled kernels)
   and ``batch_size``;
@@ -16,7 +16,8 @@ attribute per key, about 25 transactions per trial; version 2 has about 4 plus o
 
 Read a trial through :func:`record_of`, which merges the three into one flat dict (and reads
 version-1 trials unchanged). ``status`` is ours (Optuna's states cannot tell a cache hit or an
-interrupted trial apart): complete | pruned | failed | cached | rejected | interrupted | running.
+interrupted trial apart): complete | pruned | failed | cached | rejected | interrupted | unstarted
+(a proposal closed untrained, for want of budget) | running | waiting (queued).
 """
 
 from __future__ import annotations

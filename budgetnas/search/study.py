@@ -69,6 +69,10 @@ PROBE_STEPS_CUDA = (4, 24)
 # probes' difference cancels (per-epoch shuffles, a partial last batch, checkpoints, the set-up).
 # Measured on the CPU (2026-12-03, benchmarks/final_forecast.py): unmargined forecasts were 9% too
 # cheap to 16% too dear; a reservation too cheap is a budget overrun, one too dear a trial fewer.
+# The first forecast, from one probe of the costliest cell, is raised this much: an upper bound
+# with room for the validation passes' overheads and a busy machine (the dry run, an estimate
+# rather than a reserve, forecasts from the probes as timed).
+PROBE_MARGIN = 1.15
 SLOWER_THAN_FORECAST = 1.5  # a final training this many times its forecast is reported
 FINAL_MARGIN = 1.1
 # The final model's test, reserved beside its training: evaluating an image costs at most this
@@ -1686,7 +1690,7 @@ class Search:
             # An earlier session probed and was stopped before a trial finished: its probe stands
             # (the settings are the study's, the device the same), rather than be paid again at
             # every preemption.
-            cost_model.add(1.0, dear_macs, float(prev["search_seconds_per_sample"]) * 1.15 * with_validation)
+            cost_model.add(1.0, dear_macs, float(prev["search_seconds_per_sample"]) * PROBE_MARGIN * with_validation)
         def probes_within_budget() -> None:
             """Refuse once the probes have used the whole budget: a 10 s budget paid 35 s of probes
             of the final network (C=16, N=5: one per op) before it was refused, and a $0.000001
@@ -1725,7 +1729,7 @@ class Search:
                 if not len(cost_model):
                     # First session: probe the costliest cell, so that the first forecast is an upper bound.
                     per_sample = self._probe(dear, self.space, p.search_resolution, n_train, stoppable=True)
-                    cost_model.add(1.0, dear_macs, per_sample * 1.15 * with_validation)
+                    cost_model.add(1.0, dear_macs, per_sample * PROBE_MARGIN * with_validation)
                     update = {"search_seconds_per_sample": per_sample, "search_macs": dear_macs,
                               "search_device": self.device_name}
                     if probe_final or probe_compile or probe_trial_compile:
@@ -2123,7 +2127,8 @@ class Search:
         own = self._final_to_come(study, text)
         if self.budget.stop_reason(self.budget.with_reserve(so_far, own), forecast, forecast * k) is None:
             return None
-        # (what is left before its final training: the stop reason of with_own would say "0 remain")
+        # (what is left before its final training: the stop reason of the spent with its own final
+        # training reserved would say "0 remain")
         left = min(self.budget.device_seconds_left(so_far) - forecast,
                    self.budget.wall_seconds_left(so_far) - forecast * k)
         return (f"{UNAFFORDABLE_REASON} is forecast at {own:.3g} device-s, and the budget has "
@@ -2588,7 +2593,10 @@ class Search:
         # A retried trial shares its key with the interrupted one: what counts is the latest.
         latest = {t.user_attrs.get("trial_key"): status_of(t) for t in sorted(trials, key=lambda t: t.number)}
         keep = {key for key, status in latest.items() if status in ("interrupted", "running", "waiting")}
-        for row in ranked(study, self.config.metric, trials)[:self.config.keep_checkpoints]:
+        # (trained trials only: a cache hit has no checkpoint, and one among the best kept fewer
+        # than --keep-checkpoints: a review, 2026-12-08)
+        trained = [r for r in ranked(study, self.config.metric, trials) if r.status == "complete"]
+        for row in trained[:self.config.keep_checkpoints]:
             keep.add(by_number[row.number].user_attrs.get("trial_key"))
         folder = self.artifacts_dir / "checkpoints"
         for path in folder.glob("*.ckpt") if folder.exists() else []:

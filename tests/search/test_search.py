@@ -626,3 +626,24 @@ def test_a_dataset_name_is_never_read_as_a_relative_path() -> None:
         assert _data_path(name, attrs) is None, name
     assert _data_path("my_images", attrs) == "/somewhere/my_images"
     assert _data_path("my_images", {"cwd": "/somewhere", "config": {"data_root": "data"}}) == "/somewhere/data/my_images"
+
+
+def test_the_best_trained_trials_keep_their_checkpoints_however_many_cache_hits_rank_among_them(
+        tmp_path: Path, splits: DataSplits) -> None:
+    """--keep-checkpoints K keeps exactly the checkpoints of the K best trained trials (a cache hit
+    among the best, which has none, left fewer; a bound "<= K" held of none kept: a review, 2026-12-08)."""
+    from budgetnas.search.records import ranked
+
+    # (two spellings of one function: node 1 feeds nothing, so the second is a cache hit of the first)
+    good = ["|nor_conv_3x3~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|",
+            "|avg_pool_3x3~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"]
+    others = ["|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",  # (a constant network: chance level)
+              "|none~0|+|none~0|none~1|+|avg_pool_3x3~0|none~1|none~2|"]
+    search, _ = _search(tmp_path, splits, candidates=[*good, *others], only=True, max_trials=4, epochs=2,
+                        final_training=False, keep_checkpoints=2)
+    study = open_study(search.run_dir)
+    trials = study.get_trials()
+    assert [status_of(t) for t in trials].count("cached") == 1
+    kept = {p.stem for p in (search.run_dir / "checkpoints").glob("*.ckpt")}
+    best_trained = [r for r in ranked(study, "accuracy") if r.status == "complete"][:2]
+    assert kept == {trials[r.number].user_attrs["trial_key"] for r in best_trained} and len(kept) == 2
