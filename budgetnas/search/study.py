@@ -2058,8 +2058,10 @@ class Search:
                 last_device[0] = outcome.device_seconds
                 if grant is not None:
                     slot = grant.slot
-                if slot is not None and status in ("rejected", "cached"):  # e.g. a cell that was in
-                    self.ledger.release(slot)  # flight on a concurrent candidate: served, not paid
+                # (a cell in flight on a concurrent candidate: served from the cache, not paid; a
+                # cell over the size limit reserves no slot)
+                if slot is not None and status == "cached":
+                    self.ledger.release(slot)
                 elif slot is not None:
                     self.ledger.commit(slot, outcome.device_seconds, worker=worker)
                 after = None  # the study after this trial, read once for the checkpoints and the bar

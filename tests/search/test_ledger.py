@@ -31,6 +31,20 @@ def test_slots_enforce_the_trial_and_second_limits(tmp_path: Path) -> None:
     ledger.close()
 
 
+def test_a_slot_released_gives_back_what_it_holds_not_the_callers_copy(tmp_path: Path) -> None:
+    """(review, 2026-12-08) release subtracted the caller's copy of the forecast; a slot extended
+    meanwhile held more, which stayed reserved for good. A second release gives back nothing."""
+    ledger = _ledger(tmp_path)
+    a = ledger.reserve("a", "w", max_trials=None, seconds_limit=10.0, forecast=3.0)
+    assert a is not None and ledger.extend(a, 4.0, seconds_limit=10.0, worker="w") is not None
+    assert ledger.usage() == (1, 7.0)
+    ledger.release(a)  # (the copy from before the extension: forecast 3)
+    assert ledger.usage() == (0, 0.0)
+    ledger.release(a)
+    assert ledger.usage() == (0, 0.0)
+    ledger.close()
+
+
 def test_a_requeued_trial_reserves_its_seconds_again(tmp_path: Path) -> None:
     ledger = _ledger(tmp_path)
     cut = ledger.reserve("cut", "w", max_trials=None, seconds_limit=10.0, forecast=4.0)
