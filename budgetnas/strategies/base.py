@@ -149,7 +149,10 @@ def _tpe(*, seed: int, space: Any = None, n_startup_trials: int = 8) -> optuna.s
 def _gp(*, seed: int, space: Any = None, n_startup_trials: int = 10) -> optuna.samplers.BaseSampler:
     # Optuna's GP handles categorical parameters with a Hamming distance inside its Matern-5/2
     # ARD kernel (optuna/_gp/gp.py: is_categorical); needs scipy and torch. ~0.1 s per trial
-    # at 60 trials on 2 CPU cores, so it is for small budgets. Table lookups are noise-free.
+    # at 60 trials on 2 CPU cores, so it is for small budgets. deterministic_objective: a cell is
+    # scored once (table lookups are noise-free; a trained cell is served from the evaluation cache
+    # thereafter), though trained scores carry seed noise between cells, which the GP then fits
+    # exactly rather than smoothing (not measured against a noisy GP here).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=_startup_trials("GP", n_startup_trials),
