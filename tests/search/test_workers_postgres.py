@@ -216,16 +216,20 @@ def test_two_requeued_trials_cannot_both_resume_past_a_lowered_trial_budget(post
         ledger.commit(slot, 1.0, finished=key.startswith("d"))
     a, b = BudgetLedger(postgres, "lowered"), BudgetLedger(postgres, "lowered")
 
+    taken = threading.Event()  # (A has its slot, uncommitted: B starts then, not after a guessed
+    # sleep, which a loaded machine could outlast: a review, 2026-12-08)
+
     @sa.event.listens_for(a.engine, "after_execute")
     def slow(conn, clause, *args):  # worker A is slow to commit once it has taken its slot
         if str(clause).startswith("UPDATE budgetnas_slots"):
+            taken.set()
             time.sleep(1.5)
 
     got: dict[str, object] = {}
     first = threading.Thread(target=lambda: got.__setitem__("a", a.reserve(
         "r1", "wA", max_trials=3, seconds_limit=None, forecast=1.0)))
     first.start()
-    time.sleep(0.5)
+    assert taken.wait(60)
     got["b"] = b.reserve("r2", "wB", max_trials=3, seconds_limit=None, forecast=1.0)
     first.join()
     assert got["a"] is not None and got["b"] is None
@@ -253,9 +257,12 @@ def test_a_retry_reserved_while_a_repair_commits_its_dead_attempt_does_not_deadl
     ledger.commit(slot, 0.5, finished=False)  # cut off: re-queued, its retry to come
     a, b = BudgetLedger(postgres, "lock-order"), BudgetLedger(postgres, "lock-order")
 
+    locked = threading.Event()  # (A holds its lock: the interleaving this test is for, every time)
+
     @sa.event.listens_for(a.engine, "after_execute")
     def slow(conn, clause, *args):  # worker A holds what it has locked a while
         if str(clause).startswith("SELECT") and "FOR UPDATE" in str(clause):
+            locked.set()
             time.sleep(1.5)
 
     got: dict[str, object] = {}
@@ -267,7 +274,7 @@ def test_a_retry_reserved_while_a_repair_commits_its_dead_attempt_does_not_deadl
             got["a"] = e
     first = threading.Thread(target=reserve)
     first.start()
-    time.sleep(0.5)
+    assert locked.wait(60)
     try:
         got["b"] = b.commit(Slot("k", 0.0), 0.25, finished=False)  # the repair's commit
     except Exception as e:  # noqa: BLE001
