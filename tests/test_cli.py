@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import subprocess
 import sys
@@ -218,7 +219,7 @@ def test_channels_first_npz_and_one_line_warnings(tmp_path: Path, digits, capsys
 
 def test_durations() -> None:
     assert _duration("90") == 90 and _duration("15m") == 900 and _duration("1h30m") == 5400
-    with pytest.raises(Exception, match="cannot read the duration"):
+    with pytest.raises(argparse.ArgumentTypeError, match="cannot read the duration"):
         _duration("soon")
 
 

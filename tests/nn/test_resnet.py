@@ -78,3 +78,34 @@ def test_bad_depth_is_a_config_error_that_explains_6n_plus_2(depth):
 def test_bad_sizes_are_config_errors(kw):
     with pytest.raises(ConfigError):
         resnet(20, **kw)
+
+
+@pytest.mark.parametrize("c_in,c_out,stride", [(4, 4, 1), (4, 8, 2)])  # identity and projection shortcuts
+def test_a_block_applies_relu_after_the_residual_sum(c_in, c_out, stride):
+    """He et al.'s basic block: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), the ReLU
+    after the sum, so a block's output is never negative. (Without the last ReLU the parameter
+    count and the shapes are the same.)"""
+    from budgetnas.nn.resnet import BasicBlock
+
+    torch.manual_seed(0)
+    block = BasicBlock(c_in, c_out, stride).eval()
+    x = torch.randn(2, c_in, 8, 8)
+    with torch.no_grad():
+        inner = block.bn2(block.conv2(torch.relu(block.bn1(block.conv1(x)))))
+        summed = inner + block.shortcut(x)
+        out = block(x.clone())
+    assert (summed < 0).any()  # (the ReLU has something to do here)
+    torch.testing.assert_close(out, torch.relu(summed))
+    assert (out >= 0).all()
+
+
+def test_every_block_of_the_network_ends_in_a_relu():
+    """In the whole network too, each block's output (the next block's input) is non-negative."""
+    torch.manual_seed(0)
+    model = resnet(8, in_channels=3, num_classes=10, width=4).eval()
+    outs = []
+    for layer in model.layers:
+        layer.register_forward_hook(lambda m, i, o: outs.append(o))
+    with torch.no_grad():
+        model(torch.randn(2, 3, 16, 16))
+    assert len(outs) == 3 and all((o >= 0).all() for o in outs)

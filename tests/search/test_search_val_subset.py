@@ -119,3 +119,49 @@ def test_non_square_images_are_said_to_be_stretched_to_squares(tmp_path) -> None
                                         np.arange(60) % 3, name="wide"), test=None)
     with pytest.warns(UserWarning, match=r"the images are 9x16 \(height x width\) and are resized to 16x16 squares"):
         prepare(wide, _cfg(tmp_path), data_name="wide")
+
+
+def _numbered(n: int, channels: int = 3) -> DataSplits:
+    """``n`` distinct 4x4 images of 3 classes (each carries its number in two pixels), whose
+    brightness differs from image to image, so that any share of them has statistics of its own."""
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 3, size=n)
+    x = (rng.integers(0, 40, size=(n, 4, 4, channels)) + rng.integers(0, 200, size=(n, 1, 1, channels)))
+    x = x.astype(np.uint8)
+    x[:, 0, 0, 0], x[:, 0, 1, 0] = np.arange(n) % 256, np.arange(n) // 256
+    return DataSplits(train=from_arrays(x, y, name="numbered"), test=None)
+
+
+def _keys(images: np.ndarray) -> set[bytes]:
+    return {im.tobytes() for im in images}
+
+
+def test_normalisation_statistics_come_from_the_training_split_only(tmp_path) -> None:
+    """The mean and std the networks are normalised with are the training split's: measured on the
+    images the validation and test splits hold too, they would leak what is scored into training.
+    (Measured on all the images, every test passed.)"""
+    from budgetnas.data import channel_stats
+
+    data = _numbered(600)
+    p = prepare(data, _cfg(tmp_path), data_name="numbered")  # (val 0.5, test 0.1)
+    mean, std = channel_stats(p.train.images)
+    np.testing.assert_array_equal(p.mean, mean)
+    np.testing.assert_array_equal(p.std, std)
+    everything = channel_stats(data.train.images)  # (the statistics told apart on this data)
+    assert np.abs(everything[0] - mean).max() > 1e-3 and np.abs(everything[1] - std).max() > 1e-3
+    # (and the search's training tensors are normalised with them: mean 0, std 1 per channel)
+    sx = p.search_train_x.double()
+    np.testing.assert_allclose(sx.mean(dim=(0, 2, 3)).numpy(), 0, atol=1e-5)
+    np.testing.assert_allclose(sx.std(dim=(0, 2, 3), correction=0).numpy(), 1, atol=1e-5)
+
+
+def test_the_train_validation_and_test_splits_are_disjoint_and_cover_the_data(tmp_path) -> None:
+    """No image is in two of the splits (one in training and test would inflate the test score),
+    and together they hold every image once."""
+    data = _numbered(600)
+    p = prepare(data, _cfg(tmp_path), data_name="numbered")  # (val 0.5, test 0.1)
+    train, val, test = _keys(p.train.images), _keys(p.val.images), _keys(p.test.images)
+    assert len(train) == len(p.train) and len(val) == len(p.val) and len(test) == len(p.test)
+    assert not train & val and not train & test and not val & test
+    assert train | val | test == _keys(data.train.images)
+    assert len(test) == pytest.approx(60, abs=3) and len(val) == pytest.approx(0.5 * 540, abs=3)  # (as asked)

@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from budgetnas.data import DataSplits, from_arrays
-from budgetnas.errors import ConfigError
+from budgetnas.errors import ConfigError, ResumeError
 from budgetnas.search import SearchConfig, open_study
 from budgetnas.search.records import status_of
 from budgetnas.search.transfer import _pick_reverse, finetune_from_bench, rankdata, spearman
@@ -244,7 +244,7 @@ def test_finetune_dry_run_forecasts_its_own_cells_and_trains_nothing(tmp_path: P
     finetune_from_bench(replace(cfg, max_trials=1), table, **kw)
     f = finetune_from_bench(cfg, table, dry_run=True, **kw)
     assert f["spent"]["trials"] == 1 and f["trials_affordable"] == 2
-    with pytest.raises(Exception, match="Mixing them would rank cells of two selections together"):
+    with pytest.raises(ResumeError, match="Mixing them would rank cells of two selections together"):
         finetune_from_bench(cfg, table, dry_run=True, **{**kw, "dataset": "cifar100"})
 
 
@@ -436,7 +436,7 @@ def test_a_run_from_before_the_rule_changed_resumes_with_its_own_cells(tmp_path:
     assert [c["index"] for c in f["cells"]] == old_cells and f["spent"]["trials"] == 1
     # (a dry run changes nothing: it respelled the stored selection, 2026-12-07)
     assert open_study(tmp_path / "run").user_attrs["selection"]["dataset"] == "CIFAR-10"
-    with pytest.raises(Exception, match="Mixing them would rank cells of two selections together"):
+    with pytest.raises(ResumeError, match="Mixing them would rank cells of two selections together"):
         finetune_from_bench(cfg, table, dry_run=True, **{**kw, "k": 4})  # (another spread: refused still)
 
 

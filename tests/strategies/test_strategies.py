@@ -360,7 +360,19 @@ def test_categorical_space_behaves_like_the_space_api() -> None:
         CategoricalSpace([("a", ())])
 
 
-def test_strategies_run_on_the_real_table_and_improve() -> None:
+# The real table, driven as the search drives a study: each strategy's best cell after BUDGET
+# trials, averaged over SEEDS, against random search's on the same budget and seeds. Table lookups:
+# about 0.05 s per run of 100 trials. Measured on CIFAR-100 (2026-12-07, seeds 0-9, mean best
+# accuracy %): random 71.61 (Optuna's) and 71.62 (the random proposer), REA 72.62, local search
+# 73.29, REINFORCE 71.56 at its default lr 0.01 and 72.65 at lr 0.1. At lr 0.01 (NATS-Bench's
+# setting) REINFORCE's best is random's at 100 trials, and at 200 and 300 too (72.15 vs 72.08 and
+# 72.00; 72.47 vs 72.25 and 72.51): its policy learns (its late proposals score higher than random
+# ones) but too slowly to find better cells in these budgets. So its best is compared at lr 0.1.
+BUDGET, SEEDS = 100, range(10)
+BEATS_RANDOM = {"rea": {}, "local": {}, "reinforce": {"lr": 0.1}}
+
+
+def _real_table_lookup() -> Callable[[tuple[str, ...]], float]:
     from tests.conftest import NB201_CSV
 
     if not NB201_CSV.exists():
@@ -369,8 +381,48 @@ def test_strategies_run_on_the_real_table_and_improve() -> None:
 
     table = load_nb201(NB201_CSV)
     col = table.column("cifar100")
-    lookup = lambda a: float(col[table.index(a)])  # noqa: E731
-    for name in OURS:
-        study = new_study(create_strategy(name, seed=0, space=SPACE))
-        archs = drive(study, 60, lookup)
-        assert max(map(lookup, archs)) > max(map(lookup, archs[:10]))
+    return lambda a: float(col[table.index(a)])
+
+
+def _scores(sampler: optuna.samplers.BaseSampler, lookup: Callable[[tuple[str, ...]], float]) -> list[float]:
+    return [lookup(a) for a in drive(new_study(sampler), BUDGET, lookup)]
+
+
+@pytest.fixture(scope="module")
+def random_on_the_table() -> dict[str, Any]:
+    """Random search on the real table: Optuna's, and the random proposer through the same adapter
+    and per-trial generators as ours (a strategy that only sampled at random would tie it exactly)."""
+    lookup = _real_table_lookup()
+    runs = {"optuna": [_scores(create_strategy("random", seed=s, space=SPACE), lookup) for s in SEEDS],
+            "proposer": [_scores(ProposerSampler(create_proposer("random"), seed=s, space=SPACE), lookup)
+                         for s in SEEDS]}
+    return {"lookup": lookup, "runs": runs}
+
+
+@pytest.mark.parametrize("name", OURS)
+def test_strategies_run_on_the_real_table_and_improve(name: str, random_on_the_table) -> None:
+    """Each of our strategies finds better cells than random search with the same budget (mean
+    best over seeds), and improves on its own first proposals. (Improving on its first 10 alone
+    passed with REA, REINFORCE and local search replaced by random sampling.)"""
+    lookup = random_on_the_table["lookup"]
+    runs = [_scores(create_strategy(name, seed=s, space=SPACE, **BEATS_RANDOM[name]), lookup) for s in SEEDS]
+    mean_best = np.mean([max(r) for r in runs])
+    for which, random_runs in random_on_the_table["runs"].items():
+        random_best = np.mean([max(r) for r in random_runs])
+        assert mean_best > random_best + 0.5, (name, which, mean_best, random_best)  # (a point measured)
+    for scores in runs:
+        assert max(scores) > max(scores[:10])
+
+
+def test_reinforce_at_its_default_rate_learns_on_the_real_table(random_on_the_table) -> None:
+    """At its default lr (0.01) REINFORCE's policy moves towards good cells: its last quarter of
+    proposals scores higher on average than random search's (63.0 vs 61.0 % measured), though its
+    best cell is no better than random's at this budget (see BEATS_RANDOM)."""
+    lookup = random_on_the_table["lookup"]
+
+    def late(runs: list[list[float]]) -> float:
+        return float(np.mean([np.mean(r[-BUDGET // 4:]) for r in runs]))
+
+    ours = late([_scores(create_strategy("reinforce", seed=s, space=SPACE), lookup) for s in SEEDS])
+    for which, random_runs in random_on_the_table["runs"].items():
+        assert ours > late(random_runs) + 1.0, (which, ours, late(random_runs))

@@ -94,16 +94,32 @@ def test_on_epoch_can_stop_early(tensors) -> None:
 
 
 def test_augmentation_is_batched_shifts_and_flips() -> None:
-    x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6) + 1
-    g = torch.Generator().manual_seed(0)
-    out = _augment(x, 0, True, g)
-    for i in range(2):  # each image either unchanged or mirrored
+    """Each image of a batch gets its own random crop (a shift within the zero padding) and its own
+    coin flip: a batch of 64 has flipped and unflipped images, shifted ones, and several shifts.
+    (Checking only that outputs *could* be flips or shifts passed with augmentation turned off.)"""
+    b, h, w, pad = 64, 6, 6, 2
+    # Every pixel of every image distinct and nonzero: a crop or a mirror image is identified exactly.
+    x = torch.arange(b * 1 * h * w, dtype=torch.float32).reshape(b, 1, h, w) + 1
+    out = _augment(x, 0, True, torch.Generator().manual_seed(0))
+    flipped = []
+    for i in range(b):  # each image either unchanged or mirrored
         assert torch.equal(out[i], x[i]) or torch.equal(out[i], x[i].flip(-1))
-    out = _augment(x, 2, False, torch.Generator().manual_seed(1))
+        flipped.append(torch.equal(out[i], x[i].flip(-1)))
+    assert 0 < sum(flipped) < b  # (a coin per image: some flipped, some not)
+
+    out = _augment(x, pad, False, torch.Generator().manual_seed(1))
     assert out.shape == x.shape
-    for i in range(2):  # a shifted copy: every nonzero value comes from the original image
-        vals = out[i][out[i] != 0]
-        assert set(vals.tolist()) <= set(x[i].flatten().tolist())
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    shifts = []
+    for i in range(b):  # each a crop of the zero-padded image at one offset (dy, dx)
+        found = [(dy, dx) for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)
+                 if torch.equal(out[i], padded[i, :, dy:dy + h, dx:dx + w])]
+        assert len(found) == 1, (i, found)
+        shifts.append(found[0])
+    assert sum(s != (pad, pad) for s in shifts) > b // 2  # (most shifted: 24 of 25 offsets move the image)
+    assert len(set(shifts)) > 5  # (drawn per image, not one shift for the whole batch)
+    both = _augment(x, pad, True, torch.Generator().manual_seed(2))
+    assert not torch.equal(both, x)
 
 
 def test_config_and_device_errors() -> None:
@@ -352,3 +368,116 @@ def test_warm_up_sets_up_a_cuda_device() -> None:
 
     warm_up("cuda")
     assert "cuda" in _WARM and torch.cuda.is_initialized()
+
+
+# -- the optimisation protocol, one step at a time -------------------------------------------------
+# One training step of a tiny network (a conv with bias, BatchNorm, a linear layer: 4-D, 2-D and 1-D
+# parameters) on one full batch, with no warm-up, crop or flip: the step runs at exactly the peak
+# rate, lr * 64 / 256, on exactly these images (in a shuffled order, which a mean loss and
+# BatchNorm's batch statistics do not see, up to float rounding).
+_N, _CLASSES = 64, 3
+
+
+def _protocol_data() -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    return torch.randn(_N, 1, 6, 6, generator=gen), torch.randint(0, _CLASSES, (_N,), generator=gen)
+
+
+def _tiny() -> torch.nn.Module:
+    model = seeded_build(lambda: torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1, bias=True), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, _CLASSES)), 0)
+    with torch.no_grad():  # (confident logits: smoothed and plain cross-entropy differ clearly)
+        model[5].weight.mul_(20)
+    return model
+
+
+def _one_step(**kw):
+    """(the weights before, the weights after, the result) of one step with TrainConfig(**kw)."""
+    x, y = _protocol_data()
+    model = _tiny()
+    before = {k: p.detach().clone() for k, p in model.named_parameters()}
+    cfg = TrainConfig(**{"epochs": 1, "batch_size": _N, "lr": 0.4, "warmup_epochs": 0, "crop_padding": 0,
+                         "hflip": False, **kw})
+    result = train(model, x, y, None, None, cfg, num_classes=_CLASSES, seed=0, device="cpu")
+    after = {k: p.detach().clone() for k, p in result.model.named_parameters()}
+    return before, after, result
+
+
+def _hand_gradients(label_smoothing: float) -> dict[str, torch.Tensor]:
+    """The gradient of the batch's mean cross-entropy at the initial weights, computed here."""
+    x, y = _protocol_data()
+    model = _tiny().train()
+    F = torch.nn.functional
+    F.cross_entropy(model(x), y, label_smoothing=label_smoothing).backward()
+    return {k: p.grad.clone() for k, p in model.named_parameters()}
+
+
+PEAK = 0.4 * _N / 256  # the rate of the one step (lr scaled to the batch; no warm-up)
+
+
+def test_the_protocol_defaults_are_nb201s_with_label_smoothing_and_clipping() -> None:
+    """The documented protocol: SGD, momentum 0.9 (Nesterov), weight decay 5e-4, lr 0.1 at batch
+    256, label smoothing 0.1, gradients clipped to norm 5."""
+    cfg = TrainConfig()
+    assert (cfg.momentum, cfg.weight_decay, cfg.lr, cfg.label_smoothing, cfg.grad_clip) == (0.9, 5e-4, 0.1, 0.1, 5.0)
+
+
+def test_training_minimises_the_label_smoothed_cross_entropy() -> None:
+    """The loss trained on is cross-entropy with label smoothing 0.1 (the default): the epoch's
+    training loss is it at the initial weights, and the step follows its gradient, not the
+    unsmoothed one's."""
+    x, y = _protocol_data()
+    with torch.no_grad():
+        logits = _tiny().train()(x)
+    F = torch.nn.functional
+    smoothed, plain = F.cross_entropy(logits, y, label_smoothing=0.1), F.cross_entropy(logits, y)
+    assert abs(float(smoothed) - float(plain)) > 0.01  # (the two are told apart here)
+    before, after, result = _one_step(momentum=0.0, weight_decay=0.0, grad_clip=None)
+    assert result.curve[0].train_loss == pytest.approx(float(smoothed), rel=1e-5)
+    grads = _hand_gradients(0.1)
+    for k in before:  # (plain SGD: the step is -peak * gradient)
+        torch.testing.assert_close(after[k] - before[k], -PEAK * grads[k], rtol=1e-4, atol=1e-6)
+
+
+def test_gradients_are_clipped_to_grad_clip_before_the_step() -> None:
+    """With ``grad_clip`` below the gradient's norm the step is the gradient scaled to that norm
+    (clip_grad_norm_ over all parameters together), so one bad batch cannot throw the weights."""
+    grads = _hand_gradients(0.1)
+    norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads.values()])))
+    clip = 0.01
+    assert norm > 10 * clip  # (the clipping is active here)
+    before, after, _ = _one_step(momentum=0.0, weight_decay=0.0, grad_clip=clip)
+    step_norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(after[k] - before[k])
+                                                            for k in before])))
+    assert step_norm == pytest.approx(PEAK * clip, rel=1e-3)
+    for k in before:  # (the same direction: all of the gradient scaled by one factor)
+        torch.testing.assert_close(after[k] - before[k], -PEAK * grads[k] * clip / norm, rtol=1e-3, atol=1e-6)
+    _, unclipped, _ = _one_step(momentum=0.0, weight_decay=0.0, grad_clip=None)  # (off: the whole gradient)
+    for k in before:
+        torch.testing.assert_close(unclipped[k] - before[k], -PEAK * grads[k], rtol=1e-4, atol=1e-6)
+
+
+def test_weight_decay_applies_to_weights_not_to_batchnorm_or_biases() -> None:
+    """Weight decay shrinks the convolution's and the classifier's weights (>= 2-D) and leaves the
+    1-D parameters alone: BatchNorm's weight and bias, the convolution's and classifier's biases."""
+    wd = 0.05
+    before, plain, _ = _one_step(momentum=0.0, weight_decay=0.0, grad_clip=None)
+    _, decayed, _ = _one_step(momentum=0.0, weight_decay=wd, grad_clip=None)
+    one_d = [k for k, p in before.items() if p.ndim == 1]
+    assert sorted(one_d) == ["0.bias", "1.bias", "1.weight", "5.bias"]
+    for k, p in before.items():
+        if p.ndim == 1:  # (the same gradient step, bit for bit: no decay term at all)
+            assert torch.equal(decayed[k], plain[k]), k
+        else:  # (SGD adds wd * w to the gradient: the step moves lr * wd * w further)
+            torch.testing.assert_close(decayed[k] - plain[k], -PEAK * wd * p, rtol=1e-3, atol=1e-7)
+
+
+def test_momentum_is_nesterovs() -> None:
+    """SGD with Nesterov momentum: the first step (buffer = gradient) moves by the gradient plus
+    momentum times the buffer, (1 + 0.9) times plain SGD's step; classical momentum's first step
+    is plain SGD's."""
+    before, plain, _ = _one_step(momentum=0.0, weight_decay=0.0, grad_clip=None)
+    _, nesterov, _ = _one_step(momentum=0.9, weight_decay=0.0, grad_clip=None)
+    for k in before:
+        torch.testing.assert_close(nesterov[k] - before[k], 1.9 * (plain[k] - before[k]), rtol=1e-4, atol=1e-7)
