@@ -22,6 +22,7 @@ interrupted trial apart): complete | pruned | failed | cached | rejected | inter
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -181,42 +182,56 @@ def final_epochs_trained(final: dict[str, Any]) -> str:
     return f"{shortened['epochs']:.3g} of {planned}" if shortened else planned
 
 
-# A final model's test score this far below its trial's validation score (in absolute terms, and
-# below FINAL_GAP_RATIO of it) is reported: the final network is the search's cell at full size,
-# trained longer on more images, and should score about as well.
+# A final model's test score this far below its trial's validation score is reported: at least
+# FINAL_GAP (absolute), below FINAL_GAP_RATIO of it, and FINAL_GAP_SIGMAS standard errors of the
+# difference of two scores on that many images (the trial's is the best of many, so a bit lucky:
+# on 100 images each a healthy final model was below by 0.1 a quarter of the time, a review found,
+# 2026-12-08). The final network is the search's cell at full size, trained longer on more images.
 FINAL_GAP = 0.10
 FINAL_GAP_RATIO = 0.8
+FINAL_GAP_SIGMAS = 3.0
 
 
 def final_gap_note(final: dict[str, Any], search_metrics: dict[str, float] | None, metric: str, *,
-                   trial_epochs: int | None = None, search_network: tuple[int, int] | None = None) -> str | None:
+                   trial_epochs: int | None = None, search_network: tuple[int, int] | None = None,
+                   val_images: int | None = None) -> str | None:
     """What to tell a user whose final model tests far below its trial's validation score (None if
     it does not): a final training too short for the network (a few steps of C=16 N=5 left digits
     at 16% test accuracy where its trial scored 72%, unsaid, 2026-12-08), or test images unlike
-    those searched on. ``trial_epochs``: how long the trial trained; ``search_network``: its (C, N)."""
+    those searched on. ``trial_epochs``: how long the trial trained; ``search_network``: its (C, N);
+    ``val_images``: how many images scored it (default: as many as the test)."""
     test = (final.get("test_metrics") or {}).get(metric)
     val = (search_metrics or {}).get(metric)
-    if test is None or val is None or not final.get("test_images") or not (
-            test < val - FINAL_GAP and test < FINAL_GAP_RATIO * val):
+    n_test = int(final.get("test_images") or 0)
+    if test is None or val is None or not n_test:
         return None
+    known = val_images or final.get("search_val_images")  # (final records before 2026-12-08 lack it)
+    n_val = max(1, int(known or n_test))
+    q = min(max(val, 0.05), 0.95)  # (a score's spread, as of an accuracy; never taken as none)
+    noise = FINAL_GAP_SIGMAS * math.sqrt(q * (1 - q) * (1 / n_test + 1 / n_val))
+    if not (test < val - max(FINAL_GAP, noise) and test < FINAL_GAP_RATIO * val):
+        return None
+    differ = "the test images differ from those it was searched on (a test set given apart from the training images?)"
     if final.get("shortened"):
-        why = "its final training was shortened to end within the budget (above): train it in full"
+        why = f"its final training was shortened to end within the budget (above): train it in full; or {differ}"
     else:
         space = (final.get("settings") or {}).get("space") or {}
         final_network = (space["C"], space["N"]) if "C" in space and "N" in space else None
         batch, images, epochs = final.get("batch_size"), final.get("train_images"), int(final.get("epochs") or 0)
-        said = [final_epochs_trained(final) + (f" where its trial trained {trial_epochs}"
-                                               if trial_epochs and epochs < trial_epochs else "")]
+        fewer = bool(trial_epochs) and epochs < int(trial_epochs or 0)
+        bigger = final_network is not None and search_network is not None and any(
+            f > s for f, s in zip(final_network, search_network))
+        said = [final_epochs_trained(final) + (f" where its trial trained {trial_epochs}" if fewer else "")]
         if batch and images:
             said.append(f"{epochs * (images // batch if images > batch else 1)} steps at batch {batch}")
         if final_network is not None:
             said.append(f"of the C={final_network[0]} N={final_network[1]} network")
-        bigger = final_network is not None and search_network is not None and final_network != tuple(search_network)
-        why = (f"its final training ({', '.join(said)}) may be too short for it: raise --final-epochs"
-               + (f", or bring --final-C/--final-N nearer the search network's (C={search_network[0]} "
-                  f"N={search_network[1]})" if bigger else ""))
-    return (f"the final model's test {metric} ({test:.4f}) is far below its trial's on the validation images "
-            f"({val:.4f}): {why}; or the test images differ from those it was searched on")
+        short = (f"its final training ({', '.join(said)}) may be too short for it: raise --final-epochs"
+                 + (f", or bring --final-C/--final-N nearer the search network's (C={search_network[0]} "
+                    f"N={search_network[1]})" if bigger and search_network is not None else ""))
+        why = f"{short}; or {differ}" if fewer or bigger else f"{differ}; or {short}"
+    return (f"the final model's test {metric} ({test:.4f}, {n_test} images) is far below its trial's on the "
+            f"validation images ({val:.4f}{f', {n_val}' if known else ''}): {why}")
 
 
 def to_jsonable(x: Any) -> Any:

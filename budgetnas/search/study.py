@@ -3043,7 +3043,8 @@ class Search:
                  "test_images": n_test, "train_images": len(y), "step_mode": result.step_mode,
                  "fused": result.fused, "batch_size": result.batch_size, "forecast_seconds": forecast,
                  "test_seconds": pre + test_seconds, "model_sha256": model_sha,
-                 "search_metrics": dict(best.metrics), "search_epochs": best.epochs,  # (its trial's, on validation)
+                 # (its trial's, on how many validation images)
+                 "search_metrics": dict(best.metrics), "search_epochs": best.epochs, "search_val_images": len(p.val_y),
                  # (the last trial it knew of: one finished later that ranks higher overtook it: show says so)
                  "latest_trial": max((t.number for t in study.get_trials(deepcopy=False) if counts_as_trial(t)),
                                      default=best.number)}

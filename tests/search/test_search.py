@@ -542,8 +542,9 @@ def test_a_final_model_far_below_its_trial_is_reported(tmp_path: Path, splits: D
     test, val = final["test_metrics"]["accuracy"], final["search_metrics"]["accuracy"]
     assert test < val - 0.1 and final["search_epochs"] == 4, (test, val)  # (seeded: what this test is about)
     said = [r.getMessage() for r in caplog.records if "far below its trial's" in r.getMessage()]
-    assert len(said) == 1 and f"({test:.4f})" in said[0] and f"({val:.4f})" in said[0]
+    assert len(said) == 1 and f"({test:.4f}, 200 images)" in said[0] and f"({val:.4f}, 100)" in said[0]
     assert "1 epoch where its trial trained 4" in said[0] and "raise --final-epochs" in said[0]
+    assert said[0].index("may be too short") < said[0].index("test images differ")  # (the likelier cause first)
     assert "--final-C" not in said[0]  # (the final network is the search network: no advice to change it)
     study = open_study(search.run_dir)
     assert f"warning: {said[0]}" in format_summary(study, saved_config(search.run_dir), run_dir=search.run_dir)
@@ -561,9 +562,20 @@ def test_final_gap_note_speaks_only_of_a_real_gap() -> None:
     assert final_gap_note(final, None, "accuracy") is None
     assert final_gap_note(final, {"accuracy": 0.9}, "macro_f1") is None  # (no such test metric recorded)
     note = final_gap_note(final, {"accuracy": 0.9}, "accuracy", trial_epochs=8, search_network=(8, 1))
-    assert note is not None and "(0.6000)" in note and "(0.9000)" in note
+    assert note is not None and "(0.6000, 200 images)" in note and "(0.9000):" in note  # (how many scored it: unknown)
     assert "30 epochs, 450 steps at batch 64, of the C=16 N=5 network" in note  # (no "where its trial": longer)
     assert "--final-C/--final-N nearer the search network's (C=8 N=1)" in note
+    assert note.index("may be too short") < note.index("test images differ")  # (a bigger network: first)
+    # The same network, trained longer than its trial: other test images are the likelier cause.
+    same = final_gap_note(final, {"accuracy": 0.9}, "accuracy", trial_epochs=8, search_network=(16, 5))
+    assert same is not None and same.index("test images differ") < same.index("may be too short")
+    assert "nearer the search network" not in same
+    # Not beyond the noise of two scores on few images: 2 of 5 test images right against a trial's
+    # 0.7 on 5 validation images happens to a healthy model (a review, 2026-12-08); on 400 each, no.
+    few = {**final, "test_images": 5, "test_metrics": {"accuracy": 0.4}}
+    assert final_gap_note(few, {"accuracy": 0.7}, "accuracy") is None
+    assert final_gap_note({**few, "test_images": 400}, {"accuracy": 0.7}, "accuracy", val_images=400) is not None
+    assert final_gap_note({**few, "test_images": 400}, {"accuracy": 0.7}, "accuracy", val_images=5) is None
     shortened = final_gap_note({**final, "shortened": {"steps": 45, "planned_steps": 450, "epochs": 3.0}},
                                {"accuracy": 0.9}, "accuracy")
     assert shortened is not None and "shortened to end within the budget" in shortened
