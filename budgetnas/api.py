@@ -685,14 +685,16 @@ def overtaken_in(run_dir: Path) -> str | None:
     from budgetnas.report.summary import overtaken_note
     from budgetnas.search import open_study, saved_config
 
-    if run_dir.name == "model.pt" and run_dir.parent.name == "best":
-        run_dir = run_dir.parent.parent
-    elif run_dir.name == "best" and (run_dir / "model.pt").is_file():
-        run_dir = run_dir.parent
+    inside = run_dir.name == "model.pt" and run_dir.parent.name == "best" or \
+        run_dir.name == "best" and (run_dir / "model.pt").is_file()
+    if inside:
+        run_dir = run_dir.parent.parent if run_dir.name == "model.pt" else run_dir.parent
     if not (run_dir / "config.json").is_file():
         return None
     try:
         config = saved_config(run_dir)
+        if inside and config.storage is not None:
+            return None  # (a model file is not worth a wait on a shared study's server it may not reach)
         return overtaken_note(open_study(run_dir, storage=config.storage, study_name=config.study_name), config)
     except Exception:  # noqa: BLE001 (a note only: never what stops loading a model that loaded)
         return None

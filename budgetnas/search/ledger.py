@@ -315,14 +315,16 @@ class BudgetLedger:
         trial that never trained), with what it holds in the database: an extended slot holds more
         than the caller's copy may say. (The slot row first, then the totals, as commit does.)"""
         where = [SLOTS.c.study == self.study, SLOTS.c.trial_key == slot.trial_key]
-        with self._closing(slot.trial_key), self.engine.begin() as c:
-            row = c.execute(sa.select(SLOTS.c.forecast).where(*where).with_for_update()).first()
-            if row is None:
-                return
-            gone = c.execute(sa.delete(SLOTS).where(*where, SLOTS.c.forecast == row.forecast)).rowcount
-            if gone == 1:  # released once, however many workers try
-                c.execute(sa.update(BUDGET).where(BUDGET.c.study == self.study).values(
-                    trials=BUDGET.c.trials - 1, seconds_reserved=BUDGET.c.seconds_reserved - float(row.forecast)))
+        for _ in range(5):  # (SQLite reads before its write lock: a slot extended in between is read again)
+            with self._closing(slot.trial_key), self.engine.begin() as c:
+                row = c.execute(sa.select(SLOTS.c.forecast).where(*where).with_for_update()).first()
+                if row is None:
+                    return  # released once, however many workers try
+                if c.execute(sa.delete(SLOTS).where(*where, SLOTS.c.forecast == row.forecast)).rowcount == 1:
+                    c.execute(sa.update(BUDGET).where(BUDGET.c.study == self.study).values(
+                        trials=BUDGET.c.trials - 1,
+                        seconds_reserved=BUDGET.c.seconds_reserved - float(row.forecast)))
+                    return
 
     def release_key(self, trial_key: str) -> None:
         """Release the slot of ``trial_key`` if it holds one (a trial that never trained)."""
