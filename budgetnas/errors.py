@@ -79,3 +79,18 @@ def seconds_text(s: float) -> str:
     if round(s / 60, 1) < 120:  # (7199 s read "120.0 min")
         return f"{s / 60:.1f} min"
     return f"{s / 3600:.1f} h"
+
+
+def check_new_name(kind: str, name: object, registry: dict[str, object], factory: object) -> None:
+    """Refuse registering ``factory`` as ``kind`` ``name`` where the name is no plain word (it is
+    typed on the command line) or names another factory already: a plugin's "tpe" replaced
+    Optuna's TPE, unsaid, and a name of 3 broke list_strategies (a review, 2026-12-08). The same
+    factory again (a module imported twice) is no conflict."""
+    import re
+
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ConfigError(f"a {kind} name must be a word of letters, digits, '_', '.' or '-' (it is given on "
+                          f"the command line), got {name!r}")
+    if name in registry and registry[name] is not factory:
+        raise ConfigError(f"a {kind} named {name!r} is registered already; register yours under another name")
+

@@ -143,21 +143,24 @@ class FirstUntried(BaseProposer):
 
 
 def test_a_registered_proposer_and_strategy_are_created_by_name_and_drive_a_study() -> None:
-    """register_proposer adds a proposer (create_proposer, with its hyperparameters checked);
-    register_strategy makes it (or any sampler factory) a strategy that create_strategy and
-    check_strategy (what a search's settings are checked with) know by name."""
+    """register_proposer adds a proposer (create_proposer, with its hyperparameters checked) and
+    the strategy of its name that create_strategy and check_strategy (what a search's settings
+    are checked with) know (a plugin's proposer became no strategy: the built-ins' were made once,
+    as the package was imported: a review, 2026-12-08); register_strategy adds any sampler factory."""
     space = Grid()
     register_proposer("toy_first_untried")(FirstUntried)
     assert "toy_first_untried" in list_proposers()
     assert create_proposer("toy_first_untried", reverse=True).params() == {"reverse": True}
     with pytest.raises(ConfigError, match="strategy 'toy_first_untried' has no hyperparameter 'depth'; it takes reverse"):
         create_proposer("toy_first_untried", depth=3)
+    assert "toy_first_untried" in list_strategies() and check_strategy("toy_first_untried")
 
-    @register_strategy("toy_first_untried")
+    @register_strategy("toy_first_untried_too")
     def _factory(*, seed: int, space: Any = None, reverse: bool = False) -> optuna.samplers.BaseSampler:
         return ProposerSampler(create_proposer("toy_first_untried", reverse=reverse), seed=seed, space=space)
 
-    assert "toy_first_untried" in list_strategies() and check_strategy("toy_first_untried") is _factory
+    assert check_strategy("toy_first_untried_too") is _factory
+    assert _drive(_factory(seed=0, space=space), space, 3) == [(2, 1), (2, 2), (4, 1)]
     archs = _drive(create_strategy("toy_first_untried", seed=0, space=space), space, 6)
     assert archs == [(2, 1), (2, 2), (4, 1), (4, 2), (8, 1), (8, 2)]  # (its proposals, in its order)
     archs = _drive(create_strategy("toy_first_untried", seed=0, space=space, reverse=True), space, 6)
@@ -175,3 +178,28 @@ def test_names_never_registered_are_refused_naming_the_ones_there_are() -> None:
         create_proposer("toy_randon")
     with pytest.raises(ConfigError, match="ProposerSampler needs a BaseProposer"):
         ProposerSampler(object(), seed=0)  # type: ignore[arg-type]
+
+
+def test_a_name_taken_or_no_plain_word_is_refused_and_nothing_replaced() -> None:
+    """Registering another factory under a name taken replaced it unsaid ("tpe" became a random
+    sampler, "nb201" another space), and a name of 3 broke list_strategies (a review, 2026-12-08).
+    The same factory registered again (a module imported twice) is no conflict."""
+    tpe = check_strategy("tpe")
+    with pytest.raises(ConfigError, match="a strategy named 'tpe' is registered already"):
+        register_strategy("tpe")(lambda *, seed, space=None: optuna.samplers.RandomSampler(seed=seed))
+    assert check_strategy("tpe") is tpe
+    register_strategy("tpe")(tpe)  # (itself again)
+    with pytest.raises(ConfigError, match="a search space named 'nb201' is registered already"):
+        register_space("nb201")(Grid)
+    assert not isinstance(create_space("nb201", C=4, N=1), Grid)
+    # A proposer named as a strategy could never be searched with: refused, and not registered.
+    with pytest.raises(ConfigError, match="a strategy named 'gp' is registered already"):
+        register_proposer("gp")(FirstUntried)
+    assert "gp" not in list_proposers()
+    with pytest.raises(ConfigError, match="a proposer named 'rea' is registered already"):
+        register_proposer("rea")(FirstUntried)
+    for bad in (3, "", "my strategy", "-x"):
+        with pytest.raises(ConfigError, match="name must be a word of letters, digits"):
+            register_strategy(bad)(tpe)  # type: ignore[arg-type]
+    assert all(isinstance(n, str) for n in list_strategies())
+

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from budgetnas.errors import ConfigError
+from budgetnas.errors import ConfigError, check_new_name
 
 if TYPE_CHECKING:
     from torch import nn
@@ -112,6 +112,7 @@ def register_space(name: str) -> Callable[[Callable[..., BaseSpace]], Callable[.
     """Class decorator adding a space factory to the registry under ``name``."""
 
     def deco(factory: Callable[..., BaseSpace]) -> Callable[..., BaseSpace]:
+        check_new_name("search space", name, _SPACES, factory)
         _SPACES[name] = factory
         return factory
 

@@ -37,7 +37,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from budgetnas.errors import ConfigError
+from budgetnas.errors import ConfigError, check_new_name
 
 Arch = Hashable
 History = Sequence[tuple[Arch, float]]
@@ -268,12 +268,21 @@ class RandomProposer(BaseProposer):
 
 # -- registry of proposers -------------------------------------------------------------------------
 _PROPOSERS: dict[str, Callable[..., BaseProposer]] = {}
+# Called with the name of each proposer registered once the strategies are made (strategies.base:
+# a plugin's proposer becomes a strategy of its name as it is registered).
+_ON_PROPOSER: list[Callable[[str], None]] = []
 
 
 def register_proposer(name: str) -> Callable[[Callable[..., BaseProposer]], Callable[..., BaseProposer]]:
-    """Register a proposer factory under ``name`` (also made an Optuna strategy by ``strategies``)."""
+    """Register a proposer factory under ``name``; it is also an Optuna strategy of that name
+    (``create_strategy(name, ...)``, ``--strategy name``)."""
 
     def deco(factory: Callable[..., BaseProposer]) -> Callable[..., BaseProposer]:
+        new = name not in _PROPOSERS
+        check_new_name("proposer", name, _PROPOSERS, factory)
+        if new:
+            for hook in _ON_PROPOSER:  # (first: a conflict leaves nothing registered)
+                hook(name)
         _PROPOSERS[name] = factory
         return factory
 

@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import optuna
 
-from budgetnas.errors import ConfigError
-from budgetnas.strategies._proposer import ProposerSampler, check_seed, create_proposer, list_proposers, proposal_index
+from budgetnas.errors import ConfigError, check_new_name
+from budgetnas.strategies._proposer import (_ON_PROPOSER, ProposerSampler, check_seed, create_proposer, list_proposers,
+                                           proposal_index)
 
 
 def _startup_trials(name: str, value: Any) -> int:
@@ -38,6 +39,7 @@ def register_strategy(name: str) -> Callable[[Callable[..., optuna.samplers.Base
     """Decorator adding a sampler factory ``factory(seed=..., space=None, **kw)`` under ``name``."""
 
     def deco(factory: Callable[..., optuna.samplers.BaseSampler]) -> Callable[..., optuna.samplers.BaseSampler]:
+        check_new_name("strategy", name, _STRATEGIES, factory)
         _STRATEGIES[name] = factory
         return factory
 
@@ -169,7 +171,20 @@ def _proposer_strategy(name: str) -> Callable[..., optuna.samplers.BaseSampler]:
 
 
 def _register_proposers() -> None:
-    """Make every registered proposer (except random, which Optuna provides) a strategy."""
+    """Make every registered proposer (except random, which Optuna provides) a strategy; those a
+    plugin registers later become one as they are registered (:func:`_proposer_registered`)."""
     for name in list_proposers():
         if name not in _STRATEGIES:
             register_strategy(name)(_proposer_strategy(name))
+    if _proposer_registered not in _ON_PROPOSER:
+        _ON_PROPOSER.append(_proposer_registered)
+
+
+def _proposer_registered(name: str) -> None:
+    """A proposer registered after the built-ins becomes a strategy of its name at once (it never
+    did: this module's import had made the strategies already, a review found, 2026-12-08); a
+    strategy of that name already there is a conflict."""
+    if name in _STRATEGIES:
+        raise ConfigError(f"a strategy named {name!r} is registered already, so a proposer of that name could "
+                          "never be searched with; register yours under another name")
+    register_strategy(name)(_proposer_strategy(name))
