@@ -66,3 +66,24 @@ def test_the_python_quick_start_runs_as_written(tmp_path: Path) -> None:
     assert all(name.strip("[]'\" ") in names for name in lines[1].split()), lines[1]
     assert lines[2] == lines[1]  # the loaded model predicts the same labels as the classifier
     assert (tmp_path / "model.ts").exists() and (tmp_path / "runs" / "api" / "best" / "model.pt").exists()
+
+
+def test_the_readme_strategy_plugin_runs_as_written(tmp_path: Path) -> None:
+    """The "your own strategy" example registers a proposer and searches with it by name; its
+    trials record it as their strategy, and after the first every cell is one edge from an
+    earlier one (the example mutates the best)."""
+    (code,) = [b for b in _blocks("python") if "register_proposer" in b]
+    code += ("\nfrom budgetnas.search import open_study\nfrom budgetnas.search.records import record_of\n"
+             "for t in open_study('runs/mine').get_trials():\n    r = record_of(t)\n"
+             "    print('TRIAL', r['strategy'], r['arch'])\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = [line.split()[1:] for line in done.stdout.splitlines() if line.startswith("TRIAL ")]
+    assert len(trials) >= 4 and all(strategy == "mutate_best" for strategy, _ in trials), trials
+
+    def edges(arch: str) -> list[str]:
+        return [e for e in re.split(r"\|\+?\|?", arch) if e]
+
+    for i, (_, arch) in enumerate(trials[1:], start=1):
+        assert any(sum(a != b for a, b in zip(edges(arch), edges(prev))) == 1 for _, prev in trials[:i]), arch
