@@ -258,11 +258,12 @@ def test_dry_run_forecasts_without_training(tmp_path: Path, splits: DataSplits) 
 
 
 def test_cached_architectures_are_not_paid_for_twice(tmp_path: Path, splits: DataSplits) -> None:
-    search, _ = _search(tmp_path, splits, max_trials=1)
+    # (no final training: not what this is about, and half its time)
+    search, _ = _search(tmp_path, splits, max_trials=1, final_training=False)
     study = open_study(search.run_dir)
     first = study.get_trials()[0]
     study.enqueue_trial(first.params)  # the strategy proposes the same cell again
-    _, result = _search(tmp_path, splits, max_trials=2)
+    _, result = _search(tmp_path, splits, max_trials=2, final_training=False)
     trials = open_study(search.run_dir).get_trials()
     second = trials[1]
     assert status_of(second) == "cached" and record_of(second)["cache_of"] == 0
