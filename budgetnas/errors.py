@@ -85,12 +85,19 @@ def check_new_name(kind: str, name: object, registry: dict[str, object], factory
     """Refuse registering ``factory`` as ``kind`` ``name`` where the name is no plain word (it is
     typed on the command line) or names another factory already: a plugin's "tpe" replaced
     Optuna's TPE, unsaid, and a name of 3 broke list_strategies (a review, 2026-12-08). The same
-    factory again (a module imported twice) is no conflict."""
+    factory again, or its definition run again (a module reloaded), is no conflict."""
     import re
 
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise ConfigError(f"a {kind} name must be a word of letters, digits, '_', '.' or '-' (it is given on "
                           f"the command line), got {name!r}")
-    if name in registry and registry[name] is not factory:
+    if name in registry and not _same_factory(registry[name], factory):
         raise ConfigError(f"a {kind} named {name!r} is registered already; register yours under another name")
+
+
+def _same_factory(old: object, new: object) -> bool:
+    """The same factory, or its definition run again (a module reloaded, a notebook cell re-run:
+    refused as a conflict at first, a plugin review found, 2026-12-08): the one registered anew."""
+    return old is new or (getattr(old, "__module__", None), getattr(old, "__qualname__", None)) == (
+        getattr(new, "__module__", 0), getattr(new, "__qualname__", 0))
 

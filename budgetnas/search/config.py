@@ -82,8 +82,14 @@ class SearchConfig:
         earlier one, which `show` and resume read back: runs made before a check came in stay readable)."""
         from budgetnas.strategies import check_strategy
 
+        from budgetnas.strategies import list_proposers
+
         check_strategy(self.strategy)  # (a finetune's dry run forecast with any name)
-        if len(self.objectives) > 1 and self.strategy in SINGLE_OBJECTIVE_STRATEGIES:
+        # (every proposer but random ranks by the first objective: a plugin's was let through to
+        # ignore the others unsaid, a review found, 2026-12-08)
+        single = self.strategy in SINGLE_OBJECTIVE_STRATEGIES or (
+            self.strategy in list_proposers() and self.strategy != "random")
+        if len(self.objectives) > 1 and single:
             raise ConfigError(
                 f"strategy {self.strategy!r} optimises one objective (it ranks cells by "
                 f"{self.objectives[0]} alone), so it cannot search for the {','.join(self.objectives)} "

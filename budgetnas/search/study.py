@@ -54,7 +54,7 @@ from budgetnas.search.records import (final_partials, CACHEABLE, COUNTED, NETWOR
                                       TAKEN_OVER_KEY, UNAFFORDABLE_REASON, TrialView,
                                       counts_as_trial, final_candidates, final_epochs_trained, final_gap_note, paid_of, pareto, ranked, record_of, spent_of, status_of,
                                       to_jsonable)
-from budgetnas.spaces import BaseSpace, create_space
+from budgetnas.spaces import BaseSpace, check_space, create_space
 from budgetnas.strategies import PARTIAL_SCORE, TrialSeeded, create_strategy
 from budgetnas.strategies._proposer import UNSTARTED_STATUS
 from budgetnas.train import (TRAINER_CHANGES, TRAINER_VERSION, Checkpointer, Preempted, TrainConfig,
@@ -718,6 +718,7 @@ class Search:
         self.config.check_session()
         p = self._load()
         warm_up(self.device)  # (else the first probe's "paid once" is mostly an import, which each trial does not pay)
+        self._check_spaces(p)
         self._check_max_params()  # (as the run checks it first: a dry run said a refused run was fine)
         existing = self._existing_study()
         if existing is not None:
@@ -865,15 +866,25 @@ class Search:
 
     def _uniform_archs(self, space: BaseSpace | None = None) -> list[Any]:
         """The cells that make every decision the same way, one per choice, in choice order (for
-        NB201 the five cells with one op on all six edges)."""
+        NB201 the five cells with one op on all six edges). A decision with fewer choices than
+        another takes its last one in the cells beyond them (a space with uneven decisions failed
+        every search with an IndexError: a plugin review, 2026-12-08)."""
         decisions = (space or self.space).decisions()
-        return [(space or self.space).from_decisions({n: c[i] for n, c in decisions})
-                for i in range(len(decisions[0][1]))]
+        return [(space or self.space).from_decisions({n: c[min(i, len(c) - 1)] for n, c in decisions})
+                for i in range(max(len(c) for _, c in decisions))]
 
     def _extreme_archs(self, only_candidates: bool = False) -> tuple[Any, Any]:
         archs = [self.space.parse(c) for c in self.candidates] if only_candidates else self._uniform_archs()
         archs.sort(key=self._search_macs)
         return archs[0], archs[-1]
+
+    def _check_spaces(self, p: Prepared) -> None:
+        """The search and final spaces do what the search needs of them (spaces.check_space),
+        before anything is trained or written."""
+        check_space(self.space, in_channels=p.in_channels, num_classes=p.num_classes,
+                    resolution=p.search_resolution, seed=self.config.seed)
+        check_space(self.final_space, in_channels=p.in_channels, num_classes=p.num_classes,
+                    resolution=p.resolution, seed=self.config.seed)
 
     def _check_max_params(self) -> None:
         cfg = self.config
@@ -960,6 +971,7 @@ class Search:
         with lock:
             self._check_resume()
             p = self._load()
+            self._check_spaces(p)
             self._check_max_params()  # before anything is written: a bad limit leaves no trace
             self._study_open = True
             study = open_study(self.run_dir, _directions(self.config.objectives),

@@ -1,6 +1,6 @@
 """Search spaces: what can be built (layer 2). ``create_space("nb201", C=16, N=5)``."""
 
-from budgetnas.spaces.base import Arch, BaseSpace, Cost, create_space, list_spaces, register_space
+from budgetnas.spaces.base import Arch, BaseSpace, Cost, check_space, create_space, list_spaces, register_space
 from budgetnas.spaces.nb201 import NB201_OPS, NB201Space
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "Cost",
     "NB201Space",
     "NB201_OPS",
+    "check_space",
     "create_space",
     "list_spaces",
     "register_space",

@@ -6,6 +6,7 @@ a canonical string form, so strategies, caches and storage never hold live modul
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
@@ -113,6 +114,10 @@ def register_space(name: str) -> Callable[[Callable[..., BaseSpace]], Callable[.
 
     def deco(factory: Callable[..., BaseSpace]) -> Callable[..., BaseSpace]:
         check_new_name("search space", name, _SPACES, factory)
+        if inspect.isclass(factory) and inspect.isabstract(factory):  # (it failed later, as "takes no arguments")
+            missing = ", ".join(sorted(getattr(factory, "__abstractmethods__", ())))
+            raise ConfigError(f"search space {name!r} ({factory.__name__}) leaves methods of BaseSpace "
+                              f"unwritten: {missing}; write them (see BaseSpace's docstring) and register it again")
         _SPACES[name] = factory
         return factory
 
@@ -130,6 +135,50 @@ def create_space(name: str, **kwargs: Any) -> BaseSpace:
         factory = _SPACES[name]
     except KeyError:
         raise ConfigError(
-            f"unknown search space {name!r}; choose one of {', '.join(list_spaces())}"
+            f"unknown search space {name!r}; choose one of {', '.join(list_spaces())} (a space of your own: "
+            "import the module that registers it first; on the command line, --plugin MODULE)"
         ) from None
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError as e:  # (the search builds every space with C and N: a bare TypeError said so)
+        raise ConfigError(f"search space {name!r} cannot be built with {kwargs}: {e}. The search builds a space "
+                          "with C and N, the search network's size and (final_C, final_N) the final network's: "
+                          "its factory must take them (they may mean any width and depth)") from None
+    except ValueError:  # (no signature to read: built as it is)
+        pass
     return factory(**kwargs)
+
+
+def check_space(space: BaseSpace, *, in_channels: int, num_classes: int, resolution: int,
+                seed: int = 0) -> None:
+    """What the search needs of a space, checked before anything is trained (a space of one's own
+    failed deep in a search, or after it, a plugin review found, 2026-12-08): its ``spec()``
+    builds it again (a saved model is rebuilt so), a sampled cell survives format -> parse and
+    to_decisions -> from_decisions, and ``cost()`` is a :class:`Cost` whose parameters are those of
+    the network ``build()`` makes (``--max-params`` and the size objectives trust it)."""
+    name = type(space).__name__
+    spec = dict(space.spec())
+    try:
+        again = create_space(spec["space"], **{k: v for k, v in spec.items() if k not in ("space", "version")})
+        same = again.spec() == spec
+    except Exception as e:  # noqa: BLE001 (said, with what the space must do)
+        same, why = False, f"{type(e).__name__}: {e}"
+    else:
+        why = f"it built {again.spec()}"
+    if not same:
+        raise ConfigError(f"search space {name}: create_space(**spec()) must build it again (a saved model is "
+                          f"rebuilt from it), but spec() is {spec} and {why}. spec() returns the registered "
+                          "name under 'space', an optional 'version', and the factory's keyword arguments")
+    arch = space.sample(np.random.default_rng(seed))
+    text = space.format(arch)
+    if space.format(space.parse(text)) != text or space.from_decisions(space.to_decisions(arch)) != arch:
+        raise ConfigError(f"search space {name}: cell {text!r} does not survive format -> parse or "
+                          "to_decisions -> from_decisions unchanged")
+    cost = space.cost(arch, in_channels=in_channels, num_classes=num_classes, resolution=resolution)
+    if not isinstance(cost, Cost):
+        raise ConfigError(f"search space {name}: cost() must return a budgetnas.spaces.Cost, got {type(cost).__name__}")
+    built = sum(p.numel() for p in space.build(arch, in_channels=in_channels, num_classes=num_classes).parameters())
+    if cost.params != built:
+        raise ConfigError(f"search space {name}: cost() counts {cost.params:,} parameters for {text!r}, but the "
+                          f"network build() makes has {built:,}; --max-params and the size objectives trust "
+                          "cost(): make it count what build() makes")
