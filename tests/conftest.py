@@ -96,3 +96,17 @@ def cuda_allocated() -> int:
     if clear is not None:
         clear()
     return torch.cuda.memory_allocated()
+
+
+@pytest.fixture
+def own_registries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The space, strategy and proposer registries as copies for the test: what it registers
+    (a plugin's space or strategy) is gone after it."""
+    import budgetnas.spaces.base as spaces_base
+    import budgetnas.strategies._proposer as proposer_mod
+    import budgetnas.strategies.base as strategies_base
+
+    monkeypatch.setattr(spaces_base, "_SPACES", dict(spaces_base._SPACES))
+    monkeypatch.setattr(strategies_base, "_STRATEGIES", dict(strategies_base._STRATEGIES))
+    monkeypatch.setattr(proposer_mod, "_PROPOSERS", dict(proposer_mod._PROPOSERS))
+

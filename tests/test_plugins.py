@@ -15,9 +15,6 @@ import pytest
 import torch
 from torch import nn
 
-import budgetnas.spaces.base as spaces_base
-import budgetnas.strategies._proposer as proposer_mod
-import budgetnas.strategies.base as strategies_base
 from budgetnas.errors import ArchitectureError, ConfigError
 from budgetnas.spaces import BaseSpace, Cost, create_space, list_spaces, register_space
 from budgetnas.strategies import (
@@ -35,11 +32,7 @@ from budgetnas.strategies import (
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-@pytest.fixture(autouse=True)
-def own_registries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(spaces_base, "_SPACES", dict(spaces_base._SPACES))
-    monkeypatch.setattr(strategies_base, "_STRATEGIES", dict(strategies_base._STRATEGIES))
-    monkeypatch.setattr(proposer_mod, "_PROPOSERS", dict(proposer_mod._PROPOSERS))
+pytestmark = pytest.mark.usefixtures("own_registries")  # (tests/conftest.py)
 
 
 class Grid(BaseSpace):

@@ -13,9 +13,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-import budgetnas.spaces.base as spaces_base
-import budgetnas.strategies._proposer as proposer_mod
-import budgetnas.strategies.base as strategies_base
 from budgetnas import ImageClassifier, load_model
 from budgetnas.errors import ArchitectureError, ConfigError
 from budgetnas.spaces import BaseSpace, Cost, check_space, create_space, register_space
@@ -24,11 +21,7 @@ from budgetnas.strategies import BaseProposer, register_proposer
 DECISIONS = [("depth", ("1", "2", "3")), ("width", ("4", "8", "16", "32")), ("kernel", ("3", "5"))]
 
 
-@pytest.fixture(autouse=True)
-def own_registries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(spaces_base, "_SPACES", dict(spaces_base._SPACES))
-    monkeypatch.setattr(strategies_base, "_STRATEGIES", dict(strategies_base._STRATEGIES))
-    monkeypatch.setattr(proposer_mod, "_PROPOSERS", dict(proposer_mod._PROPOSERS))
+pytestmark = pytest.mark.usefixtures("own_registries")  # (tests/conftest.py)
 
 
 class PlainCNN(BaseSpace):
